@@ -1,0 +1,73 @@
+"""Reads of the channel package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased
+
+from qunyun.channel.models import Consumer, Distributor, Store, StoreStatus
+from qunyun.groups.models import Group
+from qunyun.org.models import RegionRow, Staff, Tenant
+
+
+@dataclass
+class TenantStatus:
+    """Counts of a tenant's master data."""
+
+    tenant: str
+    name: str
+    staff: int
+    distributors: int
+    stores: int
+    consumers: int
+    groups: int
+    stores_active: int
+    stores_by_region: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the figures as plain JSON-ready values."""
+        return {
+            "tenant": self.tenant,
+            "name": self.name,
+            "staff": self.staff,
+            "distributors": self.distributors,
+            "stores": self.stores,
+            "consumers": self.consumers,
+            "groups": self.groups,
+            "stores_active": self.stores_active,
+            "stores_by_region": self.stores_by_region,
+        }
+
+
+def tenant_status(session: Session, tenant: Tenant) -> TenantStatus:
+    """Return entity counts and stores per province (largest first) of ``tenant``."""
+
+    def count(model: type, *conditions: object) -> int:
+        query = select(func.count()).select_from(model).where(
+            model.tenant_id == tenant.id, *conditions  # type: ignore[attr-defined]
+        )
+        return session.scalar(query) or 0
+
+    leaf, province_row = aliased(RegionRow), aliased(RegionRow)
+    province = (
+        select(province_row.name, func.count())
+        .select_from(Store)
+        .join(leaf, leaf.code == Store.region_code)
+        .join(province_row, province_row.code == leaf.province_code)
+        .where(Store.tenant_id == tenant.id)
+        .group_by(province_row.name)
+        .order_by(func.count().desc(), province_row.name)
+    )
+    return TenantStatus(
+        tenant=tenant.slug,
+        name=tenant.name,
+        staff=count(Staff),
+        distributors=count(Distributor),
+        stores=count(Store),
+        consumers=count(Consumer),
+        groups=count(Group),
+        stores_active=count(Store, Store.status == StoreStatus.ACTIVE),
+        stores_by_region={name: number for name, number in session.execute(province).tuples()},
+    )

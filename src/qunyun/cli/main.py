@@ -1,0 +1,329 @@
+"""The ``qunyun`` command: thin commands that parse, resolve the tenant, call one action, render."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from qunyun import __version__
+from qunyun.core.clock import DEFAULT_ZONE, format_local
+from qunyun.core.errors import QunyunError
+from qunyun.core.settings import get_settings
+
+app = typer.Typer(
+    name="qunyun",
+    help="Qunyun 群运 — 渠道社群化：经销商、终端店、消费者社群的规划、激活与度量。",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+tenant_app = typer.Typer(help="租户（品牌）：create / list / delete。", no_args_is_help=True)
+import_app = typer.Typer(help="导入主数据（CSV / XLSX）：staff、distributors、stores、consumers。", no_args_is_help=True)
+staff_app = typer.Typer(help="员工：离职登记。", no_args_is_help=True)
+db_app = typer.Typer(help="数据库：迁移到最新结构。", no_args_is_help=True)
+app.add_typer(tenant_app, name="tenant")
+app.add_typer(import_app, name="import")
+app.add_typer(staff_app, name="staff")
+app.add_typer(db_app, name="db")
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+TenantOption = Annotated[
+    str | None, typer.Option("--tenant", "-t", help="租户标识 SLUG；只有一个租户时可省略。")
+]
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn Qunyun errors into a red message and an exit code, never a traceback."""
+    try:
+        yield
+    except QunyunError as error:
+        err_console.print(f"[bold red]错误[/]：{error.message}")
+        raise typer.Exit(error.exit_code) from None
+
+
+def _unit_of_work() -> Any:
+    from qunyun.core.db import unit_of_work
+
+    return unit_of_work()
+
+
+def _tenant(session: Any, slug: str | None) -> Any:
+    from qunyun.org.access import Actor, access_tenant
+
+    return access_tenant(session, Actor.operator(), slug)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"qunyun {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="显示版本。")
+    ] = False,
+) -> None:
+    """Qunyun 群运：渠道社群化平台。"""
+
+
+# --- tenants -----------------------------------------------------------------------------
+
+
+@tenant_app.command("create")
+def tenant_create(
+    slug: Annotated[str, typer.Argument(help="租户标识，如 acme-drinks。")],
+    name: Annotated[str, typer.Option("--name", help="品牌名称。")],
+    timezone: Annotated[str, typer.Option(help="展示与按天统计所用时区。")] = DEFAULT_ZONE,
+) -> None:
+    """Create a tenant (a brand)."""
+    from qunyun.org.actions import do_create_tenant
+
+    with reported_errors(), _unit_of_work() as session:
+        tenant = do_create_tenant(session, slug, name, timezone)
+    console.print(f"已创建租户 [bold]{tenant.slug}[/]（{tenant.name}）")
+
+
+@tenant_app.command("list")
+def tenant_list() -> None:
+    """List tenants."""
+    from sqlalchemy import select
+
+    from qunyun.org.models import Tenant
+
+    with reported_errors(), _unit_of_work() as session:
+        tenants = session.scalars(select(Tenant).order_by(Tenant.slug)).all()
+        table = Table("slug", "名称", "时区", "创建时间")
+        for tenant in tenants:
+            table.add_row(tenant.slug, tenant.name, tenant.timezone, format_local(tenant.created_at, tenant.timezone))
+    console.print(table if tenants else "还没有租户：qunyun tenant create SLUG --name 名称")
+
+
+@tenant_app.command("delete")
+def tenant_delete(
+    slug: Annotated[str, typer.Argument(help="要删除的租户标识。")],
+    yes: Annotated[bool, typer.Option("--yes", help="确认删除该租户的全部数据。")] = False,
+) -> None:
+    """Delete a tenant and all its data."""
+    from qunyun.org.actions import do_delete_tenant
+
+    if not yes:
+        err_console.print(f"[bold red]错误[/]：删除租户 {slug} 会删除其全部数据；确认请加 --yes")
+        raise typer.Exit(2)
+    with reported_errors(), _unit_of_work() as session:
+        do_delete_tenant(session, _tenant(session, slug))
+    console.print(f"已删除租户 {slug}")
+
+
+# --- imports -----------------------------------------------------------------------------
+
+
+class _ImportProgress:
+    """A Rich progress bar for the read and write phases of an import."""
+
+    def __init__(self, label: str) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(binary_units=True),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+            disable=not err_console.is_terminal,
+        )
+        self.label = label
+        self.tasks: dict[str, TaskID] = {}
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if phase not in self.tasks:
+            description = f"读取并校验{self.label}" if phase == "read" else f"写入{self.label}"
+            self.tasks[phase] = self.progress.add_task(description, total=total)
+        self.progress.update(self.tasks[phase], completed=done, total=total)
+
+
+def _print_report(report: Any, label: str) -> None:
+    console.print(
+        f"{label} {report.file.name}（{report.encoding}）：读取 {report.rows:,} 行 · "
+        f"新增 {report.inserted:,} · 更新 {report.updated:,} · 未变 {report.unchanged:,} · "
+        f"拒绝 {report.rejected_rows:,}"
+    )
+
+
+def _print_errors(report: Any) -> None:
+    from qunyun.channel.imports import SCREEN_ERRORS
+
+    table = Table("行", "列", "值", "原因", title=f"错误（前 {SCREEN_ERRORS} 条）" if len(report.errors) > SCREEN_ERRORS else "错误")
+    for error in report.errors[:SCREEN_ERRORS]:
+        shown = error.value if len(error.value) <= 30 else error.value[:30] + "…"
+        table.add_row(str(error.row), error.column, shown, error.reason)
+    err_console.print(table)
+    if report.rejects_path is not None:
+        err_console.print(f"全部 {len(report.errors):,} 条错误（{report.rejected_rows:,} 行）已写入 {report.rejects_path}")
+
+
+def _run_import(entity: str, file: Path, tenant: str | None, skip_invalid: bool, rejects: Path | None) -> None:
+    from qunyun.channel.imports import ENTITIES, ImportRejected, do_import
+
+    label = ENTITIES[entity].label
+    if rejects is None:
+        stamp = datetime.now().astimezone().strftime("%Y%m%d-%H%M%S")
+        rejects = get_settings().home / "rejects" / f"{entity}-{stamp}.csv"
+    progress = _ImportProgress(label)
+    with reported_errors():
+        try:
+            with progress.progress, _unit_of_work() as session:
+                report = do_import(
+                    session, _tenant(session, tenant), entity, file,
+                    skip_invalid=skip_invalid, rejects_path=rejects, progress=progress,
+                )
+        except ImportRejected as rejected:
+            _print_errors(rejected.report)
+            _print_report(rejected.report, label)
+            raise
+    if report.ignored_headers:
+        console.print(f"[yellow]注意[/]：忽略了未知列 {'、'.join(report.ignored_headers)}")
+    _print_report(report, label)
+    if report.errors:
+        _print_errors(report)
+
+
+FileArgument = Annotated[Path, typer.Argument(help="CSV（UTF-8 / GBK）或 .xlsx 文件。")]
+SkipOption = Annotated[bool, typer.Option("--skip-invalid", help="导入正确的行，错误行写入拒绝文件。")]
+RejectsOption = Annotated[Path | None, typer.Option("--rejects", help="拒绝行 CSV 的路径（默认在 $QUNYUN_HOME/rejects/）。")]
+
+
+def _import_command(entity: str, summary: str) -> Callable[..., None]:
+    def command(
+        file: FileArgument,
+        tenant: TenantOption = None,
+        skip_invalid: SkipOption = False,
+        rejects: RejectsOption = None,
+    ) -> None:
+        _run_import(entity, file, tenant, skip_invalid, rejects)
+
+    command.__doc__ = summary
+    return command
+
+
+import_app.command("staff")(_import_command("staff", "Import staff (员工): staff_id*, name*, role*, manager_id, region, phone."))
+import_app.command("distributors")(_import_command("distributors", "Import distributors (经销商): distributor_id*, name*, tier*, parent_id, province, city, district, boss_name, phone."))
+import_app.command("stores")(_import_command("stores", "Import terminal stores (门店): store_id*, name*, province*, city*, district*, store_type*, rep_id* …"))
+import_app.command("consumers")(_import_command("consumers", "Import consumers (消费者): consumer_id*, name*, city*, district, role*, kol_kind, source, phone."))
+
+
+# --- status ------------------------------------------------------------------------------
+
+
+@app.command("status")
+def status(
+    tenant: TenantOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象。")] = False,
+) -> None:
+    """Show counts per entity and stores per region."""
+    from qunyun.channel.queries import tenant_status
+
+    with reported_errors(), _unit_of_work() as session:
+        figures = tenant_status(session, _tenant(session, tenant))
+    if as_json:
+        sys.stdout.write(json.dumps(figures.as_dict(), ensure_ascii=False) + "\n")
+        return
+    counts = Table("对象", "数量", title=f"{figures.name}（{figures.tenant}）")
+    for label, value in (
+        ("员工 staff", figures.staff),
+        ("经销商 distributors", figures.distributors),
+        ("门店 stores", figures.stores),
+        ("  其中营业中", figures.stores_active),
+        ("消费者 consumers", figures.consumers),
+        ("社群 groups", figures.groups),
+    ):
+        counts.add_row(label, f"{value:,}")
+    console.print(counts)
+    if figures.stores_by_region:
+        regions = Table("省份", "门店数", title="各省门店")
+        for name, value in figures.stores_by_region.items():
+            regions.add_row(name, f"{value:,}")
+        console.print(regions)
+
+
+# --- staff -------------------------------------------------------------------------------
+
+
+@staff_app.command("leave")
+def staff_leave(
+    staff_id: Annotated[str, typer.Argument(help="离职员工编号。")],
+    tenant: TenantOption = None,
+) -> None:
+    """Record that a staff member left (their history stays)."""
+    from qunyun.org.actions import do_staff_leave
+
+    with reported_errors(), _unit_of_work() as session:
+        tenant_row = _tenant(session, tenant)
+        staff = do_staff_leave(session, tenant_row, staff_id)
+        when = format_local(staff.left_at, tenant_row.timezone)
+    console.print(f"已登记 {staff.name}（{staff.staff_id}）于 {when} 离职")
+
+
+# --- database ----------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the database to the newest schema."""
+    from qunyun.core.db import get_engine
+
+    with reported_errors():
+        engine = get_engine()
+    console.print(f"数据库已是最新结构：{engine.url.render_as_string(hide_password=True)}")
+
+
+# --- demo --------------------------------------------------------------------------------
+
+
+@app.command("demo")
+def demo(
+    stores: Annotated[int, typer.Option(help="门店数量。", min=100)] = 15_000,
+    consumers: Annotated[int | None, typer.Option(help="消费者数量（默认按门店数的 4/3）。", min=0)] = None,
+    seed: Annotated[int, typer.Option(help="随机种子：同一种子生成同一品牌。")] = 20261123,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="构建后不启动控制台。")] = False,
+) -> None:
+    """Build the demo brand (tenant ``demo``) through the same import path users take."""
+    from qunyun.demo.build import DEMO_SLUG, build_demo
+
+    home = get_settings().home
+    with reported_errors():
+        summary = build_demo(
+            home / "demo",
+            stores=stores,
+            consumers=consumers,
+            seed=seed,
+            on_step=lambda message: console.print(message),
+            progress_factory=_ImportProgress,
+        )
+    console.print()
+    console.print(f"[bold green]演示品牌已就绪[/]：{summary}")
+    console.print("接下来可以运行：")
+    console.print(f"  qunyun status --tenant {DEMO_SLUG}        # 各类主数据数量与各省门店")
+    console.print(f"  qunyun import stores FILE --tenant {DEMO_SLUG}  # 导入你自己的门店表")
+    console.print(f"  演示数据文件在 {home / 'demo'}")
+    if not no_serve:
+        console.print("（控制台将在后续版本提供；当前版本构建完成即结束。）")
+
+
+def run() -> None:
+    """Entry point used by ``python -m qunyun``."""
+    app()

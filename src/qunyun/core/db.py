@@ -1,0 +1,152 @@
+"""Database engine, schema migration and the unit of work.
+
+SQLite (WAL mode, foreign keys on) is the embedded default; PostgreSQL is used when
+``QUNYUN_DATABASE_URL`` points to it. Both run the same Alembic migrations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, inspect
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from qunyun.core.errors import ConfigurationError
+from qunyun.core.settings import get_settings
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every Qunyun table."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always returned tz-aware.
+
+    SQLite keeps no zone, so values are written as naive UTC and read back with UTC attached.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes and store aware ones in UTC."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime: Qunyun stores only tz-aware times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return the stored time as an aware UTC datetime."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA cache_size=-65536")
+    cursor.close()
+
+
+@cache
+def engine_for(url: str) -> Engine:
+    """Return the (cached) engine for ``url``, creating the SQLite folder when needed."""
+    if url.startswith("sqlite"):
+        database = url.split("///", 1)[1] if "///" in url else ""
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        event.listen(engine, "connect", _configure_sqlite)
+        return engine
+    try:
+        return create_engine(url, pool_pre_ping=True)
+    except Exception as error:  # noqa: BLE001 - the driver's many error types mean "bad URL"
+        raise ConfigurationError(f"无法使用数据库 {url!r}: {error}") from error
+
+
+def get_engine() -> Engine:
+    """Return the engine of the configured database, migrated to the newest schema."""
+    engine = engine_for(get_settings().resolved_database_url)
+    migrate(engine)
+    return engine
+
+
+_migrated: set[str] = set()
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema of ``engine`` to the newest Alembic revision (once per process)."""
+    key = str(engine.url)
+    if key in _migrated:
+        return
+    from alembic import command  # imported late: only needed when a schema is behind
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    config = alembic_config()
+    head = ScriptDirectory.from_config(config).get_current_head()
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except Exception as error:  # noqa: BLE001 - any connection failure is a configuration problem
+        raise ConfigurationError(f"无法连接数据库 {engine.url!r}: {error}") from error
+    if current != head:
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    _migrated.add(key)
+
+
+def alembic_config() -> Any:
+    """Return the Alembic configuration that points at Qunyun's migrations."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent.parent / "migrations"))
+    return config
+
+
+def table_names(engine: Engine) -> list[str]:
+    """Return the names of the tables in the database."""
+    return inspect(engine).get_table_names()
+
+
+@cache
+def _session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+@contextmanager
+def unit_of_work(engine: Engine | None = None) -> Iterator[Session]:
+    """Yield a session whose work commits as one transaction, or rolls back on any error."""
+    session = _session_factory(engine or get_engine())()
+    try:
+        with session.begin():
+            yield session
+    finally:
+        session.close()

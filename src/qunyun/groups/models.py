@@ -1,0 +1,104 @@
+"""Company-owned chat groups and their membership history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, Integer, String, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from qunyun.channel.models import ContactKind
+from qunyun.core.clock import utcnow
+from qunyun.core.db import Base, UTCDateTime
+from qunyun.core.types import ExternalId, enum_column
+
+
+class Matrix(StrEnum):
+    """The four matrices of the B2B2B2C community design."""
+
+    DEALER = "dealer"
+    STORE = "store"
+    CONSUMER = "consumer"
+    VIP = "vip"
+
+
+MATRIX_LABELS = {
+    Matrix.DEALER: "经销商群",
+    Matrix.STORE: "终端店群",
+    Matrix.CONSUMER: "消费者群",
+    Matrix.VIP: "VIP群",
+}
+
+
+class MemberRole(StrEnum):
+    """The seat a member holds in a group."""
+
+    CUSTOMER = "customer"
+    REP = "rep"
+    SUPERVISOR = "supervisor"
+    MANAGER = "manager"
+    DIRECTOR = "director"
+    ADMIN = "admin"
+    KOL = "kol"
+
+
+class Group(Base):
+    """A chat group owned by the company (the tenant), never by a person.
+
+    ``territory_rep_id`` is the serving rep whose territory a store group belongs to.
+    """
+
+    __tablename__ = "groups"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "territory_rep_id"], ["staff.tenant_id", "staff.staff_id"]
+        ),
+        Index("ix_groups_matrix", "tenant_id", "matrix"),
+    )
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    group_id: Mapped[str] = mapped_column(ExternalId(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    matrix: Mapped[Matrix] = mapped_column(enum_column(Matrix, "matrix"))
+    territory_rep_id: Mapped[str | None] = mapped_column(ExternalId())
+    region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
+    external_chat_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Membership(Base):
+    """One stay of a member in a group; leaving sets ``left_at``, a rejoin is a new row."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "group_id"],
+            ["groups.tenant_id", "groups.group_id"],
+            ondelete="CASCADE",
+        ),
+        Index("ix_memberships_member", "tenant_id", "member_kind", "member_id"),
+        Index("ix_memberships_group", "tenant_id", "group_id"),
+        Index(
+            "uq_memberships_open",
+            "tenant_id",
+            "group_id",
+            "member_kind",
+            "member_id",
+            unique=True,
+            sqlite_where=text("left_at IS NULL"),
+            postgresql_where=text("left_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    group_id: Mapped[str] = mapped_column(ExternalId())
+    member_kind: Mapped[ContactKind] = mapped_column(enum_column(ContactKind, "member_kind"))
+    member_id: Mapped[str] = mapped_column(ExternalId())
+    role: Mapped[MemberRole] = mapped_column(enum_column(MemberRole, "member_role"))
+    joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,89 @@
+"""Tenants (brands), staff and the administrative-division table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from qunyun.core.clock import DEFAULT_ZONE, utcnow
+from qunyun.core.db import Base, UTCDateTime
+from qunyun.core.types import ExternalId, enum_column
+
+
+class Tenant(Base):
+    """A brand: every other row belongs to exactly one tenant."""
+
+    __tablename__ = "tenants"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_ZONE)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RegionRow(Base):
+    """An administrative division (adcode), loaded from the catalogue by the migrations."""
+
+    __tablename__ = "regions"
+
+    code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    name: Mapped[str] = mapped_column(String(40))
+    level: Mapped[str] = mapped_column(String(10))
+    parent_code: Mapped[str | None] = mapped_column(String(6), ForeignKey("regions.code"))
+    province_code: Mapped[str] = mapped_column(String(6))
+
+
+class StaffRole(StrEnum):
+    """What a staff member does in the channel organisation."""
+
+    DIRECTOR = "director"
+    MANAGER = "manager"
+    SUPERVISOR = "supervisor"
+    REP = "rep"
+    GROUP_ADMIN = "group_admin"
+
+
+STAFF_ROLE_LABELS = {
+    StaffRole.DIRECTOR: "总监",
+    StaffRole.MANAGER: "经理",
+    StaffRole.SUPERVISOR: "主管",
+    StaffRole.REP: "业务员",
+    StaffRole.GROUP_ADMIN: "群管理员",
+}
+
+
+class Staff(Base):
+    """A person of the brand's channel organisation; ``manager_id`` points one level up."""
+
+    __tablename__ = "staff"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["tenant_id", "manager_id"],
+            ["staff.tenant_id", "staff.staff_id"],
+            deferrable=True,
+            initially="DEFERRED",
+        ),
+        Index("ix_staff_manager", "tenant_id", "manager_id"),
+    )
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    staff_id: Mapped[str] = mapped_column(ExternalId(), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[StaffRole] = mapped_column(enum_column(StaffRole, "staff_role"))
+    manager_id: Mapped[str | None] = mapped_column(ExternalId())
+    region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    @property
+    def is_active(self) -> bool:
+        """Return whether the person still works for the brand."""
+        return self.left_at is None
