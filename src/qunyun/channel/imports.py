@@ -114,6 +114,8 @@ class Field:
 
     column: Column
     parse: Callable[[str], Any] = fields.text
+    blank_ok: bool = False
+    """A required column whose cells may still be empty (a district where the city has none)."""
 
 
 def _field(
@@ -123,8 +125,9 @@ def _field(
     required: bool = False,
     parse: Callable[[str], Any] = fields.text,
     max_length: int = 200,
+    blank_ok: bool = False,
 ) -> Field:
-    return Field(Column(name, (label, *aliases), required, max_length, label), parse)
+    return Field(Column(name, (label, *aliases), required, max_length, label), parse, blank_ok)
 
 
 def _id_field(name: str, label: str, *aliases: str, required: bool = False) -> Field:
@@ -462,7 +465,7 @@ class StoreEntity(Entity):
         _field("name", "门店名称", "店名", "名称", required=True),
         _field("province", "省", "省份", required=True),
         _field("city", "市", "城市", required=True),
-        _field("district", "区/区县", "区", "区县", required=True),
+        _field("district", "区/区县", "区", "区县", required=True, blank_ok=True),
         _field("address", "地址", "详细地址", max_length=500),
         _field("lat", "纬度", parse=fields.latitude, max_length=40),
         _field("lon", "经度", parse=fields.longitude, max_length=40),
@@ -723,8 +726,16 @@ def _read_rows(
 ) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[str, ...]], dict[str, tuple[int, list[str]]], dict[int, list[str]]]:
     """Parse and validate every row; return good records, tags, cells and the bad rows."""
     by_name = {item.column.name: item for item in entity.fields}
-    present = [(column.name, column.title, column.required, column.max_length, by_name[column.name].parse)
-               for column in table.present]
+    present = [
+        (
+            column.name,
+            column.title,
+            column.required and not by_name[column.name].blank_ok,
+            column.max_length,
+            by_name[column.name].parse,
+        )
+        for column in table.present
+    ]
     key_name = entity.key
     records: dict[str, dict[str, Any]] = {}
     first_row: dict[str, int] = {}

@@ -1,0 +1,111 @@
+"""Fixtures: every database test runs on SQLite and on the real PostgreSQL.
+
+PostgreSQL comes from ``QUNYUN_TEST_POSTGRES_URL`` (default: the local server, database
+``test``); the suite makes its own database ``qunyun_test`` there. When the server is
+missing, the PostgreSQL half fails under CI (``CI`` set) and is skipped elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from typer.testing import CliRunner, Result
+
+from qunyun.cli.main import app
+from qunyun.core import settings as settings_module
+from qunyun.core.db import Base, engine_for, migrate, unit_of_work
+from qunyun.org.actions import do_create_tenant
+from qunyun.org.models import Tenant
+
+POSTGRES_ADMIN_URL = os.environ.get(
+    "QUNYUN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+TEST_DATABASE = "qunyun_test"
+KEPT_TABLES = {"regions", "alembic_version"}
+
+
+def _postgres_url() -> str:
+    admin = create_engine(
+        POSTGRES_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+    )
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)"))
+            connection.execute(text(f"CREATE DATABASE {TEST_DATABASE}"))
+    except Exception as error:
+        message = f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    finally:
+        admin.dispose()
+    base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
+    return f"{base}/{TEST_DATABASE}".replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Return the URL of a migrated test database of each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'qunyun.db'}"
+    else:
+        url = _postgres_url()
+    migrate(engine_for(url))
+    return url
+
+
+def _clean(engine: Engine) -> None:
+    tables = [table for table in Base.metadata.sorted_tables if table.name not in KEPT_TABLES]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            names = ", ".join(table.name for table in tables)
+            connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(tables):
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def engine(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Engine]:
+    """Return an empty, migrated database, configured as the process database."""
+    monkeypatch.setenv("QUNYUN_DATABASE_URL", database_url)
+    monkeypatch.setenv("QUNYUN_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("COLUMNS", "200")
+    settings_module.get_settings.cache_clear()
+    engine = engine_for(database_url)
+    _clean(engine)
+    yield engine
+    settings_module.get_settings.cache_clear()
+
+
+@pytest.fixture
+def tenant(engine: Engine) -> Tenant:
+    """Return a fresh tenant ``acme``."""
+    with unit_of_work(engine) as session:
+        return do_create_tenant(session, "acme", "示例饮料")
+
+
+class Cli:
+    """Runs ``qunyun`` commands in-process, as a user would type them."""
+
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str | Path, expect: int | None = 0) -> Result:
+        result = self.runner.invoke(app, [str(arg) for arg in args], catch_exceptions=False)
+        if expect is not None:
+            assert result.exit_code == expect, result.output
+        return result
+
+
+@pytest.fixture
+def cli(engine: Engine) -> Cli:
+    """Return a runner of ``qunyun`` against the test database."""
+    return Cli()
