@@ -71,9 +71,7 @@ def _clean(engine: Engine) -> None:
 
 
 @pytest.fixture
-def engine(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Engine]:
+def engine(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
     """Return an empty, migrated database, configured as the process database."""
     monkeypatch.setenv("QUNYUN_DATABASE_URL", database_url)
     monkeypatch.setenv("QUNYUN_HOME", str(tmp_path / "home"))

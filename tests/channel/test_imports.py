@@ -38,7 +38,9 @@ def _load_all(engine: Engine, tenant: Tenant, directory: Path) -> None:
         _import(engine, tenant, entity, write(directory, f"{entity}.csv", text))
 
 
-def test_gbk_file_with_chinese_headers_imports(engine: Engine, tenant: Tenant, tmp_path: Path) -> None:
+def test_gbk_file_with_chinese_headers_imports(
+    engine: Engine, tenant: Tenant, tmp_path: Path
+) -> None:
     # given staff and distributors, and a store file saved by Excel on Chinese Windows
     _import(engine, tenant, "staff", write(tmp_path, "staff.csv", STAFF_CSV, "gbk"))
     _import(engine, tenant, "distributors", write(tmp_path, "d.csv", DISTRIBUTORS_CSV))
@@ -115,10 +117,24 @@ def test_bad_rows_are_reported_by_row_and_column_and_nothing_is_written(
         assert session.scalar(select(func.count()).select_from(ImportRun)) == 1  # the staff file
     with rejects.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["row", "store_id", "name", "province", "city", "district", "store_type",
-                       "rep_id", "closeness", "phone", "errors"]
+    assert rows[0] == [
+        "row",
+        "store_id",
+        "name",
+        "province",
+        "city",
+        "district",
+        "store_type",
+        "rep_id",
+        "closeness",
+        "phone",
+        "errors",
+    ]
     assert [row[0] for row in rows[1:]] == ["3", "4", "5"]
-    assert rows[3][-1] == "store_id(门店编号)：编号与第 2 行重复；rep_id(业务员编号)：业务员 R9 不存在：请先导入员工"
+    assert (
+        rows[3][-1]
+        == "store_id(门店编号)：编号与第 2 行重复；rep_id(业务员编号)：业务员 R9 不存在：请先导入员工"
+    )
 
 
 def test_skip_invalid_imports_the_good_rows_and_writes_the_rejects(
@@ -180,7 +196,11 @@ def test_reimport_is_idempotent_and_a_changed_row_updates_only_its_columns(
     with unit_of_work(engine) as session:
         store = session.get(Store, (tenant.id, "S0001"))
         assert store is not None
-        assert (store.name, store.closeness, store.annual_purchase_fen) == ("天河好邻居(新)", 4, 15_000_000)
+        assert (store.name, store.closeness, store.annual_purchase_fen) == (
+            "天河好邻居(新)",
+            4,
+            15_000_000,
+        )
         assert store.updated_at > before["S0001"][1]
         assert session.get(Store, (tenant.id, "S0002")).updated_at == before["S0002"][1]  # type: ignore[union-attr]
 

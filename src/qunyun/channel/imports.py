@@ -38,6 +38,7 @@ from qunyun.channel.models import (
     StoreType,
     Tag,
 )
+from qunyun.core.bulk import BulkWriter
 from qunyun.core.clock import utcnow
 from qunyun.core.errors import InvalidInput, QunyunError
 from qunyun.core.tabular import Column, open_table, write_csv
@@ -116,6 +117,8 @@ class Field:
     parse: Callable[[str], Any] = fields.text
     blank_ok: bool = False
     """A required column whose cells may still be empty (a district where the city has none)."""
+    repeats: bool = False
+    """Cells repeat across rows (a type, a district, a rep id): parse each distinct cell once."""
 
 
 def _field(
@@ -126,14 +129,53 @@ def _field(
     parse: Callable[[str], Any] = fields.text,
     max_length: int = 200,
     blank_ok: bool = False,
+    repeats: bool = False,
 ) -> Field:
-    return Field(Column(name, (label, *aliases), required, max_length, label), parse, blank_ok)
+    column = Column(name, (label, *aliases), required, max_length, label)
+    return Field(column, parse, blank_ok, repeats)
 
 
-def _id_field(name: str, label: str, *aliases: str, required: bool = False) -> Field:
+def _id_field(
+    name: str, label: str, *aliases: str, required: bool = False, repeats: bool = False
+) -> Field:
     return _field(
-        name, label, *aliases, required=required, parse=fields.identifier, max_length=ID_LENGTH
+        name,
+        label,
+        *aliases,
+        required=required,
+        parse=fields.identifier,
+        max_length=ID_LENGTH,
+        repeats=repeats,
     )
+
+
+class _Failed:
+    """A cached parse failure: the reason a cell is wrong."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _memoized(parse: Callable[[str], Any], limit: int = 200_000) -> Callable[[str], Any]:
+    """Return ``parse`` remembering each distinct cell's result (and failure)."""
+    cache: dict[str, Any] = {}
+
+    def run(cell: str) -> Any:
+        result = cache.get(cell, cache)
+        if result is cache:
+            try:
+                result = parse(cell)
+            except ValueError as error:
+                result = _Failed(str(error))
+            if len(cache) < limit:
+                cache[cell] = result
+        if result.__class__ is _Failed:
+            raise ValueError(result.reason)
+        return result
+
+    return run
 
 
 PHONE = _field("phone", "电话", "手机", "手机号", "联系电话", parse=fields.phone, max_length=40)
@@ -169,7 +211,9 @@ class Entity:
         """Load what validation needs from the database."""
         return Context(session, tenant)
 
-    def build(self, values: dict[str, Any], report: Callable[[str, str], None], ctx: Any) -> dict[str, Any]:
+    def build(
+        self, values: dict[str, Any], report: Callable[[str, str], None], ctx: Any
+    ) -> dict[str, Any]:
         """Return the table values of one row; call ``report(column, reason)`` for problems."""
         raise NotImplementedError
 
@@ -253,9 +297,13 @@ class StaffEntity(Entity):
         """Load existing staff and store counts per rep."""
         return StaffContext(session, tenant, tenant.timezone)
 
-    def build(self, values: dict[str, Any], report: Callable[[str, str], None], ctx: Any) -> dict[str, Any]:
+    def build(
+        self, values: dict[str, Any], report: Callable[[str, str], None], ctx: Any
+    ) -> dict[str, Any]:
         """Return the staff row; a manager must differ from the person."""
-        record = {name: values[name] for name in ("name", "role", "manager_id", "phone") if name in values}
+        record = {
+            name: values[name] for name in ("name", "role", "manager_id", "phone") if name in values
+        }
         if "region" in values:
             region = values["region"]
             record["region_code"] = region.code if region is not None else None
@@ -338,7 +386,9 @@ class DistributorEntity(Entity):
         """Load existing distributors."""
         return DistributorContext(session, tenant)
 
-    def build(self, values: dict[str, Any], report: Callable[[str, str], None], ctx: Any) -> dict[str, Any]:
+    def build(
+        self, values: dict[str, Any], report: Callable[[str, str], None], ctx: Any
+    ) -> dict[str, Any]:
         """Return the distributor row with its most specific region."""
         record = {
             name: values[name]
@@ -348,7 +398,9 @@ class DistributorEntity(Entity):
         if {"province", "city", "district"} & values.keys():
             parts = [values.get(part) or "" for part in ("province", "city", "district")]
             record["region_code"] = _region(report, *parts, leaf=False)
-        if values.get("parent_id") is not None and values["parent_id"] == values.get("distributor_id"):
+        if values.get("parent_id") is not None and values["parent_id"] == values.get(
+            "distributor_id"
+        ):
             report("parent_id", "上级经销商不能是自己")
         return record
 
@@ -377,7 +429,11 @@ class DistributorEntity(Entity):
                 continue
             if parent not in tiers:
                 if key in records:
-                    report(key, "parent_id", f"上级经销商 {parent} 不存在（既不在文件中，也不在系统中）")
+                    report(
+                        key,
+                        "parent_id",
+                        f"上级经销商 {parent} 不存在（既不在文件中，也不在系统中）",
+                    )
                 continue
             if tiers[key] == 1:
                 if key in records:
@@ -429,7 +485,9 @@ class StoreContext(Context):
         self.staff: dict[str, tuple[StaffRole, bool]] = {
             staff_id: (role, left_at is None)
             for staff_id, role, left_at in session.execute(
-                select(Staff.staff_id, Staff.role, Staff.left_at).where(Staff.tenant_id == tenant.id)
+                select(Staff.staff_id, Staff.role, Staff.left_at).where(
+                    Staff.tenant_id == tenant.id
+                )
             )
         }
         self.distributors: set[str] = set(
@@ -463,32 +521,62 @@ class StoreEntity(Entity):
     fields = [
         _id_field("store_id", "门店编号", "门店id", "终端编号", required=True),
         _field("name", "门店名称", "店名", "名称", required=True),
-        _field("province", "省", "省份", required=True),
-        _field("city", "市", "城市", required=True),
-        _field("district", "区/区县", "区", "区县", required=True, blank_ok=True),
+        _field("province", "省", "省份", required=True, repeats=True),
+        _field("city", "市", "城市", required=True, repeats=True),
+        _field("district", "区/区县", "区", "区县", required=True, blank_ok=True, repeats=True),
         _field("address", "地址", "详细地址", max_length=500),
         _field("lat", "纬度", parse=fields.latitude, max_length=40),
         _field("lon", "经度", parse=fields.longitude, max_length=40),
-        _field("store_type", "门店类型", "类型", "业态", required=True, parse=_STORE_TYPES),
-        _field("annual_purchase_yuan", "年进货额", "年进货额(元)", parse=fields.yuan, max_length=40),
-        _field("scale_tier", "规模等级", "规模", parse=_SCALE, max_length=10),
-        _field("closeness", "亲密度", parse=fields.integer_between(1, 5), max_length=10),
-        _field("growth", "成长性", parse=_GROWTH, max_length=20),
-        _id_field("rep_id", "业务员编号", "业务员工号", required=True),
-        _id_field("distributor_id", "经销商编号", "供货经销商"),
+        _field(
+            "store_type",
+            "门店类型",
+            "类型",
+            "业态",
+            required=True,
+            parse=_STORE_TYPES,
+            repeats=True,
+        ),
+        _field(
+            "annual_purchase_yuan",
+            "年进货额",
+            "年进货额(元)",
+            parse=fields.yuan,
+            max_length=40,
+            repeats=True,
+        ),
+        _field("scale_tier", "规模等级", "规模", parse=_SCALE, max_length=10, repeats=True),
+        _field(
+            "closeness", "亲密度", parse=fields.integer_between(1, 5), max_length=10, repeats=True
+        ),
+        _field("growth", "成长性", parse=_GROWTH, max_length=20, repeats=True),
+        _id_field("rep_id", "业务员编号", "业务员工号", required=True, repeats=True),
+        _id_field("distributor_id", "经销商编号", "供货经销商", repeats=True),
         PHONE,
         _field("wechat_id", "微信号", "微信", parse=fields.identifier, max_length=64),
-        _field("status", "状态", "营业状态", parse=_STATUS, max_length=20),
+        _field("status", "状态", "营业状态", parse=_STATUS, max_length=20, repeats=True),
         TAGS,
     ]
-    _plain = ("name", "address", "lat", "lon", "store_type", "closeness", "growth",
-              "distributor_id", "phone", "wechat_id", "status")
+    _plain = (
+        "name",
+        "address",
+        "lat",
+        "lon",
+        "store_type",
+        "closeness",
+        "growth",
+        "distributor_id",
+        "phone",
+        "wechat_id",
+        "status",
+    )
 
     def context(self, session: Session, tenant: Tenant) -> StoreContext:
         """Load staff roles and distributor ids."""
         return StoreContext(session, tenant)
 
-    def build(self, values: dict[str, Any], report: Callable[[str, str], None], ctx: Any) -> dict[str, Any]:
+    def build(
+        self, values: dict[str, Any], report: Callable[[str, str], None], ctx: Any
+    ) -> dict[str, Any]:
         """Return the store row: region, fen, derived scale tier, checked references."""
         record = {name: values[name] for name in self._plain if name in values}
         if "closeness" in record and record["closeness"] is None:
@@ -498,7 +586,10 @@ class StoreEntity(Entity):
         if "status" in record and record["status"] is None:
             record["status"] = StoreStatus.ACTIVE
         record["region_code"] = _region(
-            report, values["province"] or "", values["city"] or "", values["district"] or "",
+            report,
+            values["province"] or "",
+            values["city"] or "",
+            values["district"] or "",
             leaf=True,
         )
         if "annual_purchase_yuan" in values:
@@ -506,7 +597,9 @@ class StoreEntity(Entity):
         if "scale_tier" in values or "annual_purchase_yuan" in values:
             tier = values.get("scale_tier")
             purchase = values.get("annual_purchase_yuan")
-            record["scale_tier"] = tier if tier is not None or purchase is None else scale_tier_for(purchase)
+            record["scale_tier"] = (
+                tier if tier is not None or purchase is None else scale_tier_for(purchase)
+            )
         rep_id = values["rep_id"]
         if rep_id is not None:
             staff = ctx.staff.get(rep_id)
@@ -559,9 +652,15 @@ class ConsumerEntity(Entity):
         TAGS,
     ]
 
-    def build(self, values: dict[str, Any], report: Callable[[str, str], None], ctx: Any) -> dict[str, Any]:
+    def build(
+        self, values: dict[str, Any], report: Callable[[str, str], None], ctx: Any
+    ) -> dict[str, Any]:
         """Return the consumer row with its city or district."""
-        record = {name: values[name] for name in ("name", "role", "kol_kind", "source", "phone") if name in values}
+        record = {
+            name: values[name]
+            for name in ("name", "role", "kol_kind", "source", "phone")
+            if name in values
+        }
         parts = [values.get(part) or "" for part in ("province", "city", "district")]
         record["region_code"] = _region(report, *parts, leaf=False)
         return record
@@ -604,7 +703,11 @@ def _resolve(province: str, city: str, district: str, leaf: bool) -> tuple[str, 
     try:
         if city_region.is_leaf:
             if district and district not in regions.short_forms(city_region.name):
-                return "", "district", f"{city_region.name}下不设区县：区县应留空或写“{city_region.name}”"
+                return (
+                    "",
+                    "district",
+                    f"{city_region.name}下不设区县：区县应留空或写“{city_region.name}”",
+                )
             return city_region.code, None, ""
         if not district:
             return ("", "district", "必填") if leaf else (city_region.code, None, "")
@@ -619,7 +722,9 @@ def _resolve(province: str, city: str, district: str, leaf: bool) -> tuple[str, 
         return "", "district", str(error)
 
 
-def _region(report: Callable[[str, str], None], province: str, city: str, district: str, *, leaf: bool) -> str | None:
+def _region(
+    report: Callable[[str, str], None], province: str, city: str, district: str, *, leaf: bool
+) -> str | None:
     if not (province or city or district):
         return None
     code, column, reason = _resolve(province, city, district, leaf)
@@ -723,7 +828,12 @@ def _read_rows(
     ctx: Any,
     report: ImportReport,
     progress: Progress | None,
-) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[str, ...]], dict[str, tuple[int, list[str]]], dict[int, list[str]]]:
+) -> tuple[
+    dict[str, dict[str, Any]],
+    dict[str, tuple[str, ...]],
+    dict[str, tuple[int, list[str]]],
+    dict[int, list[str]],
+]:
     """Parse and validate every row; return good records, tags, cells and the bad rows."""
     by_name = {item.column.name: item for item in entity.fields}
     present = [
@@ -732,7 +842,9 @@ def _read_rows(
             column.title,
             column.required and not by_name[column.name].blank_ok,
             column.max_length,
-            by_name[column.name].parse,
+            _memoized(by_name[column.name].parse)
+            if by_name[column.name].repeats
+            else by_name[column.name].parse,
         )
         for column in table.present
     ]
@@ -762,7 +874,12 @@ def _read_rows(
                 continue
             if len(cell) > max_length:
                 row_errors.append(
-                    RowError(row_number, title, cell[:40], f"过长（{len(cell):,} 个字符，上限 {max_length}）")
+                    RowError(
+                        row_number,
+                        title,
+                        cell[:40],
+                        f"过长（{len(cell):,} 个字符，上限 {max_length}）",
+                    )
                 )
                 values[name] = None
                 continue
@@ -772,8 +889,12 @@ def _read_rows(
                 row_errors.append(RowError(row_number, title, cell, str(error)))
                 values[name] = None
 
-        def flag(column: str, reason: str, row_number: int = row_number, values: dict[str, Any] = values) -> None:
-            row_errors.append(RowError(row_number, _title(entity, column), _shown(values.get(column)), reason))
+        def flag(
+            column: str, reason: str, row_number: int = row_number, values: dict[str, Any] = values
+        ) -> None:
+            row_errors.append(
+                RowError(row_number, _title(entity, column), _shown(values.get(column)), reason)
+            )
 
         key = values.get(key_name)
         if key is not None:
@@ -797,7 +918,9 @@ def _read_rows(
 
     def flag_key(key: str, column: str, reason: str) -> None:
         row_number, cells = cells_by_key[key]
-        errors.append(RowError(row_number, _title(entity, column), _shown(records[key].get(column)), reason))
+        errors.append(
+            RowError(row_number, _title(entity, column), _shown(records[key].get(column)), reason)
+        )
         bad_rows[row_number] = cells
 
     if entity.whole_file_checks:
@@ -814,7 +937,9 @@ def _shown(value: Any) -> str:
     return value.value if hasattr(value, "value") else str(value)
 
 
-def _write_rejects(path: Path, present: list[Column], bad_rows: dict[int, list[str]], errors: list[RowError]) -> None:
+def _write_rejects(
+    path: Path, present: list[Column], bad_rows: dict[int, list[str]], errors: list[RowError]
+) -> None:
     reasons: dict[int, list[str]] = defaultdict(list)
     for error in errors:
         reasons[error.row].append(f"{error.column}：{error.reason}")
@@ -831,15 +956,16 @@ def _existing_rows(
     session: Session, table: SqlTable, key: str, tenant_id: int, keys: list[str], columns: list[str]
 ) -> dict[str, tuple[Any, ...]]:
     key_column = table.c[key]
-    query = select(key_column, *(table.c[name] for name in columns)).where(table.c.tenant_id == tenant_id)
+    query = select(key_column, *(table.c[name] for name in columns)).where(
+        table.c.tenant_id == tenant_id
+    )
     found: dict[str, tuple[Any, ...]] = {}
     if len(keys) > 20_000:
         batches: Iterable[Any] = [query]
     else:
         batches = (query.where(key_column.in_(chunk)) for chunk in _chunks(keys, 5000))
     for batch in batches:
-        for row in session.execute(batch):
-            found[row[0]] = tuple(row[1:])
+        found.update((row[0], tuple(row[1:])) for row in session.execute(batch).all())
     return found
 
 
@@ -862,41 +988,45 @@ def _write(
     keys = list(records)
     columns = list(next(iter(records.values())))
     existing = _existing_rows(session, table, entity.key, tenant.id, keys, columns)
+    writer = BulkWriter(session.connection(), table)
     now = utcnow()
-    new: list[dict[str, Any]] = []
-    changed: list[dict[str, Any]] = []
+    created, updated = writer.bound("created_at", now), writer.bound("updated_at", now)
+    defaults = {**entity.defaults, **dict.fromkeys(columns)}
+    insert_columns = [*defaults, "tenant_id", entity.key, "created_at", "updated_at"]
+    new_rows: list[list[Any]] = []
+    changed_rows: list[list[Any]] = []
+    new_keys: set[str] = set()
+    changed_keys: set[str] = set()
     for key, record in records.items():
         old = existing.get(key)
+        values = [record[name] for name in columns]
         if old is None:
-            new.append({**entity.defaults, **record, "tenant_id": tenant.id, entity.key: key,
-                        "created_at": now, "updated_at": now})
-        elif tuple(record[name] for name in columns) != old:
-            changed.append({**{f"v_{name}": value for name, value in record.items()},
-                            "_tenant": tenant.id, "_key": key, "v_updated_at": now})
-    report.inserted, report.updated = len(new), len(changed)
-    report.unchanged = len(records) - len(new) - len(changed)
-    total = len(new) + len(changed)
+            new_keys.add(key)
+            row = {**defaults, **record}
+            new_rows.append([*row.values(), tenant.id, key, created, updated])
+        elif tuple(values) != old:
+            changed_keys.add(key)
+            changed_rows.append([*values, updated, tenant.id, key])
+    report.inserted, report.updated = len(new_rows), len(changed_rows)
+    report.unchanged = len(records) - len(new_rows) - len(changed_rows)
+    total = len(new_rows) + len(changed_rows)
     done = 0
     if progress is not None:
         progress("write", 0, total)
-    for chunk in _chunks(new, WRITE_BATCH):
-        session.execute(insert(table), chunk)
+    for chunk in _chunks(new_rows, WRITE_BATCH):
+        writer.insert(insert_columns, chunk)
         done += len(chunk)
         if progress is not None:
             progress("write", done, total)
-    if changed:
-        statement = (
-            update(table)
-            .where(and_(table.c.tenant_id == bindparam("_tenant"), table.c[entity.key] == bindparam("_key")))
-            .values({name: bindparam(f"v_{name}") for name in [*columns, "updated_at"]})
-        )
-        for chunk in _chunks(changed, WRITE_BATCH):
-            session.execute(statement, chunk)
-            done += len(chunk)
-            if progress is not None:
-                progress("write", done, total)
+    for chunk in _chunks(changed_rows, WRITE_BATCH):
+        writer.update([*columns, "updated_at"], ["tenant_id", entity.key], chunk)
+        done += len(chunk)
+        if progress is not None:
+            progress("write", done, total)
     if tag_sets:
-        report.updated += _write_tags(session, tenant, entity.contact_kind, tag_sets, {row["_key"] for row in changed}, {row[entity.key] for row in new})
+        report.updated += _write_tags(
+            session, tenant, entity.contact_kind, tag_sets, changed_keys, new_keys
+        )
 
 
 def _write_tags(
@@ -909,12 +1039,19 @@ def _write_tags(
 ) -> int:
     """Make each contact's tags exactly the file's; return contacts changed by tags alone."""
     names = sorted({name for names in tag_sets.values() for name in names})
-    tag_ids = dict(session.execute(select(Tag.name, Tag.id).where(Tag.tenant_id == tenant.id)).tuples().all())
+    tag_ids = dict(
+        session.execute(select(Tag.name, Tag.id).where(Tag.tenant_id == tenant.id)).all()
+    )
     missing = [name for name in names if name not in tag_ids]
     if missing:
         now = utcnow()
-        session.execute(insert(Tag), [{"tenant_id": tenant.id, "name": name, "created_at": now} for name in missing])
-        tag_ids = dict(session.execute(select(Tag.name, Tag.id).where(Tag.tenant_id == tenant.id)).tuples().all())
+        session.execute(
+            insert(Tag),
+            [{"tenant_id": tenant.id, "name": name, "created_at": now} for name in missing],
+        )
+        tag_ids = dict(
+            session.execute(select(Tag.name, Tag.id).where(Tag.tenant_id == tenant.id)).all()
+        )
     current: dict[str, set[int]] = defaultdict(set)
     query = select(ContactTag.contact_id, ContactTag.tag_id).where(
         ContactTag.tenant_id == tenant.id, ContactTag.contact_kind == kind
@@ -932,7 +1069,13 @@ def _write_tags(
             continue
         touched.add(key)
         to_add.extend(
-            {"tag_id": tag_id, "contact_kind": kind, "contact_id": key, "tenant_id": tenant.id, "created_at": now}
+            {
+                "tag_id": tag_id,
+                "contact_kind": kind,
+                "contact_id": key,
+                "tenant_id": tenant.id,
+                "created_at": now,
+            }
             for tag_id in wanted - have
         )
         to_remove.extend((tag_id, key) for tag_id in have - wanted)
@@ -950,7 +1093,9 @@ def _write_tags(
     return len(touched - updated_keys - new_keys)
 
 
-def tenant_contact_tags(session: Session, tenant: Tenant, kind: ContactKind, contact_id: str) -> list[str]:
+def tenant_contact_tags(
+    session: Session, tenant: Tenant, kind: ContactKind, contact_id: str
+) -> list[str]:
     """Return the tag names on one contact, sorted."""
     query = (
         select(Tag.name)

@@ -45,8 +45,13 @@ def tenant_status(session: Session, tenant: Tenant) -> TenantStatus:
     """Return entity counts and stores per province (largest first) of ``tenant``."""
 
     def count(model: type, *conditions: object) -> int:
-        query = select(func.count()).select_from(model).where(
-            model.tenant_id == tenant.id, *conditions  # type: ignore[attr-defined]
+        query = (
+            select(func.count())
+            .select_from(model)
+            .where(
+                model.tenant_id == tenant.id,
+                *conditions,  # type: ignore[attr-defined]
+            )
         )
         return session.scalar(query) or 0
 
@@ -69,5 +74,5 @@ def tenant_status(session: Session, tenant: Tenant) -> TenantStatus:
         consumers=count(Consumer),
         groups=count(Group),
         stores_active=count(Store, Store.status == StoreStatus.ACTIVE),
-        stores_by_region={name: number for name, number in session.execute(province).tuples()},
+        stores_by_region={name: number for name, number in session.execute(province)},
     )

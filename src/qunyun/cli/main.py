@@ -12,7 +12,15 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from qunyun import __version__
@@ -28,7 +36,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 tenant_app = typer.Typer(help="租户（品牌）：create / list / delete。", no_args_is_help=True)
-import_app = typer.Typer(help="导入主数据（CSV / XLSX）：staff、distributors、stores、consumers。", no_args_is_help=True)
+import_app = typer.Typer(
+    help="导入主数据（CSV / XLSX）：staff、distributors、stores、consumers。", no_args_is_help=True
+)
 staff_app = typer.Typer(help="员工：离职登记。", no_args_is_help=True)
 db_app = typer.Typer(help="数据库：迁移到最新结构。", no_args_is_help=True)
 app.add_typer(tenant_app, name="tenant")
@@ -109,7 +119,12 @@ def tenant_list() -> None:
         tenants = session.scalars(select(Tenant).order_by(Tenant.slug)).all()
         table = Table("slug", "名称", "时区", "创建时间")
         for tenant in tenants:
-            table.add_row(tenant.slug, tenant.name, tenant.timezone, format_local(tenant.created_at, tenant.timezone))
+            table.add_row(
+                tenant.slug,
+                tenant.name,
+                tenant.timezone,
+                format_local(tenant.created_at, tenant.timezone),
+            )
     console.print(table if tenants else "还没有租户：qunyun tenant create SLUG --name 名称")
 
 
@@ -167,16 +182,26 @@ def _print_report(report: Any, label: str) -> None:
 def _print_errors(report: Any) -> None:
     from qunyun.channel.imports import SCREEN_ERRORS
 
-    table = Table("行", "列", "值", "原因", title=f"错误（前 {SCREEN_ERRORS} 条）" if len(report.errors) > SCREEN_ERRORS else "错误")
+    table = Table(
+        "行",
+        "列",
+        "值",
+        "原因",
+        title=f"错误（前 {SCREEN_ERRORS} 条）" if len(report.errors) > SCREEN_ERRORS else "错误",
+    )
     for error in report.errors[:SCREEN_ERRORS]:
         shown = error.value if len(error.value) <= 30 else error.value[:30] + "…"
         table.add_row(str(error.row), error.column, shown, error.reason)
     err_console.print(table)
     if report.rejects_path is not None:
-        err_console.print(f"全部 {len(report.errors):,} 条错误（{report.rejected_rows:,} 行）已写入 {report.rejects_path}")
+        err_console.print(
+            f"全部 {len(report.errors):,} 条错误（{report.rejected_rows:,} 行）已写入 {report.rejects_path}"
+        )
 
 
-def _run_import(entity: str, file: Path, tenant: str | None, skip_invalid: bool, rejects: Path | None) -> None:
+def _run_import(
+    entity: str, file: Path, tenant: str | None, skip_invalid: bool, rejects: Path | None
+) -> None:
     from qunyun.channel.imports import ENTITIES, ImportRejected, do_import
 
     label = ENTITIES[entity].label
@@ -188,8 +213,13 @@ def _run_import(entity: str, file: Path, tenant: str | None, skip_invalid: bool,
         try:
             with progress.progress, _unit_of_work() as session:
                 report = do_import(
-                    session, _tenant(session, tenant), entity, file,
-                    skip_invalid=skip_invalid, rejects_path=rejects, progress=progress,
+                    session,
+                    _tenant(session, tenant),
+                    entity,
+                    file,
+                    skip_invalid=skip_invalid,
+                    rejects_path=rejects,
+                    progress=progress,
                 )
         except ImportRejected as rejected:
             _print_errors(rejected.report)
@@ -203,8 +233,13 @@ def _run_import(entity: str, file: Path, tenant: str | None, skip_invalid: bool,
 
 
 FileArgument = Annotated[Path, typer.Argument(help="CSV（UTF-8 / GBK）或 .xlsx 文件。")]
-SkipOption = Annotated[bool, typer.Option("--skip-invalid", help="导入正确的行，错误行写入拒绝文件。")]
-RejectsOption = Annotated[Path | None, typer.Option("--rejects", help="拒绝行 CSV 的路径（默认在 $QUNYUN_HOME/rejects/）。")]
+SkipOption = Annotated[
+    bool, typer.Option("--skip-invalid", help="导入正确的行，错误行写入拒绝文件。")
+]
+RejectsOption = Annotated[
+    Path | None,
+    typer.Option("--rejects", help="拒绝行 CSV 的路径（默认在 $QUNYUN_HOME/rejects/）。"),
+]
 
 
 def _import_command(entity: str, summary: str) -> Callable[..., None]:
@@ -220,10 +255,29 @@ def _import_command(entity: str, summary: str) -> Callable[..., None]:
     return command
 
 
-import_app.command("staff")(_import_command("staff", "Import staff (员工): staff_id*, name*, role*, manager_id, region, phone."))
-import_app.command("distributors")(_import_command("distributors", "Import distributors (经销商): distributor_id*, name*, tier*, parent_id, province, city, district, boss_name, phone."))
-import_app.command("stores")(_import_command("stores", "Import terminal stores (门店): store_id*, name*, province*, city*, district*, store_type*, rep_id* …"))
-import_app.command("consumers")(_import_command("consumers", "Import consumers (消费者): consumer_id*, name*, city*, district, role*, kol_kind, source, phone."))
+import_app.command("staff")(
+    _import_command(
+        "staff", "Import staff (员工): staff_id*, name*, role*, manager_id, region, phone."
+    )
+)
+import_app.command("distributors")(
+    _import_command(
+        "distributors",
+        "Import distributors (经销商): distributor_id*, name*, tier*, parent_id, province, city, district, boss_name, phone.",
+    )
+)
+import_app.command("stores")(
+    _import_command(
+        "stores",
+        "Import terminal stores (门店): store_id*, name*, province*, city*, district*, store_type*, rep_id* …",
+    )
+)
+import_app.command("consumers")(
+    _import_command(
+        "consumers",
+        "Import consumers (消费者): consumer_id*, name*, city*, district, role*, kol_kind, source, phone.",
+    )
+)
 
 
 # --- status ------------------------------------------------------------------------------
@@ -297,7 +351,9 @@ def db_upgrade() -> None:
 @app.command("demo")
 def demo(
     stores: Annotated[int, typer.Option(help="门店数量。", min=100)] = 15_000,
-    consumers: Annotated[int | None, typer.Option(help="消费者数量（默认按门店数的 4/3）。", min=0)] = None,
+    consumers: Annotated[
+        int | None, typer.Option(help="消费者数量（默认按门店数的 4/3）。", min=0)
+    ] = None,
     seed: Annotated[int, typer.Option(help="随机种子：同一种子生成同一品牌。")] = 20261123,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="构建后不启动控制台。")] = False,
 ) -> None:

@@ -111,9 +111,7 @@ def _match_header(
     missing = [column.title for column in columns if column.required and column not in present]
     if missing:
         found = "、".join(cell.strip() for cell in header if cell.strip()) or "（无）"
-        raise InvalidInput(
-            f"{path.name}：缺少必填列 {'、'.join(missing)}；表头为：{found}"
-        )
+        raise InvalidInput(f"{path.name}：缺少必填列 {'、'.join(missing)}；表头为：{found}")
     return present, indexes, ignored
 
 
@@ -218,8 +216,9 @@ def _open_csv(path: Path, columns: Sequence[Column], size: int) -> Table:
         finally:
             text.close()
 
-    return Table(path, encoding, list(columns), present, ignored, rows(), size,
-                 lambda: counter.count)
+    return Table(
+        path, encoding, list(columns), present, ignored, rows(), size, lambda: counter.count
+    )
 
 
 def _chain_first(first: str, rest: IO[str]) -> Iterator[str]:

@@ -3,10 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import qunyun.channel.models
-import qunyun.groups.models
-import qunyun.org.models  # noqa: F401 - registers the tables on Base.metadata
-from qunyun.core.db import Base
+from qunyun.models import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -15,8 +12,9 @@ target_metadata = Base.metadata
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata,
-                          render_as_batch=True)
+        context.configure(
+            connection=connection, target_metadata=target_metadata, render_as_batch=True
+        )
         with context.begin_transaction():
             context.run_migrations()
         return
@@ -26,8 +24,9 @@ def run_migrations_online() -> None:
         {"sqlalchemy.url": get_settings().resolved_database_url}, poolclass=pool.NullPool
     )
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata,
-                          render_as_batch=True)
+        context.configure(
+            connection=connection, target_metadata=target_metadata, render_as_batch=True
+        )
         with context.begin_transaction():
             context.run_migrations()
 

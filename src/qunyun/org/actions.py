@@ -28,7 +28,9 @@ def check_create_tenant(session: Session, slug: str, name: str) -> None:
         raise Conflict(f"租户 {slug!r} 已存在")
 
 
-def do_create_tenant(session: Session, slug: str, name: str, timezone: str = DEFAULT_ZONE) -> Tenant:
+def do_create_tenant(
+    session: Session, slug: str, name: str, timezone: str = DEFAULT_ZONE
+) -> Tenant:
     """Create a tenant (a brand) after ``check_create_tenant``."""
     check_create_tenant(session, slug, name)
     tenant = Tenant(slug=slug, name=name.strip(), timezone=timezone, created_at=utcnow())
@@ -39,13 +41,17 @@ def do_create_tenant(session: Session, slug: str, name: str, timezone: str = DEF
 
 def do_delete_tenant(session: Session, tenant: Tenant) -> None:
     """Delete a tenant and every row that belongs to it, children before parents."""
+    import qunyun.models  # noqa: F401 - every table must be known, not only the imported ones
+
     for table in reversed(Base.metadata.sorted_tables):
         if table.name != "tenants" and "tenant_id" in table.c:
             session.execute(delete(table).where(table.c.tenant_id == tenant.id))
     session.execute(delete(Tenant).where(Tenant.id == tenant.id))
 
 
-def do_staff_leave(session: Session, tenant: Tenant, staff_id: str, when: datetime | None = None) -> Staff:
+def do_staff_leave(
+    session: Session, tenant: Tenant, staff_id: str, when: datetime | None = None
+) -> Staff:
     """Record that a staff member left; their rows and history stay.
 
     Raise NotFound for an unknown id, Conflict when they already left.

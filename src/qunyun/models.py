@@ -1,0 +1,21 @@
+"""Every table of Qunyun, imported in one place for migrations and tenant-wide operations."""
+
+from qunyun.channel.models import Consumer, ContactTag, Distributor, ImportRun, Store, Tag
+from qunyun.core.db import Base
+from qunyun.groups.models import Group, Membership
+from qunyun.org.models import RegionRow, Staff, Tenant
+
+__all__ = [
+    "Base",
+    "Consumer",
+    "ContactTag",
+    "Distributor",
+    "Group",
+    "ImportRun",
+    "Membership",
+    "RegionRow",
+    "Staff",
+    "Store",
+    "Tag",
+    "Tenant",
+]
