@@ -20,7 +20,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -42,13 +42,15 @@ def main() -> None:
     os.environ["QUNYUN_HOME"] = str(work / "home")
     os.environ.pop("QUNYUN_DATABASE_URL", None)
 
+    from sqlalchemy import Engine
+
     from qunyun.channel.imports import do_import
     from qunyun.core import settings
     from qunyun.core.db import engine_for, migrate, unit_of_work
     from qunyun.demo.generator import generate
     from qunyun.org.actions import do_create_tenant
+    from qunyun.org.models import Tenant
 
-    generate_seconds = _timed(lambda: None)
     start = time.perf_counter()
     files = generate(work / "files", stores=args.stores, consumers=0)
     generate_seconds = time.perf_counter() - start
@@ -72,7 +74,7 @@ def main() -> None:
             with unit_of_work(engine) as session:
                 do_import(session, tenant, entity, path)
 
-        def import_stores() -> None:
+        def import_stores(engine: Engine = engine, tenant: Tenant = tenant) -> None:
             with unit_of_work(engine) as session:
                 report = do_import(session, tenant, "stores", files.stores)
             assert report.rejected_rows == 0, report.errors[:3]
@@ -109,12 +111,12 @@ def main() -> None:
     median_reimport = statistics.median(reimport)
     rate = args.stores / median_first
     print(
-        f"\n| date | machine | stores | file | runs | first import (median) | rows/s | re-import "
-        f"(median) | csv.reader only | raw sqlite3 insert | first ÷ raw insert |"
+        "\n| date | machine | stores | file | runs | first import (median) | rows/s | re-import "
+        "(median) | csv.reader only | raw sqlite3 insert | first ÷ raw insert |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     print(
-        f"| {date.today()} | {os.cpu_count()} cores, Python {platform.python_version()} | "
+        f"| {datetime.now(UTC):%Y-%m-%d} | {os.cpu_count()} cores, Python {platform.python_version()} | "
         f"{args.stores:,} | {size_mb:.0f} MB | {args.runs} | {median_first:.1f} s | {rate:,.0f} | "
         f"{median_reimport:.1f} s | {read_seconds:.1f} s | {raw_seconds:.1f} s | "
         f"{median_first / raw_seconds:.1f}× |"

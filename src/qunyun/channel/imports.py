@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import Table as SqlTable
-from sqlalchemy import and_, bindparam, delete, func, insert, select, tuple_, update
+from sqlalchemy import delete, func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from qunyun.channel import fields
@@ -41,7 +41,7 @@ from qunyun.channel.models import (
 from qunyun.core.bulk import BulkWriter
 from qunyun.core.clock import utcnow
 from qunyun.core.errors import InvalidInput, QunyunError
-from qunyun.core.tabular import Column, open_table, write_csv
+from qunyun.core.tabular import Column, Table, open_table, write_csv
 from qunyun.core.types import ID_LENGTH
 from qunyun.org import regions
 from qunyun.org.models import STAFF_ROLE_LABELS, Staff, StaffRole, Tenant
@@ -198,7 +198,7 @@ class Entity:
     model: ClassVar[type[Any]]
     key: ClassVar[str]
     contact_kind: ClassVar[ContactKind]
-    fields: ClassVar[list[Field]]
+    fields: ClassVar[tuple[Field, ...]]
     defaults: ClassVar[dict[str, Any]] = {}
     whole_file_checks: ClassVar[bool] = False
 
@@ -265,7 +265,7 @@ class StaffContext(Context):
             )
         }
         self.store_counts: dict[str, int] = dict(
-            session.execute(  # type: ignore[arg-type]
+            session.execute(
                 select(Store.rep_id, func.count())
                 .where(Store.tenant_id == tenant.id)
                 .group_by(Store.rep_id)
@@ -282,7 +282,7 @@ class StaffEntity(Entity):
     key = "staff_id"
     contact_kind = ContactKind.STAFF
     whole_file_checks = True
-    fields = [
+    fields = (
         _id_field("staff_id", "员工编号", "工号", "员工id", required=True),
         _field("name", "姓名", "员工姓名", required=True, max_length=100),
         _field("role", "角色", "职位", "岗位", required=True, parse=_STAFF_ROLES),
@@ -291,7 +291,7 @@ class StaffEntity(Entity):
         PHONE,
         _field("left_at", "离职日期", max_length=40),
         TAGS,
-    ]
+    )
 
     def context(self, session: Session, tenant: Tenant) -> StaffContext:
         """Load existing staff and store counts per rep."""
@@ -301,7 +301,7 @@ class StaffEntity(Entity):
         self, values: dict[str, Any], report: Callable[[str, str], None], ctx: Any
     ) -> dict[str, Any]:
         """Return the staff row; a manager must differ from the person."""
-        record = {
+        record: dict[str, Any] = {
             name: values[name] for name in ("name", "role", "manager_id", "phone") if name in values
         }
         if "region" in values:
@@ -369,7 +369,7 @@ class DistributorEntity(Entity):
     key = "distributor_id"
     contact_kind = ContactKind.DISTRIBUTOR
     whole_file_checks = True
-    fields = [
+    fields = (
         _id_field("distributor_id", "经销商编号", "经销商id", required=True),
         _field("name", "经销商名称", "名称", required=True),
         _field("tier", "级别", "经销商级别", required=True, parse=fields.tier),
@@ -380,7 +380,7 @@ class DistributorEntity(Entity):
         _field("boss_name", "老板", "老板姓名", "联系人", max_length=100),
         PHONE,
         TAGS,
-    ]
+    )
 
     def context(self, session: Session, tenant: Tenant) -> DistributorContext:
         """Load existing distributors."""
@@ -390,7 +390,7 @@ class DistributorEntity(Entity):
         self, values: dict[str, Any], report: Callable[[str, str], None], ctx: Any
     ) -> dict[str, Any]:
         """Return the distributor row with its most specific region."""
-        record = {
+        record: dict[str, Any] = {
             name: values[name]
             for name in ("name", "tier", "parent_id", "boss_name", "phone")
             if name in values
@@ -518,7 +518,7 @@ class StoreEntity(Entity):
         "wechat_id": None,
         "status": StoreStatus.ACTIVE,
     }
-    fields = [
+    fields = (
         _id_field("store_id", "门店编号", "门店id", "终端编号", required=True),
         _field("name", "门店名称", "店名", "名称", required=True),
         _field("province", "省", "省份", required=True, repeats=True),
@@ -555,7 +555,7 @@ class StoreEntity(Entity):
         _field("wechat_id", "微信号", "微信", parse=fields.identifier, max_length=64),
         _field("status", "状态", "营业状态", parse=_STATUS, max_length=20, repeats=True),
         TAGS,
-    ]
+    )
     _plain = (
         "name",
         "address",
@@ -578,7 +578,7 @@ class StoreEntity(Entity):
         self, values: dict[str, Any], report: Callable[[str, str], None], ctx: Any
     ) -> dict[str, Any]:
         """Return the store row: region, fen, derived scale tier, checked references."""
-        record = {name: values[name] for name in self._plain if name in values}
+        record: dict[str, Any] = {name: values[name] for name in self._plain if name in values}
         if "closeness" in record and record["closeness"] is None:
             record["closeness"] = 3
         if "growth" in record and record["growth"] is None:
@@ -639,7 +639,7 @@ class ConsumerEntity(Entity):
     key = "consumer_id"
     contact_kind = ContactKind.CONSUMER
     defaults: ClassVar[dict[str, Any]] = {"kol_kind": None, "source": None, "phone": None}
-    fields = [
+    fields = (
         _id_field("consumer_id", "消费者编号", "会员编号", "用户编号", required=True),
         _field("name", "姓名", "昵称", required=True, max_length=100),
         _field("province", "省", "省份"),
@@ -650,13 +650,13 @@ class ConsumerEntity(Entity):
         _field("source", "来源", "渠道来源", max_length=100),
         PHONE,
         TAGS,
-    ]
+    )
 
     def build(
         self, values: dict[str, Any], report: Callable[[str, str], None], ctx: Any
     ) -> dict[str, Any]:
         """Return the consumer row with its city or district."""
-        record = {
+        record: dict[str, Any] = {
             name: values[name]
             for name in ("name", "role", "kol_kind", "source", "phone")
             if name in values
@@ -793,7 +793,7 @@ def do_import(
     table = open_table(path, [item.column for item in entity.fields])
     report = ImportReport(entity.name, path, table.encoding, ignored_headers=table.ignored_headers)
     ctx = entity.context(session, tenant)
-    records, tag_sets, cells_by_key, bad_rows = _read_rows(entity, table, ctx, report, progress)
+    records, tag_sets, bad_rows = _read_rows(entity, table, ctx, report, progress)
     report.rejected_rows = len(bad_rows)
     report.errors.sort(key=lambda error: error.row)
     if bad_rows:
@@ -824,17 +824,12 @@ def do_import(
 
 def _read_rows(
     entity: Entity,
-    table: Any,
+    table: Table,
     ctx: Any,
     report: ImportReport,
     progress: Progress | None,
-) -> tuple[
-    dict[str, dict[str, Any]],
-    dict[str, tuple[str, ...]],
-    dict[str, tuple[int, list[str]]],
-    dict[int, list[str]],
-]:
-    """Parse and validate every row; return good records, tags, cells and the bad rows."""
+) -> tuple[dict[str, dict[str, Any]], dict[str, tuple[str, ...]], dict[int, list[str]]]:
+    """Parse and validate every row; return good records by key, their tags, and bad rows."""
     by_name = {item.column.name: item for item in entity.fields}
     present = [
         (
@@ -857,6 +852,7 @@ def _read_rows(
     errors = report.errors
     has_tags = any(column.name == "tags" for column in table.present)
     keep_cells = entity.whole_file_checks
+    problems = _RowProblems(entity)
     next_tick = 0
     for row_number, cells in table.rows:
         report.rows += 1
@@ -864,7 +860,7 @@ def _read_rows(
             progress("read", table.position(), table.size_bytes)
             next_tick = report.rows + 5000
         values: dict[str, Any] = {}
-        row_errors: list[RowError] = []
+        row_errors = problems.start(row_number, values)
         for (name, title, required, max_length, parse), raw in zip(present, cells, strict=True):
             cell = raw.strip()
             if not cell:
@@ -889,21 +885,14 @@ def _read_rows(
                 row_errors.append(RowError(row_number, title, cell, str(error)))
                 values[name] = None
 
-        def flag(
-            column: str, reason: str, row_number: int = row_number, values: dict[str, Any] = values
-        ) -> None:
-            row_errors.append(
-                RowError(row_number, _title(entity, column), _shown(values.get(column)), reason)
-            )
-
         key = values.get(key_name)
         if key is not None:
             if key in first_row:
-                flag(key_name, f"编号与第 {first_row[key]} 行重复")
+                problems.flag(key_name, f"编号与第 {first_row[key]} 行重复")
                 key = None
             else:
                 first_row[key] = row_number
-        record = entity.build(values, flag, ctx)
+        record = entity.build(values, problems.flag, ctx)
         if row_errors or key is None:
             errors.extend(row_errors)
             bad_rows[row_number] = cells
@@ -928,7 +917,27 @@ def _read_rows(
         for key in [key for key, (row_number, _) in cells_by_key.items() if row_number in bad_rows]:
             records.pop(key, None)
             tag_sets.pop(key, None)
-    return records, tag_sets, cells_by_key, bad_rows
+    return records, tag_sets, bad_rows
+
+
+class _RowProblems:
+    """Collects the problems of the row being read; ``flag`` is what ``Entity.build`` calls."""
+
+    def __init__(self, entity: Entity) -> None:
+        self.titles = {item.column.name: item.column.title for item in entity.fields}
+        self.row = 0
+        self.values: dict[str, Any] = {}
+        self.errors: list[RowError] = []
+
+    def start(self, row: int, values: dict[str, Any]) -> list[RowError]:
+        """Begin a row; return its (empty) list of errors."""
+        self.row, self.values, self.errors = row, values, []
+        return self.errors
+
+    def flag(self, column: str, reason: str) -> None:
+        """Record that ``column`` of the current row is wrong for ``reason``."""
+        title = self.titles.get(column, column)
+        self.errors.append(RowError(self.row, title, _shown(self.values.get(column)), reason))
 
 
 def _shown(value: Any) -> str:

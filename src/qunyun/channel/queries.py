@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
@@ -44,14 +45,9 @@ class TenantStatus:
 def tenant_status(session: Session, tenant: Tenant) -> TenantStatus:
     """Return entity counts and stores per province (largest first) of ``tenant``."""
 
-    def count(model: type, *conditions: object) -> int:
+    def count(model: Any, *conditions: Any) -> int:
         query = (
-            select(func.count())
-            .select_from(model)
-            .where(
-                model.tenant_id == tenant.id,
-                *conditions,  # type: ignore[attr-defined]
-            )
+            select(func.count()).select_from(model).where(model.tenant_id == tenant.id, *conditions)
         )
         return session.scalar(query) or 0
 
@@ -74,5 +70,5 @@ def tenant_status(session: Session, tenant: Tenant) -> TenantStatus:
         consumers=count(Consumer),
         groups=count(Group),
         stores_active=count(Store, Store.status == StoreStatus.ACTIVE),
-        stores_by_region={name: number for name, number in session.execute(province)},
+        stores_by_region=dict(session.execute(province).all()),
     )

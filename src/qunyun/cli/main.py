@@ -88,7 +88,7 @@ def main(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="显示版本。")
     ] = False,
 ) -> None:
-    """Qunyun 群运：渠道社群化平台。"""
+    """Qunyun 群运：渠道社群化平台."""
 
 
 # --- tenants -----------------------------------------------------------------------------

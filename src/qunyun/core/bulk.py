@@ -12,9 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
 from sqlalchemy import Enum as SqlEnum
-from sqlalchemy import Table
 
 
 class BulkWriter:

@@ -85,7 +85,7 @@ def engine_for(url: str) -> Engine:
         return engine
     try:
         return create_engine(url, pool_pre_ping=True)
-    except Exception as error:  # noqa: BLE001 - the driver's many error types mean "bad URL"
+    except Exception as error:
         raise ConfigurationError(f"无法使用数据库 {url!r}: {error}") from error
 
 
@@ -113,7 +113,7 @@ def migrate(engine: Engine) -> None:
     try:
         with engine.connect() as connection:
             current = MigrationContext.configure(connection).get_current_revision()
-    except Exception as error:  # noqa: BLE001 - any connection failure is a configuration problem
+    except Exception as error:
         raise ConfigurationError(f"无法连接数据库 {engine.url!r}: {error}") from error
     if current != head:
         with engine.begin() as connection:

@@ -11,7 +11,7 @@ ID_LENGTH = 64
 """Longest id a tenant may give a staff member, distributor, store, consumer or group."""
 
 
-def ExternalId() -> String:  # noqa: N802 - reads like a type in column declarations
+def ExternalId() -> String:
     """Return the column type of a tenant-given id (``S0001``, ``R-12``…)."""
     return String(ID_LENGTH)
 

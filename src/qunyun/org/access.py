@@ -43,9 +43,8 @@ def access_tenant(session: Session, actor: Actor, slug: str | None) -> Tenant:
         return tenant
     count = session.scalar(select(func.count()).select_from(Tenant)) or 0
     if count == 1:
-        tenant = session.scalar(select(Tenant))
-        assert tenant is not None
-        return tenant
+        only = session.scalars(select(Tenant)).one()
+        return only
     if count == 0:
         raise InvalidInput("还没有租户（品牌）：请先运行 qunyun tenant create SLUG --name 名称")
     raise InvalidInput(f"有 {count} 个租户，请用 --tenant SLUG 指定一个")

@@ -5,11 +5,10 @@ Revises:
 Create Date: 2026-11-23
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
 from qunyun.org.regions import catalogue
-
 
 revision = "0001"
 down_revision = None
