@@ -1,8 +1,9 @@
 """Fixtures: every database test runs on SQLite and on the real PostgreSQL.
 
 PostgreSQL comes from ``QUNYUN_TEST_POSTGRES_URL`` (default: the local server, database
-``test``); the suite makes its own database ``qunyun_test`` there. When the server is
-missing, the PostgreSQL half fails under CI (``CI`` set) and is skipped elsewhere.
+``test``); each pytest process makes its own database ``qunyun_test_<pid>`` there and drops it
+at the end, so that runs side by side do not clobber each other. When the server is missing,
+the PostgreSQL half fails under CI (``CI`` set) and is skipped elsewhere.
 """
 
 from __future__ import annotations
@@ -24,39 +25,49 @@ from qunyun.org.models import Tenant
 POSTGRES_ADMIN_URL = os.environ.get(
     "QUNYUN_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-TEST_DATABASE = "qunyun_test"
+TEST_DATABASE = f"qunyun_test_{os.getpid()}"
 KEPT_TABLES = {"regions", "alembic_version"}
 
 
-def _postgres_url() -> str:
+def _admin_execute(statement: str) -> None:
     admin = create_engine(
         POSTGRES_ADMIN_URL.replace("postgresql://", "postgresql+psycopg://", 1),
         isolation_level="AUTOCOMMIT",
     )
     try:
         with admin.connect() as connection:
-            connection.execute(text(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)"))
-            connection.execute(text(f"CREATE DATABASE {TEST_DATABASE}"))
+            connection.execute(text(statement))
+    finally:
+        admin.dispose()
+
+
+def _postgres_url() -> str:
+    try:
+        _admin_execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)")
+        _admin_execute(f"CREATE DATABASE {TEST_DATABASE}")
     except Exception as error:
         message = f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {error}"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    finally:
-        admin.dispose()
     base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
     return f"{base}/{TEST_DATABASE}".replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """Return the URL of a migrated test database of each backend."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'qunyun.db'}"
     else:
         url = _postgres_url()
     migrate(engine_for(url))
-    return url
+    yield url
+    engine_for(url).dispose()
+    if request.param == "postgresql":
+        _admin_execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)")
 
 
 def _clean(engine: Engine) -> None:

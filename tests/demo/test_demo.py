@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+from pathlib import Path
+
+from qunyun.demo.generator import generate
+
+from ..conftest import Cli
+
+
+def _digest(folder: Path) -> dict[str, str]:
+    return {
+        path.name: hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.glob("*.csv"))
+    }
+
+
+def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path: Path) -> None:
+    generate(tmp_path / "a", stores=400, seed=7)
+    generate(tmp_path / "b", stores=400, seed=7)
+    generate(tmp_path / "c", stores=400, seed=8)
+
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    assert _digest(tmp_path / "a")["stores.csv"] != _digest(tmp_path / "c")["stores.csv"]
+
+
+def test_demo_brand_has_the_shape_of_a_real_channel(tmp_path: Path) -> None:
+    files = generate(tmp_path, stores=3000, seed=1)
+
+    with files.staff.open(encoding="utf-8") as handle:
+        staff = list(csv.DictReader(handle))
+    with files.stores.open(encoding="utf-8") as handle:
+        stores = list(csv.DictReader(handle))
+    roles = [row["role"] for row in staff]
+    managers = {row["staff_id"]: row["manager_id"] for row in staff}
+    role_of = {row["staff_id"]: row["role"] for row in staff}
+
+    assert roles.count("director") == 1
+    assert roles.count("manager") == 4
+    assert roles.count("rep") == 12  # one per ~250 stores
+    # every rep has a supervisor above him and a manager above that
+    for rep in (row["staff_id"] for row in staff if row["role"] == "rep"):
+        assert role_of[managers[rep]] == "supervisor"
+        assert role_of[managers[managers[rep]]] == "manager"
+    # a rep's stores lie in one province: one served market is one unit
+    provinces_of_rep: dict[str, set[str]] = {}
+    for store in stores:
+        provinces_of_rep.setdefault(store["rep_id"], set()).add(store["province"])
+    assert all(len(provinces) == 1 for provinces in provinces_of_rep.values())
+    assert {store["province"] for store in stores} == {"广东省", "浙江省", "四川省", "河南省"}
+    assert files.counts == {
+        "staff": len(staff),
+        "distributors": 10 * (1 + 3 + 3 * 2),
+        "stores": 3000,
+        "consumers": 4000,
+    }
+
+
+def test_demo_command_builds_the_tenant_and_rerun_recreates_it(cli: Cli) -> None:
+    first = cli("demo", "--stores", "300", "--no-serve")
+    cli("tenant", "create", "acme", "--name", "另一个品牌")
+    second = cli("demo", "--stores", "300", "--consumers", "50", "--no-serve")
+
+    status = json.loads(cli("status", "--tenant", "demo", "--json").stdout)
+    assert "演示品牌已就绪" in first.output
+    assert "qunyun status --tenant demo" in first.output
+    assert "删除旧的演示租户 demo" in second.output
+    assert (status["stores"], status["consumers"], status["groups"]) == (300, 50, 0)
+    # director, managers, a supervisor per region, reps 3+2+2+2 (at least 2 per region), admins
+    assert status["staff"] == 1 + 4 + 4 + 9 + 4
+    assert sum(status["stores_by_region"].values()) == 300
