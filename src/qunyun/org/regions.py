@@ -99,6 +99,12 @@ _NATIONALITIES = [
 ]
 
 
+_NATIONALITIES_LONGEST_FIRST = sorted(_NATIONALITIES, key=len, reverse=True)
+
+_MISSING_CODES = {"台湾省": "710000"}
+"""Province codes the catalogue package leaves out, by the national standard (GB/T 2260)."""
+
+
 @dataclass(frozen=True)
 class Region:
     """One administrative division."""
@@ -122,22 +128,35 @@ class _Node:
 
 
 def short_forms(name: str) -> set[str]:
-    """Return the names a person may write for ``name``: itself and its suffix-less forms."""
+    """Return the names a person may write for ``name``: itself and its suffix-less forms.
+
+    An autonomous division also loses its nationalities, with or without 族:
+    ``新疆维吾尔自治区`` → ``新疆``, ``延边朝鲜族自治州`` → ``延边``.
+    """
     forms = {name}
     for suffix in _SUFFIXES:
         if name.endswith(suffix) and len(name) - len(suffix) >= 2:
             base = name[: -len(suffix)]
-            stripped = True
-            while stripped:
-                stripped = False
-                for nation in _NATIONALITIES:
-                    ending = nation + "族"
-                    if base.endswith(ending) and len(base) - len(ending) >= 2:
-                        base = base[: -len(ending)]
-                        stripped = True
+            if suffix.startswith("自治"):
+                base = _without_nationalities(base)
             forms.add(base)
             break
     return forms
+
+
+def _without_nationalities(base: str) -> str:
+    stripped = True
+    while stripped:
+        stripped = False
+        for nation in _NATIONALITIES_LONGEST_FIRST:
+            for ending in (nation + "族", nation):
+                if base.endswith(ending) and len(base) - len(ending) >= 2:
+                    base = base[: -len(ending)]
+                    stripped = True
+                    break
+            if stripped:
+                break
+    return base
 
 
 class Catalogue:
@@ -158,10 +177,11 @@ class Catalogue:
             self._children[parent][form].append(region)
 
     def _load_province(self, province: dict[str, object]) -> None:
-        code = str(province["code"]).ljust(6, "0")
         name = str(province["name"])
-        self._add(code, name, PROVINCE, None, False)
-        children = list(province.get("children", []))  # type: ignore[call-overload]
+        code = _MISSING_CODES.get(name) or str(province["code"]).ljust(6, "0")
+        children = list(province.get("children") or [])  # type: ignore[call-overload]
+        # 香港 / 澳门 / 台湾: the catalogue has no divisions below the province.
+        self._add(code, name, PROVINCE, None, not children)
         if province["type"] == "直辖市":
             city_code = code[:2] + "0100"
             self._add(city_code, name, CITY, code, not children)
@@ -169,8 +189,6 @@ class Catalogue:
                 self._add(str(district["code"]), district["name"], DISTRICT, city_code, True)
             return
         if not children:
-            # 香港 / 澳门 / 台湾: the catalogue has no divisions below the province.
-            self.by_code[code] = Region(code, name, PROVINCE, None, True)
             return
         for city in children:
             city_code = str(city["code"]).ljust(6, "0")
@@ -225,57 +243,42 @@ def catalogue() -> Catalogue:
 
 
 class RegionError(ValueError):
-    """A region cell that names no division, or more than one."""
+    """A region cell that names no division, or more than one; ``part`` says which cell."""
+
+    def __init__(self, message: str, part: str = DISTRICT) -> None:
+        super().__init__(message)
+        self.part = part
 
 
-def _one(candidates: list[Region], what: str, name: str, within: str) -> Region:
+def _one(candidates: list[Region], what: str, name: str, within: str, part: str) -> Region:
     if not candidates:
-        raise RegionError(f"{within}没有{what}“{name}”")
+        raise RegionError(f"{within}没有{what}“{name}”", part)
     if len(candidates) > 1:
         options = "、".join(region.name for region in candidates)
-        raise RegionError(f"{what}“{name}”有歧义（{options}），请写全称")
+        raise RegionError(f"{what}“{name}”有歧义（{options}），请写全称", part)
     return candidates[0]
 
 
 def resolve_province(name: str) -> Region:
     """Return the province ``name`` means; raise RegionError when none or several."""
-    return _one(catalogue().children_named(None, name), "省份", name, "全国")
+    return _one(catalogue().children_named(None, name), "省份", name, "全国", PROVINCE)
 
 
 def resolve_city(province: Region, name: str) -> Region:
     """Return the city (or province-direct county) ``name`` means within ``province``."""
     cat = catalogue()
+    names_province = not name.strip() or name.strip() in short_forms(province.name)
+    if province.is_leaf and names_province:
+        return province  # 香港 / 澳门 / 台湾: the province is its own city
     candidates = cat.children_named(province.code, name)
-    if not candidates and (not name.strip() or name.strip() in short_forms(province.name)):
+    if not candidates and names_province:
         # A municipality is written as its own city (北京 / 北京 / 朝阳) or with no city.
         candidates = [
             region
             for region in cat.children_named(province.code, province.name)
             if region.level == CITY
         ]
-    return _one(candidates, "城市", name, province.name)
-
-
-def resolve_district(province: str, city: str, district: str) -> Region:
-    """Return the leaf division named by province, city and district cells.
-
-    ``province`` may be empty when ``city`` is unique in the country. ``district`` may be empty
-    or repeat the city when the city has no districts. Raise RegionError naming what is wrong.
-    """
-    city_region = resolve_city_anywhere(province, city)
-    district = district.strip()
-    if city_region.is_leaf:
-        if district and district not in short_forms(city_region.name):
-            raise RegionError(f"{city_region.name}下不设区县，区县应留空或写“{city_region.name}”")
-        return city_region
-    if not district:
-        raise RegionError(f"缺少区县（{city_region.name}）")
-    return _one(
-        catalogue().children_named(city_region.code, district),
-        "区县",
-        district,
-        catalogue().full_name(city_region.code),
-    )
+    return _one(candidates, "城市", name, province.name, CITY)
 
 
 def resolve_city_anywhere(province: str, city: str) -> Region:
@@ -289,30 +292,66 @@ def resolve_city_anywhere(province: str, city: str) -> Region:
         for region in cat.children_named(province_region.code, city)
     ]
     if not candidates:
-        municipalities = [
+        candidates = [
             region
             for province_region in cat.provinces()
             if city.strip() in short_forms(province_region.name)
             for region in cat.under(province_region.code)
             if region.level == CITY
         ]
-        candidates = municipalities
-    return _one(candidates, "城市", city, "全国")
+    return _one(candidates, "城市", city, "全国", CITY)
+
+
+def resolve_cells(province: str, city: str, district: str, *, leaf: bool) -> Region:
+    """Return the division that province, city and district cells name together.
+
+    With ``leaf`` (a store's location) the result is a leaf: province and city are required,
+    and the district too unless the city has none. Without it (distributors, consumers) every
+    part is optional and the most specific division given is returned. ``province`` may be
+    empty when ``city`` is unique in the country. Raise RegionError naming the wrong cell.
+    """
+    province, city, district = province.strip(), city.strip(), district.strip()
+    if not (province or city or district):
+        raise RegionError("没有填写地区", PROVINCE)
+    if not (province or city):
+        raise RegionError("必填", PROVINCE)
+    province_region = resolve_province(province) if province else None
+    if city:
+        if province_region is not None:
+            city_region = resolve_city(province_region, city)
+        else:
+            city_region = resolve_city_anywhere("", city)
+    else:
+        assert province_region is not None
+        if not (leaf or district):
+            return province_region
+        try:  # a municipality (北京 / 空 / 朝阳) or 香港 needs no city
+            city_region = resolve_city(province_region, "")
+        except RegionError:
+            raise RegionError("必填" if leaf else "填写了区县时城市必填", CITY) from None
+    if city_region.is_leaf:
+        if district and district not in short_forms(city_region.name):
+            raise RegionError(
+                f"{city_region.name}下不设区县，区县应留空或写“{city_region.name}”", DISTRICT
+            )
+        return city_region
+    if not district:
+        if leaf:
+            raise RegionError(f"缺少区县（{city_region.name}）", DISTRICT)
+        return city_region
+    cat = catalogue()
+    within = cat.full_name(city_region.code)
+    return _one(cat.children_named(city_region.code, district), "区县", district, within, DISTRICT)
+
+
+def resolve_district(province: str, city: str, district: str) -> Region:
+    """Return the leaf division a store's province, city and district cells name."""
+    return resolve_cells(province, city, district, leaf=True)
 
 
 def resolve_area(province: str, city: str, district: str) -> Region:
-    """Return the most specific division the (possibly empty) cells name.
-
-    Used where every part is optional (distributors, consumers, staff regions).
-    Raise RegionError when a given part names nothing.
-    """
-    if district.strip():
-        return resolve_district(province, city, district)
-    if city.strip():
-        return resolve_city_anywhere(province, city)
-    if province.strip():
-        return resolve_province(province)
-    raise RegionError("没有填写地区")
+    """Return the most specific division the (possibly empty) cells name."""
+    return resolve_cells(province, city, district, leaf=False)
 
 
 def resolve_path(text: str) -> Region:
