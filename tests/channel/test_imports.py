@@ -228,3 +228,37 @@ def test_distributors_and_consumers_import(engine: Engine, tenant: Tenant, tmp_p
         "C2": ("seed", None, "440104"),
         "C3": ("fan", None, "330100"),
     }
+
+
+def test_tags_column_sets_each_contacts_tags_exactly(
+    engine: Engine, tenant: Tenant, tmp_path: Path
+) -> None:
+    from qunyun.channel.imports import tenant_contact_tags
+    from qunyun.channel.models import ContactKind
+
+    _import(engine, tenant, "staff", write(tmp_path, "staff.csv", STAFF_CSV))
+    header = "store_id,name,province,city,district,store_type,rep_id,tags\n"
+    first = write(
+        tmp_path,
+        "a.csv",
+        header + "S1,店,广东,广州,天河,便利店,R1,社区店;高潜力\nS2,店2,广东,广州,天河,超市,R1,\n",
+    )
+    second = write(
+        tmp_path,
+        "b.csv",
+        header
+        + "S1,店,广东,广州,天河,便利店,R1,高潜力，学校周边\nS2,店2,广东,广州,天河,超市,R1,\n",
+    )
+
+    _import(engine, tenant, "stores", first)
+    report = _import(engine, tenant, "stores", second)
+    again = _import(engine, tenant, "stores", second)
+
+    assert (report.updated, report.unchanged) == (1, 1)
+    assert (again.updated, again.unchanged) == (0, 2)
+    with unit_of_work(engine) as session:
+        assert tenant_contact_tags(session, tenant, ContactKind.STORE, "S1") == [
+            "学校周边",
+            "高潜力",
+        ]
+        assert tenant_contact_tags(session, tenant, ContactKind.STORE, "S2") == []

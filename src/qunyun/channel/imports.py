@@ -1002,7 +1002,6 @@ def _write(
             changed_keys.add(key)
             changed_rows.append([*values, updated, tenant.id, key])
     report.inserted, report.updated = len(new_rows), len(changed_rows)
-    report.unchanged = len(records) - len(new_rows) - len(changed_rows)
     total = len(new_rows) + len(changed_rows)
     done = 0
     if progress is not None:
@@ -1021,6 +1020,7 @@ def _write(
         report.updated += _write_tags(
             session, tenant, entity.contact_kind, tag_sets, changed_keys, new_keys
         )
+    report.unchanged = len(records) - report.inserted - report.updated
 
 
 def _write_tags(
@@ -1052,29 +1052,21 @@ def _write_tags(
     )
     for contact_id, tag_id in session.execute(query):
         current[contact_id].add(tag_id)
-    to_add: list[dict[str, Any]] = []
+    writer = BulkWriter(session.connection(), ContactTag.__table__)  # type: ignore[arg-type]
+    created = writer.bound("created_at", utcnow())
+    to_add: list[list[Any]] = []
     to_remove: list[tuple[int, str]] = []
     touched: set[str] = set()
-    now = utcnow()
     for key, wanted_names in tag_sets.items():
         wanted = {tag_ids[name] for name in wanted_names}
         have = current.get(key, set())
         if wanted == have:
             continue
         touched.add(key)
-        to_add.extend(
-            {
-                "tag_id": tag_id,
-                "contact_kind": kind,
-                "contact_id": key,
-                "tenant_id": tenant.id,
-                "created_at": now,
-            }
-            for tag_id in wanted - have
-        )
+        to_add.extend([tag_id, kind, key, tenant.id, created] for tag_id in wanted - have)
         to_remove.extend((tag_id, key) for tag_id in have - wanted)
     for chunk in _chunks(to_add, WRITE_BATCH):
-        session.execute(insert(ContactTag), chunk)
+        writer.insert(["tag_id", "contact_kind", "contact_id", "tenant_id", "created_at"], chunk)
     for chunk in _chunks(to_remove, 500):
         session.execute(
             delete(ContactTag).where(

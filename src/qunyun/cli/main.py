@@ -94,7 +94,7 @@ def main(
 # --- tenants -----------------------------------------------------------------------------
 
 
-@tenant_app.command("create")
+@tenant_app.command("create", help="创建租户（一个品牌）。Create a tenant (a brand).")
 def tenant_create(
     slug: Annotated[str, typer.Argument(help="租户标识，如 acme-drinks。")],
     name: Annotated[str, typer.Option("--name", help="品牌名称。")],
@@ -108,7 +108,7 @@ def tenant_create(
     console.print(f"已创建租户 [bold]{tenant.slug}[/]（{tenant.name}）")
 
 
-@tenant_app.command("list")
+@tenant_app.command("list", help="列出租户。List tenants.")
 def tenant_list() -> None:
     """List tenants."""
     from sqlalchemy import select
@@ -128,7 +128,7 @@ def tenant_list() -> None:
     console.print(table if tenants else "还没有租户：qunyun tenant create SLUG --name 名称")
 
 
-@tenant_app.command("delete")
+@tenant_app.command("delete", help="删除租户及其全部数据。Delete a tenant and all its data.")
 def tenant_delete(
     slug: Annotated[str, typer.Argument(help="要删除的租户标识。")],
     yes: Annotated[bool, typer.Option("--yes", help="确认删除该租户的全部数据。")] = False,
@@ -255,35 +255,20 @@ def _import_command(entity: str, summary: str) -> Callable[..., None]:
     return command
 
 
-import_app.command("staff")(
-    _import_command(
-        "staff", "Import staff (员工): staff_id*, name*, role*, manager_id, region, phone."
-    )
-)
-import_app.command("distributors")(
-    _import_command(
-        "distributors",
-        "Import distributors (经销商): distributor_id*, name*, tier*, parent_id, province, city, district, boss_name, phone.",
-    )
-)
-import_app.command("stores")(
-    _import_command(
-        "stores",
-        "Import terminal stores (门店): store_id*, name*, province*, city*, district*, store_type*, rep_id* …",
-    )
-)
-import_app.command("consumers")(
-    _import_command(
-        "consumers",
-        "Import consumers (消费者): consumer_id*, name*, city*, district, role*, kol_kind, source, phone.",
-    )
-)
+IMPORT_HELP = {
+    "staff": "导入员工：staff_id*, name*, role*, manager_id, region, phone。",
+    "distributors": "导入经销商：distributor_id*, name*, tier*, parent_id, province, city, district, boss_name, phone。",
+    "stores": "导入终端门店：store_id*, name*, province*, city*, district*, store_type*, rep_id* …",
+    "consumers": "导入消费者：consumer_id*, name*, city*, district, role*, kol_kind, source, phone。",
+}
+for _entity, _help in IMPORT_HELP.items():
+    import_app.command(_entity, help=_help)(_import_command(_entity, _help))
 
 
 # --- status ------------------------------------------------------------------------------
 
 
-@app.command("status")
+@app.command("status", help="各类主数据数量与各省门店。Counts per entity and stores per region.")
 def status(
     tenant: TenantOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象。")] = False,
@@ -317,7 +302,7 @@ def status(
 # --- staff -------------------------------------------------------------------------------
 
 
-@staff_app.command("leave")
+@staff_app.command("leave", help="登记员工离职，历史保留。Record that a staff member left.")
 def staff_leave(
     staff_id: Annotated[str, typer.Argument(help="离职员工编号。")],
     tenant: TenantOption = None,
@@ -335,7 +320,9 @@ def staff_leave(
 # --- database ----------------------------------------------------------------------------
 
 
-@db_app.command("upgrade")
+@db_app.command(
+    "upgrade", help="把数据库迁移到最新结构。Migrate the database to the newest schema."
+)
 def db_upgrade() -> None:
     """Migrate the database to the newest schema."""
     from qunyun.core.db import get_engine
@@ -348,7 +335,7 @@ def db_upgrade() -> None:
 # --- demo --------------------------------------------------------------------------------
 
 
-@app.command("demo")
+@app.command("demo", help="生成并导入演示品牌（租户 demo）。Build the demo brand.")
 def demo(
     stores: Annotated[int, typer.Option(help="门店数量。", min=100)] = 15_000,
     consumers: Annotated[
