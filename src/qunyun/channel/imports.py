@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -229,13 +229,6 @@ class Entity:
         ``records`` holds the rows still accepted; ``rejected`` the ids of rows of this file
         already refused (they will not be written, so nothing may lean on them).
         """
-
-
-def _title(entity: Entity, name: str) -> str:
-    for item in entity.fields:
-        if item.column.name == name:
-            return item.column.title
-    return name
 
 
 # --- staff -------------------------------------------------------------------------------
@@ -884,9 +877,8 @@ def _read_rows(
 
     def flag_key(key: str, column: str, reason: str) -> None:
         row_number, cells = cells_by_key[key]
-        errors.append(
-            RowError(row_number, _title(entity, column), _shown(records[key].get(column)), reason)
-        )
+        title = problems.titles.get(column, column)
+        errors.append(RowError(row_number, title, _shown(records[key].get(column)), reason))
         bad_rows[row_number] = cells
 
     if entity.whole_file_checks:
@@ -946,23 +938,6 @@ def _write_rejects(
     )
 
 
-def _existing_rows(
-    session: Session, table: SqlTable, key: str, tenant_id: int, keys: list[str], columns: list[str]
-) -> dict[str, tuple[Any, ...]]:
-    key_column = table.c[key]
-    query = select(key_column, *(table.c[name] for name in columns)).where(
-        table.c.tenant_id == tenant_id
-    )
-    found: dict[str, tuple[Any, ...]] = {}
-    if len(keys) > 20_000:
-        batches: Iterable[Any] = [query]
-    else:
-        batches = (query.where(key_column.in_(chunk)) for chunk in _chunks(keys, 5000))
-    for batch in batches:
-        found.update((row[0], tuple(row[1:])) for row in session.execute(batch).all())
-    return found
-
-
 WRITE_BATCH = 20_000
 
 
@@ -981,8 +956,8 @@ def _write(
     table = entity.table
     keys = list(records)
     columns = list(next(iter(records.values())))
-    existing = _existing_rows(session, table, entity.key, tenant.id, keys, columns)
     writer = BulkWriter(session.connection(), table)
+    existing = writer.existing(tenant.id, entity.key, columns, keys)
     now = utcnow()
     created, updated = writer.bound("created_at", now), writer.bound("updated_at", now)
     defaults = {**entity.defaults, **dict.fromkeys(columns)}

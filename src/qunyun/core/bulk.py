@@ -8,7 +8,7 @@ transaction; the caller's unit of work commits or rolls back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from enum import Enum
 from typing import Any
 
@@ -32,45 +32,71 @@ class BulkWriter:
         processor = self.table.c[column].type.bind_processor(self.connection.dialect)
         return processor(value) if processor is not None else value
 
-    def _converter(self, columns: Sequence[str]) -> Callable[[list[Any]], None]:
+    def existing(
+        self, tenant_id: int, key: str, columns: Sequence[str], keys: Sequence[str]
+    ) -> dict[str, tuple[Any, ...]]:
+        """Return, for each of ``keys`` present in the tenant, its current ``columns``.
+
+        Values come back as the driver gives them, with the column type's result processing
+        only where it changes the value's kind (timestamps); enum values stay strings, which
+        compare equal to their ``StrEnum`` members.
+        """
+        dialect = self.connection.dialect
+        processors = [
+            None
+            if isinstance(self.table.c[name].type, SqlEnum)
+            else self.table.c[name].type.result_processor(dialect, None)
+            for name in columns
+        ]
+        names = ", ".join(self.quote(name) for name in [key, *columns])
+        base = (
+            f"SELECT {names} FROM {self.table_name} WHERE {self.quote('tenant_id')} = {self.mark}"
+        )
+        if len(keys) > 20_000:  # a large file: one scan of the tenant beats many lookups
+            queries: list[tuple[str, tuple[Any, ...]]] = [(base, (tenant_id,))]
+        else:
+            queries = []
+            for start in range(0, len(keys), 5000):
+                chunk = tuple(keys[start : start + 5000])
+                marks = ", ".join([self.mark] * len(chunk))
+                queries.append((f"{base} AND {self.quote(key)} IN ({marks})", (tenant_id, *chunk)))
+        found: dict[str, tuple[Any, ...]] = {}
+        active = [(index, processor) for index, processor in enumerate(processors) if processor]
+        for sql, parameters in queries:
+            for row in self.connection.exec_driver_sql(sql, parameters).fetchall():
+                values = list(row[1:])
+                for index, processor in active:
+                    values[index] = processor(values[index])
+                found[row[0]] = tuple(values)
+        return found
+
+    def _send(self, sql: str, columns: Sequence[str], rows: Iterable[list[Any]]) -> None:
         enum_positions = [
             index
             for index, name in enumerate(columns)
             if isinstance(self.table.c[name].type, SqlEnum)
         ]
-
-        def convert(row: list[Any]) -> None:
+        batch = []
+        for row in rows:
             for index in enum_positions:
                 value = row[index]
                 if isinstance(value, Enum):
                     row[index] = value.value
-
-        return convert
-
-    def insert(self, columns: Sequence[str], rows: Iterable[list[Any]]) -> None:
-        """Insert ``rows`` (lists in ``columns`` order; enums are converted in place)."""
-        convert = self._converter(columns)
-        names = ", ".join(self.quote(name) for name in columns)
-        marks = ", ".join([self.mark] * len(columns))
-        sql = f"INSERT INTO {self.table_name} ({names}) VALUES ({marks})"
-        batch = []
-        for row in rows:
-            convert(row)
             batch.append(tuple(row))
         if batch:
             self.connection.exec_driver_sql(sql, batch)
+
+    def insert(self, columns: Sequence[str], rows: Iterable[list[Any]]) -> None:
+        """Insert ``rows`` (lists in ``columns`` order; enums are converted in place)."""
+        names = ", ".join(self.quote(name) for name in columns)
+        marks = ", ".join([self.mark] * len(columns))
+        self._send(f"INSERT INTO {self.table_name} ({names}) VALUES ({marks})", columns, rows)
 
     def update(
         self, columns: Sequence[str], keys: Sequence[str], rows: Iterable[list[Any]]
     ) -> None:
         """Update ``columns`` of the rows matching ``keys``; each row is columns then keys."""
-        convert = self._converter([*columns, *keys])
         assignments = ", ".join(f"{self.quote(name)} = {self.mark}" for name in columns)
         condition = " AND ".join(f"{self.quote(name)} = {self.mark}" for name in keys)
         sql = f"UPDATE {self.table_name} SET {assignments} WHERE {condition}"
-        batch = []
-        for row in rows:
-            convert(row)
-            batch.append(tuple(row))
-        if batch:
-            self.connection.exec_driver_sql(sql, batch)
+        self._send(sql, [*columns, *keys], rows)
