@@ -262,3 +262,26 @@ def test_tags_column_sets_each_contacts_tags_exactly(
             "高潜力",
         ]
         assert tenant_contact_tags(session, tenant, ContactKind.STORE, "S2") == []
+
+
+def test_staff_left_at_is_stored_like_any_timestamp_and_reimports_unchanged(
+    engine: Engine, tenant: Tenant, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    staff = write(
+        tmp_path,
+        "s.csv",
+        "staff_id,name,role,manager_id,left_at\nD1,王总,总监,,\nM1,李经理,经理,D1,2025-01-02\n",
+    )
+
+    _import(engine, tenant, "staff", staff)
+    again = _import(engine, tenant, "staff", staff)
+
+    midnight_in_shanghai = datetime(2025, 1, 1, 16, 0, tzinfo=UTC)
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, 2)
+    with unit_of_work(engine) as session:
+        # an equality test in SQL only matches when the stored format is the ORM's own
+        assert session.scalars(
+            select(Staff.staff_id).where(Staff.left_at == midnight_in_shanghai)
+        ).all() == ["M1"]

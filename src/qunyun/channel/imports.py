@@ -982,12 +982,14 @@ def _write(
     if progress is not None:
         progress("write", 0, total)
     for chunk in _chunks(new_rows, WRITE_BATCH):
-        writer.insert(insert_columns, chunk)
+        writer.insert(insert_columns, chunk, bound=("created_at", "updated_at"))
         done += len(chunk)
         if progress is not None:
             progress("write", done, total)
     for chunk in _chunks(changed_rows, WRITE_BATCH):
-        writer.update([*columns, "updated_at"], ["tenant_id", entity.key], chunk)
+        writer.update(
+            [*columns, "updated_at"], ["tenant_id", entity.key], chunk, bound=("updated_at",)
+        )
         done += len(chunk)
         if progress is not None:
             progress("write", done, total)
@@ -1041,7 +1043,8 @@ def _write_tags(
         to_add.extend([tag_id, kind, key, tenant.id, created] for tag_id in wanted - have)
         to_remove.extend((tag_id, key) for tag_id in have - wanted)
     for chunk in _chunks(to_add, WRITE_BATCH):
-        writer.insert(["tag_id", "contact_kind", "contact_id", "tenant_id", "created_at"], chunk)
+        columns = ["tag_id", "contact_kind", "contact_id", "tenant_id", "created_at"]
+        writer.insert(columns, chunk, bound=("created_at",))
     for chunk in _chunks(to_remove, 500):
         session.execute(
             delete(ContactTag).where(

@@ -1,19 +1,22 @@
 """Bulk writes at driver speed for imports of millions of rows.
 
 SQLAlchemy's per-row parameter processing costs more than SQLite's own insert at this size,
-so rows are bound once here (enums to their values, constants processed once through the
-column's type) and sent with the driver's ``executemany``. Used only inside an open
-transaction; the caller's unit of work commits or rolls back.
+so rows are bound here with only the conversions they need (enums to their values,
+timestamps through the column's type; constants such as ``created_at`` once) and sent with
+the driver's ``executemany``. Used only inside an open transaction; the caller's unit of
+work commits or rolls back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, DateTime, Table
 from sqlalchemy import Enum as SqlEnum
+
+from qunyun.core.db import UTCDateTime
 
 
 class BulkWriter:
@@ -29,7 +32,8 @@ class BulkWriter:
 
     def bound(self, column: str, value: Any) -> Any:
         """Return ``value`` as the driver stores it in ``column`` (for constants: call once)."""
-        processor = self.table.c[column].type.bind_processor(self.connection.dialect)
+        dialect = self.connection.dialect
+        processor = self.table.c[column].type.dialect_impl(dialect).bind_processor(dialect)
         return processor(value) if processor is not None else value
 
     def existing(
@@ -38,14 +42,14 @@ class BulkWriter:
         """Return, for each of ``keys`` present in the tenant, its current ``columns``.
 
         Values come back as the driver gives them, with the column type's result processing
-        only where it changes the value's kind (timestamps); enum values stay strings, which
-        compare equal to their ``StrEnum`` members.
+        for timestamps only; enum values stay strings, which compare equal to their
+        ``StrEnum`` members.
         """
         dialect = self.connection.dialect
         processors = [
-            None
-            if isinstance(self.table.c[name].type, SqlEnum)
-            else self.table.c[name].type.result_processor(dialect, None)
+            self.table.c[name].type.dialect_impl(dialect).result_processor(dialect, None)
+            if isinstance(self.table.c[name].type, DateTime | UTCDateTime)
+            else None
             for name in columns
         ]
         names = ", ".join(self.quote(name) for name in [key, *columns])
@@ -70,33 +74,56 @@ class BulkWriter:
                 found[row[0]] = tuple(values)
         return found
 
-    def _send(self, sql: str, columns: Sequence[str], rows: Iterable[list[Any]]) -> None:
-        enum_positions = [
-            index
-            for index, name in enumerate(columns)
-            if isinstance(self.table.c[name].type, SqlEnum)
-        ]
+    def _send(
+        self, sql: str, columns: Sequence[str], rows: Iterable[list[Any]], bound: Collection[str]
+    ) -> None:
+        dialect = self.connection.dialect
+        converters: list[tuple[int, Callable[[Any], Any]]] = []
+        for index, name in enumerate(columns):
+            column_type = self.table.c[name].type
+            if name in bound:
+                continue
+            if isinstance(column_type, SqlEnum):
+                converters.append((index, _enum_value))
+                continue
+            processor = column_type.dialect_impl(dialect).bind_processor(dialect)
+            if processor is not None:
+                converters.append((index, processor))
         batch = []
         for row in rows:
-            for index in enum_positions:
+            for index, convert in converters:
                 value = row[index]
-                if isinstance(value, Enum):
-                    row[index] = value.value
+                if value is not None:
+                    row[index] = convert(value)
             batch.append(tuple(row))
         if batch:
             self.connection.exec_driver_sql(sql, batch)
 
-    def insert(self, columns: Sequence[str], rows: Iterable[list[Any]]) -> None:
-        """Insert ``rows`` (lists in ``columns`` order; enums are converted in place)."""
+    def insert(
+        self, columns: Sequence[str], rows: Iterable[list[Any]], bound: Collection[str] = ()
+    ) -> None:
+        """Insert ``rows`` (lists in ``columns`` order, converted in place).
+
+        ``bound`` names the columns whose values already went through ``bound()``.
+        """
         names = ", ".join(self.quote(name) for name in columns)
         marks = ", ".join([self.mark] * len(columns))
-        self._send(f"INSERT INTO {self.table_name} ({names}) VALUES ({marks})", columns, rows)
+        sql = f"INSERT INTO {self.table_name} ({names}) VALUES ({marks})"
+        self._send(sql, columns, rows, bound)
 
     def update(
-        self, columns: Sequence[str], keys: Sequence[str], rows: Iterable[list[Any]]
+        self,
+        columns: Sequence[str],
+        keys: Sequence[str],
+        rows: Iterable[list[Any]],
+        bound: Collection[str] = (),
     ) -> None:
         """Update ``columns`` of the rows matching ``keys``; each row is columns then keys."""
         assignments = ", ".join(f"{self.quote(name)} = {self.mark}" for name in columns)
         condition = " AND ".join(f"{self.quote(name)} = {self.mark}" for name in keys)
         sql = f"UPDATE {self.table_name} SET {assignments} WHERE {condition}"
-        self._send(sql, [*columns, *keys], rows)
+        self._send(sql, [*columns, *keys], rows, bound)
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
