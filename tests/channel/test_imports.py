@@ -233,8 +233,8 @@ def test_distributors_and_consumers_import(engine: Engine, tenant: Tenant, tmp_p
 def test_tags_column_sets_each_contacts_tags_exactly(
     engine: Engine, tenant: Tenant, tmp_path: Path
 ) -> None:
-    from qunyun.channel.imports import tenant_contact_tags
     from qunyun.channel.models import ContactKind
+    from qunyun.channel.queries import contact_tags
 
     _import(engine, tenant, "staff", write(tmp_path, "staff.csv", STAFF_CSV))
     header = "store_id,name,province,city,district,store_type,rep_id,tags\n"
@@ -257,11 +257,11 @@ def test_tags_column_sets_each_contacts_tags_exactly(
     assert (report.updated, report.unchanged) == (1, 1)
     assert (again.updated, again.unchanged) == (0, 2)
     with unit_of_work(engine) as session:
-        assert tenant_contact_tags(session, tenant, ContactKind.STORE, "S1") == [
+        assert contact_tags(session, tenant, ContactKind.STORE, "S1") == [
             "学校周边",
             "高潜力",
         ]
-        assert tenant_contact_tags(session, tenant, ContactKind.STORE, "S2") == []
+        assert contact_tags(session, tenant, ContactKind.STORE, "S2") == []
 
 
 def test_staff_left_at_is_stored_like_any_timestamp_and_reimports_unchanged(
@@ -285,3 +285,55 @@ def test_staff_left_at_is_stored_like_any_timestamp_and_reimports_unchanged(
         assert session.scalars(
             select(Staff.staff_id).where(Staff.left_at == midnight_in_shanghai)
         ).all() == ["M1"]
+
+
+def test_nothing_crosses_tenants(engine: Engine, tenant: Tenant, tmp_path: Path) -> None:
+    # given brand A with its staff and stores, and brand B with nothing yet
+    from qunyun.org.actions import do_create_tenant
+
+    _load_all(engine, tenant, tmp_path)
+    with unit_of_work(engine) as session:
+        other = do_create_tenant(session, "beta", "另一个品牌")
+
+    # when brand B imports a store served by brand A's rep
+    store = write(
+        tmp_path,
+        "b.csv",
+        "store_id,name,province,city,district,store_type,rep_id\nS0001,B的店,广东,广州,天河,超市,R1\n",
+    )
+    with pytest.raises(ImportRejected) as caught:
+        _import(engine, other, "stores", store)
+
+    # then A's rep does not exist for B, and the same store id stays A's alone
+    assert [error.reason for error in caught.value.report.errors] == [
+        "业务员 R1 不存在：请先导入员工"
+    ]
+    with unit_of_work(engine) as session:
+        names = session.execute(
+            select(Store.tenant_id, Store.name).where(Store.store_id == "S0001")
+        ).all()
+    assert [tuple(row) for row in names] == [(tenant.id, "天河好邻居便利店")]
+
+
+def test_the_database_refuses_a_reference_to_another_tenants_rep(
+    engine: Engine, tenant: Tenant, tmp_path: Path
+) -> None:
+    from sqlalchemy.exc import IntegrityError
+
+    from qunyun.org.actions import do_create_tenant
+
+    _import(engine, tenant, "staff", write(tmp_path, "staff.csv", STAFF_CSV))
+    with unit_of_work(engine) as session:
+        other = do_create_tenant(session, "beta", "另一个品牌")
+
+    with pytest.raises(IntegrityError), unit_of_work(engine) as session:
+        session.add(
+            Store(
+                tenant_id=other.id,
+                store_id="S1",
+                name="越界的店",
+                region_code="440106",
+                store_type=StoreType.CONVENIENCE,
+                rep_id="R1",
+            )
+        )

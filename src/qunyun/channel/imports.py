@@ -1057,23 +1057,6 @@ def _write_tags(
     return len(touched - updated_keys - new_keys)
 
 
-def tenant_contact_tags(
-    session: Session, tenant: Tenant, kind: ContactKind, contact_id: str
-) -> list[str]:
-    """Return the tag names on one contact, sorted."""
-    query = (
-        select(Tag.name)
-        .join(ContactTag, ContactTag.tag_id == Tag.id)
-        .where(
-            ContactTag.tenant_id == tenant.id,
-            ContactTag.contact_kind == kind,
-            ContactTag.contact_id == contact_id,
-        )
-        .order_by(Tag.name)
-    )
-    return list(session.scalars(query))
-
-
 __all__ = [
     "ENTITIES",
     "ImportRejected",
@@ -1082,5 +1065,4 @@ __all__ = [
     "do_import",
     "find_cycles",
     "scale_tier_for",
-    "tenant_contact_tags",
 ]

@@ -8,7 +8,15 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from qunyun.channel.models import Consumer, Distributor, Store, StoreStatus
+from qunyun.channel.models import (
+    Consumer,
+    ContactKind,
+    ContactTag,
+    Distributor,
+    Store,
+    StoreStatus,
+    Tag,
+)
 from qunyun.groups.models import Group
 from qunyun.org.models import RegionRow, Staff, Tenant
 
@@ -72,3 +80,18 @@ def tenant_status(session: Session, tenant: Tenant) -> TenantStatus:
         stores_active=count(Store, Store.status == StoreStatus.ACTIVE),
         stores_by_region=dict(session.execute(province).all()),
     )
+
+
+def contact_tags(session: Session, tenant: Tenant, kind: ContactKind, contact_id: str) -> list[str]:
+    """Return the tag names on one contact, sorted."""
+    query = (
+        select(Tag.name)
+        .join(ContactTag, ContactTag.tag_id == Tag.id)
+        .where(
+            ContactTag.tenant_id == tenant.id,
+            ContactTag.contact_kind == kind,
+            ContactTag.contact_id == contact_id,
+        )
+        .order_by(Tag.name)
+    )
+    return list(session.scalars(query))
