@@ -111,20 +111,18 @@ def tenant_create(
 @tenant_app.command("list", help="列出租户。List tenants.")
 def tenant_list() -> None:
     """List tenants."""
-    from sqlalchemy import select
-
-    from qunyun.org.models import Tenant
+    from qunyun.org.queries import list_tenants
 
     with reported_errors(), _unit_of_work() as session:
-        tenants = session.scalars(select(Tenant).order_by(Tenant.slug)).all()
-        table = Table("slug", "名称", "时区", "创建时间")
-        for tenant in tenants:
-            table.add_row(
-                tenant.slug,
-                tenant.name,
-                tenant.timezone,
-                format_local(tenant.created_at, tenant.timezone),
-            )
+        tenants = list_tenants(session)
+    table = Table("slug", "名称", "时区", "创建时间")
+    for tenant in tenants:
+        table.add_row(
+            tenant.slug,
+            tenant.name,
+            tenant.timezone,
+            format_local(tenant.created_at, tenant.timezone),
+        )
     console.print(table if tenants else "还没有租户：qunyun tenant create SLUG --name 名称")
 
 

@@ -20,17 +20,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-TYPE_ORDER = (
-    "convenience",
-    "supermarket",
-    "restaurant",
-    "tobacco_liquor",
-    "mother_baby",
-    "wholesale",
-    "other",
-)
-GROWTH_ORDER = ("potential", "stable", "declining")
-TIER_ORDER = ("A", "B", "C", "D")
+from qunyun.channel.models import Growth, ScaleTier, StoreType
+
+TYPE_ORDER = tuple(kind.value for kind in StoreType)
+GROWTH_ORDER = tuple(growth.value for growth in Growth)
+TIER_ORDER = tuple(tier.value for tier in ScaleTier)
 """A store without a scale tier counts as D (no purchase on record)."""
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from qunyun.org.models import Staff
+from qunyun.org.models import Staff, Tenant
 
 
 def two_levels_above(
@@ -32,3 +32,8 @@ def two_levels_above(
         for staff_id, first, second in session.execute(query.where(Staff.staff_id.in_(chunk))):
             result[staff_id] = (first, second)
     return result
+
+
+def list_tenants(session: Session) -> list[Tenant]:
+    """Return every tenant, by slug."""
+    return list(session.scalars(select(Tenant).order_by(Tenant.slug)))
