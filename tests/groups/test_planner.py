@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+import random
+from collections.abc import Callable
+from dataclasses import replace
 from itertools import combinations
 
 import pytest
@@ -13,6 +17,7 @@ from qunyun.groups.planner import (
     GROWTH_ORDER,
     TIER_ORDER,
     TYPE_ORDER,
+    CurrentGroup,
     PlannerSettings,
     StoreFacts,
     baseline_groups,
@@ -20,6 +25,7 @@ from qunyun.groups.planner import (
     group_count,
     plan_score,
     plan_store_groups,
+    replan_store_groups,
 )
 
 SMALL = PlannerSettings(max_members=20, min_members=3)
@@ -116,3 +122,129 @@ def test_a_two_group_territory_is_cut_where_the_stores_differ() -> None:
         {"restaurant"},
     ]
     assert plan_score(plan["R1"]) == 0
+
+
+# --- re-planning -------------------------------------------------------------------------
+
+
+def _current(plan: dict[str, list[list[StoreFacts]]]) -> list[CurrentGroup]:
+    groups = []
+    for rep, rep_groups in sorted(plan.items()):
+        for number, group in enumerate(rep_groups, start=1):
+            groups.append(
+                CurrentGroup(f"{rep}-G{number:02d}", rep, tuple(s.store_id for s in group))
+            )
+    return groups
+
+
+def _namer() -> Callable[[str], str]:
+    counter = itertools.count(1)
+    return lambda rep: f"{rep}-N{next(counter):03d}"
+
+
+@st.composite
+def churned_channel(draw: st.DrawFn) -> tuple[list[StoreFacts], list[StoreFacts]]:
+    before = draw(channel())
+    reps = sorted({store.rep_id for store in before} | {"R9"})
+    after = []
+    for store in before:
+        fate = draw(st.sampled_from(["keep"] * 6 + ["close", "move", "attributes"]))
+        if fate == "close":
+            continue
+        if fate == "move":
+            store = replace(store, rep_id=draw(st.sampled_from(reps)))
+        if fate == "attributes":
+            store = replace(store, growth=draw(st.sampled_from(GROWTH_ORDER)))
+        after.append(store)
+    for number in range(draw(st.integers(min_value=0, max_value=40))):
+        after.append(
+            StoreFacts(
+                f"NEW{number:03d}", draw(st.sampled_from(reps)), "convenience", "C", 3, "stable"
+            )
+        )
+    return before, after
+
+
+@settings(max_examples=80, deadline=None)
+@given(churned_channel())
+def test_a_replan_after_churn_keeps_every_rule(
+    case: tuple[list[StoreFacts], list[StoreFacts]],
+) -> None:
+    before, after = case
+    current = _current(plan_store_groups(before, SMALL))
+
+    plan = replan_store_groups(after, current, _namer(), SMALL)
+
+    placed = sorted(sid for _, members in plan.groups.values() for sid in members)
+    assert placed == sorted(store.store_id for store in after)
+    rep_of = {store.store_id: store.rep_id for store in after}
+    for rep, members in plan.groups.values():
+        assert {rep_of[sid] for sid in members} == {rep}
+    for rep in {store.rep_id for store in after}:
+        sizes = [len(members) for owner, members in plan.groups.values() if owner == rep]
+        territory = sum(1 for store in after if store.rep_id == rep)
+        assert len(sizes) == math.ceil(territory / SMALL.max_members)
+        if territory >= SMALL.min_members:
+            assert all(SMALL.min_members <= size <= SMALL.max_members for size in sizes)
+        else:
+            assert sizes == [territory]
+    old_ids = {group.group_id for group in current}
+    assert set(plan.new_groups) == set(plan.groups) - old_ids
+    assert set(plan.archived) == old_ids - set(plan.groups)
+
+
+@settings(max_examples=40, deadline=None)
+@given(channel())
+def test_a_replan_without_change_changes_nothing(stores: list[StoreFacts]) -> None:
+    current = _current(plan_store_groups(stores, SMALL))
+
+    for rebalance in (False, True):
+        plan = replan_store_groups(stores, current, _namer(), SMALL, rebalance=rebalance)
+
+        assert (plan.new_groups, plan.archived) == ([], [])
+        assert {gid: set(members) for gid, (_, members) in plan.groups.items()} == {
+            group.group_id: set(group.store_ids) for group in current
+        }
+
+
+def test_one_percent_churn_moves_at_most_one_percent_of_unchanged_stores() -> None:
+    # given a realistic channel: 20,000 stores, territories of a few dozen to several hundred
+    rng = random.Random(7)
+    reps = [f"R{number:03d}" for number in range(90)]
+    weights = [rng.lognormvariate(0, 0.6) for _ in reps]
+
+    def store(number: int) -> StoreFacts:
+        return StoreFacts(
+            f"S{number:06d}",
+            rng.choices(reps, weights)[0],
+            rng.choices(TYPE_ORDER, (40, 15, 20, 12, 6, 3, 4))[0],
+            rng.choice(TIER_ORDER),
+            rng.choices((1, 2, 3, 4, 5), (10, 20, 35, 25, 10))[0],
+            rng.choices(GROWTH_ORDER, (25, 55, 20))[0],
+        )
+
+    before = [store(number) for number in range(20_000)]
+    current = _current(plan_store_groups(before))
+    # when 1% of the stores churn: a quarter each new, closed, moved to another rep, changed
+    churned = rng.sample(before, 200)
+    closed = {s.store_id for s in churned[:50]}
+    moved = {s.store_id: rng.choice(reps) for s in churned[50:100]}
+    changed = {s.store_id for s in churned[100:150]}
+    after = []
+    for old in before:
+        if old.store_id in closed:
+            continue
+        new = replace(old, rep_id=moved.get(old.store_id, old.rep_id))
+        if old.store_id in changed:
+            new = replace(new, closeness=6 - old.closeness)
+        after.append(new)
+    after += [store(number) for number in range(20_000, 20_050)]
+
+    plan = replan_store_groups(after, current, _namer())
+
+    # then few of the stores that did not change find themselves in another group
+    group_before = {sid: group.group_id for group in current for sid in group.store_ids}
+    group_after = {sid: gid for gid, (_, members) in plan.groups.items() for sid in members}
+    untouched = set(group_before) - closed - set(moved) - changed
+    moved_anyway = sum(1 for sid in untouched if group_after[sid] != group_before[sid])
+    assert moved_anyway <= len(before) // 100

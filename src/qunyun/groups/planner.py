@@ -16,7 +16,7 @@ is updated to the ratio reached until it stops falling.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -296,3 +296,207 @@ def _ratio(plans: Mapping[str, _Territory], boundaries: Mapping[str, Sequence[in
             total_cost += cost
             total_pairs += pairs
     return total_cost / total_pairs if total_pairs else 0.0
+
+
+# --- re-planning against the groups that exist ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class CurrentGroup:
+    """A store group as it stands: its territory and its current store members."""
+
+    group_id: str
+    territory_rep_id: str
+    store_ids: tuple[str, ...]
+
+
+@dataclass
+class StorePlan:
+    """The store matrix after a re-plan: every group's territory and members.
+
+    ``groups`` holds kept and new groups (members in planner order); ``new_groups`` the ids
+    created; ``archived`` the existing groups left without members.
+    """
+
+    groups: dict[str, tuple[str, list[str]]]
+    new_groups: list[str]
+    archived: list[str]
+
+
+class _Group:
+    """A group under construction, with attribute counts for O(1) similarity."""
+
+    def __init__(self, group_id: str, members: Iterable[StoreFacts] = ()) -> None:
+        self.group_id = group_id
+        self.members: dict[str, StoreFacts] = {}
+        self.types: dict[str, int] = {}
+        self.growths: dict[str, int] = {}
+        self.tiers = [0] * 4
+        self.closeness = [0] * 5
+        for store in members:
+            self.add(store)
+
+    def __len__(self) -> int:
+        return len(self.members)
+
+    def add(self, store: StoreFacts) -> None:
+        """Put ``store`` in the group."""
+        self._count(store, 1)
+        self.members[store.store_id] = store
+
+    def remove(self, store: StoreFacts) -> None:
+        """Take ``store`` out of the group."""
+        self._count(store, -1)
+        del self.members[store.store_id]
+
+    def _count(self, store: StoreFacts, step: int) -> None:
+        self.types[store.store_type] = self.types.get(store.store_type, 0) + step
+        self.growths[store.growth] = self.growths.get(store.growth, 0) + step
+        self.tiers[store.tier_index] += step
+        self.closeness[min(max(store.closeness, 1), 5) - 1] += step
+
+    def distance(self, store: StoreFacts) -> float:
+        """Return the mean dissimilarity of ``store`` to the members (0 for an empty group)."""
+        size = len(self.members) - (store.store_id in self.members)
+        if size <= 0:
+            return 0.0
+        inside = store.store_id in self.members
+        tier = store.tier_index
+        close = min(max(store.closeness, 1), 5) - 1
+        total = (
+            (size - self.types.get(store.store_type, 0) + inside)
+            + (size - self.growths.get(store.growth, 0) + inside)
+            + sum(count * abs(index - tier) for index, count in enumerate(self.tiers)) / 3
+            + sum(count * abs(index - close) for index, count in enumerate(self.closeness)) / 4
+        )
+        return total / size
+
+
+def replan_store_groups(
+    stores: Iterable[StoreFacts],
+    current: Iterable[CurrentGroup],
+    new_group_id: Callable[[str], str],
+    settings: PlannerSettings | None = None,
+    *,
+    rebalance: bool = False,
+) -> StorePlan:
+    """Return the store matrix that changes only what the rules force.
+
+    A store whose data did not change keeps its group unless a size or territory rule moves
+    it; a store whose rep changed goes to a group of the new territory; new stores go to the
+    most similar group with room, or to new groups; closed stores (absent from ``stores``)
+    leave; a territory keeps ceil(n / max) groups, so surplus groups are dissolved into the
+    most similar ones, and a group under the minimum takes the most similar stores of its
+    territory's other groups. With ``rebalance`` each territory is planned afresh, and the new
+    groups take over the ids of the old ones they overlap most. ``new_group_id(rep)`` names a
+    new group of that territory.
+    """
+    settings = settings or PlannerSettings()
+    by_rep = territories(stores)
+    groups_by_rep: dict[str, list[CurrentGroup]] = {}
+    for group in sorted(current, key=lambda group: group.group_id):
+        groups_by_rep.setdefault(group.territory_rep_id, []).append(group)
+    plan = StorePlan({}, [], [])
+    # the fresh plan is made once: its cuts depend on the ratio reached over all territories
+    fresh = (
+        plan_store_groups([s for m in by_rep.values() for s in m], settings) if rebalance else {}
+    )
+    for rep in sorted(set(by_rep) | set(groups_by_rep)):
+        members = by_rep.get(rep, [])
+        existing = groups_by_rep.get(rep, [])
+        if rebalance:
+            built = _rebalanced(rep, fresh.get(rep, []), existing, new_group_id)
+        else:
+            built = _kept(rep, members, existing, new_group_id, settings)
+        kept_ids = {group.group_id for group in existing}
+        for result in built:
+            order = sorted(result.members.values(), key=_planner_order)
+            plan.groups[result.group_id] = (rep, [store.store_id for store in order])
+            if result.group_id not in kept_ids:
+                plan.new_groups.append(result.group_id)
+        built_ids = {group.group_id for group in built}
+        plan.archived.extend(
+            group.group_id for group in existing if group.group_id not in built_ids
+        )
+    return plan
+
+
+def _rebalanced(
+    rep: str,
+    fresh: list[list[StoreFacts]],
+    existing: list[CurrentGroup],
+    new_group_id: Callable[[str], str],
+) -> list[_Group]:
+    unused = {group.group_id: set(group.store_ids) for group in existing}
+    built = []
+    for stores in sorted(fresh, key=len, reverse=True):
+        ids = {store.store_id for store in stores}
+        match = max(unused, key=lambda gid: (len(unused[gid] & ids), gid), default=None)
+        if match is not None and unused[match] & ids:
+            del unused[match]
+            built.append(_Group(match, stores))
+        else:
+            built.append(_Group(new_group_id(rep), stores))
+    return built
+
+
+def _kept(
+    rep: str,
+    members: list[StoreFacts],
+    existing: list[CurrentGroup],
+    new_group_id: Callable[[str], str],
+    settings: PlannerSettings,
+) -> list[_Group]:
+    facts = {store.store_id: store for store in members}
+    groups = [
+        _Group(group.group_id, (facts[sid] for sid in group.store_ids if sid in facts))
+        for group in existing
+    ]
+    groups = [group for group in groups if len(group)]
+    placed = {sid for group in groups for sid in group.members}
+    newcomers = sorted((s for s in members if s.store_id not in placed), key=_planner_order)
+    high, low = settings.max_members, settings.min_members
+    overflow = []
+    for store in newcomers:
+        room = [group for group in groups if len(group) < high]
+        if room:
+            min(room, key=lambda group: (group.distance(store), group.group_id)).add(store)
+        else:
+            overflow.append(store)
+    if overflow:
+        for stores in plan_store_groups(overflow, settings).get(rep, []):
+            groups.append(_Group(new_group_id(rep), stores))
+    target = group_count(len(members), settings)
+    while len(groups) > target:
+        smallest = min(groups, key=lambda group: (len(group), group.group_id))
+        groups.remove(smallest)
+        partner = min(
+            (group for group in groups if len(group) + len(smallest) <= high),
+            key=lambda group: (_mean_distance(group, smallest), group.group_id),
+            default=None,
+        )
+        for store in sorted(smallest.members.values(), key=_planner_order):
+            receiver = partner or min(
+                (group for group in groups if len(group) < high),
+                key=lambda group: (group.distance(store), group.group_id),
+            )
+            receiver.add(store)
+    if len(members) >= low:
+        for small in [group for group in groups if len(group) < low]:
+            while len(small) < low:
+                donor_store, donor = min(
+                    (
+                        (store, group)
+                        for group in groups
+                        if group is not small and len(group) > low
+                        for store in group.members.values()
+                    ),
+                    key=lambda pair: (small.distance(pair[0]), pair[0].store_id),
+                )
+                donor.remove(donor_store)
+                small.add(donor_store)
+    return groups
+
+
+def _mean_distance(group: _Group, other: _Group) -> float:
+    return sum(group.distance(store) for store in other.members.values()) / max(len(other), 1)
