@@ -2,7 +2,7 @@
 
 from qunyun.channel.models import Consumer, ContactTag, Distributor, ImportRun, Store, Tag
 from qunyun.core.db import Base
-from qunyun.groups.models import Group, Membership
+from qunyun.groups.models import Group, Membership, PlanChange, PlanRevision
 from qunyun.org.models import RegionRow, Staff, Tenant
 
 __all__ = [
@@ -13,6 +13,8 @@ __all__ = [
     "Group",
     "ImportRun",
     "Membership",
+    "PlanChange",
+    "PlanRevision",
     "RegionRow",
     "Staff",
     "Store",

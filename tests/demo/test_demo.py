@@ -3,8 +3,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
+from collections import Counter
 from pathlib import Path
 
+from qunyun.core.settings import get_settings
 from qunyun.demo.generator import generate
 
 from ..conftest import Cli
@@ -64,10 +67,14 @@ def test_demo_command_builds_the_tenant_and_rerun_recreates_it(cli: Cli) -> None
     second = cli("demo", "--stores", "300", "--consumers", "50", "--no-serve")
 
     status = json.loads(cli("status", "--tenant", "demo", "--json").stdout)
+    with (get_settings().home / "demo" / "stores.csv").open(encoding="utf-8") as handle:
+        active = Counter(row["rep_id"] for row in csv.DictReader(handle) if row["status"] == "营业")
+    store_groups = sum(math.ceil(count / 200) for count in active.values())
     assert "演示品牌已就绪" in first.output
     assert "qunyun status --tenant demo" in first.output
     assert "删除旧的演示租户 demo" in second.output
-    assert (status["stores"], status["consumers"], status["groups"]) == (300, 50, 0)
+    assert (status["stores"], status["consumers"], status["groups"]) == (300, 50, store_groups)
+    assert f"规划并应用终端店社群矩阵：{store_groups} 个群" in second.output
     # director, managers, a supervisor per region, reps 3+2+2+2 (at least 2 per region), admins
     assert status["staff"] == 1 + 4 + 4 + 9 + 4
     assert sum(status["stores_by_region"].values()) == 300

@@ -41,10 +41,15 @@ import_app = typer.Typer(
 )
 staff_app = typer.Typer(help="员工：离职登记。", no_args_is_help=True)
 db_app = typer.Typer(help="数据库：迁移到最新结构。", no_args_is_help=True)
+plan_app = typer.Typer(
+    help="社群矩阵计划：计算（qunyun plan）、应用（plan apply）、导出（plan export）。",
+    invoke_without_command=True,
+)
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(import_app, name="import")
 app.add_typer(staff_app, name="staff")
 app.add_typer(db_app, name="db")
+app.add_typer(plan_app, name="plan")
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -313,6 +318,80 @@ def staff_leave(
         staff = do_staff_leave(session, tenant_row, staff_id)
         when = format_local(staff.left_at, tenant_row.timezone)
     console.print(f"已登记 {staff.name}（{staff.staff_id}）于 {when} 离职")
+
+
+# --- plans -------------------------------------------------------------------------------
+
+SUMMARY_COLUMNS = (
+    ("groups_created", "新建群"),
+    ("groups_archived", "归档群"),
+    ("members_added", "加入成员"),
+    ("members_removed", "移出成员"),
+    ("members_moved", "其中换群"),
+    ("staff_seats_added", "员工席位+"),
+    ("staff_seats_removed", "员工席位-"),
+)
+
+
+@plan_app.callback()
+def plan(
+    context: typer.Context,
+    tenant: TenantOption = None,
+    rebalance: Annotated[
+        bool, typer.Option("--rebalance", help="按属性重新均衡（门店属性变化也会换群）。")
+    ] = False,
+) -> None:
+    """Compute the store matrix against the current groups and keep it as the pending plan."""
+    if context.invoked_subcommand is not None:
+        return
+    from qunyun.groups.models import MATRIX_LABELS, Matrix
+    from qunyun.groups.plans import do_compute_plan
+
+    with reported_errors(), _unit_of_work() as session:
+        summary = do_compute_plan(session, _tenant(session, tenant), "cli", rebalance=rebalance)
+    table = Table(
+        "矩阵",
+        "省份",
+        *(label for _, label in SUMMARY_COLUMNS),
+        title=f"计划 #{summary.revision_id}（待应用）",
+    )
+    for (matrix, region), counts in sorted(summary.rows.items()):
+        table.add_row(
+            MATRIX_LABELS[Matrix(matrix)],
+            region,
+            *(f"{counts[key]:,}" for key, _ in SUMMARY_COLUMNS),
+        )
+    totals = summary.totals()
+    table.add_row("合计", "", *(f"{totals[key]:,}" for key, _ in SUMMARY_COLUMNS))
+    console.print(table)
+    if any(totals.values()):
+        console.print("确认无误后运行：qunyun plan apply")
+    else:
+        console.print("社群矩阵已符合规则，无需变更。")
+
+
+@plan_app.command("apply", help="应用待应用的计划（一个事务）。Apply the pending plan.")
+def plan_apply(tenant: TenantOption = None) -> None:
+    """Apply the pending plan in one transaction."""
+    from qunyun.groups.plans import do_apply_plan
+
+    with reported_errors(), _unit_of_work() as session:
+        revision = do_apply_plan(session, _tenant(session, tenant), "cli")
+    console.print(f"已应用计划 #{revision.id}")
+
+
+@plan_app.command("export", help="导出当前社群成员（每行一个 群×成员）。Export memberships.")
+def plan_export(
+    out: Annotated[Path, typer.Option("--out", help="输出 CSV 文件。")],
+    tenant: TenantOption = None,
+) -> None:
+    """Write the current memberships as CSV."""
+    from qunyun.core.tabular import write_csv
+    from qunyun.groups.plans import EXPORT_HEADER, membership_rows
+
+    with reported_errors(), _unit_of_work() as session:
+        count = write_csv(out, EXPORT_HEADER, membership_rows(session, _tenant(session, tenant)))
+    console.print(f"已导出 {count:,} 行到 {out}")
 
 
 # --- database ----------------------------------------------------------------------------

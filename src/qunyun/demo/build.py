@@ -11,6 +11,7 @@ from sqlalchemy import select
 from qunyun.channel.imports import ENTITIES, do_import
 from qunyun.core.db import unit_of_work
 from qunyun.demo.generator import BRAND_NAME, generate
+from qunyun.groups.plans import do_apply_plan, do_compute_plan
 from qunyun.org.actions import do_create_tenant, do_delete_tenant
 from qunyun.org.models import Tenant
 
@@ -55,8 +56,16 @@ def build_demo(
             else:
                 report = do_import(session, tenant, entity, path)
         on_step(f"导入{ENTITIES[entity].label} {path.name}：{report.inserted:,} 行")
+    with unit_of_work() as session:
+        tenant = session.scalars(select(Tenant).where(Tenant.slug == DEMO_SLUG)).one()
+        summary = do_compute_plan(session, tenant, "demo")
+    with unit_of_work() as session:
+        tenant = session.scalars(select(Tenant).where(Tenant.slug == DEMO_SLUG)).one()
+        do_apply_plan(session, tenant, "demo")
+    created = summary.totals()["groups_created"]
+    on_step(f"规划并应用终端店社群矩阵：{created:,} 个群（计划 #{summary.revision_id}）")
     counts = files.counts
     return (
         f"租户 {DEMO_SLUG}（{BRAND_NAME}）：员工 {counts['staff']:,}、经销商 {counts['distributors']:,}、"
-        f"门店 {counts['stores']:,}、消费者 {counts['consumers']:,}"
+        f"门店 {counts['stores']:,}、消费者 {counts['consumers']:,}、终端店群 {created:,}"
     )

@@ -102,3 +102,64 @@ class Membership(Base):
     role: Mapped[MemberRole] = mapped_column(enum_column(MemberRole, "member_role"))
     joined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RevisionStatus(StrEnum):
+    """Where a plan revision stands."""
+
+    PENDING = "pending"
+    APPLIED = "applied"
+    SUPERSEDED = "superseded"
+
+
+class ChangeKind(StrEnum):
+    """One step of a plan: the diff between the groups as they are and as planned."""
+
+    CREATE_GROUP = "create_group"
+    ARCHIVE_GROUP = "archive_group"
+    JOIN = "join"
+    LEAVE = "leave"
+
+
+class PlanRevision(Base):
+    """A computed plan: pending until applied (or replaced by a newer plan)."""
+
+    __tablename__ = "plan_revisions"
+    __table_args__ = (Index("ix_plan_revisions_tenant", "tenant_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    status: Mapped[RevisionStatus] = mapped_column(enum_column(RevisionStatus, "revision_status"))
+    channel_fingerprint: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[str] = mapped_column(String(4000))
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    computed_by: Mapped[str] = mapped_column(String(100))
+    applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    applied_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class PlanChange(Base):
+    """One change of a revision; applied revisions keep theirs as the groups' audit trail."""
+
+    __tablename__ = "plan_changes"
+    __table_args__ = (
+        Index("ix_plan_changes_revision", "revision_id"),
+        Index("ix_plan_changes_group", "tenant_id", "group_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revision_id: Mapped[int] = mapped_column(ForeignKey("plan_revisions.id", ondelete="CASCADE"))
+    tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    kind: Mapped[ChangeKind] = mapped_column(enum_column(ChangeKind, "change_kind"))
+    group_id: Mapped[str] = mapped_column(ExternalId())
+    group_name: Mapped[str | None] = mapped_column(String(200))
+    matrix: Mapped[Matrix] = mapped_column(enum_column(Matrix, "change_matrix"))
+    territory_rep_id: Mapped[str | None] = mapped_column(ExternalId())
+    region_code: Mapped[str | None] = mapped_column(String(6))
+    member_kind: Mapped[ContactKind | None] = mapped_column(
+        enum_column(ContactKind, "change_member_kind")
+    )
+    member_id: Mapped[str | None] = mapped_column(ExternalId())
+    member_role: Mapped[MemberRole | None] = mapped_column(
+        enum_column(MemberRole, "change_member_role")
+    )

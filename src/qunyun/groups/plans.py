@@ -1,0 +1,518 @@
+"""Compute, store and apply plan revisions of the store matrix; export memberships.
+
+``do_compute_plan`` reads the channel, re-plans the store groups against the groups that exist
+(``planner.replan_store_groups``), seats the staff (the serving rep, the two levels above the
+rep, one group admin of the region), and stores the difference as a pending revision.
+``do_apply_plan`` carries a pending revision out in the caller's transaction, refusing when
+the channel changed since it was computed.
+
+Still to come (see the planner issue): the dealer, consumer and VIP matrices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from qunyun.channel.models import STORE_TYPE_LABELS, ContactKind, Store, StoreStatus, StoreType
+from qunyun.core.bulk import BulkWriter
+from qunyun.core.clock import utcnow
+from qunyun.core.errors import Conflict, NotFound
+from qunyun.groups.models import (
+    ChangeKind,
+    Group,
+    Matrix,
+    MemberRole,
+    Membership,
+    PlanChange,
+    PlanRevision,
+    RevisionStatus,
+)
+from qunyun.groups.planner import (
+    CurrentGroup,
+    PlannerSettings,
+    StoreFacts,
+    replan_store_groups,
+)
+from qunyun.org.models import Staff, StaffRole, Tenant
+from qunyun.org.regions import catalogue
+
+SEAT_ROLES = {
+    StaffRole.DIRECTOR: MemberRole.DIRECTOR,
+    StaffRole.MANAGER: MemberRole.MANAGER,
+    StaffRole.SUPERVISOR: MemberRole.SUPERVISOR,
+    StaffRole.REP: MemberRole.REP,
+    StaffRole.GROUP_ADMIN: MemberRole.ADMIN,
+}
+"""The seat a staff member takes in a group, by their role (group admins sit as ``admin``)."""
+
+GROUP_ID_PREFIX = "SG"
+NAME_TEMPLATE = "{place}·{store_type}{tier}类·{rep_name}服务群 {number:02d}"
+
+Seat = tuple[ContactKind, str, MemberRole]
+
+
+@dataclass
+class PlanSummary:
+    """What a plan changes, per matrix and province."""
+
+    revision_id: int
+    rows: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
+
+    def as_json(self) -> str:
+        """Return the summary as JSON text (stored with the revision)."""
+        return json.dumps(
+            [{"matrix": m, "region": r, **counts} for (m, r), counts in sorted(self.rows.items())],
+            ensure_ascii=False,
+        )
+
+    def totals(self) -> Counter[str]:
+        """Return the counts over all matrices and regions."""
+        total: Counter[str] = Counter()
+        for counts in self.rows.values():
+            total.update(counts)
+        return total
+
+
+@dataclass
+class _Channel:
+    stores: list[StoreFacts]
+    facts: dict[str, StoreFacts]
+    store_regions: dict[str, str]
+    staff: dict[str, Staff]
+    groups: dict[str, Group]
+    seats: dict[str, set[Seat]]
+    fingerprint: str
+
+
+def _read_channel(session: Session, tenant: Tenant) -> _Channel:
+    """Read what a store-matrix plan depends on, and fingerprint it."""
+    digest = hashlib.sha256()
+    stores: list[StoreFacts] = []
+    regions: dict[str, str] = {}
+    query = (
+        select(
+            Store.store_id,
+            Store.rep_id,
+            Store.store_type,
+            Store.scale_tier,
+            Store.closeness,
+            Store.growth,
+            Store.region_code,
+        )
+        .where(Store.tenant_id == tenant.id, Store.status == StoreStatus.ACTIVE)
+        .order_by(Store.store_id)
+    )
+    for sid, rep, store_type, tier, closeness, growth, region in session.execute(query):
+        stores.append(
+            StoreFacts(
+                sid, rep, str(store_type), str(tier) if tier else None, closeness, str(growth)
+            )
+        )
+        regions[sid] = region
+        digest.update(f"{sid}|{rep}|{store_type}|{tier}|{closeness}|{growth}|{region}\n".encode())
+    staff = {
+        person.staff_id: person
+        for person in session.scalars(
+            select(Staff).where(Staff.tenant_id == tenant.id).order_by(Staff.staff_id)
+        )
+    }
+    for person in staff.values():
+        digest.update(
+            f"{person.staff_id}|{person.role}|{person.manager_id}|{person.left_at is None}|"
+            f"{person.region_code}|{person.name}\n".encode()
+        )
+    groups = {
+        group.group_id: group
+        for group in session.scalars(
+            select(Group)
+            .where(
+                Group.tenant_id == tenant.id,
+                Group.matrix == Matrix.STORE,
+                Group.archived_at.is_(None),
+            )
+            .order_by(Group.group_id)
+        )
+    }
+    seats: dict[str, set[Seat]] = defaultdict(set)
+    memberships = (
+        select(Membership.group_id, Membership.member_kind, Membership.member_id, Membership.role)
+        .join(
+            Group,
+            (Group.tenant_id == Membership.tenant_id) & (Group.group_id == Membership.group_id),
+        )
+        .where(
+            Membership.tenant_id == tenant.id,
+            Membership.left_at.is_(None),
+            Group.matrix == Matrix.STORE,
+        )
+        .order_by(Membership.group_id, Membership.member_kind, Membership.member_id)
+    )
+    for group_id, kind, member_id, role in session.execute(memberships):
+        seats[group_id].add((kind, member_id, role))
+        digest.update(f"{group_id}|{kind}|{member_id}|{role}\n".encode())
+    for group_id in groups:
+        digest.update(f"group|{group_id}\n".encode())
+    facts = {store.store_id: store for store in stores}
+    return _Channel(stores, facts, regions, staff, groups, seats, digest.hexdigest())
+
+
+def _group_ids(session: Session, tenant: Tenant) -> Iterator[str]:
+    taken = session.scalars(
+        select(Group.group_id).where(
+            Group.tenant_id == tenant.id, Group.group_id.like(f"{GROUP_ID_PREFIX}%")
+        )
+    ).all()
+    numbers = [int(gid[len(GROUP_ID_PREFIX) :]) for gid in taken if gid[2:].isdigit()]
+    for number in itertools.count(max(numbers, default=0) + 1):
+        yield f"{GROUP_ID_PREFIX}{number:06d}"
+
+
+def _staff_seats(channel: _Channel, rep_id: str, admin: str | None) -> set[Seat]:
+    seats: set[Seat] = set()
+    person: Staff | None = channel.staff.get(rep_id)
+    for _ in range(3):  # the rep, then two levels above
+        if person is None or person.left_at is not None:
+            break
+        seats.add((ContactKind.STAFF, person.staff_id, SEAT_ROLES[person.role]))
+        person = channel.staff.get(person.manager_id) if person.manager_id else None
+    if admin is not None:
+        seats.add((ContactKind.STAFF, admin, MemberRole.ADMIN))
+    return seats
+
+
+def _province(region_code: str | None) -> str | None:
+    return catalogue().by_code[region_code].province_code if region_code else None
+
+
+def _name(channel: _Channel, rep_id: str, store_ids: list[str], number: int) -> str:
+    facts = channel.facts
+    kinds = Counter(facts[sid].store_type for sid in store_ids)
+    tiers = Counter(facts[sid].scale_tier or "D" for sid in store_ids)
+    places = Counter(channel.store_regions[sid] for sid in store_ids)
+    region = catalogue().by_code[places.most_common(1)[0][0]]
+    path = catalogue().path(region.code)
+    place = "".join(
+        dict.fromkeys(part.name.removesuffix("市").removesuffix("区") for part in path[1:])
+    )
+    rep = channel.staff.get(rep_id)
+    return NAME_TEMPLATE.format(
+        place=place,
+        store_type=STORE_TYPE_LABELS[StoreType(kinds.most_common(1)[0][0])],
+        tier=tiers.most_common(1)[0][0],
+        rep_name=rep.name if rep else rep_id,
+        number=number,
+    )
+
+
+def do_compute_plan(
+    session: Session,
+    tenant: Tenant,
+    actor_name: str,
+    settings: PlannerSettings | None = None,
+    *,
+    rebalance: bool = False,
+) -> PlanSummary:
+    """Compute the store matrix against the current groups and store it as pending.
+
+    A pending revision computed earlier is superseded.
+    """
+    channel = _read_channel(session, tenant)
+    current = [
+        CurrentGroup(
+            gid,
+            group.territory_rep_id or "",
+            tuple(
+                member_id
+                for kind, member_id, role in sorted(channel.seats.get(gid, ()))
+                if kind is ContactKind.STORE
+            ),
+        )
+        for gid, group in channel.groups.items()
+    ]
+    ids = _group_ids(session, tenant)
+    plan = replan_store_groups(
+        channel.stores, current, lambda rep: next(ids), settings, rebalance=rebalance
+    )
+
+    admins = sorted(
+        (
+            p
+            for p in channel.staff.values()
+            if p.role is StaffRole.GROUP_ADMIN and p.left_at is None
+        ),
+        key=lambda p: p.staff_id,
+    )
+    load: Counter[str] = Counter()
+    changes: list[dict[str, Any]] = []
+    numbers: dict[str, int] = defaultdict(int)
+    for gid, (rep, _) in plan.groups.items():
+        if gid in channel.groups:
+            numbers[rep] += 1
+    for gid, (rep, store_ids) in plan.groups.items():
+        province = Counter(_province(channel.store_regions[sid]) for sid in store_ids).most_common(
+            1
+        )[0][0]
+        existing_admins = [
+            member_id
+            for kind, member_id, role in channel.seats.get(gid, ())
+            if role is MemberRole.ADMIN
+        ]
+        candidates = [a for a in admins if _province(a.region_code) in (province, None)] or admins
+        admin = next((a for a in existing_admins if a in {c.staff_id for c in candidates}), None)
+        if admin is None and candidates:
+            admin = min(candidates, key=lambda a: (load[a.staff_id], a.staff_id)).staff_id
+        if admin is not None:
+            load[admin] += 1
+        wanted = {(ContactKind.STORE, sid, MemberRole.CUSTOMER) for sid in store_ids}
+        wanted |= _staff_seats(channel, rep, admin)
+        have = channel.seats.get(gid, set())
+        base = {
+            "group_id": gid,
+            "matrix": Matrix.STORE,
+            "territory_rep_id": rep,
+            "region_code": province,
+        }
+        if gid not in channel.groups:
+            numbers[rep] += 1
+            name = _name(channel, rep, store_ids, numbers[rep])
+            changes.append({**base, "kind": ChangeKind.CREATE_GROUP, "group_name": name})
+        for kind, member_id, role in sorted(have - wanted):
+            changes.append(
+                {
+                    **base,
+                    "kind": ChangeKind.LEAVE,
+                    "member_kind": kind,
+                    "member_id": member_id,
+                    "member_role": role,
+                }
+            )
+        for kind, member_id, role in sorted(wanted - have):
+            changes.append(
+                {
+                    **base,
+                    "kind": ChangeKind.JOIN,
+                    "member_kind": kind,
+                    "member_id": member_id,
+                    "member_role": role,
+                }
+            )
+    for gid in plan.archived:
+        group = channel.groups[gid]
+        base = {
+            "group_id": gid,
+            "matrix": Matrix.STORE,
+            "territory_rep_id": group.territory_rep_id,
+            "region_code": _province(group.region_code),
+        }
+        for kind, member_id, role in sorted(channel.seats.get(gid, ())):
+            changes.append(
+                {
+                    **base,
+                    "kind": ChangeKind.LEAVE,
+                    "member_kind": kind,
+                    "member_id": member_id,
+                    "member_role": role,
+                }
+            )
+        changes.append({**base, "kind": ChangeKind.ARCHIVE_GROUP})
+
+    session.execute(
+        update(PlanRevision)
+        .where(PlanRevision.tenant_id == tenant.id, PlanRevision.status == RevisionStatus.PENDING)
+        .values(status=RevisionStatus.SUPERSEDED)
+    )
+    summary = _summarise(changes)
+    revision = PlanRevision(
+        tenant_id=tenant.id,
+        status=RevisionStatus.PENDING,
+        channel_fingerprint=channel.fingerprint,
+        summary="",
+        computed_at=utcnow(),
+        computed_by=actor_name,
+    )
+    session.add(revision)
+    session.flush()
+    summary.revision_id = revision.id
+    revision.summary = summary.as_json()[:4000]
+    columns = [
+        "revision_id",
+        "tenant_id",
+        "kind",
+        "group_id",
+        "group_name",
+        "matrix",
+        "territory_rep_id",
+        "region_code",
+        "member_kind",
+        "member_id",
+        "member_role",
+    ]
+    rows = [
+        [revision.id, tenant.id, *(change.get(name) for name in columns[2:])] for change in changes
+    ]
+    BulkWriter(session.connection(), PlanChange.__table__).insert(columns, rows)  # type: ignore[arg-type]
+    return summary
+
+
+def _summarise(changes: list[dict[str, Any]]) -> PlanSummary:
+    summary = PlanSummary(0)
+    joined: dict[str, tuple[str, str]] = {}
+    left: set[str] = set()
+    for change in changes:
+        region = change["region_code"]
+        key = (change["matrix"].value, catalogue().by_code[region].name if region else "—")
+        counts = summary.rows.setdefault(key, Counter())
+        kind = change["kind"]
+        if kind is ChangeKind.CREATE_GROUP:
+            counts["groups_created"] += 1
+        elif kind is ChangeKind.ARCHIVE_GROUP:
+            counts["groups_archived"] += 1
+        elif change["member_role"] is not MemberRole.CUSTOMER:
+            counts["staff_seats_added" if kind is ChangeKind.JOIN else "staff_seats_removed"] += 1
+        elif kind is ChangeKind.JOIN:
+            counts["members_added"] += 1
+            joined[change["member_id"]] = key
+        else:
+            counts["members_removed"] += 1
+            left.add(change["member_id"])
+    for member_id in joined.keys() & left:  # a customer who leaves one group for another
+        summary.rows[joined[member_id]]["members_moved"] += 1
+    return summary
+
+
+def pending_revision(session: Session, tenant: Tenant) -> PlanRevision:
+    """Return the tenant's pending revision; raise NotFound when there is none."""
+    revision = session.scalar(
+        select(PlanRevision).where(
+            PlanRevision.tenant_id == tenant.id, PlanRevision.status == RevisionStatus.PENDING
+        )
+    )
+    if revision is None:
+        raise NotFound("没有待应用的计划：请先运行 qunyun plan")
+    return revision
+
+
+def do_apply_plan(session: Session, tenant: Tenant, actor_name: str) -> PlanRevision:
+    """Carry out the pending revision in the caller's transaction and mark it applied.
+
+    Raise NotFound without a pending revision, and Conflict when the channel data changed
+    since the plan was computed (the plan would no longer be right).
+    """
+    revision = pending_revision(session, tenant)
+    if _read_channel(session, tenant).fingerprint != revision.channel_fingerprint:
+        raise Conflict(
+            f"计划 #{revision.id} 计算之后渠道数据（门店、员工或社群）有变化，未应用：请重新运行 qunyun plan"
+        )
+    now = utcnow()
+    changes = session.scalars(
+        select(PlanChange).where(PlanChange.revision_id == revision.id).order_by(PlanChange.id)
+    ).all()
+    for change in changes:
+        if change.kind is ChangeKind.CREATE_GROUP:
+            session.add(
+                Group(
+                    tenant_id=tenant.id,
+                    group_id=change.group_id,
+                    name=change.group_name or change.group_id,
+                    matrix=change.matrix,
+                    territory_rep_id=change.territory_rep_id,
+                    region_code=change.region_code,
+                    created_at=now,
+                )
+            )
+    session.flush()
+    open_ids = {
+        (group_id, kind, member_id): membership_id
+        for membership_id, group_id, kind, member_id in session.execute(
+            select(
+                Membership.id, Membership.group_id, Membership.member_kind, Membership.member_id
+            ).where(Membership.tenant_id == tenant.id, Membership.left_at.is_(None))
+        )
+    }
+    memberships = BulkWriter(session.connection(), Membership.__table__)  # type: ignore[arg-type]
+    left_at = memberships.bound("left_at", now)
+    memberships.update(
+        ["left_at"],
+        ["id"],
+        (
+            [left_at, open_ids[(c.group_id, c.member_kind, c.member_id or "")]]
+            for c in changes
+            if c.kind is ChangeKind.LEAVE and c.member_kind is not None
+        ),
+        bound=("left_at",),
+    )
+    joined_at = memberships.bound("joined_at", now)
+    memberships.insert(
+        ["tenant_id", "group_id", "member_kind", "member_id", "role", "joined_at"],
+        (
+            [tenant.id, c.group_id, c.member_kind, c.member_id, c.member_role, joined_at]
+            for c in changes
+            if c.kind is ChangeKind.JOIN
+        ),
+        bound=("joined_at",),
+    )
+    archived = [c.group_id for c in changes if c.kind is ChangeKind.ARCHIVE_GROUP]
+    if archived:
+        session.execute(
+            update(Group)
+            .where(Group.tenant_id == tenant.id, Group.group_id.in_(archived))
+            .values(archived_at=now)
+        )
+    revision.status = RevisionStatus.APPLIED
+    revision.applied_at = now
+    revision.applied_by = actor_name
+    session.flush()
+    return revision
+
+
+EXPORT_HEADER = (
+    "group_id",
+    "group_name",
+    "matrix",
+    "territory_rep_id",
+    "member_kind",
+    "member_id",
+    "member_role",
+)
+
+
+def membership_rows(session: Session, tenant: Tenant) -> Iterator[tuple[str, ...]]:
+    """Yield the current memberships as ``EXPORT_HEADER`` rows, by group then member."""
+    query = (
+        select(
+            Group.group_id,
+            Group.name,
+            Group.matrix,
+            Group.territory_rep_id,
+            Membership.member_kind,
+            Membership.member_id,
+            Membership.role,
+        )
+        .join(
+            Membership,
+            (Membership.tenant_id == Group.tenant_id) & (Membership.group_id == Group.group_id),
+        )
+        .where(
+            Group.tenant_id == tenant.id, Membership.left_at.is_(None), Group.archived_at.is_(None)
+        )
+        .order_by(Group.group_id, Membership.member_kind, Membership.member_id)
+    )
+    for gid, name, matrix, rep, kind, member_id, role in session.execute(query):
+        yield (
+            gid,
+            name,
+            matrix.value,
+            rep if matrix is Matrix.STORE and rep else "",
+            kind.value,
+            member_id,
+            role.value,
+        )

@@ -1,0 +1,142 @@
+"""The store-matrix plan end to end: compute, apply, export, re-plan, refusal on change."""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from qunyun.core.db import unit_of_work
+from qunyun.groups.models import PlanRevision, RevisionStatus
+from qunyun.org.models import Staff
+
+from ..channel.sample import write
+from ..conftest import Cli
+
+HEADER = "group_id,group_name,matrix,territory_rep_id,member_kind,member_id,member_role"
+
+
+def _export(cli: Cli, path: Path) -> list[dict[str, str]]:
+    cli("plan", "export", "--out", path)
+    with path.open(encoding="utf-8", newline="") as handle:
+        assert handle.readline().rstrip("\r\n") == HEADER
+        handle.seek(0)
+        return list(csv.DictReader(handle))
+
+
+def test_applied_plan_follows_the_store_matrix_rules(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    # given the demo brand (it plans and applies its matrix at the end)
+    cli("demo", "--stores", "900", "--consumers", "0", "--no-serve")
+
+    # when the memberships are exported
+    rows = _export(cli, tmp_path / "m.csv")
+
+    # then every active store is a customer of exactly one group of its rep's territory
+    with unit_of_work(engine) as session:
+        staff = {p.staff_id: p for p in session.scalars(select(Staff))}
+    demo = _demo_stores(cli)
+    active = {sid: rep for sid, (rep, status) in demo.items() if status == "营业"}
+    customers = [row for row in rows if row["member_role"] == "customer"]
+    assert sorted(row["member_id"] for row in customers) == sorted(active)
+    assert all(row["territory_rep_id"] == active[row["member_id"]] for row in customers)
+    by_group: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        by_group[row["group_id"]].append(row)
+    per_rep = Counter(active.values())
+    assert Counter(group[0]["territory_rep_id"] for group in by_group.values()) == {
+        rep: math.ceil(count / 200) for rep, count in per_rep.items()
+    }
+    for group in by_group.values():
+        rep = group[0]["territory_rep_id"]
+        size = sum(1 for row in group if row["member_role"] == "customer")
+        assert size <= 200
+        assert size >= 30 or per_rep[rep] < 30
+        # the rep, the two levels above, and one admin hold the staff seats
+        supervisor = staff[rep].manager_id
+        manager = staff[supervisor].manager_id  # type: ignore[index]
+        seats = sorted(
+            (row["member_id"], row["member_role"]) for row in group if row["member_kind"] == "staff"
+        )
+        admins = [member for member, role in seats if role == "admin"]
+        assert len(admins) == 1
+        assert sorted(seat for seat in seats if seat[1] != "admin") == sorted(
+            [(rep, "rep"), (supervisor, "supervisor"), (manager, "manager")]
+        )
+        assert all(row["matrix"] == "store" for row in group)
+        assert re.fullmatch(
+            r".+·(便利店|超市|餐饮|烟酒店|母婴店|批发部|其他)[ABCD]类·.+服务群 \d{2}",
+            group[0]["group_name"],
+        )
+
+
+def _demo_stores(cli: Cli) -> dict[str, tuple[str, str]]:
+    from qunyun.core.settings import get_settings
+
+    with (get_settings().home / "demo" / "stores.csv").open(encoding="utf-8") as handle:
+        return {row["store_id"]: (row["rep_id"], row["status"]) for row in csv.DictReader(handle)}
+
+
+def test_replanning_an_applied_matrix_changes_nothing(cli: Cli) -> None:
+    cli("demo", "--stores", "400", "--consumers", "0", "--no-serve")
+
+    result = cli("plan")
+
+    assert "社群矩阵已符合规则，无需变更。" in result.output
+
+
+def test_a_closed_store_leaves_and_nothing_else_moves(cli: Cli, tmp_path: Path) -> None:
+    # given an applied matrix
+    cli("demo", "--stores", "400", "--consumers", "0", "--no-serve")
+    before = _export(cli, tmp_path / "before.csv")
+    store = next(row["member_id"] for row in before if row["member_role"] == "customer")
+    closing = write(
+        tmp_path,
+        "close.csv",
+        f"store_id,name,province,city,district,store_type,rep_id,status\n"
+        f"{store},关店,广东,广州,天河,便利店,{next(r['territory_rep_id'] for r in before if r['member_id'] == store)},关闭\n",
+    )
+    cli("import", "stores", closing)
+
+    # when the plan is computed and applied
+    cli("plan")
+    cli("plan", "apply")
+
+    # then exactly that store left its group
+    after = _export(cli, tmp_path / "after.csv")
+    key = lambda row: (row["group_id"], row["member_kind"], row["member_id"], row["member_role"])  # noqa: E731
+    assert {key(row) for row in before} - {key(row) for row in after} == {
+        next(key(row) for row in before if row["member_id"] == store)
+    }
+    assert {key(row) for row in after} - {key(row) for row in before} == set()
+
+
+def test_apply_refuses_when_the_channel_changed_since_the_plan(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve")
+    cli("plan")
+    cli("staff", "leave", "R0001")
+
+    refused = cli("plan", "apply", expect=1)
+
+    assert (
+        "计算之后渠道数据（门店、员工或社群）有变化，未应用：请重新运行 qunyun plan"
+        in refused.stderr
+    )
+    with unit_of_work(engine) as session:
+        statuses = session.scalars(select(PlanRevision.status).order_by(PlanRevision.id)).all()
+    assert statuses == [RevisionStatus.APPLIED, RevisionStatus.PENDING]
+
+
+def test_apply_without_a_pending_plan_is_a_clear_error(cli: Cli) -> None:
+    cli("tenant", "create", "acme", "--name", "A")
+
+    result = cli("plan", "apply", expect=1)
+
+    assert result.stderr == "错误：没有待应用的计划：请先运行 qunyun plan\n"
