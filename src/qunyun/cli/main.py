@@ -394,6 +394,82 @@ def plan_export(
     console.print(f"已导出 {count:,} 行到 {out}")
 
 
+@app.command("coverage", help="终端店入群覆盖率（按省、按业务员）及未覆盖门店。Store coverage.")
+def coverage(
+    tenant: TenantOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象。")] = False,
+) -> None:
+    """Show how many active stores sit in a store group, and why the others do not."""
+    from qunyun.groups.governance import store_coverage
+
+    with reported_errors(), _unit_of_work() as session:
+        figures = store_coverage(session, _tenant(session, tenant))
+    if as_json:
+        sys.stdout.write(json.dumps(figures.as_dict(), ensure_ascii=False) + "\n")
+        return
+    share = figures.covered / figures.active if figures.active else 1.0
+    console.print(f"营业门店 {figures.active:,} 家，已入群 {figures.covered:,} 家（{share:.1%}）")
+    regions = Table("省份", "营业门店", "已入群", "覆盖率")
+    for name, counts in sorted(figures.by_region.items()):
+        regions.add_row(
+            name,
+            f"{counts['active']:,}",
+            f"{counts['covered']:,}",
+            f"{counts['covered'] / counts['active']:.1%}",
+        )
+    console.print(regions)
+    if figures.uncovered:
+        missing = Table(
+            "门店", "业务员", "原因", title=f"未覆盖（前 50 家，共 {len(figures.uncovered):,} 家）"
+        )
+        for row in figures.uncovered[:50]:
+            missing.add_row(row["store_id"], row["rep_id"], row["reason"])
+        console.print(missing)
+
+
+@app.command("audit", help="检查终端店群是否违反规则；有问题时退出码为 1。Audit store groups.")
+def audit(
+    tenant: TenantOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="输出 JSON。")] = False,
+) -> None:
+    """List store groups that break a rule; exit 1 when any does."""
+    from qunyun.groups.governance import audit_store_groups
+
+    with reported_errors(), _unit_of_work() as session:
+        breaches = audit_store_groups(session, _tenant(session, tenant))
+    if as_json:
+        rows = [{"group_id": b.group_id, "rule": b.rule, "detail": b.detail} for b in breaches]
+        sys.stdout.write(json.dumps({"breaches": rows}, ensure_ascii=False) + "\n")
+    elif breaches:
+        table = Table("群", "规则", "详情", title=f"违规 {len(breaches):,} 项")
+        for breach in breaches:
+            table.add_row(breach.group_id, breach.rule, breach.detail)
+        console.print(table)
+    else:
+        console.print("所有终端店群均符合规则。")
+    if breaches:
+        raise typer.Exit(1)
+
+
+@app.command(
+    "handover", help="交接：把一人的门店、社群和下属交给另一人，并修正群内员工席位。Hand over."
+)
+def handover(
+    from_id: Annotated[str, typer.Option("--from", help="交出人员工编号。")],
+    to_id: Annotated[str, typer.Option("--to", help="接手人员工编号（同一角色）。")],
+    tenant: TenantOption = None,
+) -> None:
+    """Move a person's stores, groups and reports to another, in one transaction."""
+    from qunyun.groups.handover import do_handover
+
+    with reported_errors(), _unit_of_work() as session:
+        report = do_handover(session, _tenant(session, tenant), from_id, to_id)
+    console.print(
+        f"已交接 {from_id} → {to_id}：门店 {report.stores:,}、社群 {report.groups:,}、"
+        f"下属 {report.reports:,}；员工席位 关闭 {report.seats_closed:,} / 新增 {report.seats_opened:,}"
+    )
+
+
 # --- database ----------------------------------------------------------------------------
 
 
@@ -438,6 +514,9 @@ def demo(
     console.print(f"[bold green]演示品牌已就绪[/]：{summary}")
     console.print("接下来可以运行：")
     console.print(f"  qunyun status --tenant {DEMO_SLUG}        # 各类主数据数量与各省门店")
+    console.print(
+        f"  qunyun plan export --tenant {DEMO_SLUG} --out 社群成员.csv  # 导出终端店社群矩阵"
+    )
     console.print(f"  qunyun import stores FILE --tenant {DEMO_SLUG}  # 导入你自己的门店表")
     console.print(f"  演示数据文件在 {home / 'demo'}")
     if not no_serve:

@@ -15,7 +15,7 @@ import hashlib
 import itertools
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -176,16 +176,16 @@ def _group_ids(session: Session, tenant: Tenant) -> Iterator[str]:
         yield f"{GROUP_ID_PREFIX}{number:06d}"
 
 
-def _staff_seats(channel: _Channel, rep_id: str, admin: str | None) -> set[Seat]:
+def chain_seats(staff: Mapping[str, Staff], rep_id: str) -> set[Seat]:
+    """Return the seats of the serving rep and the two levels above (those still employed)."""
     seats: set[Seat] = set()
-    person: Staff | None = channel.staff.get(rep_id)
+    person: Staff | None = staff.get(rep_id)
     for _ in range(3):  # the rep, then two levels above
-        if person is None or person.left_at is not None:
+        if person is None:
             break
-        seats.add((ContactKind.STAFF, person.staff_id, SEAT_ROLES[person.role]))
-        person = channel.staff.get(person.manager_id) if person.manager_id else None
-    if admin is not None:
-        seats.add((ContactKind.STAFF, admin, MemberRole.ADMIN))
+        if person.left_at is None:
+            seats.add((ContactKind.STAFF, person.staff_id, SEAT_ROLES[person.role]))
+        person = staff.get(person.manager_id) if person.manager_id else None
     return seats
 
 
@@ -273,7 +273,9 @@ def do_compute_plan(
         if admin is not None:
             load[admin] += 1
         wanted = {(ContactKind.STORE, sid, MemberRole.CUSTOMER) for sid in store_ids}
-        wanted |= _staff_seats(channel, rep, admin)
+        wanted |= chain_seats(channel.staff, rep)
+        if admin is not None:
+            wanted.add((ContactKind.STAFF, admin, MemberRole.ADMIN))
         have = channel.seats.get(gid, set())
         base = {
             "group_id": gid,

@@ -1,0 +1,175 @@
+"""Read-only checks of the store matrix: coverage of active stores and rule breaches."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qunyun.channel.models import ContactKind, Store, StoreStatus
+from qunyun.groups.models import Group, Matrix, MemberRole, Membership
+from qunyun.org.models import Staff, Tenant
+from qunyun.org.regions import catalogue
+
+MAX_CUSTOMERS = 200
+
+
+@dataclass
+class Coverage:
+    """How many active stores sit in a store group, per province and rep, and who does not."""
+
+    active: int = 0
+    covered: int = 0
+    by_region: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_rep: dict[str, dict[str, int]] = field(default_factory=dict)
+    uncovered: list[dict[str, str]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the figures as plain JSON-ready values."""
+        return {
+            "active_stores": self.active,
+            "covered": self.covered,
+            "coverage": round(self.covered / self.active, 4) if self.active else 1.0,
+            "by_region": self.by_region,
+            "by_rep": self.by_rep,
+            "uncovered": self.uncovered,
+        }
+
+
+def _open_seats(session: Session, tenant: Tenant) -> list[tuple[str, ContactKind, str, MemberRole]]:
+    query = (
+        select(Membership.group_id, Membership.member_kind, Membership.member_id, Membership.role)
+        .join(
+            Group,
+            (Group.tenant_id == Membership.tenant_id) & (Group.group_id == Membership.group_id),
+        )
+        .where(
+            Membership.tenant_id == tenant.id,
+            Membership.left_at.is_(None),
+            Group.archived_at.is_(None),
+            Group.matrix == Matrix.STORE,
+        )
+    )
+    return [tuple(row) for row in session.execute(query)]  # type: ignore[misc]
+
+
+def store_coverage(session: Session, tenant: Tenant) -> Coverage:
+    """Return the coverage of the tenant's active stores by store groups (全覆盖)."""
+    grouped = {
+        member_id
+        for _, kind, member_id, role in _open_seats(session, tenant)
+        if kind is ContactKind.STORE and role is MemberRole.CUSTOMER
+    }
+    departed = set(
+        session.scalars(
+            select(Staff.staff_id).where(Staff.tenant_id == tenant.id, Staff.left_at.is_not(None))
+        )
+    )
+    result = Coverage()
+    query = (
+        select(Store.store_id, Store.rep_id, Store.region_code)
+        .where(Store.tenant_id == tenant.id, Store.status == StoreStatus.ACTIVE)
+        .order_by(Store.store_id)
+    )
+    for store_id, rep_id, region_code in session.execute(query):
+        province = catalogue().by_code[catalogue().by_code[region_code].province_code].name
+        is_covered = store_id in grouped
+        result.active += 1
+        result.covered += is_covered
+        for table, key in ((result.by_region, province), (result.by_rep, rep_id)):
+            counts = table.setdefault(key, {"active": 0, "covered": 0})
+            counts["active"] += 1
+            counts["covered"] += is_covered
+        if not is_covered:
+            reason = (
+                f"业务员 {rep_id} 已离职：请交接（qunyun handover）后重新规划"
+                if rep_id in departed
+                else "尚未入群：运行 qunyun plan 并 qunyun plan apply"
+            )
+            result.uncovered.append({"store_id": store_id, "rep_id": rep_id, "reason": reason})
+    return result
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A store group that breaks a rule of the matrix."""
+
+    group_id: str
+    rule: str
+    detail: str
+
+
+def audit_store_groups(session: Session, tenant: Tenant) -> list[Breach]:
+    """Return every breach of the store-group rules, by group and rule.
+
+    Rules: the serving rep, both levels above the rep and a group admin hold seats; nobody who
+    left holds a seat; at most 200 customers; customers all from the group's territory. The
+    owner is the company by construction (groups have no owner person), so that rule cannot
+    break here; it is checked again when groups come from a chat platform.
+    """
+    staff = {
+        person.staff_id: person
+        for person in session.scalars(select(Staff).where(Staff.tenant_id == tenant.id))
+    }
+    rep_of = dict(
+        session.execute(
+            select(Store.store_id, Store.rep_id).where(Store.tenant_id == tenant.id)
+        ).all()
+    )
+    groups = {
+        group.group_id: group
+        for group in session.scalars(
+            select(Group).where(
+                Group.tenant_id == tenant.id,
+                Group.matrix == Matrix.STORE,
+                Group.archived_at.is_(None),
+            )
+        )
+    }
+    seats: dict[str, set[tuple[ContactKind, str, MemberRole]]] = defaultdict(set)
+    for group_id, kind, member_id, role in _open_seats(session, tenant):
+        seats[group_id].add((kind, member_id, role))
+    breaches: list[Breach] = []
+    for group_id, group in sorted(groups.items()):
+        members = seats.get(group_id, set())
+        staff_ids = {member_id for kind, member_id, _ in members if kind is ContactKind.STAFF}
+        rep = group.territory_rep_id
+        chain = [rep]
+        person = staff.get(rep) if rep else None
+        for _ in range(2):
+            boss = person.manager_id if person else None
+            chain.append(boss)
+            person = staff.get(boss) if boss else None
+        for label, wanted in zip(("业务员", "上级", "上上级"), chain, strict=True):
+            if wanted is None:
+                breaches.append(
+                    Breach(group_id, "missing_staff", f"缺少{label}：组织架构中没有此人")
+                )
+            elif wanted not in staff_ids:
+                breaches.append(Breach(group_id, "missing_staff", f"缺少{label} {wanted}"))
+        if not any(role is MemberRole.ADMIN for _, _, role in members):
+            breaches.append(Breach(group_id, "missing_admin", "缺少群管理员"))
+        for member_id in sorted(staff_ids):
+            person = staff.get(member_id)
+            if person is not None and person.left_at is not None:
+                breaches.append(Breach(group_id, "departed_staff", f"{member_id} 已离职仍在群中"))
+        customers = [
+            member_id
+            for kind, member_id, role in members
+            if kind is ContactKind.STORE and role is MemberRole.CUSTOMER
+        ]
+        if len(customers) > MAX_CUSTOMERS:
+            breaches.append(
+                Breach(group_id, "over_max", f"{len(customers)} 家门店，超过上限 {MAX_CUSTOMERS}")
+            )
+        foreign = Counter(
+            rep_of.get(member_id) for member_id in customers if rep_of.get(member_id) != rep
+        )
+        if foreign:
+            others = "、".join(
+                f"{other}（{count}）" for other, count in sorted(foreign.items(), key=str)
+            )
+            breaches.append(Breach(group_id, "mixed_territory", f"混入其他业务员的门店：{others}"))
+    return breaches
