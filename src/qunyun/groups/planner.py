@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
+import numpy as np
+
 from qunyun.channel.models import Growth, ScaleTier, StoreType
 
 TYPE_ORDER = tuple(kind.value for kind in StoreType)
@@ -173,14 +175,23 @@ def _planner_order(store: StoreFacts) -> tuple[int, int, int, int, str]:
     return (type_index, growth_index, store.tier_index, store.closeness, store.store_id)
 
 
+_TIER_DISTANCE = np.abs(np.subtract.outer(np.arange(4), np.arange(4)))
+_CLOSENESS_DISTANCE = np.abs(np.subtract.outer(np.arange(5), np.arange(5)))
+
+
 class _Territory:
-    """One territory in planner order, with prefix counts so that any range costs O(1)."""
+    """One territory in planner order, with prefix counts so that any range costs O(1).
+
+    Ranges are costed with numpy, all starts of one end at a time; the costs do not depend on
+    the trial ratio, so they are computed once and reused by every Dinkelbach round.
+    """
 
     def __init__(self, stores: Sequence[StoreFacts], settings: PlannerSettings) -> None:
         self.stores = sorted(stores, key=_planner_order)
         self.size = len(self.stores)
         self.groups = group_count(self.size, settings)
         self.settings = settings
+        self._layer_costs: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
         kinds = sorted({store.store_type for store in self.stores})
         growths = sorted({store.growth for store in self.stores})
         self.type_prefix = self._prefix(
@@ -195,69 +206,72 @@ class _Territory:
         )
 
     @staticmethod
-    def _prefix(values: Sequence[int], width: int) -> list[list[int]]:
-        running = [0] * width
-        table = [running[:]]
-        for value in values:
-            running[value] += 1
-            table.append(running[:])
-        return table
+    def _prefix(values: Sequence[int], width: int) -> np.ndarray:
+        table = np.zeros((len(values) + 1, max(width, 1)), dtype=np.int64)
+        if values:
+            table[np.arange(1, len(values) + 1), values] = 1
+        return np.cumsum(table, axis=0)
 
-    def cost(self, start: int, end: int) -> tuple[float, int]:
-        """Return (summed pairwise dissimilarity, pairs) of stores[start:end]."""
-        size = end - start
-        pairs = size * (size - 1) // 2
+    def block(self, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return (summed pairwise dissimilarity, pairs) of stores[s:e] for every (e, s)."""
+        sizes = ends[:, None] - starts[None, :]
+        pairs = sizes * (sizes - 1) // 2
+        total = np.zeros(sizes.shape)
+        for prefix in (self.type_prefix, self.growth_prefix):
+            counts = prefix[ends][:, None, :] - prefix[starts][None, :, :]
+            total += pairs - (counts * (counts - 1) // 2).sum(axis=2)
+        for prefix, distance, weight in (
+            (self.tier_prefix, _TIER_DISTANCE, 3),
+            (self.closeness_prefix, _CLOSENESS_DISTANCE, 4),
+        ):
+            counts = prefix[ends][:, None, :] - prefix[starts][None, :, :]
+            total += ((counts @ distance) * counts).sum(axis=2) / (2 * weight)
+        return total, pairs
 
-        def counts(table: list[list[int]]) -> list[int]:
-            high, low = table[end], table[start]
-            return [high[index] - low[index] for index in range(len(high))]
-
-        return (
-            pairs_cost(
-                pairs,
-                counts(self.type_prefix),
-                counts(self.growth_prefix),
-                counts(self.tier_prefix),
-                counts(self.closeness_prefix),
-            ),
-            pairs,
-        )
+    def _layers(self) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
+        """Return per group: first boundary, costs, pairs and feasibility over (end, start)."""
+        if self._layer_costs:
+            return self._layer_costs
+        n, k = self.size, self.groups
+        low, high = self.settings.min_members, self.settings.max_members
+        starts = np.arange(1)
+        for group in range(1, k + 1):
+            # a boundary after `group` groups leaves room for the groups still to come
+            first = max(group * low, n - (k - group) * high)
+            last = min(group * high, n - (k - group) * low)
+            ends = np.arange(first, last + 1)
+            cost, pairs = self.block(starts, ends)
+            sizes = ends[:, None] - starts[None, :]
+            feasible = (sizes >= low) & (sizes <= high)
+            self._layer_costs.append((first, cost, pairs, feasible))
+            starts = ends
+        return self._layer_costs
 
     def cuts(self, ratio: float) -> list[int]:
         """Return group boundaries minimising Σ(cost − ratio·pairs) over feasible cuts."""
         n, k = self.size, self.groups
         if k <= 1:
             return [0, n]
-        low = self.settings.min_members
-        high = self.settings.max_members
-        layers: list[dict[int, tuple[float, int]]] = [{0: (0.0, -1)}]
-        previous_first = previous_last = 0
-        for group in range(1, k + 1):
-            # a boundary after `group` groups leaves room for the groups still to come
-            first = max(group * low, n - (k - group) * high)
-            last = min(group * high, n - (k - group) * low)
-            layer: dict[int, tuple[float, int]] = {}
-            previous = layers[-1]
-            for end in range(first, last + 1):
-                choice: tuple[float, int] | None = None
-                for start in range(
-                    max(end - high, previous_first), min(end - low, previous_last) + 1
-                ):
-                    entry = previous.get(start)
-                    if entry is None:
-                        continue
-                    cost, pairs = self.cost(start, end)
-                    value = entry[0] + cost - ratio * pairs
-                    if choice is None or value < choice[0]:
-                        choice = (value, start)
-                if choice is not None:
-                    layer[end] = choice
-            layers.append(layer)
-            previous_first, previous_last = first, last
+        previous = np.zeros(1)  # best value of a boundary at each position of the last layer
+        previous_first = 0
+        choices: list[tuple[int, np.ndarray]] = []
+        for first, cost, pairs, feasible in self._layers():
+            candidates = np.where(feasible, previous[None, :] + cost - ratio * pairs, np.inf)
+            best = np.argmin(candidates, axis=1)
+            previous = candidates[np.arange(len(best)), best]
+            choices.append((previous_first, best))
+            previous_first = first
         boundaries = [n]
-        for layer in reversed(layers[1:]):
-            boundaries.append(layer[boundaries[-1]][1])
+        for (start_of_previous, best), (first, *_rest) in zip(
+            reversed(choices), reversed(self._layers()), strict=True
+        ):
+            boundaries.append(start_of_previous + int(best[boundaries[-1] - first]))
         return boundaries[::-1]
+
+    def cost(self, start: int, end: int) -> tuple[float, int]:
+        """Return (summed pairwise dissimilarity, pairs) of stores[start:end]."""
+        total, pairs = self.block(np.array([start]), np.array([end]))
+        return float(total[0, 0]), int(pairs[0, 0])
 
     def split(self, boundaries: Sequence[int]) -> list[list[StoreFacts]]:
         """Return the groups between consecutive boundaries."""
