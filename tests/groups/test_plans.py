@@ -20,12 +20,12 @@ from ..conftest import Cli
 HEADER = "group_id,group_name,matrix,territory_rep_id,member_kind,member_id,member_role"
 
 
-def _export(cli: Cli, path: Path) -> list[dict[str, str]]:
+def _export(cli: Cli, path: Path, matrix: str = "store") -> list[dict[str, str]]:
     cli("plan", "export", "--out", path)
     with path.open(encoding="utf-8", newline="") as handle:
         assert handle.readline().rstrip("\r\n") == HEADER
         handle.seek(0)
-        return list(csv.DictReader(handle))
+        return [row for row in csv.DictReader(handle) if row["matrix"] == matrix]
 
 
 def test_applied_plan_follows_the_store_matrix_rules(

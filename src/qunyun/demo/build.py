@@ -63,9 +63,9 @@ def build_demo(
         tenant = session.scalars(select(Tenant).where(Tenant.slug == DEMO_SLUG)).one()
         do_apply_plan(session, tenant, "demo")
     created = summary.totals()["groups_created"]
-    on_step(f"规划并应用终端店社群矩阵：{created:,} 个群（计划 #{summary.revision_id}）")
+    on_step(f"规划并应用社群矩阵：{created:,} 个群（计划 #{summary.revision_id}）")
     counts = files.counts
     return (
         f"租户 {DEMO_SLUG}（{BRAND_NAME}）：员工 {counts['staff']:,}、经销商 {counts['distributors']:,}、"
-        f"门店 {counts['stores']:,}、消费者 {counts['consumers']:,}、终端店群 {created:,}"
+        f"门店 {counts['stores']:,}、消费者 {counts['consumers']:,}、社群 {created:,}"
     )

@@ -66,6 +66,8 @@ class Group(Base):
     territory_rep_id: Mapped[str | None] = mapped_column(ExternalId())
     region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
     external_chat_id: Mapped[str | None] = mapped_column(String(128))
+    plan_key: Mapped[str | None] = mapped_column(String(100))
+    """What a planned dealer / consumer / VIP group is for (``dealer:t1:440000``)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
@@ -156,6 +158,7 @@ class PlanChange(Base):
     matrix: Mapped[Matrix] = mapped_column(enum_column(Matrix, "change_matrix"))
     territory_rep_id: Mapped[str | None] = mapped_column(ExternalId())
     region_code: Mapped[str | None] = mapped_column(String(6))
+    plan_key: Mapped[str | None] = mapped_column(String(100))
     member_kind: Mapped[ContactKind | None] = mapped_column(
         enum_column(ContactKind, "change_member_kind")
     )

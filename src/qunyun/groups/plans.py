@@ -17,15 +17,34 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from qunyun.channel.models import STORE_TYPE_LABELS, ContactKind, Store, StoreStatus, StoreType
+from qunyun.channel.models import (
+    STORE_TYPE_LABELS,
+    Consumer,
+    ContactKind,
+    Distributor,
+    Store,
+    StoreStatus,
+    StoreType,
+)
 from qunyun.core.bulk import BulkWriter
 from qunyun.core.clock import utcnow
 from qunyun.core.errors import Conflict, NotFound
+from qunyun.groups.matrices import (
+    ConsumerFacts,
+    DistributorFacts,
+    MatrixSettings,
+    VipFacts,
+    chunk,
+    consumer_groups,
+    dealer_groups,
+    vip_groups,
+)
 from qunyun.groups.models import (
     ChangeKind,
     Group,
@@ -54,7 +73,12 @@ SEAT_ROLES = {
 }
 """The seat a staff member takes in a group, by their role (group admins sit as ``admin``)."""
 
-GROUP_ID_PREFIX = "SG"
+GROUP_ID_PREFIXES = {
+    Matrix.STORE: "SG",
+    Matrix.DEALER: "DG",
+    Matrix.CONSUMER: "CG",
+    Matrix.VIP: "VG",
+}
 NAME_TEMPLATE = "{place}·{store_type}{tier}类·{rep_name}服务群 {number:02d}"
 
 Seat = tuple[ContactKind, str, MemberRole]
@@ -87,10 +111,17 @@ class _Channel:
     stores: list[StoreFacts]
     facts: dict[str, StoreFacts]
     store_regions: dict[str, str]
+    store_values: dict[str, tuple[int, int]]
     staff: dict[str, Staff]
     groups: dict[str, Group]
     seats: dict[str, set[Seat]]
+    distributors: list[DistributorFacts]
+    consumers: list[ConsumerFacts]
     fingerprint: str
+
+    def store_groups(self) -> dict[str, Group]:
+        """Return the open groups of the store matrix."""
+        return {gid: g for gid, g in self.groups.items() if g.matrix is Matrix.STORE}
 
 
 def _read_channel(session: Session, tenant: Tenant) -> _Channel:
@@ -107,18 +138,51 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
             Store.closeness,
             Store.growth,
             Store.region_code,
+            Store.annual_purchase_fen,
         )
         .where(Store.tenant_id == tenant.id, Store.status == StoreStatus.ACTIVE)
         .order_by(Store.store_id)
     )
-    for sid, rep, store_type, tier, closeness, growth, region in session.execute(query):
+    values: dict[str, tuple[int, int]] = {}
+    for sid, rep, store_type, tier, closeness, growth, region, purchase in session.execute(query):
         stores.append(
             StoreFacts(
                 sid, rep, str(store_type), str(tier) if tier else None, closeness, str(growth)
             )
         )
         regions[sid] = region
-        digest.update(f"{sid}|{rep}|{store_type}|{tier}|{closeness}|{growth}|{region}\n".encode())
+        values[sid] = (purchase or 0, closeness)
+        digest.update(
+            f"{sid}|{rep}|{store_type}|{tier}|{closeness}|{growth}|{region}|{purchase}\n".encode()
+        )
+    distributors = [
+        DistributorFacts(did, tier, parent, _province(region))
+        for did, tier, parent, region in session.execute(
+            select(
+                Distributor.distributor_id,
+                Distributor.tier,
+                Distributor.parent_id,
+                Distributor.region_code,
+            )
+            .where(Distributor.tenant_id == tenant.id)
+            .order_by(Distributor.distributor_id)
+        )
+    ]
+    for d in distributors:
+        digest.update(f"d|{d.distributor_id}|{d.tier}|{d.parent_id}|{d.province_code}\n".encode())
+    consumers = []
+    for cid, consumer_role, region in session.execute(
+        select(Consumer.consumer_id, Consumer.role, Consumer.region_code)
+        .where(Consumer.tenant_id == tenant.id, Consumer.role.in_(("seed", "kol")))
+        .order_by(Consumer.consumer_id)
+    ):
+        place = catalogue().by_code[region]
+        city = place.parent_code if place.level == "district" and place.parent_code else place.code
+        district = place.code if place.level == "district" else None
+        consumers.append(
+            ConsumerFacts(cid, str(consumer_role), city, district, place.province_code)
+        )
+        digest.update(f"c|{cid}|{consumer_role}|{region}\n".encode())
     staff = {
         person.staff_id: person
         for person in session.scalars(
@@ -134,11 +198,7 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
         group.group_id: group
         for group in session.scalars(
             select(Group)
-            .where(
-                Group.tenant_id == tenant.id,
-                Group.matrix == Matrix.STORE,
-                Group.archived_at.is_(None),
-            )
+            .where(Group.tenant_id == tenant.id, Group.archived_at.is_(None))
             .order_by(Group.group_id)
         )
     }
@@ -152,7 +212,7 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
         .where(
             Membership.tenant_id == tenant.id,
             Membership.left_at.is_(None),
-            Group.matrix == Matrix.STORE,
+            Group.archived_at.is_(None),
         )
         .order_by(Membership.group_id, Membership.member_kind, Membership.member_id)
     )
@@ -162,18 +222,29 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
     for group_id in groups:
         digest.update(f"group|{group_id}\n".encode())
     facts = {store.store_id: store for store in stores}
-    return _Channel(stores, facts, regions, staff, groups, seats, digest.hexdigest())
+    return _Channel(
+        stores,
+        facts,
+        regions,
+        values,
+        staff,
+        groups,
+        seats,
+        distributors,
+        consumers,
+        digest.hexdigest(),
+    )
 
 
-def _group_ids(session: Session, tenant: Tenant) -> Iterator[str]:
+def _group_ids(session: Session, tenant: Tenant, prefix: str) -> Iterator[str]:
     taken = session.scalars(
         select(Group.group_id).where(
-            Group.tenant_id == tenant.id, Group.group_id.like(f"{GROUP_ID_PREFIX}%")
+            Group.tenant_id == tenant.id, Group.group_id.like(f"{prefix}%")
         )
     ).all()
-    numbers = [int(gid[len(GROUP_ID_PREFIX) :]) for gid in taken if gid[2:].isdigit()]
+    numbers = [int(gid[len(prefix) :]) for gid in taken if gid[len(prefix) :].isdigit()]
     for number in itertools.count(max(numbers, default=0) + 1):
-        yield f"{GROUP_ID_PREFIX}{number:06d}"
+        yield f"{prefix}{number:06d}"
 
 
 def chain_seats(staff: Mapping[str, Staff], rep_id: str) -> set[Seat]:
@@ -213,36 +284,162 @@ def _name(channel: _Channel, rep_id: str, store_ids: list[str], number: int) -> 
     )
 
 
-def do_compute_plan(
+@dataclass
+class _Desired:
+    """A group as the plan wants it."""
+
+    group_id: str
+    matrix: Matrix
+    territory_rep_id: str | None
+    province: str | None
+    plan_key: str | None
+    name: str
+    seats: set[Seat]
+
+
+def _planned(group: Group) -> bool:
+    """Return whether the planner owns the group (store groups, or keyed groups it made)."""
+    return group.matrix is Matrix.STORE or group.plan_key is not None
+
+
+def _seat_changes(base: dict[str, Any], seats: set[Seat], kind: ChangeKind) -> list[dict[str, Any]]:
+    return [
+        {
+            **base,
+            "kind": kind,
+            "member_kind": member_kind,
+            "member_id": member_id,
+            "member_role": role,
+        }
+        for member_kind, member_id, role in sorted(seats)
+    ]
+
+
+def _store_desired(
     session: Session,
     tenant: Tenant,
-    actor_name: str,
-    settings: PlannerSettings | None = None,
-    *,
-    rebalance: bool = False,
-) -> PlanSummary:
-    """Compute the store matrix against the current groups and store it as pending.
-
-    A pending revision computed earlier is superseded.
-    """
-    channel = _read_channel(session, tenant)
+    channel: _Channel,
+    settings: PlannerSettings | None,
+    rebalance: bool,
+) -> list[_Desired]:
     current = [
         CurrentGroup(
             gid,
             group.territory_rep_id or "",
             tuple(
-                member_id
-                for kind, member_id, role in sorted(channel.seats.get(gid, ()))
+                sid
+                for kind, sid, _ in sorted(channel.seats.get(gid, ()))
                 if kind is ContactKind.STORE
             ),
         )
-        for gid, group in channel.groups.items()
+        for gid, group in channel.store_groups().items()
     ]
-    ids = _group_ids(session, tenant)
+    ids = _group_ids(session, tenant, GROUP_ID_PREFIXES[Matrix.STORE])
     plan = replan_store_groups(
         channel.stores, current, lambda rep: next(ids), settings, rebalance=rebalance
     )
+    numbers: Counter[str] = Counter(
+        rep for gid, (rep, _) in plan.groups.items() if gid in channel.groups
+    )
+    desired = []
+    for gid, (rep, store_ids) in plan.groups.items():
+        province = Counter(_province(channel.store_regions[sid]) for sid in store_ids).most_common(
+            1
+        )[0][0]
+        name = channel.groups[gid].name if gid in channel.groups else ""
+        if not name:
+            numbers[rep] += 1
+            name = _name(channel, rep, store_ids, numbers[rep])
+        seats = {(ContactKind.STORE, sid, MemberRole.CUSTOMER) for sid in store_ids}
+        desired.append(
+            _Desired(
+                gid,
+                Matrix.STORE,
+                rep,
+                province,
+                None,
+                name,
+                seats | chain_seats(channel.staff, rep),
+            )
+        )
+    return desired
 
+
+def _keyed_desired(
+    session: Session, tenant: Tenant, channel: _Channel, settings: MatrixSettings
+) -> list[_Desired]:
+    active = [p for p in channel.staff.values() if p.left_at is None]
+    managers: dict[str, list[str]] = defaultdict(list)
+    for person in sorted(active, key=lambda p: p.staff_id):
+        if person.role is StaffRole.MANAGER and person.region_code:
+            managers[catalogue().by_code[person.region_code].province_code].append(person.staff_id)
+    directors = sorted(p.staff_id for p in active if p.role is StaffRole.DIRECTOR)
+    vip_stores = []
+    for store in channel.stores:
+        rep = channel.staff.get(store.rep_id)
+        purchase, closeness = channel.store_values[store.store_id]
+        vip_stores.append(
+            VipFacts(
+                store.store_id,
+                catalogue().by_code[channel.store_regions[store.store_id]].province_code,
+                purchase,
+                closeness,
+                rep.manager_id if rep else None,
+            )
+        )
+    keyed = (
+        dealer_groups(channel.distributors, managers, directors)
+        + consumer_groups(channel.consumers, managers, settings)
+        + vip_groups(vip_stores, settings)
+    )
+    by_key: dict[str, dict[str, set[Seat]]] = defaultdict(dict)
+    for gid, group in channel.groups.items():
+        if group.plan_key is not None:
+            customers = {
+                seat
+                for seat in channel.seats.get(gid, set())
+                if seat[2] in (MemberRole.CUSTOMER, MemberRole.KOL)
+            }
+            by_key[group.plan_key][gid] = customers
+    ids = {
+        matrix: _group_ids(session, tenant, prefix) for matrix, prefix in GROUP_ID_PREFIXES.items()
+    }
+    desired = []
+    for wanted in keyed:
+        chunks = chunk(
+            wanted,
+            by_key.get(wanted.key, {}),
+            partial(next, ids[wanted.matrix]),
+            settings.max_members,
+        )
+        for number, (gid, members) in enumerate(sorted(chunks.items()), start=1):
+            place = catalogue().full_name(wanted.region_code) if wanted.region_code else "全国"
+            name = (
+                channel.groups[gid].name
+                if gid in channel.groups
+                else f"{place}·{wanted.label} {number:02d}"
+            )
+            province = (
+                catalogue().by_code[wanted.region_code].province_code
+                if wanted.region_code
+                else None
+            )
+            desired.append(
+                _Desired(
+                    gid,
+                    wanted.matrix,
+                    None,
+                    province,
+                    wanted.key,
+                    name,
+                    set(members) | wanted.staff,
+                )
+            )
+    return desired
+
+
+def _seat_admins(channel: _Channel, desired: list[_Desired]) -> None:
+    """Give every group one active group admin of its province, least-loaded; keep sitting ones."""
     admins = sorted(
         (
             p
@@ -252,79 +449,65 @@ def do_compute_plan(
         key=lambda p: p.staff_id,
     )
     load: Counter[str] = Counter()
-    changes: list[dict[str, Any]] = []
-    numbers: dict[str, int] = defaultdict(int)
-    for gid, (rep, _) in plan.groups.items():
-        if gid in channel.groups:
-            numbers[rep] += 1
-    for gid, (rep, store_ids) in plan.groups.items():
-        province = Counter(_province(channel.store_regions[sid]) for sid in store_ids).most_common(
-            1
-        )[0][0]
-        existing_admins = [
-            member_id
-            for kind, member_id, role in channel.seats.get(gid, ())
-            if role is MemberRole.ADMIN
+    for group in desired:
+        candidates = [
+            a.staff_id for a in admins if _province(a.region_code) in (group.province, None)
         ]
-        candidates = [a for a in admins if _province(a.region_code) in (province, None)] or admins
-        admin = next((a for a in existing_admins if a in {c.staff_id for c in candidates}), None)
-        if admin is None and candidates:
-            admin = min(candidates, key=lambda a: (load[a.staff_id], a.staff_id)).staff_id
+        candidates = candidates or [a.staff_id for a in admins]
+        sitting = [
+            member_id
+            for _, member_id, role in sorted(channel.seats.get(group.group_id, ()))
+            if role is MemberRole.ADMIN and member_id in candidates
+        ]
+        admin = sitting[0] if sitting else min(candidates, key=lambda a: (load[a], a), default=None)
         if admin is not None:
             load[admin] += 1
-        wanted = {(ContactKind.STORE, sid, MemberRole.CUSTOMER) for sid in store_ids}
-        wanted |= chain_seats(channel.staff, rep)
-        if admin is not None:
-            wanted.add((ContactKind.STAFF, admin, MemberRole.ADMIN))
-        have = channel.seats.get(gid, set())
+            group.seats.add((ContactKind.STAFF, admin, MemberRole.ADMIN))
+
+
+def do_compute_plan(
+    session: Session,
+    tenant: Tenant,
+    actor_name: str,
+    settings: PlannerSettings | None = None,
+    *,
+    rebalance: bool = False,
+    matrix_settings: MatrixSettings | None = None,
+) -> PlanSummary:
+    """Compute the four matrices against the current groups and store the plan as pending.
+
+    A pending revision computed earlier is superseded.
+    """
+    channel = _read_channel(session, tenant)
+    desired = _store_desired(session, tenant, channel, settings, rebalance)
+    desired += _keyed_desired(session, tenant, channel, matrix_settings or MatrixSettings())
+    _seat_admins(channel, desired)
+    changes: list[dict[str, Any]] = []
+    wanted_ids = {group.group_id for group in desired}
+    for group in desired:
         base = {
-            "group_id": gid,
-            "matrix": Matrix.STORE,
-            "territory_rep_id": rep,
-            "region_code": province,
-        }
-        if gid not in channel.groups:
-            numbers[rep] += 1
-            name = _name(channel, rep, store_ids, numbers[rep])
-            changes.append({**base, "kind": ChangeKind.CREATE_GROUP, "group_name": name})
-        for kind, member_id, role in sorted(have - wanted):
-            changes.append(
-                {
-                    **base,
-                    "kind": ChangeKind.LEAVE,
-                    "member_kind": kind,
-                    "member_id": member_id,
-                    "member_role": role,
-                }
-            )
-        for kind, member_id, role in sorted(wanted - have):
-            changes.append(
-                {
-                    **base,
-                    "kind": ChangeKind.JOIN,
-                    "member_kind": kind,
-                    "member_id": member_id,
-                    "member_role": role,
-                }
-            )
-    for gid in plan.archived:
-        group = channel.groups[gid]
-        base = {
-            "group_id": gid,
-            "matrix": Matrix.STORE,
+            "group_id": group.group_id,
+            "matrix": group.matrix,
             "territory_rep_id": group.territory_rep_id,
-            "region_code": _province(group.region_code),
+            "region_code": group.province,
+            "plan_key": group.plan_key,
         }
-        for kind, member_id, role in sorted(channel.seats.get(gid, ())):
-            changes.append(
-                {
-                    **base,
-                    "kind": ChangeKind.LEAVE,
-                    "member_kind": kind,
-                    "member_id": member_id,
-                    "member_role": role,
-                }
-            )
+        if group.group_id not in channel.groups:
+            changes.append({**base, "kind": ChangeKind.CREATE_GROUP, "group_name": group.name})
+        have = channel.seats.get(group.group_id, set())
+        changes.extend(_seat_changes(base, have - group.seats, ChangeKind.LEAVE))
+        changes.extend(_seat_changes(base, group.seats - have, ChangeKind.JOIN))
+    for gid, existing in channel.groups.items():
+        if gid in wanted_ids or not _planned(existing):
+            continue
+        base = {
+            "group_id": gid,
+            "matrix": existing.matrix,
+            "territory_rep_id": existing.territory_rep_id,
+            "region_code": _province(existing.region_code),
+            "plan_key": existing.plan_key,
+        }
+        changes.extend(_seat_changes(base, channel.seats.get(gid, set()), ChangeKind.LEAVE))
         changes.append({**base, "kind": ChangeKind.ARCHIVE_GROUP})
 
     session.execute(
@@ -354,6 +537,7 @@ def do_compute_plan(
         "matrix",
         "territory_rep_id",
         "region_code",
+        "plan_key",
         "member_kind",
         "member_id",
         "member_role",
@@ -428,6 +612,7 @@ def do_apply_plan(session: Session, tenant: Tenant, actor_name: str) -> PlanRevi
                     matrix=change.matrix,
                     territory_rep_id=change.territory_rep_id,
                     region_code=change.region_code,
+                    plan_key=change.plan_key,
                     created_at=now,
                 )
             )

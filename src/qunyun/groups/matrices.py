@@ -1,0 +1,222 @@
+"""The dealer, consumer and VIP matrices: pure functions from channel facts to keyed groups.
+
+Each group is named by a key that says what it is for (``dealer:t1:440000`` — the tier-1
+distributors of 广东; ``dealer:net:DS0001`` — DS0001's network; ``consumer:440100`` — seed
+users and KOLs of 广州; ``vip:440000``), so that a re-plan finds the group it made before.
+A key with more members than a group holds is served by several groups (chunks); members
+stay in their chunk while they belong to the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from qunyun.channel.models import ContactKind
+from qunyun.groups.models import Matrix, MemberRole
+
+Seat = tuple[ContactKind, str, MemberRole]
+
+
+@dataclass(frozen=True)
+class DistributorFacts:
+    """What the dealer matrix needs of a distributor."""
+
+    distributor_id: str
+    tier: int
+    parent_id: str | None
+    province_code: str | None
+
+
+@dataclass(frozen=True)
+class ConsumerFacts:
+    """What the consumer matrix needs of a consumer (seed users and KOLs only matter)."""
+
+    consumer_id: str
+    role: str
+    city_code: str
+    district_code: str | None
+    province_code: str
+
+
+@dataclass(frozen=True)
+class VipFacts:
+    """What the VIP matrix needs of an active store."""
+
+    store_id: str
+    province_code: str
+    annual_purchase_fen: int
+    closeness: int
+    supervisor_id: str | None
+
+
+@dataclass
+class KeyedGroup:
+    """The members a key wants: customers (split into chunks when many) and staff seats."""
+
+    key: str
+    matrix: Matrix
+    region_code: str | None
+    label: str
+    customers: list[Seat] = field(default_factory=list)
+    staff: set[Seat] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class MatrixSettings:
+    """Rules of the keyed matrices."""
+
+    max_members: int = 200
+    district_groups_from: int = 200
+    """A city with more seed users and KOLs than this is grouped by district instead."""
+    vip_min_closeness: int = 4
+    vip_share: float = 0.05
+    """Share of a province's active stores (by annual purchase) that make its VIP group."""
+
+
+def dealer_groups(
+    distributors: Iterable[DistributorFacts],
+    managers_by_province: Mapping[str, list[str]],
+    directors: list[str],
+) -> list[KeyedGroup]:
+    """Return the dealer matrix.
+
+    One group per province holds its tier-1 distributors with the province's managers and the
+    directors (decision makers are members); one group per tier-1 distributor with lower tiers
+    holds that network with the tier-1 boss.
+    """
+    by_id = {d.distributor_id: d for d in distributors}
+    groups: dict[str, KeyedGroup] = {}
+
+    def tier_one_of(distributor: DistributorFacts) -> DistributorFacts | None:
+        seen = set()
+        current: DistributorFacts | None = distributor
+        while current is not None and current.tier != 1 and current.distributor_id not in seen:
+            seen.add(current.distributor_id)
+            current = by_id.get(current.parent_id) if current.parent_id else None
+        return current if current is not None and current.tier == 1 else None
+
+    for distributor in sorted(by_id.values(), key=lambda d: d.distributor_id):
+        if distributor.tier == 1:
+            province = distributor.province_code or "000000"
+            group = groups.setdefault(
+                f"dealer:t1:{province}",
+                KeyedGroup(
+                    f"dealer:t1:{province}",
+                    Matrix.DEALER,
+                    distributor.province_code,
+                    "一级经销商群",
+                ),
+            )
+            group.customers.append(
+                (ContactKind.DISTRIBUTOR, distributor.distributor_id, MemberRole.CUSTOMER)
+            )
+            group.staff |= {
+                (ContactKind.STAFF, m, MemberRole.MANAGER)
+                for m in managers_by_province.get(province, [])
+            }
+            group.staff |= {(ContactKind.STAFF, d, MemberRole.DIRECTOR) for d in directors}
+            continue
+        root = tier_one_of(distributor)
+        if root is None:
+            continue
+        key = f"dealer:net:{root.distributor_id}"
+        group = groups.setdefault(
+            key,
+            KeyedGroup(key, Matrix.DEALER, root.province_code, f"{root.distributor_id}分销网络群"),
+        )
+        group.customers.append(
+            (ContactKind.DISTRIBUTOR, distributor.distributor_id, MemberRole.CUSTOMER)
+        )
+        group.staff.add((ContactKind.DISTRIBUTOR, root.distributor_id, MemberRole.CUSTOMER))
+    return [groups[key] for key in sorted(groups)]
+
+
+def consumer_groups(
+    consumers: Iterable[ConsumerFacts],
+    managers_by_province: Mapping[str, list[str]],
+    settings: MatrixSettings,
+) -> list[KeyedGroup]:
+    """Return seed users and KOLs by city, or by district where a city has many."""
+    wanted = [c for c in consumers if c.role in ("seed", "kol")]
+    per_city: dict[str, int] = {}
+    for consumer in wanted:
+        per_city[consumer.city_code] = per_city.get(consumer.city_code, 0) + 1
+    groups: dict[str, KeyedGroup] = {}
+    for consumer in sorted(wanted, key=lambda c: c.consumer_id):
+        place = consumer.city_code
+        if per_city[place] > settings.district_groups_from and consumer.district_code:
+            place = consumer.district_code
+        key = f"consumer:{place}"
+        group = groups.setdefault(key, KeyedGroup(key, Matrix.CONSUMER, place, "种子用户群"))
+        role = MemberRole.KOL if consumer.role == "kol" else MemberRole.CUSTOMER
+        group.customers.append((ContactKind.CONSUMER, consumer.consumer_id, role))
+        group.staff |= {
+            (ContactKind.STAFF, m, MemberRole.MANAGER)
+            for m in managers_by_province.get(consumer.province_code, [])
+        }
+    return [groups[key] for key in sorted(groups)]
+
+
+def vip_groups(stores: Iterable[VipFacts], settings: MatrixSettings) -> list[KeyedGroup]:
+    """Return per province the most valuable close stores, with their supervisors."""
+    by_province: dict[str, list[VipFacts]] = {}
+    for store in stores:
+        by_province.setdefault(store.province_code, []).append(store)
+    groups = []
+    for province, members in sorted(by_province.items()):
+        ranked = sorted(members, key=lambda s: (-s.annual_purchase_fen, s.store_id))
+        quota = max(1, round(len(members) * settings.vip_share))
+        chosen = [s for s in ranked if s.closeness >= settings.vip_min_closeness][:quota]
+        if not chosen:
+            continue
+        group = KeyedGroup(f"vip:{province}", Matrix.VIP, province, "VIP门店群")
+        group.customers = [(ContactKind.STORE, s.store_id, MemberRole.CUSTOMER) for s in chosen]
+        group.staff = {
+            (ContactKind.STAFF, s.supervisor_id, MemberRole.SUPERVISOR)
+            for s in chosen
+            if s.supervisor_id
+        }
+        groups.append(group)
+    return groups
+
+
+def chunk(
+    wanted: KeyedGroup,
+    existing: Mapping[str, set[Seat]],
+    new_group_id: Callable[[], str],
+    max_members: int,
+) -> dict[str, list[Seat]]:
+    """Return the groups serving a key: existing ones keep their members, others fill up.
+
+    ``existing`` maps the key's current group ids to their current customers. KOLs are
+    placed first, each to the group with the fewest KOLs, so that KOLs spread over groups.
+    """
+    members = dict.fromkeys(wanted.customers)
+    assigned: dict[str, list[Seat]] = {}
+    placed: set[Seat] = set()
+    for group_id in sorted(existing):
+        keep = [
+            seat for seat in sorted(existing[group_id]) if seat in members and seat not in placed
+        ]
+        assigned[group_id] = keep[:max_members]
+        placed.update(assigned[group_id])
+    rest = [seat for seat in wanted.customers if seat not in placed]
+    rest.sort(key=lambda seat: (seat[2] is not MemberRole.KOL, seat[1]))
+    needed = -(-len(members) // max_members) if members else 0
+    while len(assigned) < needed:
+        assigned[new_group_id()] = []
+    for seat in rest:
+        room = [gid for gid, seats in assigned.items() if len(seats) < max_members]
+        if not room:
+            gid = new_group_id()
+            assigned[gid] = []
+            room = [gid]
+        is_kol = seat[2] is MemberRole.KOL
+
+        def order(gid: str, is_kol: bool = is_kol) -> tuple[int, int, str]:
+            kols = sum(1 for s in assigned[gid] if s[2] is MemberRole.KOL) if is_kol else 0
+            return (kols, len(assigned[gid]), gid)
+
+        assigned[min(room, key=order)].append(seat)
+    return {gid: seats for gid, seats in assigned.items() if seats}
