@@ -140,3 +140,49 @@ def test_apply_without_a_pending_plan_is_a_clear_error(cli: Cli) -> None:
     result = cli("plan", "apply", expect=1)
 
     assert result.stderr == "错误：没有待应用的计划：请先运行 qunyun plan\n"
+
+
+def test_dealer_consumer_and_vip_matrices_after_the_demo(cli: Cli, tmp_path: Path) -> None:
+    from qunyun.core.settings import get_settings
+
+    cli("demo", "--stores", "600", "--consumers", "900", "--no-serve")
+    home = get_settings().home / "demo"
+    with (home / "distributors.csv").open(encoding="utf-8") as handle:
+        distributors = list(csv.DictReader(handle))
+    with (home / "consumers.csv").open(encoding="utf-8") as handle:
+        consumers = list(csv.DictReader(handle))
+
+    dealer = _export(cli, tmp_path / "d.csv", "dealer")
+    consumer = _export(cli, tmp_path / "c.csv", "consumer")
+    vip = _export(cli, tmp_path / "v.csv", "vip")
+
+    # every distributor sits in exactly one dealer group as a customer: tier 1 with its
+    # province, lower tiers in their tier-1's network (whose boss is a member there too)
+    customers = sorted(row["member_id"] for row in dealer if row["member_role"] == "customer")
+    tier_one = {d["distributor_id"] for d in distributors if d["tier"] == "1"}
+    assert sorted(set(customers)) == sorted(d["distributor_id"] for d in distributors)
+    assert len(customers) == len(distributors) + len(tier_one)  # each boss also sits in his network
+    directors = {row["group_id"] for row in dealer if row["member_role"] == "director"}
+    assert directors == {
+        row["group_id"] for row in dealer if row["group_name"].endswith("一级经销商群 01")
+    }
+    # seed users and KOLs each in exactly one consumer group
+    wanted = sorted(c["consumer_id"] for c in consumers if c["role"] in ("种子用户", "KOL"))
+    assert (
+        sorted(row["member_id"] for row in consumer if row["member_kind"] == "consumer") == wanted
+    )
+    assert {
+        row["member_role"]
+        for row in consumer
+        if row["member_id"] in {c["consumer_id"] for c in consumers if c["role"] == "KOL"}
+    } == {"kol"}
+    # one VIP group per province, each store also still in its store group
+    assert len({row["group_id"] for row in vip}) == 4
+    store_members = {
+        row["member_id"]
+        for row in _export(cli, tmp_path / "s.csv")
+        if row["member_kind"] == "store"
+    }
+    assert {row["member_id"] for row in vip if row["member_kind"] == "store"} <= store_members
+    # and a second plan changes nothing
+    assert "社群矩阵已符合规则，无需变更。" in cli("plan").output

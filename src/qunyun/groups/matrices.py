@@ -189,8 +189,9 @@ def chunk(
 ) -> dict[str, list[Seat]]:
     """Return the groups serving a key: existing ones keep their members, others fill up.
 
-    ``existing`` maps the key's current group ids to their current customers. KOLs are
-    placed first, each to the group with the fewest KOLs, so that KOLs spread over groups.
+    ``existing`` maps the key's current group ids to their current customers. A key keeps
+    ceil(members / max) groups: when it shrinks, its smallest groups are dissolved into the
+    others. KOLs are placed first, each to the group with the fewest KOLs, so that KOLs spread.
     """
     members = dict.fromkeys(wanted.customers)
     assigned: dict[str, list[Seat]] = {}
@@ -199,11 +200,15 @@ def chunk(
         keep = [
             seat for seat in sorted(existing[group_id]) if seat in members and seat not in placed
         ]
-        assigned[group_id] = keep[:max_members]
-        placed.update(assigned[group_id])
+        if keep:
+            assigned[group_id] = keep[:max_members]
+            placed.update(assigned[group_id])
+    needed = -(-len(members) // max_members) if members else 0
+    while len(assigned) > needed:  # the key shrank: dissolve the smallest group into the others
+        smallest = min(assigned, key=lambda gid: (len(assigned[gid]), gid))
+        placed.difference_update(assigned.pop(smallest))
     rest = [seat for seat in wanted.customers if seat not in placed]
     rest.sort(key=lambda seat: (seat[2] is not MemberRole.KOL, seat[1]))
-    needed = -(-len(members) // max_members) if members else 0
     while len(assigned) < needed:
         assigned[new_group_id()] = []
     for seat in rest:

@@ -1,0 +1,129 @@
+"""The dealer, consumer and VIP matrices (pure functions) and their keyed chunks."""
+
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from qunyun.channel.models import ContactKind
+from qunyun.groups.matrices import (
+    ConsumerFacts,
+    DistributorFacts,
+    KeyedGroup,
+    MatrixSettings,
+    VipFacts,
+    chunk,
+    consumer_groups,
+    dealer_groups,
+    vip_groups,
+)
+from qunyun.groups.models import Matrix, MemberRole
+
+D, S, C = ContactKind.DISTRIBUTOR, ContactKind.STAFF, ContactKind.CONSUMER
+
+
+def test_dealer_matrix_tier_one_by_province_and_networks_by_tier_one() -> None:
+    distributors = [
+        DistributorFacts("G1", 1, None, "440000"),
+        DistributorFacts("G2", 2, "G1", "440000"),
+        DistributorFacts("G3", 3, "G2", "440000"),
+        DistributorFacts("Z1", 1, None, "330000"),
+        DistributorFacts("X2", 2, None, "330000"),  # an orphan lower tier joins no network
+    ]
+
+    groups = dealer_groups(distributors, {"440000": ["M1"], "330000": ["M2"]}, ["D1"])
+
+    assert [(g.key, g.customers, sorted(g.staff)) for g in groups] == [
+        (
+            "dealer:net:G1",
+            [(D, "G2", MemberRole.CUSTOMER), (D, "G3", MemberRole.CUSTOMER)],
+            [(D, "G1", MemberRole.CUSTOMER)],
+        ),
+        (
+            "dealer:t1:330000",
+            [(D, "Z1", MemberRole.CUSTOMER)],
+            [(S, "D1", MemberRole.DIRECTOR), (S, "M2", MemberRole.MANAGER)],
+        ),
+        (
+            "dealer:t1:440000",
+            [(D, "G1", MemberRole.CUSTOMER)],
+            [(S, "D1", MemberRole.DIRECTOR), (S, "M1", MemberRole.MANAGER)],
+        ),
+    ]
+
+
+def test_consumer_matrix_by_city_or_by_district_when_large() -> None:
+    consumers = [
+        ConsumerFacts(f"A{i}", "kol" if i < 2 else "seed", "440100", "440106", "440000")
+        for i in range(5)
+    ]
+    consumers += [
+        ConsumerFacts("B1", "seed", "330100", None, "330000"),
+        ConsumerFacts("B2", "fan", "330100", None, "330000"),
+    ]
+
+    groups = consumer_groups(consumers, {"440000": ["M1"]}, MatrixSettings(district_groups_from=3))
+
+    assert [(g.key, len(g.customers), sorted(g.staff)) for g in groups] == [
+        ("consumer:330100", 1, []),
+        ("consumer:440106", 5, [(S, "M1", MemberRole.MANAGER)]),
+    ]
+    assert [seat[2] for seat in groups[1].customers].count(MemberRole.KOL) == 2
+
+
+def test_vip_matrix_takes_the_most_valuable_close_stores_with_their_supervisors() -> None:
+    stores = [
+        VipFacts(f"S{i:02d}", "440000", 1000 * i, 5 if i % 2 else 3, f"SUP{i % 3}")
+        for i in range(40)
+    ]
+
+    (group,) = vip_groups(stores, MatrixSettings(vip_share=0.1, vip_min_closeness=4))
+
+    assert [seat[1] for seat in group.customers] == ["S39", "S37", "S35", "S33"]
+    assert group.staff == {(S, f"SUP{n}", MemberRole.SUPERVISOR) for n in (0, 1, 2)}
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(min_value=0, max_value=60),
+    st.integers(min_value=0, max_value=60),
+    st.integers(min_value=0, max_value=15),
+)
+def test_chunks_hold_every_member_once_keep_the_stayers_and_spread_kols(
+    before: int, after: int, kols: int
+) -> None:
+    def seats(count: int) -> list[tuple[ContactKind, str, MemberRole]]:
+        return [
+            (C, f"U{i:03d}", MemberRole.KOL if i < kols else MemberRole.CUSTOMER)
+            for i in range(count)
+        ]
+
+    counter = itertools.count(1)
+    first = chunk(
+        KeyedGroup("k", Matrix.CONSUMER, None, "x", seats(before)),
+        {},
+        lambda: f"G{next(counter)}",
+        20,
+    )
+    second = chunk(
+        KeyedGroup("k", Matrix.CONSUMER, None, "x", seats(after)),
+        {gid: set(members) for gid, members in first.items()},
+        lambda: f"G{next(counter)}",
+        20,
+    )
+
+    for plan, size in ((first, before), (second, after)):
+        placed = sorted(seat for members in plan.values() for seat in members)
+        assert placed == sorted(seats(size))
+        assert all(len(members) <= 20 for members in plan.values())
+        assert len(plan) == -(-size // 20)
+    kept = {seat: gid for gid, members in first.items() for seat in members}
+    moved = [
+        seat for gid, members in second.items() for seat in members if kept.get(seat, gid) != gid
+    ]
+    if len(first) <= len(second):  # members move only when the key needs fewer groups
+        assert moved == []
+    if kols >= len(first) and before:
+        assert all(any(seat[2] is MemberRole.KOL for seat in members) for members in first.values())
