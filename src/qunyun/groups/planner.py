@@ -411,14 +411,19 @@ def replan_store_groups(
     for group in sorted(current, key=lambda group: group.group_id):
         groups_by_rep.setdefault(group.territory_rep_id, []).append(group)
     plan = StorePlan({}, [], [])
-    # the fresh plan is made once: its cuts depend on the ratio reached over all territories
-    fresh = (
-        plan_store_groups([s for m in by_rep.values() for s in m], settings) if rebalance else {}
-    )
+    # a fresh plan is made once for all territories (its cuts depend on the ratio reached over
+    # all of them): when rebalancing, and for territories without any group yet
+    unplanned = [
+        s
+        for rep, members in by_rep.items()
+        if rebalance or rep not in groups_by_rep
+        for s in members
+    ]
+    fresh = plan_store_groups(unplanned, settings) if unplanned else {}
     for rep in sorted(set(by_rep) | set(groups_by_rep)):
         members = by_rep.get(rep, [])
         existing = groups_by_rep.get(rep, [])
-        if rebalance:
+        if rebalance or not existing:
             built = _rebalanced(rep, fresh.get(rep, []), existing, new_group_id)
         else:
             built = _kept(rep, members, existing, new_group_id, settings)

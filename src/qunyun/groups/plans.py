@@ -599,55 +599,72 @@ def do_apply_plan(session: Session, tenant: Tenant, actor_name: str) -> PlanRevi
             f"计划 #{revision.id} 计算之后渠道数据（门店、员工或社群）有变化，未应用：请重新运行 qunyun plan"
         )
     now = utcnow()
-    changes = session.scalars(
-        select(PlanChange).where(PlanChange.revision_id == revision.id).order_by(PlanChange.id)
-    ).all()
-    for change in changes:
-        if change.kind is ChangeKind.CREATE_GROUP:
-            session.add(
-                Group(
-                    tenant_id=tenant.id,
-                    group_id=change.group_id,
-                    name=change.group_name or change.group_id,
-                    matrix=change.matrix,
-                    territory_rep_id=change.territory_rep_id,
-                    region_code=change.region_code,
-                    plan_key=change.plan_key,
-                    created_at=now,
-                )
-            )
-    session.flush()
-    open_ids = {
-        (group_id, kind, member_id): membership_id
-        for membership_id, group_id, kind, member_id in session.execute(
-            select(
-                Membership.id, Membership.group_id, Membership.member_kind, Membership.member_id
-            ).where(Membership.tenant_id == tenant.id, Membership.left_at.is_(None))
+    changes = session.execute(
+        select(
+            PlanChange.kind,
+            PlanChange.group_id,
+            PlanChange.group_name,
+            PlanChange.matrix,
+            PlanChange.territory_rep_id,
+            PlanChange.region_code,
+            PlanChange.plan_key,
+            PlanChange.member_kind,
+            PlanChange.member_id,
+            PlanChange.member_role,
         )
-    }
-    memberships = BulkWriter(session.connection(), Membership.__table__)  # type: ignore[arg-type]
-    left_at = memberships.bound("left_at", now)
-    memberships.update(
-        ["left_at"],
-        ["id"],
+        .where(PlanChange.revision_id == revision.id)
+        .order_by(PlanChange.id)
+    ).all()
+    groups = BulkWriter(session.connection(), Group.__table__)  # type: ignore[arg-type]
+    created = groups.bound("created_at", now)
+    groups.insert(
+        [
+            "tenant_id",
+            "group_id",
+            "name",
+            "matrix",
+            "territory_rep_id",
+            "region_code",
+            "plan_key",
+            "created_at",
+        ],
         (
-            [left_at, open_ids[(c.group_id, c.member_kind, c.member_id or "")]]
-            for c in changes
-            if c.kind is ChangeKind.LEAVE and c.member_kind is not None
+            [tenant.id, gid, name or gid, matrix, rep, region, key, created]
+            for kind, gid, name, matrix, rep, region, key, *_ in changes
+            if kind is ChangeKind.CREATE_GROUP
         ),
-        bound=("left_at",),
+        bound=("created_at",),
     )
+    leaving = [
+        (gid, member_kind, member_id)
+        for kind, gid, _, _, _, _, _, member_kind, member_id, _ in changes
+        if kind is ChangeKind.LEAVE
+    ]
+    memberships = BulkWriter(session.connection(), Membership.__table__)  # type: ignore[arg-type]
+    if leaving:
+        open_ids: dict[tuple[Any, ...], int] = {
+            (group_id, kind, member_id): membership_id
+            for membership_id, group_id, kind, member_id in session.execute(
+                select(
+                    Membership.id, Membership.group_id, Membership.member_kind, Membership.member_id
+                ).where(Membership.tenant_id == tenant.id, Membership.left_at.is_(None))
+            )
+        }
+        left_at = memberships.bound("left_at", now)
+        memberships.update(
+            ["left_at"], ["id"], ([left_at, open_ids[stay]] for stay in leaving), bound=("left_at",)
+        )
     joined_at = memberships.bound("joined_at", now)
     memberships.insert(
         ["tenant_id", "group_id", "member_kind", "member_id", "role", "joined_at"],
         (
-            [tenant.id, c.group_id, c.member_kind, c.member_id, c.member_role, joined_at]
-            for c in changes
-            if c.kind is ChangeKind.JOIN
+            [tenant.id, gid, member_kind, member_id, role, joined_at]
+            for kind, gid, _, _, _, _, _, member_kind, member_id, role in changes
+            if kind is ChangeKind.JOIN
         ),
         bound=("joined_at",),
     )
-    archived = [c.group_id for c in changes if c.kind is ChangeKind.ARCHIVE_GROUP]
+    archived = [gid for kind, gid, *_ in changes if kind is ChangeKind.ARCHIVE_GROUP]
     if archived:
         session.execute(
             update(Group)
