@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, Integer, String, text
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from qunyun.channel.models import ContactKind
@@ -141,7 +141,11 @@ class PlanRevision(Base):
 
 
 class PlanChange(Base):
-    """One change of a revision; applied revisions keep theirs as the groups' audit trail."""
+    """One change of a revision to one group; applied revisions keep theirs as the audit trail.
+
+    Joins and leaves are kept per (group, member kind, role) with the ids listed, so that the
+    first plan of a national brand writes thousands of rows, not millions.
+    """
 
     __tablename__ = "plan_changes"
     __table_args__ = (
@@ -162,7 +166,8 @@ class PlanChange(Base):
     member_kind: Mapped[ContactKind | None] = mapped_column(
         enum_column(ContactKind, "change_member_kind")
     )
-    member_id: Mapped[str | None] = mapped_column(ExternalId())
+    member_ids: Mapped[str | None] = mapped_column(Text)
+    """The members this change joins or removes, one id a line (one row per group and role)."""
     member_role: Mapped[MemberRole | None] = mapped_column(
         enum_column(MemberRole, "change_member_role")
     )

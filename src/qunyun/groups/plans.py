@@ -303,15 +303,19 @@ def _planned(group: Group) -> bool:
 
 
 def _seat_changes(base: dict[str, Any], seats: set[Seat], kind: ChangeKind) -> list[dict[str, Any]]:
+    """Return one change per member kind and role, listing the members."""
+    grouped: dict[tuple[ContactKind, MemberRole], list[str]] = defaultdict(list)
+    for member_kind, member_id, role in seats:
+        grouped[(member_kind, role)].append(member_id)
     return [
         {
             **base,
             "kind": kind,
             "member_kind": member_kind,
-            "member_id": member_id,
             "member_role": role,
+            "member_ids": sorted(ids),
         }
-        for member_kind, member_id, role in sorted(seats)
+        for (member_kind, role), ids in sorted(grouped.items())
     ]
 
 
@@ -539,9 +543,12 @@ def do_compute_plan(
         "region_code",
         "plan_key",
         "member_kind",
-        "member_id",
+        "member_ids",
         "member_role",
     ]
+    for change in changes:
+        if "member_ids" in change:
+            change["member_ids"] = "\n".join(change["member_ids"])
     rows = [
         [revision.id, tenant.id, *(change.get(name) for name in columns[2:])] for change in changes
     ]
@@ -560,18 +567,23 @@ def _summarise(changes: list[dict[str, Any]]) -> PlanSummary:
         kind = change["kind"]
         if kind is ChangeKind.CREATE_GROUP:
             counts["groups_created"] += 1
-        elif kind is ChangeKind.ARCHIVE_GROUP:
+            continue
+        if kind is ChangeKind.ARCHIVE_GROUP:
             counts["groups_archived"] += 1
-        elif change["member_role"] is not MemberRole.CUSTOMER:
-            counts["staff_seats_added" if kind is ChangeKind.JOIN else "staff_seats_removed"] += 1
+            continue
+        ids = change["member_ids"]
+        if change["member_kind"] is ContactKind.STAFF:
+            counts["staff_seats_added" if kind is ChangeKind.JOIN else "staff_seats_removed"] += (
+                len(ids)
+            )
         elif kind is ChangeKind.JOIN:
-            counts["members_added"] += 1
-            joined[change["member_id"]] = key
+            counts["members_added"] += len(ids)
+            joined.update((f"{change['member_kind']}:{member}", key) for member in ids)
         else:
-            counts["members_removed"] += 1
-            left.add(change["member_id"])
-    for member_id in joined.keys() & left:  # a customer who leaves one group for another
-        summary.rows[joined[member_id]]["members_moved"] += 1
+            counts["members_removed"] += len(ids)
+            left.update(f"{change['member_kind']}:{member}" for member in ids)
+    for member in joined.keys() & left:  # a member who leaves one group for another
+        summary.rows[joined[member]]["members_moved"] += 1
     return summary
 
 
@@ -609,7 +621,7 @@ def do_apply_plan(session: Session, tenant: Tenant, actor_name: str) -> PlanRevi
             PlanChange.region_code,
             PlanChange.plan_key,
             PlanChange.member_kind,
-            PlanChange.member_id,
+            PlanChange.member_ids,
             PlanChange.member_role,
         )
         .where(PlanChange.revision_id == revision.id)
@@ -637,8 +649,9 @@ def do_apply_plan(session: Session, tenant: Tenant, actor_name: str) -> PlanRevi
     )
     leaving = [
         (gid, member_kind, member_id)
-        for kind, gid, _, _, _, _, _, member_kind, member_id, _ in changes
+        for kind, gid, _, _, _, _, _, member_kind, ids, _ in changes
         if kind is ChangeKind.LEAVE
+        for member_id in (ids or "").split("\n")
     ]
     memberships = BulkWriter(session.connection(), Membership.__table__)  # type: ignore[arg-type]
     if leaving:
@@ -659,8 +672,9 @@ def do_apply_plan(session: Session, tenant: Tenant, actor_name: str) -> PlanRevi
         ["tenant_id", "group_id", "member_kind", "member_id", "role", "joined_at"],
         (
             [tenant.id, gid, member_kind, member_id, role, joined_at]
-            for kind, gid, _, _, _, _, _, member_kind, member_id, role in changes
+            for kind, gid, _, _, _, _, _, member_kind, ids, role in changes
             if kind is ChangeKind.JOIN
+            for member_id in (ids or "").split("\n")
         ),
         bound=("joined_at",),
     )

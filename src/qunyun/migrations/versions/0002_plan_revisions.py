@@ -96,7 +96,7 @@ def upgrade() -> None:
             ),
             nullable=True,
         ),
-        sa.Column("member_id", sa.String(length=64), nullable=True),
+        sa.Column("member_ids", sa.Text(), nullable=True),
         sa.Column(
             "member_role",
             sa.Enum(
