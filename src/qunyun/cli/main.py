@@ -341,7 +341,7 @@ def plan(
         bool, typer.Option("--rebalance", help="按属性重新均衡（门店属性变化也会换群）。")
     ] = False,
 ) -> None:
-    """Compute the store matrix against the current groups and keep it as the pending plan."""
+    """Compute the four matrices against the current groups and keep it as the pending plan."""
     if context.invoked_subcommand is not None:
         return
     from qunyun.groups.models import MATRIX_LABELS, Matrix

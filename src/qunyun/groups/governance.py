@@ -10,10 +10,11 @@ from sqlalchemy.orm import Session
 
 from qunyun.channel.models import ContactKind, Store, StoreStatus
 from qunyun.groups.models import Group, Matrix, MemberRole, Membership
+from qunyun.groups.planner import PlannerSettings
 from qunyun.org.models import Staff, Tenant
 from qunyun.org.regions import catalogue
 
-MAX_CUSTOMERS = 200
+MAX_CUSTOMERS = PlannerSettings().max_members
 
 
 @dataclass

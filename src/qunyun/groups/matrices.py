@@ -9,6 +9,7 @@ stay in their chunk while they belong to the key.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -211,17 +212,23 @@ def chunk(
     rest.sort(key=lambda seat: (seat[2] is not MemberRole.KOL, seat[1]))
     while len(assigned) < needed:
         assigned[new_group_id()] = []
-    for seat in rest:
-        room = [gid for gid, seats in assigned.items() if len(seats) < max_members]
-        if not room:
-            gid = new_group_id()
-            assigned[gid] = []
-            room = [gid]
-        is_kol = seat[2] is MemberRole.KOL
-
-        def order(gid: str, is_kol: bool = is_kol) -> tuple[int, int, str]:
-            kols = sum(1 for s in assigned[gid] if s[2] is MemberRole.KOL) if is_kol else 0
-            return (kols, len(assigned[gid]), gid)
-
-        assigned[min(room, key=order)].append(seat)
+    kols = {gid: sum(1 for s in seats if s[2] is MemberRole.KOL) for gid, seats in assigned.items()}
+    for phase_is_kol in (True, False):
+        # the group with room that has the fewest KOLs (for a KOL), then the fewest members
+        heap = [
+            (kols[gid] if phase_is_kol else 0, len(seats), gid)
+            for gid, seats in assigned.items()
+            if len(seats) < max_members
+        ]
+        heapq.heapify(heap)
+        for seat in (s for s in rest if (s[2] is MemberRole.KOL) is phase_is_kol):
+            if not heap:
+                gid = new_group_id()
+                assigned[gid], kols[gid] = [], 0
+                heap = [(0, 0, gid)]
+            kol_count, size, gid = heapq.heappop(heap)
+            assigned[gid].append(seat)
+            kols[gid] += phase_is_kol
+            if size + 1 < max_members:
+                heapq.heappush(heap, (kol_count + phase_is_kol, size + 1, gid))
     return {gid: seats for gid, seats in assigned.items() if seats}

@@ -1,12 +1,11 @@
-"""Compute, store and apply plan revisions of the store matrix; export memberships.
+"""Compute, store and apply plan revisions of the four matrices; export memberships.
 
 ``do_compute_plan`` reads the channel, re-plans the store groups against the groups that exist
-(``planner.replan_store_groups``), seats the staff (the serving rep, the two levels above the
-rep, one group admin of the region), and stores the difference as a pending revision.
+(``planner.replan_store_groups``) and the dealer, consumer and VIP groups by their plan keys
+(``matrices``), seats the staff (in store groups the serving rep and the two levels above; a
+group admin of the province everywhere), and stores the difference as a pending revision.
 ``do_apply_plan`` carries a pending revision out in the caller's transaction, refusing when
 the channel changed since it was computed.
-
-Still to come (see the planner issue): the dealer, consumer and VIP matrices.
 """
 
 from __future__ import annotations
