@@ -186,3 +186,35 @@ def test_dealer_consumer_and_vip_matrices_after_the_demo(cli: Cli, tmp_path: Pat
     assert {row["member_id"] for row in vip if row["member_kind"] == "store"} <= store_members
     # and a second plan changes nothing
     assert "社群矩阵已符合规则，无需变更。" in cli("plan").output
+
+
+def test_apply_refuses_after_a_store_import_or_a_membership_change(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    from qunyun.channel.models import ContactKind
+    from qunyun.groups.actions import do_leave
+    from qunyun.org.access import Actor, access_tenant
+
+    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve")
+    store = _export(cli, tmp_path / "m.csv")[0]
+    cli("plan")
+    renamed = write(
+        tmp_path,
+        "s.csv",
+        "store_id,name,province,city,district,store_type,rep_id\n"
+        f"{'ST0000001'},改名的店,四川,成都,锦江,便利店,{_demo_stores(cli)['ST0000001'][0]}\n",
+    )
+    cli("import", "stores", renamed, "--tenant", "demo")
+    assert "未应用" in cli("plan", "apply", expect=1).stderr
+
+    cli("plan")
+    with unit_of_work(engine) as session:
+        tenant = access_tenant(session, Actor.operator(), "demo")
+        do_leave(
+            session,
+            tenant,
+            store["group_id"],
+            ContactKind(store["member_kind"]),
+            store["member_id"],
+        )
+    assert "未应用" in cli("plan", "apply", expect=1).stderr

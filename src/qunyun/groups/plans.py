@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from qunyun.channel.models import (
@@ -124,8 +124,7 @@ class _Channel:
 
 
 def _read_channel(session: Session, tenant: Tenant) -> _Channel:
-    """Read what a store-matrix plan depends on, and fingerprint it."""
-    digest = hashlib.sha256()
+    """Read what a plan depends on: stores, staff, distributors, seed consumers, groups, seats."""
     stores: list[StoreFacts] = []
     regions: dict[str, str] = {}
     query = (
@@ -151,9 +150,6 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
         )
         regions[sid] = region
         values[sid] = (purchase or 0, closeness)
-        digest.update(
-            f"{sid}|{rep}|{store_type}|{tier}|{closeness}|{growth}|{region}|{purchase}\n".encode()
-        )
     distributors = [
         DistributorFacts(did, tier, parent, _province(region))
         for did, tier, parent, region in session.execute(
@@ -167,8 +163,6 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
             .order_by(Distributor.distributor_id)
         )
     ]
-    for d in distributors:
-        digest.update(f"d|{d.distributor_id}|{d.tier}|{d.parent_id}|{d.province_code}\n".encode())
     consumers = []
     for cid, consumer_role, region in session.execute(
         select(Consumer.consumer_id, Consumer.role, Consumer.region_code)
@@ -181,18 +175,12 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
         consumers.append(
             ConsumerFacts(cid, str(consumer_role), city, district, place.province_code)
         )
-        digest.update(f"c|{cid}|{consumer_role}|{region}\n".encode())
     staff = {
         person.staff_id: person
         for person in session.scalars(
             select(Staff).where(Staff.tenant_id == tenant.id).order_by(Staff.staff_id)
         )
     }
-    for person in staff.values():
-        digest.update(
-            f"{person.staff_id}|{person.role}|{person.manager_id}|{person.left_at is None}|"
-            f"{person.region_code}|{person.name}\n".encode()
-        )
     groups = {
         group.group_id: group
         for group in session.scalars(
@@ -217,9 +205,6 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
     )
     for group_id, kind, member_id, role in session.execute(memberships):
         seats[group_id].add((kind, member_id, role))
-        digest.update(f"{group_id}|{kind}|{member_id}|{role}\n".encode())
-    for group_id in groups:
-        digest.update(f"group|{group_id}\n".encode())
     facts = {store.store_id: store for store in stores}
     return _Channel(
         stores,
@@ -231,8 +216,39 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
         seats,
         distributors,
         consumers,
-        digest.hexdigest(),
+        channel_watermark(session, tenant),
     )
+
+
+def channel_watermark(session: Session, tenant: Tenant) -> str:
+    """Return a fingerprint that changes whenever the channel or the groups change.
+
+    Row counts and the latest change times of stores, staff, distributors, consumers, groups
+    and memberships: every write bumps ``updated_at`` (or opens / closes a stay, or creates /
+    archives a group), so a few aggregate queries stand in for reading every row.
+    """
+    parts: list[object] = []
+    for model in (Store, Staff, Distributor, Consumer):
+        parts.extend(
+            session.execute(
+                select(func.count(), func.max(model.updated_at)).where(model.tenant_id == tenant.id)
+            ).one()
+        )
+    parts.extend(
+        session.execute(
+            select(func.count(), func.max(Group.created_at), func.max(Group.archived_at)).where(
+                Group.tenant_id == tenant.id
+            )
+        ).one()
+    )
+    parts.extend(
+        session.execute(
+            select(func.count(), func.max(Membership.id), func.max(Membership.left_at)).where(
+                Membership.tenant_id == tenant.id
+            )
+        ).one()
+    )
+    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
 
 
 def _group_ids(session: Session, tenant: Tenant, prefix: str) -> Iterator[str]:
@@ -605,7 +621,7 @@ def do_apply_plan(session: Session, tenant: Tenant, actor_name: str) -> PlanRevi
     since the plan was computed (the plan would no longer be right).
     """
     revision = pending_revision(session, tenant)
-    if _read_channel(session, tenant).fingerprint != revision.channel_fingerprint:
+    if channel_watermark(session, tenant) != revision.channel_fingerprint:
         raise Conflict(
             f"计划 #{revision.id} 计算之后渠道数据（门店、员工或社群）有变化，未应用：请重新运行 qunyun plan"
         )
