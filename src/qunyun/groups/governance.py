@@ -9,8 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qunyun.channel.models import ContactKind, Store, StoreStatus
-from qunyun.groups.models import Group, Matrix, MemberRole, Membership
+from qunyun.groups.models import Group, Matrix, MemberRole
 from qunyun.groups.planner import PlannerSettings
+from qunyun.groups.queries import open_seats
 from qunyun.org.models import Staff, Tenant
 from qunyun.org.regions import catalogue
 
@@ -39,28 +40,11 @@ class Coverage:
         }
 
 
-def _open_seats(session: Session, tenant: Tenant) -> list[tuple[str, ContactKind, str, MemberRole]]:
-    query = (
-        select(Membership.group_id, Membership.member_kind, Membership.member_id, Membership.role)
-        .join(
-            Group,
-            (Group.tenant_id == Membership.tenant_id) & (Group.group_id == Membership.group_id),
-        )
-        .where(
-            Membership.tenant_id == tenant.id,
-            Membership.left_at.is_(None),
-            Group.archived_at.is_(None),
-            Group.matrix == Matrix.STORE,
-        )
-    )
-    return [tuple(row) for row in session.execute(query)]  # type: ignore[misc]
-
-
 def store_coverage(session: Session, tenant: Tenant) -> Coverage:
     """Return the coverage of the tenant's active stores by store groups (全覆盖)."""
     grouped = {
         member_id
-        for _, kind, member_id, role in _open_seats(session, tenant)
+        for _, kind, member_id, role in open_seats(session, tenant, Matrix.STORE)
         if kind is ContactKind.STORE and role is MemberRole.CUSTOMER
     }
     departed = set(
@@ -130,7 +114,7 @@ def audit_store_groups(session: Session, tenant: Tenant) -> list[Breach]:
         )
     }
     seats: dict[str, set[tuple[ContactKind, str, MemberRole]]] = defaultdict(set)
-    for group_id, kind, member_id, role in _open_seats(session, tenant):
+    for group_id, kind, member_id, role in open_seats(session, tenant, Matrix.STORE):
         seats[group_id].add((kind, member_id, role))
     breaches: list[Breach] = []
     for group_id, group in sorted(groups.items()):

@@ -60,6 +60,7 @@ from qunyun.groups.planner import (
     StoreFacts,
     replan_store_groups,
 )
+from qunyun.groups.queries import open_seats
 from qunyun.org.models import Staff, StaffRole, Tenant
 from qunyun.org.regions import catalogue
 
@@ -190,20 +191,7 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
         )
     }
     seats: dict[str, set[Seat]] = defaultdict(set)
-    memberships = (
-        select(Membership.group_id, Membership.member_kind, Membership.member_id, Membership.role)
-        .join(
-            Group,
-            (Group.tenant_id == Membership.tenant_id) & (Group.group_id == Membership.group_id),
-        )
-        .where(
-            Membership.tenant_id == tenant.id,
-            Membership.left_at.is_(None),
-            Group.archived_at.is_(None),
-        )
-        .order_by(Membership.group_id, Membership.member_kind, Membership.member_id)
-    )
-    for group_id, kind, member_id, role in session.execute(memberships):
+    for group_id, kind, member_id, role in open_seats(session, tenant):
         seats[group_id].add((kind, member_id, role))
     facts = {store.store_id: store for store in stores}
     return _Channel(
