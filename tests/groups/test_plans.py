@@ -218,3 +218,19 @@ def test_apply_refuses_after_a_store_import_or_a_membership_change(
             store["member_id"],
         )
     assert "未应用" in cli("plan", "apply", expect=1).stderr
+
+
+def test_the_revision_keeps_its_whole_summary_as_json(cli: Cli, engine: Engine) -> None:
+    import json
+
+    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve")
+
+    with unit_of_work(engine) as session:
+        summary = session.scalars(select(PlanRevision.summary)).one()
+    rows = json.loads(summary)
+
+    assert (
+        sum(row.get("groups_created", 0) for row in rows)
+        == json.loads(cli("status", "--json").stdout)["groups"]
+    )
+    assert {row["matrix"] for row in rows} == {"store", "dealer", "vip"}

@@ -133,7 +133,7 @@ class PlanRevision(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     status: Mapped[RevisionStatus] = mapped_column(enum_column(RevisionStatus, "revision_status"))
     channel_fingerprint: Mapped[str] = mapped_column(String(64))
-    summary: Mapped[str] = mapped_column(String(4000))
+    summary: Mapped[str] = mapped_column(Text)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     computed_by: Mapped[str] = mapped_column(String(100))
     applied_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -257,7 +257,7 @@ def chain_seats(staff: Mapping[str, Staff], rep_id: str) -> set[Seat]:
     for _ in range(3):  # the rep, then two levels above
         if person is None:
             break
-        if person.left_at is None:
+        if person.is_active:
             seats.add((ContactKind.STAFF, person.staff_id, SEAT_ROLES[person.role]))
         person = staff.get(person.manager_id) if person.manager_id else None
     return seats
@@ -375,7 +375,7 @@ def _store_desired(
 def _keyed_desired(
     session: Session, tenant: Tenant, channel: _Channel, settings: MatrixSettings
 ) -> list[_Desired]:
-    active = [p for p in channel.staff.values() if p.left_at is None]
+    active = [p for p in channel.staff.values() if p.is_active]
     managers: dict[str, list[str]] = defaultdict(list)
     for person in sorted(active, key=lambda p: p.staff_id):
         if person.role is StaffRole.MANAGER and person.region_code:
@@ -448,11 +448,7 @@ def _keyed_desired(
 def _seat_admins(channel: _Channel, desired: list[_Desired]) -> None:
     """Give every group one active group admin of its province, least-loaded; keep sitting ones."""
     admins = sorted(
-        (
-            p
-            for p in channel.staff.values()
-            if p.role is StaffRole.GROUP_ADMIN and p.left_at is None
-        ),
+        (p for p in channel.staff.values() if p.role is StaffRole.GROUP_ADMIN and p.is_active),
         key=lambda p: p.staff_id,
     )
     load: Counter[str] = Counter()
@@ -534,7 +530,7 @@ def do_compute_plan(
     session.add(revision)
     session.flush()
     summary.revision_id = revision.id
-    revision.summary = summary.as_json()[:4000]
+    revision.summary = summary.as_json()
     columns = [
         "revision_id",
         "tenant_id",

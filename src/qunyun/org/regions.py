@@ -370,7 +370,7 @@ def resolve_path(text: str) -> Region:
         region = _city_prefix(cleaned)
     if region is None:
         raise RegionError(f"不认识的地区“{text.strip()}”")
-    rest = cleaned[len(_matched) :] if (_matched := _prefix_of(region, cleaned)) else ""
+    rest = cleaned[len(_prefix_of(region, cleaned)) :]
     while rest:
         child = _longest_child(region.code, rest)
         if child is None and region.level == PROVINCE:

@@ -32,7 +32,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("channel_fingerprint", sa.String(length=64), nullable=False),
-        sa.Column("summary", sa.String(length=4000), nullable=False),
+        sa.Column("summary", sa.Text(), nullable=False),
         sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("computed_by", sa.String(length=100), nullable=False),
         sa.Column("applied_at", sa.DateTime(timezone=True), nullable=True),
