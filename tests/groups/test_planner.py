@@ -106,6 +106,9 @@ def test_territory_sizes_give_ceil_groups() -> None:
     assert [group_count(n, rules) for n in (0, 1, 29, 200, 201, 400, 401)] == [0, 1, 1, 1, 2, 2, 3]
     with pytest.raises(ValueError, match="min_members 300 must be between 1 and max_members 200"):
         PlannerSettings(min_members=300)
+    with pytest.raises(ValueError, match=r"at most half of max_members \+ 1 \(100\)"):
+        PlannerSettings(min_members=101)
+    assert PlannerSettings(min_members=100).min_members == 100
 
 
 def test_a_two_group_territory_is_cut_where_the_stores_differ() -> None:
@@ -248,3 +251,29 @@ def test_one_percent_churn_moves_at_most_one_percent_of_unchanged_stores() -> No
     untouched = set(group_before) - closed - set(moved) - changed
     moved_anyway = sum(1 for sid in untouched if group_after[sid] != group_before[sid])
     assert moved_anyway <= len(before) // 100
+
+
+@settings(max_examples=40, deadline=None)
+@given(channel(most_per_rep=70))
+def test_the_plan_is_never_worse_than_its_growth_first_start(stores: list[StoreFacts]) -> None:
+    # given the plan the local search starts from: each territory sorted growth first, then
+    # type, tier, closeness, cut into ceil(n / max) chunks of equal size
+    start = []
+    for rep in sorted({store.rep_id for store in stores}):
+        ordered = sorted(
+            (store for store in stores if store.rep_id == rep),
+            key=lambda s: (
+                GROWTH_ORDER.index(s.growth),
+                TYPE_ORDER.index(s.store_type),
+                TIER_ORDER.index(s.scale_tier) if s.scale_tier else 3,
+                s.closeness,
+                s.store_id,
+            ),
+        )
+        k = math.ceil(len(ordered) / SMALL.max_members)
+        bounds = [round(g * len(ordered) / k) for g in range(k + 1)]
+        start.extend(ordered[a:b] for a, b in itertools.pairwise(bounds))
+
+    plan = plan_store_groups(stores, SMALL)
+
+    assert plan_score(g for groups in plan.values() for g in groups) <= plan_score(start) + 1e-9

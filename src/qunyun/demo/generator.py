@@ -72,6 +72,16 @@ PURCHASE_MEDIAN_YUAN = {
     "批发部": 260_000,
     "其他": 25_000,
 }
+GROWTH_WEIGHTS = {
+    # potential, stable, declining
+    "便利店": (25, 55, 20),
+    "超市": (15, 60, 25),
+    "餐饮": (35, 45, 20),
+    "烟酒店": (15, 55, 30),
+    "母婴店": (55, 35, 10),
+    "批发部": (10, 40, 50),
+    "其他": (20, 50, 30),
+}
 KOL_KINDS = (
     "拼团团长",
     "宝妈群主",
@@ -204,8 +214,8 @@ def generate(
             )
 
     distributor_rows, city_distributors = _distributors(rng, pools, cities, stores)
-    coverage = _territories(cities, region_reps)
-    store_rows = _stores(rng, pools, cities, coverage, city_distributors, stores)
+    markets = _markets(rng, cities, region_reps)
+    store_rows = _stores(rng, pools, markets, city_distributors, stores)
     consumer_rows = _consumers(rng, pools, cities, consumers)
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -352,44 +362,68 @@ def _distributors(
     return rows, by_city
 
 
-def _territories(cities: list[_City], region_reps: dict[str, list[str]]) -> dict[str, list[str]]:
-    """Return, per district code, the reps serving it: each rep's market lies in one region."""
-    coverage: dict[str, list[str]] = {}
+@dataclass
+class _Market:
+    """One rep's served market: where his stores lie and how many he carries."""
+
+    rep: str
+    places: list[tuple[_City, Region]]
+    workload: float
+
+
+def _markets(
+    rng: random.Random, cities: list[_City], region_reps: dict[str, list[str]]
+) -> dict[str, list[_Market]]:
+    """Return, per sales region, its reps' markets; each rep's market lies in one region.
+
+    Workloads differ as they do in the field: a rep in a dense city core carries a few dozen
+    large accounts, a rep in the outskirts several hundred small shops (log-normal spread).
+    """
+    markets: dict[str, list[_Market]] = {}
     for sales in SALES_REGIONS:
-        districts = [
-            d
+        places = [
+            (city, district)
             for city in cities
             if city.province.name.startswith(sales.province)
-            for d in city.districts
+            for district in city.districts
         ]
         reps = region_reps[sales.province]
-        for index, district in enumerate(districts):
-            if len(reps) >= len(districts):
-                coverage[district.code] = [
-                    rep for k, rep in enumerate(reps) if k % len(districts) == index
-                ]
-            else:
-                coverage[district.code] = [reps[index % len(reps)]]
-    return coverage
+        served: list[list[tuple[_City, Region]]] = [[] for _ in reps]
+        for index in range(max(len(reps), len(places))):
+            served[index % len(reps)].append(places[index % len(places)])
+        markets[sales.province] = [
+            _Market(
+                rep, where, min(4.0, max(0.12, rng.lognormvariate(0, 0.8)))
+            )
+            for rep, where in zip(reps, served, strict=True)
+        ]
+    return markets
 
 
 def _stores(
     rng: random.Random,
     pools: _Pools,
-    cities: list[_City],
-    coverage: dict[str, list[str]],
+    markets: dict[str, list[_Market]],
     city_distributors: dict[str, list[str]],
     count: int,
 ) -> list[list[object]]:
+    """Return the terminal stores; the attributes hang together as in a real channel.
+
+    Bigger buyers are closer to the brand, and the growth outlook depends on the store type
+    (mother-and-baby shops grow, wholesale counters decline as stores buy direct).
+    """
     rows: list[list[object]] = []
-    weights = [city.weight for city in cities]
+    regions = [sales.province for sales in SALES_REGIONS]
+    shares = [sales.share for sales in SALES_REGIONS]
     for number in range(1, count + 1):
-        city = rng.choices(cities, weights=weights)[0]
-        district = rng.choice(city.districts)
+        region_markets = markets[rng.choices(regions, weights=shares)[0]]
+        market = rng.choices(region_markets, weights=[m.workload for m in region_markets])[0]
+        city, district = rng.choice(market.places)
         store_type = _weighted(rng, STORE_TYPES)
-        purchase = round(PURCHASE_MEDIAN_YUAN[store_type] * math.exp(rng.gauss(0, 0.8)), -2)
-        closeness = rng.choices((1, 2, 3, 4, 5), weights=(10, 20, 35, 25, 10))[0]
-        growth = rng.choices(("潜力", "稳定", "下滑"), weights=(25, 55, 20))[0]
+        size = rng.gauss(0, 1)
+        purchase = round(PURCHASE_MEDIAN_YUAN[store_type] * math.exp(0.8 * size), -2)
+        closeness = min(5, max(1, round(3 + 0.8 * size + rng.gauss(0, 0.8))))
+        growth = rng.choices(("潜力", "稳定", "下滑"), weights=GROWTH_WEIGHTS[store_type])[0]
         status = "关闭" if rng.random() < 0.03 else "营业"
         name = f"{rng.choice(pools.prefixes)}{rng.choice(STORE_SUFFIX[store_type])}"
         if rng.random() < 0.3:
@@ -410,7 +444,7 @@ def _stores(
                 f"{purchase:.0f}",
                 closeness,
                 growth,
-                rng.choice(coverage[district.code]),
+                market.rep,
                 rng.choice(city_distributors[city.city.code]) if rng.random() < 0.9 else "",
                 _phone(rng, pools) if rng.random() < 0.8 else "",
                 f"wx_{rng.getrandbits(40):010x}" if rng.random() < 0.6 else "",

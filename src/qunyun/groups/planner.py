@@ -5,12 +5,14 @@ mixes territories; a territory of n active stores gets ceil(n / max) groups (the
 200 members is best); no group is smaller than ``min_members`` unless the whole territory is;
 inside a territory, stores alike in type, scale tier, closeness and growth share a group.
 
-How: the territory's stores are ordered by the attributes that cost most when mixed (type,
-growth, then tier and closeness), and the order is cut into exactly k contiguous groups within
-the size bounds. The cuts minimise the plan's mean pairwise dissimilarity over all pairs in all
-groups; that ratio is minimised exactly over the cut positions by Dinkelbach's method: for a
-trial ratio λ, each territory's cuts minimise Σ(cost − λ·pairs) by dynamic programming, and λ
-is updated to the ratio reached until it stops falling.
+How: the plan's score is the mean pairwise dissimilarity over all pairs in all groups, a
+ratio, minimised by Dinkelbach's method: for a trial ratio λ, each territory on its own
+minimises Σ(cost − λ·pairs) over its groups, and λ becomes the ratio reached until it stops
+falling. Inside a territory, stores with the same (type, growth, tier, closeness) are
+interchangeable, so groups are vectors of counts per attribute profile; a local search moves
+and swaps stores between the territory's groups while the sum falls, starting from two
+orders (growth first, type first) cut into equal chunks, and keeps the better result. Sizes
+stay within the bounds throughout. Cost grows linearly in stores.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ TYPE_ORDER = tuple(kind.value for kind in StoreType)
 GROWTH_ORDER = tuple(growth.value for growth in Growth)
 TIER_ORDER = tuple(tier.value for tier in ScaleTier)
 """A store without a scale tier counts as D (no purchase on record)."""
+_TYPE_RANK = {kind: rank for rank, kind in enumerate(TYPE_ORDER)}
+_GROWTH_RANK = {growth: rank for rank, growth in enumerate(GROWTH_ORDER)}
+_TIER_RANK: dict[str | None, int] = {tier: rank for rank, tier in enumerate(TIER_ORDER)}
 
 
 @dataclass(frozen=True)
@@ -44,7 +49,7 @@ class StoreFacts:
     @property
     def tier_index(self) -> int:
         """Return 0 for tier A … 3 for D (and for a store without a tier)."""
-        return TIER_ORDER.index(self.scale_tier) if self.scale_tier in TIER_ORDER else 3
+        return _TIER_RANK.get(self.scale_tier, 3)
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,12 @@ class PlannerSettings:
             raise ValueError(
                 f"min_members {self.min_members} must be between 1 and max_members "
                 f"{self.max_members}"
+            )
+        if 2 * self.min_members > self.max_members + 1:
+            raise ValueError(
+                f"min_members {self.min_members} must be at most half of max_members + 1 "
+                f"({(self.max_members + 1) // 2}): a territory of {self.max_members + 1} stores "
+                "needs two groups"
             )
 
 
@@ -166,116 +177,154 @@ def baseline_groups(
 
 
 def _planner_order(store: StoreFacts) -> tuple[int, int, int, int, str]:
-    type_index = (
-        TYPE_ORDER.index(store.store_type) if store.store_type in TYPE_ORDER else len(TYPE_ORDER)
+    return (
+        _TYPE_RANK.get(store.store_type, len(TYPE_ORDER)),
+        _GROWTH_RANK.get(store.growth, len(GROWTH_ORDER)),
+        _TIER_RANK.get(store.scale_tier, 3),
+        store.closeness,
+        store.store_id,
     )
-    growth_index = (
-        GROWTH_ORDER.index(store.growth) if store.growth in GROWTH_ORDER else len(GROWTH_ORDER)
-    )
-    return (type_index, growth_index, store.tier_index, store.closeness, store.store_id)
 
 
-_TIER_DISTANCE = np.abs(np.subtract.outer(np.arange(4), np.arange(4)))
-_CLOSENESS_DISTANCE = np.abs(np.subtract.outer(np.arange(5), np.arange(5)))
+ORDERS: tuple[tuple[int, ...], ...] = ((1, 0, 2, 3), (0, 1, 2, 3))
+"""Starting orders over (type, growth, tier, closeness): growth first, then type first."""
 
 
 class _Territory:
-    """One territory in planner order, with prefix counts so that any range costs O(1).
+    """One territory's stores as attribute profiles, and its groups as counts per profile.
 
-    Ranges are costed with numpy, all starts of one end at a time; the costs do not depend on
-    the trial ratio, so they are computed once and reused by every Dinkelbach round.
+    Stores with the same type, growth, tier and closeness are interchangeable for the score,
+    so a group is a vector of counts over the profiles present, and the plan's summed
+    dissimilarity of group g is ``½ cᵀ D c`` with D the profiles' dissimilarity matrix.
     """
 
     def __init__(self, stores: Sequence[StoreFacts], settings: PlannerSettings) -> None:
-        self.stores = sorted(stores, key=_planner_order)
-        self.size = len(self.stores)
-        self.groups = group_count(self.size, settings)
+        ordered = sorted((_planner_order(store), store) for store in stores)
+        self.stores = [store for _, store in ordered]
+        self.groups = group_count(len(self.stores), settings)
         self.settings = settings
-        self._layer_costs: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
-        kinds = sorted({store.store_type for store in self.stores})
-        growths = sorted({store.growth for store in self.stores})
-        self.type_prefix = self._prefix(
-            [kinds.index(s.store_type) for s in self.stores], len(kinds)
+        keys = [
+            (kind, growth, tier, min(max(close, 1), 5) - 1)
+            for (kind, growth, tier, close, _), _ in ordered
+        ]
+        self.profiles = sorted(set(keys))
+        index = {key: position for position, key in enumerate(self.profiles)}
+        self.profile_of = np.array([index[key] for key in keys], dtype=np.int64)
+        attributes = np.array(self.profiles, dtype=np.int64).reshape(-1, 4)
+        kind, growth, tier, closeness = attributes.T
+        self.distance = (
+            (kind[:, None] != kind[None, :]).astype(float)
+            + (growth[:, None] != growth[None, :])
+            + np.abs(tier[:, None] - tier[None, :]) / 3
+            + np.abs(closeness[:, None] - closeness[None, :]) / 4
         )
-        self.growth_prefix = self._prefix(
-            [growths.index(s.growth) for s in self.stores], len(growths)
-        )
-        self.tier_prefix = self._prefix([s.tier_index for s in self.stores], 4)
-        self.closeness_prefix = self._prefix(
-            [min(max(s.closeness, 1), 5) - 1 for s in self.stores], 5
-        )
+
+    def start(self, order: Sequence[int]) -> np.ndarray:
+        """Return counts of the territory sorted by ``order`` and cut into equal chunks."""
+        profiles = np.array(self.profiles, dtype=np.int64).reshape(-1, 4)
+        ranked = np.lexsort([profiles[:, column] for column in reversed(order)])
+        present = np.bincount(self.profile_of, minlength=len(self.profiles))
+        expanded = np.repeat(ranked, present[ranked])
+        counts = np.zeros((self.groups, len(self.profiles)), dtype=np.int64)
+        bounds = [round(g * len(expanded) / self.groups) for g in range(self.groups + 1)]
+        for group, (low, high) in enumerate(pairwise(bounds)):
+            counts[group] = np.bincount(expanded[low:high], minlength=len(self.profiles))
+        return counts
+
+    def value(self, counts: np.ndarray, ratio: float) -> tuple[float, float, int]:
+        """Return (Σ cost − ratio·pairs, Σ cost, Σ pairs) of the groups ``counts``."""
+        cost = float(np.einsum("gp,pq,gq->", counts, self.distance, counts)) / 2
+        sizes = counts.sum(axis=1)
+        pairs = int((sizes * (sizes - 1) // 2).sum())
+        return cost - ratio * pairs, cost, pairs
+
+    def improve(self, counts: np.ndarray, ratio: float) -> np.ndarray:
+        """Return ``counts`` after moving and swapping stores while Σ(cost − ratio·pairs) falls.
+
+        Moving a store of profile p from group a to b changes the sum by
+        ``affinity[b, p] − affinity[a, p] − ratio``, where ``affinity[g, p]`` sums
+        (dissimilarity − ratio) from p to the members of g; swapping p (a→b) with q (b→a) by
+        ``affinity[b,p] − affinity[a,p] + affinity[a,q] − affinity[b,q] − 2·D[p,q]``. Moves
+        keep every group within the size bounds; swaps keep the sizes.
+        """
+        counts = counts.copy()
+        low, high = self.settings.min_members, self.settings.max_members
+        distance = self.distance
+        shifted = distance - ratio
+        affinity = counts @ shifted
+        sizes = counts.sum(axis=1)
+        k = len(counts)
+        others = ~np.eye(k, dtype=bool)
+        while True:
+            gain = affinity[None, :, :] - affinity[:, None, :] - ratio  # [from, to, profile]
+            allowed = (counts > 0)[:, None, :] & (
+                others & (sizes > low)[:, None] & (sizes < high)[None, :]
+            )[:, :, None]
+            gain = np.where(allowed, gain, np.inf)
+            best = int(np.argmin(gain))
+            source, target, profile = np.unravel_index(best, gain.shape)
+            if gain.flat[best] < -1e-9:
+                # each further store of the same profile gains 2·ratio more (they attract), so
+                # move as many as the counts and size bounds allow
+                units = min(counts[source, profile], sizes[source] - low, high - sizes[target])
+                self._move(counts, affinity, shifted, profile, source, target, units)
+                sizes[source] -= units
+                sizes[target] += units
+                continue
+            swap = self._best_swap(counts, affinity, distance)
+            if swap is None:
+                return counts
+            first, second, p, q = swap
+            self._move(counts, affinity, shifted, p, first, second)
+            self._move(counts, affinity, shifted, q, second, first)
 
     @staticmethod
-    def _prefix(values: Sequence[int], width: int) -> np.ndarray:
-        table = np.zeros((len(values) + 1, max(width, 1)), dtype=np.int64)
-        if values:
-            table[np.arange(1, len(values) + 1), values] = 1
-        return np.cumsum(table, axis=0)
+    def _move(
+        counts: np.ndarray,
+        affinity: np.ndarray,
+        shifted: np.ndarray,
+        p: int,
+        a: int,
+        b: int,
+        units: int = 1,
+    ) -> None:
+        counts[a, p] -= units
+        counts[b, p] += units
+        affinity[a] -= units * shifted[p]
+        affinity[b] += units * shifted[p]
 
-    def block(self, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return (summed pairwise dissimilarity, pairs) of stores[s:e] for every (e, s)."""
-        sizes = ends[:, None] - starts[None, :]
-        pairs = sizes * (sizes - 1) // 2
-        total = np.zeros(sizes.shape)
-        for prefix in (self.type_prefix, self.growth_prefix):
-            counts = prefix[ends][:, None, :] - prefix[starts][None, :, :]
-            total += pairs - (counts * (counts - 1) // 2).sum(axis=2)
-        for prefix, distance, weight in (
-            (self.tier_prefix, _TIER_DISTANCE, 3),
-            (self.closeness_prefix, _CLOSENESS_DISTANCE, 4),
-        ):
-            counts = prefix[ends][:, None, :] - prefix[starts][None, :, :]
-            total += ((counts @ distance) * counts).sum(axis=2) / (2 * weight)
-        return total, pairs
+    @staticmethod
+    def _best_swap(
+        counts: np.ndarray, affinity: np.ndarray, distance: np.ndarray
+    ) -> tuple[int, int, int, int] | None:
+        best: tuple[float, tuple[int, int, int, int] | None] = (-1e-9, None)
+        for a in range(len(counts)):
+            for b in range(a + 1, len(counts)):
+                ps = np.flatnonzero(counts[a])
+                qs = np.flatnonzero(counts[b])
+                leaving = affinity[b, ps] - affinity[a, ps]
+                coming = affinity[a, qs] - affinity[b, qs]
+                gain = leaving[:, None] + coming[None, :] - 2 * distance[np.ix_(ps, qs)]
+                at = int(np.argmin(gain))
+                if gain.flat[at] < best[0]:
+                    i, j = divmod(at, len(qs))
+                    best = (float(gain.flat[at]), (a, b, int(ps[i]), int(qs[j])))
+        return best[1]
 
-    def _layers(self) -> list[tuple[int, np.ndarray, np.ndarray, np.ndarray]]:
-        """Return per group: first boundary, costs, pairs and feasibility over (end, start)."""
-        if self._layer_costs:
-            return self._layer_costs
-        n, k = self.size, self.groups
-        low, high = self.settings.min_members, self.settings.max_members
-        starts = np.arange(1)
-        for group in range(1, k + 1):
-            # a boundary after `group` groups leaves room for the groups still to come
-            first = max(group * low, n - (k - group) * high)
-            last = min(group * high, n - (k - group) * low)
-            ends = np.arange(first, last + 1)
-            cost, pairs = self.block(starts, ends)
-            sizes = ends[:, None] - starts[None, :]
-            feasible = (sizes >= low) & (sizes <= high)
-            self._layer_costs.append((first, cost, pairs, feasible))
-            starts = ends
-        return self._layer_costs
-
-    def cuts(self, ratio: float) -> list[int]:
-        """Return group boundaries minimising Σ(cost − ratio·pairs) over feasible cuts."""
-        n, k = self.size, self.groups
-        if k <= 1:
-            return [0, n]
-        previous = np.zeros(1)  # best value of a boundary at each position of the last layer
-        previous_first = 0
-        choices: list[tuple[int, np.ndarray]] = []
-        for first, cost, pairs, feasible in self._layers():
-            candidates = np.where(feasible, previous[None, :] + cost - ratio * pairs, np.inf)
-            best = np.argmin(candidates, axis=1)
-            previous = candidates[np.arange(len(best)), best]
-            choices.append((previous_first, best))
-            previous_first = first
-        boundaries = [n]
-        for (start_of_previous, best), (first, *_rest) in zip(
-            reversed(choices), reversed(self._layers()), strict=True
-        ):
-            boundaries.append(start_of_previous + int(best[boundaries[-1] - first]))
-        return boundaries[::-1]
-
-    def cost(self, start: int, end: int) -> tuple[float, int]:
-        """Return (summed pairwise dissimilarity, pairs) of stores[start:end]."""
-        total, pairs = self.block(np.array([start]), np.array([end]))
-        return float(total[0, 0]), int(pairs[0, 0])
-
-    def split(self, boundaries: Sequence[int]) -> list[list[StoreFacts]]:
-        """Return the groups between consecutive boundaries."""
-        return [self.stores[a:b] for a, b in pairwise(boundaries)]
+    def split(self, counts: np.ndarray) -> list[list[StoreFacts]]:
+        """Return the groups of ``counts``: stores of a profile dealt out in store id order."""
+        queues: list[list[StoreFacts]] = [[] for _ in self.profiles]
+        for store, profile in zip(self.stores, self.profile_of, strict=True):
+            queues[profile].append(store)
+        for queue in queues:
+            queue.sort(key=lambda store: store.store_id, reverse=True)
+        groups = [
+            [queues[p].pop() for p in range(len(self.profiles)) for _ in range(row[p])]
+            for row in counts
+        ]
+        return sorted(
+            (sorted(g, key=_planner_order) for g in groups), key=lambda g: _planner_order(g[0])
+        )
 
 
 def plan_store_groups(
@@ -286,29 +335,49 @@ def plan_store_groups(
     Every store is in exactly one group of its own rep's territory; a territory of n stores
     has ceil(n / max_members) groups, each within the size bounds (one group when n is
     below ``min_members``). Deterministic for the same input.
+
+    How: the plan's score is a ratio (summed dissimilarity over pairs), minimised by
+    Dinkelbach's method: for a trial ratio λ each territory minimises Σ(cost − λ·pairs) on
+    its own, by local search from two starting orders, and λ becomes the ratio reached, until
+    it stops falling.
     """
     settings = settings or PlannerSettings()
     plans = {rep: _Territory(members, settings) for rep, members in territories(stores).items()}
-    boundaries = {rep: territory.cuts(0.0) for rep, territory in plans.items()}
-    ratio = _ratio(plans, boundaries)
-    for _ in range(rounds):
-        candidate = {rep: territory.cuts(ratio) for rep, territory in plans.items()}
-        better = _ratio(plans, candidate)
+    split = {rep: territory for rep, territory in plans.items() if territory.groups > 1}
+    counts = {rep: territory.start(ORDERS[0]) for rep, territory in split.items()}
+    whole = [_pair_cost(t.stores) for rep, t in plans.items() if rep not in split]
+    unsplit = (sum(cost for cost, _ in whole), sum(pairs for _, pairs in whole))
+    ratio = _ratio(split, counts, unsplit)
+    for round_number in range(rounds):
+        candidates = {}
+        for rep, territory in split.items():
+            starts = [counts[rep]]
+            if round_number == 0:
+                starts.extend(territory.start(order) for order in ORDERS[1:])
+            improved = [territory.improve(start, ratio) for start in starts]
+            candidates[rep] = min(improved, key=lambda c: territory.value(c, ratio)[0])
+        better = _ratio(split, candidates, unsplit)
         if better >= ratio - 1e-12:
             break
-        boundaries, ratio = candidate, better
-    return {rep: plans[rep].split(boundaries[rep]) for rep in plans}
+        counts, ratio = candidates, better
+    return {
+        rep: territory.split(counts[rep]) if rep in counts else [territory.stores]
+        for rep, territory in plans.items()
+        if territory.stores
+    }
 
 
-def _ratio(plans: Mapping[str, _Territory], boundaries: Mapping[str, Sequence[int]]) -> float:
-    total_cost = 0.0
-    total_pairs = 0
-    for rep, territory in plans.items():
-        cuts = boundaries[rep]
-        for start, end in pairwise(cuts):
-            cost, pairs = territory.cost(start, end)
-            total_cost += cost
-            total_pairs += pairs
+def _ratio(
+    split: Mapping[str, _Territory],
+    counts: Mapping[str, np.ndarray],
+    unsplit: tuple[float, int],
+) -> float:
+    """Return the plan's mean pairwise dissimilarity; ``unsplit`` sums the one-group territories."""
+    total_cost, total_pairs = unsplit
+    for rep, territory in split.items():
+        _, cost, pairs = territory.value(counts[rep], 0.0)
+        total_cost += cost
+        total_pairs += pairs
     return total_cost / total_pairs if total_pairs else 0.0
 
 
