@@ -392,9 +392,7 @@ def _markets(
         for index in range(max(len(reps), len(places))):
             served[index % len(reps)].append(places[index % len(places)])
         markets[sales.province] = [
-            _Market(
-                rep, where, min(4.0, max(0.12, rng.lognormvariate(0, 0.8)))
-            )
+            _Market(rep, where, min(4.0, max(0.12, rng.lognormvariate(0, 0.8))))
             for rep, where in zip(reps, served, strict=True)
         ]
     return markets
