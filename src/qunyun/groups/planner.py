@@ -262,11 +262,11 @@ class _Territory:
             )[:, :, None]
             gain = np.where(allowed, gain, np.inf)
             best = int(np.argmin(gain))
-            source, target, profile = np.unravel_index(best, gain.shape)
+            source, target, profile = (int(i) for i in np.unravel_index(best, gain.shape))
             if gain.flat[best] < -1e-9:
                 # each further store of the same profile gains 2·ratio more (they attract), so
                 # move as many as the counts and size bounds allow
-                units = min(counts[source, profile], sizes[source] - low, high - sizes[target])
+                units = int(min(counts[source, profile], sizes[source] - low, high - sizes[target]))
                 self._move(counts, affinity, shifted, profile, source, target, units)
                 sizes[source] -= units
                 sizes[target] += units
