@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qunyun.core.errors import ConfigurationError
@@ -29,6 +29,65 @@ class Settings(BaseSettings):
         default="Asia/Shanghai",
         description="Default time zone in which new tenants show and bucket time.",
     )
+
+    group_max_members: int = Field(
+        default=200,
+        ge=2,
+        description="Most customer members of a planned group (WeCom lets 200 join by QR code).",
+    )
+    group_min_members: int = Field(
+        default=30,
+        ge=1,
+        description="Fewest customer members of a store group unless its territory is smaller.",
+    )
+    admin_max_groups: int = Field(
+        default=100,
+        ge=1,
+        description="Most groups one group admin runs; groups beyond get no admin (audit says so).",
+    )
+    store_group_name: str = Field(
+        default="{place}·{store_type}{tier}类·{rep_name}服务群 {number:02d}",
+        description=(
+            "Name template of new store groups; fields {place} {store_type} {tier} {rep_name} "
+            "{rep_id} {number}."
+        ),
+    )
+    vip_in_base_group: bool = Field(
+        default=True,
+        description="Whether VIP stores also stay in their base store group.",
+    )
+
+    @field_validator("store_group_name")
+    @classmethod
+    def _usable_template(cls, value: str) -> str:
+        sample = {
+            "place": "广州天河",
+            "store_type": "便利店",
+            "tier": "A",
+            "rep_name": "张伟",
+            "rep_id": "R0001",
+            "number": 1,
+        }
+        try:
+            name = value.format(**sample)
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(
+                f"bad template {value!r} ({error}); use the fields {{place}} {{store_type}} "
+                "{tier} {rep_name} {rep_id} {number}"
+            ) from error
+        if not name.strip():
+            raise ValueError("the template gives an empty name")
+        return value
+
+    @model_validator(mode="after")
+    def _sizes_fit(self) -> Settings:
+        if 2 * self.group_min_members > self.group_max_members + 1:
+            raise ValueError(
+                f"QUNYUN_GROUP_MIN_MEMBERS {self.group_min_members} must be at most half of "
+                f"QUNYUN_GROUP_MAX_MEMBERS + 1 ({(self.group_max_members + 1) // 2}): a territory of "
+                f"{self.group_max_members + 1} stores needs two groups"
+            )
+        return self
 
     @field_validator("database_url")
     @classmethod
@@ -70,7 +129,12 @@ def get_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         problems = "; ".join(
-            f"QUNYUN_{'_'.join(str(part) for part in issue['loc']).upper()}: {issue['msg']}"
+            (
+                f"QUNYUN_{'_'.join(str(part) for part in issue['loc']).upper()}: "
+                if issue["loc"]
+                else ""
+            )
+            + issue["msg"].removeprefix("Value error, ")
             for issue in error.errors()
         )
         raise ConfigurationError(f"配置有误 (bad configuration): {problems}") from error

@@ -9,13 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qunyun.channel.models import ContactKind, Store, StoreStatus
+from qunyun.core.settings import get_settings
 from qunyun.groups.models import Group, Matrix, MemberRole
-from qunyun.groups.planner import PlannerSettings
 from qunyun.groups.queries import open_seats
 from qunyun.org.models import Staff, Tenant
 from qunyun.org.regions import catalogue
-
-MAX_CUSTOMERS = PlannerSettings().max_members
 
 
 @dataclass
@@ -41,10 +39,16 @@ class Coverage:
 
 
 def store_coverage(session: Session, tenant: Tenant) -> Coverage:
-    """Return the coverage of the tenant's active stores by store groups (全覆盖)."""
+    """Return the coverage of the tenant's active stores by store groups (全覆盖).
+
+    When VIP stores leave their base group (QUNYUN_VIP_IN_BASE_GROUP=false), a VIP group
+    covers them.
+    """
+    matrices = [Matrix.STORE] if get_settings().vip_in_base_group else [Matrix.STORE, Matrix.VIP]
     grouped = {
         member_id
-        for _, kind, member_id, role in open_seats(session, tenant, Matrix.STORE)
+        for matrix in matrices
+        for _, kind, member_id, role in open_seats(session, tenant, matrix)
         if kind is ContactKind.STORE and role is MemberRole.CUSTOMER
     }
     departed = set(
@@ -90,7 +94,7 @@ def audit_store_groups(session: Session, tenant: Tenant) -> list[Breach]:
     """Return every breach of the store-group rules, by group and rule.
 
     Rules: the serving rep, both levels above the rep and a group admin hold seats; nobody who
-    left holds a seat; at most 200 customers; customers all from the group's territory. The
+    left holds a seat; at most QUNYUN_GROUP_MAX_MEMBERS customers; customers all from the group's territory. The
     owner is the company by construction (groups have no owner person), so that rule cannot
     break here; it is checked again when groups come from a chat platform.
     """
@@ -117,6 +121,7 @@ def audit_store_groups(session: Session, tenant: Tenant) -> list[Breach]:
     for group_id, kind, member_id, role in open_seats(session, tenant, Matrix.STORE):
         seats[group_id].add((kind, member_id, role))
     breaches: list[Breach] = []
+    most = get_settings().group_max_members
     for group_id, group in sorted(groups.items()):
         members = seats.get(group_id, set())
         staff_ids = {member_id for kind, member_id, _ in members if kind is ContactKind.STAFF}
@@ -145,9 +150,9 @@ def audit_store_groups(session: Session, tenant: Tenant) -> list[Breach]:
             for kind, member_id, role in members
             if kind is ContactKind.STORE and role is MemberRole.CUSTOMER
         ]
-        if len(customers) > MAX_CUSTOMERS:
+        if len(customers) > most:
             breaches.append(
-                Breach(group_id, "over_max", f"{len(customers)} 家门店，超过上限 {MAX_CUSTOMERS}")
+                Breach(group_id, "over_max", f"{len(customers)} 家门店，超过上限 {most}")
             )
         foreign = Counter(
             rep_of.get(member_id) for member_id in customers if rep_of.get(member_id) != rep

@@ -328,7 +328,7 @@ class _Territory:
 
 
 def plan_store_groups(
-    stores: Iterable[StoreFacts], settings: PlannerSettings | None = None, rounds: int = 4
+    stores: Iterable[StoreFacts], settings: PlannerSettings | None = None, rounds: int = 2
 ) -> dict[str, list[list[StoreFacts]]]:
     """Return each serving rep's store groups for a fresh plan (no groups exist yet).
 
@@ -495,14 +495,16 @@ def replan_store_groups(
         if rebalance or not existing:
             built = _rebalanced(rep, fresh.get(rep, []), existing, new_group_id)
         else:
-            built = _kept(rep, members, existing, new_group_id, settings)
+            built = [
+                (group.group_id, sorted(group.members.values(), key=_planner_order))
+                for group in _kept(rep, members, existing, new_group_id, settings)
+            ]
         kept_ids = {group.group_id for group in existing}
-        for result in built:
-            order = sorted(result.members.values(), key=_planner_order)
-            plan.groups[result.group_id] = (rep, [store.store_id for store in order])
-            if result.group_id not in kept_ids:
-                plan.new_groups.append(result.group_id)
-        built_ids = {group.group_id for group in built}
+        for group_id, ordered in built:
+            plan.groups[group_id] = (rep, [store.store_id for store in ordered])
+            if group_id not in kept_ids:
+                plan.new_groups.append(group_id)
+        built_ids = {group_id for group_id, _ in built}
         plan.archived.extend(
             group.group_id for group in existing if group.group_id not in built_ids
         )
@@ -514,17 +516,22 @@ def _rebalanced(
     fresh: list[list[StoreFacts]],
     existing: list[CurrentGroup],
     new_group_id: Callable[[str], str],
-) -> list[_Group]:
+) -> list[tuple[str, list[StoreFacts]]]:
+    """Return the fresh groups (in planner order), each under the old id it overlaps most."""
     unused = {group.group_id: set(group.store_ids) for group in existing}
     built = []
     for stores in sorted(fresh, key=len, reverse=True):
-        ids = {store.store_id for store in stores}
-        match = max(unused, key=lambda gid: (len(unused[gid] & ids), gid), default=None)
-        if match is not None and unused[match] & ids:
+        match = None
+        if unused:
+            ids = {store.store_id for store in stores}
+            match = max(unused, key=lambda gid: (len(unused[gid] & ids), gid))
+            if not unused[match] & ids:
+                match = None
+        if match is not None:
             del unused[match]
-            built.append(_Group(match, stores))
+            built.append((match, stores))
         else:
-            built.append(_Group(new_group_id(rep), stores))
+            built.append((new_group_id(rep), stores))
     return built
 
 

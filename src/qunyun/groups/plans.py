@@ -34,6 +34,7 @@ from qunyun.channel.models import (
 from qunyun.core.bulk import BulkWriter
 from qunyun.core.clock import utcnow
 from qunyun.core.errors import Conflict, NotFound
+from qunyun.core.settings import get_settings
 from qunyun.groups.matrices import (
     ConsumerFacts,
     DistributorFacts,
@@ -79,7 +80,30 @@ GROUP_ID_PREFIXES = {
     Matrix.CONSUMER: "CG",
     Matrix.VIP: "VG",
 }
-NAME_TEMPLATE = "{place}·{store_type}{tier}类·{rep_name}服务群 {number:02d}"
+
+
+@dataclass(frozen=True)
+class PlanRules:
+    """The tunable rules of a plan (settings ``QUNYUN_GROUP_*``, ``QUNYUN_ADMIN_MAX_GROUPS`` …)."""
+
+    planner: PlannerSettings = field(default_factory=PlannerSettings)
+    matrices: MatrixSettings = field(default_factory=MatrixSettings)
+    store_group_name: str = "{place}·{store_type}{tier}类·{rep_name}服务群 {number:02d}"
+    admin_max_groups: int = 100
+    vip_in_base_group: bool = True
+
+    @classmethod
+    def from_settings(cls) -> PlanRules:
+        """Return the rules the process settings give."""
+        settings = get_settings()
+        return cls(
+            PlannerSettings(settings.group_max_members, settings.group_min_members),
+            MatrixSettings(max_members=settings.group_max_members),
+            settings.store_group_name,
+            settings.admin_max_groups,
+            settings.vip_in_base_group,
+        )
+
 
 Seat = tuple[ContactKind, str, MemberRole]
 
@@ -267,7 +291,7 @@ def _province(region_code: str | None) -> str | None:
     return catalogue().by_code[region_code].province_code if region_code else None
 
 
-def _name(channel: _Channel, rep_id: str, store_ids: list[str], number: int) -> str:
+def _name(channel: _Channel, rep_id: str, store_ids: list[str], number: int, template: str) -> str:
     facts = channel.facts
     kinds = Counter(facts[sid].store_type for sid in store_ids)
     tiers = Counter(facts[sid].scale_tier or "D" for sid in store_ids)
@@ -278,8 +302,9 @@ def _name(channel: _Channel, rep_id: str, store_ids: list[str], number: int) -> 
         dict.fromkeys(part.name.removesuffix("市").removesuffix("区") for part in path[1:])
     )
     rep = channel.staff.get(rep_id)
-    return NAME_TEMPLATE.format(
+    return template.format(
         place=place,
+        rep_id=rep_id,
         store_type=STORE_TYPE_LABELS[StoreType(kinds.most_common(1)[0][0])],
         tier=tiers.most_common(1)[0][0],
         rep_name=rep.name if rep else rep_id,
@@ -326,9 +351,11 @@ def _store_desired(
     session: Session,
     tenant: Tenant,
     channel: _Channel,
-    settings: PlannerSettings | None,
+    rules: PlanRules,
     rebalance: bool,
+    outside: set[str],
 ) -> list[_Desired]:
+    """Return the store groups; stores in ``outside`` (VIP stores kept apart) are left out."""
     current = [
         CurrentGroup(
             gid,
@@ -342,8 +369,9 @@ def _store_desired(
         for gid, group in channel.store_groups().items()
     ]
     ids = _group_ids(session, tenant, GROUP_ID_PREFIXES[Matrix.STORE])
+    stores = [s for s in channel.stores if s.store_id not in outside]
     plan = replan_store_groups(
-        channel.stores, current, lambda rep: next(ids), settings, rebalance=rebalance
+        stores, current, lambda rep: next(ids), rules.planner, rebalance=rebalance
     )
     numbers: Counter[str] = Counter(
         rep for gid, (rep, _) in plan.groups.items() if gid in channel.groups
@@ -356,7 +384,7 @@ def _store_desired(
         name = channel.groups[gid].name if gid in channel.groups else ""
         if not name:
             numbers[rep] += 1
-            name = _name(channel, rep, store_ids, numbers[rep])
+            name = _name(channel, rep, store_ids, numbers[rep], rules.store_group_name)
         seats = {(ContactKind.STORE, sid, MemberRole.CUSTOMER) for sid in store_ids}
         desired.append(
             _Desired(
@@ -445,8 +473,12 @@ def _keyed_desired(
     return desired
 
 
-def _seat_admins(channel: _Channel, desired: list[_Desired]) -> None:
-    """Give every group one active group admin of its province, least-loaded; keep sitting ones."""
+def _seat_admins(channel: _Channel, desired: list[_Desired], most: int) -> None:
+    """Give every group one active group admin of its province, least-loaded; keep sitting ones.
+
+    An admin runs at most ``most`` groups; a group beyond every admin's capacity gets none,
+    and the audit reports it (the brand needs more admins).
+    """
     admins = sorted(
         (p for p in channel.staff.values() if p.role is StaffRole.GROUP_ADMIN and p.is_active),
         key=lambda p: p.staff_id,
@@ -462,7 +494,11 @@ def _seat_admins(channel: _Channel, desired: list[_Desired]) -> None:
             for _, member_id, role in sorted(channel.seats.get(group.group_id, ()))
             if role is MemberRole.ADMIN and member_id in candidates
         ]
-        admin = sitting[0] if sitting else min(candidates, key=lambda a: (load[a], a), default=None)
+        free = [a for a in candidates if load[a] < most]
+        admin = next(
+            (a for a in sitting if load[a] < most),
+            min(free, key=lambda a: (load[a], a), default=None),
+        )
         if admin is not None:
             load[admin] += 1
             group.seats.add((ContactKind.STAFF, admin, MemberRole.ADMIN))
@@ -472,19 +508,30 @@ def do_compute_plan(
     session: Session,
     tenant: Tenant,
     actor_name: str,
-    settings: PlannerSettings | None = None,
+    rules: PlanRules | None = None,
     *,
     rebalance: bool = False,
-    matrix_settings: MatrixSettings | None = None,
 ) -> PlanSummary:
     """Compute the four matrices against the current groups and store the plan as pending.
 
-    A pending revision computed earlier is superseded.
+    A pending revision computed earlier is superseded. ``rules`` default to the settings.
     """
+    rules = rules or PlanRules.from_settings()
     channel = _read_channel(session, tenant)
-    desired = _store_desired(session, tenant, channel, settings, rebalance)
-    desired += _keyed_desired(session, tenant, channel, matrix_settings or MatrixSettings())
-    _seat_admins(channel, desired)
+    keyed = _keyed_desired(session, tenant, channel, rules.matrices)
+    outside = (
+        set()
+        if rules.vip_in_base_group
+        else {
+            member_id
+            for group in keyed
+            if group.matrix is Matrix.VIP
+            for kind, member_id, _ in group.seats
+            if kind is ContactKind.STORE
+        }
+    )
+    desired = _store_desired(session, tenant, channel, rules, rebalance, outside) + keyed
+    _seat_admins(channel, desired, rules.admin_max_groups)
     changes: list[dict[str, Any]] = []
     wanted_ids = {group.group_id for group in desired}
     for group in desired:

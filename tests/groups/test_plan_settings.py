@@ -1,0 +1,144 @@
+"""The plan's tunable rules, set through QUNYUN_* settings and seen through the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from qunyun.core import settings as settings_module
+
+from ..conftest import Cli
+from .test_plans import _demo_stores, _export
+
+
+def _configure(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    for name, value in values.items():
+        monkeypatch.setenv(f"QUNYUN_{name.upper()}", value)
+    settings_module.get_settings.cache_clear()
+
+
+def test_group_sizes_and_names_follow_the_settings(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given smaller groups and a plain name template
+    _configure(
+        monkeypatch,
+        group_max_members="50",
+        group_min_members="10",
+        store_group_name="{rep_id}-{number}",
+    )
+
+    # when the demo brand is planned and applied
+    cli("demo", "--stores", "400", "--consumers", "0", "--no-serve")
+    rows = _export(cli, tmp_path / "m.csv")
+
+    # then every territory has ceil(n / 50) groups of 10..50 stores, named by the template
+    active = Counter(rep for rep, status in _demo_stores(cli).values() if status == "营业")
+    groups: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        groups[row["group_id"]].append(row)
+    assert Counter(g[0]["territory_rep_id"] for g in groups.values()) == {
+        rep: math.ceil(count / 50) for rep, count in active.items()
+    }
+    names_by_rep: dict[str, set[str]] = defaultdict(set)
+    for group in groups.values():
+        size = sum(1 for row in group if row["member_role"] == "customer")
+        rep = group[0]["territory_rep_id"]
+        assert 10 <= size <= 50 or active[rep] < 10
+        names_by_rep[rep].add(group[0]["group_name"])
+    assert names_by_rep == {
+        rep: {f"{rep}-{number}" for number in range(1, math.ceil(count / 50) + 1)}
+        for rep, count in active.items()
+    }
+    assert json.loads(cli("audit", "--json").stdout)["breaches"] == []
+
+
+def test_an_admin_runs_no_more_groups_than_the_setting_and_the_audit_says_who_lacks_one(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given one group per admin at most
+    _configure(monkeypatch, admin_max_groups="1")
+
+    # when the demo brand is planned and applied
+    cli("demo", "--stores", "900", "--consumers", "0", "--no-serve")
+
+    # then each admin sits in exactly one group, and the store groups without one are reported
+    cli("plan", "export", "--out", tmp_path / "all.csv")
+    with (tmp_path / "all.csv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    seats = Counter(row["member_id"] for row in rows if row["member_role"] == "admin")
+    admins = {
+        row["staff_id"]
+        for row in csv.DictReader(
+            (settings_module.get_settings().home / "demo" / "staff.csv").open(encoding="utf-8")
+        )
+        if row["role"] == "group_admin"
+    }
+    assert seats == dict.fromkeys(admins, 1)
+    store_groups = {row["group_id"] for row in rows if row["matrix"] == "store"}
+    with_admin = {row["group_id"] for row in rows if row["member_role"] == "admin"}
+    audit = cli("audit", "--json", expect=1)
+    missing = {
+        b["group_id"] for b in json.loads(audit.stdout)["breaches"] if b["rule"] == "missing_admin"
+    }
+    assert missing == store_groups - with_admin
+    assert missing  # 900 stores make more store groups than the demo has admins
+
+
+def test_vip_stores_can_leave_their_base_group(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given VIP stores kept out of the store matrix
+    _configure(monkeypatch, vip_in_base_group="false")
+
+    # when the demo brand is planned and applied
+    cli("demo", "--stores", "900", "--consumers", "0", "--no-serve")
+
+    # then a VIP store is in its VIP group and in no store group, and all stores are covered
+    vip = {
+        row["member_id"]
+        for row in _export(cli, tmp_path / "v.csv", "vip")
+        if row["member_kind"] == "store"
+    }
+    base = {
+        row["member_id"]
+        for row in _export(cli, tmp_path / "s.csv")
+        if row["member_kind"] == "store"
+    }
+    active = {sid for sid, (_, status) in _demo_stores(cli).items() if status == "营业"}
+    assert vip
+    assert vip & base == set()
+    assert vip | base == active
+    coverage = json.loads(cli("coverage", "--json").stdout)
+    assert (coverage["covered"], coverage["active_stores"]) == (len(active), len(active))
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        (
+            "group_min_members",
+            "120",
+            "QUNYUN_GROUP_MIN_MEMBERS 120 must be at most half of QUNYUN_GROUP_MAX_MEMBERS + 1 (100)",
+        ),
+        ("store_group_name", "{city}群", "QUNYUN_STORE_GROUP_NAME: bad template '{city}群'"),
+        (
+            "admin_max_groups",
+            "0",
+            "QUNYUN_ADMIN_MAX_GROUPS: Input should be greater than or equal to 1",
+        ),
+    ],
+)
+def test_a_bad_plan_setting_is_refused_with_its_name(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, name: str, value: str, message: str
+) -> None:
+    _configure(monkeypatch, **{name: value})
+
+    result = cli("plan", "--tenant", "acme", expect=2)
+
+    assert message in result.output
