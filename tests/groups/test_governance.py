@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from qunyun.core.db import unit_of_work
+from qunyun.core.settings import get_settings
 from qunyun.groups.models import Membership
 
 from ..conftest import Cli
@@ -98,3 +99,36 @@ def test_handover_refuses_people_of_different_roles(cli: Cli) -> None:
     result = cli("handover", "--from", "R0001", "--to", "S001", expect=1)
 
     assert result.stderr == "错误：R0001 是业务员，S001 是主管：只能交接给同一角色的人\n"
+
+
+def test_a_supervisor_handover_cascades_to_his_reps_groups_and_touches_no_other(
+    cli: Cli, tmp_path: Path
+) -> None:
+    # given the demo brand: S001 supervises the 广东 reps, S002 (under M02) the 浙江 ones
+    cli("demo", "--stores", "900", "--consumers", "0", "--no-serve")
+    with (get_settings().home / "demo" / "staff.csv").open(encoding="utf-8") as handle:
+        staff = {row["staff_id"]: row for row in csv.DictReader(handle)}
+    handed = {sid for sid, row in staff.items() if row["manager_id"] == "S001"}
+    before = _seats(cli, tmp_path / "before.csv")
+    groups_of = {gid for gid, member, role in before if role == "rep" and member in handed}
+
+    # when S001 hands over to S002
+    result = cli("handover", "--from", "S001", "--to", "S002")
+
+    # then those reps' groups seat S002 and his manager M02 instead of S001 and M01
+    after = _seats(cli, tmp_path / "after.csv")
+    assert result.output == (
+        f"已交接 S001 → S002：门店 0、社群 0、下属 {len(handed)}；"
+        f"员工席位 关闭 {2 * len(groups_of)} / 新增 {2 * len(groups_of)}\n"
+    )
+    assert before - after == {
+        seat
+        for gid in groups_of
+        for seat in ((gid, "S001", "supervisor"), (gid, "M01", "manager"))
+    }
+    assert after - before == {
+        seat
+        for gid in groups_of
+        for seat in ((gid, "S002", "supervisor"), (gid, "M02", "manager"))
+    }
+    assert json.loads(cli("audit", "--json").stdout)["breaches"] == []

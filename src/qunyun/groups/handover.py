@@ -55,8 +55,10 @@ def do_handover(session: Session, tenant: Tenant, from_id: str, to_id: str) -> H
 
     A rep's stores and store groups change hands; anyone's direct reports change manager (so a
     supervisor's handover cascades to the groups of all his reps). Then the staff seats of
-    every store group are made right again — the serving rep and the two levels above — by
+    those store groups are made right again — the serving rep and the two levels above — by
     closing the stays that no longer fit and opening the missing ones; history is kept.
+    Only the groups whose chain can have changed are read and touched: those of the taker
+    and of the people up to two levels below him.
     """
     giver, _ = check_handover(session, tenant, from_id, to_id)
     stores = groups = 0
@@ -80,7 +82,7 @@ def do_handover(session: Session, tenant: Tenant, from_id: str, to_id: str) -> H
         .values(manager_id=to_id, updated_at=utcnow()),
     )
     session.flush()
-    closed, opened = _reseat(session, tenant)
+    closed, opened = _reseat(session, tenant, _served_below(session, tenant, to_id))
     return HandoverReport(stores, groups, reports, closed, opened)
 
 
@@ -89,8 +91,28 @@ def _changed(session: Session, statement: Update) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
-def _reseat(session: Session, tenant: Tenant) -> tuple[int, int]:
-    """Make every store group's chain seats (rep and two levels above) match the organisation."""
+def _served_below(session: Session, tenant: Tenant, person_id: str) -> set[str]:
+    """Return the person and the people up to two levels below: whose groups seat him."""
+    found = {person_id}
+    level = {person_id}
+    for _ in range(2):
+        level = set(
+            session.scalars(
+                select(Staff.staff_id).where(
+                    Staff.tenant_id == tenant.id, Staff.manager_id.in_(sorted(level))
+                )
+            )
+        )
+        found |= level
+    return found
+
+
+def _reseat(session: Session, tenant: Tenant, reps: set[str]) -> tuple[int, int]:
+    """Make the chain seats (rep and two levels above) of ``reps``' store groups match the org.
+
+    Only these groups can have changed: a handover to X changes the chain of X's own groups
+    and of those of the people up to two levels below X.
+    """
     staff = {
         person.staff_id: person
         for person in session.scalars(select(Staff).where(Staff.tenant_id == tenant.id))
@@ -101,23 +123,32 @@ def _reseat(session: Session, tenant: Tenant) -> tuple[int, int]:
                 Group.tenant_id == tenant.id,
                 Group.matrix == Matrix.STORE,
                 Group.archived_at.is_(None),
+                Group.territory_rep_id.in_(sorted(reps)),
             )
         ).all()
     )
     current: dict[str, dict[tuple[ContactKind, str, MemberRole], int]] = {
         gid: {} for gid in territory
     }
-    query = select(
-        Membership.id,
-        Membership.group_id,
-        Membership.member_kind,
-        Membership.member_id,
-        Membership.role,
-    ).where(
-        Membership.tenant_id == tenant.id,
-        Membership.left_at.is_(None),
-        Membership.member_kind == ContactKind.STAFF,
-        Membership.role != MemberRole.ADMIN,
+    query = (
+        select(
+            Membership.id,
+            Membership.group_id,
+            Membership.member_kind,
+            Membership.member_id,
+            Membership.role,
+        )
+        .join(
+            Group,
+            (Group.tenant_id == Membership.tenant_id) & (Group.group_id == Membership.group_id),
+        )
+        .where(
+            Group.territory_rep_id.in_(sorted(reps)),
+            Membership.tenant_id == tenant.id,
+            Membership.left_at.is_(None),
+            Membership.member_kind == ContactKind.STAFF,
+            Membership.role != MemberRole.ADMIN,
+        )
     )
     for membership_id, group_id, kind, member_id, role in session.execute(query):
         if group_id in current:
