@@ -122,13 +122,9 @@ def test_a_supervisor_handover_cascades_to_his_reps_groups_and_touches_no_other(
         f"员工席位 关闭 {2 * len(groups_of)} / 新增 {2 * len(groups_of)}\n"
     )
     assert before - after == {
-        seat
-        for gid in groups_of
-        for seat in ((gid, "S001", "supervisor"), (gid, "M01", "manager"))
+        seat for gid in groups_of for seat in ((gid, "S001", "supervisor"), (gid, "M01", "manager"))
     }
     assert after - before == {
-        seat
-        for gid in groups_of
-        for seat in ((gid, "S002", "supervisor"), (gid, "M02", "manager"))
+        seat for gid in groups_of for seat in ((gid, "S002", "supervisor"), (gid, "M02", "manager"))
     }
     assert json.loads(cli("audit", "--json").stdout)["breaches"] == []
