@@ -249,21 +249,19 @@ class _Territory:
         """
         counts = counts.copy()
         low, high = self.settings.min_members, self.settings.max_members
-        distance = self.distance
-        shifted = distance - ratio
+        shifted = self.distance - ratio
         affinity = counts @ shifted
         sizes = counts.sum(axis=1)
-        k = len(counts)
-        others = ~np.eye(k, dtype=bool)
+        others = ~np.eye(len(counts), dtype=bool)
         while True:
-            gain = affinity[None, :, :] - affinity[:, None, :] - ratio  # [from, to, profile]
-            allowed = (counts > 0)[:, None, :] & (
+            # gain[a, b, p]: the change when one store of profile p goes from a to b
+            movable = (counts > 0)[:, None, :] & (
                 others & (sizes > low)[:, None] & (sizes < high)[None, :]
             )[:, :, None]
-            gain = np.where(allowed, gain, np.inf)
+            gain = np.where(movable, affinity[None, :, :] - affinity[:, None, :], np.inf)
             best = int(np.argmin(gain))
-            source, target, profile = (int(i) for i in np.unravel_index(best, gain.shape))
-            if gain.flat[best] < -1e-9:
+            if gain.flat[best] - ratio < -1e-9:
+                source, target, profile = (int(i) for i in np.unravel_index(best, gain.shape))
                 # each further store of the same profile gains 2·ratio more (they attract), so
                 # move as many as the counts and size bounds allow
                 units = int(min(counts[source, profile], sizes[source] - low, high - sizes[target]))
@@ -271,12 +269,12 @@ class _Territory:
                 sizes[source] -= units
                 sizes[target] += units
                 continue
-            swap = self._best_swap(counts, affinity, distance)
+            swap = self._best_swap(counts, affinity, self.distance)
             if swap is None:
                 return counts
-            first, second, p, q = swap
-            self._move(counts, affinity, shifted, p, first, second)
-            self._move(counts, affinity, shifted, q, second, first)
+            a, b, p, q = swap
+            self._move(counts, affinity, shifted, p, a, b)
+            self._move(counts, affinity, shifted, q, b, a)
 
     @staticmethod
     def _move(
@@ -298,13 +296,13 @@ class _Territory:
         counts: np.ndarray, affinity: np.ndarray, distance: np.ndarray
     ) -> tuple[int, int, int, int] | None:
         best: tuple[float, tuple[int, int, int, int] | None] = (-1e-9, None)
+        present = [np.flatnonzero(row) for row in counts]
         for a in range(len(counts)):
             for b in range(a + 1, len(counts)):
-                ps = np.flatnonzero(counts[a])
-                qs = np.flatnonzero(counts[b])
+                ps, qs = present[a], present[b]
                 leaving = affinity[b, ps] - affinity[a, ps]
                 coming = affinity[a, qs] - affinity[b, qs]
-                gain = leaving[:, None] + coming[None, :] - 2 * distance[np.ix_(ps, qs)]
+                gain = leaving[:, None] + coming[None, :] - 2 * distance[ps[:, None], qs[None, :]]
                 at = int(np.argmin(gain))
                 if gain.flat[at] < best[0]:
                     i, j = divmod(at, len(qs))
