@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from qunyun.demo.activity import ActivityShape, generate_activity
 
@@ -79,7 +79,7 @@ def test_every_event_is_a_valid_record_with_a_unique_id_and_a_shanghai_time() ->
     assert {event["kind"] for event in events} <= KINDS
     for event in events:
         moment = datetime.fromisoformat(str(event["ts"]))
-        assert moment.utcoffset() is not None and moment.utcoffset().total_seconds() == 8 * 3600
+        assert moment.utcoffset() == timedelta(hours=8)
         assert event["member_kind"] in {"store", "distributor", "consumer", "staff"}
         assert event["member_id"]
     assert [event["ts"] for event in events] == sorted(event["ts"] for event in events)
