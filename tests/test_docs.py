@@ -37,7 +37,12 @@ def test_every_command_is_in_the_readme() -> None:
 def test_every_setting_is_in_the_readme() -> None:
     variables = [f"QUNYUN_{name.upper()}" for name in Settings.model_fields]
 
-    assert variables == ["QUNYUN_HOME", "QUNYUN_DATABASE_URL", "QUNYUN_TIMEZONE"]
+    assert variables == [
+        "QUNYUN_HOME",
+        "QUNYUN_DATABASE_URL",
+        "QUNYUN_TIMEZONE",
+        "QUNYUN_SECRET_KEY",
+    ]
     assert [variable for variable in variables if f"`{variable}`" not in README] == []
 
 
