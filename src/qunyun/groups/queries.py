@@ -112,7 +112,7 @@ def member_counts(session: Session, tenant_id: int, group_ids: list[str]) -> dic
         )
         .group_by(Membership.group_id)
     )
-    return dict(session.execute(query).tuples().all())
+    return dict(session.execute(query).all())
 
 
 @dataclass(frozen=True)
@@ -167,7 +167,7 @@ def groups_by_matrix(session: Session, within: ColumnElement[bool]) -> dict[Matr
         .where(within, Group.archived_at.is_(None))
         .group_by(Group.matrix)
     )
-    counts = dict(session.execute(query).tuples().all())
+    counts = dict(session.execute(query).all())
     return {matrix: counts.get(matrix, 0) for matrix in Matrix}
 
 

@@ -186,9 +186,7 @@ def matrix(request: Request) -> Response:
                 select(Staff.staff_id, Staff.name).where(
                     Staff.tenant_id == tenant.id, Staff.staff_id.in_(reps)
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
     tree: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
     for row in rows:
