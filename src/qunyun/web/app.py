@@ -59,6 +59,7 @@ def create_app(engine: Engine | None = None, key: str | None = None) -> FastAPI:
         version=__version__,
         description="REST API of Qunyun: the community matrix of a brand's channel, by scope.",
         docs_url="/api/docs",
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
