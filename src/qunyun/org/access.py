@@ -19,6 +19,7 @@ revealed. Role rights (who may plan, hand over) are checked here too.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
@@ -213,16 +214,24 @@ def _network(session: Session, tenant: Tenant, root: str | None) -> list[str]:
     return found
 
 
-def _open_member_groups(tenant: Tenant, *conditions: ColumnElement[bool]) -> ColumnElement[bool]:
-    return Group.group_id.in_(
-        select(Membership.group_id).where(
-            Membership.tenant_id == tenant.id, Membership.left_at.is_(None), *conditions
+def _groups_with_member(session: Session, tenant: Tenant, *conditions: Any) -> list[str]:
+    """Return the ids of the groups with an open stay matching ``conditions``.
+
+    The ids are read first (a handful per person) so that the scope becomes a plain ``IN``
+    list: nested subqueries over memberships made PostgreSQL pick slow plans.
+    """
+    return list(
+        session.scalars(
+            select(Membership.group_id)
+            .where(Membership.tenant_id == tenant.id, Membership.left_at.is_(None), *conditions)
+            .distinct()
         )
     )
 
 
-def _admin_groups(tenant: Tenant, actor: Actor) -> ColumnElement[bool]:
-    return _open_member_groups(
+def _admin_groups(session: Session, tenant: Tenant, actor: Actor) -> list[str]:
+    return _groups_with_member(
+        session,
         tenant,
         Membership.member_kind == ContactKind.STAFF,
         Membership.member_id == (actor.staff_id or ""),
@@ -251,11 +260,7 @@ def stores_in_scope(session: Session, actor: Actor, tenant: Tenant) -> ColumnEle
             Membership.tenant_id == tenant.id,
             Membership.left_at.is_(None),
             Membership.member_kind == ContactKind.STORE,
-            Membership.group_id.in_(
-                select(Group.group_id).where(
-                    Group.tenant_id == tenant.id, _admin_groups(tenant, actor)
-                )
-            ),
+            Membership.group_id.in_(_admin_groups(session, tenant, actor)),
         )
         return and_(own, Store.store_id.in_(in_admin_groups))
     return false()
@@ -283,27 +288,33 @@ def groups_in_scope(session: Session, actor: Actor, tenant: Tenant) -> ColumnEle
         )
     if role is AccountRole.DISTRIBUTOR:
         network = _network(session, tenant, actor.distributor_id)
-        supplied = select(Store.store_id).where(
-            Store.tenant_id == tenant.id, Store.distributor_id.in_(network)
+        supplied = list(
+            session.scalars(
+                select(Store.store_id).where(
+                    Store.tenant_id == tenant.id, Store.distributor_id.in_(network)
+                )
+            )
         )
-        return and_(
-            own,
-            _open_member_groups(
+        ids = set(
+            _groups_with_member(
+                session,
                 tenant,
-                or_(
-                    and_(
-                        Membership.member_kind == ContactKind.DISTRIBUTOR,
-                        Membership.member_id.in_(network),
-                    ),
-                    and_(
-                        Membership.member_kind == ContactKind.STORE,
-                        Membership.member_id.in_(supplied),
-                    ),
-                ),
-            ),
+                Membership.member_kind == ContactKind.DISTRIBUTOR,
+                Membership.member_id.in_(network),
+            )
         )
+        for start in range(0, len(supplied), 5000):
+            ids.update(
+                _groups_with_member(
+                    session,
+                    tenant,
+                    Membership.member_kind == ContactKind.STORE,
+                    Membership.member_id.in_(supplied[start : start + 5000]),
+                )
+            )
+        return and_(own, Group.group_id.in_(sorted(ids)))
     if role is AccountRole.GROUP_ADMIN:
-        return and_(own, _admin_groups(tenant, actor))
+        return and_(own, Group.group_id.in_(_admin_groups(session, tenant, actor)))
     return false()
 
 
