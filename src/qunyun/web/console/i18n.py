@@ -46,6 +46,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "applying": ("正在应用，请稍候…", "Applying, please wait…"),
     "applied": ("计划已应用", "Plan applied"),
     "computed": ("计划已计算", "Plan computed"),
+    "nothing_to_change": (
+        "社群矩阵已符合规则，无需变更",
+        "The matrix already follows the rules: nothing to change",
+    ),
     "diff": ("变更明细", "Changes"),
     "change": ("变更", "Change"),
     "summary": ("汇总", "Summary"),
@@ -77,6 +81,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "matrix_dealer": ("经销商群", "Dealer groups"),
     "matrix_consumer": ("消费者群", "Consumer groups"),
     "matrix_vip": ("VIP群", "VIP groups"),
+    "change_create_group": ("新建群", "create group"),
+    "change_archive_group": ("归档群", "archive group"),
+    "change_join": ("加入", "join"),
+    "change_leave": ("移出", "leave"),
     "language": ("English", "中文"),
 }
 
