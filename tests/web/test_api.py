@@ -203,8 +203,10 @@ def test_another_tenant_sees_nothing_of_the_demo(
 def test_malformed_requests_are_4xx_with_a_message(client: TestClient) -> None:
     headers = bearer(client, "hq")
 
-    bad_cursor = client.get("/api/v1/groups", params={"cursor": "!!"}, headers=headers)
-    forged_cursor = client.get("/api/v1/groups", params={"cursor": "QUJD="}, headers=headers)
+    long_cursor = client.get("/api/v1/groups", params={"cursor": "x" * 65}, headers=headers)
+    bad_cursor = client.get(
+        "/api/v1/plans/pending/changes", params={"cursor": "abc"}, headers=headers
+    )
     zero = client.get("/api/v1/groups", params={"limit": 0}, headers=headers)
     text_limit = client.get("/api/v1/groups", params={"limit": "ten"}, headers=headers)
     not_json = client.post(
@@ -216,9 +218,14 @@ def test_malformed_requests_are_4xx_with_a_message(client: TestClient) -> None:
     unknown = client.get("/api/v1/nothing-here", headers=headers)
     wrong_method = client.delete("/api/v1/groups", headers=headers)
 
-    assert bad_cursor.status_code == 400
-    assert bad_cursor.json() == {"detail": "cursor 无效：请使用上一页返回的 next_cursor"}
-    assert forged_cursor.status_code == 400
+    assert long_cursor.status_code == 422
+    assert long_cursor.json() == {
+        "detail": "请求参数有误：query.cursor: String should have at most 64 characters"
+    }
+    assert bad_cursor.status_code == 422
+    assert bad_cursor.json() == {
+        "detail": "请求参数有误：query.cursor: String should match pattern '^[0-9]{1,18}$'"
+    }
     assert zero.status_code == 422
     assert zero.json() == {
         "detail": "请求参数有误：query.limit: Input should be greater than or equal to 1"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from contextlib import AbstractContextManager
 from typing import Annotated
 
@@ -11,7 +9,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from qunyun.core.db import unit_of_work
-from qunyun.core.errors import InvalidInput, Unauthenticated
+from qunyun.core.errors import Unauthenticated
 from qunyun.org.access import Actor
 from qunyun.web.auth import TokenSigner, account_actor
 
@@ -48,22 +46,3 @@ def console_actor(request: Request) -> Actor | None:
 
 
 ApiActor = Annotated[Actor, Depends(api_actor)]
-
-
-def encode_cursor(last_id: str) -> str:
-    """Return the opaque cursor that continues after ``last_id``."""
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str | None) -> str | None:
-    """Return the id a cursor continues after; raise InvalidInput for a cursor we did not make."""
-    if cursor is None:
-        return None
-    try:
-        padded = cursor + "=" * (-len(cursor) % 4)
-        value = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
-    except (binascii.Error, UnicodeError, ValueError):
-        raise InvalidInput("cursor 无效：请使用上一页返回的 next_cursor") from None
-    if not value or encode_cursor(value) != cursor:
-        raise InvalidInput("cursor 无效：请使用上一页返回的 next_cursor")
-    return value

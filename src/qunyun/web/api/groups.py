@@ -29,13 +29,18 @@ from qunyun.web.api.schemas import (
     StoreItem,
     StorePage,
 )
-from qunyun.web.deps import ApiActor, decode_cursor, encode_cursor, work
+from qunyun.web.deps import ApiActor, work
 
 router = APIRouter(tags=["groups"])
 
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1–500).")]
 Cursor = Annotated[
-    str | None, Query(max_length=400, description="`next_cursor` of the previous page.")
+    str | None,
+    Query(
+        min_length=1,
+        max_length=64,
+        description="`next_cursor` of the previous page: the page continues after this id.",
+    ),
 ]
 ObjectId = Annotated[str, Path(min_length=1, max_length=64)]
 
@@ -57,15 +62,14 @@ def list_groups(
 ) -> GroupPage:
     """List the open groups in the caller's scope, by id (keyset pagination)."""
     require_reader(actor)
-    after = decode_cursor(cursor)
     with work(request) as session:
         tenant = actor_tenant(session, actor)
-        rows = group_page(session, groups_in_scope(session, actor, tenant), after, limit + 1)
+        rows = group_page(session, groups_in_scope(session, actor, tenant), cursor, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return GroupPage(
         items=[_item(row) for row in rows],
-        next_cursor=encode_cursor(rows[-1].group_id) if more else None,
+        next_cursor=rows[-1].group_id if more else None,
     )
 
 
@@ -115,15 +119,14 @@ def list_stores(
 ) -> StorePage:
     """List the stores in the caller's scope, by id (keyset pagination)."""
     require_reader(actor)
-    after = decode_cursor(cursor)
     with work(request) as session:
         tenant = actor_tenant(session, actor)
         stores = store_page(
-            session, stores_in_scope(session, actor, tenant), after, limit + 1, rep_id
+            session, stores_in_scope(session, actor, tenant), cursor, limit + 1, rep_id
         )
         items = [_store(store) for store in stores[:limit]]
     more = len(stores) > limit
-    return StorePage(items=items, next_cursor=encode_cursor(items[-1].id) if more else None)
+    return StorePage(items=items, next_cursor=items[-1].id if more else None)
 
 
 @router.get("/stores/{store_id}", response_model=StoreItem)

@@ -7,13 +7,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from qunyun.core.errors import InvalidInput
 from qunyun.groups.models import PlanRevision
 from qunyun.groups.plans import do_apply_plan, do_compute_plan, pending_revision
 from qunyun.groups.queries import plan_changes
 from qunyun.org.access import actor_tenant, require_planner, require_whole_tenant
 from qunyun.web.api.schemas import ChangeOut, ChangePage, PlanOut, PlanRow
-from qunyun.web.deps import ApiActor, decode_cursor, encode_cursor, work
+from qunyun.web.deps import ApiActor, work
 
 router = APIRouter(tags=["plans"])
 
@@ -61,16 +60,17 @@ def list_pending_changes(
     actor: ApiActor,
     request: Request,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=400)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(pattern=r"^[0-9]{1,18}$", description="`next_cursor` of the previous page."),
+    ] = None,
 ) -> ChangePage:
     """List the changes (the diff) of the pending plan, by id."""
     require_whole_tenant(actor)
-    after = decode_cursor(cursor)
-    if after is not None and not after.isdigit():
-        raise InvalidInput("cursor 无效：请使用上一页返回的 next_cursor")
     with work(request) as session:
         revision = pending_revision(session, actor_tenant(session, actor))
-        changes = plan_changes(session, revision.id, int(after) if after else None, limit + 1)
+        after = int(cursor) if cursor is not None else None
+        changes = plan_changes(session, revision.id, after, limit + 1)
     items = [
         ChangeOut(
             id=change.id,
@@ -86,7 +86,7 @@ def list_pending_changes(
         for change in changes[:limit]
     ]
     more = len(changes) > limit
-    return ChangePage(items=items, next_cursor=encode_cursor(str(items[-1].id)) if more else None)
+    return ChangePage(items=items, next_cursor=str(items[-1].id) if more else None)
 
 
 @router.post("/plans/pending/apply", response_model=PlanOut)
