@@ -116,3 +116,22 @@ def test_hq_and_analyst_see_everything(client: TestClient, engine: Engine) -> No
 
     assert _seen(client, "hq") == (every_group, every_store)
     assert _seen(client, "analyst") == (every_group, every_store)
+
+
+def test_scopes_nest_up_the_chain(client: TestClient) -> None:
+    rep, supervisor, manager, hq = (
+        tuple(set(ids) for ids in _seen(client, name))
+        for name in ("rep", "supervisor", "manager", "hq")
+    )
+
+    # the demo's Guangdong has one supervisor, so his stores are all of his manager's
+    assert (rep[1] < supervisor[1], supervisor[1] == manager[1], manager[1] < hq[1]) == (
+        True,
+        True,
+        True,
+    )
+    assert (rep[0] < supervisor[0], supervisor[0] <= manager[0], manager[0] < hq[0]) == (
+        True,
+        True,
+        True,
+    )

@@ -607,11 +607,16 @@ def demo(
     _print_demo_logins(host, port)
     if no_serve:
         return
-    if not sys.stdin.isatty():
+    if not _stdin_is_terminal():
         console.print("（非交互运行：不启动控制台；需要时运行 qunyun serve）")
         return
     with reported_errors():
         _serve(host, port)
+
+
+def _stdin_is_terminal() -> bool:
+    """Return whether a person is at the keyboard (CI and scripts have no terminal)."""
+    return sys.stdin.isatty()
 
 
 def _print_demo_logins(host: str, port: int) -> None:
