@@ -13,12 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import Engine, create_engine, text
 from typer.testing import CliRunner, Result
 
 from qunyun.cli.main import app
 from qunyun.core import settings as settings_module
 from qunyun.core.db import Base, engine_for, migrate, unit_of_work
+from qunyun.org import accounts
 from qunyun.org.actions import do_create_tenant
 from qunyun.org.models import Tenant
 
@@ -52,6 +54,15 @@ def _postgres_url() -> str:
         pytest.skip(message)
     base = POSTGRES_ADMIN_URL.rsplit("/", 1)[0]
     return f"{base}/{TEST_DATABASE}".replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashes() -> Iterator[None]:
+    """Hash test passwords with cheap argon2 parameters (the real ones cost ~60 ms a hash)."""
+    fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(accounts, "password_hasher", lambda: fast)
+        yield
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

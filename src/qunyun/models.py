@@ -3,15 +3,17 @@
 from qunyun.channel.models import Consumer, ContactTag, Distributor, ImportRun, Store, Tag
 from qunyun.core.db import Base
 from qunyun.groups.models import Group, Membership, PlanChange, PlanRevision
-from qunyun.org.models import RegionRow, Staff, Tenant
+from qunyun.org.models import Account, IntegrationToken, RegionRow, Staff, Tenant
 
 __all__ = [
+    "Account",
     "Base",
     "Consumer",
     "ContactTag",
     "Distributor",
     "Group",
     "ImportRun",
+    "IntegrationToken",
     "Membership",
     "PlanChange",
     "PlanRevision",

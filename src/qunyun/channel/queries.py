@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, aliased
 
 from qunyun.channel.models import (
@@ -95,3 +95,19 @@ def contact_tags(session: Session, tenant: Tenant, kind: ContactKind, contact_id
         .order_by(Tag.name)
     )
     return list(session.scalars(query))
+
+
+def store_page(
+    session: Session,
+    within: ColumnElement[bool],
+    after: str | None,
+    limit: int,
+    rep_id: str | None = None,
+) -> list[Store]:
+    """Return up to ``limit`` stores matching ``within`` (and of one rep), by id after ``after``."""
+    query = select(Store).where(within).order_by(Store.store_id)
+    if after is not None:
+        query = query.where(Store.store_id > after)
+    if rep_id is not None:
+        query = query.where(Store.rep_id == rep_id)
+    return list(session.scalars(query.limit(limit)))

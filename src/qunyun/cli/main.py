@@ -50,6 +50,10 @@ app.add_typer(import_app, name="import")
 app.add_typer(staff_app, name="staff")
 app.add_typer(db_app, name="db")
 app.add_typer(plan_app, name="plan")
+user_app = typer.Typer(help="控制台与 API 账号：create。", no_args_is_help=True)
+token_app = typer.Typer(help="集成令牌（供其他系统调用 API）：create。", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+app.add_typer(token_app, name="token")
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -470,6 +474,83 @@ def handover(
     )
 
 
+# --- accounts, tokens, web ---------------------------------------------------------------
+
+
+@user_app.command("create", help="创建控制台 / API 账号。Create a console and API login.")
+def user_create(
+    username: Annotated[str, typer.Option("--username", help="登录名。")],
+    password: Annotated[str, typer.Option("--password", help="密码（至少 8 个字符）。")],
+    role: Annotated[
+        str,
+        typer.Option(
+            "--role",
+            help="hq_admin / manager / supervisor / rep / group_admin / distributor / analyst",
+        ),
+    ],
+    tenant: TenantOption = None,
+    staff_id: Annotated[
+        str | None,
+        typer.Option("--staff-id", help="对应员工编号（经理、主管、业务员、群管理员必填）。"),
+    ] = None,
+    distributor_id: Annotated[
+        str | None, typer.Option("--distributor-id", help="对应经销商编号（经销商账号必填）。")
+    ] = None,
+) -> None:
+    """Create a login; only the argon2 hash of the password is stored."""
+    from qunyun.org.accounts import do_create_account
+
+    with reported_errors(), _unit_of_work() as session:
+        tenant_row = _tenant(session, tenant)
+        account = do_create_account(
+            session,
+            tenant_row,
+            username,
+            password,
+            role,
+            staff_id=staff_id,
+            distributor_id=distributor_id,
+        )
+        slug = tenant_row.slug
+    console.print(f"已创建账号 [bold]{account.username}[/]（{account.role.value}，租户 {slug}）")
+
+
+@token_app.command("create", help="创建集成令牌（只显示一次）。Create an integration token.")
+def token_create(
+    name: Annotated[str, typer.Option("--name", help="令牌名称，如 erp-sync。")],
+    scope: Annotated[list[str], typer.Option("--scope", help="权限范围，如 events:write。")],
+    tenant: TenantOption = None,
+) -> None:
+    """Create an integration token; print it once (only its digest is stored)."""
+    from qunyun.org.accounts import do_create_token
+
+    with reported_errors(), _unit_of_work() as session:
+        issued = do_create_token(session, _tenant(session, tenant), name, scope)
+    err_console.print(
+        f"已创建令牌 {name}（{issued.record.scopes}）；令牌只显示这一次，请妥善保存："
+    )
+    sys.stdout.write(issued.token + "\n")
+
+
+@app.command("serve", help="启动控制台与 REST API。Serve the web console and the API.")
+def serve(
+    host: Annotated[str, typer.Option("--host", help="监听地址。")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="端口。", min=1, max=65535)] = 8000,
+) -> None:
+    """Serve the console and the REST API until interrupted."""
+    with reported_errors():
+        _serve(host, port)
+
+
+def _serve(host: str, port: int) -> None:
+    import uvicorn
+
+    from qunyun.web.app import create_app
+
+    console.print(f"控制台：http://{host}:{port}/    API 文档：http://{host}:{port}/api/docs")
+    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+
+
 # --- database ----------------------------------------------------------------------------
 
 
@@ -488,7 +569,9 @@ def db_upgrade() -> None:
 # --- demo --------------------------------------------------------------------------------
 
 
-@app.command("demo", help="生成并导入演示品牌（租户 demo）。Build the demo brand.")
+@app.command(
+    "demo", help="生成并导入演示品牌（租户 demo），创建演示账号并启动控制台。Build the demo brand."
+)
 def demo(
     stores: Annotated[int, typer.Option(help="门店数量。", min=100)] = 15_000,
     consumers: Annotated[
@@ -496,6 +579,8 @@ def demo(
     ] = None,
     seed: Annotated[int, typer.Option(help="随机种子：同一种子生成同一品牌。")] = 20261123,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="构建后不启动控制台。")] = False,
+    host: Annotated[str, typer.Option("--host", help="控制台监听地址。")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="控制台端口。", min=1, max=65535)] = 8000,
 ) -> None:
     """Build the demo brand (tenant ``demo``) through the same import path users take."""
     from qunyun.demo.build import DEMO_SLUG, build_demo
@@ -519,8 +604,41 @@ def demo(
     )
     console.print(f"  qunyun import stores FILE --tenant {DEMO_SLUG}  # 导入你自己的门店表")
     console.print(f"  演示数据文件在 {home / 'demo'}")
-    if not no_serve:
-        console.print("（控制台将在后续版本提供；当前版本构建完成即结束。）")
+    _print_demo_logins(host, port)
+    if no_serve:
+        return
+    if not _stdin_is_terminal():
+        console.print("（非交互运行：不启动控制台；需要时运行 qunyun serve）")
+        return
+    with reported_errors():
+        _serve(host, port)
+
+
+def _stdin_is_terminal() -> bool:
+    """Return whether a person is at the keyboard (CI and scripts have no terminal)."""
+    return sys.stdin.isatty()
+
+
+def _print_demo_logins(host: str, port: int) -> None:
+    from qunyun.demo.build import DEMO_PASSWORD, DEMO_SLUG
+    from qunyun.org.models import ACCOUNT_ROLE_LABELS
+    from qunyun.org.queries import list_accounts
+
+    with reported_errors(), _unit_of_work() as session:
+        accounts = list_accounts(session, _tenant(session, DEMO_SLUG))
+        rows = [
+            (a.username, ACCOUNT_ROLE_LABELS[a.role], a.staff_id or a.distributor_id or "")
+            for a in accounts
+        ]
+    table = Table(
+        "用户名",
+        "角色",
+        "对应员工 / 经销商",
+        title=f"控制台 http://{host}:{port}/ · 租户 {DEMO_SLUG} · 密码 {DEMO_PASSWORD}",
+    )
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 def run() -> None:

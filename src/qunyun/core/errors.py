@@ -29,3 +29,15 @@ class InvalidInput(QunyunError):
 
 class Conflict(QunyunError):
     """The request contradicts the current state (e.g. a slug already taken)."""
+
+
+class Unauthenticated(QunyunError):
+    """The caller did not prove who they are (no, bad or expired credentials)."""
+
+
+class Forbidden(QunyunError):
+    """The caller is known but their role may not do this."""
+
+
+class Throttled(QunyunError):
+    """Too many attempts in a short time (e.g. failed logins); try again later."""

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
         default="Asia/Shanghai",
         description="Default time zone in which new tenants show and bucket time.",
     )
+    secret_key: str | None = Field(
+        default=None,
+        description="Key that signs console sessions and API tokens; unset means a random key "
+        "kept in QUNYUN_HOME/secret.key.",
+    )
 
     group_max_members: int = Field(
         default=200,
@@ -99,6 +104,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"unsupported database {scheme!r}: use sqlite:///PATH or postgresql://…"
             )
+        return value.strip()
+
+    @field_validator("secret_key")
+    @classmethod
+    def _long_secret(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        if len(value.strip()) < 32:
+            raise ValueError("the secret key must be at least 32 characters long")
         return value.strip()
 
     @field_validator("timezone")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from qunyun.channel.models import ContactKind, Store, StoreStatus
@@ -38,9 +38,12 @@ class Coverage:
         }
 
 
-def store_coverage(session: Session, tenant: Tenant) -> Coverage:
+def store_coverage(
+    session: Session, tenant: Tenant, within: ColumnElement[bool] | None = None
+) -> Coverage:
     """Return the coverage of the tenant's active stores by store groups (全覆盖).
 
+    ``within`` (a condition on ``Store``, from an access guard) limits the stores counted.
     When VIP stores leave their base group (QUNYUN_VIP_IN_BASE_GROUP=false), a VIP group
     covers them.
     """
@@ -62,6 +65,8 @@ def store_coverage(session: Session, tenant: Tenant) -> Coverage:
         .where(Store.tenant_id == tenant.id, Store.status == StoreStatus.ACTIVE)
         .order_by(Store.store_id)
     )
+    if within is not None:
+        query = query.where(within)
     for store_id, rep_id, region_code in session.execute(query):
         province = catalogue().by_code[catalogue().by_code[region_code].province_code].name
         is_covered = store_id in grouped
@@ -90,8 +95,12 @@ class Breach:
     detail: str
 
 
-def audit_store_groups(session: Session, tenant: Tenant) -> list[Breach]:
+def audit_store_groups(
+    session: Session, tenant: Tenant, within: ColumnElement[bool] | None = None
+) -> list[Breach]:
     """Return every breach of the store-group rules, by group and rule.
+
+    ``within`` (a condition on ``Group``, from an access guard) limits the groups checked.
 
     Rules: the serving rep, both levels above the rep and a group admin hold seats; nobody who
     left holds a seat; at most QUNYUN_GROUP_MAX_MEMBERS customers; customers all from the group's territory. The
@@ -107,16 +116,12 @@ def audit_store_groups(session: Session, tenant: Tenant) -> list[Breach]:
             select(Store.store_id, Store.rep_id).where(Store.tenant_id == tenant.id)
         ).all()
     )
-    groups = {
-        group.group_id: group
-        for group in session.scalars(
-            select(Group).where(
-                Group.tenant_id == tenant.id,
-                Group.matrix == Matrix.STORE,
-                Group.archived_at.is_(None),
-            )
-        )
-    }
+    group_query = select(Group).where(
+        Group.tenant_id == tenant.id, Group.matrix == Matrix.STORE, Group.archived_at.is_(None)
+    )
+    if within is not None:
+        group_query = group_query.where(within)
+    groups = {group.group_id: group for group in session.scalars(group_query)}
     seats: dict[str, set[tuple[ContactKind, str, MemberRole]]] = defaultdict(set)
     for group_id, kind, member_id, role in open_seats(session, tenant, Matrix.STORE):
         seats[group_id].add((kind, member_id, role))

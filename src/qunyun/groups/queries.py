@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from qunyun.channel.models import ContactKind
-from qunyun.groups.models import Group, Matrix, MemberRole, Membership
+from qunyun.groups.models import Group, Matrix, MemberRole, Membership, PlanChange
 from qunyun.org.models import Tenant
 
 
@@ -35,3 +39,143 @@ def open_seats(
 ) -> list[tuple[str, ContactKind, str, MemberRole]]:
     """Return (group, member kind, member id, role) of every open stay in open groups."""
     return [tuple(row) for row in session.execute(open_seats_query(tenant, matrix))]  # type: ignore[misc]
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """A group as lists show it."""
+
+    group_id: str
+    name: str
+    matrix: Matrix
+    territory_rep_id: str | None
+    region_code: str | None
+    member_count: int
+
+
+def group_page(
+    session: Session, within: ColumnElement[bool], after: str | None, limit: int
+) -> list[GroupRow]:
+    """Return up to ``limit`` open groups that match ``within``, by id, after the id ``after``.
+
+    Keyset pagination: the cost does not grow with how deep the page is.
+    """
+    query = select(Group).where(within, Group.archived_at.is_(None)).order_by(Group.group_id)
+    if after is not None:
+        query = query.where(Group.group_id > after)
+    groups = list(session.scalars(query.limit(limit)))
+    if not groups:
+        return []
+    counts = member_counts(session, groups[0].tenant_id, [group.group_id for group in groups])
+    return [_row(group, counts.get(group.group_id, 0)) for group in groups]
+
+
+def groups_in(session: Session, within: ColumnElement[bool]) -> list[GroupRow]:
+    """Return every open group that matches ``within`` with its member count, by id."""
+    counts = (
+        select(Membership.tenant_id, Membership.group_id, func.count().label("members"))
+        .where(Membership.left_at.is_(None))
+        .group_by(Membership.tenant_id, Membership.group_id)
+        .subquery()
+    )
+    query = (
+        select(Group, func.coalesce(counts.c.members, 0))
+        .outerjoin(
+            counts,
+            (counts.c.tenant_id == Group.tenant_id) & (counts.c.group_id == Group.group_id),
+        )
+        .where(within, Group.archived_at.is_(None))
+        .order_by(Group.group_id)
+    )
+    return [_row(group, count) for group, count in session.execute(query)]
+
+
+def _row(group: Group, count: int) -> GroupRow:
+    return GroupRow(
+        group.group_id,
+        group.name,
+        group.matrix,
+        group.territory_rep_id,
+        group.region_code,
+        count,
+    )
+
+
+def member_counts(session: Session, tenant_id: int, group_ids: list[str]) -> dict[str, int]:
+    """Return the number of open stays per group."""
+    query = (
+        select(Membership.group_id, func.count())
+        .where(
+            Membership.tenant_id == tenant_id,
+            Membership.group_id.in_(group_ids),
+            Membership.left_at.is_(None),
+        )
+        .group_by(Membership.group_id)
+    )
+    return dict(session.execute(query).all())
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    """One open stay in a group, with the member's name."""
+
+    member_kind: ContactKind
+    member_id: str
+    name: str
+    role: MemberRole
+    joined_at: datetime
+
+
+def group_members(session: Session, group: Group) -> list[MemberRow]:
+    """Return the open stays of a group with names, by kind, role and id."""
+    from qunyun.channel.models import Consumer, Distributor, Store
+    from qunyun.org.models import Staff
+
+    stays = session.execute(
+        select(Membership.member_kind, Membership.member_id, Membership.role, Membership.joined_at)
+        .where(
+            Membership.tenant_id == group.tenant_id,
+            Membership.group_id == group.group_id,
+            Membership.left_at.is_(None),
+        )
+        .order_by(Membership.member_kind, Membership.role, Membership.member_id)
+    ).all()
+    tables: dict[ContactKind, tuple[Any, Any]] = {
+        ContactKind.STORE: (Store, Store.store_id),
+        ContactKind.DISTRIBUTOR: (Distributor, Distributor.distributor_id),
+        ContactKind.CONSUMER: (Consumer, Consumer.consumer_id),
+        ContactKind.STAFF: (Staff, Staff.staff_id),
+    }
+    names: dict[tuple[ContactKind, str], str] = {}
+    for kind, (model, key) in tables.items():
+        ids = [member_id for member_kind, member_id, _, _ in stays if member_kind is kind]
+        if ids:
+            rows = session.execute(
+                select(key, model.name).where(model.tenant_id == group.tenant_id, key.in_(ids))
+            )
+            names.update(((kind, member_id), name) for member_id, name in rows)
+    return [
+        MemberRow(kind, member_id, names.get((kind, member_id), member_id), role, joined_at)
+        for kind, member_id, role, joined_at in stays
+    ]
+
+
+def groups_by_matrix(session: Session, within: ColumnElement[bool]) -> dict[Matrix, int]:
+    """Return how many open groups matching ``within`` each matrix has."""
+    query = (
+        select(Group.matrix, func.count())
+        .where(within, Group.archived_at.is_(None))
+        .group_by(Group.matrix)
+    )
+    counts = dict(session.execute(query).all())
+    return {matrix: counts.get(matrix, 0) for matrix in Matrix}
+
+
+def plan_changes(
+    session: Session, revision_id: int, after_id: int | None, limit: int
+) -> list[PlanChange]:
+    """Return up to ``limit`` changes of a revision, by id, after the id ``after_id``."""
+    query = select(PlanChange).where(PlanChange.revision_id == revision_id)
+    if after_id is not None:
+        query = query.where(PlanChange.id > after_id)
+    return list(session.scalars(query.order_by(PlanChange.id).limit(limit)))

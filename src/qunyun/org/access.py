@@ -1,39 +1,91 @@
 """Access guards: the one place that decides which tenant data an actor may reach.
 
-This issue has one kind of actor, the operator at the command line, who may reach the whole
-tenant they name. Web roles (rep, supervisor, manager, distributor …) add their scopes here.
+Actors: the command-line operator (the whole tenant they name), a person logged in to the
+console or the API (an account with a role), and a machine holding an integration token
+(only its scopes, no reads). Scope of the roles:
+
+- ``hq_admin`` and ``analyst``: the whole tenant (the analyst only reads);
+- ``manager``: the stores in his region and the groups of that region or of his people;
+- ``supervisor``: the stores and store groups of the reps who report to him;
+- ``rep``: the stores and store groups of his territory;
+- ``group_admin``: the groups in which he holds the admin seat, and their stores;
+- ``distributor``: his network (his distributor and every lower tier under it), the stores
+  it supplies, and the groups where any of them is a member.
+
+Everything outside an actor's scope is reported as not found, so that its existence is not
+revealed. Role rights (who may plan, hand over) are checked here too.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
-from qunyun.core.errors import InvalidInput, NotFound
-from qunyun.org.models import Tenant
+from qunyun.channel.models import ContactKind, Distributor, Store
+from qunyun.core.errors import Forbidden, InvalidInput, NotFound
+from qunyun.groups.models import Group, MemberRole, Membership
+from qunyun.org.models import Account, AccountRole, RegionRow, Staff, StaffRole, Tenant
+
+OPERATOR, ACCOUNT, INTEGRATION = "operator", "account", "integration"
+WHOLE_TENANT = (AccountRole.HQ_ADMIN, AccountRole.ANALYST)
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts: ``kind`` is ``operator`` (CLI, whole tenant) for now."""
+    """Who acts: the CLI ``operator``, an ``account`` (a person with a role) or an ``integration``."""
 
     kind: str
     name: str
+    tenant_id: int | None = None
+    role: AccountRole | None = None
+    staff_id: str | None = None
+    distributor_id: str | None = None
+    account_id: int | None = None
+    scopes: frozenset[str] = field(default_factory=frozenset)
 
     @classmethod
     def operator(cls, name: str = "cli") -> Actor:
         """Return the command-line operator, who may reach every row of a named tenant."""
-        return cls("operator", name)
+        return cls(OPERATOR, name)
+
+    @classmethod
+    def for_account(cls, account: Account) -> Actor:
+        """Return the actor of a logged-in person."""
+        return cls(
+            ACCOUNT,
+            account.username,
+            tenant_id=account.tenant_id,
+            role=account.role,
+            staff_id=account.staff_id,
+            distributor_id=account.distributor_id,
+            account_id=account.id,
+        )
+
+    @classmethod
+    def integration(cls, tenant_id: int, name: str, scopes: frozenset[str]) -> Actor:
+        """Return a machine that holds an integration token with ``scopes``."""
+        return cls(INTEGRATION, name, tenant_id=tenant_id, scopes=scopes)
+
+    @property
+    def sees_whole_tenant(self) -> bool:
+        """Return whether the actor's scope is the whole tenant."""
+        return self.kind == OPERATOR or (self.kind == ACCOUNT and self.role in WHOLE_TENANT)
 
 
 def access_tenant(session: Session, actor: Actor, slug: str | None) -> Tenant:
     """Return the tenant ``slug`` names, or the only tenant when ``slug`` is None.
 
-    Raise NotFound when no tenant has that slug, and InvalidInput when ``slug`` is None
-    while there is not exactly one tenant.
+    Raise NotFound when no tenant has that slug (or the actor belongs to another tenant),
+    and InvalidInput when ``slug`` is None while there is not exactly one tenant.
     """
+    if actor.tenant_id is not None:
+        own = session.get(Tenant, actor.tenant_id)
+        if own is None or (slug is not None and own.slug != slug):
+            raise NotFound(f"没有名为 {slug!r} 的租户（品牌）")
+        return own
     if slug is not None:
         tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
         if tenant is None:
@@ -48,3 +100,273 @@ def access_tenant(session: Session, actor: Actor, slug: str | None) -> Tenant:
     if count == 0:
         raise InvalidInput("还没有租户（品牌）：请先运行 qunyun tenant create SLUG --name 名称")
     raise InvalidInput(f"有 {count} 个租户，请用 --tenant SLUG 指定一个")
+
+
+def actor_tenant(session: Session, actor: Actor) -> Tenant:
+    """Return the tenant of a logged-in person or machine; raise NotFound when it is gone."""
+    return access_tenant(session, actor, None)
+
+
+# --- rights --------------------------------------------------------------------------------
+
+
+def require_reader(actor: Actor) -> None:
+    """Raise Forbidden for a machine: integration tokens carry no right to read tenant data."""
+    if actor.kind == INTEGRATION:
+        raise Forbidden("集成令牌不能读取业务数据，请用账号登录")
+
+
+def require_scope(actor: Actor, scope: str) -> None:
+    """Raise Forbidden unless the actor is a machine granted ``scope`` (or the CLI operator)."""
+    if actor.kind == OPERATOR:
+        return
+    if actor.kind != INTEGRATION or scope not in actor.scopes:
+        raise Forbidden(f"需要权限范围 {scope}")
+
+
+def require_planner(actor: Actor) -> None:
+    """Raise Forbidden unless the actor may compute and apply plans (HQ: the plan is national)."""
+    require_reader(actor)
+    if actor.kind == ACCOUNT and actor.role is not AccountRole.HQ_ADMIN:
+        raise Forbidden("只有总部管理员可以计算和应用社群矩阵计划")
+
+
+def require_handover(actor: Actor) -> None:
+    """Raise Forbidden unless the actor may hand people's work over (HQ, managers, supervisors)."""
+    require_reader(actor)
+    allowed = (AccountRole.HQ_ADMIN, AccountRole.MANAGER, AccountRole.SUPERVISOR)
+    if actor.kind == ACCOUNT and actor.role not in allowed:
+        raise Forbidden("只有总部管理员、经理和主管可以办理交接")
+
+
+# --- scope ---------------------------------------------------------------------------------
+
+
+def _subordinates(session: Session, tenant: Tenant, boss_id: str) -> set[str]:
+    """Return everyone below ``boss_id`` in the staff hierarchy (not the boss)."""
+    reports: dict[str, list[str]] = {}
+    for staff_id, manager_id in session.execute(
+        select(Staff.staff_id, Staff.manager_id).where(
+            Staff.tenant_id == tenant.id, Staff.manager_id.is_not(None)
+        )
+    ):
+        if manager_id is not None:
+            reports.setdefault(manager_id, []).append(staff_id)
+    found: set[str] = set()
+    frontier = [boss_id]
+    while frontier:
+        below = [person for boss in frontier for person in reports.get(boss, ())]
+        frontier = [person for person in below if person not in found]
+        found.update(frontier)
+    return found
+
+
+def _territory_reps(session: Session, tenant: Tenant, actor: Actor) -> list[str]:
+    """Return the reps whose territories a rep or supervisor sees."""
+    if actor.role is AccountRole.REP:
+        return [actor.staff_id] if actor.staff_id else []
+    return list(
+        session.scalars(
+            select(Staff.staff_id).where(
+                Staff.tenant_id == tenant.id,
+                Staff.manager_id == actor.staff_id,
+                Staff.role == StaffRole.REP,
+            )
+        )
+    )
+
+
+def _manager_regions(session: Session, tenant: Tenant, actor: Actor) -> ColumnElement[bool]:
+    """Return a condition on region codes: the manager's region and every division inside."""
+    region = session.scalar(
+        select(Staff.region_code).where(
+            Staff.tenant_id == tenant.id, Staff.staff_id == actor.staff_id
+        )
+    )
+    if region is None:
+        return false()
+    return RegionRow.code.in_(
+        select(RegionRow.code).where(
+            or_(
+                RegionRow.code == region,
+                RegionRow.parent_code == region,
+                RegionRow.province_code == region,
+            )
+        )
+    )
+
+
+def _network(session: Session, tenant: Tenant, root: str | None) -> list[str]:
+    """Return a distributor and every distributor below it (lower tiers buy from upper)."""
+    if root is None:
+        return []
+    children: dict[str, list[str]] = {}
+    for distributor_id, parent_id in session.execute(
+        select(Distributor.distributor_id, Distributor.parent_id).where(
+            Distributor.tenant_id == tenant.id, Distributor.parent_id.is_not(None)
+        )
+    ):
+        if parent_id is not None:
+            children.setdefault(parent_id, []).append(distributor_id)
+    found = [root]
+    for distributor_id in found:
+        found.extend(child for child in children.get(distributor_id, ()) if child not in found)
+    return found
+
+
+def _groups_with_member(session: Session, tenant: Tenant, *conditions: Any) -> list[str]:
+    """Return the ids of the groups with an open stay matching ``conditions``.
+
+    The ids are read first (a handful per person) so that the scope becomes a plain ``IN``
+    list: nested subqueries over memberships made PostgreSQL pick slow plans.
+    """
+    return list(
+        session.scalars(
+            select(Membership.group_id)
+            .where(Membership.tenant_id == tenant.id, Membership.left_at.is_(None), *conditions)
+            .distinct()
+        )
+    )
+
+
+def _admin_groups(session: Session, tenant: Tenant, actor: Actor) -> list[str]:
+    return _groups_with_member(
+        session,
+        tenant,
+        Membership.member_kind == ContactKind.STAFF,
+        Membership.member_id == (actor.staff_id or ""),
+        Membership.role == MemberRole.ADMIN,
+    )
+
+
+def stores_in_scope(session: Session, actor: Actor, tenant: Tenant) -> ColumnElement[bool]:
+    """Return the condition on ``Store`` rows that selects the tenant's stores the actor sees."""
+    own = Store.tenant_id == tenant.id
+    if actor.kind == INTEGRATION:
+        return false()
+    if actor.sees_whole_tenant:
+        return own
+    role = actor.role
+    if role in (AccountRole.REP, AccountRole.SUPERVISOR):
+        return and_(own, Store.rep_id.in_(_territory_reps(session, tenant, actor)))
+    if role is AccountRole.MANAGER:
+        regions = _manager_regions(session, tenant, actor)
+        return and_(own, Store.region_code.in_(select(RegionRow.code).where(regions)))
+    if role is AccountRole.DISTRIBUTOR:
+        network = _network(session, tenant, actor.distributor_id)
+        return and_(own, Store.distributor_id.in_(network))
+    if role is AccountRole.GROUP_ADMIN:
+        in_admin_groups = select(Membership.member_id).where(
+            Membership.tenant_id == tenant.id,
+            Membership.left_at.is_(None),
+            Membership.member_kind == ContactKind.STORE,
+            Membership.group_id.in_(_admin_groups(session, tenant, actor)),
+        )
+        return and_(own, Store.store_id.in_(in_admin_groups))
+    return false()
+
+
+def groups_in_scope(session: Session, actor: Actor, tenant: Tenant) -> ColumnElement[bool]:
+    """Return the condition on ``Group`` rows that selects the tenant's groups the actor sees."""
+    own = Group.tenant_id == tenant.id
+    if actor.kind == INTEGRATION:
+        return false()
+    if actor.sees_whole_tenant:
+        return own
+    role = actor.role
+    if role in (AccountRole.REP, AccountRole.SUPERVISOR):
+        return and_(own, Group.territory_rep_id.in_(_territory_reps(session, tenant, actor)))
+    if role is AccountRole.MANAGER:
+        people = _subordinates(session, tenant, actor.staff_id or "")
+        regions = _manager_regions(session, tenant, actor)
+        return and_(
+            own,
+            or_(
+                Group.region_code.in_(select(RegionRow.code).where(regions)),
+                Group.territory_rep_id.in_(people),
+            ),
+        )
+    if role is AccountRole.DISTRIBUTOR:
+        network = _network(session, tenant, actor.distributor_id)
+        supplied = list(
+            session.scalars(
+                select(Store.store_id).where(
+                    Store.tenant_id == tenant.id, Store.distributor_id.in_(network)
+                )
+            )
+        )
+        ids = set(
+            _groups_with_member(
+                session,
+                tenant,
+                Membership.member_kind == ContactKind.DISTRIBUTOR,
+                Membership.member_id.in_(network),
+            )
+        )
+        for start in range(0, len(supplied), 5000):
+            ids.update(
+                _groups_with_member(
+                    session,
+                    tenant,
+                    Membership.member_kind == ContactKind.STORE,
+                    Membership.member_id.in_(supplied[start : start + 5000]),
+                )
+            )
+        return and_(own, Group.group_id.in_(sorted(ids)))
+    if role is AccountRole.GROUP_ADMIN:
+        return and_(own, Group.group_id.in_(_admin_groups(session, tenant, actor)))
+    return false()
+
+
+def staff_in_scope(session: Session, actor: Actor, tenant: Tenant) -> ColumnElement[bool]:
+    """Return the condition on ``Staff`` rows of the people whose work the actor may manage.
+
+    HQ (and the analyst, read-only) see everyone; a manager or supervisor himself and
+    everyone below him; anyone else only himself.
+    """
+    own = Staff.tenant_id == tenant.id
+    if actor.kind == INTEGRATION:
+        return false()
+    if actor.sees_whole_tenant:
+        return own
+    people = {actor.staff_id} if actor.staff_id else set()
+    if actor.role in (AccountRole.MANAGER, AccountRole.SUPERVISOR) and actor.staff_id:
+        people |= _subordinates(session, tenant, actor.staff_id)
+    return and_(own, Staff.staff_id.in_(people))
+
+
+def access_group(session: Session, actor: Actor, tenant: Tenant, group_id: str) -> Group:
+    """Return the group; raise NotFound when it does not exist or is outside the scope."""
+    group = session.scalar(
+        select(Group).where(groups_in_scope(session, actor, tenant), Group.group_id == group_id)
+    )
+    if group is None:
+        raise NotFound(f"没有社群 {group_id}")
+    return group
+
+
+def access_staff(session: Session, actor: Actor, tenant: Tenant, staff_id: str) -> Staff:
+    """Return the staff member; raise NotFound when unknown or outside the actor's people."""
+    staff = session.scalar(
+        select(Staff).where(staff_in_scope(session, actor, tenant), Staff.staff_id == staff_id)
+    )
+    if staff is None:
+        raise NotFound(f"没有员工 {staff_id!r}")
+    return staff
+
+
+def access_store(session: Session, actor: Actor, tenant: Tenant, store_id: str) -> Store:
+    """Return the store; raise NotFound when it does not exist or is outside the scope."""
+    store = session.scalar(
+        select(Store).where(stores_in_scope(session, actor, tenant), Store.store_id == store_id)
+    )
+    if store is None:
+        raise NotFound(f"没有门店 {store_id!r}")
+    return store
+
+
+def require_whole_tenant(actor: Actor) -> None:
+    """Raise Forbidden unless the actor reads the whole tenant (HQ, analyst): plans are national."""
+    require_reader(actor)
+    if not actor.sees_whole_tenant:
+        raise Forbidden("只有总部管理员和分析员可以查看全国计划")

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from qunyun.org.models import Staff, Tenant
+from qunyun.org.models import Account, Staff, Tenant
 
 
 def two_levels_above(
@@ -37,3 +37,10 @@ def two_levels_above(
 def list_tenants(session: Session) -> list[Tenant]:
     """Return every tenant, by slug."""
     return list(session.scalars(select(Tenant).order_by(Tenant.slug)))
+
+
+def list_accounts(session: Session, tenant: Tenant) -> list[Account]:
+    """Return the tenant's accounts, by username."""
+    return list(
+        session.scalars(select(Account).where(Account.tenant_id == tenant.id).order_by(Account.id))
+    )

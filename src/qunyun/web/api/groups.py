@@ -1,0 +1,153 @@
+"""``/api/v1/groups`` and ``/api/v1/stores``: what the caller's scope holds."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+
+from qunyun.channel.models import ContactKind, Store
+from qunyun.channel.queries import store_page
+from qunyun.groups.governance import audit_store_groups
+from qunyun.groups.models import Group
+from qunyun.groups.queries import GroupRow, group_members, group_page
+from qunyun.org.access import (
+    access_group,
+    access_store,
+    actor_tenant,
+    groups_in_scope,
+    require_reader,
+    stores_in_scope,
+)
+from qunyun.org.regions import catalogue
+from qunyun.web.api.schemas import (
+    BreachOut,
+    GroupDetail,
+    GroupItem,
+    GroupPage,
+    MemberOut,
+    StoreItem,
+    StorePage,
+)
+from qunyun.web.deps import ApiActor, work
+
+router = APIRouter(tags=["groups"])
+
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size (1–500).")]
+Cursor = Annotated[
+    str | None,
+    Query(
+        min_length=1,
+        max_length=64,
+        description="`next_cursor` of the previous page: the page continues after this id.",
+    ),
+]
+ObjectId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+def _item(row: GroupRow) -> GroupItem:
+    return GroupItem(
+        id=row.group_id,
+        name=row.name,
+        matrix=row.matrix.value,
+        territory_rep_id=row.territory_rep_id,
+        member_count=row.member_count,
+        health=None,
+    )
+
+
+@router.get("/groups", response_model=GroupPage)
+def list_groups(
+    actor: ApiActor, request: Request, limit: Limit = 50, cursor: Cursor = None
+) -> GroupPage:
+    """List the open groups in the caller's scope, by id (keyset pagination)."""
+    require_reader(actor)
+    with work(request) as session:
+        tenant = actor_tenant(session, actor)
+        rows = group_page(session, groups_in_scope(session, actor, tenant), cursor, limit + 1)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return GroupPage(
+        items=[_item(row) for row in rows],
+        next_cursor=rows[-1].group_id if more else None,
+    )
+
+
+@router.get("/groups/{group_id}", response_model=GroupDetail)
+def get_group(actor: ApiActor, request: Request, group_id: ObjectId) -> GroupDetail:
+    """Return a group with its members, staff seats and rule breaches (404 outside the scope)."""
+    require_reader(actor)
+    with work(request) as session:
+        tenant = actor_tenant(session, actor)
+        group = access_group(session, actor, tenant, group_id)
+        members = group_members(session, group)
+        breaches = audit_store_groups(
+            session, tenant, (Group.tenant_id == tenant.id) & (Group.group_id == group.group_id)
+        )
+    out = [
+        MemberOut(
+            kind=member.member_kind.value,
+            id=member.member_id,
+            name=member.name,
+            role=member.role.value,
+            joined_at=member.joined_at,
+        )
+        for member in members
+    ]
+    return GroupDetail(
+        id=group.group_id,
+        name=group.name,
+        matrix=group.matrix.value,
+        territory_rep_id=group.territory_rep_id,
+        member_count=len(out),
+        health=None,
+        region=catalogue().full_name(group.region_code) if group.region_code else None,
+        created_at=group.created_at,
+        members=[member for member in out if member.kind != ContactKind.STAFF.value],
+        staff_seats=[member for member in out if member.kind == ContactKind.STAFF.value],
+        breaches=[BreachOut(group_id=b.group_id, rule=b.rule, detail=b.detail) for b in breaches],
+    )
+
+
+@router.get("/stores", response_model=StorePage)
+def list_stores(
+    actor: ApiActor,
+    request: Request,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    rep_id: Annotated[str | None, Query(max_length=64, description="Only this rep's.")] = None,
+) -> StorePage:
+    """List the stores in the caller's scope, by id (keyset pagination)."""
+    require_reader(actor)
+    with work(request) as session:
+        tenant = actor_tenant(session, actor)
+        stores = store_page(
+            session, stores_in_scope(session, actor, tenant), cursor, limit + 1, rep_id
+        )
+        items = [_store(store) for store in stores[:limit]]
+    more = len(stores) > limit
+    return StorePage(items=items, next_cursor=items[-1].id if more else None)
+
+
+@router.get("/stores/{store_id}", response_model=StoreItem)
+def get_store(actor: ApiActor, request: Request, store_id: ObjectId) -> StoreItem:
+    """Return a store (404 outside the caller's scope)."""
+    require_reader(actor)
+    with work(request) as session:
+        tenant = actor_tenant(session, actor)
+        return _store(access_store(session, actor, tenant, store_id))
+
+
+def _store(store: Store) -> StoreItem:
+    return StoreItem(
+        id=store.store_id,
+        name=store.name,
+        store_type=store.store_type.value,
+        region=catalogue().full_name(store.region_code),
+        rep_id=store.rep_id,
+        distributor_id=store.distributor_id,
+        status=store.status.value,
+        scale_tier=store.scale_tier.value if store.scale_tier else None,
+        growth=store.growth.value,
+        closeness=store.closeness,
+    )

@@ -1,0 +1,125 @@
+"""The FastAPI application: REST API under ``/api/v1``, the console at ``/``, static files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from qunyun import __version__
+from qunyun.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    QunyunError,
+    Throttled,
+    Unauthenticated,
+)
+from qunyun.web.api import auth as auth_api
+from qunyun.web.api import governance as governance_api
+from qunyun.web.api import groups as groups_api
+from qunyun.web.api import plans as plans_api
+from qunyun.web.api.schemas import ErrorOut
+from qunyun.web.auth import ACCESS_TOKEN_SECONDS, SESSION_COOKIE, TokenSigner, secret_key
+from qunyun.web.console import pages
+from qunyun.web.console.render import render_error
+
+STATIC = Path(__file__).parent / "static"
+API_PREFIX = "/api/v1"
+STATUS = {
+    InvalidInput: 400,
+    Unauthenticated: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Throttled: 429,
+}
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 422, 429)
+}
+
+
+def create_app(engine: Engine | None = None, key: str | None = None) -> FastAPI:
+    """Return the application on ``engine`` (default: the configured, migrated database)."""
+    if engine is None:
+        from qunyun.core.db import get_engine
+
+        engine = get_engine()
+    key = key or secret_key()
+    app = FastAPI(
+        title="Qunyun 群运 API",
+        version=__version__,
+        description="REST API of Qunyun: the community matrix of a brand's channel, by scope.",
+        docs_url="/api/docs",
+        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    app.state.engine = engine
+    app.state.signer = TokenSigner(key)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=key,
+        session_cookie=SESSION_COOKIE,
+        max_age=ACCESS_TOKEN_SECONDS,
+        same_site="strict",
+    )
+    for router in (auth_api.router, groups_api.router, plans_api.router, governance_api.router):
+        app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(pages.router, include_in_schema=False)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_exception_handler(QunyunError, _domain_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+    return app
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _error(request: Request, status: int, message: str) -> Response:
+    if _is_api(request):
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return JSONResponse({"detail": message}, status_code=status, headers=headers)
+    if status == 401:
+        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+    return render_error(request, status, message)
+
+
+async def _domain_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, QunyunError)
+    status = next((code for kind, code in STATUS.items() if isinstance(error, kind)), 400)
+    return _error(request, status, error.message)
+
+
+async def _validation_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    problems = []
+    for issue in error.errors():
+        where = ".".join(str(part) for part in issue.get("loc", ()) if part != "body")
+        problems.append(f"{where or '请求体'}: {issue.get('msg', '无效')}")
+    return _error(request, 422, "请求参数有误：" + "；".join(problems))
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    messages = {404: "没有这个地址", 405: "不支持这种请求方法"}
+    message = messages.get(error.status_code, str(error.detail))
+    response = _error(request, error.status_code, message)
+    if error.headers:
+        response.headers.update(error.headers)
+    return response
+
+
+async def _unexpected_error(request: Request, error: Exception) -> Response:
+    return _error(request, 500, "服务器内部错误，已记录；请稍后再试")

@@ -1,0 +1,363 @@
+"""Console pages: thin handlers that resolve the actor, call one query or action, render."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections import defaultdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Path, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import select
+
+from qunyun.core.errors import Forbidden, QunyunError, Unauthenticated
+from qunyun.groups.governance import audit_store_groups, store_coverage
+from qunyun.groups.handover import do_handover
+from qunyun.groups.models import MATRIX_LABELS, Group, Matrix, PlanRevision
+from qunyun.groups.plans import do_apply_plan, do_compute_plan
+from qunyun.groups.queries import group_members, groups_by_matrix, groups_in, plan_changes
+from qunyun.org.access import (
+    Actor,
+    access_group,
+    access_staff,
+    actor_tenant,
+    groups_in_scope,
+    require_handover,
+    require_planner,
+    require_reader,
+    require_whole_tenant,
+    staff_in_scope,
+    stores_in_scope,
+)
+from qunyun.org.accounts import do_login
+from qunyun.org.models import STAFF_ROLE_LABELS, Staff
+from qunyun.org.regions import catalogue
+from qunyun.web.auth import session_payload
+from qunyun.web.console.i18n import LANG_COOKIE, LANGUAGES
+from qunyun.web.console.render import render
+from qunyun.web.deps import console_actor, work
+
+router = APIRouter()
+
+Text = Annotated[str, Form(max_length=256)]
+ObjectId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+def _actor(request: Request) -> Actor:
+    actor = console_actor(request)
+    if actor is None:
+        raise Unauthenticated("请先登录")
+    require_reader(actor)
+    return actor
+
+
+async def _check_csrf(request: Request) -> None:
+    """Raise Forbidden unless the form or the HTMX header carries the session's CSRF token."""
+    form = await request.form()
+    sent = request.headers.get("x-csrf-token") or form.get("csrf_token")
+    expected = request.session.get("csrf")
+    if not isinstance(sent, str) or not isinstance(expected, str):
+        raise Forbidden("表单已过期（CSRF 校验失败），请刷新页面后重试")
+    if not hmac.compare_digest(sent, expected):
+        raise Forbidden("表单已过期（CSRF 校验失败），请刷新页面后重试")
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return "/"
+
+
+# --- login, language -------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request, next: str | None = None) -> Response:
+    """Show the login form."""
+    return render(request, "login.html", None, {"next": _safe_next(next), "error": None})
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(
+    request: Request,
+    tenant: Text,
+    username: Text,
+    password: Text,
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    """Log in: a signed session cookie with a fresh CSRF token."""
+    await _check_csrf(request)
+    try:
+        with work(request) as session:
+            account = do_login(session, tenant, username, password)
+            payload = session_payload(account) if account is not None else None
+    except QunyunError as error:
+        context = {"next": _safe_next(next), "error": error.message}
+        return render(request, "login.html", None, context)
+    if payload is None:
+        context = {"next": _safe_next(next), "error": "bad_login"}
+        return render(request, "login.html", None, context)
+    request.session.clear()
+    request.session.update(payload)
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    """Log out."""
+    await _check_csrf(request)
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+@router.get("/lang/{code}")
+def switch_language(code: Annotated[str, Path(max_length=5)], next: str | None = None) -> Response:
+    """Switch the console language (中文 / English) and go back."""
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    if code in LANGUAGES:
+        response.set_cookie(LANG_COOKIE, code, max_age=365 * 86400, samesite="strict")
+    return response
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """Send browsers to the icon among the static files."""
+    return RedirectResponse("/static/favicon.svg", status_code=308)
+
+
+# --- overview, matrix, group -----------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request) -> Response:
+    """Show coverage and groups by matrix within the caller's scope."""
+    actor = _actor(request)
+    with work(request) as session:
+        tenant = actor_tenant(session, actor)
+        coverage = store_coverage(session, tenant, stores_in_scope(session, actor, tenant))
+        by_matrix = groups_by_matrix(session, groups_in_scope(session, actor, tenant))
+        brand = tenant.name
+    share = coverage.covered / coverage.active if coverage.active else 1.0
+    matrix_chart = {
+        "xAxis": {"type": "category", "data": [MATRIX_LABELS[m] for m in by_matrix]},
+        "yAxis": {"type": "value"},
+        "series": [{"type": "bar", "data": list(by_matrix.values())}],
+        "grid": {"left": 40, "right": 10, "top": 20, "bottom": 30},
+    }
+    regions = sorted(coverage.by_region.items())
+    coverage_chart = {
+        "xAxis": {"type": "category", "data": [name for name, _ in regions]},
+        "yAxis": {"type": "value", "max": 100},
+        "series": [
+            {
+                "type": "bar",
+                "data": [round(100 * c["covered"] / c["active"], 1) for _, c in regions],
+            }
+        ],
+        "grid": {"left": 40, "right": 10, "top": 20, "bottom": 30},
+    }
+    return render(
+        request,
+        "overview.html",
+        actor,
+        {
+            "brand": brand,
+            "coverage": coverage,
+            "share": share,
+            "by_matrix": {matrix.value: count for matrix, count in by_matrix.items()},
+            "matrix_chart": json.dumps(matrix_chart, ensure_ascii=False),
+            "coverage_chart": json.dumps(coverage_chart, ensure_ascii=False),
+            "uncovered": coverage.uncovered[:20],
+        },
+    )
+
+
+@router.get("/matrix", response_class=HTMLResponse)
+def matrix(request: Request) -> Response:
+    """Show region → rep → groups with their size, within the caller's scope."""
+    actor = _actor(request)
+    with work(request) as session:
+        tenant = actor_tenant(session, actor)
+        rows = groups_in(session, groups_in_scope(session, actor, tenant))
+        reps = {row.territory_rep_id for row in rows if row.territory_rep_id}
+        names = dict(
+            session.execute(
+                select(Staff.staff_id, Staff.name).where(
+                    Staff.tenant_id == tenant.id, Staff.staff_id.in_(reps)
+                )
+            ).all()
+        )
+    tree: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+    for row in rows:
+        region = catalogue().by_code[row.region_code].name if row.region_code else "—"
+        rep = row.territory_rep_id
+        label = f"{names.get(rep, rep)}（{rep}）" if rep else MATRIX_LABELS[row.matrix]
+        tree[region][label].append(row)
+    ordered = {region: dict(sorted(reps.items())) for region, reps in sorted(tree.items())}
+    return render(request, "matrix.html", actor, {"tree": ordered, "count": len(rows)})
+
+
+@router.get("/groups/{group_id}", response_class=HTMLResponse)
+def group_page(request: Request, group_id: ObjectId) -> Response:
+    """Show a group: members, staff seats, rule breaches (404 outside the scope)."""
+    actor = _actor(request)
+    with work(request) as session:
+        tenant = actor_tenant(session, actor)
+        group = access_group(session, actor, tenant, group_id)
+        members = group_members(session, group)
+        breaches = audit_store_groups(
+            session, tenant, (Group.tenant_id == tenant.id) & (Group.group_id == group.group_id)
+        )
+    return render(
+        request,
+        "group.html",
+        actor,
+        {
+            "group": group,
+            "matrix_label": MATRIX_LABELS[group.matrix],
+            "region": catalogue().full_name(group.region_code) if group.region_code else "—",
+            "customers": [m for m in members if m.member_kind.value != "staff"],
+            "seats": [m for m in members if m.member_kind.value == "staff"],
+            "breaches": breaches,
+        },
+    )
+
+
+# --- plan ------------------------------------------------------------------------------------
+
+SUMMARY_KEYS = (
+    "groups_created",
+    "groups_archived",
+    "members_added",
+    "members_removed",
+    "members_moved",
+    "staff_seats_added",
+    "staff_seats_removed",
+)
+
+
+def _plan_context(session: Any, actor: Actor) -> dict[str, Any]:
+    tenant = actor_tenant(session, actor)
+    revision = session.scalar(
+        select(PlanRevision)
+        .where(PlanRevision.tenant_id == tenant.id, PlanRevision.status == "pending")
+        .order_by(PlanRevision.id.desc())
+    )
+    changes = plan_changes(session, revision.id, None, 200) if revision is not None else []
+    rows = json.loads(revision.summary) if revision is not None and revision.summary else []
+    return {
+        "revision": revision,
+        "rows": [
+            {
+                "matrix": MATRIX_LABELS[Matrix(row["matrix"])],
+                "region": row["region"],
+                **{key: row.get(key, 0) for key in SUMMARY_KEYS},
+            }
+            for row in rows
+        ],
+        "keys": SUMMARY_KEYS,
+        "changes": changes,
+        "can_plan": actor.role is not None and actor.role.value == "hq_admin",
+    }
+
+
+@router.get("/plan", response_class=HTMLResponse)
+def plan_page(request: Request) -> Response:
+    """Show the pending plan with its summary and diff; compute and apply (HQ)."""
+    actor = _actor(request)
+    require_whole_tenant(actor)
+    with work(request) as session:
+        context = _plan_context(session, actor)
+    return render(request, "plan.html", actor, {**context, "message": None, "error": None})
+
+
+@router.post("/plan/compute", response_class=HTMLResponse)
+async def plan_compute(request: Request) -> Response:
+    """Compute a new pending plan."""
+    actor = _actor(request)
+    require_planner(actor)
+    await _check_csrf(request)
+    with work(request) as session:
+        do_compute_plan(session, actor_tenant(session, actor), f"web:{actor.name}")
+    with work(request) as session:
+        context = _plan_context(session, actor)
+    return render(request, "plan.html", actor, {**context, "message": "computed", "error": None})
+
+
+@router.post("/plan/apply", response_class=HTMLResponse)
+async def plan_apply(request: Request) -> Response:
+    """Apply the pending plan; a refusal (channel changed, no plan) is shown on the page."""
+    actor = _actor(request)
+    require_planner(actor)
+    await _check_csrf(request)
+    error = None
+    try:
+        with work(request) as session:
+            do_apply_plan(session, actor_tenant(session, actor), f"web:{actor.name}")
+    except QunyunError as refusal:
+        error = refusal.message
+    with work(request) as session:
+        context = _plan_context(session, actor)
+    message = None if error else "applied"
+    return render(request, "plan.html", actor, {**context, "message": message, "error": error})
+
+
+# --- handover --------------------------------------------------------------------------------
+
+
+def _handover_context(request: Request, actor: Actor) -> dict[str, Any]:
+    with work(request) as session:
+        tenant = actor_tenant(session, actor)
+        people = session.scalars(
+            select(Staff)
+            .where(staff_in_scope(session, actor, tenant))
+            .order_by(Staff.role, Staff.staff_id)
+        ).all()
+    return {
+        "givers": [
+            (p.staff_id, f"{p.staff_id} {p.name}（{STAFF_ROLE_LABELS[p.role]}）") for p in people
+        ],
+        "takers": [
+            (p.staff_id, f"{p.staff_id} {p.name}（{STAFF_ROLE_LABELS[p.role]}）")
+            for p in people
+            if p.left_at is None
+        ],
+    }
+
+
+@router.get("/handover", response_class=HTMLResponse)
+def handover_page(request: Request) -> Response:
+    """Show the handover form: people within the caller's scope."""
+    actor = _actor(request)
+    require_handover(actor)
+    context = _handover_context(request, actor)
+    return render(request, "handover.html", actor, {**context, "report": None, "error": None})
+
+
+@router.post("/handover", response_class=HTMLResponse)
+async def handover(
+    request: Request,
+    from_id: Annotated[str, Form(max_length=64)],
+    to_id: Annotated[str, Form(max_length=64)],
+) -> Response:
+    """Hand a person's stores, groups and reports to a colleague of the same role."""
+    actor = _actor(request)
+    require_handover(actor)
+    await _check_csrf(request)
+    report, error = None, None
+    try:
+        with work(request) as session:
+            tenant = actor_tenant(session, actor)
+            access_staff(session, actor, tenant, from_id)
+            access_staff(session, actor, tenant, to_id)
+            report = do_handover(session, tenant, from_id, to_id)
+    except QunyunError as refusal:
+        error = refusal.message
+    context = _handover_context(request, actor)
+    return render(
+        request,
+        "handover.html",
+        actor,
+        {**context, "report": report, "error": error, "pair": (from_id, to_id)},
+    )

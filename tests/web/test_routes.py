@@ -1,0 +1,151 @@
+"""Every route of the app, called anonymously and as an out-of-scope user: no data leaks.
+
+The table below must list every route; a new route fails the test until it says what an
+anonymous caller and an out-of-scope rep get.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, select
+from starlette.routing import Mount
+
+from qunyun.channel.models import Store
+from qunyun.core.db import unit_of_work
+
+from .conftest import bearer, console_login, csrf_of, store_groups_of
+
+LOGIN = "login"
+"""A console page that sends an anonymous caller to the login form (303)."""
+
+# (method, path): (anonymous, out-of-scope rep R0001)
+EXPECTED: dict[tuple[str, str], tuple[int | str, int]] = {
+    ("POST", "/api/v1/auth/token"): (401, 401),
+    ("GET", "/api/v1/me"): (401, 200),
+    ("GET", "/api/v1/groups"): (401, 200),
+    ("GET", "/api/v1/groups/{group_id}"): (401, 404),
+    ("GET", "/api/v1/stores"): (401, 200),
+    ("GET", "/api/v1/stores/{store_id}"): (401, 404),
+    ("POST", "/api/v1/plans"): (401, 403),
+    ("GET", "/api/v1/plans/pending"): (401, 403),
+    ("GET", "/api/v1/plans/pending/changes"): (401, 403),
+    ("POST", "/api/v1/plans/pending/apply"): (401, 403),
+    ("GET", "/api/v1/coverage"): (401, 200),
+    ("GET", "/api/v1/audit"): (401, 200),
+    ("POST", "/api/v1/handovers"): (401, 403),
+    ("GET", "/login"): (200, 200),
+    ("POST", "/login"): (403, 200),
+    ("POST", "/logout"): (403, 303),
+    ("GET", "/lang/{code}"): (303, 303),
+    ("GET", "/favicon.ico"): (308, 308),
+    ("GET", "/"): (LOGIN, 200),
+    ("GET", "/matrix"): (LOGIN, 200),
+    ("GET", "/groups/{group_id}"): (LOGIN, 404),
+    ("GET", "/plan"): (LOGIN, 403),
+    ("POST", "/plan/compute"): (LOGIN, 403),
+    ("POST", "/plan/apply"): (LOGIN, 403),
+    ("GET", "/handover"): (LOGIN, 403),
+    ("POST", "/handover"): (LOGIN, 403),
+    ("GET", "/api/openapi.json"): (200, 200),
+    ("GET", "/api/docs"): (200, 200),
+    ("GET", "/api/docs/oauth2-redirect"): (200, 200),
+}
+
+
+def _routes(app: FastAPI) -> set[tuple[str, str]]:
+    """Return (method, path) of every route, those of included routers with their prefix."""
+    found = set()
+    for route in iter_route_contexts(app.routes):
+        if isinstance(route.original_route, Mount):
+            continue
+        assert route.path is not None
+        for method in route.methods or ():
+            if method != "HEAD":
+                found.add((method, route.path))
+    return found
+
+
+def _call(
+    client: TestClient, method: str, path: str, headers: dict[str, str], csrf: str | None
+) -> tuple[int, str, str]:
+    body: dict[str, object] = {}
+    if path == "/api/v1/handovers":
+        body = {"json": {"from": "R0002", "to": "R0003"}}
+    elif path == "/api/v1/auth/token":
+        body = {"json": {"tenant": "demo", "username": "rep", "password": "wrong-password"}}
+    elif method == "POST" and not path.startswith("/api/"):
+        form = {"from_id": "R0002", "to_id": "R0003", "tenant": "demo", "username": "x"}
+        form |= {"password": "y"}
+        if csrf is not None:
+            form["csrf_token"] = csrf
+        body = {"data": form}
+    response = client.request(method, path, headers=headers, follow_redirects=False, **body)  # type: ignore[arg-type]
+    return response.status_code, response.headers.get("location", ""), response.text
+
+
+def test_every_route_refuses_anonymous_and_out_of_scope_callers(
+    app: FastAPI, client: TestClient, engine: Engine
+) -> None:
+    # given a rep (R0001) and objects of another rep's territory
+    foreign_group = store_groups_of(engine, "R0002")[0]
+    with unit_of_work(engine) as session:
+        foreign_store = session.scalars(
+            select(Store.store_id).where(Store.rep_id == "R0002").order_by(Store.store_id)
+        ).first()
+    assert foreign_store is not None
+    fill = {"{group_id}": foreign_group, "{store_id}": foreign_store, "{code}": "en"}
+
+    def concrete(path: str) -> str:
+        for name, value in fill.items():
+            path = path.replace(name, value)
+        return path
+
+    # the table covers every route, no more and no less
+    assert _routes(app) == set(EXPECTED)
+
+    anonymous = TestClient(app)
+    rep_headers = bearer(client, "rep")
+    rep_console = TestClient(app)
+    console_login(rep_console, "rep")
+    csrf = csrf_of(rep_console)
+
+    for (method, path), (anonymous_status, scoped_status) in sorted(EXPECTED.items()):
+        url = concrete(path)
+        # when called anonymously
+        status, location, text = _call(anonymous, method, url, {}, None)
+        if anonymous_status == LOGIN:
+            assert (status, location) == (303, f"/login?next={url}"), (method, path)
+        else:
+            assert status == anonymous_status, (method, path, status, text)
+        # and as the out-of-scope rep (bearer for the API, the session for the console)
+        is_api = path.startswith("/api/v1/")
+        status, location, text = _call(
+            rep_console, method, url, rep_headers if is_api else {}, None if is_api else csrf
+        )
+        assert status == scoped_status, (method, path, status, text)
+        # then nothing of the other territory shows: an object route answers exactly as for
+        # an id that does not exist, every other route never names the other territory's ids
+        if "{group_id}" in path or "{store_id}" in path:
+            made_up = path.replace("{group_id}", "SG999999").replace("{store_id}", "ST999999")
+            _, _, missing = _call(rep_console, method, made_up, rep_headers if is_api else {}, None)
+            made_up_id = "SG999999" if "{group_id}" in path else "ST999999"
+            real_id = foreign_group if "{group_id}" in path else foreign_store
+            assert text == missing.replace(made_up_id, real_id), (method, path)
+        else:
+            assert foreign_group not in text, (method, path)
+            assert foreign_store not in text, (method, path)
+        if path == "/logout":
+            console_login(rep_console, "rep")
+            csrf = csrf_of(rep_console)
+
+
+def test_static_files_are_served_locally_and_public(client: TestClient) -> None:
+    htmx = client.get("/static/vendor/htmx-2.0.11.min.js")
+    echarts = client.get("/static/vendor/echarts-5.6.0.min.js")
+    missing = client.get("/static/vendor/nothing.js")
+
+    assert (htmx.status_code, echarts.status_code) == (200, 200)
+    assert htmx.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+    assert missing.status_code == 404

@@ -1,0 +1,52 @@
+"""``qunyun serve`` and the end of ``qunyun demo``: logins printed, console served from a terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from qunyun.cli import main
+
+from ..conftest import Cli
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Record what would be served instead of serving it."""
+    calls: list[dict[str, Any]] = []
+
+    def fake_run(app: FastAPI, **options: Any) -> None:
+        calls.append({"app": app, **options})
+
+    monkeypatch.setattr(uvicorn, "run", fake_run)
+    return calls
+
+
+def test_serve_runs_the_app_on_the_given_address(cli: Cli, served: list[dict[str, Any]]) -> None:
+    result = cli("serve", "--host", "0.0.0.0", "--port", "8123")
+
+    assert result.output == (
+        "控制台：http://0.0.0.0:8123/    API 文档：http://0.0.0.0:8123/api/docs\n"
+    )
+    assert [(call["host"], call["port"]) for call in served] == [("0.0.0.0", 8123)]
+    assert isinstance(served[0]["app"], FastAPI)
+
+
+def test_demo_prints_the_logins_and_serves_only_from_a_terminal(
+    cli: Cli, served: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scripted = cli("demo", "--stores", "300", "--consumers", "0")
+    monkeypatch.setattr(main, "_stdin_is_terminal", lambda: True)
+    at_terminal = cli("demo", "--stores", "300", "--consumers", "0", "--port", "8200")
+    opted_out = cli("demo", "--stores", "300", "--consumers", "0", "--no-serve")
+
+    assert "控制台 http://127.0.0.1:8000/ · 租户 demo · 密码 qunyun-demo" in scripted.output
+    for username in ("hq", "manager", "supervisor", "rep", "admin", "distributor", "analyst"):
+        assert f"│ {username} " in scripted.output
+    assert "非交互运行：不启动控制台；需要时运行 qunyun serve" in scripted.output
+    assert [(call["host"], call["port"]) for call in served] == [("127.0.0.1", 8200)]
+    assert "非交互运行" not in at_terminal.output
+    assert "非交互运行" not in opted_out.output
