@@ -485,6 +485,107 @@ def db_upgrade() -> None:
     console.print(f"数据库已是最新结构：{engine.url.render_as_string(hide_password=True)}")
 
 
+# --- events and analytics ----------------------------------------------------------------
+
+events_app = typer.Typer(
+    help="事件库：导入（events import）、合并小文件（events compact）。", no_args_is_help=True
+)
+analytics_app = typer.Typer(help="社群分析：导出（analytics export NAME）。", no_args_is_help=True)
+analytics_export_app = typer.Typer(help="导出分析结果为 CSV：group-daily。", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+app.add_typer(analytics_app, name="analytics")
+analytics_app.add_typer(analytics_export_app, name="export")
+
+
+def _print_event_rejections(rejected: list[tuple[int, str]], rejects_path: Path | None) -> None:
+    from qunyun.events.actions import SCREEN_ERRORS
+
+    title = f"错误（前 {SCREEN_ERRORS} 条）" if len(rejected) > SCREEN_ERRORS else "错误"
+    table = Table("行", "原因", title=title)
+    for row, reason in rejected[:SCREEN_ERRORS]:
+        table.add_row(str(row), reason)
+    err_console.print(table)
+    if rejects_path is not None:
+        err_console.print(f"全部 {len(rejected):,} 行错误已写入 {rejects_path}")
+
+
+@events_app.command(
+    "import", help="导入事件文件（JSON Lines / CSV / Parquet）到事件库。Import events."
+)
+def events_import(
+    file: Annotated[Path, typer.Argument(help=".jsonl、.csv 或 .parquet 事件文件。")],
+    tenant: TenantOption = None,
+    skip_invalid: SkipOption = False,
+    rejects: RejectsOption = None,
+) -> None:
+    """Import an event file into the tenant's lake."""
+    from qunyun.events.actions import EventsRejected, do_import_events
+
+    if rejects is None:
+        stamp = datetime.now().astimezone().strftime("%Y%m%d-%H%M%S")
+        rejects = get_settings().home / "rejects" / f"events-{stamp}.csv"
+    progress = _ImportProgress("事件")
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+        try:
+            with progress.progress:
+                report = do_import_events(
+                    tenant_row,
+                    file,
+                    skip_invalid=skip_invalid,
+                    rejects_path=rejects,
+                    progress=progress,
+                )
+        except EventsRejected as rejected:
+            result = rejected.result
+            _print_event_rejections(result.rejected, getattr(result, "rejects_path", None))
+            raise
+    if report.ignored_columns:
+        console.print(f"[yellow]注意[/]：忽略了未知列 {'、'.join(report.ignored_columns)}")
+    days = f"{report.days[0]} 至 {report.days[-1]}" if report.days else "无"
+    console.print(
+        f"事件 {report.file.name}（{report.format}）：读取 {report.rows:,} 行 · "
+        f"新增 {report.accepted:,} · 重复 {report.duplicates:,} · 拒绝 {len(report.rejected):,} · "
+        f"新成员 {report.new_members:,} · 新群 {report.new_groups:,} · 涉及日期 {days}"
+    )
+    if report.rejected:
+        _print_event_rejections(report.rejected, report.rejects_path)
+
+
+@events_app.command("compact", help="把事件库每天的小文件合并为一个。Compact the lake.")
+def events_compact(tenant: TenantOption = None) -> None:
+    """Merge the small files of every day of the tenant's lake."""
+    from qunyun.events.actions import do_compact_events
+
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+        removed = do_compact_events(tenant_row)
+    console.print(f"已合并事件库：减少 {removed:,} 个文件" if removed else "事件库无需合并。")
+
+
+@analytics_export_app.command(
+    "group-daily", help="导出群日报：date,group_id,messages,active_members,… Export group daily."
+)
+def analytics_export_group_daily(
+    out: Annotated[Path, typer.Option("--out", help="输出 CSV 文件。")],
+    tenant: TenantOption = None,
+) -> None:
+    """Write group daily figures (one row per local day and group) as CSV."""
+    from qunyun.analytics.group_daily import GROUP_DAILY_HEADER, group_daily_rows
+    from qunyun.analytics.lake import open_lake
+    from qunyun.core.tabular import write_csv
+    from qunyun.events.actions import tenant_lake
+
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+        lake = open_lake(tenant_lake(tenant_row))
+        count = write_csv(out, GROUP_DAILY_HEADER, group_daily_rows(lake))
+    console.print(f"已导出 {count:,} 行到 {out}")
+
+
 # --- demo --------------------------------------------------------------------------------
 
 
