@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -583,6 +583,41 @@ def analytics_export_group_daily(
             tenant_row = _tenant(session, tenant)
         lake = open_lake(tenant_lake(tenant_row))
         count = write_csv(out, GROUP_DAILY_HEADER, group_daily_rows(lake))
+    console.print(f"已导出 {count:,} 行到 {out}")
+
+
+@analytics_export_app.command(
+    "member-levels",
+    help="导出成员等级（core/active/casual/lurker，按时间衰减的活跃分）。Export member levels.",
+)
+def analytics_export_member_levels(
+    out: Annotated[Path, typer.Option("--out", help="输出 CSV 文件。")],
+    tenant: TenantOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="统计截止日 YYYY-MM-DD（默认事件库最后一天）。")
+    ] = None,
+) -> None:
+    """Write each member's level, score, messages and last active day as CSV."""
+    from qunyun.analytics.lake import open_lake
+    from qunyun.analytics.member_levels import (
+        MEMBER_LEVELS_HEADER,
+        latest_day,
+        member_level_rows,
+    )
+    from qunyun.core.errors import InvalidInput
+    from qunyun.core.tabular import write_csv
+    from qunyun.events.actions import tenant_lake
+
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+        lake = open_lake(tenant_lake(tenant_row))
+        try:
+            day = date.fromisoformat(as_of) if as_of else latest_day(lake)
+        except ValueError:
+            raise InvalidInput(f"--as-of {as_of!r} 不是日期：应为 YYYY-MM-DD") from None
+        rows = member_level_rows(lake, day) if day is not None else iter(())
+        count = write_csv(out, MEMBER_LEVELS_HEADER, rows)
     console.print(f"已导出 {count:,} 行到 {out}")
 
 
