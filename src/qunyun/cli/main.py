@@ -599,12 +599,7 @@ def analytics_export_member_levels(
 ) -> None:
     """Write each member's level, score, messages and last active day as CSV."""
     from qunyun.analytics.lake import open_lake
-    from qunyun.analytics.member_levels import (
-        MEMBER_LEVELS_HEADER,
-        latest_day,
-        member_level_rows,
-    )
-    from qunyun.core.errors import InvalidInput
+    from qunyun.analytics.member_levels import MEMBER_LEVELS_HEADER, member_level_rows
     from qunyun.core.tabular import write_csv
     from qunyun.events.actions import tenant_lake
 
@@ -612,13 +607,53 @@ def analytics_export_member_levels(
         with _unit_of_work() as session:
             tenant_row = _tenant(session, tenant)
         lake = open_lake(tenant_lake(tenant_row))
-        try:
-            day = date.fromisoformat(as_of) if as_of else latest_day(lake)
-        except ValueError:
-            raise InvalidInput(f"--as-of {as_of!r} 不是日期：应为 YYYY-MM-DD") from None
+        day = _as_of_day(as_of, lake)
         rows = member_level_rows(lake, day) if day is not None else iter(())
         count = write_csv(out, MEMBER_LEVELS_HEADER, rows)
     console.print(f"已导出 {count:,} 行到 {out}")
+
+
+@analytics_export_app.command(
+    "staff-silence", help="导出在群里却从不发言的经理、总监（员工沉默）。Export staff silence."
+)
+def analytics_export_staff_silence(
+    out: Annotated[Path, typer.Option("--out", help="输出 CSV 文件。")],
+    tenant: TenantOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="统计截止日 YYYY-MM-DD（默认事件库最后一天）。")
+    ] = None,
+) -> None:
+    """Write, per seated director and manager, their messages in groups and whether silent."""
+    from qunyun.analytics.lake import open_lake
+    from qunyun.analytics.staff_silence import STAFF_SILENCE_HEADER, seated_leaders, staff_silence
+    from qunyun.core.tabular import write_csv
+    from qunyun.events.actions import tenant_lake
+
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+            leaders = seated_leaders(session, tenant_row)
+        lake = open_lake(tenant_lake(tenant_row))
+        day = _as_of_day(as_of, lake)
+        voices = staff_silence(lake, leaders, day) if day is not None else []
+        count = write_csv(
+            out, STAFF_SILENCE_HEADER, (voice.row() for voice in voices), for_excel=True
+        )
+    silent = sum(voice.is_silent for voice in voices)
+    console.print(f"已导出 {count:,} 行到 {out}（沉默 {silent:,} 人）")
+
+
+def _as_of_day(as_of: str | None, lake: Any) -> date | None:
+    """Return the ``--as-of`` day, or the lake's last day; raise InvalidInput for a bad date."""
+    from qunyun.analytics.member_levels import latest_day
+    from qunyun.core.errors import InvalidInput
+
+    if as_of is None:
+        return latest_day(lake)
+    try:
+        return date.fromisoformat(as_of)
+    except ValueError:
+        raise InvalidInput(f"--as-of {as_of!r} 不是日期：应为 YYYY-MM-DD") from None
 
 
 # --- demo --------------------------------------------------------------------------------
