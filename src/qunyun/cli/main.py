@@ -607,8 +607,8 @@ def analytics_export_member_levels(
         with _unit_of_work() as session:
             tenant_row = _tenant(session, tenant)
         lake = open_lake(tenant_lake(tenant_row))
-        day = _as_of_day(as_of, lake)
-        rows = member_level_rows(lake, day) if day is not None else iter(())
+        day = _as_of_day(as_of, lake, tenant_row.timezone)
+        rows = member_level_rows(lake, day)
         count = write_csv(out, MEMBER_LEVELS_HEADER, rows)
     console.print(f"已导出 {count:,} 行到 {out}")
 
@@ -634,8 +634,8 @@ def analytics_export_staff_silence(
             tenant_row = _tenant(session, tenant)
             leaders = seated_leaders(session, tenant_row)
         lake = open_lake(tenant_lake(tenant_row))
-        day = _as_of_day(as_of, lake)
-        voices = staff_silence(lake, leaders, day) if day is not None else []
+        day = _as_of_day(as_of, lake, tenant_row.timezone)
+        voices = staff_silence(lake, leaders, day)
         count = write_csv(
             out, STAFF_SILENCE_HEADER, (voice.row() for voice in voices), for_excel=True
         )
@@ -643,13 +643,54 @@ def analytics_export_staff_silence(
     console.print(f"已导出 {count:,} 行到 {out}（沉默 {silent:,} 人）")
 
 
-def _as_of_day(as_of: str | None, lake: Any) -> date | None:
-    """Return the ``--as-of`` day, or the lake's last day; raise InvalidInput for a bad date."""
+@analytics_export_app.command(
+    "group-health", help="导出群健康度（活跃/冷清/沉睡/僵尸）及趋势。Export group health."
+)
+def analytics_export_group_health(
+    out: Annotated[Path, typer.Option("--out", help="输出 CSV 文件。")],
+    tenant: TenantOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="统计截止日 YYYY-MM-DD（默认事件库最后一天）。")
+    ] = None,
+) -> None:
+    """Write each group's status, recent customer figures and trend as CSV."""
+    from qunyun.analytics.group_health import (
+        GROUP_HEALTH_HEADER,
+        STATUS_LABELS,
+        STATUSES,
+        group_health,
+        open_group_ids,
+    )
+    from qunyun.analytics.lake import open_lake
+    from qunyun.core.tabular import write_csv
+    from qunyun.events.actions import tenant_lake
+
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+            known = open_group_ids(session, tenant_row)
+        lake = open_lake(tenant_lake(tenant_row))
+        day = _as_of_day(as_of, lake, tenant_row.timezone)
+        health = group_health(lake, day, known)
+        count = write_csv(out, GROUP_HEALTH_HEADER, (group.row() for group in health))
+    counts = {status: sum(group.status == status for group in health) for status in STATUSES}
+    shown = "、".join(
+        f"{STATUS_LABELS[status]} {counts[status]:,}" for status in reversed(STATUSES)
+    )
+    console.print(f"已导出 {count:,} 行到 {out}（{shown}）")
+
+
+def _as_of_day(as_of: str | None, lake: Any, zone: str) -> date:
+    """Return the ``--as-of`` day, else the lake's last day, else today in ``zone``.
+
+    Raise InvalidInput for a malformed date.
+    """
     from qunyun.analytics.member_levels import latest_day
+    from qunyun.core.clock import local_date, utcnow
     from qunyun.core.errors import InvalidInput
 
     if as_of is None:
-        return latest_day(lake)
+        return latest_day(lake) or local_date(utcnow(), zone)
     try:
         return date.fromisoformat(as_of)
     except ValueError:
