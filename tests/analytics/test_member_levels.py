@@ -67,7 +67,7 @@ def reference_levels(events: list[dict[str, object]], as_of: date) -> list[tuple
             else "active"
             if score >= 5
             else "casual"
-            if score >= 1
+            if score >= 0.25
             else "lurker"
         )
         last = member["last"]
@@ -109,7 +109,7 @@ def events(draw: st.DrawFn) -> dict[str, object]:
 
 
 def _close_to_a_threshold(rows: list[tuple[object, ...]]) -> bool:
-    return any(abs(float(str(row[3])) - limit) < 0.006 for row in rows for limit in (1, 5, 20))
+    return any(abs(float(str(row[3])) - limit) < 0.006 for row in rows for limit in (0.25, 5, 20))
 
 
 @settings(max_examples=30, deadline=None)
@@ -175,13 +175,13 @@ def test_levels_and_counts_on_a_hand_example(tmp_path: Path) -> None:
     rows = list(member_level_rows(lake, _AS_OF))
     counts = level_counts(lake, _AS_OF)
 
-    # then: 5 × (1 + 0.5^(1/14) + … + 0.5^(4/14)) = 22.70 → core; 0.5 → lurker
+    # then: 5 × (1 + 0.5^(1/14) + … + 0.5^(4/14)) = 22.70 → core; 0.5 → casual
     assert rows == [
         ("store", "S1", "core", "22.70", 0, "2026-11-23"),
-        ("consumer", "C1", "lurker", "0.50", 1, "2026-11-09"),
+        ("consumer", "C1", "casual", "0.50", 1, "2026-11-09"),
         ("consumer", "C2", "lurker", "0.00", 0, ""),
     ]
-    assert counts == {"core": 1, "active": 0, "casual": 0, "lurker": 2}
+    assert counts == {"core": 1, "active": 0, "casual": 1, "lurker": 1}
 
 
 def test_export_member_levels_command(cli: Cli, tmp_path: Path) -> None:

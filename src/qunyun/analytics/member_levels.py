@@ -3,7 +3,7 @@
 A member's score sums, over their events of the last ``WINDOW_DAYS`` local days up to the
 as-of day, the weight of the event's kind halved every ``HALF_LIFE_DAYS`` days of age (an
 event on the as-of day counts fully, one 14 days older half). Levels by score: core ≥ 20,
-active ≥ 5, casual ≥ 1, lurker below (members who only joined, viewed or were seen).
+active ≥ 5, casual ≥ 0.25 (one message in the last 28 days), lurker below (members who only joined, viewed or were seen).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ ACTIVITY_WEIGHTS = {
 }
 """Weight of one event of each kind; ``join`` and ``leave`` weigh nothing."""
 
-LEVELS = (("core", 20.0), ("active", 5.0), ("casual", 1.0))
+LEVELS = (("core", 20.0), ("active", 5.0), ("casual", 0.25))
 """Lowest score of each level, highest first; below the last a member is a ``lurker``."""
 
 MEMBER_LEVELS_HEADER = ("member_kind", "member_id", "level", "score", "messages", "last_active")

@@ -680,6 +680,84 @@ def analytics_export_group_health(
     console.print(f"已导出 {count:,} 行到 {out}（{shown}）")
 
 
+@app.command("report", help="社群概况：事件、成员等级、群健康度、沉默的领导。Community report.")
+def report(
+    tenant: TenantOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="统计截止日 YYYY-MM-DD（默认事件库最后一天）。")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象。")] = False,
+) -> None:
+    """Print the headline figures of the tenant's communities."""
+    from qunyun.analytics.group_health import STATUS_LABELS, STATUSES, open_group_ids
+    from qunyun.analytics.lake import open_lake
+    from qunyun.analytics.report import community_report
+    from qunyun.analytics.staff_silence import seated_leaders
+    from qunyun.events.actions import tenant_lake
+    from qunyun.org.models import STAFF_ROLE_LABELS, StaffRole
+
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+            known = open_group_ids(session, tenant_row)
+            leaders = seated_leaders(session, tenant_row)
+        lake = open_lake(tenant_lake(tenant_row))
+        figures = community_report(
+            lake, _as_of_day(as_of, lake, tenant_row.timezone), known, leaders
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(figures.as_dict(), ensure_ascii=False) + "\n")
+        return
+    span = f"{figures.first_day} 至 {figures.last_day}" if figures.first_day else "无"
+    overview = Table(
+        "指标",
+        "数值",
+        title=f"{tenant_row.name}（{tenant_row.slug}）社群概况 · 截至 {figures.as_of}",
+    )
+    for label, value in (
+        ("事件总数", f"{figures.events:,}"),
+        ("事件日期", span),
+        ("成员（含未登记）", f"{figures.members:,}"),
+        ("有事件的群", f"{figures.groups:,}"),
+        ("近 7 天消息", f"{figures.week_messages:,}"),
+        ("近 7 天发言成员", f"{figures.week_senders:,}"),
+        ("近 7 天入群 / 退群", f"{figures.week_joins:,} / {figures.week_leaves:,}"),
+    ):
+        overview.add_row(label, value)
+    console.print(overview)
+    level_labels = {"core": "核心", "active": "活跃", "casual": "偶尔", "lurker": "潜水"}
+    levels = Table("等级", "成员数", title="成员等级")
+    for name, count in figures.levels.items():
+        levels.add_row(f"{level_labels[name]} {name}", f"{count:,}")
+    console.print(levels)
+    health = Table("状态", "群数", title="群健康度（近 28 天客户发言）")
+    for status in reversed(STATUSES):
+        health.add_row(f"{STATUS_LABELS[status]} {status}", f"{figures.health[status]:,}")
+    trend_labels = {"up": "上升", "flat": "持平", "down": "下降"}
+    health.add_row(
+        "趋势", " · ".join(f"{trend_labels[k]} {v:,}" for k, v in figures.trends.items())
+    )
+    console.print(health)
+    if figures.top_groups:
+        top = Table("群", "状态", "客户消息", "发言客户", title="近 28 天最活跃的群")
+        for group_id, status, messages, senders in figures.top_groups:
+            top.add_row(group_id, STATUS_LABELS[status], f"{messages:,}", f"{senders:,}")
+        console.print(top)
+    if figures.silent_leaders:
+        silent = Table(
+            "员工",
+            "姓名",
+            "角色",
+            "所在群",
+            title=f"沉默的领导：{len(figures.silent_leaders):,} / {figures.leaders:,} 人在群里 90 天未发言",
+        )
+        for staff_id, name, role, groups in figures.silent_leaders[:20]:
+            silent.add_row(staff_id, name, STAFF_ROLE_LABELS[StaffRole(role)], f"{groups:,}")
+        console.print(silent)
+    else:
+        console.print(f"在群的经理、总监 {figures.leaders:,} 人，近 90 天都发过言。")
+
+
 def _as_of_day(as_of: str | None, lake: Any, zone: str) -> date:
     """Return the ``--as-of`` day, else the lake's last day, else today in ``zone``.
 
