@@ -21,9 +21,9 @@ from qunyun.core.settings import get_settings
 from qunyun.core.tabular import write_csv
 from qunyun.events.lake import (
     COMPACT_FILES,
-    ID_BUCKETS,
     LakeWriter,
     TenantLake,
+    id_buckets,
     read_parquet_sql,
     sql_path,
 )
@@ -192,6 +192,8 @@ class _Ingestion:
         checked = check_event_batch(raw, self.seq, self.zone)
         self.seq += raw.num_rows
         if checked.valid.num_rows:
+            valid = checked.valid
+            checked.valid = valid.append_column("bucket", id_buckets(valid.column("event_id")))
             if self.stage:
                 folder = self.writer.scratch("incoming")
                 target = folder / f"batch-{len(self.staged):06d}.parquet"
@@ -221,10 +223,9 @@ class _Ingestion:
         else:
             connection.register("incoming", pa.concat_tables(self.tables))
         connection.execute(
-            f"""
+            """
             CREATE TEMP TABLE fresh AS
-            SELECT *, CAST(md5_number_upper(event_id) % {ID_BUCKETS} AS INTEGER) AS bucket
-            FROM incoming
+            SELECT * FROM incoming
             QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY seq) = 1
             """
         )
@@ -284,7 +285,6 @@ class _Ingestion:
                 LEFT JOIN all_groups g ON g.group_id = s.group_id
                 LEFT JOIN all_members i
                     ON i.member_kind = s.inviter_kind AND i.member_id = s.inviter_id
-                ORDER BY s.day, g.group_key, s.ts
             ) TO {sql_path(events)} (
                 FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day),
                 WRITE_PARTITION_COLUMNS true, FILENAME_PATTERN 'part-{{uuid}}'

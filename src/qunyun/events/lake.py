@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 
 from qunyun.core.errors import Conflict
 
@@ -39,6 +41,39 @@ COMPACT_FILES = 8
 """A day (or id bucket) with this many files or more is merged into one after an import."""
 
 _DUCKDB_MEMORY = "4GB"
+
+
+_FNV_OFFSET = np.uint64(14695981039346656037)
+_FNV_PRIME = np.uint64(1099511628211)
+_HASHED_BYTES = 16
+
+
+def id_buckets(event_ids: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Return the id bucket (0 … ``ID_BUCKETS`` - 1) of each event id (no nulls).
+
+    FNV-1a over the length and the last 16 bytes of the id, computed here rather than by an
+    engine's hash function, so that the buckets of stored ids never change with a library
+    version. Ids end in what tells them apart (counters, random suffixes).
+    """
+    if isinstance(event_ids, pa.ChunkedArray):
+        event_ids = event_ids.combine_chunks()
+    strings = event_ids.cast(pa.large_string())
+    count = len(strings)
+    if count == 0:
+        return pa.array([], pa.int32())
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64)[
+        strings.offset : strings.offset + count + 1
+    ]
+    data = np.frombuffer(strings.buffers()[2], dtype=np.uint8)
+    starts, ends = offsets[:-1], offsets[1:]
+    hashed = np.full(count, _FNV_OFFSET, dtype=np.uint64)
+    hashed = (hashed ^ (ends - starts).astype(np.uint64)) * _FNV_PRIME
+    last = max(len(data) - 1, 0)
+    for back in range(1, _HASHED_BYTES + 1):
+        position = ends - back
+        byte = np.where(position >= starts, data[np.clip(position, 0, last)], 0)
+        hashed = (hashed ^ byte.astype(np.uint64)) * _FNV_PRIME
+    return pa.array(((hashed >> np.uint64(40)) % np.uint64(ID_BUCKETS)).astype(np.int32))
 
 
 def sql_path(path: Path) -> str:
