@@ -24,20 +24,20 @@ GROUP_DAILY_HEADER = (
 def group_daily(lake: LakeTables) -> Table:
     """Return the group-daily expression: one row per (day, group) with at least one event.
 
-    ``day`` is the tenant-local calendar day fixed at ingestion; events outside groups are left
-    out; ``active_members`` counts distinct senders of messages (member keys are dense per
-    (member_kind, member_id)). Rows are ordered by day, then group id.
+    Read from the member-daily rollup (one row per day, group and member), so that distinct
+    senders are the rollup's rows with messages: no distinct count over events. ``day`` is
+    the tenant-local calendar day fixed at ingestion; events outside groups are left out.
+    Rows are ordered by day, then group id.
     """
-    events = lake.events.filter(lake.events.group_key.notnull())
-    is_message = events.kind == "message"
-    is_staff = events.member_kind == "staff"
-    daily = events.group_by([events.day, events.group_key]).aggregate(
-        messages=is_message.sum(),
-        active_members=events.member_key.nunique(where=is_message),
-        staff_messages=(is_message & is_staff).sum(),
-        customer_messages=(is_message & ~is_staff).sum(),
-        joins=(events.kind == "join").sum(),
-        leaves=(events.kind == "leave").sum(),
+    rollup = lake.member_daily.filter(lake.member_daily.group_key.notnull())
+    speaks = rollup.messages > 0
+    daily = rollup.group_by([rollup.day, rollup.group_key]).aggregate(
+        messages=rollup.messages.sum(),
+        active_members=speaks.sum(),
+        staff_messages=rollup.messages.sum(where=rollup.is_staff),
+        customer_messages=rollup.messages.sum(where=~rollup.is_staff),
+        joins=rollup.joins.sum(),
+        leaves=rollup.leaves.sum(),
     )
     named = daily.join(lake.groups, daily.group_key == lake.groups.group_key)
     return named.select(
@@ -45,8 +45,8 @@ def group_daily(lake: LakeTables) -> Table:
         group_id=named.group_id,
         messages=named.messages.cast("int64"),
         active_members=named.active_members.cast("int64"),
-        staff_messages=named.staff_messages.cast("int64"),
-        customer_messages=named.customer_messages.cast("int64"),
+        staff_messages=named.staff_messages.fill_null(0).cast("int64"),
+        customer_messages=named.customer_messages.fill_null(0).cast("int64"),
         joins=named.joins.cast("int64"),
         leaves=named.leaves.cast("int64"),
     ).order_by(["date", "group_id"])

@@ -108,27 +108,28 @@ def group_health(
     recent_start = as_of - timedelta(days=RECENT_DAYS - 1)
     previous_start = recent_start - timedelta(days=RECENT_DAYS)
     life_start = as_of - timedelta(days=LIFE_DAYS - 1)
-    events = lake.events
-    window = events.filter(
-        events.group_key.notnull()
-        & (events.kind == "message")
-        & (events.day >= min(life_start, previous_start))
-        & (events.day <= as_of)
+    rollup = lake.member_daily
+    window = rollup.filter(
+        rollup.group_key.notnull()
+        & (rollup.messages > 0)
+        & (rollup.day >= min(life_start, previous_start))
+        & (rollup.day <= as_of)
     )
-    customer = window.member_kind != "staff"
+    customer = ~window.is_staff
     recent = window.day >= recent_start
     in_life = window.day >= life_start
     previous = (window.day >= previous_start) & (window.day < recent_start)
     per_group = window.group_by(window.group_key).aggregate(
-        customer_messages=(customer & recent).sum().cast("int64"),
-        active_days=window.day.nunique(where=customer & recent).cast("int64"),
-        customer_senders=window.member_key.nunique(where=customer & recent).cast("int64"),
-        staff_messages=(~customer & recent).sum().cast("int64"),
-        previous_customer_messages=(customer & previous).sum().cast("int64"),
-        life_messages=(customer & in_life).sum().cast("int64"),
+        customer_messages=window.messages.sum(where=customer & recent),
+        active_days=window.day.nunique(where=customer & recent),
+        customer_senders=window.member_key.nunique(where=customer & recent),
+        staff_messages=window.messages.sum(where=~customer & recent),
+        previous_customer_messages=window.messages.sum(where=customer & previous),
+        life_messages=window.messages.sum(where=customer & in_life),
         last_customer_message=window.day.max(where=customer & in_life),
     )
-    seen = lake.events.filter(lake.events.day <= as_of).select("group_key").distinct()
+    seen = rollup.filter(rollup.group_key.notnull() & (rollup.day <= as_of))
+    seen = seen.select("group_key").distinct()
     named = seen.join(lake.groups, "group_key").left_join(per_group, "group_key")
     rows = named.select(
         "group_id", *(name for name in per_group.columns if name != "group_key")

@@ -11,7 +11,7 @@ from ibis import BaseBackend
 from ibis.expr.types import Table
 
 from qunyun.events.lake import Manifest, TenantLake
-from qunyun.events.schema import LAKE_COLUMNS
+from qunyun.events.schema import KIND_COUNTS, LAKE_COLUMNS, MEMBER_DAILY_COLUMNS
 
 _LAKE_TYPES: dict[str, Any] = {
     "event_id": dt.string,
@@ -37,12 +37,27 @@ _LAKE_TYPES: dict[str, Any] = {
 }
 
 
+_MEMBER_DAILY_TYPES: dict[str, Any] = {
+    "day": dt.date,
+    "group_key": dt.int32,
+    "member_key": dt.int32,
+    "is_staff": dt.boolean,
+    **dict.fromkeys(KIND_COUNTS.values(), dt.int32),
+}
+
+
 @dataclass
 class LakeTables:
-    """The lake of one tenant as Ibis tables: events and the member and group dictionaries."""
+    """The lake of one tenant as Ibis tables.
+
+    ``events`` are the events; ``member_daily`` the rollup with one row per local day, group
+    (null for events outside groups) and member, counting each kind of event; ``members`` and
+    ``groups`` the dictionaries from dense keys to ids.
+    """
 
     backend: BaseBackend
     events: Table
+    member_daily: Table
     members: Table
     groups: Table
     manifest: Manifest
@@ -63,6 +78,16 @@ def open_lake(lake: TenantLake, days: list[str] | None = None) -> LakeTables:
         events = backend.create_table(
             "events", schema=ibis.schema({name: _LAKE_TYPES[name] for name in LAKE_COLUMNS})
         )
+    rollups = [str(path) for path in lake.member_daily_files(manifest)]
+    if rollups:
+        member_daily = backend.read_parquet(
+            rollups, table_name="member_daily", hive_partitioning=False
+        )
+    else:
+        member_daily = backend.create_table(
+            "member_daily",
+            schema=ibis.schema({name: _MEMBER_DAILY_TYPES[name] for name in MEMBER_DAILY_COLUMNS}),
+        )
     members = _dictionary(
         backend,
         lake,
@@ -73,7 +98,7 @@ def open_lake(lake: TenantLake, days: list[str] | None = None) -> LakeTables:
     groups = _dictionary(
         backend, lake, manifest.groups, "groups", {"group_key": dt.int32, "group_id": dt.string}
     )
-    return LakeTables(backend, events, members, groups, manifest)
+    return LakeTables(backend, events, member_daily, members, groups, manifest)
 
 
 def _dictionary(

@@ -16,6 +16,7 @@ import pyarrow as pa
 from ibis.expr.types import Table
 
 from qunyun.analytics.lake import LakeTables
+from qunyun.events.schema import KIND_COUNTS
 
 WINDOW_DAYS = 90
 HALF_LIFE_DAYS = 14
@@ -48,18 +49,18 @@ def member_levels(lake: LakeTables, as_of: date) -> Table:
     ``messages`` counts messages in the window; ``last_active`` is the latest day with a
     weighted event (null when there is none). Ordered by score (highest first), then member.
     """
-    events = lake.events.filter(lake.events.day <= as_of)
-    weight = ibis.cases(
-        *((events.kind == kind, value) for kind, value in ACTIVITY_WEIGHTS.items()),
-        else_=0.0,
+    rollup = lake.member_daily.filter(lake.member_daily.day <= as_of)
+    weight = sum(
+        (getattr(rollup, KIND_COUNTS[kind]) * value for kind, value in ACTIVITY_WEIGHTS.items()),
+        ibis.literal(0.0),
     )
-    age = ibis.literal(as_of).delta(events.day, unit="day")
+    age = ibis.literal(as_of).delta(rollup.day, unit="day")
     in_window = age < WINDOW_DAYS
     decayed = ibis.ifelse(in_window, weight * ibis.literal(0.5) ** (age / HALF_LIFE_DAYS), 0.0)
-    per_member = events.group_by(events.member_key).aggregate(
+    per_member = rollup.group_by(rollup.member_key).aggregate(
         score=decayed.sum(),
-        messages=((events.kind == "message") & in_window).sum().cast("int64"),
-        last_active=events.day.max(where=weight > 0),
+        messages=rollup.messages.sum(where=in_window).fill_null(0).cast("int64"),
+        last_active=rollup.day.max(where=weight > 0),
     )
     named = per_member.join(lake.members, "member_key")
     level = ibis.cases(

@@ -79,15 +79,14 @@ def community_report(
         members=lake.manifest.member_count,
         groups=lake.manifest.group_count,
     )
-    events = lake.events
-    week = events.filter((events.day > as_of - timedelta(days=RECENT_DAYS)) & (events.day <= as_of))
-    is_message = week.kind == "message"
+    rollup = lake.member_daily
+    week = rollup.filter((rollup.day > as_of - timedelta(days=RECENT_DAYS)) & (rollup.day <= as_of))
     figures = (
         week.aggregate(
-            messages=is_message.sum(),
-            senders=week.member_key.nunique(where=is_message),
-            joins=(week.kind == "join").sum(),
-            leaves=(week.kind == "leave").sum(),
+            messages=week.messages.sum(),
+            senders=week.member_key.nunique(where=week.messages > 0),
+            joins=week.joins.sum(),
+            leaves=week.leaves.sum(),
         )
         .to_pyarrow()
         .to_pylist()[0]

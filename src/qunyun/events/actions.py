@@ -28,7 +28,7 @@ from qunyun.events.lake import (
     sql_path,
 )
 from qunyun.events.readers import open_event_file, records_table
-from qunyun.events.schema import FIELDS, LAKE_COLUMNS
+from qunyun.events.schema import FIELDS, KIND_COUNTS, LAKE_COLUMNS
 from qunyun.events.validation import check_event_batch
 from qunyun.org.models import Tenant
 
@@ -154,12 +154,64 @@ def do_import_events(
 
 
 def do_compact_events(tenant: Tenant, *, root: Path | None = None) -> int:
-    """Merge every day and id bucket of the tenant's lake into one file each; return files removed."""
+    """Merge every day and id bucket of the tenant's lake into one file each; return files removed.
+
+    Days without a member-daily rollup (a lake written before rollups existed) get one.
+    """
     with tenant_lake(tenant, root).writing() as writer:
         removed = _compact(writer, min_files=2)
-        if removed:
+        manifest = writer.manifest
+        missing = sorted(day for day in manifest.events if day not in manifest.member_daily)
+        _refresh_rollups(writer, missing)
+        if removed or missing:
             writer.commit()
     return removed
+
+
+def do_rebuild_rollups(tenant: Tenant, *, root: Path | None = None) -> int:
+    """Recompute the member-daily rollup of every day from the events; return the days.
+
+    Needed only when the rollup's definition changes; imports keep the rollups current.
+    """
+    with tenant_lake(tenant, root).writing() as writer:
+        days = sorted(writer.manifest.events)
+        _refresh_rollups(writer, days)
+        if days:
+            writer.commit()
+    return len(days)
+
+
+def _refresh_rollups(writer: LakeWriter, days: list[str]) -> None:
+    """Recompute the member-daily rollup of ``days`` from all of their events.
+
+    A day's rollup is replaced whole, so re-running a day gives the same files' content.
+    """
+    manifest = writer.manifest
+    days = [day for day in days if manifest.events.get(day)]
+    if not days:
+        return
+    files = writer.lake.event_files(manifest, days)
+    counts = ", ".join(
+        f"CAST(count(*) FILTER (WHERE kind = '{kind}') AS INTEGER) AS {column}"
+        for kind, column in KIND_COUNTS.items()
+    )
+    folder = writer.scratch("member_daily")
+    writer.connection.execute(
+        f"""
+        COPY (
+            SELECT day, group_key, member_key, member_kind = 'staff' AS is_staff, {counts}
+            FROM {read_parquet_sql(files)}
+            GROUP BY day, group_key, member_key, member_kind
+        ) TO {sql_path(folder)} (
+            FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day),
+            WRITE_PARTITION_COLUMNS true, FILENAME_PATTERN 'part-{{uuid}}'
+        )
+        """
+    )
+    for day in days:
+        writer.retire(manifest.member_daily.pop(day, []))
+    for day, name in writer.publish(folder, "member_daily"):
+        manifest.member_daily.setdefault(day, []).append(name)
 
 
 def _merge(
@@ -311,6 +363,7 @@ class _Ingestion:
         manifest.event_count += result.accepted
         result.days = sorted(days)
         _compact(self.writer, min_files=COMPACT_FILES, days=result.days, buckets=buckets)
+        _refresh_rollups(self.writer, result.days)
         step(4)
         self.writer.commit()
         step(5)

@@ -6,6 +6,8 @@ Layout under ``$QUNYUN_HOME/lake/``::
     tenant=<slug>/manifest.json        the files that exist for readers, replaced atomically
     tenant=<slug>/events/day=YYYY-MM-DD/part-<uuid>.parquet   events (zstd)
     tenant=<slug>/ids/bucket=NN/part-<uuid>.parquet           event ids by hash: deduplication
+    tenant=<slug>/member_daily/day=YYYY-MM-DD/part-<uuid>.parquet  rollup: counts per member,
+                                                               group and day
     tenant=<slug>/members/part-<uuid>.parquet                 member dictionary (dense keys)
     tenant=<slug>/groups/part-<uuid>.parquet                  group dictionary (dense keys)
 
@@ -103,6 +105,7 @@ class Manifest:
     version: int = 0
     events: dict[str, list[str]] = field(default_factory=dict)
     ids: dict[str, list[str]] = field(default_factory=dict)
+    member_daily: dict[str, list[str]] = field(default_factory=dict)
     members: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     member_count: int = 0
@@ -119,6 +122,7 @@ class Manifest:
             "group_count": self.group_count,
             "events": self.events,
             "ids": self.ids,
+            "member_daily": self.member_daily,
             "members": self.members,
             "groups": self.groups,
         }
@@ -131,6 +135,7 @@ class Manifest:
             version=data["version"],
             events={day: list(files) for day, files in data["events"].items()},
             ids={bucket: list(files) for bucket, files in data["ids"].items()},
+            member_daily={day: list(files) for day, files in data.get("member_daily", {}).items()},
             members=list(data["members"]),
             groups=list(data["groups"]),
             member_count=data["member_count"],
@@ -141,7 +146,7 @@ class Manifest:
     def files(self) -> set[str]:
         """Return every file the manifest names."""
         named = set(self.members) | set(self.groups)
-        for files in (*self.events.values(), *self.ids.values()):
+        for files in (*self.events.values(), *self.ids.values(), *self.member_daily.values()):
             named.update(files)
         return named
 
@@ -175,6 +180,14 @@ class TenantLake:
     def paths(self, names: list[str]) -> list[Path]:
         """Return the absolute paths of manifest entries."""
         return [self.folder / name for name in names]
+
+    def member_daily_files(self, manifest: Manifest) -> list[Path]:
+        """Return the member-daily rollup files, oldest day first."""
+        return [
+            self.folder / name
+            for day in sorted(manifest.member_daily)
+            for name in manifest.member_daily[day]
+        ]
 
     def event_files(self, manifest: Manifest, days: list[str] | None = None) -> list[Path]:
         """Return the event files of ``days`` (every day when None), oldest day first."""
@@ -226,7 +239,7 @@ class TenantLake:
             return
         shutil.rmtree(self.folder / ".staging", ignore_errors=True)
         named = manifest.files()
-        for kind in ("events", "ids", "members", "groups"):
+        for kind in ("events", "ids", "member_daily", "members", "groups"):
             for path in (self.folder / kind).rglob("*.parquet"):
                 if str(path.relative_to(self.folder)) not in named:
                     path.unlink()

@@ -96,3 +96,19 @@ LAKE_COLUMNS = (
     "content_id",
 )
 """Columns of the lake's event files: the record plus dense keys of group, member, inviter."""
+
+KIND_COUNTS = {
+    "message": "messages",
+    "join": "joins",
+    "leave": "leaves",
+    "red_packet_send": "red_packet_sends",
+    "red_packet_grab": "red_packet_grabs",
+    "order": "orders",
+    "referral": "referrals",
+    "content_view": "content_views",
+    "content_share": "content_shares",
+}
+"""The member-daily rollup's count column of each event kind."""
+
+MEMBER_DAILY_COLUMNS = ("day", "group_key", "member_key", "is_staff", *KIND_COUNTS.values())
+"""Columns of the member-daily rollup: one row per local day, group (or none) and member."""
