@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from qunyun.analytics.lake import open_lake
-from qunyun.core.errors import Conflict
+from qunyun.core.errors import Conflict, InvalidInput
 from qunyun.events import lake as lake_module
 from qunyun.events.actions import (
     EventsRejected,
@@ -389,3 +389,50 @@ def test_id_buckets_never_change_and_spread_evenly() -> None:
     assert len(counts) == ID_BUCKETS
     assert counts.min() > 800
     assert counts.max() < 1200
+
+
+def test_csv_rows_keep_spreadsheet_numbers_through_line_breaks_and_bad_widths(
+    tmp_path: Path,
+) -> None:
+    # given: a cell with a line break (one row, two lines), a blank line, a short row
+    file = tmp_path / "events.csv"
+    file.write_text(
+        "event_id,ts,kind,member_kind,member_id,reply_to\n"
+        'e1,1763913600000,message,store,S1,"two\nlines"\n'
+        "\n"
+        "e2,1763913600000\n"
+        "e3,never,message,store,S1,\n",
+        encoding="utf-8",
+    )
+
+    # when
+    report = do_import_events(_tenant(), file, skip_invalid=True, root=tmp_path)
+
+    # then
+    assert report.accepted == 1
+    assert report.rejected == [
+        (4, "列数不对：表头 6 列，此行 2 列"),
+        (5, "ts：无法解析的时间 'never'（应为带时区的 ISO 8601，或 epoch 毫秒）"),
+    ]
+
+
+def test_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(bytes(range(256)) * 4)
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"not parquet")
+    json_lines = _write_jsonl(tmp_path / "odd.jsonl", [[1, 2]])
+    with json_lines.open("a", encoding="utf-8") as handle:
+        handle.write('{"event_id": "x"\n')
+
+    with pytest.raises(InvalidInput) as not_csv:
+        do_import_events(_tenant(), garbage, root=tmp_path)
+    with pytest.raises(InvalidInput) as not_parquet:
+        do_import_events(_tenant(), broken, root=tmp_path)
+    with pytest.raises(EventsRejected) as not_json:
+        do_import_events(_tenant(), json_lines, root=tmp_path)
+
+    assert not_csv.value.message.startswith("garbage.csv 第 1 行不是 CSV 表头")
+    assert not_parquet.value.message.startswith("无法读取 Parquet 文件 broken.parquet：")
+    assert [row for row, _ in not_json.value.result.rejected] == [1, 2]
+    assert not_json.value.result.rejected[1][1].startswith("不是合法的 JSON：")

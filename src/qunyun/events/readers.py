@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from qunyun.core.errors import InvalidInput
@@ -23,8 +22,6 @@ from qunyun.events.schema import FIELDS, REQUIRED_FIELDS
 
 BATCH_ROWS = 500_000
 """Records validated together; bounds memory whatever the file size."""
-
-_BLOCK_BYTES = 32 << 20
 
 
 @dataclass
@@ -114,7 +111,7 @@ def _open_jsonl(path: Path, batch_rows: int) -> EventFile:
                 try:
                     record: Any = json.loads(line)
                 except (ValueError, UnicodeDecodeError) as error:
-                    record = f"第 {number} 行不是合法的 JSON：{error}"
+                    record = f"不是合法的 JSON：{error}"
                 if isinstance(record, dict):
                     for name in record:
                         if name not in FIELDS:
@@ -162,69 +159,93 @@ class _CountingReader(io.RawIOBase):
 
 
 def _open_csv(path: Path, batch_rows: int) -> EventFile:
+    """Open a CSV of events; rows are numbered as a spreadsheet shows them (header = 1).
+
+    Python's csv module reads it (a cell may hold a line break); a row with more or fewer
+    cells than the header is rejected with its number, not the whole file.
+    """
     size = path.stat().st_size
+    if size == 0:
+        raise InvalidInput(f"文件为空：{path.name}")
     with path.open("rb") as probe:
         sample = probe.read(1 << 20)
-    encoding = "utf-8"
+    encoding = "utf-8-sig"
     try:
         sample.decode("utf-8")
     except UnicodeDecodeError as error:
         if error.start < len(sample) - 4:  # not only a character cut at the sample's end
             encoding = "gb18030"
-    first = sample.split(b"\n", 1)[0].decode(encoding, errors="replace").lstrip("\ufeff")
-    delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    header = [name.strip().lower() for name in next(csv.reader([first], delimiter=delimiter))]
-    if len(set(header)) != len(header):
-        raise InvalidInput(f"{path.name}：表头有重复的列")
-    ignored = _check_columns(path, header)
     counter = _CountingReader(path.open("rb"))
+    text = io.TextIOWrapper(io.BufferedReader(counter, 1 << 16), encoding=encoding, newline="")
     try:
-        reader = pa_csv.open_csv(
-            counter,
-            read_options=pa_csv.ReadOptions(
-                column_names=header, skip_rows=1, block_size=_BLOCK_BYTES, encoding=encoding
-            ),
-            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
-            convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(header, pa.string()),
-                include_columns=[name for name in header if name in FIELDS],
-                strings_can_be_null=False,
-            ),
-        )
-    except pa.ArrowInvalid as error:
-        counter.close()
-        raise InvalidInput(f"{path.name} 无法按 CSV 读取：{error}") from error
+        first = text.readline()
+        delimiter = "\t" if first.count("\t") > first.count(",") else ","
+        header = [name.strip().lower() for name in next(csv.reader([first], delimiter=delimiter))]
+    except (csv.Error, UnicodeDecodeError, StopIteration) as error:
+        text.close()
+        raise InvalidInput(f"{path.name} 第 1 行不是 CSV 表头：{error}") from error
+    if len(set(header)) != len(header):
+        text.close()
+        raise InvalidInput(f"{path.name}：表头有重复的列")
+    try:
+        ignored = _check_columns(path, header)
+    except InvalidInput:
+        text.close()
+        raise
+    wanted = [(index, name) for index, name in enumerate(header) if name in FIELDS]
+    width = len(header)
+    reader = csv.reader(text, delimiter=delimiter)
 
     def batches() -> Iterator[RawBatch]:
-        done = 0
+        number = 1
+        records: list[list[str]] = []
+        rows: list[int] = []
+        unreadable: list[tuple[int, str]] = []
         try:
-            pending: list[pa.RecordBatch] = []
-            pending_rows = 0
             while True:
                 try:
-                    batch = reader.read_next_batch()
+                    cells = next(reader)
                 except StopIteration:
                     break
-                except pa.ArrowInvalid as error:
+                except csv.Error as error:
                     raise InvalidInput(
-                        f"{path.name} 第 {done + pending_rows + 2} 行附近无法解析：{error}"
+                        f"{path.name} 第 {number + 1} 行无法解析：{error}"
                     ) from error
-                pending.append(batch)
-                pending_rows += batch.num_rows
-                if pending_rows >= batch_rows:
-                    yield RawBatch(
-                        pa.Table.from_batches(pending), range(done + 2, done + 2 + pending_rows)
+                except UnicodeDecodeError as error:
+                    raise InvalidInput(
+                        f"{path.name} 第 {number + 1} 行附近的字节不是 {encoding} 编码"
+                    ) from error
+                number += 1
+                if not any(cells):
+                    continue
+                if len(cells) != width:
+                    unreadable.append(
+                        (len(records), f"列数不对：表头 {width} 列，此行 {len(cells)} 列")
                     )
-                    done += pending_rows
-                    pending, pending_rows = [], 0
-            if pending:
-                yield RawBatch(
-                    pa.Table.from_batches(pending), range(done + 2, done + 2 + pending_rows)
-                )
+                    cells = [""] * width
+                records.append(cells)
+                rows.append(number)
+                if len(records) >= batch_rows:
+                    yield _csv_batch(records, rows, unreadable, wanted)
+                    records, rows, unreadable = [], [], []
+            if records:
+                yield _csv_batch(records, rows, unreadable, wanted)
         finally:
-            counter.close()
+            text.close()
 
-    return EventFile(path, f"CSV（{encoding}）", ignored, batches(), size, lambda: counter.count)
+    label = "utf-8" if encoding == "utf-8-sig" else encoding
+    return EventFile(path, f"CSV（{label}）", ignored, batches(), size, lambda: counter.count)
+
+
+def _csv_batch(
+    records: list[list[str]],
+    rows: list[int],
+    unreadable: list[tuple[int, str]],
+    wanted: list[tuple[int, str]],
+) -> RawBatch:
+    columns = list(zip(*records, strict=True))
+    table = pa.table({name: pa.array(columns[index], pa.string()) for index, name in wanted})
+    return RawBatch(table, rows, unreadable)
 
 
 def _open_parquet(path: Path, batch_rows: int) -> EventFile:
