@@ -288,11 +288,19 @@ class _Ingestion:
             self.writer.lake.folder / name for b in buckets for name in manifest.ids.get(b, [])
         ]
         if known:
+            # DuckDB builds a semi or anti join's hash table on its right side: probe the
+            # (large) known ids with the batch, then drop the (few) hits from the batch.
             connection.execute(
                 f"""
+                CREATE TEMP TABLE known AS
+                SELECT k.event_id FROM {read_parquet_sql(known)} k
+                SEMI JOIN fresh f ON k.event_id = f.event_id
+                """
+            )
+            connection.execute(
+                """
                 CREATE TEMP TABLE survivors AS
-                SELECT f.* FROM fresh f
-                ANTI JOIN {read_parquet_sql(known)} k ON f.event_id = k.event_id
+                SELECT f.* FROM fresh f ANTI JOIN known k ON f.event_id = k.event_id
                 """
             )
         else:
