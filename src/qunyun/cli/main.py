@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -564,6 +564,296 @@ def db_upgrade() -> None:
     with reported_errors():
         engine = get_engine()
     console.print(f"数据库已是最新结构：{engine.url.render_as_string(hide_password=True)}")
+
+
+# --- events and analytics ----------------------------------------------------------------
+
+events_app = typer.Typer(
+    help="事件库：导入（events import）、合并小文件（events compact）。", no_args_is_help=True
+)
+analytics_app = typer.Typer(help="社群分析：导出（analytics export NAME）。", no_args_is_help=True)
+analytics_export_app = typer.Typer(help="导出分析结果为 CSV：group-daily。", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+app.add_typer(analytics_app, name="analytics")
+analytics_app.add_typer(analytics_export_app, name="export")
+
+
+def _print_event_rejections(rejected: list[tuple[int, str]], rejects_path: Path | None) -> None:
+    from qunyun.events.actions import SCREEN_ERRORS
+
+    title = f"错误（前 {SCREEN_ERRORS} 条）" if len(rejected) > SCREEN_ERRORS else "错误"
+    table = Table("行", "原因", title=title)
+    for row, reason in rejected[:SCREEN_ERRORS]:
+        table.add_row(str(row), reason)
+    err_console.print(table)
+    if rejects_path is not None:
+        err_console.print(f"全部 {len(rejected):,} 行错误已写入 {rejects_path}")
+
+
+@events_app.command(
+    "import", help="导入事件文件（JSON Lines / CSV / Parquet）到事件库。Import events."
+)
+def events_import(
+    file: Annotated[Path, typer.Argument(help=".jsonl、.csv 或 .parquet 事件文件。")],
+    tenant: TenantOption = None,
+    skip_invalid: SkipOption = False,
+    rejects: RejectsOption = None,
+) -> None:
+    """Import an event file into the tenant's lake."""
+    from qunyun.events.actions import EventsRejected, do_import_events
+
+    if rejects is None:
+        stamp = datetime.now().astimezone().strftime("%Y%m%d-%H%M%S")
+        rejects = get_settings().home / "rejects" / f"events-{stamp}.csv"
+    progress = _ImportProgress("事件")
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+        try:
+            with progress.progress:
+                report = do_import_events(
+                    tenant_row,
+                    file,
+                    skip_invalid=skip_invalid,
+                    rejects_path=rejects,
+                    progress=progress,
+                )
+        except EventsRejected as rejected:
+            result = rejected.result
+            _print_event_rejections(result.rejected, getattr(result, "rejects_path", None))
+            raise
+    if report.ignored_columns:
+        console.print(f"[yellow]注意[/]：忽略了未知列 {'、'.join(report.ignored_columns)}")
+    days = f"{report.days[0]} 至 {report.days[-1]}" if report.days else "无"
+    console.print(
+        f"事件 {report.file.name}（{report.format}）：读取 {report.rows:,} 行 · "
+        f"新增 {report.accepted:,} · 重复 {report.duplicates:,} · 拒绝 {len(report.rejected):,} · "
+        f"新成员 {report.new_members:,} · 新群 {report.new_groups:,} · 涉及日期 {days}"
+    )
+    if report.rejected:
+        _print_event_rejections(report.rejected, report.rejects_path)
+
+
+@events_app.command("compact", help="把事件库每天的小文件合并为一个。Compact the lake.")
+def events_compact(tenant: TenantOption = None) -> None:
+    """Merge the small files of every day of the tenant's lake."""
+    from qunyun.events.actions import do_compact_events
+
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+        removed = do_compact_events(tenant_row)
+    console.print(f"已合并事件库：减少 {removed:,} 个文件" if removed else "事件库无需合并。")
+
+
+@analytics_export_app.command(
+    "group-daily", help="导出群日报：date,group_id,messages,active_members,… Export group daily."
+)
+def analytics_export_group_daily(
+    out: Annotated[Path, typer.Option("--out", help="输出 CSV 文件。")],
+    tenant: TenantOption = None,
+) -> None:
+    """Write group daily figures (one row per local day and group) as CSV."""
+    from qunyun.analytics.group_daily import GROUP_DAILY_HEADER, group_daily_rows
+    from qunyun.analytics.lake import open_lake
+    from qunyun.core.tabular import write_csv
+    from qunyun.events.actions import tenant_lake
+
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+        lake = open_lake(tenant_lake(tenant_row))
+        count = write_csv(out, GROUP_DAILY_HEADER, group_daily_rows(lake))
+    console.print(f"已导出 {count:,} 行到 {out}")
+
+
+@analytics_export_app.command(
+    "member-levels",
+    help="导出成员等级（core/active/casual/lurker，按时间衰减的活跃分）。Export member levels.",
+)
+def analytics_export_member_levels(
+    out: Annotated[Path, typer.Option("--out", help="输出 CSV 文件。")],
+    tenant: TenantOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="统计截止日 YYYY-MM-DD（默认事件库最后一天）。")
+    ] = None,
+) -> None:
+    """Write each member's level, score, messages and last active day as CSV."""
+    from qunyun.analytics.lake import open_lake
+    from qunyun.analytics.member_levels import MEMBER_LEVELS_HEADER, member_level_rows
+    from qunyun.core.tabular import write_csv
+    from qunyun.events.actions import tenant_lake
+
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+        lake = open_lake(tenant_lake(tenant_row))
+        day = _as_of_day(as_of, lake, tenant_row.timezone)
+        rows = member_level_rows(lake, day)
+        count = write_csv(out, MEMBER_LEVELS_HEADER, rows)
+    console.print(f"已导出 {count:,} 行到 {out}")
+
+
+@analytics_export_app.command(
+    "staff-silence", help="导出在群里却从不发言的经理、总监（员工沉默）。Export staff silence."
+)
+def analytics_export_staff_silence(
+    out: Annotated[Path, typer.Option("--out", help="输出 CSV 文件。")],
+    tenant: TenantOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="统计截止日 YYYY-MM-DD（默认事件库最后一天）。")
+    ] = None,
+) -> None:
+    """Write, per seated director and manager, their messages in groups and whether silent."""
+    from qunyun.analytics.lake import open_lake
+    from qunyun.analytics.staff_silence import STAFF_SILENCE_HEADER, seated_leaders, staff_silence
+    from qunyun.core.tabular import write_csv
+    from qunyun.events.actions import tenant_lake
+
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+            leaders = seated_leaders(session, tenant_row)
+        lake = open_lake(tenant_lake(tenant_row))
+        day = _as_of_day(as_of, lake, tenant_row.timezone)
+        voices = staff_silence(lake, leaders, day)
+        count = write_csv(
+            out, STAFF_SILENCE_HEADER, (voice.row() for voice in voices), for_excel=True
+        )
+    silent = sum(voice.is_silent for voice in voices)
+    console.print(f"已导出 {count:,} 行到 {out}（沉默 {silent:,} 人）")
+
+
+@analytics_export_app.command(
+    "group-health", help="导出群健康度（活跃/冷清/沉睡/僵尸）及趋势。Export group health."
+)
+def analytics_export_group_health(
+    out: Annotated[Path, typer.Option("--out", help="输出 CSV 文件。")],
+    tenant: TenantOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="统计截止日 YYYY-MM-DD（默认事件库最后一天）。")
+    ] = None,
+) -> None:
+    """Write each group's status, recent customer figures and trend as CSV."""
+    from qunyun.analytics.group_health import (
+        GROUP_HEALTH_HEADER,
+        STATUS_LABELS,
+        STATUSES,
+        group_health,
+        open_group_ids,
+    )
+    from qunyun.analytics.lake import open_lake
+    from qunyun.core.tabular import write_csv
+    from qunyun.events.actions import tenant_lake
+
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+            known = open_group_ids(session, tenant_row)
+        lake = open_lake(tenant_lake(tenant_row))
+        day = _as_of_day(as_of, lake, tenant_row.timezone)
+        health = group_health(lake, day, known)
+        count = write_csv(out, GROUP_HEALTH_HEADER, (group.row() for group in health))
+    counts = {status: sum(group.status == status for group in health) for status in STATUSES}
+    shown = "、".join(
+        f"{STATUS_LABELS[status]} {counts[status]:,}" for status in reversed(STATUSES)
+    )
+    console.print(f"已导出 {count:,} 行到 {out}（{shown}）")
+
+
+@app.command("report", help="社群概况：事件、成员等级、群健康度、沉默的领导。Community report.")
+def report(
+    tenant: TenantOption = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="统计截止日 YYYY-MM-DD（默认事件库最后一天）。")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象。")] = False,
+) -> None:
+    """Print the headline figures of the tenant's communities."""
+    from qunyun.analytics.group_health import STATUS_LABELS, STATUSES, open_group_ids
+    from qunyun.analytics.lake import open_lake
+    from qunyun.analytics.report import community_report
+    from qunyun.analytics.staff_silence import seated_leaders
+    from qunyun.events.actions import tenant_lake
+    from qunyun.org.models import STAFF_ROLE_LABELS, StaffRole
+
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+            known = open_group_ids(session, tenant_row)
+            leaders = seated_leaders(session, tenant_row)
+        lake = open_lake(tenant_lake(tenant_row))
+        figures = community_report(
+            lake, _as_of_day(as_of, lake, tenant_row.timezone), known, leaders
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(figures.as_dict(), ensure_ascii=False) + "\n")
+        return
+    span = f"{figures.first_day} 至 {figures.last_day}" if figures.first_day else "无"
+    overview = Table(
+        "指标",
+        "数值",
+        title=f"{tenant_row.name}（{tenant_row.slug}）社群概况 · 截至 {figures.as_of}",
+    )
+    for label, value in (
+        ("事件总数", f"{figures.events:,}"),
+        ("事件日期", span),
+        ("成员（含未登记）", f"{figures.members:,}"),
+        ("有事件的群", f"{figures.groups:,}"),
+        ("近 7 天消息", f"{figures.week_messages:,}"),
+        ("近 7 天发言成员", f"{figures.week_senders:,}"),
+        ("近 7 天入群 / 退群", f"{figures.week_joins:,} / {figures.week_leaves:,}"),
+    ):
+        overview.add_row(label, value)
+    console.print(overview)
+    level_labels = {"core": "核心", "active": "活跃", "casual": "偶尔", "lurker": "潜水"}
+    levels = Table("等级", "成员数", title="成员等级")
+    for name, count in figures.levels.items():
+        levels.add_row(f"{level_labels[name]} {name}", f"{count:,}")
+    console.print(levels)
+    health = Table("状态", "群数", title="群健康度（近 28 天客户发言）")
+    for status in reversed(STATUSES):
+        health.add_row(f"{STATUS_LABELS[status]} {status}", f"{figures.health[status]:,}")
+    trend_labels = {"up": "上升", "flat": "持平", "down": "下降"}
+    health.add_row(
+        "趋势", " · ".join(f"{trend_labels[k]} {v:,}" for k, v in figures.trends.items())
+    )
+    console.print(health)
+    if figures.top_groups:
+        top = Table("群", "状态", "客户消息", "发言客户", title="近 28 天最活跃的群")
+        for group_id, status, messages, senders in figures.top_groups:
+            top.add_row(group_id, STATUS_LABELS[status], f"{messages:,}", f"{senders:,}")
+        console.print(top)
+    if figures.silent_leaders:
+        silent = Table(
+            "员工",
+            "姓名",
+            "角色",
+            "所在群",
+            title=f"沉默的领导：{len(figures.silent_leaders):,} / {figures.leaders:,} 人在群里 90 天未发言",
+        )
+        for staff_id, name, role, groups in figures.silent_leaders[:20]:
+            silent.add_row(staff_id, name, STAFF_ROLE_LABELS[StaffRole(role)], f"{groups:,}")
+        console.print(silent)
+    else:
+        console.print(f"在群的经理、总监 {figures.leaders:,} 人，近 90 天都发过言。")
+
+
+def _as_of_day(as_of: str | None, lake: Any, zone: str) -> date:
+    """Return the ``--as-of`` day, else the lake's last day, else today in ``zone``.
+
+    Raise InvalidInput for a malformed date.
+    """
+    from qunyun.analytics.member_levels import latest_day
+    from qunyun.core.clock import local_date, utcnow
+    from qunyun.core.errors import InvalidInput
+
+    if as_of is None:
+        return latest_day(lake) or local_date(utcnow(), zone)
+    try:
+        return date.fromisoformat(as_of)
+    except ValueError:
+        raise InvalidInput(f"--as-of {as_of!r} 不是日期：应为 YYYY-MM-DD") from None
 
 
 # --- demo --------------------------------------------------------------------------------

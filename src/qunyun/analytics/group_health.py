@@ -1,0 +1,178 @@
+"""Group health: active, quiet, dormant or dead (僵尸群), with the trend of customer talk.
+
+Health counts what customers (every member who is not staff) say, never staff: a group where
+only the rep posts promotions is dead. Over the 28 local days ending on the as-of day:
+
+- **active**: customers spoke on at least ``ACTIVE_DAYS`` of the 28 days, and at least
+  ``ACTIVE_SENDERS`` different customers spoke;
+- **quiet**: customers spoke in the 28 days, less than that;
+- **dormant**: no customer message in the 28 days, but one in the 90 days ending on the as-of day;
+- **dead**: no customer message in those 90 days (or no event at all).
+
+The trend compares customer messages of the 28 days with the 28 days before: ``up`` when at
+least 20% more (or some after none), ``down`` when at least 20% fewer, ``flat`` otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qunyun.analytics.lake import LakeTables
+from qunyun.groups.models import Group
+from qunyun.org.models import Tenant
+
+RECENT_DAYS = 28
+LIFE_DAYS = 90
+ACTIVE_DAYS = 8
+ACTIVE_SENDERS = 3
+TREND_CHANGE = 0.2
+STATUSES = ("dead", "dormant", "quiet", "active")
+"""Statuses from the worst; exports list groups in this order."""
+STATUS_LABELS = {"active": "活跃", "quiet": "冷清", "dormant": "沉睡", "dead": "僵尸"}
+
+GROUP_HEALTH_HEADER = (
+    "group_id",
+    "status",
+    "customer_messages",
+    "active_days",
+    "customer_senders",
+    "staff_messages",
+    "previous_customer_messages",
+    "trend",
+    "last_customer_message",
+)
+
+
+@dataclass(frozen=True)
+class GroupHealth:
+    """One group's figures over the recent 28 days and its status."""
+
+    group_id: str
+    customer_messages: int
+    active_days: int
+    customer_senders: int
+    staff_messages: int
+    previous_customer_messages: int
+    last_customer_message: date | None
+    status: str
+    trend: str
+
+    def row(self) -> tuple[object, ...]:
+        """Return the ``GROUP_HEALTH_HEADER`` row."""
+        return (
+            self.group_id,
+            self.status,
+            self.customer_messages,
+            self.active_days,
+            self.customer_senders,
+            self.staff_messages,
+            self.previous_customer_messages,
+            self.trend,
+            self.last_customer_message.isoformat() if self.last_customer_message else "",
+        )
+
+
+def classify(
+    customer_messages: int, active_days: int, customer_senders: int, life_messages: int
+) -> str:
+    """Return the status of a group from its recent and 90-day customer figures."""
+    if customer_messages == 0:
+        return "dormant" if life_messages else "dead"
+    if active_days >= ACTIVE_DAYS and customer_senders >= ACTIVE_SENDERS:
+        return "active"
+    return "quiet"
+
+
+def trend(recent: int, previous: int) -> str:
+    """Return ``up``, ``down`` or ``flat`` for customer messages now against before."""
+    if recent >= previous * (1 + TREND_CHANGE) and recent > previous:
+        return "up"
+    if recent <= previous * (1 - TREND_CHANGE) and recent < previous:
+        return "down"
+    return "flat"
+
+
+def group_health(
+    lake: LakeTables, as_of: date, known_groups: Iterable[str] = ()
+) -> list[GroupHealth]:
+    """Return the health of every group with events up to ``as_of`` and of ``known_groups``.
+
+    ``known_groups`` (the open groups of the database) appear as dead when the lake has
+    nothing of them. Ordered from the worst status, then by group id.
+    """
+    recent_start = as_of - timedelta(days=RECENT_DAYS - 1)
+    previous_start = recent_start - timedelta(days=RECENT_DAYS)
+    life_start = as_of - timedelta(days=LIFE_DAYS - 1)
+    rollup = lake.member_daily
+    window = rollup.filter(
+        rollup.group_key.notnull()
+        & (rollup.messages > 0)
+        & (rollup.day >= min(life_start, previous_start))
+        & (rollup.day <= as_of)
+    )
+    customer = ~window.is_staff
+    recent = window.day >= recent_start
+    in_life = window.day >= life_start
+    previous = (window.day >= previous_start) & (window.day < recent_start)
+    per_group = window.group_by(window.group_key).aggregate(
+        customer_messages=window.messages.sum(where=customer & recent),
+        active_days=window.day.nunique(where=customer & recent),
+        customer_senders=window.member_key.nunique(where=customer & recent),
+        staff_messages=window.messages.sum(where=~customer & recent),
+        previous_customer_messages=window.messages.sum(where=customer & previous),
+        life_messages=window.messages.sum(where=customer & in_life),
+        last_customer_message=window.day.max(where=customer & in_life),
+    )
+    seen = rollup.filter(rollup.group_key.notnull() & (rollup.day <= as_of))
+    seen = seen.select("group_key").distinct()
+    named = seen.join(lake.groups, "group_key").left_join(per_group, "group_key")
+    rows = named.select(
+        "group_id", *(name for name in per_group.columns if name != "group_key")
+    ).to_pyarrow()
+    figures = {row["group_id"]: row for row in rows.to_pylist()}
+    for group_id in known_groups:
+        figures.setdefault(group_id, {"group_id": group_id})
+    result = []
+    for group_id, row in figures.items():
+        counts = {
+            name: int(row.get(name) or 0)
+            for name in (
+                "customer_messages",
+                "active_days",
+                "customer_senders",
+                "staff_messages",
+                "previous_customer_messages",
+                "life_messages",
+            )
+        }
+        result.append(
+            GroupHealth(
+                group_id=group_id,
+                customer_messages=counts["customer_messages"],
+                active_days=counts["active_days"],
+                customer_senders=counts["customer_senders"],
+                staff_messages=counts["staff_messages"],
+                previous_customer_messages=counts["previous_customer_messages"],
+                last_customer_message=row.get("last_customer_message"),
+                status=classify(
+                    counts["customer_messages"],
+                    counts["active_days"],
+                    counts["customer_senders"],
+                    counts["life_messages"],
+                ),
+                trend=trend(counts["customer_messages"], counts["previous_customer_messages"]),
+            )
+        )
+    order = {status: index for index, status in enumerate(STATUSES)}
+    return sorted(result, key=lambda health: (order[health.status], health.group_id))
+
+
+def open_group_ids(session: Session, tenant: Tenant) -> list[str]:
+    """Return the ids of the tenant's open groups (not archived)."""
+    query = select(Group.group_id).where(Group.tenant_id == tenant.id, Group.archived_at.is_(None))
+    return list(session.scalars(query))

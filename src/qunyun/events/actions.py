@@ -1,0 +1,475 @@
+"""Writes of the events package: ingest batches of events into the lake, compact it.
+
+``do_ingest_events`` takes records in memory (the REST endpoint and connector callbacks call
+it); ``do_import_events`` streams a file through the same path. Both validate, drop events
+whose ``event_id`` the tenant already has (in the lake or earlier in the batch: the first one
+stays), give new members and groups dense integer keys, and publish the new files at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from qunyun.core.errors import QunyunError
+from qunyun.core.settings import get_settings
+from qunyun.core.tabular import write_csv
+from qunyun.events.lake import (
+    COMPACT_FILES,
+    LakeWriter,
+    TenantLake,
+    id_buckets,
+    read_parquet_sql,
+    sql_path,
+)
+from qunyun.events.readers import open_event_file, records_table
+from qunyun.events.schema import FIELDS, KIND_COUNTS, LAKE_COLUMNS
+from qunyun.events.validation import check_event_batch
+from qunyun.org.models import Tenant
+
+Progress = Callable[[str, int, int], None]
+"""Called as ``progress(phase, done, total)``: ``read`` (bytes), then ``write`` (steps)."""
+
+SCREEN_ERRORS = 50
+"""How many rejected rows a command shows; the rejects file holds them all."""
+
+
+@dataclass
+class IngestResult:
+    """What one ingestion did: new events, repeats of known ids, and rejected records.
+
+    ``rejected`` holds ``(position, reason)``: the index in the records given, or for a file
+    its row (line) number.
+    """
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    days: list[str] = field(default_factory=list)
+    new_members: int = 0
+    new_groups: int = 0
+
+
+@dataclass
+class EventImportReport(IngestResult):
+    """An ingestion from a file, with what a person needs to find the bad rows."""
+
+    file: Path = Path()
+    format: str = ""
+    rows: int = 0
+    ignored_columns: list[str] = field(default_factory=list)
+    rejects_path: Path | None = None
+
+
+class EventsRejected(QunyunError):
+    """Records were invalid and nothing was written; ``result`` lists them."""
+
+    def __init__(self, message: str, result: IngestResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def tenant_lake(tenant: Tenant, root: Path | None = None) -> TenantLake:
+    """Return the lake of ``tenant`` (under ``$QUNYUN_HOME/lake`` unless ``root`` is given)."""
+    return TenantLake(root or get_settings().home / "lake", tenant.slug, tenant.created_at)
+
+
+def do_ingest_events(
+    tenant: Tenant,
+    records: Iterable[Any] | pa.Table,
+    *,
+    skip_invalid: bool = True,
+    root: Path | None = None,
+) -> IngestResult:
+    """Add events given in memory (mappings of the event fields, or an Arrow table).
+
+    Invalid records are reported by index; with ``skip_invalid`` off any of them stops the
+    whole batch. Raise EventsRejected when that happens (nothing is written), Conflict when
+    another process is writing the tenant's lake.
+    """
+    if isinstance(records, pa.Table):
+        table, unreadable = records, list[tuple[int, str]]()
+    else:
+        table, unreadable = records_table(records)
+    result = IngestResult()
+    with tenant_lake(tenant, root).writing() as writer:
+        ingestion = _Ingestion(writer, tenant.timezone)
+        checked = ingestion.add(table)
+        rejected = _merge(unreadable, checked)
+        result.rejected = rejected
+        if rejected and not skip_invalid:
+            raise EventsRejected(
+                f"{len(rejected)} 条事件无效，未写入任何事件（共 {table.num_rows} 条）", result
+            )
+        ingestion.finish(result)
+    return result
+
+
+def do_import_events(
+    tenant: Tenant,
+    path: Path,
+    *,
+    skip_invalid: bool = False,
+    rejects_path: Path | None = None,
+    progress: Progress | None = None,
+    root: Path | None = None,
+) -> EventImportReport:
+    """Import an event file (JSON Lines, CSV or Parquet) into the tenant's lake, all or nothing.
+
+    Bad rows are reported with their row number and written to ``rejects_path`` with an
+    ``errors`` column. Raise EventsRejected when there are bad rows and ``skip_invalid`` is
+    off (nothing is written), InvalidInput when the file cannot be read as events.
+    """
+    opened = open_event_file(path)
+    report = EventImportReport(file=path, format=opened.format, ignored_columns=opened.ignored)
+    bad_rows: list[list[str]] = []
+    with tenant_lake(tenant, root).writing() as writer:
+        ingestion = _Ingestion(writer, tenant.timezone, stage=True)
+        for batch in opened.batches:
+            checked = ingestion.add(batch.table)
+            for position, reason in _merge(batch.unreadable, checked):
+                row = batch.rows[position]
+                report.rejected.append((row, reason))
+                bad_rows.append([str(row), *_cells(batch.table, position), reason])
+            report.rows += batch.table.num_rows
+            if progress is not None:
+                progress("read", opened.position(), opened.size)
+        if report.rejected:
+            if rejects_path is not None:
+                write_csv(rejects_path, ("row", *FIELDS, "errors"), bad_rows, for_excel=True)
+                report.rejects_path = rejects_path
+            if not skip_invalid:
+                raise EventsRejected(
+                    f"{path.name}：{len(report.rejected):,} 行有错误，未写入任何事件"
+                    f"（共 {report.rows:,} 行）",
+                    report,
+                )
+        ingestion.finish(report, progress)
+    return report
+
+
+def do_compact_events(tenant: Tenant, *, root: Path | None = None) -> int:
+    """Merge every day and id bucket of the tenant's lake into one file each; return files removed.
+
+    Days without a member-daily rollup (a lake written before rollups existed) get one.
+    """
+    with tenant_lake(tenant, root).writing() as writer:
+        removed = _compact(writer, min_files=2)
+        manifest = writer.manifest
+        missing = sorted(day for day in manifest.events if day not in manifest.member_daily)
+        _refresh_rollups(writer, missing)
+        if removed or missing:
+            writer.commit()
+    return removed
+
+
+def do_rebuild_rollups(tenant: Tenant, *, root: Path | None = None) -> int:
+    """Recompute the member-daily rollup of every day from the events; return the days.
+
+    Needed only when the rollup's definition changes; imports keep the rollups current.
+    """
+    with tenant_lake(tenant, root).writing() as writer:
+        days = sorted(writer.manifest.events)
+        _refresh_rollups(writer, days)
+        if days:
+            writer.commit()
+    return len(days)
+
+
+def _refresh_rollups(writer: LakeWriter, days: list[str]) -> None:
+    """Recompute the member-daily rollup of ``days`` from all of their events.
+
+    A day's rollup is replaced whole, so re-running a day gives the same files' content.
+    """
+    manifest = writer.manifest
+    days = [day for day in days if manifest.events.get(day)]
+    if not days:
+        return
+    files = writer.lake.event_files(manifest, days)
+    counts = ", ".join(
+        f"CAST(count(*) FILTER (WHERE kind = '{kind}') AS INTEGER) AS {column}"
+        for kind, column in KIND_COUNTS.items()
+    )
+    folder = writer.scratch("member_daily")
+    writer.connection.execute(
+        f"""
+        COPY (
+            SELECT day, group_key, member_key, member_kind = 'staff' AS is_staff, {counts}
+            FROM {read_parquet_sql(files)}
+            GROUP BY day, group_key, member_key, member_kind
+        ) TO {sql_path(folder)} (
+            FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day),
+            WRITE_PARTITION_COLUMNS true, FILENAME_PATTERN 'part-{{uuid}}'
+        )
+        """
+    )
+    for day in days:
+        writer.retire(manifest.member_daily.pop(day, []))
+    for day, name in writer.publish(folder, "member_daily"):
+        manifest.member_daily.setdefault(day, []).append(name)
+
+
+def _merge(
+    unreadable: list[tuple[int, str]], checked: list[tuple[int, str]]
+) -> list[tuple[int, str]]:
+    """Return the rejections of a batch by position; an unreadable record has one reason only."""
+    reasons = dict(checked)
+    reasons.update(unreadable)
+    return sorted(reasons.items())
+
+
+def _cells(table: pa.Table, position: int) -> list[str]:
+    record = table.slice(position, 1).to_pylist()[0]
+    return ["" if record.get(name) is None else str(record[name]) for name in FIELDS]
+
+
+class _Ingestion:
+    """Validated batches collected in order, then deduplicated and written in one go."""
+
+    def __init__(self, writer: LakeWriter, zone: str, *, stage: bool = False) -> None:
+        self.writer = writer
+        self.zone = zone
+        self.stage = stage
+        self.seq = 0
+        self.tables: list[pa.Table] = []
+        self.staged: list[Path] = []
+
+    def add(self, raw: pa.Table) -> list[tuple[int, str]]:
+        """Validate ``raw`` and keep its good rows; return ``(position, reason)`` of the bad."""
+        checked = check_event_batch(raw, self.seq, self.zone)
+        self.seq += raw.num_rows
+        if checked.valid.num_rows:
+            valid = checked.valid
+            checked.valid = valid.append_column("bucket", id_buckets(valid.column("event_id")))
+            if self.stage:
+                folder = self.writer.scratch("incoming")
+                target = folder / f"batch-{len(self.staged):06d}.parquet"
+                pq.write_table(checked.valid, target, compression="lz4")
+                self.staged.append(target)
+            else:
+                self.tables.append(checked.valid)
+        return checked.rejected
+
+    def finish(self, result: IngestResult, progress: Progress | None = None) -> None:
+        """Deduplicate, key and write the collected events, compact and publish."""
+        steps = 5
+
+        def step(done: int) -> None:
+            if progress is not None:
+                progress("write", done, steps)
+
+        connection = self.writer.connection
+        manifest = self.writer.manifest
+        if not self.staged and not self.tables:
+            return
+        step(0)
+        if self.staged:
+            connection.execute(
+                f"CREATE TEMP VIEW incoming AS SELECT * FROM {read_parquet_sql(self.staged)}"
+            )
+        else:
+            connection.register("incoming", pa.concat_tables(self.tables))
+        connection.execute(
+            """
+            CREATE TEMP TABLE fresh AS
+            SELECT * FROM incoming
+            QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY seq) = 1
+            """
+        )
+        buckets = [
+            str(row[0]) for row in connection.sql("SELECT DISTINCT bucket FROM fresh").fetchall()
+        ]
+        known = [
+            self.writer.lake.folder / name for b in buckets for name in manifest.ids.get(b, [])
+        ]
+        if known:
+            # DuckDB builds a semi or anti join's hash table on its right side: probe the
+            # (large) known ids with the batch, then drop the (few) hits from the batch.
+            connection.execute(
+                f"""
+                CREATE TEMP TABLE known AS
+                SELECT k.event_id FROM {read_parquet_sql(known)} k
+                SEMI JOIN fresh f ON k.event_id = f.event_id
+                """
+            )
+            connection.execute(
+                """
+                CREATE TEMP TABLE survivors AS
+                SELECT f.* FROM fresh f ANTI JOIN known k ON f.event_id = k.event_id
+                """
+            )
+        else:
+            connection.execute("CREATE TEMP VIEW survivors AS SELECT * FROM fresh")
+        step(1)
+        incoming = _count(connection, "incoming")
+        result.accepted = _count(connection, "survivors")
+        result.duplicates = incoming - result.accepted
+        if result.accepted == 0:
+            return
+        result.new_members = self._extend_dictionary(
+            "members",
+            ("member_key", "member_kind", "member_id"),
+            """
+            SELECT member_kind, member_id FROM survivors
+            UNION
+            SELECT inviter_kind, inviter_id FROM survivors
+            WHERE inviter_kind IS NOT NULL AND inviter_id IS NOT NULL
+            """,
+        )
+        result.new_groups = self._extend_dictionary(
+            "groups",
+            ("group_key", "group_id"),
+            "SELECT DISTINCT group_id FROM survivors WHERE group_id IS NOT NULL",
+        )
+        step(2)
+        columns = ", ".join(
+            {
+                "group_key": "g.group_key",
+                "member_key": "m.member_key",
+                "inviter_key": "i.member_key AS inviter_key",
+            }.get(name, f"s.{name}")
+            for name in LAKE_COLUMNS
+        )
+        events = self.writer.scratch("events")
+        connection.execute(
+            f"""
+            COPY (
+                SELECT {columns}
+                FROM survivors s
+                JOIN all_members m ON m.member_kind = s.member_kind AND m.member_id = s.member_id
+                LEFT JOIN all_groups g ON g.group_id = s.group_id
+                LEFT JOIN all_members i
+                    ON i.member_kind = s.inviter_kind AND i.member_id = s.inviter_id
+            ) TO {sql_path(events)} (
+                FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day),
+                WRITE_PARTITION_COLUMNS true, FILENAME_PATTERN 'part-{{uuid}}'
+            )
+            """
+        )
+        ids = self.writer.scratch("ids")
+        connection.execute(
+            f"""
+            COPY (SELECT bucket, event_id FROM survivors)
+            TO {sql_path(ids)} (
+                FORMAT parquet, COMPRESSION zstd, PARTITION_BY (bucket),
+                FILENAME_PATTERN 'part-{{uuid}}'
+            )
+            """
+        )
+        step(3)
+        days = set()
+        for day, name in self.writer.publish(events, "events"):
+            manifest.events.setdefault(day, []).append(name)
+            days.add(day)
+        for bucket, name in self.writer.publish(ids, "ids"):
+            manifest.ids.setdefault(bucket, []).append(name)
+        manifest.event_count += result.accepted
+        result.days = sorted(days)
+        _compact(self.writer, min_files=COMPACT_FILES, days=result.days, buckets=buckets)
+        _refresh_rollups(self.writer, result.days)
+        step(4)
+        self.writer.commit()
+        step(5)
+
+    def _extend_dictionary(self, name: str, columns: tuple[str, ...], wanted: str) -> int:
+        """Give the values of ``wanted`` not yet in the dictionary the next dense keys.
+
+        Defines the view ``all_<name>`` (old and new entries); return how many are new.
+        """
+        connection = self.writer.connection
+        manifest = self.writer.manifest
+        key, *values = columns
+        files: list[str] = getattr(manifest, name)
+        if files:
+            existing = f"{read_parquet_sql(self.writer.lake.paths(files))}"
+        else:
+            typed = ", ".join(
+                [
+                    "CAST(NULL AS INTEGER) AS " + key,
+                    *(f"CAST(NULL AS VARCHAR) AS {v}" for v in values),
+                ]
+            )
+            existing = f"(SELECT {typed} WHERE false)"
+        count_name = "member_count" if name == "members" else "group_count"
+        base = getattr(manifest, count_name)
+        matches = " AND ".join(f"w.{v} = d.{v}" for v in values)
+        value_list = ", ".join(values)
+        connection.execute(
+            f"""
+            CREATE TEMP TABLE new_{name} AS
+            SELECT CAST({base} + row_number() OVER (ORDER BY {value_list}) - 1 AS INTEGER) AS {key},
+                   {value_list}
+            FROM ({wanted}) w ANTI JOIN {existing} d ON {matches}
+            """
+        )
+        connection.execute(
+            f"CREATE TEMP VIEW all_{name} AS SELECT * FROM {existing} UNION ALL SELECT * FROM new_{name}"
+        )
+        added = _count(connection, f"new_{name}")
+        if added:
+            folder = self.writer.scratch(f"dictionary-{name}")
+            connection.execute(
+                f"COPY new_{name} TO {sql_path(folder / 'part.parquet')} (FORMAT parquet, COMPRESSION zstd)"
+            )
+            for _, relative in self.writer.publish(folder, name):
+                files.append(relative)
+            setattr(manifest, count_name, base + added)
+        return added
+
+
+def _count(connection: Any, relation: str) -> int:
+    return int(connection.sql(f"SELECT count(*) FROM {relation}").fetchall()[0][0])
+
+
+def _compact(
+    writer: LakeWriter,
+    *,
+    min_files: int,
+    days: list[str] | None = None,
+    buckets: list[str] | None = None,
+) -> int:
+    """Merge days and id buckets with at least ``min_files`` files; return how many files went."""
+    manifest = writer.manifest
+    removed = 0
+    areas: list[tuple[str, str, dict[str, list[str]], str]] = [
+        ("events", "day", manifest.events, "ORDER BY group_key, ts"),
+        ("ids", "bucket", manifest.ids, ""),
+    ]
+    for kind, partition, files_of, order in areas:
+        chosen = days if kind == "events" else buckets
+        for value in sorted(chosen if chosen is not None else files_of):
+            files = files_of.get(value, [])
+            if len(files) < min_files:
+                continue
+            folder = writer.scratch(f"compact-{kind}-{value}") / f"{partition}={value}"
+            folder.mkdir(parents=True)
+            writer.connection.execute(
+                f"""
+                COPY (SELECT * FROM {read_parquet_sql(writer.lake.paths(files))} {order})
+                TO {sql_path(folder / "part.parquet")} (FORMAT parquet, COMPRESSION zstd)
+                """
+            )
+            writer.retire(files)
+            files_of[value] = [name for _, name in writer.publish(folder.parent, kind)]
+            removed += len(files) - 1
+    for name in ("members", "groups"):
+        files = getattr(manifest, name)
+        if len(files) < min_files:
+            continue
+        folder = writer.scratch(f"compact-{name}")
+        key = "member_key" if name == "members" else "group_key"
+        writer.connection.execute(
+            f"""
+            COPY (SELECT * FROM {read_parquet_sql(writer.lake.paths(files))} ORDER BY {key})
+            TO {sql_path(folder / "part.parquet")} (FORMAT parquet, COMPRESSION zstd)
+            """
+        )
+        writer.retire(list(files))
+        setattr(manifest, name, [relative for _, relative in writer.publish(folder, name)])
+        removed += len(files) - 1
+    return removed

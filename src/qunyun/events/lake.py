@@ -1,0 +1,315 @@
+"""The event lake: append-only Parquet files per tenant and local day, published by a manifest.
+
+Layout under ``$QUNYUN_HOME/lake/``::
+
+    tenant=<slug>.lock                 one writer per tenant at a time (flock)
+    tenant=<slug>/manifest.json        the files that exist for readers, replaced atomically
+    tenant=<slug>/events/day=YYYY-MM-DD/part-<uuid>.parquet   events (zstd)
+    tenant=<slug>/ids/bucket=NN/part-<uuid>.parquet           event ids by hash: deduplication
+    tenant=<slug>/member_daily/day=YYYY-MM-DD/part-<uuid>.parquet  rollup: counts per member,
+                                                               group and day
+    tenant=<slug>/members/part-<uuid>.parquet                 member dictionary (dense keys)
+    tenant=<slug>/groups/part-<uuid>.parquet                  group dictionary (dense keys)
+
+A writer stages new files, moves them beside the published ones and then replaces the
+manifest in one ``os.replace``: until that moment readers do not see them, and a writer that
+fails leaves only files that no manifest names, which the next writer deletes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from qunyun.core.errors import Conflict
+
+ID_BUCKETS = 64
+"""Event ids are spread over this many buckets so that a small batch reads few of them."""
+
+COMPACT_FILES = 8
+"""A day (or id bucket) with this many files or more is merged into one after an import."""
+
+_DUCKDB_MEMORY = "4GB"
+
+
+_FNV_OFFSET = np.uint64(14695981039346656037)
+_FNV_PRIME = np.uint64(1099511628211)
+_HASHED_BYTES = 16
+
+
+def id_buckets(event_ids: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Return the id bucket (0 … ``ID_BUCKETS`` - 1) of each event id (no nulls).
+
+    FNV-1a over the length and the last 16 bytes of the id, computed here rather than by an
+    engine's hash function, so that the buckets of stored ids never change with a library
+    version. Ids end in what tells them apart (counters, random suffixes).
+    """
+    if isinstance(event_ids, pa.ChunkedArray):
+        event_ids = event_ids.combine_chunks()
+    strings = event_ids.cast(pa.large_string())
+    count = len(strings)
+    if count == 0:
+        return pa.array([], pa.int32())
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64)[
+        strings.offset : strings.offset + count + 1
+    ]
+    data = np.frombuffer(strings.buffers()[2], dtype=np.uint8)
+    starts, ends = offsets[:-1], offsets[1:]
+    hashed = np.full(count, _FNV_OFFSET, dtype=np.uint64)
+    hashed = (hashed ^ (ends - starts).astype(np.uint64)) * _FNV_PRIME
+    last = max(len(data) - 1, 0)
+    for back in range(1, _HASHED_BYTES + 1):
+        position = ends - back
+        byte = np.where(position >= starts, data[np.clip(position, 0, last)], 0)
+        hashed = (hashed ^ byte.astype(np.uint64)) * _FNV_PRIME
+    return pa.array(((hashed >> np.uint64(40)) % np.uint64(ID_BUCKETS)).astype(np.int32))
+
+
+def sql_path(path: Path) -> str:
+    """Return ``path`` as a quoted SQL string literal."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def sql_paths(paths: list[Path]) -> str:
+    """Return ``paths`` as a SQL list literal for ``read_parquet``."""
+    return "[" + ", ".join(sql_path(path) for path in paths) + "]"
+
+
+def read_parquet_sql(paths: list[Path]) -> str:
+    """Return a ``read_parquet`` call over ``paths`` that takes no columns from folder names.
+
+    The lake's folders (``tenant=…``, ``day=…``) look like Hive partitions; every column the
+    lake needs is inside its files.
+    """
+    return f"read_parquet({sql_paths(paths)}, hive_partitioning = false)"
+
+
+@dataclass
+class Manifest:
+    """The published files of one tenant's lake (paths relative to the tenant folder)."""
+
+    tenant_created: str
+    version: int = 0
+    events: dict[str, list[str]] = field(default_factory=dict)
+    ids: dict[str, list[str]] = field(default_factory=dict)
+    member_daily: dict[str, list[str]] = field(default_factory=dict)
+    members: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    member_count: int = 0
+    group_count: int = 0
+    event_count: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the manifest as JSON-ready data."""
+        return {
+            "tenant_created": self.tenant_created,
+            "version": self.version,
+            "event_count": self.event_count,
+            "member_count": self.member_count,
+            "group_count": self.group_count,
+            "events": self.events,
+            "ids": self.ids,
+            "member_daily": self.member_daily,
+            "members": self.members,
+            "groups": self.groups,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Manifest:
+        """Return the manifest stored as ``data``."""
+        return cls(
+            tenant_created=data["tenant_created"],
+            version=data["version"],
+            events={day: list(files) for day, files in data["events"].items()},
+            ids={bucket: list(files) for bucket, files in data["ids"].items()},
+            member_daily={day: list(files) for day, files in data.get("member_daily", {}).items()},
+            members=list(data["members"]),
+            groups=list(data["groups"]),
+            member_count=data["member_count"],
+            group_count=data["group_count"],
+            event_count=data["event_count"],
+        )
+
+    def files(self) -> set[str]:
+        """Return every file the manifest names."""
+        named = set(self.members) | set(self.groups)
+        for files in (*self.events.values(), *self.ids.values(), *self.member_daily.values()):
+            named.update(files)
+        return named
+
+
+class TenantLake:
+    """One tenant's folder of the lake.
+
+    ``created`` (the tenant's creation time) tells this tenant from a deleted one that had the
+    same slug: a lake left by the deleted one is set aside, never mixed in.
+    """
+
+    def __init__(self, root: Path, slug: str, created: datetime) -> None:
+        self.root = root
+        self.slug = slug
+        self.created = created.isoformat()
+        self.folder = root / f"tenant={slug}"
+        self.lock_path = root / f"tenant={slug}.lock"
+
+    # --- reading --------------------------------------------------------------------------
+
+    def manifest(self) -> Manifest:
+        """Return the published manifest, empty when nothing (of this tenant) was written."""
+        path = self.folder / "manifest.json"
+        if not path.exists():
+            return Manifest(self.created)
+        stored = Manifest.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        if stored.tenant_created != self.created:
+            return Manifest(self.created)
+        return stored
+
+    def paths(self, names: list[str]) -> list[Path]:
+        """Return the absolute paths of manifest entries."""
+        return [self.folder / name for name in names]
+
+    def member_daily_files(self, manifest: Manifest) -> list[Path]:
+        """Return the member-daily rollup files, oldest day first."""
+        return [
+            self.folder / name
+            for day in sorted(manifest.member_daily)
+            for name in manifest.member_daily[day]
+        ]
+
+    def event_files(self, manifest: Manifest, days: list[str] | None = None) -> list[Path]:
+        """Return the event files of ``days`` (every day when None), oldest day first."""
+        chosen = sorted(manifest.events) if days is None else sorted(days)
+        return [self.folder / name for day in chosen for name in manifest.events.get(day, [])]
+
+    # --- writing --------------------------------------------------------------------------
+
+    @contextmanager
+    def writing(self) -> Iterator[LakeWriter]:
+        """Hold the tenant's write lock and yield a writer whose work ``commit`` publishes.
+
+        Raise Conflict when another process is writing this tenant's lake.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        with self.lock_path.open("a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise Conflict(f"租户 {self.slug} 的事件库正被另一个进程写入，请稍后再试") from None
+            try:
+                self._set_aside_stale()
+                manifest = self.manifest()
+                self._remove_unpublished(manifest)
+                staging = self.folder / ".staging" / uuid.uuid4().hex
+                staging.mkdir(parents=True)
+                writer = LakeWriter(self, manifest, staging)
+                try:
+                    yield writer
+                finally:
+                    writer.close()
+                    shutil.rmtree(staging, ignore_errors=True)
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _set_aside_stale(self) -> None:
+        path = self.folder / "manifest.json"
+        if not path.exists():
+            return
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        if stored.get("tenant_created") != self.created:
+            aside = self.root / ".deleted" / f"tenant={self.slug}-{uuid.uuid4().hex[:8]}"
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            self.folder.rename(aside)
+
+    def _remove_unpublished(self, manifest: Manifest) -> None:
+        """Delete files that a failed writer left and no manifest names (caller holds the lock)."""
+        if not self.folder.exists():
+            return
+        shutil.rmtree(self.folder / ".staging", ignore_errors=True)
+        named = manifest.files()
+        for kind in ("events", "ids", "member_daily", "members", "groups"):
+            for path in (self.folder / kind).rglob("*.parquet"):
+                if str(path.relative_to(self.folder)) not in named:
+                    path.unlink()
+
+
+class LakeWriter:
+    """Stages files for one tenant and publishes them all at once (see ``TenantLake.writing``)."""
+
+    def __init__(self, lake: TenantLake, manifest: Manifest, staging: Path) -> None:
+        self.lake = lake
+        self.manifest = manifest
+        self.staging = staging
+        self.moved: list[Path] = []
+        self.obsolete: list[Path] = []
+        self.connection = duckdb.connect(
+            config={
+                "memory_limit": _DUCKDB_MEMORY,
+                "temp_directory": str(staging / "spill"),
+                "preserve_insertion_order": False,
+            }
+        )
+
+    def close(self) -> None:
+        """Release the DuckDB connection; moved files that were not published are removed."""
+        self.connection.close()
+        for path in self.moved:
+            path.unlink(missing_ok=True)
+
+    def scratch(self, name: str) -> Path:
+        """Return a fresh folder inside the staging area."""
+        path = self.staging / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def publish(self, staged: Path, kind: str) -> list[tuple[str, str]]:
+        """Move the Parquet files under ``staged`` into the tenant folder's ``kind`` area.
+
+        Return ``(partition, relative path)`` per file; the partition is the ``day=…`` or
+        ``bucket=…`` folder name's value, or ``""``.
+        """
+        placed = []
+        for path in sorted(staged.rglob("*.parquet")):
+            partition_folder = path.parent.relative_to(staged)
+            partition = (
+                str(partition_folder).split("=", 1)[1] if "=" in str(partition_folder) else ""
+            )
+            target_folder = self.lake.folder / kind / partition_folder
+            target_folder.mkdir(parents=True, exist_ok=True)
+            target = target_folder / f"part-{uuid.uuid4().hex}.parquet"
+            os.replace(path, target)
+            self.moved.append(target)
+            placed.append((partition, str(target.relative_to(self.lake.folder))))
+        return placed
+
+    def retire(self, names: list[str]) -> None:
+        """Mark published files to delete once the new manifest is in place."""
+        self.obsolete.extend(self.lake.folder / name for name in names)
+
+    def commit(self) -> None:
+        """Publish the staged changes: replace the manifest atomically, then drop retired files."""
+        self.manifest.version += 1
+        folder = self.lake.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        temporary = folder / f"manifest.json.{uuid.uuid4().hex}"
+        with temporary.open("w", encoding="utf-8") as handle:
+            json.dump(self.manifest.as_dict(), handle, ensure_ascii=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, folder / "manifest.json")
+        self.moved = []
+        for path in self.obsolete:
+            path.unlink(missing_ok=True)
+        self.obsolete = []

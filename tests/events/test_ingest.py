@@ -1,0 +1,438 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from qunyun.analytics.lake import open_lake
+from qunyun.core.errors import Conflict, InvalidInput
+from qunyun.events import lake as lake_module
+from qunyun.events.actions import (
+    EventsRejected,
+    do_compact_events,
+    do_import_events,
+    do_ingest_events,
+    tenant_lake,
+)
+from qunyun.events.lake import ID_BUCKETS, id_buckets
+from qunyun.org.models import Tenant
+
+from ..conftest import Cli
+
+
+def _tenant(slug: str = "acme", created: datetime | None = None) -> Tenant:
+    return Tenant(
+        slug=slug,
+        name="示例饮料",
+        timezone="Asia/Shanghai",
+        created_at=created or datetime(2026, 1, 1, tzinfo=UTC),
+    )
+
+
+def _event(
+    event_id: str, ts: str | int, kind: str = "message", **extra: object
+) -> dict[str, object]:
+    return {
+        "event_id": event_id,
+        "ts": ts,
+        "kind": kind,
+        "group_id": "SG0001",
+        "member_kind": "store",
+        "member_id": "S1",
+        **extra,
+    }
+
+
+def _lake_events(tenant: Tenant, root: Path) -> list[tuple[str, str, str]]:
+    """Return (event_id, local day, member_id) of every event in the lake, by id."""
+    tables = open_lake(tenant_lake(tenant, root))
+    rows = tables.events.select("event_id", "day", "member_id").to_pyarrow().to_pylist()
+    return sorted((row["event_id"], row["day"].isoformat(), row["member_id"]) for row in rows)
+
+
+def _write_jsonl(path: Path, records: list[object]) -> Path:
+    path.write_text(
+        "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records),
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_in_memory_batch_accepts_dedupes_and_rejects_by_index(tmp_path: Path) -> None:
+    # given
+    tenant = _tenant()
+    records: list[object] = [
+        _event("e1", "2026-11-23T15:59:59Z"),
+        _event("e2", 1763913600000, "join", scene="qr", inviter_kind="store", inviter_id="S9"),
+        _event("e1", "2026-11-23T16:00:00Z", member_id="S2"),
+        _event("e3", "2026-11-23 25:00"),
+        _event("", "2026-11-23T10:00:00+08:00", "dance"),
+        _event("e4", "2026-11-23T10:00:00"),
+        "not a record",
+    ]
+
+    # when
+    result = do_ingest_events(tenant, records, root=tmp_path)
+
+    # then
+    assert (result.accepted, result.duplicates) == (2, 1)
+    assert result.rejected == [
+        (3, "ts：无法解析的时间 '2026-11-23 25:00'（应为带时区的 ISO 8601，或 epoch 毫秒）"),
+        (
+            4,
+            "event_id：不能为空；kind：未知的值 'dance'（可选：message、join、leave、"
+            "red_packet_send、red_packet_grab、order、referral、content_view、content_share）",
+        ),
+        (5, "ts：无法解析的时间 '2026-11-23T10:00:00'（应为带时区的 ISO 8601，或 epoch 毫秒）"),
+        (6, '不是一个 JSON 对象（应为 {"event_id": …}）'),
+    ]
+    assert _lake_events(tenant, tmp_path) == [
+        ("e1", "2026-11-23", "S1"),
+        ("e2", "2025-11-24", "S1"),
+    ]
+    assert (result.new_members, result.new_groups) == (2, 1)
+
+
+def test_same_id_twice_is_one_event_across_calls_and_files(tmp_path: Path) -> None:
+    # given
+    tenant = _tenant()
+    do_ingest_events(tenant, [_event("e1", "2026-11-23T01:00:00+08:00")], root=tmp_path)
+    file = _write_jsonl(
+        tmp_path / "again.jsonl",
+        [_event("e1", "2026-11-20T01:00:00+08:00", member_id="S2"), _event("e2", 1763913600000)],
+    )
+
+    # when
+    report = do_import_events(tenant, file, root=tmp_path)
+    again = do_import_events(tenant, file, root=tmp_path)
+
+    # then
+    assert (report.accepted, report.duplicates, report.rejected) == (1, 1, [])
+    assert (again.accepted, again.duplicates) == (0, 2)
+    assert _lake_events(tenant, tmp_path) == [
+        ("e1", "2026-11-23", "S1"),
+        ("e2", "2025-11-24", "S1"),
+    ]
+    assert tenant_lake(tenant, tmp_path).manifest().event_count == 2
+
+
+def test_kind_specific_fields_and_integers_are_checked(tmp_path: Path) -> None:
+    records = [
+        _event("o1", 1763913600000, "order", amount_fen="12.5"),
+        _event("r1", 1763913600000, "referral", inviter_kind="boss"),
+        _event("m1", 1763913600000, msg_type="sticker", length=-3),
+        _event("g1", 1763913600000, "red_packet_grab", red_packet_id="RP1", amount_fen=88),
+    ]
+
+    result = do_ingest_events(_tenant(), records, root=tmp_path)
+
+    assert result.accepted == 1
+    assert result.rejected == [
+        (0, "order_id：order 事件必须有；amount_fen：应为非负整数"),
+        (
+            1,
+            "inviter_kind：未知的值 'boss'（可选：store、distributor、consumer、staff）；"
+            "inviter_id：referral 事件必须有",
+        ),
+        (
+            2,
+            "msg_type：未知的值 'sticker'（可选：text、image、video、voice、link、file、"
+            "miniprogram、red_packet）；length：应为非负整数",
+        ),
+    ]
+
+
+def test_epoch_seconds_are_refused_as_out_of_range(tmp_path: Path) -> None:
+    result = do_ingest_events(_tenant(), [_event("e1", 1763913600)], root=tmp_path)
+
+    assert result.rejected == [(0, "ts：时间 '1763913600' 不在 2000–2099 年之间（秒当成了毫秒？）")]
+
+
+def test_all_or_nothing_batch_writes_nothing_when_one_record_is_bad(tmp_path: Path) -> None:
+    tenant = _tenant()
+
+    with pytest.raises(EventsRejected) as raised:
+        do_ingest_events(
+            tenant,
+            [_event("e1", 1763913600000), _event("e2", "x")],
+            skip_invalid=False,
+            root=tmp_path,
+        )
+
+    assert raised.value.message == "1 条事件无效，未写入任何事件（共 2 条）"
+    assert tenant_lake(tenant, tmp_path).manifest().event_count == 0
+    assert list((tmp_path / "tenant=acme").rglob("*.parquet")) == []
+
+
+def test_late_events_land_in_their_day_and_compaction_keeps_every_event(tmp_path: Path) -> None:
+    # given: eight imports of one event each for one day, then a late one for an older day
+    tenant = _tenant()
+    for number in range(7):
+        do_ingest_events(
+            tenant, [_event(f"d{number}", f"2026-11-23T0{number}:00:00+08:00")], root=tmp_path
+        )
+    before = tenant_lake(tenant, tmp_path).manifest()
+
+    # when
+    do_ingest_events(tenant, [_event("d7", "2026-11-23T23:59:59+08:00")], root=tmp_path)
+    do_ingest_events(tenant, [_event("late", "2026-11-01T00:00:00+08:00")], root=tmp_path)
+    after = tenant_lake(tenant, tmp_path).manifest()
+
+    # then: the eighth file of the day triggered compaction into one
+    assert len(before.events["2026-11-23"]) == 7
+    assert len(after.events["2026-11-23"]) == 1
+    assert len(after.events["2026-11-01"]) == 1
+    events = _lake_events(tenant, tmp_path)
+    assert [event_id for event_id, _, _ in events] == [*(f"d{n}" for n in range(8)), "late"]
+    assert ("late", "2026-11-01", "S1") in events
+    assert sorted(p.name for p in (tmp_path / "tenant=acme" / "events").iterdir()) == [
+        "day=2026-11-01",
+        "day=2026-11-23",
+    ]
+    assert len(list((tmp_path / "tenant=acme" / "events" / "day=2026-11-23").iterdir())) == 1
+
+
+def test_compact_command_merges_days_ids_and_dictionaries(tmp_path: Path) -> None:
+    tenant = _tenant()
+    for number in range(3):
+        do_ingest_events(
+            tenant,
+            [_event(f"e{number}", "2026-11-23T12:00:00+08:00", member_id=f"S{number}")],
+            root=tmp_path,
+        )
+
+    removed = do_compact_events(tenant, root=tmp_path)
+    again = do_compact_events(tenant, root=tmp_path)
+
+    manifest = tenant_lake(tenant, tmp_path).manifest()
+    assert removed == 2 + 2 + (3 - len(manifest.ids))  # day, members, ids (buckets may repeat)
+    assert again == 0
+    assert len(manifest.events["2026-11-23"]) == 1
+    assert len(manifest.members) == 1
+    assert [event_id for event_id, _, _ in _lake_events(tenant, tmp_path)] == ["e0", "e1", "e2"]
+    assert len(list((tmp_path / "tenant=acme").rglob("*.parquet"))) == len(manifest.files())
+
+
+def test_a_failed_write_leaves_nothing_published_and_the_next_write_cleans_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given
+    tenant = _tenant()
+    do_ingest_events(tenant, [_event("e1", 1763913600000)], root=tmp_path)
+    original = lake_module.LakeWriter.commit
+
+    def broken(self: lake_module.LakeWriter) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(lake_module.LakeWriter, "commit", broken)
+
+    # when
+    with pytest.raises(OSError, match="disk full"):
+        do_ingest_events(tenant, [_event("e2", 1763913600000, member_id="S2")], root=tmp_path)
+    monkeypatch.setattr(lake_module.LakeWriter, "commit", original)
+
+    # then
+    manifest = tenant_lake(tenant, tmp_path).manifest()
+    assert manifest.event_count == 1
+    assert len(list((tmp_path / "tenant=acme").rglob("*.parquet"))) == len(manifest.files())
+    assert do_ingest_events(tenant, [_event("e2", 1763913600000)], root=tmp_path).accepted == 1
+
+
+def test_a_second_writer_is_refused_while_one_holds_the_lock(tmp_path: Path) -> None:
+    tenant = _tenant()
+
+    with tenant_lake(tenant, tmp_path).writing(), pytest.raises(Conflict) as raised:
+        do_ingest_events(tenant, [_event("e1", 1763913600000)], root=tmp_path)
+
+    assert raised.value.message == "租户 acme 的事件库正被另一个进程写入，请稍后再试"
+
+
+def test_a_new_tenant_with_a_deleted_tenants_slug_starts_with_an_empty_lake(tmp_path: Path) -> None:
+    old = _tenant(created=datetime(2026, 1, 1, tzinfo=UTC))
+    new = _tenant(created=datetime(2026, 6, 1, tzinfo=UTC))
+    do_ingest_events(old, [_event("e1", 1763913600000)], root=tmp_path)
+
+    first = tenant_lake(new, tmp_path).manifest()
+    result = do_ingest_events(new, [_event("e1", 1763913600000)], root=tmp_path)
+
+    assert first.event_count == 0
+    assert result.accepted == 1
+    assert len(list((tmp_path / ".deleted").iterdir())) == 1
+
+
+def test_parquet_with_typed_columns_imports(tmp_path: Path) -> None:
+    path = tmp_path / "events.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "event_id": ["p1", "p2"],
+                "ts": pa.array([1763913600000, 1763913600000], pa.int64()).cast(
+                    pa.timestamp("ms", tz="UTC")
+                ),
+                "kind": ["order", "message"],
+                "member_kind": ["consumer", "staff"],
+                "member_id": ["C1", "R1"],
+                "order_id": ["O1", None],
+                "amount_fen": pa.array([1999, None], pa.int64()),
+                "extra": [1, 2],
+            }
+        ),
+        path,
+    )
+
+    report = do_import_events(_tenant(), path, root=tmp_path)
+
+    assert (report.rows, report.accepted, report.ignored_columns) == (2, 2, ["extra"])
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def _home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+def test_events_import_command_prints_a_chinese_summary(cli: Cli, tmp_path: Path) -> None:
+    cli("tenant", "create", "acme", "--name", "示例饮料")
+    file = _write_jsonl(
+        tmp_path / "events.jsonl",
+        [
+            _event("e1", "2026-11-23T23:30:00+08:00"),
+            _event("e2", "2026-11-23T16:30:00Z", "join", member_kind="consumer", member_id="C1"),
+            _event("e1", "2026-11-23T23:30:00+08:00"),
+        ],
+    )
+
+    result = cli("events", "import", file, "--tenant", "acme")
+
+    assert result.output == (
+        "事件 events.jsonl（JSON Lines）：读取 3 行 · 新增 2 · 重复 1 · 拒绝 0 · "
+        "新成员 2 · 新群 1 · 涉及日期 2026-11-23 至 2026-11-24\n"
+    )
+    assert (_home(tmp_path) / "lake" / "tenant=acme" / "manifest.json").exists()
+
+
+def test_events_import_with_bad_rows_exits_1_and_writes_nothing(cli: Cli, tmp_path: Path) -> None:
+    cli("tenant", "create", "acme", "--name", "示例饮料")
+    file = tmp_path / "events.csv"
+    file.write_text(
+        "event_id,ts,kind,group_id,member_kind,member_id,note\n"
+        "e1,2026-11-23T10:00:00+08:00,message,SG1,store,S1,x\n"
+        "e2,yesterday,message,SG1,store,S1,y\n"
+        ",1763913600000,join,SG1,consumer,C1,z\n",
+        encoding="utf-8",
+    )
+    rejects = tmp_path / "rejects.csv"
+
+    refused = cli("events", "import", file, "--rejects", rejects, expect=1)
+    skipped = cli("events", "import", file, "--skip-invalid", "--rejects", rejects)
+
+    assert "错误：events.csv：2 行有错误，未写入任何事件（共 3 行）" in refused.stderr
+    assert "ts：无法解析的时间 'yesterday'" in refused.stderr
+    assert f"全部 2 行错误已写入 {rejects}" in refused.stderr
+    assert skipped.output.startswith(
+        "注意：忽略了未知列 note\n事件 events.csv（CSV（utf-8））：读取 3 行 · 新增 1 · 重复 0 · 拒绝 2 · "
+    )
+    lines = rejects.read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0] == (
+        "row,event_id,ts,kind,group_id,member_kind,member_id,msg_type,reply_to,scene,"
+        "inviter_kind,inviter_id,red_packet_id,order_id,content_id,length,amount_fen,errors"
+    )
+    assert lines[1:] == [
+        "3,e2,yesterday,message,SG1,store,S1,,,,,,,,,,,"
+        "ts：无法解析的时间 'yesterday'（应为带时区的 ISO 8601，或 epoch 毫秒）",
+        "4,,1763913600000,join,SG1,consumer,C1,,,,,,,,,,,event_id：不能为空",
+    ]
+
+
+def test_events_import_refuses_a_file_without_required_columns(cli: Cli, tmp_path: Path) -> None:
+    cli("tenant", "create", "acme", "--name", "示例饮料")
+    file = tmp_path / "events.csv"
+    file.write_text("event_id,kind\ne1,message\n", encoding="utf-8")
+
+    result = cli("events", "import", file, expect=1)
+    other = cli("events", "import", tmp_path / "events.xlsx", expect=1)
+
+    assert result.stderr == (
+        "错误：events.csv 缺少必需的列：ts、member_kind、member_id"
+        "（表头应为字段名，如 event_id,ts,kind,…）\n"
+    )
+    assert other.stderr == f"错误：文件不存在：{tmp_path / 'events.xlsx'}\n"
+
+
+def test_events_compact_command(cli: Cli, tmp_path: Path) -> None:
+    cli("tenant", "create", "acme", "--name", "示例饮料")
+    for number in range(2):
+        file = _write_jsonl(tmp_path / f"e{number}.jsonl", [_event(f"e{number}", 1763913600000)])
+        cli("events", "import", file)
+
+    first = cli("events", "compact")
+    second = cli("events", "compact")
+
+    assert first.output.startswith("已合并事件库：减少 ")
+    assert second.output == "事件库无需合并。\n"
+
+
+def test_id_buckets_never_change_and_spread_evenly() -> None:
+    # stored id files are found by these buckets: a change would make old ids invisible
+    assert id_buckets(
+        pa.array(["e1", "E0000000001", "a-much-longer-event-id-0001", "事件-1", ""])
+    ).to_pylist() == [55, 14, 23, 4, 12]
+    counts = np.bincount(
+        id_buckets(pa.array([f"E{n}" for n in range(64_000)])).to_numpy(), minlength=ID_BUCKETS
+    )
+    assert len(counts) == ID_BUCKETS
+    assert counts.min() > 800
+    assert counts.max() < 1200
+
+
+def test_csv_rows_keep_spreadsheet_numbers_through_line_breaks_and_bad_widths(
+    tmp_path: Path,
+) -> None:
+    # given: a cell with a line break (one row, two lines), a blank line, a short row
+    file = tmp_path / "events.csv"
+    file.write_text(
+        "event_id,ts,kind,member_kind,member_id,reply_to\n"
+        'e1,1763913600000,message,store,S1,"two\nlines"\n'
+        "\n"
+        "e2,1763913600000\n"
+        "e3,never,message,store,S1,\n",
+        encoding="utf-8",
+    )
+
+    # when
+    report = do_import_events(_tenant(), file, skip_invalid=True, root=tmp_path)
+
+    # then
+    assert report.accepted == 1
+    assert report.rejected == [
+        (4, "列数不对：表头 6 列，此行 2 列"),
+        (5, "ts：无法解析的时间 'never'（应为带时区的 ISO 8601，或 epoch 毫秒）"),
+    ]
+
+
+def test_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_bytes(bytes(range(256)) * 4)
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"not parquet")
+    json_lines = _write_jsonl(tmp_path / "odd.jsonl", [[1, 2]])
+    with json_lines.open("a", encoding="utf-8") as handle:
+        handle.write('{"event_id": "x"\n')
+
+    with pytest.raises(InvalidInput) as not_csv:
+        do_import_events(_tenant(), garbage, root=tmp_path)
+    with pytest.raises(InvalidInput) as not_parquet:
+        do_import_events(_tenant(), broken, root=tmp_path)
+    with pytest.raises(EventsRejected) as not_json:
+        do_import_events(_tenant(), json_lines, root=tmp_path)
+
+    assert not_csv.value.message.startswith("garbage.csv 第 1 行不是 CSV 表头")
+    assert not_parquet.value.message.startswith("无法读取 Parquet 文件 broken.parquet：")
+    assert [row for row, _ in not_json.value.result.rejected] == [1, 2]
+    assert not_json.value.result.rejected[1][1].startswith("不是合法的 JSON：")
