@@ -35,3 +35,26 @@ def open_seats(
 ) -> list[tuple[str, ContactKind, str, MemberRole]]:
     """Return (group, member kind, member id, role) of every open stay in open groups."""
     return [tuple(row) for row in session.execute(open_seats_query(tenant, matrix))]  # type: ignore[misc]
+
+
+def is_current_member(
+    session: Session, tenant: Tenant, group_id: str, member_kind: ContactKind, member_id: str
+) -> bool:
+    """Return whether the member has an open stay in the tenant's (open) group ``group_id``."""
+    stay = session.scalar(
+        select(Membership.id)
+        .join(
+            Group,
+            (Group.tenant_id == Membership.tenant_id) & (Group.group_id == Membership.group_id),
+        )
+        .where(
+            Membership.tenant_id == tenant.id,
+            Membership.group_id == group_id,
+            Membership.member_kind == member_kind,
+            Membership.member_id == member_id,
+            Membership.left_at.is_(None),
+            Group.archived_at.is_(None),
+        )
+        .limit(1)
+    )
+    return stay is not None
