@@ -146,12 +146,16 @@ def test_rules_bound_amounts_counts_and_hours(engine: Engine, tenant: Tenant) ->
         _send(engine, tenant, 50, 1)
     with pytest.raises(InvalidInput, match=r"^红包个数应在 1–200 之间（收到 201）$"):
         _send(engine, tenant, 10000, 201)
-    with pytest.raises(InvalidInput, match=r"不在发红包时段 08:00–22:00 内$"):
-        with unit_of_work(engine) as session:
-            do_create_red_packet(session, tenant, "G1", 100, 1, when=T0 + timedelta(hours=13))
-    with pytest.raises(InvalidInput, match=r"最多个数不能超过最大金额"):
-        with unit_of_work(engine) as session:
-            do_set_rule(session, tenant, Rule(100, 1, 5, 1, 10, "08:00", "22:00", 60))
+    with (
+        pytest.raises(InvalidInput, match=r"不在发红包时段 08:00–22:00 内$"),
+        unit_of_work(engine) as session,
+    ):
+        do_create_red_packet(session, tenant, "G1", 100, 1, when=T0 + timedelta(hours=13))
+    with (
+        pytest.raises(InvalidInput, match=r"最多个数不能超过最大金额"),
+        unit_of_work(engine) as session,
+    ):
+        do_set_rule(session, tenant, Rule(100, 1, 5, 1, 10, "08:00", "22:00", 60))
 
 
 def test_send_and_grab_events_wait_in_the_outbox_for_the_lake(
