@@ -1,14 +1,19 @@
-"""Fixtures: every database test runs on SQLite and on the real PostgreSQL.
+"""Fixtures: every database test runs on SQLite and on the real PostgreSQL; Redis tests on Redis.
 
 PostgreSQL comes from ``QUNYUN_TEST_POSTGRES_URL`` (default: the local server, database
 ``test``); each pytest process makes its own database ``qunyun_test_<pid>`` there and drops it
 at the end, so that runs side by side do not clobber each other. When the server is missing,
 the PostgreSQL half fails under CI (``CI`` set) and is skipped elsewhere.
+
+Redis comes from ``QUNYUN_TEST_REDIS_URL`` (default: the local server, database 15); every
+test that uses it gets its own key prefix, deleted at the end. Missing Redis fails under CI
+too.
 """
 
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +22,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import Engine, create_engine, text
 from typer.testing import CliRunner, Result
 
+from qunyun.activation.hot import RedisHotState
 from qunyun.cli.main import app
 from qunyun.core import settings as settings_module
 from qunyun.core.db import Base, engine_for, migrate, unit_of_work
@@ -29,6 +35,7 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 TEST_DATABASE = f"qunyun_test_{os.getpid()}"
 KEPT_TABLES = {"regions", "alembic_version"}
+REDIS_URL = os.environ.get("QUNYUN_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def _admin_execute(statement: str) -> None:
@@ -103,6 +110,28 @@ def engine(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     _clean(engine)
     yield engine
     settings_module.get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """Return the URL of the test Redis; skip (fail under CI) when it does not answer."""
+    try:
+        RedisHotState.from_url(REDIS_URL).client.ping()
+    except Exception as error:
+        message = f"Redis is not reachable at {REDIS_URL}: {error}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return REDIS_URL
+
+
+@pytest.fixture
+def hot(redis_url: str) -> Iterator[RedisHotState]:
+    """Return Redis hot state under a key prefix of this test alone, deleted afterwards."""
+    state = RedisHotState.from_url(redis_url, prefix=f"qunyun-test-{uuid.uuid4().hex[:12]}:")
+    yield state
+    state.clear()
+    state.client.close()
 
 
 @pytest.fixture

@@ -54,6 +54,12 @@ user_app = typer.Typer(help="控制台与 API 账号：create。", no_args_is_he
 token_app = typer.Typer(help="集成令牌（供其他系统调用 API）：create。", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
+redpacket_app = typer.Typer(help="红包：模拟拆分（预览规则）。", no_args_is_help=True)
+app.add_typer(redpacket_app, name="redpacket")
+jielong_app = typer.Typer(
+    help="接龙订单：开龙、加行、截单、拣货单、配送批次。", no_args_is_help=True
+)
+app.add_typer(jielong_app, name="jielong")
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -549,6 +555,222 @@ def _serve(host: str, port: int) -> None:
 
     console.print(f"控制台：http://{host}:{port}/    API 文档：http://{host}:{port}/api/docs")
     uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+
+
+# --- activation --------------------------------------------------------------------------
+
+
+@redpacket_app.command(
+    "simulate", help="模拟红包拆分并写出 CSV（packet,position,amount_fen）。Simulate splits."
+)
+def redpacket_simulate(
+    total_fen: Annotated[int, typer.Option("--total-fen", help="每个红包总金额（分）。")],
+    count: Annotated[int, typer.Option("--count", help="每个红包的个数。")],
+    out: Annotated[Path, typer.Option("--out", help="输出 CSV 文件。")],
+    packets: Annotated[int, typer.Option("--packets", help="模拟的红包数。", min=1)] = 1000,
+    seed: Annotated[int, typer.Option("--seed", help="随机种子：同一种子结果相同。")] = 1,
+    method: Annotated[
+        str,
+        typer.Option("--method", help="拆分方法：fair（公平，默认）或 double-mean（二倍均值）。"),
+    ] = "fair",
+) -> None:
+    """Write simulated packets as CSV, one row per share in grab order."""
+    import csv
+
+    from qunyun.activation.split import SplitMethod, check_split, simulate
+    from qunyun.core.errors import InvalidInput
+
+    labels = {SplitMethod.FAIR: "公平拆分", SplitMethod.DOUBLE_MEAN: "二倍均值"}
+    with reported_errors():
+        try:
+            chosen = SplitMethod(method)
+            check_split(total_fen, count)
+        except ValueError as error:
+            message = (
+                str(error)
+                if "分" in str(error)
+                else f"未知拆分方法 {method!r}：fair 或 double-mean"
+            )
+            raise InvalidInput(message) from error
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(["packet", "position", "amount_fen"])
+            for number, shares in enumerate(
+                simulate(total_fen, count, packets, seed, chosen), start=1
+            ):
+                writer.writerows(
+                    (number, position, amount) for position, amount in enumerate(shares, start=1)
+                )
+    console.print(f"已模拟 {packets:,} 个红包（{labels[chosen]}），写入 {out}")
+
+
+AtOption = Annotated[
+    str | None, typer.Option("--at", help="当地时间 YYYY-MM-DD HH:MM（默认现在）。")
+]
+
+
+def _local_time(text: str | None, zone: str) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    from qunyun.core.clock import utcnow
+    from qunyun.core.errors import InvalidInput
+
+    if text is None:
+        return utcnow()
+    try:
+        return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=ZoneInfo(zone))
+    except ValueError as error:
+        raise InvalidInput(f"时间应为 YYYY-MM-DD HH:MM（收到 {text!r}）") from error
+
+
+@jielong_app.command("open", help="在社群开今天的接龙（商品 CSV）。Open today's list in a group.")
+def jielong_open(
+    group: Annotated[str, typer.Option("--group", help="社群编号。")],
+    partner: Annotated[str, typer.Option("--partner", help="团长（合伙人）编号。")],
+    items: Annotated[
+        Path, typer.Option("--items", help="商品 CSV：item_code,name,price_fen,supplier_id。")
+    ],
+    partner_kind: Annotated[
+        str, typer.Option("--partner-kind", help="团长类别：store/consumer/staff/distributor。")
+    ] = "consumer",
+    commission: Annotated[float, typer.Option("--commission", help="团长佣金（%）。")] = 5.0,
+    at: AtOption = None,
+    tenant: TenantOption = None,
+) -> None:
+    """Open today's 接龙 list of a group."""
+    import csv
+
+    from qunyun.activation.orderlists import ListItem, do_open_order_list
+    from qunyun.channel.models import ContactKind
+    from qunyun.core.errors import InvalidInput
+
+    with reported_errors(), _unit_of_work() as session:
+        tenant_row = _tenant(session, tenant)
+        try:
+            with items.open(encoding="utf-8-sig") as handle:
+                rows = list(csv.DictReader(handle))
+            offered = [
+                ListItem(row["item_code"], row["name"], int(row["price_fen"]), row["supplier_id"])
+                for row in rows
+            ]
+            kind = ContactKind(partner_kind)
+        except (OSError, KeyError, ValueError) as error:
+            raise InvalidInput(f"商品文件或参数有误：{error}") from error
+        order_list = do_open_order_list(
+            session,
+            tenant_row,
+            group,
+            kind,
+            partner,
+            offered,
+            round(commission * 100),
+            when=_local_time(at, tenant_row.timezone),
+        )
+        list_id, day = order_list.id, order_list.list_date
+    console.print(f"已开接龙 #{list_id}（社群 {group}，{day}，{len(offered)} 个商品）")
+
+
+@jielong_app.command("add", help="成员在接龙里加一行（商品、数量）。Add a line to a list.")
+def jielong_add(
+    list_id: Annotated[int, typer.Argument(help="接龙编号。")],
+    member: Annotated[str, typer.Option("--member", help="成员编号。")],
+    item: Annotated[str, typer.Option("--item", help="商品编号。")],
+    qty: Annotated[int, typer.Option("--qty", help="数量。")] = 1,
+    member_kind: Annotated[
+        str, typer.Option("--member-kind", help="成员类别：store/consumer/staff/distributor。")
+    ] = "consumer",
+    at: AtOption = None,
+    tenant: TenantOption = None,
+) -> None:
+    """Add a member's line to a 接龙 list."""
+    from qunyun.activation.orderlists import do_add_line
+    from qunyun.channel.models import ContactKind
+    from qunyun.core.errors import InvalidInput
+    from qunyun.core.money import format_yuan
+
+    with reported_errors(), _unit_of_work() as session:
+        tenant_row = _tenant(session, tenant)
+        try:
+            kind = ContactKind(member_kind)
+        except ValueError as error:
+            raise InvalidInput(f"未知成员类别 {member_kind!r}") from error
+        line = do_add_line(
+            session, tenant_row, list_id, kind, member, item, qty,
+            when=_local_time(at, tenant_row.timezone),
+        )  # fmt: skip
+        amount = line.amount_fen
+    console.print(f"已加入接龙 #{list_id}：{member} {item} × {qty}（¥{format_yuan(amount)}）")
+
+
+@jielong_app.command("cutoff", help="截单：把截单前的行锁定为订单。Cut off lines into orders.")
+def jielong_cutoff(at: AtOption = None, tenant: TenantOption = None) -> None:
+    """Run the latest cutoff at or before ``--at`` (12:00 / 20:00 local by default)."""
+    from qunyun.activation.orderlists import do_cutoff, latest_cutoff
+    from qunyun.core.money import format_yuan
+
+    slots = {"afternoon": "下午", "morning": "上午"}
+    with reported_errors(), _unit_of_work() as session:
+        tenant_row = _tenant(session, tenant)
+        moment = latest_cutoff(tenant_row, _local_time(at, tenant_row.timezone))
+        summary = do_cutoff(session, tenant_row, moment)
+        zone = tenant_row.timezone
+    console.print(
+        f"截单 #{summary.cutoff_id}：{format_local(summary.cutoff_at, zone)} · "
+        f"{summary.orders:,} 张订单 · {summary.lines:,} 行 · ¥{format_yuan(summary.amount_fen)} · "
+        f"团长佣金 ¥{format_yuan(summary.commission_fen)} · "
+        f"{summary.deliver_on} {slots[summary.delivery_slot]}送达"
+    )
+
+
+@jielong_app.command("picklist", help="导出截单的拣货单（按供货门店/仓库）。Pick list CSV.")
+def jielong_picklist(
+    cutoff_id: Annotated[int, typer.Argument(help="截单编号。")],
+    out: Annotated[Path, typer.Option("--out", help="输出 CSV 文件。")],
+    tenant: TenantOption = None,
+) -> None:
+    """Write a cutoff's pick list per supplier and item as CSV."""
+    from qunyun.activation.orderlists import PICK_LIST_HEADER, pick_list
+    from qunyun.core.tabular import write_csv
+
+    with reported_errors(), _unit_of_work() as session:
+        count = write_csv(
+            out, PICK_LIST_HEADER, pick_list(session, _tenant(session, tenant), cutoff_id)
+        )
+    console.print(f"已导出拣货单 {count:,} 行到 {out}")
+
+
+@jielong_app.command("delivery", help="截单的配送批次（按供货方、社群、团长）。Delivery batch.")
+def jielong_delivery(
+    cutoff_id: Annotated[int, typer.Argument(help="截单编号。")],
+    out: Annotated[Path | None, typer.Option("--out", help="另存为 CSV 文件。")] = None,
+    tenant: TenantOption = None,
+) -> None:
+    """Show (and optionally write) the orders a cutoff delivers."""
+    from qunyun.activation.orderlists import DELIVERY_HEADER, delivery_batch
+    from qunyun.core.money import format_yuan
+    from qunyun.core.tabular import write_csv
+
+    with reported_errors(), _unit_of_work() as session:
+        rows = delivery_batch(session, _tenant(session, tenant), cutoff_id)
+    if out is not None:
+        write_csv(out, DELIVERY_HEADER, rows)
+    table = Table(
+        "供货方",
+        "社群",
+        "团长",
+        "订单",
+        "成员",
+        "金额",
+        "送达",
+        title=f"配送批次（截单 #{cutoff_id}）",
+    )
+    for supplier, group, partner, order, _, member, amount, day, slot in rows:
+        table.add_row(
+            str(supplier), str(group), str(partner), str(order), str(member),
+            f"¥{format_yuan(int(amount))}", f"{day} {'下午' if slot == 'afternoon' else '上午'}",
+        )  # fmt: skip
+    console.print(table)
 
 
 # --- database ----------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -10,6 +11,8 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from qunyun.core.errors import ConfigurationError
+
+_LOCAL_TIME = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d$")
 
 
 class Settings(BaseSettings):
@@ -61,6 +64,37 @@ class Settings(BaseSettings):
         default=True,
         description="Whether VIP stores also stay in their base store group.",
     )
+
+    redis_url: str | None = Field(
+        default=None,
+        description=(
+            "Redis URL for hot counters (red-packet shares, stock, grab sets); unset keeps them "
+            "in the SQL database."
+        ),
+    )
+    order_cutoffs: str = Field(
+        default="12:00,20:00",
+        description="Local times at which 接龙 lists are cut off each day, for tenants without their own.",
+    )
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis(cls, value: str | None) -> str | None:
+        if value is None or value.strip() == "":
+            return None
+        if not value.strip().startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("use redis://host:6379/0, rediss://… or unix:///path")
+        return value.strip()
+
+    @field_validator("order_cutoffs")
+    @classmethod
+    def _cutoff_times(cls, value: str) -> str:
+        parts = [part.strip() for part in value.replace("，", ",").split(",") if part.strip()]
+        if not parts or not all(_LOCAL_TIME.match(part) for part in parts):
+            raise ValueError(
+                f"cutoffs must be local times HH:MM separated by commas, not {value!r}"
+            )
+        return ",".join(parts)
 
     @field_validator("store_group_name")
     @classmethod

@@ -179,3 +179,26 @@ def plan_changes(
     if after_id is not None:
         query = query.where(PlanChange.id > after_id)
     return list(session.scalars(query.order_by(PlanChange.id).limit(limit)))
+
+
+def is_current_member(
+    session: Session, tenant: Tenant, group_id: str, member_kind: ContactKind, member_id: str
+) -> bool:
+    """Return whether the member has an open stay in the tenant's (open) group ``group_id``."""
+    stay = session.scalar(
+        select(Membership.id)
+        .join(
+            Group,
+            (Group.tenant_id == Membership.tenant_id) & (Group.group_id == Membership.group_id),
+        )
+        .where(
+            Membership.tenant_id == tenant.id,
+            Membership.group_id == group_id,
+            Membership.member_kind == member_kind,
+            Membership.member_id == member_id,
+            Membership.left_at.is_(None),
+            Group.archived_at.is_(None),
+        )
+        .limit(1)
+    )
+    return stay is not None

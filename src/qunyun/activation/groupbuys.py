@@ -1,0 +1,258 @@
+"""Group-buys (拼团): a leader opens a team; it completes at N members before its deadline.
+
+Every member of an open team holds one reserved unit of the deal's stock (``reserved``); a
+team that fills up turns its N reserved units into sold ones in the same transaction as the
+last join, and a team past its deadline is cancelled, its members released and its units
+returned. Seats and stock move only by conditional updates (``joined < size``,
+``reserved + sold < stock``, also a CHECK), and a member is in at most one team per deal
+(unique constraint).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from qunyun.activation.common import require_member
+from qunyun.activation.errors import ActivationConflict, Ended, LimitExceeded, NotStarted, SoldOut
+from qunyun.activation.models import GroupBuy, GroupBuyMember, GroupBuyTeam, TeamStatus
+from qunyun.channel.models import ContactKind
+from qunyun.core.clock import utcnow
+from qunyun.core.errors import InvalidInput, NotFound
+from qunyun.groups.models import Group
+from qunyun.org.models import Tenant
+
+
+class AlreadyJoined(ActivationConflict):
+    """The member is already in a team of this deal."""
+
+    code = "already_joined"
+
+
+def do_create_group_buy(
+    session: Session,
+    tenant: Tenant,
+    group_id: str,
+    sku: str,
+    title: str,
+    price_fen: int,
+    team_size: int,
+    stock: int,
+    team_minutes: int,
+    starts_at: datetime,
+    ends_at: datetime,
+) -> GroupBuy:
+    """Create a 拼团 deal; raise NotFound for an unknown group, InvalidInput for bad numbers."""
+    group = session.get(Group, (tenant.id, group_id))
+    if group is None or group.archived_at is not None:
+        raise NotFound(f"没有社群 {group_id}")
+    if team_size < 2 or stock < team_size or team_minutes < 1 or price_fen < 0:
+        raise InvalidInput("成团人数至少 2，库存至少够一个团，成团时限至少 1 分钟，价格不能为负")
+    if starts_at >= ends_at:
+        raise InvalidInput("结束时间应晚于开始时间")
+    deal = GroupBuy(
+        tenant_id=tenant.id,
+        group_id=group_id,
+        sku=sku,
+        title=title,
+        price_fen=price_fen,
+        team_size=team_size,
+        team_minutes=team_minutes,
+        stock=stock,
+        reserved=0,
+        sold=0,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        created_at=utcnow(),
+    )
+    session.add(deal)
+    session.flush()
+    return deal
+
+
+def do_open_team(
+    session: Session,
+    tenant: Tenant,
+    deal_id: int,
+    leader_kind: ContactKind,
+    leader_id: str,
+    *,
+    when: datetime | None = None,
+) -> GroupBuyTeam:
+    """Open a team with the leader as its first member, holding one unit.
+
+    Raise NotFound (deal or membership), NotStarted / Ended outside the deal's window,
+    AlreadyJoined when the leader is in a team of the deal, SoldOut when no unit is free.
+    """
+    when = when or utcnow()
+    deal = _deal(session, tenant, deal_id)
+    require_member(session, tenant, deal.group_id, leader_kind, leader_id, f"拼团 {deal_id}")
+    if when < deal.starts_at:
+        raise NotStarted(f"拼团 {deal_id} 尚未开始")
+    if when >= deal.ends_at:
+        raise Ended(f"拼团 {deal_id} 已结束")
+    _reserve(session, deal, completes=False)
+    team = GroupBuyTeam(
+        tenant_id=tenant.id,
+        deal_id=deal_id,
+        leader_kind=leader_kind,
+        leader_id=leader_id,
+        status=TeamStatus.OPEN,
+        joined=1,
+        deadline=min(when + timedelta(minutes=deal.team_minutes), deal.ends_at),
+        created_at=when,
+    )
+    session.add(team)
+    session.flush()
+    _add_member(session, tenant, team.id, deal_id, leader_kind, leader_id, when)
+    return team
+
+
+def do_join_team(
+    session: Session,
+    tenant: Tenant,
+    team_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+    *,
+    when: datetime | None = None,
+) -> GroupBuyTeam:
+    """Join a team; the N-th member completes it. Return the team as it is after the join.
+
+    Raise NotFound (team or membership), AlreadyJoined, Ended when the team is closed or past
+    its deadline, LimitExceeded when it is full and SoldOut when no unit of stock is free.
+    """
+    when = when or utcnow()
+    team = session.scalar(
+        select(GroupBuyTeam).where(GroupBuyTeam.id == team_id, GroupBuyTeam.tenant_id == tenant.id)
+    )
+    if team is None:
+        raise NotFound(f"没有拼团队伍 {team_id}")
+    deal = _deal(session, tenant, team.deal_id)
+    require_member(session, tenant, deal.group_id, member_kind, member_id, f"拼团 {deal.id}")
+    if _in_team(session, deal.id, member_kind, member_id):
+        raise AlreadyJoined(f"{member_id} 已参加拼团 {deal.id}")
+    completes = GroupBuyTeam.joined + 1 == deal.team_size
+    joined = session.execute(
+        update(GroupBuyTeam)
+        .where(
+            GroupBuyTeam.id == team_id,
+            GroupBuyTeam.status == TeamStatus.OPEN,
+            GroupBuyTeam.joined < deal.team_size,
+            GroupBuyTeam.deadline > when,
+        )
+        .values(
+            joined=GroupBuyTeam.joined + 1,
+            status=case((completes, TeamStatus.COMPLETE.value), else_=GroupBuyTeam.status),
+            closed_at=case((completes, when), else_=GroupBuyTeam.closed_at),
+        )
+        .returning(GroupBuyTeam.joined)
+    ).scalar()
+    if joined is None:
+        session.refresh(team)
+        if team.status is TeamStatus.OPEN and team.deadline > when:
+            raise LimitExceeded(f"拼团队伍 {team_id} 已满")
+        raise Ended(f"拼团队伍 {team_id} 已结束")
+    _reserve(session, deal, completes=joined == deal.team_size)
+    _add_member(session, tenant, team_id, deal.id, member_kind, member_id, when)
+    session.refresh(team)
+    return team
+
+
+def do_cancel_expired_teams(
+    session: Session, tenant: Tenant, *, when: datetime | None = None
+) -> list[int]:
+    """Cancel the tenant's open teams past their deadline, release members and stock.
+
+    Return the ids of the teams cancelled now.
+    """
+    when = when or utcnow()
+    cancelled = session.execute(
+        update(GroupBuyTeam)
+        .where(
+            GroupBuyTeam.tenant_id == tenant.id,
+            GroupBuyTeam.status == TeamStatus.OPEN,
+            GroupBuyTeam.deadline <= when,
+        )
+        .values(status=TeamStatus.CANCELLED, closed_at=when)
+        .returning(GroupBuyTeam.id, GroupBuyTeam.deal_id, GroupBuyTeam.joined)
+    ).all()
+    for team_id, deal_id, joined in cancelled:
+        session.execute(
+            update(GroupBuy)
+            .where(GroupBuy.id == deal_id)
+            .values(reserved=GroupBuy.reserved - joined)
+        )
+        session.execute(delete(GroupBuyMember).where(GroupBuyMember.team_id == team_id))
+    return sorted(team_id for team_id, _, _ in cancelled)
+
+
+def team_members(session: Session, team_id: int) -> list[tuple[ContactKind, str]]:
+    """Return the members of a team in joining order."""
+    rows = session.execute(
+        select(GroupBuyMember.member_kind, GroupBuyMember.member_id)
+        .where(GroupBuyMember.team_id == team_id)
+        .order_by(GroupBuyMember.joined_at, GroupBuyMember.member_id)
+    ).all()
+    return [(kind, member) for kind, member in rows]
+
+
+def _deal(session: Session, tenant: Tenant, deal_id: int) -> GroupBuy:
+    deal = session.scalar(
+        select(GroupBuy).where(GroupBuy.id == deal_id, GroupBuy.tenant_id == tenant.id)
+    )
+    if deal is None:
+        raise NotFound(f"没有拼团 {deal_id}")
+    return deal
+
+
+def _in_team(session: Session, deal_id: int, member_kind: ContactKind, member_id: str) -> bool:
+    return (
+        session.scalar(
+            select(GroupBuyMember.team_id).where(
+                GroupBuyMember.deal_id == deal_id,
+                GroupBuyMember.member_kind == member_kind,
+                GroupBuyMember.member_id == member_id,
+            )
+        )
+        is not None
+    )
+
+
+def _reserve(session: Session, deal: GroupBuy, *, completes: bool) -> None:
+    size = deal.team_size if completes else 0
+    taken = session.execute(
+        update(GroupBuy)
+        .where(GroupBuy.id == deal.id, GroupBuy.reserved + GroupBuy.sold < GroupBuy.stock)
+        .values(reserved=GroupBuy.reserved + 1 - size, sold=GroupBuy.sold + size)
+        .returning(GroupBuy.id)
+    ).first()
+    if taken is None:
+        raise SoldOut(f"拼团 {deal.id} 库存已被占满")
+
+
+def _add_member(
+    session: Session,
+    tenant: Tenant,
+    team_id: int,
+    deal_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+    when: datetime,
+) -> None:
+    try:
+        session.execute(
+            insert(GroupBuyMember).values(
+                team_id=team_id,
+                deal_id=deal_id,
+                member_kind=member_kind,
+                member_id=member_id,
+                tenant_id=tenant.id,
+                joined_at=when,
+            )
+        )
+    except IntegrityError as error:
+        raise AlreadyJoined(f"{member_id} 已参加拼团 {deal_id}") from error

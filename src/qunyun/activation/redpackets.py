@@ -1,0 +1,872 @@
+"""Red packets (红包): rules and budgets, sending, grabbing on SQL or Redis, expiry, 红包接龙.
+
+A packet's shares are drawn when it is sent (``split.fair_split``) and stored per position; a
+grab claims the next position. On SQL the claim is one conditional update of the packet's
+``grabbed_count`` (the row lock orders concurrent grabbers, the returned count is the
+position); the share row then gets its member, and the unique (packet, member) constraint
+refuses a second share to anyone. With Redis (``hot``) a Lua script pops the next share and
+records the member atomically, and the same share update persists it (``hot`` module).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import case, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from qunyun.activation.common import epoch_ms, require_member, upsert
+from qunyun.activation.errors import AlreadyGrabbed, BudgetExceeded, Ended, PacketEmpty
+from qunyun.activation.hot import RedisHotState, member_key
+from qunyun.activation.models import (
+    ALL_GROUPS,
+    ActivationEvent,
+    PacketStatus,
+    RedPacket,
+    RedPacketBudget,
+    RedPacketRelay,
+    RedPacketRule,
+    RedPacketShare,
+    RelayStatus,
+)
+from qunyun.activation.schedule import in_window, parse_time
+from qunyun.activation.split import best_luck_position, fair_split
+from qunyun.channel.models import ContactKind
+from qunyun.core.clock import utcnow
+from qunyun.core.errors import Conflict, InvalidInput, NotFound
+from qunyun.core.money import format_yuan
+from qunyun.groups.models import Group
+from qunyun.org.models import Tenant
+
+EVENT_NAMESPACE = uuid.UUID("6f1c3c0e-4a52-4d0b-9a7e-2f3b1d6c8a10")
+"""Namespace of the deterministic event ids (uuid5 of tenant, packet and position)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The red-packet rule in force for a group."""
+
+    monthly_budget_fen: int
+    min_total_fen: int
+    max_total_fen: int
+    min_count: int
+    max_count: int
+    window_start: str
+    window_end: str
+    expiry_minutes: int
+    scope: str = ALL_GROUPS
+
+
+DEFAULT_RULE = Rule(
+    monthly_budget_fen=100_000,
+    min_total_fen=100,
+    max_total_fen=20_000,
+    min_count=1,
+    max_count=200,
+    window_start="08:00",
+    window_end="22:00",
+    expiry_minutes=24 * 60,
+)
+"""Without a rule of its own: ¥1,000 a group a month, ¥1–¥200 a packet, 1–200 shares, sent
+08:00–22:00 local, unclaimed shares return after 24 hours."""
+
+
+@dataclass(frozen=True)
+class Grab:
+    """One member's share of a packet."""
+
+    packet_id: int
+    position: int
+    amount_fen: int
+    member_kind: ContactKind
+    member_id: str
+    grabbed_at: datetime
+    is_best_luck: bool
+
+
+@dataclass(frozen=True)
+class PacketView:
+    """A packet as staff see it: its totals and every grab so far, in grab order."""
+
+    id: int
+    group_id: str
+    total_fen: int
+    count: int
+    remaining_fen: int
+    status: PacketStatus
+    grabs: list[Grab]
+
+
+# --- rules and budgets -----------------------------------------------------------------------
+
+
+def effective_rule(session: Session, tenant: Tenant, group_id: str) -> Rule:
+    """Return the group's own rule, else the tenant's default, else ``DEFAULT_RULE``."""
+    rows = session.scalars(
+        select(RedPacketRule).where(
+            RedPacketRule.tenant_id == tenant.id, RedPacketRule.scope.in_([group_id, ALL_GROUPS])
+        )
+    ).all()
+    chosen = min(rows, key=lambda row: row.scope == ALL_GROUPS, default=None)
+    if chosen is None:
+        return DEFAULT_RULE
+    return Rule(
+        monthly_budget_fen=chosen.monthly_budget_fen,
+        min_total_fen=chosen.min_total_fen,
+        max_total_fen=chosen.max_total_fen,
+        min_count=chosen.min_count,
+        max_count=chosen.max_count,
+        window_start=chosen.window_start,
+        window_end=chosen.window_end,
+        expiry_minutes=chosen.expiry_minutes,
+        scope=chosen.scope,
+    )
+
+
+def check_rule(rule: Rule) -> None:
+    """Raise InvalidInput when a rule contradicts itself."""
+    problems = []
+    if rule.monthly_budget_fen < 0:
+        problems.append("月预算不能为负")
+    if not 1 <= rule.min_total_fen <= rule.max_total_fen:
+        problems.append("金额范围应满足 1 ≤ 最小 ≤ 最大")
+    if not 1 <= rule.min_count <= rule.max_count:
+        problems.append("个数范围应满足 1 ≤ 最少 ≤ 最多")
+    if rule.max_count > rule.max_total_fen:
+        problems.append("最多个数不能超过最大金额（每个红包至少 1 分）")
+    if rule.expiry_minutes < 1:
+        problems.append("过期时间至少 1 分钟")
+    for text in (rule.window_start, rule.window_end):
+        try:
+            parse_time(text)
+        except ValueError as error:
+            problems.append(str(error))
+    if problems:
+        raise InvalidInput("红包规则有误：" + "；".join(problems))
+
+
+def do_set_rule(session: Session, tenant: Tenant, rule: Rule) -> Rule:
+    """Create or replace the rule of ``rule.scope`` (a group id, or ``*`` for the tenant).
+
+    Raise InvalidInput for a contradictory rule and NotFound for an unknown group.
+    """
+    check_rule(rule)
+    if rule.scope != ALL_GROUPS and session.get(Group, (tenant.id, rule.scope)) is None:
+        raise NotFound(f"没有社群 {rule.scope}")
+    values = {
+        "monthly_budget_fen": rule.monthly_budget_fen,
+        "min_total_fen": rule.min_total_fen,
+        "max_total_fen": rule.max_total_fen,
+        "min_count": rule.min_count,
+        "max_count": rule.max_count,
+        "window_start": parse_time(rule.window_start).strftime("%H:%M"),
+        "window_end": parse_time(rule.window_end).strftime("%H:%M"),
+        "expiry_minutes": rule.expiry_minutes,
+        "updated_at": utcnow(),
+    }
+    statement = upsert(session, RedPacketRule).values(
+        tenant_id=tenant.id, scope=rule.scope, **values
+    )
+    session.execute(
+        statement.on_conflict_do_update(index_elements=["tenant_id", "scope"], set_=values)
+    )
+    return effective_rule(session, tenant, rule.scope)
+
+
+def budget_month(moment: datetime, zone: str) -> str:
+    """Return the local month (``2026-03``) whose budget pays at ``moment``."""
+    return moment.astimezone(ZoneInfo(zone)).strftime("%Y-%m")
+
+
+def _spend(
+    session: Session, tenant: Tenant, group_id: str, month: str, amount_fen: int, budget_fen: int
+) -> None:
+    """Take ``amount_fen`` from the group's month budget; raise BudgetExceeded when short."""
+    session.execute(
+        upsert(session, RedPacketBudget)
+        .values(
+            tenant_id=tenant.id, group_id=group_id, month=month, budget_fen=budget_fen, spent_fen=0
+        )
+        .on_conflict_do_nothing()
+    )
+    spent = session.execute(
+        update(RedPacketBudget)
+        .where(
+            RedPacketBudget.tenant_id == tenant.id,
+            RedPacketBudget.group_id == group_id,
+            RedPacketBudget.month == month,
+            RedPacketBudget.spent_fen + amount_fen <= budget_fen,
+        )
+        .values(budget_fen=budget_fen, spent_fen=RedPacketBudget.spent_fen + amount_fen)
+        .returning(RedPacketBudget.spent_fen)
+    ).first()
+    if spent is None:
+        left = session.scalar(
+            select(RedPacketBudget.budget_fen - RedPacketBudget.spent_fen).where(
+                RedPacketBudget.tenant_id == tenant.id,
+                RedPacketBudget.group_id == group_id,
+                RedPacketBudget.month == month,
+            )
+        )
+        raise BudgetExceeded(
+            f"社群 {group_id} {month} 红包预算不足：剩余 ¥{format_yuan(max(left or 0, 0))}，"
+            f"需要 ¥{format_yuan(amount_fen)}"
+        )
+
+
+def _refund(session: Session, tenant: Tenant, group_id: str, month: str, amount_fen: int) -> None:
+    if amount_fen > 0:
+        session.execute(
+            update(RedPacketBudget)
+            .where(
+                RedPacketBudget.tenant_id == tenant.id,
+                RedPacketBudget.group_id == group_id,
+                RedPacketBudget.month == month,
+            )
+            .values(spent_fen=RedPacketBudget.spent_fen - amount_fen)
+        )
+
+
+def budget_left(session: Session, tenant: Tenant, group_id: str, when: datetime) -> int:
+    """Return the fen left in the group's budget for the month of ``when``."""
+    rule = effective_rule(session, tenant, group_id)
+    spent = session.scalar(
+        select(RedPacketBudget.spent_fen).where(
+            RedPacketBudget.tenant_id == tenant.id,
+            RedPacketBudget.group_id == group_id,
+            RedPacketBudget.month == budget_month(when, tenant.timezone),
+        )
+    )
+    return rule.monthly_budget_fen - (spent or 0)
+
+
+# --- sending ------------------------------------------------------------------------------
+
+
+def check_create_red_packet(
+    session: Session, tenant: Tenant, group_id: str, total_fen: int, count: int, when: datetime
+) -> Rule:
+    """Return the rule that allows this packet.
+
+    Raise NotFound for an unknown or archived group, InvalidInput when the amount or count is
+    outside the rule or the local time outside its window.
+    """
+    group = session.get(Group, (tenant.id, group_id))
+    if group is None or group.archived_at is not None:
+        raise NotFound(f"没有社群 {group_id}")
+    rule = effective_rule(session, tenant, group_id)
+    if not rule.min_total_fen <= total_fen <= rule.max_total_fen:
+        raise InvalidInput(
+            f"红包金额应在 ¥{format_yuan(rule.min_total_fen)}–¥{format_yuan(rule.max_total_fen)} 之间"
+            f"（收到 ¥{format_yuan(total_fen)}）"
+        )
+    if not rule.min_count <= count <= rule.max_count:
+        raise InvalidInput(f"红包个数应在 {rule.min_count}–{rule.max_count} 之间（收到 {count}）")
+    if total_fen < count:
+        raise InvalidInput(f"总金额 {total_fen} 分不够 {count} 人每人 1 分")
+    start, end = parse_time(rule.window_start), parse_time(rule.window_end)
+    if not in_window(when, start, end, tenant.timezone):
+        raise InvalidInput(f"现在不在发红包时段 {rule.window_start}–{rule.window_end} 内")
+    return rule
+
+
+def do_create_red_packet(
+    session: Session,
+    tenant: Tenant,
+    group_id: str,
+    total_fen: int,
+    count: int,
+    *,
+    sender_kind: ContactKind = ContactKind.STAFF,
+    sender_id: str = "hq",
+    when: datetime | None = None,
+    rng: random.Random | None = None,
+) -> RedPacket:
+    """Send a red packet to a group, paid from the group's budget for the month.
+
+    Raise what ``check_create_red_packet`` raises, and BudgetExceeded when the budget is short.
+    The Redis state of the packet is loaded lazily by its first grab (from committed SQL).
+    """
+    when = when or utcnow()
+    rule = check_create_red_packet(session, tenant, group_id, total_fen, count, when)
+    month = budget_month(when, tenant.timezone)
+    _spend(session, tenant, group_id, month, total_fen, rule.monthly_budget_fen)
+    return _send(
+        session,
+        tenant,
+        group_id,
+        total_fen,
+        count,
+        sender_kind,
+        sender_id,
+        when,
+        timedelta(minutes=rule.expiry_minutes),
+        rng,
+        budget_month_paid=month,
+    )
+
+
+def _send(
+    session: Session,
+    tenant: Tenant,
+    group_id: str,
+    total_fen: int,
+    count: int,
+    sender_kind: ContactKind,
+    sender_id: str,
+    when: datetime,
+    lifetime: timedelta,
+    rng: random.Random | None,
+    *,
+    budget_month_paid: str | None,
+    relay: RedPacketRelay | None = None,
+) -> RedPacket:
+    rng = rng or random.SystemRandom()
+    shares = fair_split(total_fen, count, rng)
+    best = best_luck_position(shares, rng)
+    packet = RedPacket(
+        tenant_id=tenant.id,
+        group_id=group_id,
+        sender_kind=sender_kind,
+        sender_id=sender_id,
+        total_fen=total_fen,
+        count=count,
+        status=PacketStatus.OPEN,
+        grabbed_count=0,
+        grabbed_fen=0,
+        refunded_fen=0,
+        budget_month=budget_month_paid,
+        relay_id=relay.id if relay else None,
+        relay_round=relay.rounds_sent if relay else None,
+        created_at=when,
+        expires_at=when + lifetime,
+    )
+    session.add(packet)
+    session.flush()
+    session.execute(
+        insert(RedPacketShare),
+        [
+            {
+                "packet_id": packet.id,
+                "position": position,
+                "tenant_id": tenant.id,
+                "amount_fen": amount,
+                "is_best_luck": position == best,
+            }
+            for position, amount in enumerate(shares, start=1)
+        ],
+    )
+    _record_event(session, tenant, packet, "red_packet_send", sender_kind, sender_id, when)
+    return packet
+
+
+# --- grabbing ------------------------------------------------------------------------------
+
+
+def do_grab_red_packet(
+    session: Session,
+    tenant: Tenant,
+    packet_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+    *,
+    when: datetime | None = None,
+    hot: RedisHotState | None = None,
+) -> Grab:
+    """Give the member the next share of the packet; with ``hot`` the claim is made in Redis.
+
+    Raise NotFound when the packet is not the tenant's or the member is not in its group now,
+    AlreadyGrabbed when the member holds a share, PacketEmpty when every share is taken, and
+    Ended when the packet expired.
+    """
+    when = when or utcnow()
+    packet = session.scalar(
+        select(RedPacket).where(RedPacket.id == packet_id, RedPacket.tenant_id == tenant.id)
+    )
+    if packet is None:
+        raise NotFound(f"没有红包 {packet_id}")
+    require_member(session, tenant, packet.group_id, member_kind, member_id, f"红包 {packet_id}")
+    held = _held_share(session, packet_id, member_kind, member_id)
+    if held is not None:
+        raise AlreadyGrabbed(
+            f"{member_id} 已抢过红包 {packet_id}（¥{format_yuan(held.amount_fen)}）"
+        )
+    if hot is None:
+        position = _claim_position_sql(session, packet, when)
+    else:
+        position = _claim_position_redis(session, tenant, packet, member_kind, member_id, when, hot)
+    return _persist_grab(session, tenant, packet, position, member_kind, member_id, when, hot)
+
+
+def _held_share(
+    session: Session, packet_id: int, member_kind: ContactKind, member_id: str
+) -> RedPacketShare | None:
+    return session.scalar(
+        select(RedPacketShare).where(
+            RedPacketShare.packet_id == packet_id,
+            RedPacketShare.member_kind == member_kind,
+            RedPacketShare.member_id == member_id,
+        )
+    )
+
+
+def _claim_position_sql(session: Session, packet: RedPacket, when: datetime) -> int:
+    claimed = session.execute(
+        update(RedPacket)
+        .where(
+            RedPacket.id == packet.id,
+            RedPacket.status == PacketStatus.OPEN,
+            RedPacket.grabbed_count < RedPacket.count,
+            RedPacket.expires_at > when,
+        )
+        .values(grabbed_count=RedPacket.grabbed_count + 1)
+        .returning(RedPacket.grabbed_count)
+    ).scalar()
+    if claimed is None:
+        _raise_closed(packet, when)
+    return int(claimed)  # type: ignore[arg-type]
+
+
+def _raise_closed(packet: RedPacket, when: datetime) -> None:
+    if packet.status is PacketStatus.EXPIRED or packet.expires_at <= when:
+        raise Ended(f"红包 {packet.id} 已过期")
+    raise PacketEmpty(f"红包 {packet.id} 已被抢完")
+
+
+def _claim_position_redis(
+    session: Session,
+    tenant: Tenant,
+    packet: RedPacket,
+    member_kind: ContactKind,
+    member_id: str,
+    when: datetime,
+    hot: RedisHotState,
+) -> int:
+    member = member_key(member_kind.value, member_id)
+    claim = hot.claim_share(packet.id, member, epoch_ms(when))
+    if claim.status == "missing":
+        load_packet_state(session, packet, hot, when)
+        claim = hot.claim_share(packet.id, member, epoch_ms(when))
+    if claim.status in ("ok", "already"):
+        # "already" with no SQL share (checked before) is a claim never persisted: persist it now
+        return claim.position
+    if claim.status == "empty":
+        raise PacketEmpty(f"红包 {packet.id} 已被抢完")
+    if claim.status == "closed":
+        raise Ended(f"红包 {packet.id} 已过期")
+    raise Conflict(f"红包 {packet.id} 状态异常：{claim.status}")
+
+
+def load_packet_state(
+    session: Session, packet: RedPacket, hot: RedisHotState, when: datetime | None = None
+) -> bool:
+    """Load a packet's shares into Redis as committed SQL has them (unless already loaded)."""
+    shares = session.execute(
+        select(
+            RedPacketShare.position,
+            RedPacketShare.amount_fen,
+            RedPacketShare.member_kind,
+            RedPacketShare.member_id,
+        )
+        .where(RedPacketShare.packet_id == packet.id)
+        .order_by(RedPacketShare.position)
+    ).all()
+    return hot.load_packet(
+        packet.id,
+        expires_ms=epoch_ms(packet.expires_at),
+        is_open=packet.status is PacketStatus.OPEN,
+        free=[(row.position, row.amount_fen) for row in shares if row.member_id is None],
+        held=[
+            (member_key(row.member_kind.value, row.member_id), row.position, row.amount_fen)
+            for row in shares
+            if row.member_id is not None and row.member_kind is not None
+        ],
+        now_ms=epoch_ms(when or utcnow()),
+    )
+
+
+def _persist_grab(
+    session: Session,
+    tenant: Tenant,
+    packet: RedPacket,
+    position: int,
+    member_kind: ContactKind,
+    member_id: str,
+    when: datetime,
+    hot: RedisHotState | None,
+) -> Grab:
+    member = member_key(member_kind.value, member_id)
+    try:
+        share = session.execute(
+            update(RedPacketShare)
+            .where(
+                RedPacketShare.packet_id == packet.id,
+                RedPacketShare.position == position,
+                RedPacketShare.member_id.is_(None),
+            )
+            .values(member_kind=member_kind, member_id=member_id, grabbed_at=when)
+            .returning(RedPacketShare.amount_fen, RedPacketShare.is_best_luck)
+        ).first()
+    except IntegrityError as error:
+        raise AlreadyGrabbed(f"{member_id} 已抢过红包 {packet.id}") from error
+    if share is None:  # only on the Redis path: the state in Redis was stale
+        raise Conflict(f"红包 {packet.id} 第 {position} 份已被领取，请重试")
+    counted = {"grabbed_fen": RedPacket.grabbed_fen + share.amount_fen}
+    if hot is not None:  # the SQL path counted the grab when it claimed the position
+        counted["grabbed_count"] = RedPacket.grabbed_count + 1
+    finished_now = (RedPacket.grabbed_count + (1 if hot is not None else 0)) == RedPacket.count
+    totals = session.execute(
+        update(RedPacket)
+        .where(
+            RedPacket.id == packet.id,
+            RedPacket.status == PacketStatus.OPEN,
+            RedPacket.expires_at > when,
+        )
+        .values(
+            **counted,
+            status=case((finished_now, PacketStatus.FINISHED.value), else_=RedPacket.status),
+            closed_at=case((finished_now, when), else_=RedPacket.closed_at),
+        )
+        .returning(RedPacket.status)
+    ).first()
+    if totals is None:  # the packet expired between the Redis claim and this update
+        if hot is not None:
+            hot.release_share(packet.id, member, position, share.amount_fen)
+        raise Ended(f"红包 {packet.id} 已过期")
+    _record_event(
+        session, tenant, packet, "red_packet_grab", member_kind, member_id, when,
+        position=position, amount_fen=share.amount_fen,
+    )  # fmt: skip
+    if PacketStatus(totals.status) is PacketStatus.FINISHED and packet.relay_id is not None:
+        _ask_next_sender(session, packet, when)
+    return Grab(
+        packet_id=packet.id,
+        position=position,
+        amount_fen=share.amount_fen,
+        member_kind=member_kind,
+        member_id=member_id,
+        grabbed_at=when,
+        is_best_luck=bool(share.is_best_luck),
+    )
+
+
+# --- expiry -------------------------------------------------------------------------------
+
+
+def do_expire_red_packets(
+    session: Session,
+    tenant: Tenant,
+    *,
+    when: datetime | None = None,
+    hot: RedisHotState | None = None,
+) -> list[RedPacket]:
+    """Close the tenant's open packets past their expiry and return what was not grabbed.
+
+    The remainder goes back to the month budget that paid the packet (or, for a relay round,
+    stops the relay and returns its reservation). Return the packets expired now.
+    """
+    when = when or utcnow()
+    due = session.scalars(
+        select(RedPacket.id).where(
+            RedPacket.tenant_id == tenant.id,
+            RedPacket.status == PacketStatus.OPEN,
+            RedPacket.expires_at <= when,
+        )
+    ).all()
+    expired = []
+    for packet_id in due:
+        if hot is not None:
+            hot.close_packet(packet_id)
+        closed = session.execute(
+            update(RedPacket)
+            .where(RedPacket.id == packet_id, RedPacket.status == PacketStatus.OPEN)
+            .values(
+                status=PacketStatus.EXPIRED,
+                refunded_fen=RedPacket.total_fen - RedPacket.grabbed_fen,
+                closed_at=when,
+            )
+            .returning(RedPacket.id)
+        ).first()
+        if closed is None:  # finished by a grab meanwhile
+            continue
+        packet = session.get_one(RedPacket, packet_id, populate_existing=True)
+        if packet.relay_id is not None:
+            _stop_relay(session, tenant, packet.relay_id, packet.refunded_fen, when)
+        elif packet.budget_month is not None:
+            _refund(session, tenant, packet.group_id, packet.budget_month, packet.refunded_fen)
+        expired.append(packet)
+    return expired
+
+
+# --- reads --------------------------------------------------------------------------------
+
+
+def red_packet_detail(session: Session, tenant: Tenant, packet_id: int) -> PacketView:
+    """Return a packet with its grabs in grab order; raise NotFound when not the tenant's."""
+    packet = session.scalar(
+        select(RedPacket).where(RedPacket.id == packet_id, RedPacket.tenant_id == tenant.id)
+    )
+    if packet is None:
+        raise NotFound(f"没有红包 {packet_id}")
+    shares = session.scalars(
+        select(RedPacketShare)
+        .where(RedPacketShare.packet_id == packet_id, RedPacketShare.member_id.is_not(None))
+        .order_by(RedPacketShare.grabbed_at, RedPacketShare.position)
+    ).all()
+    grabs = [
+        Grab(
+            packet_id=packet_id,
+            position=share.position,
+            amount_fen=share.amount_fen,
+            member_kind=share.member_kind,
+            member_id=share.member_id,
+            grabbed_at=share.grabbed_at,
+            is_best_luck=share.is_best_luck,
+        )
+        for share in shares
+        if share.member_kind is not None and share.member_id is not None and share.grabbed_at
+    ]
+    grabs.sort(key=lambda grab: grab.position)
+    return PacketView(
+        id=packet.id,
+        group_id=packet.group_id,
+        total_fen=packet.total_fen,
+        count=packet.count,
+        remaining_fen=packet.total_fen - sum(grab.amount_fen for grab in grabs),
+        status=packet.status,
+        grabs=grabs,
+    )
+
+
+# --- 红包接龙 relays ----------------------------------------------------------------------
+
+
+def do_start_relay(
+    session: Session,
+    tenant: Tenant,
+    group_id: str,
+    total_fen: int,
+    count: int,
+    rounds: int,
+    *,
+    sender_kind: ContactKind = ContactKind.STAFF,
+    sender_id: str = "hq",
+    when: datetime | None = None,
+    rng: random.Random | None = None,
+) -> RedPacketRelay:
+    """Start a 红包接龙 of ``rounds`` packets and send round 1.
+
+    The group's budget pays all rounds now (``rounds × total_fen``), so that a relay never
+    stalls for money; what is not sent or not grabbed returns when it ends. Raise what
+    ``check_create_red_packet`` raises, InvalidInput for fewer than 1 round, and
+    BudgetExceeded when the budget cannot pay every round.
+    """
+    when = when or utcnow()
+    if rounds < 1:
+        raise InvalidInput("接龙轮数至少为 1")
+    rule = check_create_red_packet(session, tenant, group_id, total_fen, count, when)
+    month = budget_month(when, tenant.timezone)
+    _spend(session, tenant, group_id, month, total_fen * rounds, rule.monthly_budget_fen)
+    relay = RedPacketRelay(
+        tenant_id=tenant.id,
+        group_id=group_id,
+        total_fen=total_fen,
+        count=count,
+        rounds=rounds,
+        rounds_sent=1,
+        status=RelayStatus.RUNNING,
+        budget_month=month,
+        refunded_fen=0,
+        created_at=when,
+    )
+    session.add(relay)
+    session.flush()
+    _send(
+        session,
+        tenant,
+        group_id,
+        total_fen,
+        count,
+        sender_kind,
+        sender_id,
+        when,
+        timedelta(minutes=rule.expiry_minutes),
+        rng,
+        budget_month_paid=None,
+        relay=relay,
+    )
+    return relay
+
+
+def _ask_next_sender(session: Session, packet: RedPacket, when: datetime) -> None:
+    best = session.execute(
+        select(RedPacketShare.member_kind, RedPacketShare.member_id).where(
+            RedPacketShare.packet_id == packet.id, RedPacketShare.is_best_luck.is_(True)
+        )
+    ).one()
+    session.execute(
+        update(RedPacketRelay)
+        .where(RedPacketRelay.id == packet.relay_id, RedPacketRelay.status == RelayStatus.RUNNING)
+        .values(
+            next_sender_kind=best.member_kind,
+            next_sender_id=best.member_id,
+            status=case(
+                (
+                    RedPacketRelay.rounds_sent == RedPacketRelay.rounds,
+                    RelayStatus.DONE.value,
+                ),
+                else_=RedPacketRelay.status,
+            ),
+            closed_at=case(
+                (RedPacketRelay.rounds_sent == RedPacketRelay.rounds, when),
+                else_=RedPacketRelay.closed_at,
+            ),
+        )
+    )
+
+
+def do_send_relay_round(
+    session: Session,
+    tenant: Tenant,
+    relay_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+    *,
+    when: datetime | None = None,
+    rng: random.Random | None = None,
+) -> RedPacket:
+    """Send the relay's next round as the member whose best luck asked them to.
+
+    Raise NotFound for an unknown relay, Ended when it is over, and Conflict when the previous
+    round is still being grabbed or someone else was asked.
+    """
+    when = when or utcnow()
+    relay = session.scalar(
+        select(RedPacketRelay).where(
+            RedPacketRelay.id == relay_id, RedPacketRelay.tenant_id == tenant.id
+        )
+    )
+    if relay is None:
+        raise NotFound(f"没有红包接龙 {relay_id}")
+    if relay.status is not RelayStatus.RUNNING:
+        raise Ended(f"红包接龙 {relay_id} 已结束")
+    if (relay.next_sender_kind, relay.next_sender_id) != (member_kind, member_id):
+        raise Conflict(
+            f"红包接龙 {relay_id} 第 {relay.rounds_sent + 1} 轮应由上一轮手气最佳者发出"
+            if relay.next_sender_id
+            else f"红包接龙 {relay_id} 第 {relay.rounds_sent} 轮还没抢完"
+        )
+    advanced = session.execute(
+        update(RedPacketRelay)
+        .where(
+            RedPacketRelay.id == relay_id,
+            RedPacketRelay.status == RelayStatus.RUNNING,
+            RedPacketRelay.rounds_sent == relay.rounds_sent,
+            RedPacketRelay.next_sender_id == member_id,
+        )
+        .values(
+            rounds_sent=RedPacketRelay.rounds_sent + 1, next_sender_kind=None, next_sender_id=None
+        )
+        .returning(RedPacketRelay.rounds_sent)
+    ).first()
+    if advanced is None:
+        raise Conflict(f"红包接龙 {relay_id} 这一轮已发出")
+    session.refresh(relay)
+    rule = effective_rule(session, tenant, relay.group_id)
+    return _send(
+        session,
+        tenant,
+        relay.group_id,
+        relay.total_fen,
+        relay.count,
+        member_kind,
+        member_id,
+        when,
+        timedelta(minutes=rule.expiry_minutes),
+        rng,
+        budget_month_paid=None,
+        relay=relay,
+    )
+
+
+def do_stop_relay(
+    session: Session, tenant: Tenant, relay_id: int, *, when: datetime | None = None
+) -> RedPacketRelay:
+    """Stop a relay whose asked member does not send; unsent rounds return to the budget.
+
+    Raise NotFound for an unknown relay and Conflict while a round is still being grabbed.
+    """
+    when = when or utcnow()
+    relay = session.scalar(
+        select(RedPacketRelay).where(
+            RedPacketRelay.id == relay_id, RedPacketRelay.tenant_id == tenant.id
+        )
+    )
+    if relay is None:
+        raise NotFound(f"没有红包接龙 {relay_id}")
+    open_round = session.scalar(
+        select(RedPacket.id).where(
+            RedPacket.relay_id == relay_id, RedPacket.status == PacketStatus.OPEN
+        )
+    )
+    if open_round is not None:
+        raise Conflict(f"红包接龙 {relay_id} 当前红包 {open_round} 还在抢，请等它抢完或过期")
+    _stop_relay(session, tenant, relay_id, 0, when)
+    session.refresh(relay)
+    return relay
+
+
+def _stop_relay(
+    session: Session, tenant: Tenant, relay_id: int, unclaimed_fen: int, when: datetime
+) -> None:
+    stopped = session.execute(
+        update(RedPacketRelay)
+        .where(RedPacketRelay.id == relay_id, RedPacketRelay.status == RelayStatus.RUNNING)
+        .values(
+            status=RelayStatus.STOPPED,
+            refunded_fen=(RedPacketRelay.rounds - RedPacketRelay.rounds_sent)
+            * RedPacketRelay.total_fen
+            + unclaimed_fen,
+            closed_at=when,
+        )
+        .returning(
+            RedPacketRelay.group_id, RedPacketRelay.budget_month, RedPacketRelay.refunded_fen
+        )
+    ).first()
+    if stopped is not None:
+        _refund(session, tenant, stopped.group_id, stopped.budget_month, stopped.refunded_fen)
+
+
+# --- events for the lake ------------------------------------------------------------------
+
+
+def _record_event(
+    session: Session,
+    tenant: Tenant,
+    packet: RedPacket,
+    kind: str,
+    member_kind: ContactKind,
+    member_id: str,
+    when: datetime,
+    *,
+    position: int = 0,
+    amount_fen: int | None = None,
+) -> None:
+    session.execute(
+        insert(ActivationEvent).values(
+            event_id=str(uuid.uuid5(EVENT_NAMESPACE, f"{tenant.id}:{packet.id}:{position}")),
+            tenant_id=tenant.id,
+            ts=when,
+            kind=kind,
+            group_id=packet.group_id,
+            member_kind=member_kind,
+            member_id=member_id,
+            red_packet_id=packet.id,
+            amount_fen=packet.total_fen if amount_fen is None else amount_fen,
+        )
+    )

@@ -1,0 +1,141 @@
+"""Invariants under real concurrency: threads and processes, on SQLite, PostgreSQL and Redis.
+
+Every worker attempts every member (in its own rotation, so that the same member is tried by
+several workers at once), each attempt its own transaction.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import random
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from qunyun.activation.flashsales import do_create_flash_sale, flash_sale_detail, units_bought
+from qunyun.activation.hot import RedisHotState
+from qunyun.activation.models import PacketStatus
+from qunyun.activation.redpackets import do_create_red_packet, red_packet_detail
+from qunyun.core.db import unit_of_work
+from qunyun.org.models import Tenant
+from tests.activation.helpers import T0, group_with_members
+from tests.activation.workers import buy_many, grab_many
+
+WORKERS = 4
+
+
+@pytest.fixture(params=["sql", "redis"])
+def path(request: pytest.FixtureRequest) -> tuple[str | None, str]:
+    """Return (Redis URL or None, key prefix) for the workers."""
+    if request.param == "sql":
+        return None, ""
+    hot: RedisHotState = request.getfixturevalue("hot")
+    return request.getfixturevalue("redis_url"), hot.prefix
+
+
+@pytest.fixture(params=["threads", "processes"])
+def run(request: pytest.FixtureRequest) -> Callable[..., list[Any]]:
+    """Return a runner of one function per worker, in threads or in spawned processes."""
+
+    def runner(function: Callable[..., list[Any]], arguments: list[tuple[Any, ...]]) -> list[Any]:
+        executor: Executor
+        if request.param == "threads":
+            executor = ThreadPoolExecutor(WORKERS)
+        else:
+            executor = ProcessPoolExecutor(WORKERS, mp_context=multiprocessing.get_context("spawn"))
+        with executor:
+            futures = [executor.submit(function, *argument) for argument in arguments]
+            return [outcome for future in futures for outcome in future.result()]
+
+    runner.__name__ = request.param
+    return runner
+
+
+def _rotations(members: list[str]) -> list[list[str]]:
+    step = len(members) // WORKERS
+    return [members[index * step :] + members[: index * step] for index in range(WORKERS)]
+
+
+def test_a_crowd_grabs_each_share_once_and_exactly_the_total(
+    engine: Engine,
+    tenant: Tenant,
+    path: tuple[str | None, str],
+    run: Callable[..., list[Any]],
+) -> None:
+    # given 40 members and a packet of ¥88.88 in 25 shares
+    members = group_with_members(engine, tenant, 40)
+    with unit_of_work(engine) as session:
+        packet = do_create_red_packet(
+            session, tenant, "G1", 8888, 25, when=T0, rng=random.Random(3)
+        )
+    url = engine.url.render_as_string(hide_password=False)
+
+    # when four workers each try every member (twice in threads)
+    times = 2 if run.__name__ == "threads" else 1
+    outcomes = run(
+        grab_many,
+        [(url, *path, tenant.id, packet.id, rotation, times) for rotation in _rotations(members)],
+    )
+
+    # then 25 distinct members got the 25 positions, summing to the total; the rest were refused
+    won = [outcome for outcome in outcomes if outcome[1] == "ok"]
+    assert len(won) == 25
+    assert len({member for member, *_ in won}) == 25
+    assert sorted(position for _, _, position, _ in won) == list(range(1, 26))
+    assert sum(amount for *_, amount in won) == 8888
+    assert {code for _, code, _, _ in outcomes} - {"ok"} <= {"already_grabbed", "empty"}
+    assert len(outcomes) == WORKERS * times * 40
+    with unit_of_work(engine) as session:
+        view = red_packet_detail(session, tenant, packet.id)
+    assert (view.remaining_fen, view.status) == (0, PacketStatus.FINISHED)
+    assert sorted((g.member_id, g.position, g.amount_fen) for g in view.grabs) == sorted(
+        (member, position, amount) for member, _, position, amount in won
+    )
+
+
+def test_a_crowd_never_oversells_a_flash_sale_nor_passes_the_limit(
+    engine: Engine,
+    tenant: Tenant,
+    path: tuple[str | None, str],
+    run: Callable[..., list[Any]],
+) -> None:
+    # given 20 members and a sale of 30 units, at most 2 per member
+    members = group_with_members(engine, tenant, 20)
+    with unit_of_work(engine) as session:
+        sale = do_create_flash_sale(
+            session,
+            tenant,
+            "G1",
+            "SKU1",
+            "清泉矿泉水 24 瓶",
+            1990,
+            30,
+            2,
+            T0,
+            T0 + timedelta(hours=1),
+        )
+    url = engine.url.render_as_string(hide_password=False)
+
+    # when four workers each order 1 unit per member, twice (160 attempts for 30 units)
+    outcomes = run(
+        buy_many,
+        [(url, *path, tenant.id, sale.id, rotation, 1, 2) for rotation in _rotations(members)],
+    )
+
+    # then exactly the stock is sold, one order per success, nobody past the limit
+    won = [outcome for outcome in outcomes if outcome[1] == "ok"]
+    per_member = Counter(member for member, *_ in won)
+    assert len(won) == 30
+    assert max(per_member.values()) == 2
+    assert {code for _, code, _ in outcomes} - {"ok"} <= {"sold_out", "limit_exceeded"}
+    with unit_of_work(engine) as session:
+        view = flash_sale_detail(session, tenant, sale.id)
+        bought = units_bought(session, sale.id)
+    assert (view.stock, view.sold, len(view.orders)) == (30, 30, 30)
+    assert sorted(order.id for order in view.orders) == sorted(order for *_, order in won)
+    assert {member: units for (_, member), units in bought.items()} == dict(per_member)

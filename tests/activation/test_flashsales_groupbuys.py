@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from qunyun.activation.errors import Ended, LimitExceeded, NotStarted, SoldOut
+from qunyun.activation.flashsales import do_create_flash_sale, do_order_flash_sale
+from qunyun.activation.groupbuys import (
+    AlreadyJoined,
+    do_cancel_expired_teams,
+    do_create_group_buy,
+    do_join_team,
+    do_open_team,
+    team_members,
+)
+from qunyun.activation.hot import RedisHotState
+from qunyun.activation.models import GroupBuy, TeamStatus
+from qunyun.core.db import unit_of_work
+from qunyun.core.errors import NotFound
+from qunyun.org.models import Tenant
+from tests.activation.helpers import STORE, T0, group_with_members, path_state
+
+
+@pytest.fixture(params=["sql", "redis"])
+def path(request: pytest.FixtureRequest) -> RedisHotState | None:
+    return path_state(request)
+
+
+def _sale(engine: Engine, tenant: Tenant, stock: int = 5, limit: int = 2) -> int:
+    with unit_of_work(engine) as session:
+        sale = do_create_flash_sale(
+            session,
+            tenant,
+            "G1",
+            "SKU1",
+            "清泉矿泉水",
+            990,
+            stock,
+            limit,
+            T0,
+            T0 + timedelta(hours=1),
+        )
+        return sale.id
+
+
+def _order(
+    engine: Engine, tenant: Tenant, sale_id: int, member: str, qty: int, minutes: int,
+    path: RedisHotState | None, attempt: str | None = None,
+) -> int:  # fmt: skip
+    with unit_of_work(engine) as session:
+        order = do_order_flash_sale(
+            session, tenant, sale_id, STORE, member, qty,
+            attempt_id=attempt, when=T0 + timedelta(minutes=minutes), hot=path,
+        )  # fmt: skip
+        return order.id
+
+
+def test_a_flash_sale_refuses_outside_its_window_past_the_limit_and_beyond_stock(
+    engine: Engine, tenant: Tenant, path: RedisHotState | None
+) -> None:
+    group_with_members(engine, tenant, 4)
+    sale_id = _sale(engine, tenant)
+
+    with pytest.raises(NotStarted, match=r"尚未开始$"):
+        _order(engine, tenant, sale_id, "S001", 1, -1, path)
+    first = _order(engine, tenant, sale_id, "S001", 2, 1, path)
+    with pytest.raises(LimitExceeded, match=r"^每人限购 2 件$"):
+        _order(engine, tenant, sale_id, "S001", 1, 2, path)
+    _order(engine, tenant, sale_id, "S002", 2, 3, path)
+    with pytest.raises(SoldOut, match=r"库存不足$"):
+        _order(engine, tenant, sale_id, "S003", 2, 4, path)
+    last = _order(engine, tenant, sale_id, "S003", 1, 5, path)
+    with pytest.raises(Ended, match=r"已结束$"):
+        _order(engine, tenant, sale_id, "S004", 1, 60, path)
+    with pytest.raises(NotFound, match=r"S999 不在社群 G1 中"):
+        _order(engine, tenant, sale_id, "S999", 1, 5, path)
+
+    assert last - first == 2
+
+
+def test_a_retried_attempt_returns_its_first_order(
+    engine: Engine, tenant: Tenant, path: RedisHotState | None
+) -> None:
+    group_with_members(engine, tenant, 1)
+    sale_id = _sale(engine, tenant, stock=5, limit=1)
+
+    first = _order(engine, tenant, sale_id, "S001", 1, 1, path, attempt="req-1")
+    again = _order(engine, tenant, sale_id, "S001", 1, 2, path, attempt="req-1")
+
+    assert again == first
+    with pytest.raises(LimitExceeded):
+        _order(engine, tenant, sale_id, "S001", 1, 3, path, attempt="req-2")
+
+
+def _deal(engine: Engine, tenant: Tenant, stock: int = 6) -> int:
+    with unit_of_work(engine) as session:
+        deal = do_create_group_buy(
+            session, tenant, "G1", "SKU2", "三人团 土鸡蛋", 1990, 3, stock, 30, T0,
+            T0 + timedelta(days=1),
+        )  # fmt: skip
+        return deal.id
+
+
+def test_a_team_completes_at_its_size_and_sells_its_units(engine: Engine, tenant: Tenant) -> None:
+    group_with_members(engine, tenant, 4)
+    deal_id = _deal(engine, tenant)
+    with unit_of_work(engine) as session:
+        team_id = do_open_team(session, tenant, deal_id, STORE, "S001", when=T0).id
+        do_join_team(session, tenant, team_id, STORE, "S002", when=T0)
+        team = do_join_team(session, tenant, team_id, STORE, "S003", when=T0)
+        assert (team.status, team.joined) == (TeamStatus.COMPLETE, 3)
+
+    with pytest.raises(Ended, match=r"已结束$"), unit_of_work(engine) as session:
+        do_join_team(session, tenant, team_id, STORE, "S004", when=T0)
+    with pytest.raises(AlreadyJoined), unit_of_work(engine) as session:
+        do_open_team(session, tenant, deal_id, STORE, "S002", when=T0)
+    with unit_of_work(engine) as session:
+        deal = session.get_one(GroupBuy, deal_id)
+        assert (deal.reserved, deal.sold) == (0, 3)
+        assert [member for _, member in team_members(session, team_id)] == ["S001", "S002", "S003"]
+
+
+def test_a_team_short_at_its_deadline_is_cancelled_and_releases_stock(
+    engine: Engine, tenant: Tenant
+) -> None:
+    group_with_members(engine, tenant, 4)
+    deal_id = _deal(engine, tenant, stock=3)
+    with unit_of_work(engine) as session:
+        team_id = do_open_team(session, tenant, deal_id, STORE, "S001", when=T0).id
+        do_join_team(session, tenant, team_id, STORE, "S002", when=T0)
+        other = do_open_team(session, tenant, deal_id, STORE, "S003", when=T0).id
+    with pytest.raises(SoldOut), unit_of_work(engine) as session:
+        do_open_team(session, tenant, deal_id, STORE, "S004", when=T0)
+
+    with unit_of_work(engine) as session:
+        cancelled = do_cancel_expired_teams(session, tenant, when=T0 + timedelta(minutes=31))
+    with unit_of_work(engine) as session:
+        deal = session.get_one(GroupBuy, deal_id)
+        assert (deal.reserved, deal.sold) == (0, 0)
+        assert team_members(session, team_id) == []
+        again = do_open_team(session, tenant, deal_id, STORE, "S002", when=T0 + timedelta(hours=1))
+
+    assert cancelled == sorted([team_id, other])
+    assert again.joined == 1
