@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from qunyun.demo.activity import ActivityShape, generate_activity
 
@@ -71,33 +72,44 @@ def test_the_same_seed_gives_the_same_events_and_another_does_not() -> None:
     assert _events(days=10)[1] != _events(days=10, seed=4)[1]
 
 
-def test_every_event_is_a_valid_record_with_a_unique_id_and_a_shanghai_time() -> None:
+def test_every_event_is_a_valid_record_with_a_unique_id_within_the_days() -> None:
     _, events = _events()
 
     ids = [event["event_id"] for event in events]
     assert len(set(ids)) == len(ids)
     assert {event["kind"] for event in events} <= KINDS
     for event in events:
-        moment = datetime.fromisoformat(str(event["ts"]))
-        assert moment.utcoffset() == timedelta(hours=8)
+        assert isinstance(event["ts"], int)  # epoch milliseconds
         assert event["member_kind"] in {"store", "distributor", "consumer", "staff"}
         assert event["member_id"]
-    assert [event["ts"] for event in events] == sorted(event["ts"] for event in events)
+    stamps = [int(str(event["ts"])) for event in events]
+    assert stamps == sorted(stamps)
+    first = datetime.fromtimestamp(stamps[0] / 1000, ZoneInfo("Asia/Shanghai"))
+    last = datetime.fromtimestamp(stamps[-1] / 1000, ZoneInfo("Asia/Shanghai"))
+    assert (first.date(), last.date()) == (date(2026, 9, 1), date(2026, 10, 10))
 
 
-def test_bosses_never_speak_and_dead_groups_fall_silent() -> None:
+def test_bosses_never_speak_dormant_groups_fall_silent_and_dead_ones_never_talk() -> None:
     shape, events = _events()
 
     speakers = {e["member_id"] for e in events if e["kind"] == "message"}
     assert {"M1", "D0001"} & speakers == set()
     assert {"A1", "R1"} <= speakers
+    dormant = {gid for gid, state in shape.health.items() if state == "dormant"}
     dead = {gid for gid, state in shape.health.items() if state == "dead"}
-    last_message: dict[str, str] = {}
+    last_message: dict[str, int] = {}
     for event in events:
         if event["kind"] == "message":
-            last_message[str(event["group_id"])] = str(event["ts"])
+            last_message[str(event["group_id"])] = int(str(event["ts"]))
+    cutoff = datetime(2026, 9, 22, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp() * 1000
+    assert dormant
     assert dead
-    assert all(last_message.get(gid, "") < "2026-09-22" for gid in dead)
+    assert all(0 < last_message[gid] < cutoff for gid in dormant)
+    customers_talking = {
+        e["group_id"] for e in events if e["kind"] == "message" and e["member_kind"] != "staff"
+    }
+    assert dead & customers_talking == set()
+    assert dead <= {e["group_id"] for e in events if e["kind"] == "message"}  # staff still post
 
 
 def test_red_packets_add_up_and_lurkers_come_out_for_them() -> None:

@@ -1090,6 +1090,9 @@ def demo(
         int | None, typer.Option(help="消费者数量（默认按门店数的 4/3）。", min=0)
     ] = None,
     seed: Annotated[int, typer.Option(help="随机种子：同一种子生成同一品牌。")] = 20261123,
+    days: Annotated[
+        int, typer.Option(help="生成多少天的社群活动（事件），到昨天为止；0 为不生成。", min=0)
+    ] = 90,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="构建后不启动控制台。")] = False,
     host: Annotated[str, typer.Option("--host", help="控制台监听地址。")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="控制台端口。", min=1, max=65535)] = 8000,
@@ -1104,6 +1107,7 @@ def demo(
             stores=stores,
             consumers=consumers,
             seed=seed,
+            days=days,
             on_step=lambda message: console.print(message),
             progress_factory=_ImportProgress,
         )

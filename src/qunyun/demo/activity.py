@@ -36,6 +36,8 @@ STAFF_VOICE = {"rep": 3.0, "admin": 8.0, "supervisor": 0.4, "manager": 0.0, "dir
 MESSAGE_TYPES = ("text", "image", "video", "voice", "link", "file", "miniprogram")
 MESSAGE_TYPE_SHARES = np.array([62, 16, 4, 6, 6, 1, 5], dtype=float) / 100
 HEALTH_SHARES = {"lively": 0.5, "quiet": 0.25, "dormant": 0.13, "dead": 0.12}
+"""Dormant groups talk for their first one to three weeks, then fall silent; in dead groups
+(僵尸群) no customer ever speaks, only staff post promotions."""
 HOP_REACH = {"store": 0.62, "consumer": 0.66}
 """Share of groups a piece of content reaches at the next tier (the seeds: ~30% lost a hop)."""
 
@@ -59,12 +61,21 @@ class ActivityShape:
 
 
 class _Clock:
-    def __init__(self, start: date, zone: ZoneInfo) -> None:
-        self.origin = datetime(start.year, start.month, start.day, tzinfo=zone)
+    """Stamps events in epoch milliseconds (the interface allows it; ISO text costs 10× more)."""
 
-    def stamp(self, day: int, seconds: float) -> str:
-        moment = self.origin + timedelta(days=day, seconds=float(seconds))
-        return moment.isoformat(timespec="seconds")
+    def __init__(self, start: date, zone: ZoneInfo) -> None:
+        self.start = start
+        self.zone = zone
+        self.origin = datetime(start.year, start.month, start.day, tzinfo=zone)
+        self.midnights: dict[int, int] = {}
+
+    def stamp(self, day: int, seconds: float) -> int:
+        midnight = self.midnights.get(day)
+        if midnight is None:
+            local = self.start + timedelta(days=day)
+            moment = datetime(local.year, local.month, local.day, tzinfo=self.zone)
+            midnight = self.midnights[day] = int(moment.timestamp() * 1000)
+        return midnight + int(seconds * 1000)
 
 
 def generate_activity(
@@ -124,7 +135,7 @@ def _events(
     next_id = _Ids()
     voices = {g.group_id: _voices(g, rng) for g in groups}
     lifetimes = {
-        g.group_id: int(rng.integers(7, 21)) if health[g.group_id] == "dead" else days
+        g.group_id: int(rng.integers(7, 21)) if health[g.group_id] == "dormant" else days
         for g in groups
     }
     trends = {g.group_id: float(rng.normal(0, 0.5)) for g in groups}
@@ -189,6 +200,7 @@ def _join(group: _Group, kind: str, member_id: str, scene: str) -> Event:
 class _Voices:
     members: list[tuple[str, str]]
     weights: np.ndarray
+    staff_only: np.ndarray
 
 
 def _voices(group: _Group, rng: np.random.Generator) -> _Voices:
@@ -202,8 +214,13 @@ def _voices(group: _Group, rng: np.random.Generator) -> _Voices:
     staff_weights = [STAFF_VOICE.get(role, 0.0) for _, role in group.staff]
     members += [("staff", member_id) for member_id, _ in group.staff]
     everyone = np.concatenate([weights, np.array(staff_weights, dtype=float)])
-    total = everyone.sum()
-    return _Voices(members, everyone / total if total else everyone)
+    staff_only = np.concatenate([np.zeros(len(weights)), np.array(staff_weights, dtype=float)])
+    return _Voices(members, _normal(everyone), _normal(staff_only))
+
+
+def _normal(weights: np.ndarray) -> np.ndarray:
+    total = weights.sum()
+    return weights / total if total else weights
 
 
 def _group_day(
@@ -217,14 +234,17 @@ def _group_day(
     rng: np.random.Generator,
 ) -> list[tuple[float, Event]]:
     rhythm = WEEKDAY["consumer" if group.matrix == "consumer" else "b2b"][weekday]
-    level = {"lively": 1.0, "quiet": 0.2, "dormant": 0.04 if day < 30 else 0.004, "dead": 0.8}
+    level = {"lively": 1.0, "quiet": 0.0015, "dormant": 0.8, "dead": 0.02}
     expected = DAILY_MESSAGES[group.matrix] * level[state] * rhythm * np.exp(trend * day / days)
     expected *= min(1.0, (len(voices.members) / 120) ** 0.5)
     events: list[tuple[float, Event]] = []
     if not voices.weights.any():
         return events
     count = int(rng.poisson(expected))
-    speakers = rng.choice(len(voices.members), size=count, p=voices.weights)
+    weights = voices.staff_only if state == "dead" else voices.weights
+    if not weights.any():
+        return events
+    speakers = rng.choice(len(voices.members), size=count, p=weights)
     times = _times(count, rng)
     kinds = rng.choice(len(MESSAGE_TYPES), size=count, p=MESSAGE_TYPE_SHARES)
     lengths = rng.geometric(1 / 24, size=count)
@@ -314,7 +334,7 @@ def _red_packet(group: _Group, day: int, rng: np.random.Generator) -> list[tuple
 
 
 def _orders(group: _Group, state: str, rng: np.random.Generator) -> list[tuple[float, Event]]:
-    if state == "dead" or not group.customers:
+    if state in ("dead", "dormant") or not group.customers:
         return []
     chance = {"store": 0.02, "vip": 0.05, "dealer": 0.03, "consumer": 0.006}[group.matrix]
     chance *= 1.0 if state == "lively" else 0.4

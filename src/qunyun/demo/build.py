@@ -2,23 +2,34 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from qunyun.channel.imports import ENTITIES, do_import
 from qunyun.channel.models import Distributor
+from qunyun.core.clock import utcnow
 from qunyun.core.db import unit_of_work
+from qunyun.demo.activity import generate_activity
 from qunyun.demo.generator import BRAND_NAME, generate
-from qunyun.groups.plans import do_apply_plan, do_compute_plan
+from qunyun.events.actions import do_import_events
+from qunyun.events.readers import records_table
+from qunyun.events.schema import FIELDS
+from qunyun.groups.plans import do_apply_plan, do_compute_plan, membership_rows
 from qunyun.org.accounts import do_create_account
 from qunyun.org.actions import do_create_tenant, do_delete_tenant
 from qunyun.org.models import Staff, StaffRole, Tenant
 
 DEMO_SLUG = "demo"
+EVENT_FILE_SCHEMA = pa.schema([(name, pa.string()) for name in FIELDS])
 DEMO_PASSWORD = "qunyun-demo"
 """Password of every demo login (the demo is for trying Qunyun out, never for real data)."""
 
@@ -29,12 +40,15 @@ def build_demo(
     stores: int,
     consumers: int | None,
     seed: int,
+    days: int = 90,
     on_step: Callable[[str], None] = lambda message: None,
     progress_factory: Callable[[str], Any] | None = None,
 ) -> str:
     """Recreate tenant ``demo`` from freshly generated files; return a one-line summary.
 
     Each import is its own transaction, as when a person imports the four files one by one.
+    Then ``days`` days of group activity, up to yesterday, go into the event lake through the
+    event import (``events.parquet`` beside the other files).
     """
     on_step(f"生成演示品牌「{BRAND_NAME}」：{stores:,} 家门店 → {folder}")
     files = generate(folder, stores=stores, consumers=consumers, seed=seed)
@@ -72,11 +86,47 @@ def build_demo(
     with unit_of_work() as session:
         tenant = session.scalars(select(Tenant).where(Tenant.slug == DEMO_SLUG)).one()
         do_create_demo_accounts(session, tenant)
+    events = _load_activity(folder, days, seed, on_step, progress_factory) if days else 0
     counts = files.counts
     return (
         f"租户 {DEMO_SLUG}（{BRAND_NAME}）：员工 {counts['staff']:,}、经销商 {counts['distributors']:,}、"
-        f"门店 {counts['stores']:,}、消费者 {counts['consumers']:,}、社群 {created:,}"
+        f"门店 {counts['stores']:,}、消费者 {counts['consumers']:,}、社群 {created:,}、"
+        f"事件 {events:,}"
     )
+
+
+def _load_activity(
+    folder: Path,
+    days: int,
+    seed: int,
+    on_step: Callable[[str], None],
+    progress_factory: Callable[[str], Any] | None,
+) -> int:
+    """Generate ``days`` days of activity up to yesterday, write it and import it; return events."""
+    with unit_of_work() as session:
+        tenant = session.scalars(select(Tenant).where(Tenant.slug == DEMO_SLUG)).one()
+        memberships = list(membership_rows(session, tenant))
+        session.expunge(tenant)
+    zone = ZoneInfo(tenant.timezone)
+    end = utcnow().astimezone(zone).date() - timedelta(days=1)
+    start = end - timedelta(days=days - 1)
+    on_step(f"生成 {start} 至 {end} 的社群活动（{days} 天）")
+    _, events = generate_activity(
+        memberships, start=start, days=days, seed=seed, zone=tenant.timezone
+    )
+    path = folder / "events.parquet"
+    with pq.ParquetWriter(path, EVENT_FILE_SCHEMA, compression="zstd") as writer:
+        while batch := list(itertools.islice(events, 100_000)):
+            table, _ = records_table(batch)
+            writer.write_table(table)
+    progress = progress_factory("事件") if progress_factory else None
+    if progress is not None:
+        with progress.progress:
+            report = do_import_events(tenant, path, progress=progress)
+    else:
+        report = do_import_events(tenant, path)
+    on_step(f"导入事件 {path.name}：{report.accepted:,} 条")
+    return report.accepted
 
 
 def do_create_demo_accounts(session: Session, tenant: Tenant) -> None:
