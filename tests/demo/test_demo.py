@@ -5,6 +5,7 @@ import hashlib
 import json
 import math
 from collections import Counter
+from datetime import date
 from pathlib import Path
 
 from qunyun.core.settings import get_settings
@@ -62,9 +63,11 @@ def test_demo_brand_has_the_shape_of_a_real_channel(tmp_path: Path) -> None:
 
 
 def test_demo_command_builds_the_tenant_and_rerun_recreates_it(cli: Cli) -> None:
-    first = cli("demo", "--stores", "300", "--no-serve")
+    first = cli("demo", "--stores", "300", "--days", "14", "--no-serve")
+    report = json.loads(cli("report", "--tenant", "demo", "--json").stdout)
     cli("tenant", "create", "acme", "--name", "另一个品牌")
-    second = cli("demo", "--stores", "300", "--consumers", "50", "--no-serve")
+    second = cli("demo", "--stores", "300", "--consumers", "50", "--days", "0", "--no-serve")
+    after = json.loads(cli("report", "--tenant", "demo", "--json").stdout)
 
     status = json.loads(cli("status", "--tenant", "demo", "--json").stdout)
     with (get_settings().home / "demo" / "stores.csv").open(encoding="utf-8") as handle:
@@ -73,6 +76,15 @@ def test_demo_command_builds_the_tenant_and_rerun_recreates_it(cli: Cli) -> None
     assert "演示品牌已就绪" in first.output
     assert "qunyun status --tenant demo" in first.output
     assert "删除旧的演示租户 demo" in second.output
+    # 14 days of activity up to yesterday went through the event import; the rebuilt tenant
+    # without activity does not see the old tenant's lake
+    assert f"导入事件 events.parquet：{report['events']:,} 条" in first.output
+    assert report["events"] > 1000
+    assert (
+        date.fromisoformat(report["last_day"]) - date.fromisoformat(report["first_day"])
+    ).days == 13
+    assert "导入事件" not in second.output
+    assert after["events"] == 0
     assert (status["stores"], status["consumers"]) == (300, 50)
     assert f"规划并应用社群矩阵：{status['groups']} 个群" in second.output
     export = get_settings().home / "m.csv"

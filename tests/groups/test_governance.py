@@ -26,7 +26,7 @@ def _seats(cli: Cli, path: Path) -> set[tuple[str, str, str]]:
 
 
 def test_coverage_before_and_after_the_plan(cli: Cli, tmp_path: Path) -> None:
-    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve")
+    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve", "--days", "0")
     covered = json.loads(cli("coverage", "--json").stdout)
     cli("import", "stores", _new_store(tmp_path))
 
@@ -59,7 +59,7 @@ def test_audit_finds_a_departed_rep_and_handover_mends_it_keeping_history(
     cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     # given an applied matrix whose rep R0002 then leaves
-    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve")
+    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve", "--days", "0")
     assert cli("audit").output == "所有终端店群均符合规则。\n"
     before = _seats(cli, tmp_path / "before.csv")
     r2_groups = sorted(
@@ -94,7 +94,7 @@ def test_audit_finds_a_departed_rep_and_handover_mends_it_keeping_history(
 
 
 def test_handover_refuses_people_of_different_roles(cli: Cli) -> None:
-    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve")
+    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve", "--days", "0")
 
     result = cli("handover", "--from", "R0001", "--to", "S001", expect=1)
 
@@ -105,7 +105,7 @@ def test_a_supervisor_handover_cascades_to_his_reps_groups_and_touches_no_other(
     cli: Cli, tmp_path: Path
 ) -> None:
     # given the demo brand: S001 supervises the 广东 reps, S002 (under M02) the 浙江 ones
-    cli("demo", "--stores", "900", "--consumers", "0", "--no-serve")
+    cli("demo", "--stores", "900", "--consumers", "0", "--no-serve", "--days", "0")
     with (get_settings().home / "demo" / "staff.csv").open(encoding="utf-8") as handle:
         staff = {row["staff_id"]: row for row in csv.DictReader(handle)}
     handed = {sid for sid, row in staff.items() if row["manager_id"] == "S001"}

@@ -34,7 +34,7 @@ def test_group_sizes_and_names_follow_the_settings(
     )
 
     # when the demo brand is planned and applied
-    cli("demo", "--stores", "400", "--consumers", "0", "--no-serve")
+    cli("demo", "--stores", "400", "--consumers", "0", "--no-serve", "--days", "0")
     rows = _export(cli, tmp_path / "m.csv")
 
     # then every territory has ceil(n / 50) groups of 10..50 stores, named by the template
@@ -65,7 +65,7 @@ def test_an_admin_runs_no_more_groups_than_the_setting_and_the_audit_says_who_la
     _configure(monkeypatch, admin_max_groups="1")
 
     # when the demo brand is planned and applied
-    cli("demo", "--stores", "900", "--consumers", "0", "--no-serve")
+    cli("demo", "--stores", "900", "--consumers", "0", "--no-serve", "--days", "0")
 
     # then each admin sits in exactly one group, and the store groups without one are reported
     cli("plan", "export", "--out", tmp_path / "all.csv")
@@ -97,7 +97,7 @@ def test_vip_stores_can_leave_their_base_group(
     _configure(monkeypatch, vip_in_base_group="false")
 
     # when the demo brand is planned and applied
-    cli("demo", "--stores", "900", "--consumers", "0", "--no-serve")
+    cli("demo", "--stores", "900", "--consumers", "0", "--no-serve", "--days", "0")
 
     # then a VIP store is in its VIP group and in no store group, and all stores are covered
     vip = {

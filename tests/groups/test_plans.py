@@ -32,7 +32,7 @@ def test_applied_plan_follows_the_store_matrix_rules(
     cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
     # given the demo brand (it plans and applies its matrix at the end)
-    cli("demo", "--stores", "900", "--consumers", "0", "--no-serve")
+    cli("demo", "--stores", "900", "--consumers", "0", "--no-serve", "--days", "0")
 
     # when the memberships are exported
     rows = _export(cli, tmp_path / "m.csv")
@@ -83,7 +83,7 @@ def _demo_stores(cli: Cli) -> dict[str, tuple[str, str]]:
 
 
 def test_replanning_an_applied_matrix_changes_nothing(cli: Cli) -> None:
-    cli("demo", "--stores", "400", "--consumers", "0", "--no-serve")
+    cli("demo", "--stores", "400", "--consumers", "0", "--no-serve", "--days", "0")
 
     result = cli("plan")
 
@@ -92,7 +92,7 @@ def test_replanning_an_applied_matrix_changes_nothing(cli: Cli) -> None:
 
 def test_a_closed_store_leaves_and_nothing_else_moves(cli: Cli, tmp_path: Path) -> None:
     # given an applied matrix
-    cli("demo", "--stores", "400", "--consumers", "0", "--no-serve")
+    cli("demo", "--stores", "400", "--consumers", "0", "--no-serve", "--days", "0")
     before = _export(cli, tmp_path / "before.csv")
     store = next(row["member_id"] for row in before if row["member_role"] == "customer")
     closing = write(
@@ -119,7 +119,7 @@ def test_a_closed_store_leaves_and_nothing_else_moves(cli: Cli, tmp_path: Path) 
 def test_apply_refuses_when_the_channel_changed_since_the_plan(
     cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
-    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve")
+    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve", "--days", "0")
     cli("plan")
     cli("staff", "leave", "R0001")
 
@@ -145,7 +145,7 @@ def test_apply_without_a_pending_plan_is_a_clear_error(cli: Cli) -> None:
 def test_dealer_consumer_and_vip_matrices_after_the_demo(cli: Cli, tmp_path: Path) -> None:
     from qunyun.core.settings import get_settings
 
-    cli("demo", "--stores", "600", "--consumers", "900", "--no-serve")
+    cli("demo", "--stores", "600", "--consumers", "900", "--no-serve", "--days", "0")
     home = get_settings().home / "demo"
     with (home / "distributors.csv").open(encoding="utf-8") as handle:
         distributors = list(csv.DictReader(handle))
@@ -195,7 +195,7 @@ def test_apply_refuses_after_a_store_import_or_a_membership_change(
     from qunyun.groups.actions import do_leave
     from qunyun.org.access import Actor, access_tenant
 
-    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve")
+    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve", "--days", "0")
     store = _export(cli, tmp_path / "m.csv")[0]
     cli("plan")
     renamed = write(
@@ -223,7 +223,7 @@ def test_apply_refuses_after_a_store_import_or_a_membership_change(
 def test_the_revision_keeps_its_whole_summary_as_json(cli: Cli, engine: Engine) -> None:
     import json
 
-    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve")
+    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve", "--days", "0")
 
     with unit_of_work(engine) as session:
         summary = session.scalars(select(PlanRevision.summary)).one()

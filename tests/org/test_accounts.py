@@ -13,7 +13,7 @@ from ..conftest import Cli
 
 
 def test_user_create_keeps_only_an_argon2_hash(cli: Cli, engine: Engine) -> None:
-    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve")
+    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve", "--days", "0")
 
     created = cli(
         "user", "create", "-t", "demo", "--username", "li.ming",
@@ -29,7 +29,7 @@ def test_user_create_keeps_only_an_argon2_hash(cli: Cli, engine: Engine) -> None
 
 
 def test_user_create_refuses_bad_input_with_clear_messages(cli: Cli) -> None:
-    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve")
+    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve", "--days", "0")
     base = ("user", "create", "-t", "demo", "--password", "long-enough")
 
     cases = {

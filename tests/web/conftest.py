@@ -23,7 +23,7 @@ KEY = "test-key-" + "x" * 40
 @pytest.fixture
 def demo(cli: Cli) -> Cli:
     """Build the demo brand (300 stores) with one login per role; return the CLI runner."""
-    cli("demo", "--stores", "300", "--consumers", "100", "--no-serve")
+    cli("demo", "--stores", "300", "--consumers", "100", "--no-serve", "--days", "0")
     return cli
 
 

@@ -38,10 +38,12 @@ def test_serve_runs_the_app_on_the_given_address(cli: Cli, served: list[dict[str
 def test_demo_prints_the_logins_and_serves_only_from_a_terminal(
     cli: Cli, served: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    scripted = cli("demo", "--stores", "300", "--consumers", "0")
+    scripted = cli("demo", "--stores", "300", "--consumers", "0", "--days", "0")
     monkeypatch.setattr(main, "_stdin_is_terminal", lambda: True)
-    at_terminal = cli("demo", "--stores", "300", "--consumers", "0", "--port", "8200")
-    opted_out = cli("demo", "--stores", "300", "--consumers", "0", "--no-serve")
+    at_terminal = cli(
+        "demo", "--stores", "300", "--consumers", "0", "--days", "0", "--port", "8200"
+    )
+    opted_out = cli("demo", "--stores", "300", "--consumers", "0", "--no-serve", "--days", "0")
 
     assert "控制台 http://127.0.0.1:8000/ · 租户 demo · 密码 qunyun-demo" in scripted.output
     for username in ("hq", "manager", "supervisor", "rep", "admin", "distributor", "analyst"):
