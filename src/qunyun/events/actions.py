@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ibis
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -208,10 +209,32 @@ def _refresh_rollups(writer: LakeWriter, days: list[str]) -> None:
         )
         """
     )
+    fresh_rollup = sorted(folder.rglob("*.parquet"))
+    group_folder = writer.scratch("group_daily")
+    if fresh_rollup:
+        from qunyun.analytics.group_daily import GROUP_DAILY_HEADER, daily_by_group_key
+
+        backend = ibis.duckdb.from_connection(writer.connection)
+        rollup = backend.read_parquet([str(path) for path in fresh_rollup], hive_partitioning=False)
+        query = ibis.to_sql(daily_by_group_key(rollup), dialect="duckdb")
+        # DuckDB sums integers as HUGEINT, which Parquet would store as DOUBLE
+        counts = ", ".join(f"CAST({name} AS BIGINT) AS {name}" for name in GROUP_DAILY_HEADER[2:])
+        writer.connection.execute(
+            f"""
+            COPY (SELECT day, group_key, {counts} FROM ({query}))
+            TO {sql_path(group_folder)} (
+                FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day),
+                WRITE_PARTITION_COLUMNS true, FILENAME_PATTERN 'part-{{uuid}}'
+            )
+            """
+        )
     for day in days:
         writer.retire(manifest.member_daily.pop(day, []))
+        writer.retire(manifest.group_daily.pop(day, []))
     for day, name in writer.publish(folder, "member_daily"):
         manifest.member_daily.setdefault(day, []).append(name)
+    for day, name in writer.publish(group_folder, "group_daily"):
+        manifest.group_daily.setdefault(day, []).append(name)
 
 
 def _merge(

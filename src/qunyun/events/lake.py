@@ -8,6 +8,7 @@ Layout under ``$QUNYUN_HOME/lake/``::
     tenant=<slug>/ids/bucket=NN/part-<uuid>.parquet           event ids by hash: deduplication
     tenant=<slug>/member_daily/day=YYYY-MM-DD/part-<uuid>.parquet  rollup: counts per member,
                                                                group and day
+    tenant=<slug>/group_daily/day=YYYY-MM-DD/part-<uuid>.parquet   rollup: group daily
     tenant=<slug>/members/part-<uuid>.parquet                 member dictionary (dense keys)
     tenant=<slug>/groups/part-<uuid>.parquet                  group dictionary (dense keys)
 
@@ -106,6 +107,7 @@ class Manifest:
     events: dict[str, list[str]] = field(default_factory=dict)
     ids: dict[str, list[str]] = field(default_factory=dict)
     member_daily: dict[str, list[str]] = field(default_factory=dict)
+    group_daily: dict[str, list[str]] = field(default_factory=dict)
     members: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     member_count: int = 0
@@ -123,6 +125,7 @@ class Manifest:
             "events": self.events,
             "ids": self.ids,
             "member_daily": self.member_daily,
+            "group_daily": self.group_daily,
             "members": self.members,
             "groups": self.groups,
         }
@@ -136,6 +139,7 @@ class Manifest:
             events={day: list(files) for day, files in data["events"].items()},
             ids={bucket: list(files) for bucket, files in data["ids"].items()},
             member_daily={day: list(files) for day, files in data.get("member_daily", {}).items()},
+            group_daily={day: list(files) for day, files in data.get("group_daily", {}).items()},
             members=list(data["members"]),
             groups=list(data["groups"]),
             member_count=data["member_count"],
@@ -146,8 +150,9 @@ class Manifest:
     def files(self) -> set[str]:
         """Return every file the manifest names."""
         named = set(self.members) | set(self.groups)
-        for files in (*self.events.values(), *self.ids.values(), *self.member_daily.values()):
-            named.update(files)
+        for area in (self.events, self.ids, self.member_daily, self.group_daily):
+            for files in area.values():
+                named.update(files)
         return named
 
 
@@ -183,11 +188,14 @@ class TenantLake:
 
     def member_daily_files(self, manifest: Manifest) -> list[Path]:
         """Return the member-daily rollup files, oldest day first."""
-        return [
-            self.folder / name
-            for day in sorted(manifest.member_daily)
-            for name in manifest.member_daily[day]
-        ]
+        return self._rollup_files(manifest.member_daily)
+
+    def group_daily_files(self, manifest: Manifest) -> list[Path]:
+        """Return the group-daily rollup files, oldest day first."""
+        return self._rollup_files(manifest.group_daily)
+
+    def _rollup_files(self, files_of_day: dict[str, list[str]]) -> list[Path]:
+        return [self.folder / name for day in sorted(files_of_day) for name in files_of_day[day]]
 
     def event_files(self, manifest: Manifest, days: list[str] | None = None) -> list[Path]:
         """Return the event files of ``days`` (every day when None), oldest day first."""
@@ -239,7 +247,7 @@ class TenantLake:
             return
         shutil.rmtree(self.folder / ".staging", ignore_errors=True)
         named = manifest.files()
-        for kind in ("events", "ids", "member_daily", "members", "groups"):
+        for kind in ("events", "ids", "member_daily", "group_daily", "members", "groups"):
             for path in (self.folder / kind).rglob("*.parquet"):
                 if str(path.relative_to(self.folder)) not in named:
                     path.unlink()
