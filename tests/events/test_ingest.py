@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from qunyun.analytics.group_daily import group_daily_rows
 from qunyun.analytics.lake import open_lake
 from qunyun.core.errors import Conflict, InvalidInput
 from qunyun.events import lake as lake_module
@@ -17,6 +18,7 @@ from qunyun.events.actions import (
     do_compact_events,
     do_import_events,
     do_ingest_events,
+    do_rebuild_rollups,
     tenant_lake,
 )
 from qunyun.events.lake import ID_BUCKETS, id_buckets
@@ -436,3 +438,27 @@ def test_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
     assert not_parquet.value.message.startswith("无法读取 Parquet 文件 broken.parquet：")
     assert [row for row, _ in not_json.value.result.rejected] == [1, 2]
     assert not_json.value.result.rejected[1][1].startswith("不是合法的 JSON：")
+
+
+def test_an_import_refreshes_only_the_days_it_touches_and_a_rebuild_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    # given
+    tenant = _tenant()
+    do_ingest_events(tenant, [_event("a", "2026-11-21T10:00:00+08:00")], root=tmp_path)
+    do_ingest_events(tenant, [_event("b", "2026-11-22T10:00:00+08:00")], root=tmp_path)
+    before = tenant_lake(tenant, tmp_path).manifest()
+
+    # when: a new day arrives, then everything is rebuilt
+    do_ingest_events(tenant, [_event("c", "2026-11-23T10:00:00+08:00")], root=tmp_path)
+    after = tenant_lake(tenant, tmp_path).manifest()
+    daily = list(group_daily_rows(open_lake(tenant_lake(tenant, tmp_path))))
+    rebuilt_days = do_rebuild_rollups(tenant, root=tmp_path)
+
+    # then
+    assert {day: after.member_daily[day] for day in before.member_daily} == before.member_daily
+    assert {day: after.group_daily[day] for day in before.group_daily} == before.group_daily
+    assert sorted(after.group_daily) == ["2026-11-21", "2026-11-22", "2026-11-23"]
+    assert rebuilt_days == 3
+    assert list(group_daily_rows(open_lake(tenant_lake(tenant, tmp_path)))) == daily
+    assert daily[-1] == ("2026-11-23", "SG0001", 1, 1, 0, 1, 0, 0)
