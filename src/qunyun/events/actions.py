@@ -185,7 +185,8 @@ def do_rebuild_rollups(tenant: Tenant, *, root: Path | None = None) -> int:
 def _refresh_rollups(writer: LakeWriter, days: list[str]) -> None:
     """Recompute the member-daily rollup of ``days`` from all of their events.
 
-    A day's rollup is replaced whole, so re-running a day gives the same files' content.
+    A day's rollup is replaced whole, so re-running a day gives the same files' content. A
+    member key stands for one (member_kind, member_id), so ``is_staff`` is constant per key.
     """
     manifest = writer.manifest
     days = [day for day in days if manifest.events.get(day)]
@@ -200,9 +201,10 @@ def _refresh_rollups(writer: LakeWriter, days: list[str]) -> None:
     writer.connection.execute(
         f"""
         COPY (
-            SELECT day, group_key, member_key, member_kind = 'staff' AS is_staff, {counts}
+            SELECT day, group_key, member_key, bool_or(member_kind = 'staff') AS is_staff,
+                   {counts}
             FROM {read_parquet_sql(files)}
-            GROUP BY day, group_key, member_key, member_kind
+            GROUP BY day, group_key, member_key
         ) TO {sql_path(folder)} (
             FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day),
             WRITE_PARTITION_COLUMNS true, FILENAME_PATTERN 'part-{{uuid}}'
