@@ -462,3 +462,17 @@ def test_an_import_refreshes_only_the_days_it_touches_and_a_rebuild_changes_noth
     assert rebuilt_days == 3
     assert list(group_daily_rows(open_lake(tenant_lake(tenant, tmp_path)))) == daily
     assert daily[-1] == ("2026-11-23", "SG0001", 1, 1, 0, 1, 0, 0)
+
+
+def test_json_numbers_read_as_a_csv_would_hold_them(tmp_path: Path) -> None:
+    records = [
+        _event(1001, 1763913600000.0, "order", order_id=42, amount_fen=1999.0),  # type: ignore[arg-type]
+        _event("e2", 1763913600000, length=1.5),
+        _event("e3", 1763913600000, length=True),
+    ]
+
+    result = do_ingest_events(_tenant(), records, root=tmp_path)
+
+    assert result.accepted == 1
+    assert result.rejected == [(1, "length：应为非负整数"), (2, "length：应为非负整数")]
+    assert _lake_events(_tenant(), tmp_path) == [("1001", "2025-11-24", "S1")]
