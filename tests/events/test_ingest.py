@@ -57,6 +57,12 @@ def _lake_events(tenant: Tenant, root: Path) -> list[tuple[str, str, str]]:
     return sorted((row["event_id"], row["day"].isoformat(), row["member_id"]) for row in rows)
 
 
+def _published_files(root: Path) -> int:
+    """Return how many Parquet files the tenant folder holds, retired ones left out."""
+    folder = root / "tenant=acme"
+    return sum(1 for path in folder.rglob("*.parquet") if ".retired" not in path.parts)
+
+
 def _write_jsonl(path: Path, records: list[object]) -> Path:
     path.write_text(
         "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records),
@@ -168,7 +174,7 @@ def test_all_or_nothing_batch_writes_nothing_when_one_record_is_bad(tmp_path: Pa
 
     assert raised.value.message == "1 条事件无效，未写入任何事件（共 2 条）"
     assert tenant_lake(tenant, tmp_path).manifest().event_count == 0
-    assert list((tmp_path / "tenant=acme").rglob("*.parquet")) == []
+    assert _published_files(tmp_path) == 0
 
 
 def test_late_events_land_in_their_day_and_compaction_keeps_every_event(tmp_path: Path) -> None:
@@ -217,7 +223,7 @@ def test_compact_command_merges_days_ids_and_dictionaries(tmp_path: Path) -> Non
     assert len(manifest.events["2026-11-23"]) == 1
     assert len(manifest.members) == 1
     assert [event_id for event_id, _, _ in _lake_events(tenant, tmp_path)] == ["e0", "e1", "e2"]
-    assert len(list((tmp_path / "tenant=acme").rglob("*.parquet"))) == len(manifest.files())
+    assert _published_files(tmp_path) == len(manifest.files())
 
 
 def test_a_failed_write_leaves_nothing_published_and_the_next_write_cleans_up(
@@ -241,7 +247,7 @@ def test_a_failed_write_leaves_nothing_published_and_the_next_write_cleans_up(
     # then
     manifest = tenant_lake(tenant, tmp_path).manifest()
     assert manifest.event_count == 1
-    assert len(list((tmp_path / "tenant=acme").rglob("*.parquet"))) == len(manifest.files())
+    assert _published_files(tmp_path) == len(manifest.files())
     assert do_ingest_events(tenant, [_event("e2", 1763913600000)], root=tmp_path).accepted == 1
 
 
@@ -476,3 +482,25 @@ def test_json_numbers_read_as_a_csv_would_hold_them(tmp_path: Path) -> None:
     assert result.accepted == 1
     assert result.rejected == [(1, "length：应为非负整数"), (2, "length：应为非负整数")]
     assert _lake_events(_tenant(), tmp_path) == [("1001", "2025-11-24", "S1")]
+
+
+def test_replaced_files_stay_readable_for_a_while_then_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: two files of one day, merged by compaction
+    tenant = _tenant()
+    for number in range(2):
+        do_ingest_events(tenant, [_event(f"e{number}", 1763913600000)], root=tmp_path)
+    old_files = tenant_lake(tenant, tmp_path).event_files(tenant_lake(tenant, tmp_path).manifest())
+
+    # when
+    do_compact_events(tenant, root=tmp_path)
+    retired = sorted((tmp_path / "tenant=acme" / ".retired").iterdir())
+    monkeypatch.setattr(lake_module, "RETIRED_SECONDS", -1)
+    do_ingest_events(tenant, [_event("e9", 1763913600000)], root=tmp_path)
+
+    # then: the merged files were kept aside until the next write after the retention time
+    assert len(old_files) == 2
+    assert not any(path.exists() for path in old_files)
+    assert len(retired) >= 2
+    assert not any(path.exists() for path in retired)

@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -39,6 +40,9 @@ from qunyun.core.errors import Conflict
 
 ID_BUCKETS = 64
 """Event ids are spread over this many buckets so that a small batch reads few of them."""
+
+RETIRED_SECONDS = 15 * 60
+"""How long files replaced by a write stay readable for readers of the previous manifest."""
 
 COMPACT_FILES = 8
 """A day (or id bucket) with this many files or more is merged into one after an import."""
@@ -246,6 +250,12 @@ class TenantLake:
         if not self.folder.exists():
             return
         shutil.rmtree(self.folder / ".staging", ignore_errors=True)
+        for temporary in self.folder.glob("manifest.json.*"):
+            temporary.unlink()
+        expired = time.time() - RETIRED_SECONDS
+        for retired in (self.folder / ".retired").glob("*.parquet"):
+            if int(retired.name.split("-", 1)[0]) < expired:
+                retired.unlink()
         named = manifest.files()
         for kind in ("events", "ids", "member_daily", "group_daily", "members", "groups"):
             for path in (self.folder / kind).rglob("*.parquet"):
@@ -307,7 +317,12 @@ class LakeWriter:
         self.obsolete.extend(self.lake.folder / name for name in names)
 
     def commit(self) -> None:
-        """Publish the staged changes: replace the manifest atomically, then drop retired files."""
+        """Publish the staged changes: replace the manifest atomically, then retire old files.
+
+        Retired files (merged by compaction, replaced rollups) move to ``.retired/`` and are
+        deleted ``RETIRED_SECONDS`` later, so that a reader that took the previous manifest
+        a moment ago can still read them.
+        """
         self.manifest.version += 1
         folder = self.lake.folder
         folder.mkdir(parents=True, exist_ok=True)
@@ -318,6 +333,10 @@ class LakeWriter:
             os.fsync(handle.fileno())
         os.replace(temporary, folder / "manifest.json")
         self.moved = []
+        retired = folder / ".retired"
+        retired.mkdir(exist_ok=True)
+        stamp = int(time.time())
         for path in self.obsolete:
-            path.unlink(missing_ok=True)
+            if path.exists():
+                os.replace(path, retired / f"{stamp}-{uuid.uuid4().hex}.parquet")
         self.obsolete = []
