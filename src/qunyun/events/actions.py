@@ -157,12 +157,16 @@ def do_import_events(
 def do_compact_events(tenant: Tenant, *, root: Path | None = None) -> int:
     """Merge every day and id bucket of the tenant's lake into one file each; return files removed.
 
-    Days without a member-daily rollup (a lake written before rollups existed) get one.
+    Days without their rollups (a lake written before rollups existed) get them.
     """
     with tenant_lake(tenant, root).writing() as writer:
         removed = _compact(writer, min_files=2)
         manifest = writer.manifest
-        missing = sorted(day for day in manifest.events if day not in manifest.member_daily)
+        missing = sorted(
+            day
+            for day in manifest.events
+            if day not in manifest.member_daily or day not in manifest.group_daily
+        )
         _refresh_rollups(writer, missing)
         if removed or missing:
             writer.commit()
