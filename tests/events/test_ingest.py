@@ -504,3 +504,16 @@ def test_replaced_files_stay_readable_for_a_while_then_go(
     assert not any(path.exists() for path in old_files)
     assert len(retired) >= 2
     assert not any(path.exists() for path in retired)
+
+
+def test_gbk_csv_from_excel_with_tabs_imports(tmp_path: Path) -> None:
+    file = tmp_path / "事件.csv"
+    file.write_bytes(
+        "event_id\tts\tkind\tgroup_id\tmember_kind\tmember_id\n"
+        "e1\t2026-11-23T10:00:00+08:00\tmessage\t广州群1\tconsumer\t刘宝妈\n".encode("gbk")
+    )
+
+    report = do_import_events(_tenant(), file, root=tmp_path)
+
+    assert (report.format, report.accepted) == ("CSV（gb18030）", 1)
+    assert _lake_events(_tenant(), tmp_path) == [("e1", "2026-11-23", "刘宝妈")]
