@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qunyun.analytics.group_daily import group_daily_rows
 from qunyun.analytics.lake import open_lake
@@ -517,3 +522,48 @@ def test_gbk_csv_from_excel_with_tabs_imports(tmp_path: Path) -> None:
 
     assert (report.format, report.accepted) == ("CSV（gb18030）", 1)
     assert _lake_events(_tenant(), tmp_path) == [("e1", "2026-11-23", "刘宝妈")]
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 30), st.integers(0, 5), st.integers(-2_000, 2_000)),
+        min_size=1,
+        max_size=40,
+    ),
+    st.lists(st.integers(1, 39), max_size=3),
+)
+def test_the_lake_holds_the_first_event_of_each_id_however_the_batches_fall(
+    draws: list[tuple[int, int, int]], cuts: list[int]
+) -> None:
+    # given: events with repeating ids, split into calls at random places
+    events = [
+        _event(f"e{number}", 1763913600000 + minutes * 60_000, member_id=f"S{member}")
+        for number, member, minutes in draws
+    ]
+    bounds = [0, *sorted(cut for cut in cuts if cut < len(events)), len(events)]
+    tenant = _tenant()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+
+        # when
+        for start, end in pairwise(bounds):
+            do_ingest_events(tenant, events[start:end], skip_invalid=False, root=root)
+        stored = _lake_events(tenant, root)
+
+    # then
+    first: dict[str, dict[str, object]] = {}
+    for event in events:
+        first.setdefault(str(event["event_id"]), event)
+    expected = sorted(
+        (
+            event_id,
+            datetime.fromtimestamp(int(event["ts"]) / 1000, UTC)  # type: ignore[call-overload]
+            .astimezone(ZoneInfo("Asia/Shanghai"))
+            .date()
+            .isoformat(),
+            str(event["member_id"]),
+        )
+        for event_id, event in first.items()
+    )
+    assert stored == expected
