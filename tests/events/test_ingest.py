@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import tempfile
+import threading
+import time
 from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
@@ -256,8 +258,11 @@ def test_a_failed_write_leaves_nothing_published_and_the_next_write_cleans_up(
     assert do_ingest_events(tenant, [_event("e2", 1763913600000)], root=tmp_path).accepted == 1
 
 
-def test_a_second_writer_is_refused_while_one_holds_the_lock(tmp_path: Path) -> None:
+def test_a_second_writer_is_refused_while_one_holds_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tenant = _tenant()
+    monkeypatch.setattr(lake_module, "LOCK_WAIT_SECONDS", 0.2)
 
     with tenant_lake(tenant, tmp_path).writing(), pytest.raises(Conflict) as raised:
         do_ingest_events(tenant, [_event("e1", 1763913600000)], root=tmp_path)
@@ -567,3 +572,27 @@ def test_the_lake_holds_the_first_event_of_each_id_however_the_batches_fall(
         for event_id, event in first.items()
     )
     assert stored == expected
+
+
+def test_a_second_writer_waits_for_the_first_to_finish(tmp_path: Path) -> None:
+    # given: another writer holds the lock for 0.3 s
+    tenant = _tenant()
+    acquired = threading.Event()
+
+    def hold_the_lock() -> None:
+        with tenant_lake(tenant, tmp_path).writing():
+            acquired.set()
+            time.sleep(0.3)
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    acquired.wait(5)
+    started = time.monotonic()
+
+    # when
+    result = do_ingest_events(tenant, [_event("e1", 1763913600000)], root=tmp_path)
+    holder.join()
+
+    # then
+    assert result.accepted == 1
+    assert time.monotonic() - started >= 0.2

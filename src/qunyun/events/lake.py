@@ -41,6 +41,9 @@ from qunyun.core.errors import Conflict
 ID_BUCKETS = 64
 """Event ids are spread over this many buckets so that a small batch reads few of them."""
 
+LOCK_WAIT_SECONDS = 10.0
+"""How long a writer waits for another writer of the same tenant (small batches queue up)."""
+
 RETIRED_SECONDS = 15 * 60
 """How long files replaced by a write stay readable for readers of the previous manifest."""
 
@@ -212,14 +215,21 @@ class TenantLake:
     def writing(self) -> Iterator[LakeWriter]:
         """Hold the tenant's write lock and yield a writer whose work ``commit`` publishes.
 
-        Raise Conflict when another process is writing this tenant's lake.
+        Raise Conflict when another writer still holds the lake after ``LOCK_WAIT_SECONDS``.
         """
         self.root.mkdir(parents=True, exist_ok=True)
         with self.lock_path.open("a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise Conflict(f"租户 {self.slug} 的事件库正被另一个进程写入，请稍后再试") from None
+            deadline = time.monotonic() + LOCK_WAIT_SECONDS
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise Conflict(
+                            f"租户 {self.slug} 的事件库正被另一个进程写入，请稍后再试"
+                        ) from None
+                    time.sleep(0.05)
             try:
                 self._set_aside_stale()
                 manifest = self.manifest()
