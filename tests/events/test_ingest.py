@@ -1,14 +1,22 @@
 from __future__ import annotations
 
 import json
+import tempfile
+import threading
+import time
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from qunyun.analytics.group_daily import group_daily_rows
 from qunyun.analytics.lake import open_lake
 from qunyun.core.errors import Conflict, InvalidInput
 from qunyun.events import lake as lake_module
@@ -17,6 +25,7 @@ from qunyun.events.actions import (
     do_compact_events,
     do_import_events,
     do_ingest_events,
+    do_rebuild_rollups,
     tenant_lake,
 )
 from qunyun.events.lake import ID_BUCKETS, id_buckets
@@ -53,6 +62,12 @@ def _lake_events(tenant: Tenant, root: Path) -> list[tuple[str, str, str]]:
     tables = open_lake(tenant_lake(tenant, root))
     rows = tables.events.select("event_id", "day", "member_id").to_pyarrow().to_pylist()
     return sorted((row["event_id"], row["day"].isoformat(), row["member_id"]) for row in rows)
+
+
+def _published_files(root: Path) -> int:
+    """Return how many Parquet files the tenant folder holds, retired ones left out."""
+    folder = root / "tenant=acme"
+    return sum(1 for path in folder.rglob("*.parquet") if ".retired" not in path.parts)
 
 
 def _write_jsonl(path: Path, records: list[object]) -> Path:
@@ -166,7 +181,7 @@ def test_all_or_nothing_batch_writes_nothing_when_one_record_is_bad(tmp_path: Pa
 
     assert raised.value.message == "1 条事件无效，未写入任何事件（共 2 条）"
     assert tenant_lake(tenant, tmp_path).manifest().event_count == 0
-    assert list((tmp_path / "tenant=acme").rglob("*.parquet")) == []
+    assert _published_files(tmp_path) == 0
 
 
 def test_late_events_land_in_their_day_and_compaction_keeps_every_event(tmp_path: Path) -> None:
@@ -215,7 +230,7 @@ def test_compact_command_merges_days_ids_and_dictionaries(tmp_path: Path) -> Non
     assert len(manifest.events["2026-11-23"]) == 1
     assert len(manifest.members) == 1
     assert [event_id for event_id, _, _ in _lake_events(tenant, tmp_path)] == ["e0", "e1", "e2"]
-    assert len(list((tmp_path / "tenant=acme").rglob("*.parquet"))) == len(manifest.files())
+    assert _published_files(tmp_path) == len(manifest.files())
 
 
 def test_a_failed_write_leaves_nothing_published_and_the_next_write_cleans_up(
@@ -239,12 +254,15 @@ def test_a_failed_write_leaves_nothing_published_and_the_next_write_cleans_up(
     # then
     manifest = tenant_lake(tenant, tmp_path).manifest()
     assert manifest.event_count == 1
-    assert len(list((tmp_path / "tenant=acme").rglob("*.parquet"))) == len(manifest.files())
+    assert _published_files(tmp_path) == len(manifest.files())
     assert do_ingest_events(tenant, [_event("e2", 1763913600000)], root=tmp_path).accepted == 1
 
 
-def test_a_second_writer_is_refused_while_one_holds_the_lock(tmp_path: Path) -> None:
+def test_a_second_writer_is_refused_while_one_holds_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tenant = _tenant()
+    monkeypatch.setattr(lake_module, "LOCK_WAIT_SECONDS", 0.2)
 
     with tenant_lake(tenant, tmp_path).writing(), pytest.raises(Conflict) as raised:
         do_ingest_events(tenant, [_event("e1", 1763913600000)], root=tmp_path)
@@ -436,3 +454,145 @@ def test_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
     assert not_parquet.value.message.startswith("无法读取 Parquet 文件 broken.parquet：")
     assert [row for row, _ in not_json.value.result.rejected] == [1, 2]
     assert not_json.value.result.rejected[1][1].startswith("不是合法的 JSON：")
+
+
+def test_an_import_refreshes_only_the_days_it_touches_and_a_rebuild_changes_nothing(
+    tmp_path: Path,
+) -> None:
+    # given
+    tenant = _tenant()
+    do_ingest_events(tenant, [_event("a", "2026-11-21T10:00:00+08:00")], root=tmp_path)
+    do_ingest_events(tenant, [_event("b", "2026-11-22T10:00:00+08:00")], root=tmp_path)
+    before = tenant_lake(tenant, tmp_path).manifest()
+
+    # when: a new day arrives, then everything is rebuilt
+    do_ingest_events(tenant, [_event("c", "2026-11-23T10:00:00+08:00")], root=tmp_path)
+    after = tenant_lake(tenant, tmp_path).manifest()
+    daily = list(group_daily_rows(open_lake(tenant_lake(tenant, tmp_path))))
+    rebuilt_days = do_rebuild_rollups(tenant, root=tmp_path)
+
+    # then
+    assert {day: after.member_daily[day] for day in before.member_daily} == before.member_daily
+    assert {day: after.group_daily[day] for day in before.group_daily} == before.group_daily
+    assert sorted(after.group_daily) == ["2026-11-21", "2026-11-22", "2026-11-23"]
+    assert rebuilt_days == 3
+    assert list(group_daily_rows(open_lake(tenant_lake(tenant, tmp_path)))) == daily
+    assert daily[-1] == ("2026-11-23", "SG0001", 1, 1, 0, 1, 0, 0)
+
+
+def test_json_numbers_read_as_a_csv_would_hold_them(tmp_path: Path) -> None:
+    records = [
+        _event(1001, 1763913600000.0, "order", order_id=42, amount_fen=1999.0),  # type: ignore[arg-type]
+        _event("e2", 1763913600000, length=1.5),
+        _event("e3", 1763913600000, length=True),
+    ]
+
+    result = do_ingest_events(_tenant(), records, root=tmp_path)
+
+    assert result.accepted == 1
+    assert result.rejected == [(1, "length：应为非负整数"), (2, "length：应为非负整数")]
+    assert _lake_events(_tenant(), tmp_path) == [("1001", "2025-11-24", "S1")]
+
+
+def test_replaced_files_stay_readable_for_a_while_then_go(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: two files of one day, merged by compaction
+    tenant = _tenant()
+    for number in range(2):
+        do_ingest_events(tenant, [_event(f"e{number}", 1763913600000)], root=tmp_path)
+    old_files = tenant_lake(tenant, tmp_path).event_files(tenant_lake(tenant, tmp_path).manifest())
+
+    # when
+    do_compact_events(tenant, root=tmp_path)
+    retired = sorted((tmp_path / "tenant=acme" / ".retired").iterdir())
+    monkeypatch.setattr(lake_module, "RETIRED_SECONDS", -1)
+    do_ingest_events(tenant, [_event("e9", 1763913600000)], root=tmp_path)
+
+    # then: the merged files were kept aside until the next write after the retention time
+    assert len(old_files) == 2
+    assert not any(path.exists() for path in old_files)
+    assert len(retired) >= 2
+    assert not any(path.exists() for path in retired)
+
+
+def test_gbk_csv_from_excel_with_tabs_imports(tmp_path: Path) -> None:
+    file = tmp_path / "事件.csv"
+    file.write_bytes(
+        "event_id\tts\tkind\tgroup_id\tmember_kind\tmember_id\n"
+        "e1\t2026-11-23T10:00:00+08:00\tmessage\t广州群1\tconsumer\t刘宝妈\n".encode("gbk")
+    )
+
+    report = do_import_events(_tenant(), file, root=tmp_path)
+
+    assert (report.format, report.accepted) == ("CSV（gb18030）", 1)
+    assert _lake_events(_tenant(), tmp_path) == [("e1", "2026-11-23", "刘宝妈")]
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 30), st.integers(0, 5), st.integers(-2_000, 2_000)),
+        min_size=1,
+        max_size=40,
+    ),
+    st.lists(st.integers(1, 39), max_size=3),
+)
+def test_the_lake_holds_the_first_event_of_each_id_however_the_batches_fall(
+    draws: list[tuple[int, int, int]], cuts: list[int]
+) -> None:
+    # given: events with repeating ids, split into calls at random places
+    events = [
+        _event(f"e{number}", 1763913600000 + minutes * 60_000, member_id=f"S{member}")
+        for number, member, minutes in draws
+    ]
+    bounds = [0, *sorted(cut for cut in cuts if cut < len(events)), len(events)]
+    tenant = _tenant()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+
+        # when
+        for start, end in pairwise(bounds):
+            do_ingest_events(tenant, events[start:end], skip_invalid=False, root=root)
+        stored = _lake_events(tenant, root)
+
+    # then
+    first: dict[str, dict[str, object]] = {}
+    for event in events:
+        first.setdefault(str(event["event_id"]), event)
+    expected = sorted(
+        (
+            event_id,
+            datetime.fromtimestamp(int(event["ts"]) / 1000, UTC)  # type: ignore[call-overload]
+            .astimezone(ZoneInfo("Asia/Shanghai"))
+            .date()
+            .isoformat(),
+            str(event["member_id"]),
+        )
+        for event_id, event in first.items()
+    )
+    assert stored == expected
+
+
+def test_a_second_writer_waits_for_the_first_to_finish(tmp_path: Path) -> None:
+    # given: another writer holds the lock for 0.3 s
+    tenant = _tenant()
+    acquired = threading.Event()
+
+    def hold_the_lock() -> None:
+        with tenant_lake(tenant, tmp_path).writing():
+            acquired.set()
+            time.sleep(0.3)
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    acquired.wait(5)
+    started = time.monotonic()
+
+    # when
+    result = do_ingest_events(tenant, [_event("e1", 1763913600000)], root=tmp_path)
+    holder.join()
+
+    # then
+    assert result.accepted == 1
+    assert time.monotonic() - started >= 0.2

@@ -21,34 +21,36 @@ GROUP_DAILY_HEADER = (
 )
 
 
-def group_daily(lake: LakeTables) -> Table:
-    """Return the group-daily expression: one row per (day, group) with at least one event.
+def daily_by_group_key(member_daily: Table) -> Table:
+    """Return group daily by dense group key from member-daily rollup rows.
 
-    Read from the member-daily rollup (one row per day, group and member), so that distinct
-    senders are the rollup's rows with messages: no distinct count over events. ``day`` is
-    the tenant-local calendar day fixed at ingestion; events outside groups are left out.
-    Rows are ordered by day, then group id.
+    One row per (day, group) with at least one event; distinct senders are the rollup's rows
+    with messages (one row per day, group and member), so no distinct count is needed.
+    Events outside groups are left out. Imports store this per day beside the rollup.
     """
-    rollup = lake.member_daily.filter(lake.member_daily.group_key.notnull())
-    speaks = rollup.messages > 0
-    daily = rollup.group_by([rollup.day, rollup.group_key]).aggregate(
-        messages=rollup.messages.sum(),
-        active_members=speaks.sum(),
-        staff_messages=rollup.messages.sum(where=rollup.is_staff),
-        customer_messages=rollup.messages.sum(where=~rollup.is_staff),
-        joins=rollup.joins.sum(),
-        leaves=rollup.leaves.sum(),
+    rollup = member_daily.filter(member_daily.group_key.notnull())
+    return rollup.group_by([rollup.day, rollup.group_key]).aggregate(
+        messages=rollup.messages.sum().cast("int64"),
+        active_members=(rollup.messages > 0).sum().cast("int64"),
+        staff_messages=rollup.messages.sum(where=rollup.is_staff).fill_null(0).cast("int64"),
+        customer_messages=rollup.messages.sum(where=~rollup.is_staff).fill_null(0).cast("int64"),
+        joins=rollup.joins.sum().cast("int64"),
+        leaves=rollup.leaves.sum().cast("int64"),
     )
+
+
+def group_daily(lake: LakeTables) -> Table:
+    """Return the group-daily expression over the stored per-day results, with group ids.
+
+    ``date`` is the tenant-local calendar day fixed at ingestion. Rows are ordered by date,
+    then group id.
+    """
+    daily = lake.group_daily
     named = daily.join(lake.groups, daily.group_key == lake.groups.group_key)
     return named.select(
         date=named.day,
         group_id=named.group_id,
-        messages=named.messages.cast("int64"),
-        active_members=named.active_members.cast("int64"),
-        staff_messages=named.staff_messages.fill_null(0).cast("int64"),
-        customer_messages=named.customer_messages.fill_null(0).cast("int64"),
-        joins=named.joins.cast("int64"),
-        leaves=named.leaves.cast("int64"),
+        **{name: named[name] for name in GROUP_DAILY_HEADER[2:]},
     ).order_by(["date", "group_id"])
 
 

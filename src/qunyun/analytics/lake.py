@@ -51,13 +51,15 @@ class LakeTables:
     """The lake of one tenant as Ibis tables.
 
     ``events`` are the events; ``member_daily`` the rollup with one row per local day, group
-    (null for events outside groups) and member, counting each kind of event; ``members`` and
+    (null for events outside groups) and member, counting each kind of event; ``group_daily``
+    the stored group-daily figures by group key; ``members`` and
     ``groups`` the dictionaries from dense keys to ids.
     """
 
     backend: BaseBackend
     events: Table
     member_daily: Table
+    group_daily: Table
     members: Table
     groups: Table
     manifest: Manifest
@@ -88,6 +90,32 @@ def open_lake(lake: TenantLake, days: list[str] | None = None) -> LakeTables:
             "member_daily",
             schema=ibis.schema({name: _MEMBER_DAILY_TYPES[name] for name in MEMBER_DAILY_COLUMNS}),
         )
+    stored = [str(path) for path in lake.group_daily_files(manifest)]
+    if stored:
+        group_daily = backend.read_parquet(
+            stored, table_name="group_daily", hive_partitioning=False
+        )
+    else:
+        group_daily = backend.create_table(
+            "group_daily",
+            schema=ibis.schema(
+                {
+                    "day": dt.date,
+                    "group_key": dt.int32,
+                    **dict.fromkeys(
+                        (
+                            "messages",
+                            "active_members",
+                            "staff_messages",
+                            "customer_messages",
+                            "joins",
+                            "leaves",
+                        ),
+                        dt.int64,
+                    ),
+                }
+            ),
+        )
     members = _dictionary(
         backend,
         lake,
@@ -98,7 +126,7 @@ def open_lake(lake: TenantLake, days: list[str] | None = None) -> LakeTables:
     groups = _dictionary(
         backend, lake, manifest.groups, "groups", {"group_key": dt.int32, "group_id": dt.string}
     )
-    return LakeTables(backend, events, member_daily, members, groups, manifest)
+    return LakeTables(backend, events, member_daily, group_daily, members, groups, manifest)
 
 
 def _dictionary(

@@ -800,6 +800,34 @@ app.add_typer(analytics_app, name="analytics")
 analytics_app.add_typer(analytics_export_app, name="export")
 
 
+class _EventProgress:
+    """A Rich progress bar for an event import: bytes read and checked, then the write steps."""
+
+    STEPS = ("去重", "成员与群编号", "写入事件库", "合并与汇总", "发布", "完成")
+
+    def __init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+            disable=not err_console.is_terminal,
+        )
+        self.tasks: dict[str, TaskID] = {}
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if phase == "read":
+            detail = f"{done / 2**20:,.1f}/{total / 2**20:,.1f} MiB"
+        else:
+            detail = self.STEPS[min(done, len(self.STEPS) - 1)]
+        if phase not in self.tasks:
+            description = "读取并校验事件" if phase == "read" else "写入事件库"
+            self.tasks[phase] = self.progress.add_task(description, total=total, detail=detail)
+        self.progress.update(self.tasks[phase], completed=done, total=total, detail=detail)
+
+
 def _print_event_rejections(rejected: list[tuple[int, str]], rejects_path: Path | None) -> None:
     from qunyun.events.actions import SCREEN_ERRORS
 
@@ -827,7 +855,7 @@ def events_import(
     if rejects is None:
         stamp = datetime.now().astimezone().strftime("%Y%m%d-%H%M%S")
         rejects = get_settings().home / "rejects" / f"events-{stamp}.csv"
-    progress = _ImportProgress("事件")
+    progress = _EventProgress()
     with reported_errors():
         with _unit_of_work() as session:
             tenant_row = _tenant(session, tenant)
@@ -1057,8 +1085,10 @@ def report(
         for staff_id, name, role, groups in figures.silent_leaders[:20]:
             silent.add_row(staff_id, name, STAFF_ROLE_LABELS[StaffRole(role)], f"{groups:,}")
         console.print(silent)
-    else:
+    elif figures.leaders:
         console.print(f"在群的经理、总监 {figures.leaders:,} 人，近 90 天都发过言。")
+    else:
+        console.print("还没有经理、总监在群里（qunyun plan 会为每个群安排他们的席位）。")
 
 
 def _as_of_day(as_of: str | None, lake: Any, zone: str) -> date:

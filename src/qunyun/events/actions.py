@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import ibis
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -156,12 +157,16 @@ def do_import_events(
 def do_compact_events(tenant: Tenant, *, root: Path | None = None) -> int:
     """Merge every day and id bucket of the tenant's lake into one file each; return files removed.
 
-    Days without a member-daily rollup (a lake written before rollups existed) get one.
+    Days without their rollups (a lake written before rollups existed) get them.
     """
     with tenant_lake(tenant, root).writing() as writer:
         removed = _compact(writer, min_files=2)
         manifest = writer.manifest
-        missing = sorted(day for day in manifest.events if day not in manifest.member_daily)
+        missing = sorted(
+            day
+            for day in manifest.events
+            if day not in manifest.member_daily or day not in manifest.group_daily
+        )
         _refresh_rollups(writer, missing)
         if removed or missing:
             writer.commit()
@@ -184,7 +189,8 @@ def do_rebuild_rollups(tenant: Tenant, *, root: Path | None = None) -> int:
 def _refresh_rollups(writer: LakeWriter, days: list[str]) -> None:
     """Recompute the member-daily rollup of ``days`` from all of their events.
 
-    A day's rollup is replaced whole, so re-running a day gives the same files' content.
+    A day's rollup is replaced whole, so re-running a day gives the same files' content. A
+    member key stands for one (member_kind, member_id), so ``is_staff`` is constant per key.
     """
     manifest = writer.manifest
     days = [day for day in days if manifest.events.get(day)]
@@ -199,19 +205,42 @@ def _refresh_rollups(writer: LakeWriter, days: list[str]) -> None:
     writer.connection.execute(
         f"""
         COPY (
-            SELECT day, group_key, member_key, member_kind = 'staff' AS is_staff, {counts}
+            SELECT day, group_key, member_key, bool_or(member_kind = 'staff') AS is_staff,
+                   {counts}
             FROM {read_parquet_sql(files)}
-            GROUP BY day, group_key, member_key, member_kind
+            GROUP BY day, group_key, member_key
         ) TO {sql_path(folder)} (
             FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day),
             WRITE_PARTITION_COLUMNS true, FILENAME_PATTERN 'part-{{uuid}}'
         )
         """
     )
+    fresh_rollup = sorted(folder.rglob("*.parquet"))
+    group_folder = writer.scratch("group_daily")
+    if fresh_rollup:
+        from qunyun.analytics.group_daily import GROUP_DAILY_HEADER, daily_by_group_key
+
+        backend = ibis.duckdb.from_connection(writer.connection)
+        rollup = backend.read_parquet([str(path) for path in fresh_rollup], hive_partitioning=False)
+        query = ibis.to_sql(daily_by_group_key(rollup), dialect="duckdb")
+        # DuckDB sums integers as HUGEINT, which Parquet would store as DOUBLE
+        counts = ", ".join(f"CAST({name} AS BIGINT) AS {name}" for name in GROUP_DAILY_HEADER[2:])
+        writer.connection.execute(
+            f"""
+            COPY (SELECT day, group_key, {counts} FROM ({query}))
+            TO {sql_path(group_folder)} (
+                FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day),
+                WRITE_PARTITION_COLUMNS true, FILENAME_PATTERN 'part-{{uuid}}'
+            )
+            """
+        )
     for day in days:
         writer.retire(manifest.member_daily.pop(day, []))
+        writer.retire(manifest.group_daily.pop(day, []))
     for day, name in writer.publish(folder, "member_daily"):
         manifest.member_daily.setdefault(day, []).append(name)
+    for day, name in writer.publish(group_folder, "group_daily"):
+        manifest.group_daily.setdefault(day, []).append(name)
 
 
 def _merge(

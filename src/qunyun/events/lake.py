@@ -8,6 +8,7 @@ Layout under ``$QUNYUN_HOME/lake/``::
     tenant=<slug>/ids/bucket=NN/part-<uuid>.parquet           event ids by hash: deduplication
     tenant=<slug>/member_daily/day=YYYY-MM-DD/part-<uuid>.parquet  rollup: counts per member,
                                                                group and day
+    tenant=<slug>/group_daily/day=YYYY-MM-DD/part-<uuid>.parquet   rollup: group daily
     tenant=<slug>/members/part-<uuid>.parquet                 member dictionary (dense keys)
     tenant=<slug>/groups/part-<uuid>.parquet                  group dictionary (dense keys)
 
@@ -22,6 +23,7 @@ import fcntl
 import json
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +40,12 @@ from qunyun.core.errors import Conflict
 
 ID_BUCKETS = 64
 """Event ids are spread over this many buckets so that a small batch reads few of them."""
+
+LOCK_WAIT_SECONDS = 10.0
+"""How long a writer waits for another writer of the same tenant (small batches queue up)."""
+
+RETIRED_SECONDS = 15 * 60
+"""How long files replaced by a write stay readable for readers of the previous manifest."""
 
 COMPACT_FILES = 8
 """A day (or id bucket) with this many files or more is merged into one after an import."""
@@ -106,6 +114,7 @@ class Manifest:
     events: dict[str, list[str]] = field(default_factory=dict)
     ids: dict[str, list[str]] = field(default_factory=dict)
     member_daily: dict[str, list[str]] = field(default_factory=dict)
+    group_daily: dict[str, list[str]] = field(default_factory=dict)
     members: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     member_count: int = 0
@@ -123,6 +132,7 @@ class Manifest:
             "events": self.events,
             "ids": self.ids,
             "member_daily": self.member_daily,
+            "group_daily": self.group_daily,
             "members": self.members,
             "groups": self.groups,
         }
@@ -136,6 +146,7 @@ class Manifest:
             events={day: list(files) for day, files in data["events"].items()},
             ids={bucket: list(files) for bucket, files in data["ids"].items()},
             member_daily={day: list(files) for day, files in data.get("member_daily", {}).items()},
+            group_daily={day: list(files) for day, files in data.get("group_daily", {}).items()},
             members=list(data["members"]),
             groups=list(data["groups"]),
             member_count=data["member_count"],
@@ -146,8 +157,9 @@ class Manifest:
     def files(self) -> set[str]:
         """Return every file the manifest names."""
         named = set(self.members) | set(self.groups)
-        for files in (*self.events.values(), *self.ids.values(), *self.member_daily.values()):
-            named.update(files)
+        for area in (self.events, self.ids, self.member_daily, self.group_daily):
+            for files in area.values():
+                named.update(files)
         return named
 
 
@@ -183,11 +195,14 @@ class TenantLake:
 
     def member_daily_files(self, manifest: Manifest) -> list[Path]:
         """Return the member-daily rollup files, oldest day first."""
-        return [
-            self.folder / name
-            for day in sorted(manifest.member_daily)
-            for name in manifest.member_daily[day]
-        ]
+        return self._rollup_files(manifest.member_daily)
+
+    def group_daily_files(self, manifest: Manifest) -> list[Path]:
+        """Return the group-daily rollup files, oldest day first."""
+        return self._rollup_files(manifest.group_daily)
+
+    def _rollup_files(self, files_of_day: dict[str, list[str]]) -> list[Path]:
+        return [self.folder / name for day in sorted(files_of_day) for name in files_of_day[day]]
 
     def event_files(self, manifest: Manifest, days: list[str] | None = None) -> list[Path]:
         """Return the event files of ``days`` (every day when None), oldest day first."""
@@ -200,14 +215,21 @@ class TenantLake:
     def writing(self) -> Iterator[LakeWriter]:
         """Hold the tenant's write lock and yield a writer whose work ``commit`` publishes.
 
-        Raise Conflict when another process is writing this tenant's lake.
+        Raise Conflict when another writer still holds the lake after ``LOCK_WAIT_SECONDS``.
         """
         self.root.mkdir(parents=True, exist_ok=True)
         with self.lock_path.open("a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise Conflict(f"租户 {self.slug} 的事件库正被另一个进程写入，请稍后再试") from None
+            deadline = time.monotonic() + LOCK_WAIT_SECONDS
+            while True:
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise Conflict(
+                            f"租户 {self.slug} 的事件库正被另一个进程写入，请稍后再试"
+                        ) from None
+                    time.sleep(0.05)
             try:
                 self._set_aside_stale()
                 manifest = self.manifest()
@@ -238,8 +260,14 @@ class TenantLake:
         if not self.folder.exists():
             return
         shutil.rmtree(self.folder / ".staging", ignore_errors=True)
+        for temporary in self.folder.glob("manifest.json.*"):
+            temporary.unlink()
+        expired = time.time() - RETIRED_SECONDS
+        for retired in (self.folder / ".retired").glob("*.parquet"):
+            if int(retired.name.split("-", 1)[0]) < expired:
+                retired.unlink()
         named = manifest.files()
-        for kind in ("events", "ids", "member_daily", "members", "groups"):
+        for kind in ("events", "ids", "member_daily", "group_daily", "members", "groups"):
             for path in (self.folder / kind).rglob("*.parquet"):
                 if str(path.relative_to(self.folder)) not in named:
                     path.unlink()
@@ -299,7 +327,12 @@ class LakeWriter:
         self.obsolete.extend(self.lake.folder / name for name in names)
 
     def commit(self) -> None:
-        """Publish the staged changes: replace the manifest atomically, then drop retired files."""
+        """Publish the staged changes: replace the manifest atomically, then retire old files.
+
+        Retired files (merged by compaction, replaced rollups) move to ``.retired/`` and are
+        deleted ``RETIRED_SECONDS`` later, so that a reader that took the previous manifest
+        a moment ago can still read them.
+        """
         self.manifest.version += 1
         folder = self.lake.folder
         folder.mkdir(parents=True, exist_ok=True)
@@ -310,6 +343,10 @@ class LakeWriter:
             os.fsync(handle.fileno())
         os.replace(temporary, folder / "manifest.json")
         self.moved = []
+        retired = folder / ".retired"
+        retired.mkdir(exist_ok=True)
+        stamp = int(time.time())
         for path in self.obsolete:
-            path.unlink(missing_ok=True)
+            if path.exists():
+                os.replace(path, retired / f"{stamp}-{uuid.uuid4().hex}.parquet")
         self.obsolete = []

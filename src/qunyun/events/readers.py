@@ -58,13 +58,23 @@ def records_table(records: Iterable[Any]) -> tuple[pa.Table, list[tuple[int, str
             unreadable.append((index, '不是一个 JSON 对象（应为 {"event_id": …}）'))
             record = {}
         for name, values in columns.items():
-            value = record.get(name)
-            values.append(
-                None if value is None else value if isinstance(value, str) else str(value)
-            )
+            values.append(_cell(record.get(name)))
     return pa.table(
         {name: pa.array(values, pa.string()) for name, values in columns.items()}
     ), unreadable
+
+
+def _cell(value: Any) -> str | None:
+    """Return a JSON value as the text a CSV would hold (``1.7e12`` epoch floats as integers)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e18:
+        return str(int(value))
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
 
 
 def open_event_file(path: Path, batch_rows: int = BATCH_ROWS) -> EventFile:
