@@ -327,3 +327,18 @@ def test_integration_token_reads_nothing(client: TestClient, demo: Cli) -> None:
     assert token.startswith("qyt_")
     assert groups.status_code == 403
     assert groups.json() == {"detail": "集成令牌不能读取业务数据，请用账号登录"}
+
+
+def test_analyst_reads_everything_but_changes_nothing(client: TestClient) -> None:
+    headers = bearer(client, "analyst")
+
+    plan = client.post("/api/v1/plans", headers=headers)
+    handover = client.post(
+        "/api/v1/handovers", json={"from": "R0001", "to": "R0002"}, headers=headers
+    )
+    pending = client.get("/api/v1/plans/pending", headers=headers)
+
+    assert plan.status_code == 403
+    assert plan.json() == {"detail": "只有总部管理员可以计算和应用社群矩阵计划"}
+    assert handover.status_code == 403
+    assert pending.status_code == 404  # may read plans; there is none pending

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from qunyun.core.errors import Forbidden, QunyunError, Unauthenticated
 from qunyun.groups.governance import audit_store_groups, store_coverage
 from qunyun.groups.handover import do_handover
-from qunyun.groups.models import MATRIX_LABELS, Group, Matrix, PlanRevision
+from qunyun.groups.models import MATRIX_LABELS, Group, Matrix, PlanRevision, RevisionStatus
 from qunyun.groups.plans import do_apply_plan, do_compute_plan
 from qunyun.groups.queries import group_members, groups_by_matrix, groups_in, plan_changes
 from qunyun.org.access import (
@@ -241,7 +241,10 @@ def _plan_context(session: Any, actor: Actor) -> dict[str, Any]:
     tenant = actor_tenant(session, actor)
     revision = session.scalar(
         select(PlanRevision)
-        .where(PlanRevision.tenant_id == tenant.id, PlanRevision.status == "pending")
+        .where(
+            PlanRevision.tenant_id == tenant.id,
+            PlanRevision.status == RevisionStatus.PENDING,
+        )
         .order_by(PlanRevision.id.desc())
     )
     changes = plan_changes(session, revision.id, None, 200) if revision is not None else []
