@@ -145,3 +145,29 @@ def test_logout_ends_the_session(client: TestClient) -> None:
     page = client.get("/matrix", follow_redirects=False)
 
     assert (page.status_code, page.headers["location"]) == (303, "/login?next=/matrix")
+
+
+def test_session_cookie_is_http_only_and_same_site_strict(client: TestClient) -> None:
+    token = csrf_of(client, "/login")
+
+    response = client.post(
+        "/login",
+        data={"csrf_token": token, "tenant": "demo", "username": "hq", "password": DEMO_PASSWORD},
+        follow_redirects=False,
+    )
+
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
+
+
+def test_console_login_is_throttled_like_the_api(client: TestClient) -> None:
+    token = csrf_of(client, "/login")
+    form = {"csrf_token": token, "tenant": "demo", "username": "rep", "password": "wrong-pass"}
+
+    for _ in range(5):
+        client.post("/login", data=form)
+    locked = client.post("/login", data={**form, "password": DEMO_PASSWORD})
+
+    assert locked.status_code == 200
+    assert "登录失败次数过多，账号已锁定，请 15 分钟后再试" in locked.text

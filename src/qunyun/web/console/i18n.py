@@ -85,6 +85,17 @@ TEXTS: dict[str, tuple[str, str]] = {
     "change_archive_group": ("归档群", "archive group"),
     "change_join": ("加入", "join"),
     "change_leave": ("移出", "leave"),
+    "kind_store": ("门店", "store"),
+    "kind_distributor": ("经销商", "distributor"),
+    "kind_consumer": ("消费者", "consumer"),
+    "kind_staff": ("员工", "staff"),
+    "role_customer": ("客户", "customer"),
+    "role_rep": ("业务员", "rep"),
+    "role_supervisor": ("主管", "supervisor"),
+    "role_manager": ("经理", "manager"),
+    "role_director": ("总监", "director"),
+    "role_admin": ("群管理员", "group admin"),
+    "role_kol": ("KOL", "KOL"),
     "language": ("English", "中文"),
 }
 
