@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
@@ -135,3 +137,21 @@ def test_scopes_nest_up_the_chain(client: TestClient) -> None:
         True,
         True,
     )
+
+
+def test_every_role_gets_its_coverage_and_audit(client: TestClient, engine: Engine) -> None:
+    # coverage and audit of each scope answer quickly on both backends (no tenant-wide reads
+    # through nested membership subqueries)
+    for username in ("rep", "supervisor", "manager", "admin", "distributor", "hq"):
+        headers = bearer(client, username)
+        started = time.monotonic()
+        coverage = client.get("/api/v1/coverage", headers=headers)
+        audit = client.get("/api/v1/audit", headers=headers)
+        elapsed = time.monotonic() - started
+
+        _, stores = _seen(client, username)
+        active = {s.store_id for s in _stores(engine) if s.status == "active"}
+        assert coverage.json()["active_stores"] == len(active & set(stores)), username
+        assert coverage.json()["coverage"] == 1.0, username
+        assert audit.json() == {"breaches": []}, username
+        assert elapsed < 10, (username, elapsed)
