@@ -42,6 +42,7 @@ EXPECTED: dict[tuple[str, str], tuple[int | str, int]] = {
     ("GET", "/favicon.ico"): (308, 308),
     ("GET", "/"): (LOGIN, 200),
     ("GET", "/matrix"): (LOGIN, 200),
+    ("GET", "/matrix/{region}"): (LOGIN, 200),
     ("GET", "/groups/{group_id}"): (LOGIN, 404),
     ("GET", "/plan"): (LOGIN, 403),
     ("POST", "/plan/compute"): (LOGIN, 403),
@@ -95,7 +96,13 @@ def test_every_route_refuses_anonymous_and_out_of_scope_callers(
             select(Store.store_id).where(Store.rep_id == "R0002").order_by(Store.store_id)
         ).first()
     assert foreign_store is not None
-    fill = {"{group_id}": foreign_group, "{store_id}": foreign_store, "{code}": "en"}
+    # the rep's own province: other reps' groups there must stay hidden
+    fill = {
+        "{group_id}": foreign_group,
+        "{store_id}": foreign_store,
+        "{code}": "en",
+        "{region}": "440000",
+    }
 
     def concrete(path: str) -> str:
         for name, value in fill.items():

@@ -179,3 +179,16 @@ def plan_changes(
     if after_id is not None:
         query = query.where(PlanChange.id > after_id)
     return list(session.scalars(query.order_by(PlanChange.id).limit(limit)))
+
+
+def groups_per_region(
+    session: Session, within: ColumnElement[bool]
+) -> list[tuple[str | None, int]]:
+    """Return how many open groups matching ``within`` each region (province) has, by region."""
+    query = (
+        select(Group.region_code, func.count())
+        .where(within, Group.archived_at.is_(None))
+        .group_by(Group.region_code)
+        .order_by(Group.region_code)
+    )
+    return [(region, count) for region, count in session.execute(query)]

@@ -43,6 +43,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "compute_plan": ("计算计划", "Compute plan"),
     "apply_plan": ("应用计划", "Apply plan"),
     "computing": ("正在计算，请稍候…", "Computing, please wait…"),
+    "loading": ("正在加载…", "Loading…"),
     "applying": ("正在应用，请稍候…", "Applying, please wait…"),
     "applied": ("计划已应用", "Plan applied"),
     "computed": ("计划已计算", "Plan computed"),
