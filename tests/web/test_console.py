@@ -193,3 +193,14 @@ def test_console_login_is_throttled_like_the_api(client: TestClient) -> None:
 
     assert locked.status_code == 200
     assert "登录失败次数过多，账号已锁定，请 15 分钟后再试" in locked.text
+
+
+def test_redirects_stay_on_this_site(client: TestClient) -> None:
+    targets = ["https://evil.example/", "//evil.example/", "/\\evil.example/", "/matrix"]
+
+    locations = [
+        client.get("/lang/en", params={"next": target}, follow_redirects=False).headers["location"]
+        for target in targets
+    ]
+
+    assert locations == ["/", "/", "/", "/matrix"]

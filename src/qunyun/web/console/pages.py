@@ -70,7 +70,8 @@ async def _check_csrf(request: Request) -> None:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
+    """Return ``target`` when it is a path on this site, else ``/`` (no open redirects)."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
         return target
     return "/"
 
