@@ -188,4 +188,7 @@ def test_hq_applies_a_plan_and_runs_a_handover(
 
     assert page.inner_text("#handover-report h2") == "交接完成: R0001 → R0002"
     assert store_groups_of(engine, "R0001") == []
+    session.open("/api/docs")
+    page.wait_for_selector("[data-path='/api/v1/groups/{group_id}']")
+    session.shot("api-docs")
     assert session.errors == []
