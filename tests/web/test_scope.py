@@ -9,10 +9,12 @@ from sqlalchemy import Engine, select
 
 from qunyun.channel.models import ContactKind, Distributor, Store
 from qunyun.core.db import unit_of_work
+from qunyun.demo.build import DEMO_PASSWORD
 from qunyun.groups.models import Group, MemberRole, Membership
 from qunyun.org.models import Staff
 from qunyun.org.regions import catalogue
 
+from ..conftest import Cli
 from .conftest import bearer
 
 
@@ -155,3 +157,20 @@ def test_every_role_gets_its_coverage_and_audit(client: TestClient, engine: Engi
         assert coverage.json()["coverage"] == 1.0, username
         assert audit.json() == {"breaches": []}, username
         assert elapsed < 10, (username, elapsed)
+
+
+def test_a_director_as_manager_sees_his_whole_organisation(
+    client: TestClient, engine: Engine, demo: Cli
+) -> None:
+    demo(
+        "user", "create", "-t", "demo", "--username", "boss", "--password", DEMO_PASSWORD,
+        "--role", "manager", "--staff-id", "D0001",
+    )  # fmt: skip
+
+    seen_groups, seen_stores = _seen(client, "boss")
+
+    store_groups = sorted(
+        g for g, row in _open_groups(engine).items() if row.territory_rep_id is not None
+    )
+    assert seen_stores == [s.store_id for s in _stores(engine)]
+    assert seen_groups == store_groups
