@@ -196,5 +196,8 @@ def test_static_files_are_served_locally_and_public(client: TestClient) -> None:
     missing = client.get("/static/vendor/nothing.js")
 
     assert (htmx.status_code, echarts.status_code) == (200, 200)
+    assert echarts.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert echarts.headers["content-encoding"] == "gzip"
+    assert client.get("/static/console.css").headers.get("cache-control") is None
     assert htmx.headers["content-type"].startswith(("text/javascript", "application/javascript"))
     assert missing.status_code == 404

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 
 from qunyun import __version__
@@ -76,7 +77,8 @@ def create_app(engine: Engine | None = None, key: str | None = None) -> FastAPI:
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(pages.router, include_in_schema=False)
     app.add_api_route("/api/docs", _api_docs, include_in_schema=False)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", _StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_exception_handler(QunyunError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
@@ -85,6 +87,18 @@ def create_app(engine: Engine | None = None, key: str | None = None) -> FastAPI:
 
 
 SWAGGER_UI = "/static/vendor/swagger-ui-5.35.0"
+
+
+class _StaticFiles(StaticFiles):
+    """Static files; the vendored ones carry their version in the path, so phones keep them."""
+
+    def file_response(
+        self, full_path: Any, stat_result: Any, scope: Any, status_code: int = 200
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        if (STATIC / "vendor") in Path(full_path).parents:
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
 
 
 def _api_docs() -> HTMLResponse:
