@@ -7,7 +7,7 @@ import json
 from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import and_, select
 
@@ -69,6 +69,13 @@ async def _check_csrf(request: Request) -> None:
         raise Forbidden("表单已过期（CSRF 校验失败），请刷新页面后重试")
 
 
+ConsoleActor = Annotated[Actor, Depends(_actor)]
+"""The logged-in reader; resolved before the CSRF check, so that strangers go to the login."""
+CsrfChecked = Annotated[None, Depends(_check_csrf)]
+"""Declared after the actor: writes run as plain functions in the thread pool (the database
+work must not block the event loop), while this async dependency reads the form."""
+
+
 def _safe_next(target: str | None) -> str:
     """Return ``target`` when it is a path on this site, else ``/`` (no open redirects)."""
     if target and target.startswith("/") and not target.startswith(("//", "/\\")):
@@ -86,15 +93,15 @@ def login_page(request: Request, next: str | None = None) -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(
+def login(
     request: Request,
+    _csrf: CsrfChecked,
     tenant: Text,
     username: Text,
     password: Text,
     next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
     """Log in: a signed session cookie with a fresh CSRF token."""
-    await _check_csrf(request)
     try:
         with work(request) as session:
             account = do_login(session, tenant, username, password)
@@ -111,9 +118,8 @@ async def login(
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
+def logout(request: Request, _csrf: CsrfChecked) -> Response:
     """Log out."""
-    await _check_csrf(request)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
@@ -323,11 +329,9 @@ def plan_page(request: Request) -> Response:
 
 
 @router.post("/plan/compute", response_class=HTMLResponse)
-async def plan_compute(request: Request) -> Response:
+def plan_compute(request: Request, actor: ConsoleActor, _csrf: CsrfChecked) -> Response:
     """Compute a new pending plan."""
-    actor = _actor(request)
     require_planner(actor)
-    await _check_csrf(request)
     with work(request) as session:
         do_compute_plan(session, actor_tenant(session, actor), f"web:{actor.name}")
     with work(request) as session:
@@ -336,11 +340,9 @@ async def plan_compute(request: Request) -> Response:
 
 
 @router.post("/plan/apply", response_class=HTMLResponse)
-async def plan_apply(request: Request) -> Response:
+def plan_apply(request: Request, actor: ConsoleActor, _csrf: CsrfChecked) -> Response:
     """Apply the pending plan; a refusal (channel changed, no plan) is shown on the page."""
-    actor = _actor(request)
     require_planner(actor)
-    await _check_csrf(request)
     error = None
     try:
         with work(request) as session:
@@ -386,15 +388,15 @@ def handover_page(request: Request) -> Response:
 
 
 @router.post("/handover", response_class=HTMLResponse)
-async def handover(
+def handover(
     request: Request,
+    actor: ConsoleActor,
+    _csrf: CsrfChecked,
     from_id: Annotated[str, Form(max_length=64)],
     to_id: Annotated[str, Form(max_length=64)],
 ) -> Response:
     """Hand a person's stores, groups and reports to a colleague of the same role."""
-    actor = _actor(request)
     require_handover(actor)
-    await _check_csrf(request)
     report, error = None, None
     try:
         with work(request) as session:
