@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import hashlib
 
-from sqlalchemy import Engine, select
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Engine, delete, select
 
 from qunyun.core.db import unit_of_work
-from qunyun.org.models import Account, IntegrationToken
+from qunyun.org.accounts import do_create_account, do_login
+from qunyun.org.actions import do_create_tenant
+from qunyun.org.models import Account, IntegrationToken, Tenant
 
 from ..conftest import Cli
 
@@ -79,3 +83,27 @@ def test_token_create_prints_the_token_once_and_stores_its_digest(cli: Cli, engi
     assert (record.name, record.scopes) == ("erp-sync", "events:write")
     assert duplicate.stderr == "错误：令牌 'erp-sync' 已存在\n"
     assert unknown.stderr == "错误：未知权限范围 'groups:write'：可选 events:write\n"
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    password=st.text(min_size=8, max_size=40).filter(lambda text: "\x00" not in text),
+    other=st.text(max_size=40),
+)
+def test_only_the_same_password_logs_in(engine: Engine, password: str, other: str) -> None:
+    with unit_of_work(engine) as session:
+        tenant = session.scalar(select(Tenant).where(Tenant.slug == "prop"))
+        if tenant is None:
+            tenant = do_create_tenant(session, "prop", "性质测试")
+        session.execute(delete(Account).where(Account.tenant_id == tenant.id))
+        do_create_account(session, tenant, "someone", password, "analyst")
+
+    with unit_of_work(engine) as session:
+        right = do_login(session, "prop", "someone", password)
+    with unit_of_work(engine) as session:
+        wrong = do_login(session, "prop", "someone", other)
+
+    assert right is not None
+    assert (wrong is not None) == (other == password)

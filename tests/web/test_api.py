@@ -327,3 +327,47 @@ def test_integration_token_reads_nothing(client: TestClient, demo: Cli) -> None:
     assert token.startswith("qyt_")
     assert groups.status_code == 403
     assert groups.json() == {"detail": "集成令牌不能读取业务数据，请用账号登录"}
+
+
+def test_analyst_reads_everything_but_changes_nothing(client: TestClient) -> None:
+    headers = bearer(client, "analyst")
+
+    plan = client.post("/api/v1/plans", headers=headers)
+    handover = client.post(
+        "/api/v1/handovers", json={"from": "R0001", "to": "R0002"}, headers=headers
+    )
+    pending = client.get("/api/v1/plans/pending", headers=headers)
+
+    assert plan.status_code == 403
+    assert plan.json() == {"detail": "只有总部管理员可以计算和应用社群矩阵计划"}
+    assert handover.status_code == 403
+    assert pending.status_code == 404  # may read plans; there is none pending
+
+
+def test_password_reset_disable_and_revoke_end_access_at_once(
+    client: TestClient, demo: Cli
+) -> None:
+    rep = bearer(client, "rep")
+    analyst = bearer(client, "analyst")
+    token = demo("token", "create", "-t", "demo", "--name", "erp", "--scope", "events:write")
+    machine = {"Authorization": f"Bearer {token.stdout.strip()}"}
+
+    demo("user", "password", "-t", "demo", "--username", "rep", "--password", "new-password")
+    demo("user", "disable", "-t", "demo", "--username", "analyst")
+    demo("token", "revoke", "-t", "demo", "--name", "erp")
+    again = demo("token", "revoke", "-t", "demo", "--name", "erp", expect=1)
+    listing = demo("user", "list", "-t", "demo").output
+
+    assert client.get("/api/v1/me", headers=rep).status_code == 401
+    assert client.get("/api/v1/me", headers=analyst).status_code == 401
+    assert client.get("/api/v1/me", headers=machine).status_code == 401
+    relogin = client.post(
+        "/api/v1/auth/token",
+        json={"tenant": "demo", "username": "rep", "password": "new-password"},
+    )
+    assert relogin.status_code == 200
+    assert again.stderr.startswith("错误：令牌 'erp' 已于 ")
+    assert "│ analyst " in listing
+    assert "停用" in listing
+    demo("user", "enable", "-t", "demo", "--username", "analyst")
+    assert client.get("/api/v1/me", headers=analyst).status_code == 200

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, func, select
 from qunyun.channel.models import Store
 from qunyun.core.db import unit_of_work
 from qunyun.demo.build import DEMO_PASSWORD
+from qunyun.groups.models import Group
 
 from ..conftest import Cli
 from .conftest import console_login, csrf_of, store_groups_of
@@ -53,6 +54,27 @@ def test_rep_overview_and_matrix_show_his_territory(client: TestClient, engine: 
     assert _figure(overview, "active-stores") == f"{active:,}"
     assert _figure(overview, "coverage-share") == "100.0%"
     assert re.findall(r'class="gid">([A-Z]+\d+)<', matrix) == own
+
+
+def test_matrix_lists_regions_and_loads_one_when_opened(client: TestClient, engine: Engine) -> None:
+    console_login(client, "hq")
+
+    page = client.get("/matrix").text
+    guangdong = client.get("/matrix/440000", headers={"HX-Request": "true"}).text
+    nowhere = client.get("/matrix/110000").text
+
+    with unit_of_work(engine) as session:
+        in_guangdong = sorted(
+            session.scalars(
+                select(Group.group_id).where(
+                    Group.region_code == "440000", Group.archived_at.is_(None)
+                )
+            )
+        )
+    assert re.findall(r'id="region-(\w+)"', page) == ["330000", "410000", "440000", "510000"]
+    assert re.findall(r'class="gid">', page) == []
+    assert sorted(re.findall(r'class="gid">(\w+)<', guangdong)) == in_guangdong
+    assert "你的范围内还没有社群" in nowhere
 
 
 def test_group_page_shows_members_seats_and_breaches(client: TestClient, engine: Engine) -> None:
@@ -145,3 +167,40 @@ def test_logout_ends_the_session(client: TestClient) -> None:
     page = client.get("/matrix", follow_redirects=False)
 
     assert (page.status_code, page.headers["location"]) == (303, "/login?next=/matrix")
+
+
+def test_session_cookie_is_http_only_and_same_site_strict(client: TestClient) -> None:
+    token = csrf_of(client, "/login")
+
+    response = client.post(
+        "/login",
+        data={"csrf_token": token, "tenant": "demo", "username": "hq", "password": DEMO_PASSWORD},
+        follow_redirects=False,
+    )
+
+    cookie = response.headers["set-cookie"].lower()
+    assert "httponly" in cookie
+    assert "samesite=strict" in cookie
+
+
+def test_console_login_is_throttled_like_the_api(client: TestClient) -> None:
+    token = csrf_of(client, "/login")
+    form = {"csrf_token": token, "tenant": "demo", "username": "rep", "password": "wrong-pass"}
+
+    for _ in range(5):
+        client.post("/login", data=form)
+    locked = client.post("/login", data={**form, "password": DEMO_PASSWORD})
+
+    assert locked.status_code == 200
+    assert "登录失败次数过多，账号已锁定，请 15 分钟后再试" in locked.text
+
+
+def test_redirects_stay_on_this_site(client: TestClient) -> None:
+    targets = ["https://evil.example/", "//evil.example/", "/\\evil.example/", "/matrix"]
+
+    locations = [
+        client.get("/lang/en", params={"next": target}, follow_redirects=False).headers["location"]
+        for target in targets
+    ]
+
+    assert locations == ["/", "/", "/", "/matrix"]

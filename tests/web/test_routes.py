@@ -1,10 +1,12 @@
-"""Every route of the app, called anonymously and as an out-of-scope user: no data leaks.
+"""Every route of the app, called anonymously and by outsiders: no data leaks.
 
 The table below must list every route; a new route fails the test until it says what an
-anonymous caller and an out-of-scope rep get.
+anonymous caller, a rep of another territory and the HQ of another tenant get.
 """
 
 from __future__ import annotations
+
+import re
 
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
@@ -14,44 +16,48 @@ from starlette.routing import Mount
 
 from qunyun.channel.models import Store
 from qunyun.core.db import unit_of_work
+from qunyun.demo.build import DEMO_PASSWORD
 
+from ..conftest import Cli
 from .conftest import bearer, console_login, csrf_of, store_groups_of
 
 LOGIN = "login"
 """A console page that sends an anonymous caller to the login form (303)."""
 
-# (method, path): (anonymous, out-of-scope rep R0001)
-EXPECTED: dict[tuple[str, str], tuple[int | str, int]] = {
-    ("POST", "/api/v1/auth/token"): (401, 401),
-    ("GET", "/api/v1/me"): (401, 200),
-    ("GET", "/api/v1/groups"): (401, 200),
-    ("GET", "/api/v1/groups/{group_id}"): (401, 404),
-    ("GET", "/api/v1/stores"): (401, 200),
-    ("GET", "/api/v1/stores/{store_id}"): (401, 404),
-    ("POST", "/api/v1/plans"): (401, 403),
-    ("GET", "/api/v1/plans/pending"): (401, 403),
-    ("GET", "/api/v1/plans/pending/changes"): (401, 403),
-    ("POST", "/api/v1/plans/pending/apply"): (401, 403),
-    ("GET", "/api/v1/coverage"): (401, 200),
-    ("GET", "/api/v1/audit"): (401, 200),
-    ("POST", "/api/v1/handovers"): (401, 403),
-    ("GET", "/login"): (200, 200),
-    ("POST", "/login"): (403, 200),
-    ("POST", "/logout"): (403, 303),
-    ("GET", "/lang/{code}"): (303, 303),
-    ("GET", "/favicon.ico"): (308, 308),
-    ("GET", "/"): (LOGIN, 200),
-    ("GET", "/matrix"): (LOGIN, 200),
-    ("GET", "/groups/{group_id}"): (LOGIN, 404),
-    ("GET", "/plan"): (LOGIN, 403),
-    ("POST", "/plan/compute"): (LOGIN, 403),
-    ("POST", "/plan/apply"): (LOGIN, 403),
-    ("GET", "/handover"): (LOGIN, 403),
-    ("POST", "/handover"): (LOGIN, 403),
-    ("GET", "/api/openapi.json"): (200, 200),
-    ("GET", "/api/docs"): (200, 200),
-    ("GET", "/api/docs/oauth2-redirect"): (200, 200),
+# (method, path): (anonymous, out-of-scope rep R0001, HQ of another tenant)
+EXPECTED: dict[tuple[str, str], tuple[int | str, int, int]] = {
+    ("POST", "/api/v1/auth/token"): (401, 401, 401),
+    ("GET", "/api/v1/me"): (401, 200, 200),
+    ("GET", "/api/v1/groups"): (401, 200, 200),
+    ("GET", "/api/v1/groups/{group_id}"): (401, 404, 404),
+    ("GET", "/api/v1/stores"): (401, 200, 200),
+    ("GET", "/api/v1/stores/{store_id}"): (401, 404, 404),
+    ("POST", "/api/v1/plans"): (401, 403, 201),
+    ("GET", "/api/v1/plans/pending"): (401, 403, 404),
+    ("GET", "/api/v1/plans/pending/changes"): (401, 403, 404),
+    ("POST", "/api/v1/plans/pending/apply"): (401, 403, 200),
+    ("GET", "/api/v1/coverage"): (401, 200, 200),
+    ("GET", "/api/v1/audit"): (401, 200, 200),
+    ("POST", "/api/v1/handovers"): (401, 403, 404),
+    ("GET", "/login"): (200, 200, 200),
+    ("POST", "/login"): (403, 200, 200),
+    ("POST", "/logout"): (403, 303, 303),
+    ("GET", "/lang/{code}"): (303, 303, 303),
+    ("GET", "/favicon.ico"): (308, 308, 308),
+    ("GET", "/"): (LOGIN, 200, 200),
+    ("GET", "/matrix"): (LOGIN, 200, 200),
+    ("GET", "/matrix/{region}"): (LOGIN, 200, 200),
+    ("GET", "/groups/{group_id}"): (LOGIN, 404, 404),
+    ("GET", "/plan"): (LOGIN, 403, 200),
+    ("POST", "/plan/compute"): (LOGIN, 403, 200),
+    ("POST", "/plan/apply"): (LOGIN, 403, 200),
+    ("GET", "/handover"): (LOGIN, 403, 200),
+    ("POST", "/handover"): (LOGIN, 403, 200),
+    ("GET", "/api/openapi.json"): (200, 200, 200),
+    ("GET", "/api/docs"): (200, 200, 200),
 }
+"""Requests run in this order (sorted): GETs, then POSTs; the other tenant's HQ computes
+its own (empty) plan and applies it, and its handover names people it does not have."""
 
 
 def _routes(app: FastAPI) -> set[tuple[str, str]]:
@@ -86,7 +92,7 @@ def _call(
 
 
 def test_every_route_refuses_anonymous_and_out_of_scope_callers(
-    app: FastAPI, client: TestClient, engine: Engine
+    app: FastAPI, client: TestClient, engine: Engine, demo: Cli
 ) -> None:
     # given a rep (R0001) and objects of another rep's territory
     foreign_group = store_groups_of(engine, "R0002")[0]
@@ -95,7 +101,13 @@ def test_every_route_refuses_anonymous_and_out_of_scope_callers(
             select(Store.store_id).where(Store.rep_id == "R0002").order_by(Store.store_id)
         ).first()
     assert foreign_store is not None
-    fill = {"{group_id}": foreign_group, "{store_id}": foreign_store, "{code}": "en"}
+    # the rep's own province: other reps' groups there must stay hidden
+    fill = {
+        "{group_id}": foreign_group,
+        "{store_id}": foreign_store,
+        "{code}": "en",
+        "{region}": "440000",
+    }
 
     def concrete(path: str) -> str:
         for name, value in fill.items():
@@ -106,12 +118,14 @@ def test_every_route_refuses_anonymous_and_out_of_scope_callers(
     assert _routes(app) == set(EXPECTED)
 
     anonymous = TestClient(app)
-    rep_headers = bearer(client, "rep")
-    rep_console = TestClient(app)
-    console_login(rep_console, "rep")
-    csrf = csrf_of(rep_console)
+    demo("tenant", "create", "acme", "--name", "另一个品牌")
+    demo(
+        "user", "create", "-t", "acme", "--username", "boss",
+        "--password", DEMO_PASSWORD, "--role", "hq_admin",
+    )  # fmt: skip
+    outsiders = [_Caller(app, client, "rep", "demo"), _Caller(app, client, "boss", "acme")]
 
-    for (method, path), (anonymous_status, scoped_status) in sorted(EXPECTED.items()):
+    for (method, path), (anonymous_status, *statuses) in sorted(EXPECTED.items()):
         url = concrete(path)
         # when called anonymously
         status, location, text = _call(anonymous, method, url, {}, None)
@@ -119,26 +133,61 @@ def test_every_route_refuses_anonymous_and_out_of_scope_callers(
             assert (status, location) == (303, f"/login?next={url}"), (method, path)
         else:
             assert status == anonymous_status, (method, path, status, text)
-        # and as the out-of-scope rep (bearer for the API, the session for the console)
+        for caller, expected in zip(outsiders, statuses, strict=True):
+            # and as an outsider (bearer for the API, the session for the console)
+            status, text = caller.call(method, path, url)
+            assert status == expected, (caller.username, method, path, status, text)
+            # then nothing of the other territory shows: an object route answers exactly as
+            # for an id that does not exist, every other route never names its ids
+            if "{group_id}" in path or "{store_id}" in path:
+                made_up = path.replace("{group_id}", "SG999999").replace("{store_id}", "ST999999")
+                _, missing = caller.call(method, made_up, made_up)
+                made_up_id = "SG999999" if "{group_id}" in path else "ST999999"
+                real_id = foreign_group if "{group_id}" in path else foreign_store
+                assert text == missing.replace(made_up_id, real_id), (method, path)
+            else:
+                assert foreign_group not in text, (caller.username, method, path)
+                assert foreign_store not in text, (caller.username, method, path)
+
+
+class _Caller:
+    """An outsider: a bearer token for the API and a logged-in console session."""
+
+    def __init__(self, app: FastAPI, client: TestClient, username: str, tenant: str) -> None:
+        self.username, self.tenant = username, tenant
+        self.headers = bearer(client, username, tenant=tenant)
+        self.console = TestClient(app)
+        self._login()
+
+    def _login(self) -> None:
+        console_login(self.console, self.username, tenant=self.tenant)
+        self.csrf = csrf_of(self.console)
+
+    def call(self, method: str, path: str, url: str) -> tuple[int, str]:
         is_api = path.startswith("/api/v1/")
-        status, location, text = _call(
-            rep_console, method, url, rep_headers if is_api else {}, None if is_api else csrf
+        status, _, text = _call(
+            self.console,
+            method,
+            url,
+            self.headers if is_api else {},
+            None if is_api else self.csrf,
         )
-        assert status == scoped_status, (method, path, status, text)
-        # then nothing of the other territory shows: an object route answers exactly as for
-        # an id that does not exist, every other route never names the other territory's ids
-        if "{group_id}" in path or "{store_id}" in path:
-            made_up = path.replace("{group_id}", "SG999999").replace("{store_id}", "ST999999")
-            _, _, missing = _call(rep_console, method, made_up, rep_headers if is_api else {}, None)
-            made_up_id = "SG999999" if "{group_id}" in path else "ST999999"
-            real_id = foreign_group if "{group_id}" in path else foreign_store
-            assert text == missing.replace(made_up_id, real_id), (method, path)
-        else:
-            assert foreign_group not in text, (method, path)
-            assert foreign_store not in text, (method, path)
         if path == "/logout":
-            console_login(rep_console, "rep")
-            csrf = csrf_of(rep_console)
+            self._login()
+        return status, text
+
+
+def test_api_docs_load_nothing_from_elsewhere(client: TestClient) -> None:
+    page = client.get("/api/docs").text
+
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page)
+
+    assert sources == [
+        "/static/vendor/swagger-ui-5.35.0/swagger-ui.css",
+        "/static/favicon.svg",
+        "/static/vendor/swagger-ui-5.35.0/swagger-ui-bundle.js",
+    ]
+    assert "cdn" not in page.lower()
 
 
 def test_static_files_are_served_locally_and_public(client: TestClient) -> None:
@@ -147,5 +196,8 @@ def test_static_files_are_served_locally_and_public(client: TestClient) -> None:
     missing = client.get("/static/vendor/nothing.js")
 
     assert (htmx.status_code, echarts.status_code) == (200, 200)
+    assert echarts.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert echarts.headers["content-encoding"] == "gzip"
+    assert client.get("/static/console.css").headers.get("cache-control") is None
     assert htmx.headers["content-type"].startswith(("text/javascript", "application/javascript"))
     assert missing.status_code == 404

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import time
+
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from qunyun.channel.models import ContactKind, Distributor, Store
 from qunyun.core.db import unit_of_work
+from qunyun.demo.build import DEMO_PASSWORD
 from qunyun.groups.models import Group, MemberRole, Membership
 from qunyun.org.models import Staff
 from qunyun.org.regions import catalogue
 
+from ..conftest import Cli
 from .conftest import bearer
 
 
@@ -135,3 +139,38 @@ def test_scopes_nest_up_the_chain(client: TestClient) -> None:
         True,
         True,
     )
+
+
+def test_every_role_gets_its_coverage_and_audit(client: TestClient, engine: Engine) -> None:
+    # coverage and audit of each scope answer quickly on both backends (no tenant-wide reads
+    # through nested membership subqueries)
+    for username in ("rep", "supervisor", "manager", "admin", "distributor", "hq"):
+        headers = bearer(client, username)
+        started = time.monotonic()
+        coverage = client.get("/api/v1/coverage", headers=headers)
+        audit = client.get("/api/v1/audit", headers=headers)
+        elapsed = time.monotonic() - started
+
+        _, stores = _seen(client, username)
+        active = {s.store_id for s in _stores(engine) if s.status == "active"}
+        assert coverage.json()["active_stores"] == len(active & set(stores)), username
+        assert coverage.json()["coverage"] == 1.0, username
+        assert audit.json() == {"breaches": []}, username
+        assert elapsed < 10, (username, elapsed)
+
+
+def test_a_director_as_manager_sees_his_whole_organisation(
+    client: TestClient, engine: Engine, demo: Cli
+) -> None:
+    demo(
+        "user", "create", "-t", "demo", "--username", "boss", "--password", DEMO_PASSWORD,
+        "--role", "manager", "--staff-id", "D0001",
+    )  # fmt: skip
+
+    seen_groups, seen_stores = _seen(client, "boss")
+
+    store_groups = sorted(
+        g for g, row in _open_groups(engine).items() if row.territory_rep_id is not None
+    )
+    assert seen_stores == [s.store_id for s in _stores(engine)]
+    assert seen_groups == store_groups

@@ -50,8 +50,12 @@ app.add_typer(import_app, name="import")
 app.add_typer(staff_app, name="staff")
 app.add_typer(db_app, name="db")
 app.add_typer(plan_app, name="plan")
-user_app = typer.Typer(help="控制台与 API 账号：create。", no_args_is_help=True)
-token_app = typer.Typer(help="集成令牌（供其他系统调用 API）：create。", no_args_is_help=True)
+user_app = typer.Typer(
+    help="控制台与 API 账号：create / list / password / disable / enable。", no_args_is_help=True
+)
+token_app = typer.Typer(
+    help="集成令牌（供其他系统调用 API）：create / revoke。", no_args_is_help=True
+)
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
 redpacket_app = typer.Typer(help="红包：模拟拆分（预览规则）。", no_args_is_help=True)
@@ -536,6 +540,83 @@ def token_create(
         f"已创建令牌 {name}（{issued.record.scopes}）；令牌只显示这一次，请妥善保存："
     )
     sys.stdout.write(issued.token + "\n")
+
+
+@user_app.command("list", help="列出账号。List logins.")
+def user_list(tenant: TenantOption = None) -> None:
+    """List the tenant's logins."""
+    from qunyun.org.models import ACCOUNT_ROLE_LABELS
+    from qunyun.org.queries import list_accounts
+
+    with reported_errors(), _unit_of_work() as session:
+        tenant_row = _tenant(session, tenant)
+        rows = [
+            (
+                a.username,
+                ACCOUNT_ROLE_LABELS[a.role],
+                a.staff_id or a.distributor_id or "",
+                "启用" if a.is_active else "停用",
+                format_local(a.last_login_at, tenant_row.timezone),
+            )
+            for a in list_accounts(session, tenant_row)
+        ]
+    table = Table("用户名", "角色", "员工 / 经销商", "状态", "最近登录")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@user_app.command("password", help="重设密码（旧令牌随之失效）。Set a new password.")
+def user_password(
+    username: Annotated[str, typer.Option("--username", help="登录名。")],
+    password: Annotated[str, typer.Option("--password", help="新密码（至少 8 个字符）。")],
+    tenant: TenantOption = None,
+) -> None:
+    """Set a new password; earlier tokens and sessions end, a lock is lifted."""
+    from qunyun.org.accounts import do_set_password
+
+    with reported_errors(), _unit_of_work() as session:
+        do_set_password(session, _tenant(session, tenant), username, password)
+    console.print(f"已重设 {username} 的密码")
+
+
+def _set_active(username: str, tenant: str | None, is_active: bool) -> None:
+    from qunyun.org.accounts import do_set_account_active
+
+    with reported_errors(), _unit_of_work() as session:
+        do_set_account_active(session, _tenant(session, tenant), username, is_active=is_active)
+    console.print(f"已{'启用' if is_active else '停用'}账号 {username}")
+
+
+@user_app.command("disable", help="停用账号（立即无法登录、令牌失效）。Disable a login.")
+def user_disable(
+    username: Annotated[str, typer.Option("--username", help="登录名。")],
+    tenant: TenantOption = None,
+) -> None:
+    """Disable a login: it can no longer log in, its tokens and sessions stop working."""
+    _set_active(username, tenant, False)
+
+
+@user_app.command("enable", help="重新启用账号。Enable a login again.")
+def user_enable(
+    username: Annotated[str, typer.Option("--username", help="登录名。")],
+    tenant: TenantOption = None,
+) -> None:
+    """Enable a disabled login again."""
+    _set_active(username, tenant, True)
+
+
+@token_app.command("revoke", help="吊销集成令牌。Revoke an integration token.")
+def token_revoke(
+    name: Annotated[str, typer.Option("--name", help="令牌名称。")],
+    tenant: TenantOption = None,
+) -> None:
+    """Revoke an integration token (it stops working at once)."""
+    from qunyun.org.accounts import do_revoke_token
+
+    with reported_errors(), _unit_of_work() as session:
+        do_revoke_token(session, _tenant(session, tenant), name)
+    console.print(f"已吊销令牌 {name}")
 
 
 @app.command("serve", help="启动控制台与 REST API。Serve the web console and the API.")

@@ -10,10 +10,15 @@ from sqlalchemy.orm import Session
 
 from qunyun.channel.models import ContactKind, Store, StoreStatus
 from qunyun.core.settings import get_settings
-from qunyun.groups.models import Group, Matrix, MemberRole
-from qunyun.groups.queries import open_seats
+from qunyun.groups.models import Group, Matrix, MemberRole, Membership
+from qunyun.groups.queries import open_seats_query
 from qunyun.org.models import Staff, Tenant
 from qunyun.org.regions import catalogue
+
+FEW_GROUPS = 100
+FEW_STORES = 50_000
+CHUNK = 5_000
+"""Up to this many groups an audit reads only their stays and stores (≤ 100 × 220 ids, within SQLite's 32,766 parameters)."""
 
 
 @dataclass
@@ -43,17 +48,10 @@ def store_coverage(
 ) -> Coverage:
     """Return the coverage of the tenant's active stores by store groups (全覆盖).
 
-    ``within`` (a condition on ``Store``, from an access guard) limits the stores counted.
-    When VIP stores leave their base group (QUNYUN_VIP_IN_BASE_GROUP=false), a VIP group
-    covers them.
+    ``within`` (a condition on ``Store``, from an access guard) limits the stores counted,
+    and the stays read to theirs. When VIP stores leave their base group
+    (QUNYUN_VIP_IN_BASE_GROUP=false), a VIP group covers them.
     """
-    matrices = [Matrix.STORE] if get_settings().vip_in_base_group else [Matrix.STORE, Matrix.VIP]
-    grouped = {
-        member_id
-        for matrix in matrices
-        for _, kind, member_id, role in open_seats(session, tenant, matrix)
-        if kind is ContactKind.STORE and role is MemberRole.CUSTOMER
-    }
     departed = set(
         session.scalars(
             select(Staff.staff_id).where(Staff.tenant_id == tenant.id, Staff.left_at.is_not(None))
@@ -67,7 +65,9 @@ def store_coverage(
     )
     if within is not None:
         query = query.where(within)
-    for store_id, rep_id, region_code in session.execute(query):
+    stores = session.execute(query).all()
+    grouped = _grouped_stores(session, tenant, [store_id for store_id, _, _ in stores])
+    for store_id, rep_id, region_code in stores:
         province = catalogue().by_code[catalogue().by_code[region_code].province_code].name
         is_covered = store_id in grouped
         result.active += 1
@@ -86,6 +86,28 @@ def store_coverage(
     return result
 
 
+def _grouped_stores(session: Session, tenant: Tenant, store_ids: list[str]) -> set[str]:
+    """Return which of the stores sit in an open store group as customers.
+
+    A scope of a few stores reads their stays by id, in chunks; a large one reads every stay
+    of the store matrix once (cheaper than many lookups).
+    """
+    matrices = [Matrix.STORE] if get_settings().vip_in_base_group else [Matrix.STORE, Matrix.VIP]
+    grouped: set[str] = set()
+    for matrix in matrices:
+        seats = open_seats_query(tenant, matrix).where(
+            Membership.member_kind == ContactKind.STORE, Membership.role == MemberRole.CUSTOMER
+        )
+        if len(store_ids) > FEW_STORES:
+            grouped.update(member_id for _, _, member_id, _ in session.execute(seats))
+            continue
+        for start in range(0, len(store_ids), CHUNK):
+            chunk = store_ids[start : start + CHUNK]
+            query = seats.where(Membership.member_id.in_(chunk))
+            grouped.update(member_id for _, _, member_id, _ in session.execute(query))
+    return grouped
+
+
 @dataclass(frozen=True)
 class Breach:
     """A store group that breaks a rule of the matrix."""
@@ -100,7 +122,8 @@ def audit_store_groups(
 ) -> list[Breach]:
     """Return every breach of the store-group rules, by group and rule.
 
-    ``within`` (a condition on ``Group``, from an access guard) limits the groups checked.
+    ``within`` (a condition on ``Group``, from an access guard) limits the groups checked,
+    and the stays and stores read to theirs (a group page reads one group, not the tenant).
 
     Rules: the serving rep, both levels above the rep and a group admin hold seats; nobody who
     left holds a seat; at most QUNYUN_GROUP_MAX_MEMBERS customers; customers all from the group's territory. The
@@ -111,20 +134,28 @@ def audit_store_groups(
         person.staff_id: person
         for person in session.scalars(select(Staff).where(Staff.tenant_id == tenant.id))
     }
-    rep_of = dict(
-        session.execute(
-            select(Store.store_id, Store.rep_id).where(Store.tenant_id == tenant.id)
-        ).all()
-    )
     group_query = select(Group).where(
         Group.tenant_id == tenant.id, Group.matrix == Matrix.STORE, Group.archived_at.is_(None)
     )
     if within is not None:
         group_query = group_query.where(within)
     groups = {group.group_id: group for group in session.scalars(group_query)}
+    # a few groups (a group page, a rep's territory) read only their stays and stores; many
+    # groups read the whole tenant once, as bound-parameter lists have a limit
+    is_few = within is not None and len(groups) <= FEW_GROUPS
+    seats_query = open_seats_query(tenant, Matrix.STORE)
+    stores_query = select(Store.store_id, Store.rep_id).where(Store.tenant_id == tenant.id)
+    if is_few:
+        seats_query = seats_query.where(Membership.group_id.in_(sorted(groups)))
     seats: dict[str, set[tuple[ContactKind, str, MemberRole]]] = defaultdict(set)
-    for group_id, kind, member_id, role in open_seats(session, tenant, Matrix.STORE):
+    for group_id, kind, member_id, role in session.execute(seats_query):
         seats[group_id].add((kind, member_id, role))
+    if is_few:
+        customers = sorted(
+            {m for stays in seats.values() for kind, m, _ in stays if kind is ContactKind.STORE}
+        )
+        stores_query = stores_query.where(Store.store_id.in_(customers))
+    rep_of = dict(session.execute(stores_query).all())
     breaches: list[Breach] = []
     most = get_settings().group_max_members
     for group_id, group in sorted(groups.items()):

@@ -202,3 +202,16 @@ def is_current_member(
         .limit(1)
     )
     return stay is not None
+
+
+def groups_per_region(
+    session: Session, within: ColumnElement[bool]
+) -> list[tuple[str | None, int]]:
+    """Return how many open groups matching ``within`` each region (province) has, by region."""
+    query = (
+        select(Group.region_code, func.count())
+        .where(within, Group.archived_at.is_(None))
+        .group_by(Group.region_code)
+        .order_by(Group.region_code)
+    )
+    return [(region, count) for region, count in session.execute(query)]

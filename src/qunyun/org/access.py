@@ -5,7 +5,8 @@ console or the API (an account with a role), and a machine holding an integratio
 (only its scopes, no reads). Scope of the roles:
 
 - ``hq_admin`` and ``analyst``: the whole tenant (the analyst only reads);
-- ``manager``: the stores in his region and the groups of that region or of his people;
+- ``manager``: the stores and groups of his region, and those of the people below him (a
+  director without a region sees his whole organisation's);
 - ``supervisor``: the stores and store groups of the reps who report to him;
 - ``rep``: the stores and store groups of his territory;
 - ``group_admin``: the groups in which he holds the admin seat, and their stores;
@@ -208,9 +209,12 @@ def _network(session: Session, tenant: Tenant, root: str | None) -> list[str]:
     ):
         if parent_id is not None:
             children.setdefault(parent_id, []).append(distributor_id)
-    found = [root]
-    for distributor_id in found:
-        found.extend(child for child in children.get(distributor_id, ()) if child not in found)
+    found, seen = [root], {root}
+    for distributor_id in found:  # breadth first; ``found`` grows while it is walked
+        for child in children.get(distributor_id, ()):
+            if child not in seen:
+                seen.add(child)
+                found.append(child)
     return found
 
 
@@ -250,8 +254,15 @@ def stores_in_scope(session: Session, actor: Actor, tenant: Tenant) -> ColumnEle
     if role in (AccountRole.REP, AccountRole.SUPERVISOR):
         return and_(own, Store.rep_id.in_(_territory_reps(session, tenant, actor)))
     if role is AccountRole.MANAGER:
+        people = _subordinates(session, tenant, actor.staff_id or "")
         regions = _manager_regions(session, tenant, actor)
-        return and_(own, Store.region_code.in_(select(RegionRow.code).where(regions)))
+        return and_(
+            own,
+            or_(
+                Store.region_code.in_(select(RegionRow.code).where(regions)),
+                Store.rep_id.in_(people),
+            ),
+        )
     if role is AccountRole.DISTRIBUTOR:
         network = _network(session, tenant, actor.distributor_id)
         return and_(own, Store.distributor_id.in_(network))

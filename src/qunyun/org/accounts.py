@@ -269,3 +269,58 @@ def integration_token(session: Session, token: str) -> IntegrationToken | None:
     if record is None or record.revoked_at is not None:
         return None
     return record
+
+
+def _account(session: Session, tenant: Tenant, username: str) -> Account:
+    account = session.scalar(
+        select(Account)
+        .where(Account.tenant_id == tenant.id, Account.username == username)
+        .with_for_update()
+    )
+    if account is None:
+        raise NotFound(f"没有账号 {username!r}")
+    return account
+
+
+def do_set_password(session: Session, tenant: Tenant, username: str, password: str) -> Account:
+    """Give an account a new password; it ends every earlier bearer token and session, unlocks.
+
+    Raise NotFound for an unknown username and InvalidInput for a short password.
+    """
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"密码至少 {MIN_PASSWORD_LENGTH} 个字符")
+    account = _account(session, tenant, username)
+    account.password_hash = password_hasher().hash(password)
+    account.failed_logins = 0
+    account.locked_until = None
+    session.flush()
+    return account
+
+
+def do_set_account_active(
+    session: Session, tenant: Tenant, username: str, *, is_active: bool
+) -> Account:
+    """Disable (or enable again) an account; a disabled one cannot log in or use its tokens."""
+    account = _account(session, tenant, username)
+    if account.is_active == is_active:
+        state = "已启用" if is_active else "已停用"
+        raise Conflict(f"账号 {username!r} {state}")
+    account.is_active = is_active
+    session.flush()
+    return account
+
+
+def do_revoke_token(session: Session, tenant: Tenant, name: str) -> IntegrationToken:
+    """Revoke an integration token; raise NotFound for an unknown name, Conflict if revoked."""
+    record = session.scalar(
+        select(IntegrationToken)
+        .where(IntegrationToken.tenant_id == tenant.id, IntegrationToken.name == name)
+        .with_for_update()
+    )
+    if record is None:
+        raise NotFound(f"没有令牌 {name!r}")
+    if record.revoked_at is not None:
+        raise Conflict(f"令牌 {name!r} 已于 {record.revoked_at:%Y-%m-%d} 吊销")
+    record.revoked_at = utcnow()
+    session.flush()
+    return record

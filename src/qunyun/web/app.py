@@ -7,10 +7,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 
 from qunyun import __version__
@@ -58,8 +60,7 @@ def create_app(engine: Engine | None = None, key: str | None = None) -> FastAPI:
         title="Qunyun 群运 API",
         version=__version__,
         description="REST API of Qunyun: the community matrix of a brand's channel, by scope.",
-        docs_url="/api/docs",
-        swagger_ui_oauth2_redirect_url="/api/docs/oauth2-redirect",
+        docs_url=None,
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
@@ -75,12 +76,41 @@ def create_app(engine: Engine | None = None, key: str | None = None) -> FastAPI:
     for router in (auth_api.router, groups_api.router, plans_api.router, governance_api.router):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(pages.router, include_in_schema=False)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_api_route("/api/docs", _api_docs, include_in_schema=False)
+    app.mount("/static", _StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_exception_handler(QunyunError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
     return app
+
+
+SWAGGER_UI = "/static/vendor/swagger-ui-5.35.0"
+
+
+class _StaticFiles(StaticFiles):
+    """Static files; the vendored ones carry their version in the path, so phones keep them."""
+
+    def file_response(
+        self, full_path: Any, stat_result: Any, scope: Any, status_code: int = 200
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        if (STATIC / "vendor") in Path(full_path).parents:
+            response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
+
+
+def _api_docs() -> HTMLResponse:
+    """Serve the API's Swagger UI from our own static files (no CDN: intranets are offline)."""
+    return get_swagger_ui_html(
+        openapi_url="/api/openapi.json",
+        title="Qunyun 群运 API",
+        swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+        swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+        swagger_favicon_url="/static/favicon.svg",
+        swagger_ui_parameters={"validatorUrl": None},  # the public validator is online
+    )
 
 
 def _is_api(request: Request) -> bool:

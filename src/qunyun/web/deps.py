@@ -6,6 +6,7 @@ from contextlib import AbstractContextManager
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from qunyun.core.db import unit_of_work
@@ -19,15 +20,22 @@ def work(request: Request) -> AbstractContextManager[Session]:
     return unit_of_work(request.app.state.engine)
 
 
-def api_actor(request: Request) -> Actor:
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    description="`access_token` of POST /api/v1/auth/token, or an integration token.",
+)
+
+
+def api_actor(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Actor:
     """Return the actor of the request's bearer token; raise Unauthenticated without a good one."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    if credentials is None or not credentials.credentials.strip():
         raise Unauthenticated("需要登录：请求头 Authorization: Bearer <token>")
     signer: TokenSigner = request.app.state.signer
     with work(request) as session:
-        actor = signer.actor(session, token.strip())
+        actor = signer.actor(session, credentials.credentials.strip())
     if actor is None:
         raise Unauthenticated("令牌无效或已过期，请重新获取")
     return actor

@@ -103,6 +103,7 @@ def get_group(actor: ApiActor, request: Request, group_id: ObjectId) -> GroupDet
         health=None,
         region=catalogue().full_name(group.region_code) if group.region_code else None,
         created_at=group.created_at,
+        archived_at=group.archived_at,
         members=[member for member in out if member.kind != ContactKind.STAFF.value],
         staff_seats=[member for member in out if member.kind == ContactKind.STAFF.value],
         breaches=[BreachOut(group_id=b.group_id, rule=b.rule, detail=b.detail) for b in breaches],

@@ -42,9 +42,7 @@ def compute_plan(
     with work(request) as session:
         tenant = actor_tenant(session, actor)
         summary = do_compute_plan(session, tenant, f"web:{actor.name}", rebalance=rebalance)
-        revision = session.get(PlanRevision, summary.revision_id)
-        assert revision is not None
-        return plan_out(revision)
+        return plan_out(session.get_one(PlanRevision, summary.revision_id))
 
 
 @router.get("/plans/pending", response_model=PlanOut)

@@ -82,6 +82,7 @@ class GroupDetail(GroupItem):
 
     region: str | None
     created_at: datetime
+    archived_at: datetime | None
     members: list[MemberOut]
     staff_seats: list[MemberOut]
     breaches: list[BreachOut]

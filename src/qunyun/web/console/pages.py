@@ -7,16 +7,22 @@ import json
 from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from qunyun.core.errors import Forbidden, QunyunError, Unauthenticated
 from qunyun.groups.governance import audit_store_groups, store_coverage
 from qunyun.groups.handover import do_handover
-from qunyun.groups.models import MATRIX_LABELS, Group, Matrix, PlanRevision
+from qunyun.groups.models import MATRIX_LABELS, Group, Matrix, PlanRevision, RevisionStatus
 from qunyun.groups.plans import do_apply_plan, do_compute_plan
-from qunyun.groups.queries import group_members, groups_by_matrix, groups_in, plan_changes
+from qunyun.groups.queries import (
+    group_members,
+    groups_by_matrix,
+    groups_in,
+    groups_per_region,
+    plan_changes,
+)
 from qunyun.org.access import (
     Actor,
     access_group,
@@ -63,8 +69,16 @@ async def _check_csrf(request: Request) -> None:
         raise Forbidden("表单已过期（CSRF 校验失败），请刷新页面后重试")
 
 
+ConsoleActor = Annotated[Actor, Depends(_actor)]
+"""The logged-in reader; resolved before the CSRF check, so that strangers go to the login."""
+CsrfChecked = Annotated[None, Depends(_check_csrf)]
+"""Declared after the actor: writes run as plain functions in the thread pool (the database
+work must not block the event loop), while this async dependency reads the form."""
+
+
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
+    """Return ``target`` when it is a path on this site, else ``/`` (no open redirects)."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
         return target
     return "/"
 
@@ -79,15 +93,15 @@ def login_page(request: Request, next: str | None = None) -> Response:
 
 
 @router.post("/login", response_class=HTMLResponse)
-async def login(
+def login(
     request: Request,
+    _csrf: CsrfChecked,
     tenant: Text,
     username: Text,
     password: Text,
     next: Annotated[str, Form(max_length=500)] = "/",
 ) -> Response:
     """Log in: a signed session cookie with a fresh CSRF token."""
-    await _check_csrf(request)
     try:
         with work(request) as session:
             account = do_login(session, tenant, username, password)
@@ -104,9 +118,8 @@ async def login(
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
+def logout(request: Request, _csrf: CsrfChecked) -> Response:
     """Log out."""
-    await _check_csrf(request)
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
@@ -173,29 +186,69 @@ def overview(request: Request) -> Response:
     )
 
 
+NO_REGION = "none"
+"""The path segment of groups without a region (national groups)."""
+
+
+def _region_name(code: str | None) -> str:
+    return catalogue().by_code[code].name if code else "全国"
+
+
 @router.get("/matrix", response_class=HTMLResponse)
 def matrix(request: Request) -> Response:
-    """Show region → rep → groups with their size, within the caller's scope."""
+    """Show the regions of the caller's scope with their group counts; one region opened.
+
+    A national brand has tens of thousands of groups: each region's reps and groups load
+    when it is opened (``/matrix/{region}``), and a scope of one region shows it at once.
+    """
     actor = _actor(request)
     with work(request) as session:
         tenant = actor_tenant(session, actor)
-        rows = groups_in(session, groups_in_scope(session, actor, tenant))
-        reps = {row.territory_rep_id for row in rows if row.territory_rep_id}
-        names = dict(
-            session.execute(
-                select(Staff.staff_id, Staff.name).where(
-                    Staff.tenant_id == tenant.id, Staff.staff_id.in_(reps)
-                )
-            ).all()
-        )
-    tree: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
+        within = groups_in_scope(session, actor, tenant)
+        regions = groups_per_region(session, within)
+        opened = _region_tree(session, tenant, within, regions[0][0]) if len(regions) == 1 else None
+    return render(
+        request,
+        "matrix.html",
+        actor,
+        {
+            "regions": [(code or NO_REGION, _region_name(code), count) for code, count in regions],
+            "count": sum(count for _, count in regions),
+            "opened": opened,
+        },
+    )
+
+
+@router.get("/matrix/{region}", response_class=HTMLResponse)
+def matrix_region(request: Request, region: Annotated[str, Path(max_length=6)]) -> Response:
+    """Show one region's reps and their groups with size (a fragment the matrix page loads)."""
+    actor = _actor(request)
+    code = None if region == NO_REGION else region
+    with work(request) as session:
+        tenant = actor_tenant(session, actor)
+        within = groups_in_scope(session, actor, tenant)
+        tree = _region_tree(session, tenant, within, code)
+    return render(request, "matrix_region.html", actor, {"tree": tree})
+
+
+def _region_tree(session: Any, tenant: Any, within: Any, code: str | None) -> dict[str, list[Any]]:
+    """Return rep label → groups of one region, reps by name."""
+    in_region = Group.region_code.is_(None) if code is None else Group.region_code == code
+    rows = groups_in(session, and_(within, in_region))
+    reps = {row.territory_rep_id for row in rows if row.territory_rep_id}
+    names = dict(
+        session.execute(
+            select(Staff.staff_id, Staff.name).where(
+                Staff.tenant_id == tenant.id, Staff.staff_id.in_(reps)
+            )
+        ).all()
+    )
+    tree: dict[str, list[Any]] = defaultdict(list)
     for row in rows:
-        region = catalogue().by_code[row.region_code].name if row.region_code else "—"
         rep = row.territory_rep_id
         label = f"{names.get(rep, rep)}（{rep}）" if rep else MATRIX_LABELS[row.matrix]
-        tree[region][label].append(row)
-    ordered = {region: dict(sorted(reps.items())) for region, reps in sorted(tree.items())}
-    return render(request, "matrix.html", actor, {"tree": ordered, "count": len(rows)})
+        tree[label].append(row)
+    return dict(sorted(tree.items()))
 
 
 @router.get("/groups/{group_id}", response_class=HTMLResponse)
@@ -241,7 +294,10 @@ def _plan_context(session: Any, actor: Actor) -> dict[str, Any]:
     tenant = actor_tenant(session, actor)
     revision = session.scalar(
         select(PlanRevision)
-        .where(PlanRevision.tenant_id == tenant.id, PlanRevision.status == "pending")
+        .where(
+            PlanRevision.tenant_id == tenant.id,
+            PlanRevision.status == RevisionStatus.PENDING,
+        )
         .order_by(PlanRevision.id.desc())
     )
     changes = plan_changes(session, revision.id, None, 200) if revision is not None else []
@@ -273,11 +329,9 @@ def plan_page(request: Request) -> Response:
 
 
 @router.post("/plan/compute", response_class=HTMLResponse)
-async def plan_compute(request: Request) -> Response:
+def plan_compute(request: Request, actor: ConsoleActor, _csrf: CsrfChecked) -> Response:
     """Compute a new pending plan."""
-    actor = _actor(request)
     require_planner(actor)
-    await _check_csrf(request)
     with work(request) as session:
         do_compute_plan(session, actor_tenant(session, actor), f"web:{actor.name}")
     with work(request) as session:
@@ -286,11 +340,9 @@ async def plan_compute(request: Request) -> Response:
 
 
 @router.post("/plan/apply", response_class=HTMLResponse)
-async def plan_apply(request: Request) -> Response:
+def plan_apply(request: Request, actor: ConsoleActor, _csrf: CsrfChecked) -> Response:
     """Apply the pending plan; a refusal (channel changed, no plan) is shown on the page."""
-    actor = _actor(request)
     require_planner(actor)
-    await _check_csrf(request)
     error = None
     try:
         with work(request) as session:
@@ -336,15 +388,15 @@ def handover_page(request: Request) -> Response:
 
 
 @router.post("/handover", response_class=HTMLResponse)
-async def handover(
+def handover(
     request: Request,
+    actor: ConsoleActor,
+    _csrf: CsrfChecked,
     from_id: Annotated[str, Form(max_length=64)],
     to_id: Annotated[str, Form(max_length=64)],
 ) -> Response:
     """Hand a person's stores, groups and reports to a colleague of the same role."""
-    actor = _actor(request)
     require_handover(actor)
-    await _check_csrf(request)
     report, error = None, None
     try:
         with work(request) as session:
