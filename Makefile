@@ -2,20 +2,28 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-INSTALLED := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP := $(shell cksum pyproject.toml | cut -d' ' -f1)
+RUNTIME := $(VENV)/.runtime-$(STAMP)
+INSTALLED := $(VENV)/.installed-$(STAMP)
 
 .PHONY: setup demo test lint format bench clean
 
-$(INSTALLED): pyproject.toml
+# `make demo` needs only what Qunyun runs on; tests and linters add the dev extras on top.
+$(RUNTIME): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	@rm -f $(VENV)/.runtime-*
+	@touch $@
+
+$(INSTALLED): $(RUNTIME)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
 setup: $(INSTALLED)
 
-demo: $(INSTALLED)
+demo: $(RUNTIME)
 	$(BIN)/qunyun demo
 
 test: $(INSTALLED)
