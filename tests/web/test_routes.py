@@ -6,16 +6,29 @@ anonymous caller and an out-of-scope rep get.
 
 from __future__ import annotations
 
+import json
+import re
+
 from fastapi import FastAPI
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from starlette.routing import Mount
 
 from qunyun.channel.models import Store
 from qunyun.core.db import unit_of_work
+from qunyun.web.deps import api_member
 
+from .activation_helpers import (
+    activation_bodies,
+    foreign_activation,
+    member_headers,
+    stores_of_group,
+)
 from .conftest import bearer, console_login, csrf_of, store_groups_of
+
+ACTIVATION_BODIES: dict[str, dict[str, object]] = {}
+"""Bodies of the activation POSTs, aimed at the other territory's group (filled by the test)."""
 
 LOGIN = "login"
 """A console page that sends an anonymous caller to the login form (303)."""
@@ -48,6 +61,31 @@ EXPECTED: dict[tuple[str, str], tuple[int | str, int]] = {
     ("POST", "/plan/apply"): (LOGIN, 403),
     ("GET", "/handover"): (LOGIN, 403),
     ("POST", "/handover"): (LOGIN, 403),
+    ("POST", "/api/v1/members/token"): (401, 403),
+    ("POST", "/api/v1/red-packets"): (401, 404),
+    ("GET", "/api/v1/red-packets/{packet_id}"): (401, 404),
+    ("POST", "/api/v1/red-packets/{packet_id}/grab"): (401, 401),
+    ("POST", "/api/v1/flash-sales"): (401, 404),
+    ("GET", "/api/v1/flash-sales/{sale_id}"): (401, 404),
+    ("POST", "/api/v1/flash-sales/{sale_id}/orders"): (401, 401),
+    ("POST", "/api/v1/group-buys"): (401, 404),
+    ("GET", "/api/v1/group-buys/{deal_id}"): (401, 404),
+    ("POST", "/api/v1/group-buys/{deal_id}/teams"): (401, 401),
+    ("POST", "/api/v1/group-buy-teams/{team_id}/members"): (401, 401),
+    ("POST", "/api/v1/order-lists"): (401, 404),
+    ("GET", "/api/v1/order-lists/{list_id}"): (401, 404),
+    ("POST", "/api/v1/order-lists/{list_id}/lines"): (401, 401),
+    ("GET", "/h5/login"): (401, 401),
+    ("GET", "/h5/"): (401, 401),
+    ("GET", "/h5/red-packets/{packet_id}"): (401, 401),
+    ("POST", "/h5/red-packets/{packet_id}/grab"): (401, 401),
+    ("GET", "/h5/flash-sales/{sale_id}"): (401, 401),
+    ("POST", "/h5/flash-sales/{sale_id}/orders"): (401, 401),
+    ("GET", "/h5/group-buys/{deal_id}"): (401, 401),
+    ("POST", "/h5/group-buys/{deal_id}/teams"): (401, 401),
+    ("POST", "/h5/group-buy-teams/{team_id}/members"): (401, 401),
+    ("GET", "/h5/order-lists/{list_id}"): (401, 401),
+    ("POST", "/h5/order-lists/{list_id}/lines"): (401, 401),
     ("GET", "/api/openapi.json"): (200, 200),
     ("GET", "/api/docs"): (200, 200),
     ("GET", "/api/docs/oauth2-redirect"): (200, 200),
@@ -71,7 +109,9 @@ def _call(
     client: TestClient, method: str, path: str, headers: dict[str, str], csrf: str | None
 ) -> tuple[int, str, str]:
     body: dict[str, object] = {}
-    if path == "/api/v1/handovers":
+    if method == "POST" and path in ACTIVATION_BODIES:
+        body = {"json": ACTIVATION_BODIES[path]}
+    elif path == "/api/v1/handovers":
         body = {"json": {"from": "R0002", "to": "R0003"}}
     elif path == "/api/v1/auth/token":
         body = {"json": {"tenant": "demo", "username": "rep", "password": "wrong-password"}}
@@ -96,11 +136,15 @@ def test_every_route_refuses_anonymous_and_out_of_scope_callers(
         ).first()
     assert foreign_store is not None
     fill = {"{group_id}": foreign_group, "{store_id}": foreign_store, "{code}": "en"}
+    fill |= foreign_activation(engine, foreign_group)
 
     def concrete(path: str) -> str:
         for name, value in fill.items():
             path = path.replace(name, value)
         return path
+
+    bodies = activation_bodies(foreign_group, foreign_store)
+    ACTIVATION_BODIES.update({concrete(path): body for path, body in bodies.items()})
 
     # the table covers every route, no more and no less
     assert _routes(app) == set(EXPECTED)
@@ -133,6 +177,19 @@ def test_every_route_refuses_anonymous_and_out_of_scope_callers(
             made_up_id = "SG999999" if "{group_id}" in path else "ST999999"
             real_id = foreign_group if "{group_id}" in path else foreign_store
             assert text == missing.replace(made_up_id, real_id), (method, path)
+        elif foreign_group in json.dumps(ACTIVATION_BODIES.get(url)):
+            # a body that names the other territory's group answers as for a made-up group
+            sent = ACTIVATION_BODIES[url]
+            ACTIVATION_BODIES[url] = json.loads(json.dumps(sent).replace(foreign_group, "SG999999"))
+            _, _, missing = _call(rep_console, method, url, rep_headers, None)
+            ACTIVATION_BODIES[url] = sent
+            assert text == missing.replace("SG999999", foreign_group), (method, path)
+        elif is_api and scoped_status == 404:
+            # an activation object of the other territory answers as an id that does not exist
+            made_up = re.sub(r"/[0-9]+(/|$)", r"/999999\1", url)
+            _, _, missing = _call(rep_console, method, made_up, rep_headers, None)
+            assert text == missing.replace("999999", url.split("/")[4]), (method, path)
+            assert foreign_group not in text, (method, path)
         else:
             assert foreign_group not in text, (method, path)
             assert foreign_store not in text, (method, path)
@@ -149,3 +206,53 @@ def test_static_files_are_served_locally_and_public(client: TestClient) -> None:
     assert (htmx.status_code, echarts.status_code) == (200, 200)
     assert htmx.headers["content-type"].startswith(("text/javascript", "application/javascript"))
     assert missing.status_code == 404
+
+
+def _member_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """Return (method, path) of the routes that act as a member (they depend on api_member)."""
+    found = set()
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute) and any(
+            dependency.call is api_member for dependency in route.dependant.dependencies
+        ):
+            found |= {(method, str(context.path)) for method in route.methods}
+    return found
+
+
+def test_member_tokens_open_only_member_routes_and_staff_tokens_only_staff_routes(
+    app: FastAPI, client: TestClient, engine: Engine
+) -> None:
+    # given a member token of a store of R0001's group, and an HQ token
+    group = store_groups_of(engine, "R0001")[0]
+    fill = foreign_activation(engine, group)
+    hq = bearer(client, "hq")
+    member = member_headers(client, hq, stores_of_group(engine, group)[1])
+    bodies = activation_bodies(group, stores_of_group(engine, group)[1])
+    member_routes = _member_routes(app)
+    bearer_routes = {
+        (method, path)
+        for method, path in _routes(app)
+        if path.startswith("/api/v1/") and path != "/api/v1/auth/token"
+    }
+
+    def call(method: str, path: str, headers: dict[str, str]) -> int:
+        url = path
+        for name, value in fill.items():
+            url = url.replace(name, value)
+        body = {"json": bodies[path]} if method == "POST" and path in bodies else {}
+        return client.request(method, url, headers=headers, **body).status_code  # type: ignore[arg-type]
+
+    # then the member routes are the five member actions
+    assert member_routes == {
+        ("POST", "/api/v1/red-packets/{packet_id}/grab"),
+        ("POST", "/api/v1/flash-sales/{sale_id}/orders"),
+        ("POST", "/api/v1/group-buys/{deal_id}/teams"),
+        ("POST", "/api/v1/group-buy-teams/{team_id}/members"),
+        ("POST", "/api/v1/order-lists/{list_id}/lines"),
+    }
+    # and a member token is refused on every staff route, an HQ token on every member route
+    for method, path in sorted(bearer_routes - member_routes):
+        assert call(method, path, member) == 401, (method, path)
+    for method, path in sorted(member_routes):
+        assert call(method, path, hq) == 401, (method, path)
