@@ -117,7 +117,7 @@ def create_member_token(body: MemberTokenIn, actor: ApiActor, request: Request) 
 # --- red packets -----------------------------------------------------------------------------
 
 
-@router.post("/red-packets", response_model=CreatedOut, status_code=201)
+@router.post("/red-packets", response_model=CreatedOut, status_code=201, responses=REFUSALS)
 def create_red_packet(body: RedPacketIn, actor: ApiActor, request: Request) -> CreatedOut:
     """Send a red packet to a group of the caller's scope, paid from the group's month budget."""
     require_activator(actor)
