@@ -45,6 +45,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/plan_apply.py --stores 200000
 	$(BIN)/python benchmarks/events_group_daily.py --events 10000000
 	$(BIN)/python benchmarks/redpacket_fairness.py --packets 1000000
+	$(BIN)/python benchmarks/activation_http.py --seconds 8
 
 clean:
 	rm -rf $(VENV) qunyun-data .pytest_cache .mypy_cache .ruff_cache

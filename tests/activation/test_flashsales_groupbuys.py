@@ -16,7 +16,7 @@ from qunyun.activation.groupbuys import (
     team_members,
 )
 from qunyun.activation.hot import RedisHotState
-from qunyun.activation.models import GroupBuy, TeamStatus
+from qunyun.activation.models import FlashSale, GroupBuy, TeamStatus
 from qunyun.core.db import unit_of_work
 from qunyun.core.errors import NotFound
 from qunyun.org.models import Tenant
@@ -74,7 +74,7 @@ def test_a_flash_sale_refuses_outside_its_window_past_the_limit_and_beyond_stock
     last = _order(engine, tenant, sale_id, "S003", 1, 5, path)
     with pytest.raises(Ended, match=r"已结束$"):
         _order(engine, tenant, sale_id, "S004", 1, 60, path)
-    with pytest.raises(NotFound, match=r"S999 不在社群 G1 中"):
+    with pytest.raises(NotFound, match=r"^没有秒杀 \d+$"):
         _order(engine, tenant, sale_id, "S999", 1, 5, path)
 
     assert last - first == 2
@@ -144,3 +144,25 @@ def test_a_team_short_at_its_deadline_is_cancelled_and_releases_stock(
 
     assert cancelled == sorted([team_id, other])
     assert again.joined == 1
+
+
+def test_an_attempt_claimed_in_redis_but_never_committed_is_committed_by_its_retry(
+    engine: Engine, tenant: Tenant, hot: RedisHotState
+) -> None:
+    # given a sale whose Redis state took 2 units for an attempt whose process then died
+    group_with_members(engine, tenant, 2)
+    sale_id = _sale(engine, tenant, stock=5, limit=2)
+    _order(engine, tenant, sale_id, "S002", 1, 1, hot)
+    claimed = hot.buy(
+        sale_id, "store:S001", 2, int((T0 + timedelta(minutes=2)).timestamp() * 1000), "a-1"
+    )
+
+    # when the member's phone retries the attempt
+    retried = _order(engine, tenant, sale_id, "S001", 2, 3, hot, attempt="a-1")
+    again = _order(engine, tenant, sale_id, "S001", 2, 4, hot, attempt="a-1")
+
+    # then the retry commits the claimed units once, and a second retry returns that order
+    assert claimed.status == "ok"
+    assert again == retried
+    with unit_of_work(engine) as session:
+        assert session.get_one(FlashSale, sale_id).sold == 3

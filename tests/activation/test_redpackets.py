@@ -100,9 +100,9 @@ def test_only_current_members_of_the_group_may_grab(
     with unit_of_work(engine) as session:
         do_leave(session, tenant, "G1", STORE, "S003", T0)
 
-    with pytest.raises(NotFound, match=rf"^没有红包 {packet_id}（store S003 不在社群 G1 中）$"):
+    with pytest.raises(NotFound, match=rf"^没有红包 {packet_id}$"):
         _grab(engine, tenant, packet_id, "S003", hot)
-    with pytest.raises(NotFound, match=rf"^没有红包 {packet_id}（store S999 不在社群 G1 中）$"):
+    with pytest.raises(NotFound, match=rf"^没有红包 {packet_id}$"):
         _grab(engine, tenant, packet_id, "S999", hot)
     with pytest.raises(NotFound, match=r"^没有红包 1000000000$"):
         _grab(engine, tenant, 10**9, "S001", hot)

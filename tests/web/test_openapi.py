@@ -8,8 +8,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.case import Case
+from sqlalchemy import Engine
 
-from .conftest import bearer
+from .activation_helpers import foreign_activation, member_headers, stores_of_group
+from .conftest import bearer, store_groups_of
 
 # one backend is enough here: the schema and the handlers are the same on both
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
@@ -36,4 +38,38 @@ def test_every_operation_answers_as_documented(app: FastAPI, client: TestClient)
 
         answers_as_documented()
 
-    assert len(operations) == 13
+    assert len(operations) == 27
+
+
+def test_member_operations_answer_as_documented_for_a_member(
+    app: FastAPI, client: TestClient, engine: Engine
+) -> None:
+    # given a member token of a store in a group with a packet, a sale, a deal and a list
+    group = store_groups_of(engine, "R0001")[0]
+    foreign_activation(engine, group)
+    member = member_headers(client, bearer(client, "hq"), stores_of_group(engine, group)[1])
+    schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
+    operations = [
+        result.ok()
+        for result in schema.get_all_operations()
+        if any(
+            word in result.ok().path
+            for word in ("/grab", "/orders", "/teams", "/members", "/lines")
+        )
+        and result.ok().method.upper() == "POST"
+        and result.ok().path != "/api/v1/members/token"
+    ]
+
+    # when schemathesis sends generated requests as the member (ids 1 exist), then each passes
+    for operation in operations:
+
+        @settings(
+            max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+        )
+        @given(case=operation.as_strategy())
+        def answers_as_documented(case: Case) -> None:
+            case.call_and_validate(headers=member)
+
+        answers_as_documented()
+
+    assert len(operations) == 5

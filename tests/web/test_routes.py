@@ -6,10 +6,11 @@ anonymous caller, a rep of another territory and the HQ of another tenant get.
 
 from __future__ import annotations
 
+import json
 import re
 
 from fastapi import FastAPI
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from starlette.routing import Mount
@@ -17,9 +18,22 @@ from starlette.routing import Mount
 from qunyun.channel.models import Store
 from qunyun.core.db import unit_of_work
 from qunyun.demo.build import DEMO_PASSWORD
+from qunyun.web.deps import api_member
 
 from ..conftest import Cli
+from .activation_helpers import (
+    activation_bodies,
+    foreign_activation,
+    member_headers,
+    stores_of_group,
+)
 from .conftest import bearer, console_login, csrf_of, store_groups_of
+
+ACTIVATION_BODIES: dict[str, dict[str, object]] = {}
+"""Bodies of the activation POSTs, aimed at the other territory's group (filled by the test)."""
+
+ACTIVATION_ID = re.compile(r"\{(packet|sale|deal|list|team)_id\}")
+"""Path parameters of activation objects (numeric ids)."""
 
 LOGIN = "login"
 """A console page that sends an anonymous caller to the login form (303)."""
@@ -55,6 +69,31 @@ EXPECTED: dict[tuple[str, str], tuple[int | str, int, int]] = {
     ("POST", "/handover"): (LOGIN, 403, 200),
     ("GET", "/api/openapi.json"): (200, 200, 200),
     ("GET", "/api/docs"): (200, 200, 200),
+    ("POST", "/api/v1/members/token"): (401, 403, 404),
+    ("POST", "/api/v1/red-packets"): (401, 404, 404),
+    ("GET", "/api/v1/red-packets/{packet_id}"): (401, 404, 404),
+    ("POST", "/api/v1/red-packets/{packet_id}/grab"): (401, 401, 401),
+    ("POST", "/api/v1/flash-sales"): (401, 404, 404),
+    ("GET", "/api/v1/flash-sales/{sale_id}"): (401, 404, 404),
+    ("POST", "/api/v1/flash-sales/{sale_id}/orders"): (401, 401, 401),
+    ("POST", "/api/v1/group-buys"): (401, 404, 404),
+    ("GET", "/api/v1/group-buys/{deal_id}"): (401, 404, 404),
+    ("POST", "/api/v1/group-buys/{deal_id}/teams"): (401, 401, 401),
+    ("POST", "/api/v1/group-buy-teams/{team_id}/members"): (401, 401, 401),
+    ("POST", "/api/v1/order-lists"): (401, 404, 404),
+    ("GET", "/api/v1/order-lists/{list_id}"): (401, 404, 404),
+    ("POST", "/api/v1/order-lists/{list_id}/lines"): (401, 401, 401),
+    ("GET", "/h5/login"): (401, 401, 401),
+    ("GET", "/h5/"): (401, 401, 401),
+    ("GET", "/h5/red-packets/{packet_id}"): (401, 401, 401),
+    ("POST", "/h5/red-packets/{packet_id}/grab"): (401, 401, 401),
+    ("GET", "/h5/flash-sales/{sale_id}"): (401, 401, 401),
+    ("POST", "/h5/flash-sales/{sale_id}/orders"): (401, 401, 401),
+    ("GET", "/h5/group-buys/{deal_id}"): (401, 401, 401),
+    ("POST", "/h5/group-buys/{deal_id}/teams"): (401, 401, 401),
+    ("POST", "/h5/group-buy-teams/{team_id}/members"): (401, 401, 401),
+    ("GET", "/h5/order-lists/{list_id}"): (401, 401, 401),
+    ("POST", "/h5/order-lists/{list_id}/lines"): (401, 401, 401),
 }
 """Requests run in this order (sorted): GETs, then POSTs; the other tenant's HQ computes
 its own (empty) plan and applies it, and its handover names people it does not have."""
@@ -77,7 +116,9 @@ def _call(
     client: TestClient, method: str, path: str, headers: dict[str, str], csrf: str | None
 ) -> tuple[int, str, str]:
     body: dict[str, object] = {}
-    if path == "/api/v1/handovers":
+    if method == "POST" and path in ACTIVATION_BODIES:
+        body = {"json": ACTIVATION_BODIES[path]}
+    elif path == "/api/v1/handovers":
         body = {"json": {"from": "R0002", "to": "R0003"}}
     elif path == "/api/v1/auth/token":
         body = {"json": {"tenant": "demo", "username": "rep", "password": "wrong-password"}}
@@ -108,11 +149,15 @@ def test_every_route_refuses_anonymous_and_out_of_scope_callers(
         "{code}": "en",
         "{region}": "440000",
     }
+    fill |= foreign_activation(engine, foreign_group)
 
     def concrete(path: str) -> str:
         for name, value in fill.items():
             path = path.replace(name, value)
         return path
+
+    bodies = activation_bodies(foreign_group, foreign_store)
+    ACTIVATION_BODIES.update({concrete(path): body for path, body in bodies.items()})
 
     # the table covers every route, no more and no less
     assert _routes(app) == set(EXPECTED)
@@ -145,6 +190,22 @@ def test_every_route_refuses_anonymous_and_out_of_scope_callers(
                 made_up_id = "SG999999" if "{group_id}" in path else "ST999999"
                 real_id = foreign_group if "{group_id}" in path else foreign_store
                 assert text == missing.replace(made_up_id, real_id), (method, path)
+            elif foreign_group in (sent := json.dumps(ACTIVATION_BODIES.get(url))) or (
+                foreign_store in sent
+            ):
+                # a body that names the other territory's objects answers as for made-up ones
+                made_up_body = sent.replace(foreign_group, "SG999999")
+                ACTIVATION_BODIES[url] = json.loads(made_up_body.replace(foreign_store, "ST999999"))
+                _, missing = caller.call(method, path, url)
+                ACTIVATION_BODIES[url] = json.loads(sent)
+                real = missing.replace("SG999999", foreign_group).replace("ST999999", foreign_store)
+                assert text == real, (caller.username, method, path)
+            elif path.startswith("/api/v1/") and expected == 404 and ACTIVATION_ID.search(path):
+                # an activation object of the other territory answers as an unknown id
+                made_up = re.sub(r"/[0-9]+(/|$)", r"/999999\1", url)
+                _, missing = caller.call(method, path, made_up)
+                assert text == missing.replace("999999", url.split("/")[4]), (method, path)
+                assert foreign_group not in text, (caller.username, method, path)
             else:
                 assert foreign_group not in text, (caller.username, method, path)
                 assert foreign_store not in text, (caller.username, method, path)
@@ -201,3 +262,53 @@ def test_static_files_are_served_locally_and_public(client: TestClient) -> None:
     assert client.get("/static/console.css").headers.get("cache-control") is None
     assert htmx.headers["content-type"].startswith(("text/javascript", "application/javascript"))
     assert missing.status_code == 404
+
+
+def _member_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """Return (method, path) of the routes that act as a member (they depend on api_member)."""
+    found = set()
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute) and any(
+            dependency.call is api_member for dependency in route.dependant.dependencies
+        ):
+            found |= {(method, str(context.path)) for method in route.methods}
+    return found
+
+
+def test_member_tokens_open_only_member_routes_and_staff_tokens_only_staff_routes(
+    app: FastAPI, client: TestClient, engine: Engine
+) -> None:
+    # given a member token of a store of R0001's group, and an HQ token
+    group = store_groups_of(engine, "R0001")[0]
+    fill = foreign_activation(engine, group)
+    hq = bearer(client, "hq")
+    member = member_headers(client, hq, stores_of_group(engine, group)[1])
+    bodies = activation_bodies(group, stores_of_group(engine, group)[1])
+    member_routes = _member_routes(app)
+    bearer_routes = {
+        (method, path)
+        for method, path in _routes(app)
+        if path.startswith("/api/v1/") and path != "/api/v1/auth/token"
+    }
+
+    def call(method: str, path: str, headers: dict[str, str]) -> int:
+        url = path
+        for name, value in fill.items():
+            url = url.replace(name, value)
+        body = {"json": bodies[path]} if method == "POST" and path in bodies else {}
+        return client.request(method, url, headers=headers, **body).status_code  # type: ignore[arg-type]
+
+    # then the member routes are the five member actions
+    assert member_routes == {
+        ("POST", "/api/v1/red-packets/{packet_id}/grab"),
+        ("POST", "/api/v1/flash-sales/{sale_id}/orders"),
+        ("POST", "/api/v1/group-buys/{deal_id}/teams"),
+        ("POST", "/api/v1/group-buy-teams/{team_id}/members"),
+        ("POST", "/api/v1/order-lists/{list_id}/lines"),
+    }
+    # and a member token is refused on every staff route, an HQ token on every member route
+    for method, path in sorted(bearer_routes - member_routes):
+        assert call(method, path, member) == 401, (method, path)
+    for method, path in sorted(member_routes):
+        assert call(method, path, hq) == 401, (method, path)

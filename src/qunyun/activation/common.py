@@ -34,6 +34,10 @@ def require_member(
     member_id: str,
     what: str,
 ) -> None:
-    """Raise NotFound unless the member is in the group now: to others ``what`` does not exist."""
+    """Raise NotFound unless the member is in the group now: to others ``what`` does not exist.
+
+    The message is the one of a missing ``what``, so that it tells an outsider nothing (not
+    even the group).
+    """
     if not is_current_member(session, tenant, group_id, member_kind, member_id):
-        raise NotFound(f"没有{what}（{member_kind.value} {member_id} 不在社群 {group_id} 中）")
+        raise NotFound(f"没有{what}")

@@ -34,8 +34,13 @@ class SaleView:
     """A sale as staff see it: stock, units sold, and every order."""
 
     id: int
+    group_id: str
     sku: str
     title: str
+    price_fen: int
+    per_member_limit: int
+    starts_at: datetime
+    ends_at: datetime
     stock: int
     sold: int
     orders: list[FlashSaleOrder]
@@ -264,7 +269,19 @@ def flash_sale_detail(session: Session, tenant: Tenant, sale_id: int) -> SaleVie
     orders = session.scalars(
         select(FlashSaleOrder).where(FlashSaleOrder.sale_id == sale_id).order_by(FlashSaleOrder.id)
     ).all()
-    return SaleView(sale.id, sale.sku, sale.title, sale.stock, sale.sold, list(orders))
+    return SaleView(
+        id=sale.id,
+        group_id=sale.group_id,
+        sku=sale.sku,
+        title=sale.title,
+        price_fen=sale.price_fen,
+        per_member_limit=sale.per_member_limit,
+        starts_at=sale.starts_at,
+        ends_at=sale.ends_at,
+        stock=sale.stock,
+        sold=sale.sold,
+        orders=list(orders),
+    )
 
 
 def units_bought(session: Session, sale_id: int) -> dict[tuple[ContactKind, str], int]:

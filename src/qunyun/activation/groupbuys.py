@@ -10,6 +10,7 @@ returned. Seats and stock move only by conditional updates (``joined < size``,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, delete, insert, select, update
@@ -256,3 +257,88 @@ def _add_member(
         )
     except IntegrityError as error:
         raise AlreadyJoined(f"{member_id} 已参加拼团 {deal_id}") from error
+
+
+@dataclass(frozen=True)
+class TeamView:
+    """A team of a deal with its members in joining order."""
+
+    id: int
+    leader_kind: ContactKind
+    leader_id: str
+    status: TeamStatus
+    joined: int
+    deadline: datetime
+    members: list[tuple[ContactKind, str]]
+
+
+@dataclass(frozen=True)
+class DealView:
+    """A deal with its stock and every team (newest first)."""
+
+    id: int
+    group_id: str
+    sku: str
+    title: str
+    price_fen: int
+    team_size: int
+    team_minutes: int
+    stock: int
+    reserved: int
+    sold: int
+    starts_at: datetime
+    ends_at: datetime
+    teams: list[TeamView]
+
+
+def group_buy_detail(session: Session, tenant: Tenant, deal_id: int) -> DealView:
+    """Return a deal with its teams and their members; raise NotFound when not the tenant's."""
+    deal = _deal(session, tenant, deal_id)
+    teams = session.scalars(
+        select(GroupBuyTeam).where(GroupBuyTeam.deal_id == deal_id).order_by(GroupBuyTeam.id.desc())
+    ).all()
+    members: dict[int, list[tuple[ContactKind, str]]] = {team.id: [] for team in teams}
+    for team_id, kind, member in session.execute(
+        select(GroupBuyMember.team_id, GroupBuyMember.member_kind, GroupBuyMember.member_id)
+        .where(GroupBuyMember.deal_id == deal_id)
+        .order_by(GroupBuyMember.joined_at, GroupBuyMember.member_id)
+    ):
+        members.setdefault(team_id, []).append((kind, member))
+    return DealView(
+        id=deal.id,
+        group_id=deal.group_id,
+        sku=deal.sku,
+        title=deal.title,
+        price_fen=deal.price_fen,
+        team_size=deal.team_size,
+        team_minutes=deal.team_minutes,
+        stock=deal.stock,
+        reserved=deal.reserved,
+        sold=deal.sold,
+        starts_at=deal.starts_at,
+        ends_at=deal.ends_at,
+        teams=[
+            TeamView(
+                id=team.id,
+                leader_kind=team.leader_kind,
+                leader_id=team.leader_id,
+                status=team.status,
+                joined=team.joined,
+                deadline=team.deadline,
+                members=members[team.id],
+            )
+            for team in teams
+        ],
+    )
+
+
+def team_deal(session: Session, tenant: Tenant, team_id: int) -> int:
+    """Return the deal of a team; raise NotFound when the team is not the tenant's."""
+    deal_id = session.scalar(
+        select(GroupBuyTeam.deal_id).where(
+            GroupBuyTeam.id == team_id, GroupBuyTeam.tenant_id == tenant.id
+        )
+    )
+    if deal_id is None:
+        raise NotFound(f"没有拼团队伍 {team_id}")
+    return deal_id

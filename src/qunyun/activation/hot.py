@@ -239,7 +239,8 @@ class RedisHotState:
         Statuses: ok, replay, not_started, ended, limit_exceeded, sold_out, missing.
         """
         reply = self._buy(keys=self._sale_keys(sale_id), args=[member, qty, now_ms, attempt_id])
-        return _claim(reply)
+        # a replay answers the member key of the attempt (``store:S001``), never a share
+        return Claim(str(reply[0]), value=str(reply[1]) if len(reply) > 1 else "")
 
     def unbuy(self, sale_id: int, member: str, qty: int, attempt_id: str) -> None:
         """Give units back (their order was not persisted)."""
@@ -256,8 +257,8 @@ class RedisHotState:
 
 
 @cache
-def _hot_state_for(url: str) -> RedisHotState:
-    return RedisHotState.from_url(url)
+def _hot_state_for(url: str, prefix: str) -> RedisHotState:
+    return RedisHotState.from_url(url, prefix)
 
 
 def hot_state() -> RedisHotState | None:
@@ -267,10 +268,11 @@ def hot_state() -> RedisHotState | None:
     """
     from qunyun.core.settings import get_settings
 
-    url = get_settings().redis_url
+    settings = get_settings()
+    url = settings.redis_url
     if url is None:
         return None
-    state = _hot_state_for(url)
+    state = _hot_state_for(url, settings.redis_prefix)
     try:
         state.client.ping()
     except redis.RedisError as error:

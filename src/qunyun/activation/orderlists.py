@@ -354,3 +354,74 @@ def partner_commissions(session: Session, tenant: Tenant, cutoff_id: int) -> dic
         .group_by(OrderList.partner_id)
     ).all()
     return {partner: int(total) for partner, total in rows}
+
+
+@dataclass(frozen=True)
+class LineView:
+    """A member's line on a list."""
+
+    id: int
+    member_kind: ContactKind
+    member_id: str
+    item_code: str
+    qty: int
+    amount_fen: int
+    added_at: datetime
+    is_locked: bool
+
+
+@dataclass(frozen=True)
+class ListView:
+    """A list with its items and lines (in the order they were added)."""
+
+    id: int
+    group_id: str
+    list_date: date
+    partner_kind: ContactKind
+    partner_id: str
+    commission_bp: int
+    closes_at: datetime
+    items: list[ListItem]
+    lines: list[LineView]
+
+
+def order_list_detail(session: Session, tenant: Tenant, list_id: int) -> ListView:
+    """Return a list with its items and lines; raise NotFound when not the tenant's."""
+    order_list = session.scalar(
+        select(OrderList).where(OrderList.id == list_id, OrderList.tenant_id == tenant.id)
+    )
+    if order_list is None:
+        raise NotFound(f"没有接龙 {list_id}")
+    items = session.scalars(
+        select(OrderListItem)
+        .where(OrderListItem.list_id == list_id)
+        .order_by(OrderListItem.item_code)
+    ).all()
+    lines = session.scalars(
+        select(OrderLine).where(OrderLine.list_id == list_id).order_by(OrderLine.id)
+    ).all()
+    return ListView(
+        id=order_list.id,
+        group_id=order_list.group_id,
+        list_date=order_list.list_date,
+        partner_kind=order_list.partner_kind,
+        partner_id=order_list.partner_id,
+        commission_bp=order_list.commission_bp,
+        closes_at=local_moment(order_list.list_date, cutoff_times()[-1], tenant.timezone),
+        items=[
+            ListItem(item.item_code, item.name, item.price_fen, item.supplier_id) for item in items
+        ],
+        lines=[
+            LineView(
+                id=line.id,
+                member_kind=line.member_kind,
+                member_id=line.member_id,
+                item_code=line.item_code,
+                qty=line.qty,
+                amount_fen=line.amount_fen,
+                added_at=line.added_at,
+                is_locked=line.cutoff_id is not None,
+            )
+            for line in lines
+        ],
+    )

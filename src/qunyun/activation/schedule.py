@@ -32,9 +32,14 @@ def local_moment(day: date, at: time, zone: str) -> datetime:
 
 
 def in_window(moment: datetime, start: time, end: time, zone: str) -> bool:
-    """Return whether ``moment``'s local time lies in ``[start, end)`` (may wrap past midnight)."""
+    """Return whether ``moment``'s local time lies in ``[start, end)`` (may wrap past midnight).
+
+    ``start == end`` is the whole day (``00:00``–``00:00``).
+    """
     local = moment.astimezone(ZoneInfo(zone)).time()
-    if start <= end:
+    if start == end:
+        return True
+    if start < end:
         return start <= local < end
     return local >= start or local < end
 

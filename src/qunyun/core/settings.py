@@ -72,6 +72,12 @@ class Settings(BaseSettings):
             "in the SQL database."
         ),
     )
+    redis_prefix: str = Field(
+        default="qunyun:",
+        min_length=1,
+        max_length=64,
+        description="Prefix of every Redis key, so that several deployments can share a Redis.",
+    )
     order_cutoffs: str = Field(
         default="12:00,20:00",
         description="Local times at which 接龙 lists are cut off each day, for tenants without their own.",

@@ -381,3 +381,74 @@ def require_whole_tenant(actor: Actor) -> None:
     require_reader(actor)
     if not actor.sees_whole_tenant:
         raise Forbidden("只有总部管理员和分析员可以查看全国计划")
+
+
+# --- activation (red packets, flash sales, group-buys, 接龙) -------------------------------
+
+ACTIVATORS = (
+    AccountRole.HQ_ADMIN,
+    AccountRole.MANAGER,
+    AccountRole.SUPERVISOR,
+    AccountRole.REP,
+    AccountRole.GROUP_ADMIN,
+)
+"""Roles that run activation in the groups of their scope (send packets, open sales)."""
+MEMBER_ISSUERS = (AccountRole.HQ_ADMIN, AccountRole.GROUP_ADMIN)
+"""Roles that may hand a member the identity token of the H5 pages."""
+
+
+def require_activator(actor: Actor) -> None:
+    """Raise Forbidden unless the actor may start activation in groups (not analysts, distributors)."""
+    require_reader(actor)
+    if actor.kind == ACCOUNT and actor.role not in ACTIVATORS:
+        raise Forbidden(
+            "只有总部管理员、经理、主管、业务员和群管理员可以发起红包、秒杀、拼团和接龙"
+        )
+
+
+def require_member_issuer(actor: Actor) -> None:
+    """Raise Forbidden unless the actor may issue member tokens (HQ and group admins)."""
+    require_reader(actor)
+    if actor.kind == ACCOUNT and actor.role not in MEMBER_ISSUERS:
+        raise Forbidden("只有总部管理员和群管理员可以签发会员令牌")
+
+
+def access_in_group(
+    session: Session, actor: Actor, tenant: Tenant, group_id: str, missing: str
+) -> None:
+    """Raise NotFound(``missing``) unless the group of an object is in the actor's scope.
+
+    The message is the object's own "not found", so that an object outside the scope answers
+    exactly as one that does not exist.
+    """
+    inside = session.scalar(
+        select(Group.group_id).where(
+            groups_in_scope(session, actor, tenant), Group.group_id == group_id
+        )
+    )
+    if inside is None:
+        raise NotFound(missing)
+
+
+def access_member(
+    session: Session, actor: Actor, tenant: Tenant, member_kind: ContactKind, member_id: str
+) -> None:
+    """Raise NotFound unless the member has an open stay in a group of the actor's scope."""
+    stay = session.scalar(
+        select(Membership.id)
+        .join(
+            Group,
+            (Group.tenant_id == Membership.tenant_id) & (Group.group_id == Membership.group_id),
+        )
+        .where(
+            groups_in_scope(session, actor, tenant),
+            Group.archived_at.is_(None),
+            Membership.tenant_id == tenant.id,
+            Membership.member_kind == member_kind,
+            Membership.member_id == member_id,
+            Membership.left_at.is_(None),
+        )
+        .limit(1)
+    )
+    if stay is None:
+        raise NotFound(f"没有会员 {member_kind.value} {member_id}")

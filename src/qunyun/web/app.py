@@ -16,6 +16,8 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 
 from qunyun import __version__
+from qunyun.activation.errors import ActivationConflict
+from qunyun.activation.hot import RedisHotState, hot_state
 from qunyun.core.errors import (
     Conflict,
     Forbidden,
@@ -25,6 +27,7 @@ from qunyun.core.errors import (
     Throttled,
     Unauthenticated,
 )
+from qunyun.web.api import activation as activation_api
 from qunyun.web.api import auth as auth_api
 from qunyun.web.api import governance as governance_api
 from qunyun.web.api import groups as groups_api
@@ -33,6 +36,7 @@ from qunyun.web.api.schemas import ErrorOut
 from qunyun.web.auth import ACCESS_TOKEN_SECONDS, SESSION_COOKIE, TokenSigner, secret_key
 from qunyun.web.console import pages
 from qunyun.web.console.render import render_error
+from qunyun.web.h5 import pages as h5_pages
 
 STATIC = Path(__file__).parent / "static"
 API_PREFIX = "/api/v1"
@@ -49,8 +53,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(engine: Engine | None = None, key: str | None = None) -> FastAPI:
-    """Return the application on ``engine`` (default: the configured, migrated database)."""
+def create_app(
+    engine: Engine | None = None, key: str | None = None, hot: RedisHotState | None = None
+) -> FastAPI:
+    """Return the application on ``engine`` (default: the configured, migrated database).
+
+    Activation's hot counters live in ``hot``, else in the Redis of ``QUNYUN_REDIS_URL``, else
+    in SQL.
+    """
     if engine is None:
         from qunyun.core.db import get_engine
 
@@ -66,6 +76,7 @@ def create_app(engine: Engine | None = None, key: str | None = None) -> FastAPI:
     )
     app.state.engine = engine
     app.state.signer = TokenSigner(key)
+    app.state.hot = hot if hot is not None else hot_state()
     app.add_middleware(
         SessionMiddleware,
         secret_key=key,
@@ -75,7 +86,9 @@ def create_app(engine: Engine | None = None, key: str | None = None) -> FastAPI:
     )
     for router in (auth_api.router, groups_api.router, plans_api.router, governance_api.router):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(activation_api.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(pages.router, include_in_schema=False)
+    app.include_router(h5_pages.router, include_in_schema=False)
     app.add_api_route("/api/docs", _api_docs, include_in_schema=False)
     app.mount("/static", _StaticFiles(directory=STATIC), name="static")
     app.add_middleware(GZipMiddleware, minimum_size=1024)
@@ -121,6 +134,8 @@ def _error(request: Request, status: int, message: str) -> Response:
     if _is_api(request):
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
         return JSONResponse({"detail": message}, status_code=status, headers=headers)
+    if request.url.path.startswith("/h5/"):
+        return h5_pages.render_h5_error(request, status, message)
     if status == 401:
         return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
     return render_error(request, status, message)
@@ -129,6 +144,8 @@ def _error(request: Request, status: int, message: str) -> Response:
 async def _domain_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, QunyunError)
     status = next((code for kind, code in STATUS.items() if isinstance(error, kind)), 400)
+    if isinstance(error, ActivationConflict) and _is_api(request):
+        return JSONResponse({"error": error.code, "detail": error.message}, status_code=status)
     return _error(request, status, error.message)
 
 

@@ -6,12 +6,14 @@ import hashlib
 import hmac
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
+from qunyun.channel.models import ContactKind
 from qunyun.core.settings import get_settings
 from qunyun.org.access import Actor
 from qunyun.org.accounts import TOKEN_PREFIX, active_account, integration_token
@@ -20,6 +22,17 @@ from qunyun.org.models import Account
 ACCESS_TOKEN_SECONDS = 12 * 3600
 """How long a bearer token from ``POST /api/v1/auth/token`` (and a console session) lasts."""
 SESSION_COOKIE = "qunyun_session"
+MEMBER_TOKEN_SECONDS = 7 * 24 * 3600
+"""How long a member identity token (the H5 pages' login) lasts."""
+
+
+@dataclass(frozen=True)
+class Member:
+    """A group member acting through the H5 pages: who they are, in which tenant."""
+
+    tenant_id: int
+    kind: ContactKind
+    member_id: str
 
 
 def secret_key() -> str:
@@ -50,10 +63,41 @@ class TokenSigner:
 
     def __init__(self, key: str) -> None:
         self.serializer = URLSafeTimedSerializer(key, salt="qunyun-api-token")
+        # another salt: a member token never passes as a staff token, nor the other way round
+        self.member_serializer = URLSafeTimedSerializer(key, salt="qunyun-member-token")
+        self.member_csrf_key = hashlib.sha256(f"qunyun-member-csrf:{key}".encode()).digest()
 
     def issue(self, account: Account) -> str:
         """Return a bearer token for the account, valid ``ACCESS_TOKEN_SECONDS``."""
         return self.serializer.dumps({"a": account.id, "p": _password_mark(account)})
+
+    def issue_member(self, member: Member) -> str:
+        """Return a member identity token, valid ``MEMBER_TOKEN_SECONDS``."""
+        return self.member_serializer.dumps(
+            {"t": member.tenant_id, "k": member.kind.value, "m": member.member_id}
+        )
+
+    def member(self, token: str) -> Member | None:
+        """Return the member a member token stands for, or None when it is not good."""
+        try:
+            payload: Any = self.member_serializer.loads(token, max_age=MEMBER_TOKEN_SECONDS)
+        except BadSignature:
+            return None
+        if not isinstance(payload, dict):
+            return None
+        tenant_id, kind, member_id = payload.get("t"), payload.get("k"), payload.get("m")
+        if not (
+            isinstance(tenant_id, int) and isinstance(kind, str) and isinstance(member_id, str)
+        ):
+            return None
+        try:
+            return Member(tenant_id, ContactKind(kind), member_id)
+        except ValueError:
+            return None
+
+    def member_csrf(self, token: str) -> str:
+        """Return the CSRF token of the H5 pages for a member token (derived, nothing stored)."""
+        return hmac.new(self.member_csrf_key, token.encode(), "sha256").hexdigest()
 
     def actor(self, session: Session, token: str) -> Actor | None:
         """Return the actor a bearer token stands for, or None when it is not (or no longer) good."""

@@ -9,10 +9,11 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
+from qunyun.activation.hot import RedisHotState
 from qunyun.core.db import unit_of_work
 from qunyun.core.errors import Unauthenticated
 from qunyun.org.access import Actor
-from qunyun.web.auth import TokenSigner, account_actor
+from qunyun.web.auth import Member, TokenSigner, account_actor
 
 
 def work(request: Request) -> AbstractContextManager[Session]:
@@ -54,3 +55,42 @@ def console_actor(request: Request) -> Actor | None:
 
 
 ApiActor = Annotated[Actor, Depends(api_actor)]
+
+
+def api_member(request: Request) -> Member:
+    """Return the member of the request's member token; raise Unauthenticated without one.
+
+    Staff tokens are refused here, as member tokens are on the staff endpoints.
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("需要会员令牌：请求头 Authorization: Bearer <会员令牌>")
+    signer: TokenSigner = request.app.state.signer
+    member = signer.member(token.strip())
+    if member is None:
+        raise Unauthenticated("会员令牌无效或已过期，请从群里的链接重新打开")
+    return member
+
+
+def hot(request: Request) -> RedisHotState | None:
+    """Return the app's Redis hot state, or None when hot counters live in SQL."""
+    state: RedisHotState | None = getattr(request.app.state, "hot", None)
+    return state
+
+
+ApiMember = Annotated[Member, Depends(api_member)]
+
+
+MEMBER_COOKIE = "qunyun_member"
+"""The H5 pages' cookie: the member token, set by ``/h5/login?token=…``."""
+
+
+def cookie_member(request: Request) -> tuple[Member, str] | None:
+    """Return the member of the H5 cookie and its token, or None without a good one."""
+    token = request.cookies.get(MEMBER_COOKIE)
+    if not token:
+        return None
+    signer: TokenSigner = request.app.state.signer
+    member = signer.member(token)
+    return None if member is None else (member, token)

@@ -1,0 +1,322 @@
+"""Red-packet grabs and flash-sale orders per second through the HTTP API, against a bare endpoint.
+
+For each store (SQLite file, PostgreSQL, PostgreSQL + Redis hot counters) the app is served by
+uvicorn in a process of its own (one worker, as ``qunyun serve`` runs it), and a separate load
+process pool (``--processes`` × ``--threads`` keep-alive httpx clients on loopback) sends, for
+``--seconds`` each:
+
+- ``POST /bench/bare``: a bare endpoint of the same app instance (answers 200, does nothing),
+  added here only, never in the production routes; measured before and after the others and
+  averaged, so that drift of a shared machine is spread evenly;
+- ``POST /api/v1/red-packets/{id}/grab`` with member tokens, each member once per packet;
+- ``POST /api/v1/flash-sales/{id}/orders`` ``{"qty": 1}`` with member tokens.
+
+It prints requests per second and the ratio to the bare endpoint (target: each ≥ 0.5).
+
+    .venv/bin/python benchmarks/activation_http.py --seconds 8
+    .venv/bin/python benchmarks/activation_http.py --stores sqlite --seconds 5 --processes 1
+
+PostgreSQL comes from ``QUNYUN_BENCH_POSTGRES_URL`` (default
+``postgresql://postgres@127.0.0.1:5432/test``; a database ``qunyun_bench_<pid>`` is made and
+dropped there), Redis from ``QUNYUN_BENCH_REDIS_URL`` (default ``redis://127.0.0.1:6379/14``,
+under a key prefix of this run, deleted afterwards).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+
+POSTGRES = os.environ.get("QUNYUN_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS = os.environ.get("QUNYUN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
+KEY = "bench-key-" + "b" * 40
+MEMBERS = 4000
+PACKETS = 10
+
+
+@dataclass(frozen=True)
+class Store:
+    name: str
+    database_url: str
+    redis_prefix: str | None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _admin(statement: str) -> None:
+    engine = create_engine(
+        POSTGRES.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
+    with engine.connect() as connection:
+        connection.execute(text(statement))
+    engine.dispose()
+
+
+def _prepare(store: Store) -> dict[str, Any]:
+    """Make a tenant, a group of MEMBERS stores, PACKETS packets and a sale; return ids, tokens."""
+    from qunyun.activation.flashsales import do_create_flash_sale
+    from qunyun.activation.models import ALL_GROUPS
+    from qunyun.activation.redpackets import Rule, do_create_red_packet, do_set_rule
+    from qunyun.channel.models import ContactKind
+    from qunyun.core.clock import utcnow
+    from qunyun.core.db import engine_for, migrate, unit_of_work
+    from qunyun.groups.actions import do_create_group, do_join
+    from qunyun.groups.models import Matrix, MemberRole
+    from qunyun.org.actions import do_create_tenant
+    from qunyun.web.auth import Member, TokenSigner
+
+    engine = engine_for(store.database_url)
+    migrate(engine)
+    members = [f"S{number:05d}" for number in range(MEMBERS)]
+    now = utcnow()
+    rule = Rule(10**12, 1, 10**9, 1, MEMBERS, "00:00", "00:00", 24 * 60, ALL_GROUPS)
+    with unit_of_work(engine) as session:
+        tenant = do_create_tenant(session, "bench", "压测品牌")
+        do_set_rule(session, tenant, rule)
+        do_create_group(session, tenant, "G1", "压测群", Matrix.STORE)
+        for member in members:
+            do_join(session, tenant, "G1", ContactKind.STORE, member, MemberRole.CUSTOMER)
+        packets = [
+            do_create_red_packet(session, tenant, "G1", MEMBERS * 100, MEMBERS).id
+            for _ in range(PACKETS)
+        ]
+        sale = do_create_flash_sale(
+            session, tenant, "G1", "SKU", "压测秒杀", 100, 10**8, 10**6, now,
+            now + timedelta(hours=2),
+        ).id  # fmt: skip
+        tenant_id = tenant.id
+    engine.dispose()
+    signer = TokenSigner(KEY)
+    tokens = [signer.issue_member(Member(tenant_id, ContactKind.STORE, m)) for m in members]
+    return {"packets": packets, "sale": sale, "tokens": tokens}
+
+
+def _serve(store: Store, port: int) -> None:
+    """Serve the app plus the bare endpoint (this process only) until killed."""
+    import uvicorn
+    from fastapi.responses import Response
+
+    from qunyun.activation.hot import RedisHotState
+    from qunyun.core.db import engine_for
+    from qunyun.web.app import create_app
+
+    hot = RedisHotState.from_url(REDIS, store.redis_prefix) if store.redis_prefix else None
+    app = create_app(engine_for(store.database_url), KEY, hot)
+
+    @app.post("/bench/bare", include_in_schema=False)
+    def bare() -> Response:
+        return Response(status_code=200)
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+def _jobs(paths: list[str], tokens: list[str], thread: int, threads: int) -> Any:
+    """Yield this thread's (path, token): every path with a disjoint slice of the members."""
+    for path in paths:
+        for index in range(thread, len(tokens), threads):
+            yield path, tokens[index]
+
+
+def _load(
+    base: str,
+    kind: str,
+    paths: list[str],
+    tokens: list[str],
+    first_thread: int,
+    threads: int,
+    all_threads: int,
+    start_at: float,
+    seconds: float,
+    out: Any,
+) -> None:
+    """Run ``threads`` client threads from ``start_at`` for ``seconds``; put (ok, other) on ``out``."""
+    counts: list[tuple[int, int]] = []
+
+    def run(thread: int) -> None:
+        good = bad = 0
+        with httpx.Client(base_url=base, timeout=30) as client:
+            client.get("/api/openapi.json")  # open the connection before the clock starts
+            time.sleep(max(0.0, start_at - time.time()))
+            deadline = start_at + seconds
+            for path, token in _jobs(paths, tokens, thread, all_threads):
+                if time.time() >= deadline:
+                    break
+                headers = {"Authorization": f"Bearer {token}"}
+                if kind == "order":
+                    response = client.post(path, json={"qty": 1}, headers=headers)
+                else:
+                    response = client.post(path, headers=headers)
+                if response.status_code in (200, 201):
+                    good += 1
+                else:
+                    bad += 1
+        counts.append((good, bad))
+
+    workers = [
+        threading.Thread(target=run, args=(first_thread + offset,)) for offset in range(threads)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    out.put((sum(good for good, _ in counts), sum(bad for _, bad in counts)))
+
+
+def _measure(
+    base: str, kind: str, paths: list[str], tokens: list[str], args: argparse.Namespace
+) -> tuple[float, int]:
+    """Return requests per second (200/201 only) and the number of other answers."""
+    context = multiprocessing.get_context("spawn")
+    out = context.Queue()
+    start_at = time.time() + 2.0
+    all_threads = args.processes * args.threads
+    processes = [
+        context.Process(
+            target=_load,
+            args=(
+                base,
+                kind,
+                paths,
+                tokens,
+                number * args.threads,
+                args.threads,
+                all_threads,
+                start_at,
+                args.seconds,
+                out,
+            ),
+        )
+        for number in range(args.processes)
+    ]
+    for process in processes:
+        process.start()
+    results = [out.get() for _ in processes]
+    for process in processes:
+        process.join()
+    ok = sum(good for good, _ in results)
+    return ok / args.seconds, sum(bad for _, bad in results)
+
+
+def _run(store: Store, args: argparse.Namespace) -> dict[str, float]:
+    prepared = _prepare(store)
+    port = _free_port()
+    server = multiprocessing.get_context("spawn").Process(target=_serve, args=(store, port))
+    server.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(base + "/api/openapi.json", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        tokens = prepared["tokens"]
+        grabs = [f"/api/v1/red-packets/{packet}/grab" for packet in prepared["packets"]]
+        orders = [f"/api/v1/flash-sales/{prepared['sale']}/orders"] * 1000
+        bare = ["/bench/bare"] * 1000
+        bare_before, _ = _measure(base, "bare", bare, tokens, args)
+        grab_rate, grab_other = _measure(base, "grab", grabs, tokens, args)
+        order_rate, order_other = _measure(base, "order", orders, tokens, args)
+        bare_after, _ = _measure(base, "bare", bare, tokens, args)
+    finally:
+        server.kill()
+        server.join()
+    bare_rate = (bare_before + bare_after) / 2
+    return {
+        "bare": bare_rate,
+        "bare_before": bare_before,
+        "bare_after": bare_after,
+        "grab": grab_rate,
+        "order": order_rate,
+        "grab_ratio": grab_rate / bare_rate,
+        "order_ratio": order_rate / bare_rate,
+        "refused": grab_other + order_other,
+    }
+
+
+def _stores(names: list[str], home: Path) -> list[Store]:
+    stores = []
+    run = uuid.uuid4().hex[:8]
+    for name in names:
+        if name == "sqlite":
+            stores.append(Store(name, f"sqlite:///{home / 'bench.db'}", None))
+        else:
+            database = f"qunyun_bench_{os.getpid()}_{name.replace('+', '_')}"
+            _admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            _admin(f"CREATE DATABASE {database}")
+            url = POSTGRES.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+            prefix = f"qunyun-bench-{run}:" if name == "postgresql+redis" else None
+            stores.append(Store(name, f"{url}/{database}", prefix))
+    return stores
+
+
+def _drop(store: Store) -> None:
+    if store.database_url.startswith("postgresql"):
+        from qunyun.core.db import engine_for
+
+        engine_for(store.database_url).dispose()
+        _admin(f"DROP DATABASE IF EXISTS {store.database_url.rsplit('/', 1)[1]} WITH (FORCE)")
+    if store.redis_prefix:
+        from qunyun.activation.hot import RedisHotState
+
+        RedisHotState.from_url(REDIS, store.redis_prefix).clear()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--stores", default="sqlite,postgresql,postgresql+redis",
+        help="comma-separated: sqlite, postgresql, postgresql+redis",
+    )  # fmt: skip
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--processes", type=int, default=2, help="load processes")
+    parser.add_argument("--threads", type=int, default=8, help="client threads per process")
+    args = parser.parse_args()
+    print(
+        f"{MEMBERS} members, {PACKETS} packets of {MEMBERS} shares, {args.processes} load "
+        f"processes x {args.threads} threads, {args.seconds:g} s per measurement, "
+        f"{os.cpu_count()} CPUs"
+    )
+    print("store              bare/s   grab/s  order/s  grab:bare  order:bare")
+    failed = False
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["QUNYUN_HOME"] = home
+        for store in _stores(args.stores.split(","), Path(home)):
+            try:
+                figures = _run(store, args)
+            finally:
+                _drop(store)
+            print(
+                f"{store.name:<17} {figures['bare']:8.0f} {figures['grab']:8.0f} "
+                f"{figures['order']:8.0f}  {figures['grab_ratio']:9.2f}  {figures['order_ratio']:10.2f}"
+                f"   (bare before/after {figures['bare_before']:.0f}/{figures['bare_after']:.0f}, "
+                f"refused {figures['refused']:.0f})"
+            )
+            failed |= min(figures["grab_ratio"], figures["order_ratio"]) < 0.5
+    if failed:
+        print("below the target: some ratio under 0.5")
+
+
+if __name__ == "__main__":
+    main()
