@@ -12,8 +12,12 @@ from collections.abc import Mapping
 import ibis
 import ibis.expr.datatypes as dt
 from ibis.expr.types import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from qunyun.analytics.lake import LakeTables
+from qunyun.groups.models import Group, Matrix
+from qunyun.org.models import Tenant
 
 PREFIX_MATRICES = {"DG": "dealer", "SG": "store", "CG": "consumer", "VG": "vip"}
 MATRICES = ("dealer", "store", "consumer", "vip")
@@ -39,3 +43,9 @@ def group_matrices(lake: LakeTables, known: Mapping[str, str]) -> Table:
         matrix=groups.known_matrix.coalesce(by_prefix),
     )
     return named.filter(named.matrix.notnull())
+
+
+def known_matrices(session: Session, tenant: Tenant) -> dict[str, str]:
+    """Return the matrix of every group of the tenant in the database, archived ones too."""
+    query = select(Group.group_id, Group.matrix).where(Group.tenant_id == tenant.id)
+    return {group_id: Matrix(matrix).value for group_id, matrix in session.execute(query)}

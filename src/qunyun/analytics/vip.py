@@ -19,9 +19,14 @@ from datetime import date, timedelta
 import ibis
 import ibis.expr.datatypes as dt
 from ibis.expr.types import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from qunyun.analytics.lake import LakeTables
 from qunyun.analytics.member_levels import LEVELS, WINDOW_DAYS, member_levels
+from qunyun.channel.models import Store, StoreStatus
+from qunyun.org.models import Tenant
+from qunyun.org.regions import catalogue
 
 ELIGIBLE_SCORE = dict(LEVELS)["active"]
 VIP_CANDIDATES_HEADER = (
@@ -117,3 +122,17 @@ def vip_candidate_rows(
         yield tuple(
             f"{row[name]:.2f}" if name == "score" else row[name] for name in VIP_CANDIDATES_HEADER
         )
+
+
+def store_values(session: Session, tenant: Tenant) -> list[StoreValue]:
+    """Return the tenant's active stores with their province and annual purchase."""
+    query = (
+        select(Store.store_id, Store.region_code, Store.annual_purchase_fen)
+        .where(Store.tenant_id == tenant.id, Store.status == StoreStatus.ACTIVE)
+        .order_by(Store.store_id)
+    )
+    regions = catalogue().by_code
+    return [
+        StoreValue(store_id, regions[region].province_code, purchase or 0)
+        for store_id, region, purchase in session.execute(query)
+    ]
