@@ -257,7 +257,8 @@ def test_funnel_and_cohorts_match_a_plain_implementation(batch: list[Event]) -> 
 
 
 def reference_reach(batch: list[Event]) -> list[tuple[object, ...]]:
-    groups = {g: _matrix(g) for g in {str(e["group_id"]) for e in batch if e["group_id"]}}
+    unique = {str(e["event_id"]): e for e in reversed(batch)}.values()  # the first of each id
+    groups = {g: _matrix(g) for g in {str(e["group_id"]) for e in unique if e["group_id"]}}
     groups |= KNOWN
     first: dict[tuple[str, str, str], datetime] = {}
     for e in _firsts(batch):
