@@ -165,7 +165,8 @@ def vip_groups(
     """Return per province the most valuable close stores, with their supervisors.
 
     ``candidates`` (the VIP candidates measured in the event lake, already per province and
-    within the quota) replace the rule of purchase and closeness when given.
+    within the quota) replace the rule of purchase and closeness in every province that has
+    one; a province without a candidate keeps the rule.
     """
     by_province: dict[str, list[VipFacts]] = {}
     for store in stores:
@@ -174,9 +175,8 @@ def vip_groups(
     for province, members in sorted(by_province.items()):
         ranked = sorted(members, key=lambda s: (-s.annual_purchase_fen, s.store_id))
         quota = max(1, round(len(members) * settings.vip_share))
-        if candidates is not None:
-            chosen = [s for s in ranked if s.store_id in candidates]
-        else:
+        chosen = [s for s in ranked if candidates is not None and s.store_id in candidates]
+        if not chosen:
             chosen = [s for s in ranked if s.closeness >= settings.vip_min_closeness][:quota]
         if not chosen:
             continue
