@@ -11,6 +11,8 @@ import json
 from importlib.resources import files
 from typing import Any
 
+from qunyun.analytics.report import COHORT_WEEKS
+
 ECHARTS = files("qunyun") / "web" / "static" / "vendor" / "echarts-5.6.0.min.js"
 SECTIONS = {
     "overview": "概况",
@@ -58,7 +60,8 @@ chart('chart-funnel', {tooltip: {}, legend: {}, xAxis: {type: 'category',
 const cells = [];
 R.cohorts.forEach((c, y) => c.shares.forEach((s, x) => cells.push([x, y, s])));
 chart('chart-cohorts', {tooltip: {}, xAxis: {type: 'category',
-  data: Array.from({length: 8}, (_, i) => '第' + i + '周')},
+  data: Array.from({length: Math.max(0, ...R.cohorts.map(c => c.shares.length))},
+    (_, i) => '第' + i + '周')},
   yAxis: {type: 'category', data: R.cohorts.map(c => c.cohort_week)},
   visualMap: {min: 0, max: 1, calculable: true, orient: 'horizontal', left: 'center', bottom: 0},
   series: [{type: 'heatmap', data: cells, label: {show: true,
@@ -133,7 +136,7 @@ def render_html(report: dict[str, Any], title: str) -> str:
         [list(row.values()) for row in report["funnel"]],
     )
     cohorts = _table(
-        ["入群周", "人数", *(f"第{week}周" for week in range(8))],
+        ["入群周", "人数", *(f"第{week}周" for week in range(COHORT_WEEKS))],
         [[c["cohort_week"], c["members"], *c["shares"]] for c in report["cohorts"]],
     )
     reach = report["reach"]

@@ -20,8 +20,8 @@ TOP_GROUPS = 10
 RECENT_DAYS = 7
 TOP_VIPS = 10
 TOP_REFERRERS = 10
-COHORT_WEEKS = 8
-"""The report shows the latest cohorts and weeks, up to this many of each."""
+COHORT_WEEKS = 14
+"""The report shows the latest cohorts and their weeks, up to this many of each (90 days)."""
 
 
 @dataclass

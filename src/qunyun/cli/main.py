@@ -21,7 +21,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 
 from qunyun import __version__
 from qunyun.core.clock import DEFAULT_ZONE, format_local
@@ -1400,7 +1400,10 @@ def _print_growth(figures: Any) -> None:
     if figures.cohorts:
         weeks = max(len(c["shares"]) for c in figures.cohorts)
         cohorts = Table(
-            "入群周", "人数", *(f"第{w}周" for w in range(weeks)), title="周留存（按首次入群周）"
+            Column("入群周", no_wrap=True),
+            "人数",
+            *(f"第{w}周" for w in range(weeks)),
+            title="周留存（按首次入群周）",
         )
         for cohort in figures.cohorts:
             cohorts.add_row(
