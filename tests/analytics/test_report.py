@@ -59,6 +59,7 @@ def test_report_json_has_the_headline_figures(
 
     result = cli("report", "--json")
 
+    steps = ("activated", "retained", "revenue", "referral")
     assert json.loads(result.stdout) == {
         "as_of": "2026-11-23",
         "events": 5,
@@ -75,6 +76,21 @@ def test_report_json_has_the_headline_figures(
         ],
         "leaders": 2,
         "silent_leaders": [{"staff_id": "D1", "name": "王建国", "role": "director", "groups": 1}],
+        "vip_candidates": {"stores": 0, "per_province": {}, "top": []},
+        "funnel": [
+            {"matrix": matrix, "acquired": int(matrix == "store"), **dict.fromkeys(steps, 0)}
+            for matrix in ("dealer", "store", "consumer", "vip")
+        ],
+        "cohorts": [
+            {"cohort_week": "2026-11-16", "members": 1, "active": [0, 0], "shares": [0.0, 0.0]}
+        ],
+        "reach": {
+            "contents": [],
+            "mean_share": {"dealer": None, "store": None, "consumer": None},
+            "mean_decay": {"store": None, "consumer": None},
+            "rule_of_thumb_decay": 0.3,
+        },
+        "referrals": {"invitees": 0, "inviters": 0, "trees": 0, "max_depth": 0, "top": []},
     }
 
 

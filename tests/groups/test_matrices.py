@@ -127,3 +127,22 @@ def test_chunks_hold_every_member_once_keep_the_stayers_and_spread_kols(
         assert moved == []
     if kols >= len(first) and before:
         assert all(any(seat[2] is MemberRole.KOL for seat in members) for members in first.values())
+
+
+def test_vip_candidates_replace_the_rule_where_a_province_has_some() -> None:
+    # given two provinces; the lake named a candidate only in 110000
+    stores = [
+        VipFacts("A1", "110000", 9000, 5, None),
+        VipFacts("A2", "110000", 1000, 1, None),
+        VipFacts("B1", "440000", 9000, 5, None),
+        VipFacts("B2", "440000", 1000, 5, None),
+    ]
+
+    # when
+    groups = vip_groups(stores, MatrixSettings(vip_share=0.5), candidates={"A2"})
+
+    # then 110000 takes the candidate (not close, buys less); 440000 keeps the rule
+    assert [(g.key, [seat[1] for seat in g.customers]) for g in groups] == [
+        ("vip:110000", ["A2"]),
+        ("vip:440000", ["B1"]),
+    ]

@@ -21,7 +21,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 
 from qunyun import __version__
 from qunyun.core.clock import DEFAULT_ZONE, format_local
@@ -347,6 +347,9 @@ SUMMARY_COLUMNS = (
 )
 
 
+DEAD_GROUPS_SHOWN = 20
+
+
 @plan_app.callback()
 def plan(
     context: typer.Context,
@@ -382,6 +385,24 @@ def plan(
         console.print("确认无误后运行：qunyun plan apply")
     else:
         console.print("社群矩阵已符合规则，无需变更。")
+    if summary.vip_from_lake:
+        console.print("VIP 群按事件库的 VIP 候选门店（活跃度 + 采购额）规划。")
+    if summary.dead_groups:
+        dead = Table(
+            "群",
+            "矩阵",
+            "省份",
+            title=f"僵尸群 {len(summary.dead_groups):,} 个：近 90 天无客户发言，建议合并或归档"
+            "（计划不会自动处理）",
+        )
+        for group_id, matrix, region in summary.dead_groups[:DEAD_GROUPS_SHOWN]:
+            dead.add_row(group_id, MATRIX_LABELS[Matrix(matrix)], region)
+        console.print(dead)
+        if len(summary.dead_groups) > DEAD_GROUPS_SHOWN:
+            console.print(
+                f"……另有 {len(summary.dead_groups) - DEAD_GROUPS_SHOWN:,} 个，"
+                "见 qunyun analytics export group-health"
+            )
 
 
 @plan_app.command("apply", help="应用待应用的计划（一个事务）。Apply the pending plan.")
@@ -875,7 +896,14 @@ events_app = typer.Typer(
     help="事件库：导入（events import）、合并小文件（events compact）。", no_args_is_help=True
 )
 analytics_app = typer.Typer(help="社群分析：导出（analytics export NAME）。", no_args_is_help=True)
-analytics_export_app = typer.Typer(help="导出分析结果为 CSV：group-daily。", no_args_is_help=True)
+analytics_export_app = typer.Typer(
+    help="导出分析结果为 CSV：group-daily、member-levels、staff-silence、group-health、"
+    "vip-candidates、funnel、cohorts、reach、referrals。",
+    no_args_is_help=True,
+)
+AsOfOption = Annotated[
+    str | None, typer.Option("--as-of", help="统计截止日 YYYY-MM-DD（默认事件库最后一天）。")
+]
 app.add_typer(events_app, name="events")
 app.add_typer(analytics_app, name="analytics")
 analytics_app.add_typer(analytics_export_app, name="export")
@@ -1092,20 +1120,166 @@ def analytics_export_group_health(
     console.print(f"已导出 {count:,} 行到 {out}（{shown}）")
 
 
-@app.command("report", help="社群概况：事件、成员等级、群健康度、沉默的领导。Community report.")
+@analytics_export_app.command(
+    "vip-candidates",
+    help="导出各省 VIP 候选门店（活跃度 + 采购额）。Export VIP candidates.",
+)
+def analytics_export_vip_candidates(
+    out: Annotated[Path, typer.Option("--out", help="输出 CSV 文件。")],
+    tenant: TenantOption = None,
+    as_of: AsOfOption = None,
+) -> None:
+    """Write per province the ranked VIP candidate stores as CSV."""
+    from qunyun.analytics.lake import open_lake
+    from qunyun.analytics.vip import VIP_CANDIDATES_HEADER, store_values, vip_candidate_rows
+    from qunyun.core.tabular import write_csv
+    from qunyun.events.actions import tenant_lake
+    from qunyun.groups.plans import PlanRules
+
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+            stores = store_values(session, tenant_row)
+        lake = open_lake(tenant_lake(tenant_row))
+        day = _as_of_day(as_of, lake, tenant_row.timezone)
+        share = PlanRules.from_settings().matrices.vip_share
+        rows = vip_candidate_rows(lake, stores, day, share)
+        count = write_csv(out, VIP_CANDIDATES_HEADER, rows)
+    console.print(f"已导出 {count:,} 行到 {out}")
+
+
+@analytics_export_app.command(
+    "funnel", help="导出各矩阵的 AARRR 漏斗（入群、激活、留存、下单、推荐）。Export the funnel."
+)
+def analytics_export_funnel(
+    out: Annotated[Path, typer.Option("--out", help="输出 CSV 文件。")],
+    tenant: TenantOption = None,
+    as_of: AsOfOption = None,
+) -> None:
+    """Write the AARRR funnel, one row per matrix, as CSV."""
+    from qunyun.analytics.funnel import FUNNEL_HEADER, funnel_rows
+    from qunyun.analytics.lake import open_lake
+    from qunyun.analytics.tiers import known_matrices
+    from qunyun.core.tabular import write_csv
+    from qunyun.events.actions import tenant_lake
+
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+            known = known_matrices(session, tenant_row)
+        lake = open_lake(tenant_lake(tenant_row))
+        day = _as_of_day(as_of, lake, tenant_row.timezone)
+        count = write_csv(out, FUNNEL_HEADER, funnel_rows(lake, day, known))
+    console.print(f"已导出 {count:,} 行到 {out}")
+
+
+@analytics_export_app.command(
+    "cohorts", help="导出按入群周划分的周留存（cohort）。Export weekly cohort retention."
+)
+def analytics_export_cohorts(
+    out: Annotated[Path, typer.Option("--out", help="输出 CSV 文件。")],
+    tenant: TenantOption = None,
+    as_of: AsOfOption = None,
+) -> None:
+    """Write each join-week cohort's active members per following week as CSV."""
+    from qunyun.analytics.funnel import COHORT_HEADER, cohort_rows
+    from qunyun.analytics.lake import open_lake
+    from qunyun.core.tabular import write_csv
+    from qunyun.events.actions import tenant_lake
+
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+        lake = open_lake(tenant_lake(tenant_row))
+        day = _as_of_day(as_of, lake, tenant_row.timezone)
+        count = write_csv(out, COHORT_HEADER, cohort_rows(lake, day))
+    console.print(f"已导出 {count:,} 行到 {out}")
+
+
+@analytics_export_app.command(
+    "reach",
+    help="导出内容逐级触达：经销商群→门店群→消费者群的覆盖率、延迟、衰减。Export reach.",
+)
+def analytics_export_reach(
+    out: Annotated[Path, typer.Option("--out", help="输出 CSV 文件。")],
+    tenant: TenantOption = None,
+    as_of: AsOfOption = None,
+    content: Annotated[
+        str | None, typer.Option("--content", help="只导出这个内容（content_id）。")
+    ] = None,
+) -> None:
+    """Write per content and tier the share of groups reached, delay and decay as CSV."""
+    from qunyun.analytics.lake import open_lake
+    from qunyun.analytics.reach import REACH_HEADER, reach, reach_rows
+    from qunyun.analytics.tiers import known_matrices
+    from qunyun.core.tabular import write_csv
+    from qunyun.events.actions import tenant_lake
+
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+            known = known_matrices(session, tenant_row)
+        lake = open_lake(tenant_lake(tenant_row))
+        day = _as_of_day(as_of, lake, tenant_row.timezone)
+        tiers = [t for t in reach(lake, day, known) if content is None or t.content_id == content]
+        count = write_csv(out, REACH_HEADER, reach_rows(tiers))
+    console.print(f"已导出 {count:,} 行到 {out}")
+
+
+@analytics_export_app.command(
+    "referrals", help="导出推荐排行榜：直接、累计邀请与链深。Export the referral leaderboard."
+)
+def analytics_export_referrals(
+    out: Annotated[Path, typer.Option("--out", help="输出 CSV 文件。")],
+    tenant: TenantOption = None,
+    as_of: AsOfOption = None,
+    top: Annotated[
+        int | None, typer.Option("--top", min=1, help="只导出前 N 名（默认全部）。")
+    ] = None,
+) -> None:
+    """Write every inviter's direct and total invites and depth, best first, as CSV."""
+    from qunyun.analytics.lake import open_lake
+    from qunyun.analytics.referrals import (
+        REFERRALS_HEADER,
+        first_referrals,
+        referral_rows,
+        referral_trees,
+    )
+    from qunyun.core.tabular import write_csv
+    from qunyun.events.actions import tenant_lake
+
+    with reported_errors():
+        with _unit_of_work() as session:
+            tenant_row = _tenant(session, tenant)
+        lake = open_lake(tenant_lake(tenant_row))
+        day = _as_of_day(as_of, lake, tenant_row.timezone)
+        referrers = referral_trees(first_referrals(lake, day))
+        count = write_csv(out, REFERRALS_HEADER, referral_rows(referrers[:top]))
+    console.print(f"已导出 {count:,} 行到 {out}")
+
+
+@app.command(
+    "report",
+    help="社群概况：事件、成员等级、群健康度、沉默的领导、VIP 候选、漏斗、留存、触达、推荐。"
+    "Community report.",
+)
 def report(
     tenant: TenantOption = None,
-    as_of: Annotated[
-        str | None, typer.Option("--as-of", help="统计截止日 YYYY-MM-DD（默认事件库最后一天）。")
-    ] = None,
+    as_of: AsOfOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="输出一个 JSON 对象。")] = False,
+    html_file: Annotated[
+        Path | None, typer.Option("--html", help="另存为带图表的独立 HTML 文件（离线可看）。")
+    ] = None,
 ) -> None:
     """Print the headline figures of the tenant's communities."""
     from qunyun.analytics.group_health import STATUS_LABELS, STATUSES, open_group_ids
     from qunyun.analytics.lake import open_lake
     from qunyun.analytics.report import community_report
     from qunyun.analytics.staff_silence import seated_leaders
+    from qunyun.analytics.tiers import known_matrices
+    from qunyun.analytics.vip import store_values
     from qunyun.events.actions import tenant_lake
+    from qunyun.groups.plans import PlanRules
     from qunyun.org.models import STAFF_ROLE_LABELS, StaffRole
 
     with reported_errors():
@@ -1113,10 +1287,25 @@ def report(
             tenant_row = _tenant(session, tenant)
             known = open_group_ids(session, tenant_row)
             leaders = seated_leaders(session, tenant_row)
+            matrices = known_matrices(session, tenant_row)
+            stores = store_values(session, tenant_row)
         lake = open_lake(tenant_lake(tenant_row))
         figures = community_report(
-            lake, _as_of_day(as_of, lake, tenant_row.timezone), known, leaders
+            lake,
+            _as_of_day(as_of, lake, tenant_row.timezone),
+            known,
+            leaders,
+            matrices,
+            stores,
+            PlanRules.from_settings().matrices.vip_share,
         )
+    if html_file is not None:
+        from qunyun.analytics.html import render_html
+
+        title = f"{tenant_row.name}（{tenant_row.slug}）社群报告 · 截至 {figures.as_of}"
+        html_file.parent.mkdir(parents=True, exist_ok=True)
+        html_file.write_text(render_html(figures.as_dict(), title), encoding="utf-8")
+        err_console.print(f"已写入 HTML 报告 {html_file}")
     if as_json:
         sys.stdout.write(json.dumps(figures.as_dict(), ensure_ascii=False) + "\n")
         return
@@ -1170,6 +1359,119 @@ def report(
         console.print(f"在群的经理、总监 {figures.leaders:,} 人，近 90 天都发过言。")
     else:
         console.print("还没有经理、总监在群里（qunyun plan 会为每个群安排他们的席位）。")
+    _print_growth(figures)
+
+
+def _print_growth(figures: Any) -> None:
+    """Print the report's VIP, funnel, cohort, reach and referral tables."""
+    from qunyun.groups.models import MATRIX_LABELS, Matrix
+    from qunyun.org.regions import catalogue
+
+    vip = figures.vip
+    if vip["top"]:
+        table = Table(
+            "省份",
+            "门店",
+            "价值（元）",
+            "活跃分",
+            "等级",
+            title=f"VIP 候选门店：{vip['stores']:,} 家（前 {len(vip['top'])} 名）",
+        )
+        for row in vip["top"]:
+            table.add_row(
+                catalogue().by_code[row["province_code"]].name,
+                row["store_id"],
+                f"{row['value_fen'] / 100:,.2f}",
+                f"{row['score']:.2f}",
+                row["level"],
+            )
+        console.print(table)
+    else:
+        console.print("VIP 候选门店：无（门店需达到活跃等级，活跃分 ≥ 5）。")
+    funnel = Table("矩阵", "入群", "激活", "留存", "下单", "推荐", title="AARRR 漏斗")
+    for row in figures.funnel:
+        acquired = row["acquired"]
+        cells = [f"{acquired:,}"]
+        for name in ("activated", "retained", "revenue", "referral"):
+            share = f"（{row[name] / acquired:.0%}）" if acquired else ""
+            cells.append(f"{row[name]:,}{share}")
+        funnel.add_row(MATRIX_LABELS[Matrix(row["matrix"])], *cells)
+    console.print(funnel)
+    if figures.cohorts:
+        weeks = max(len(c["shares"]) for c in figures.cohorts)
+        cohorts = Table(
+            Column("入群周", no_wrap=True),
+            "人数",
+            *(f"第{w}周" for w in range(weeks)),
+            title="周留存（按首次入群周）",
+        )
+        for cohort in figures.cohorts:
+            cohorts.add_row(
+                cohort["cohort_week"],
+                f"{cohort['members']:,}",
+                *(f"{share:.0%}" for share in cohort["shares"]),
+            )
+        console.print(cohorts)
+    reach = figures.reach
+    if reach["contents"]:
+
+        def shown(value: float | None, form: str) -> str:
+            return "—" if value is None else format(value, form)
+
+        table = Table(
+            "内容",
+            "经销商群",
+            "门店群",
+            "延迟(时)",
+            "衰减",
+            "消费者群",
+            "延迟(时)",
+            "衰减",
+            title=f"内容逐级触达（经验值：每级衰减 {reach['rule_of_thumb_decay']:.0%}）",
+        )
+        for row in reach["contents"]:
+            table.add_row(
+                row["content_id"],
+                shown(row["dealer_share"], ".0%"),
+                shown(row["store_share"], ".0%"),
+                shown(row["store_delay_hours"], ".1f"),
+                shown(row["store_decay"], ".0%"),
+                shown(row["consumer_share"], ".0%"),
+                shown(row["consumer_delay_hours"], ".1f"),
+                shown(row["consumer_decay"], ".0%"),
+            )
+        decays = reach["mean_decay"]
+        table.add_row(
+            "平均",
+            shown(reach["mean_share"]["dealer"], ".0%"),
+            shown(reach["mean_share"]["store"], ".0%"),
+            "",
+            shown(decays["store"], ".0%"),
+            shown(reach["mean_share"]["consumer"], ".0%"),
+            "",
+            shown(decays["consumer"], ".0%"),
+        )
+        console.print(table)
+    referrals = figures.referrals
+    if referrals["top"]:
+        table = Table(
+            "名次",
+            "成员",
+            "直接邀请",
+            "累计邀请",
+            "链深",
+            title=f"推荐排行榜：被邀请 {referrals['invitees']:,} 人 · "
+            f"推荐树 {referrals['trees']:,} 棵 · 最深 {referrals['max_depth']:,} 级",
+        )
+        for row in referrals["top"]:
+            table.add_row(
+                f"{row['rank']}",
+                f"{row['member_kind']}:{row['member_id']}",
+                f"{row['direct']:,}",
+                f"{row['total']:,}",
+                f"{row['depth']:,}",
+            )
+        console.print(table)
 
 
 def _as_of_day(as_of: str | None, lake: Any, zone: str) -> date:

@@ -10,7 +10,7 @@ stay in their chunk while they belong to the key.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from qunyun.channel.models import ContactKind
@@ -159,8 +159,15 @@ def consumer_groups(
     return [groups[key] for key in sorted(groups)]
 
 
-def vip_groups(stores: Iterable[VipFacts], settings: MatrixSettings) -> list[KeyedGroup]:
-    """Return per province the most valuable close stores, with their supervisors."""
+def vip_groups(
+    stores: Iterable[VipFacts], settings: MatrixSettings, candidates: Collection[str] | None = None
+) -> list[KeyedGroup]:
+    """Return per province the most valuable close stores, with their supervisors.
+
+    ``candidates`` (the VIP candidates measured in the event lake, already per province and
+    within the quota) replace the rule of purchase and closeness in every province that has
+    one; a province without a candidate keeps the rule.
+    """
     by_province: dict[str, list[VipFacts]] = {}
     for store in stores:
         by_province.setdefault(store.province_code, []).append(store)
@@ -168,7 +175,9 @@ def vip_groups(stores: Iterable[VipFacts], settings: MatrixSettings) -> list[Key
     for province, members in sorted(by_province.items()):
         ranked = sorted(members, key=lambda s: (-s.annual_purchase_fen, s.store_id))
         quota = max(1, round(len(members) * settings.vip_share))
-        chosen = [s for s in ranked if s.closeness >= settings.vip_min_closeness][:quota]
+        chosen = [s for s in ranked if candidates is not None and s.store_id in candidates]
+        if not chosen:
+            chosen = [s for s in ranked if s.closeness >= settings.vip_min_closeness][:quota]
         if not chosen:
             continue
         group = KeyedGroup(f"vip:{province}", Matrix.VIP, province, "VIP门店群")

@@ -14,7 +14,7 @@ import hashlib
 import itertools
 import json
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -110,17 +110,35 @@ Seat = tuple[ContactKind, str, MemberRole]
 
 @dataclass
 class PlanSummary:
-    """What a plan changes, per matrix and province."""
+    """What a plan changes, per matrix and province; and the dead groups it advises on.
+
+    ``dead_groups`` (group id, matrix, province name) are open groups where no customer spoke
+    in the 90 days up to the lake's last day (僵尸群): candidates to merge or archive, which
+    the plan itself leaves alone. ``vip_from_lake`` says whether the VIP matrix came from the
+    VIP candidates of the event lake (else from purchase and closeness).
+    """
 
     revision_id: int
     rows: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
+    dead_groups: list[tuple[str, str, str]] = field(default_factory=list)
+    vip_from_lake: bool = False
 
     def as_json(self) -> str:
-        """Return the summary as JSON text (stored with the revision)."""
-        return json.dumps(
-            [{"matrix": m, "region": r, **counts} for (m, r), counts in sorted(self.rows.items())],
-            ensure_ascii=False,
-        )
+        """Return the summary as JSON text (stored with the revision).
+
+        A row lists ``dead_groups`` and ``dead_group_ids`` only when its matrix and province
+        have dead groups.
+        """
+        dead: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for group_id, matrix, region in self.dead_groups:
+            dead[(matrix, region)].append(group_id)
+        rows = []
+        for key in sorted(self.rows.keys() | dead.keys()):
+            row: dict[str, Any] = {"matrix": key[0], "region": key[1], **self.rows.get(key, {})}
+            if key in dead:
+                row |= {"dead_groups": len(dead[key]), "dead_group_ids": sorted(dead[key])}
+            rows.append(row)
+        return json.dumps(rows, ensure_ascii=False)
 
     def totals(self) -> Counter[str]:
         """Return the counts over all matrices and regions."""
@@ -401,7 +419,11 @@ def _store_desired(
 
 
 def _keyed_desired(
-    session: Session, tenant: Tenant, channel: _Channel, settings: MatrixSettings
+    session: Session,
+    tenant: Tenant,
+    channel: _Channel,
+    settings: MatrixSettings,
+    vip_candidates: Collection[str] | None,
 ) -> list[_Desired]:
     active = [p for p in channel.staff.values() if p.is_active]
     managers: dict[str, list[str]] = defaultdict(list)
@@ -425,7 +447,7 @@ def _keyed_desired(
     keyed = (
         dealer_groups(channel.distributors, managers, directors)
         + consumer_groups(channel.consumers, managers, settings)
-        + vip_groups(vip_stores, settings)
+        + vip_groups(vip_stores, settings, vip_candidates)
     )
     by_key: dict[str, dict[str, set[Seat]]] = defaultdict(dict)
     for gid, group in channel.groups.items():
@@ -516,9 +538,27 @@ def do_compute_plan(
 
     A pending revision computed earlier is superseded. ``rules`` default to the settings.
     """
+    from qunyun.analytics.planning import plan_signals
+    from qunyun.analytics.vip import StoreValue
+
     rules = rules or PlanRules.from_settings()
     channel = _read_channel(session, tenant)
-    keyed = _keyed_desired(session, tenant, channel, rules.matrices)
+    signals = plan_signals(
+        tenant,
+        [
+            StoreValue(
+                store.store_id,
+                catalogue().by_code[channel.store_regions[store.store_id]].province_code,
+                channel.store_values[store.store_id][0],
+            )
+            for store in channel.stores
+        ],
+        list(channel.groups),
+        rules.matrices.vip_share,
+    )
+    keyed = _keyed_desired(
+        session, tenant, channel, rules.matrices, signals.vip_stores if signals else None
+    )
     outside = (
         set()
         if rules.vip_in_base_group
@@ -566,6 +606,12 @@ def do_compute_plan(
         .values(status=RevisionStatus.SUPERSEDED)
     )
     summary = _summarise(changes)
+    summary.vip_from_lake = signals is not None
+    for gid in signals.dead_groups if signals else ():
+        dead = channel.groups[gid]
+        region = _province(dead.region_code)
+        name = catalogue().by_code[region].name if region else "—"
+        summary.dead_groups.append((gid, dead.matrix.value, name))
     revision = PlanRevision(
         tenant_id=tenant.id,
         status=RevisionStatus.PENDING,
