@@ -36,4 +36,4 @@ def test_every_operation_answers_as_documented(app: FastAPI, client: TestClient)
 
         answers_as_documented()
 
-    assert len(operations) == 13
+    assert len(operations) == 14

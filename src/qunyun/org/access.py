@@ -125,6 +125,17 @@ def require_scope(actor: Actor, scope: str) -> None:
         raise Forbidden(f"需要权限范围 {scope}")
 
 
+EVENTS_WRITE = "events:write"
+"""The integration-token scope that may add events to the lake."""
+
+
+def require_event_writer(actor: Actor) -> None:
+    """Raise Forbidden unless the actor may add events: HQ, or a machine with ``events:write``."""
+    if actor.kind == ACCOUNT and actor.role is AccountRole.HQ_ADMIN:
+        return
+    require_scope(actor, EVENTS_WRITE)
+
+
 def require_planner(actor: Actor) -> None:
     """Raise Forbidden unless the actor may compute and apply plans (HQ: the plan is national)."""
     require_reader(actor)

@@ -26,6 +26,7 @@ from qunyun.core.errors import (
     Unauthenticated,
 )
 from qunyun.web.api import auth as auth_api
+from qunyun.web.api import events as events_api
 from qunyun.web.api import governance as governance_api
 from qunyun.web.api import groups as groups_api
 from qunyun.web.api import plans as plans_api
@@ -73,7 +74,8 @@ def create_app(engine: Engine | None = None, key: str | None = None) -> FastAPI:
         max_age=ACCESS_TOKEN_SECONDS,
         same_site="strict",
     )
-    for router in (auth_api.router, groups_api.router, plans_api.router, governance_api.router):
+    routers = (auth_api.router, groups_api.router, plans_api.router, governance_api.router)
+    for router in (*routers, events_api.router):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(pages.router, include_in_schema=False)
     app.add_api_route("/api/docs", _api_docs, include_in_schema=False)

@@ -206,3 +206,37 @@ class HandoverOut(BaseModel):
     reports: int
     seats_closed: int
     seats_opened: int
+
+
+MAX_EVENTS = 10_000
+"""Most events one ``POST /api/v1/events`` call takes; larger feeds send several calls."""
+
+
+class EventsIn(BaseModel):
+    """A batch of event records (field names as in ``qunyun events import``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[dict[str, object]] = Field(
+        max_length=MAX_EVENTS,
+        description=(
+            "Event records: `event_id`, `ts` (ISO 8601 with offset or epoch ms), `kind`, "
+            "`group_id`, `member_kind`, `member_id` and the fields of the kind. "
+            f"At most {MAX_EVENTS:,} per call."
+        ),
+    )
+
+
+class RejectedEventOut(BaseModel):
+    """An event that was not stored, by its position in ``events`` (from 0)."""
+
+    index: int
+    reason: str
+
+
+class EventsOut(BaseModel):
+    """What a batch added: new events, repeats of known ``event_id``s, rejected records."""
+
+    accepted: int
+    duplicates: int
+    rejected: list[RejectedEventOut]
