@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,6 +41,19 @@ class MeOut(BaseModel):
     distributor_id: str | None
 
 
+class HealthOut(BaseModel):
+    """A group's health over the 28 days up to the lake's last day (see the README)."""
+
+    status: Literal["active", "quiet", "dormant", "dead"]
+    trend: Literal["up", "flat", "down"]
+    customer_messages: int = Field(description="Messages of customers (not staff) in 28 days.")
+    customer_senders: int
+    active_days: int = Field(description="Days of the 28 on which customers spoke.")
+    staff_messages: int
+    last_customer_message: date | None
+    as_of: date = Field(description="The lake's last day, where the 28 days end.")
+
+
 class GroupItem(BaseModel):
     """A group in a list."""
 
@@ -49,7 +62,7 @@ class GroupItem(BaseModel):
     matrix: str
     territory_rep_id: str | None
     member_count: int
-    health: float | None = Field(description="Group health score; null until analytics lands.")
+    health: HealthOut | None = Field(description="Group health; null while the lake is empty.")
 
 
 class GroupPage(BaseModel):
