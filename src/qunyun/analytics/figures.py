@@ -20,7 +20,7 @@ import numpy as np
 
 from qunyun.analytics.group_health import STATUSES, GroupHealth, group_health
 from qunyun.analytics.lake import open_lake
-from qunyun.analytics.member_levels import latest_day
+from qunyun.analytics.member_levels import latest_day, member_levels
 from qunyun.analytics.staff_silence import LeaderVoice, SeatedLeader, staff_silence
 from qunyun.events.lake import TenantLake
 
@@ -72,6 +72,24 @@ class CommunityFigures:
         active = self.active_members[chosen].sum(axis=0)
         messages = self.messages[chosen].sum(axis=0)
         return [int(v) for v in active], [int(v) for v in messages]
+
+    def levels_of(self, members: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, float]]:
+        """Return (level, score) of the given (member_kind, member_id) that have an event.
+
+        Computed on demand (a group page's members), not cached: it reads the rollup of the
+        90 days for those members only.
+        """
+        if not members:
+            return {}
+        levels = member_levels(open_lake(self.lake), self.as_of)
+        wanted = sorted({member_id for _, member_id in members})
+        chosen = levels.filter(levels.member_id.isin(wanted)).to_pyarrow().to_pylist()
+        asked = set(members)
+        return {
+            (row["member_kind"], row["member_id"]): (row["level"], float(row["score"]))
+            for row in chosen
+            if (row["member_kind"], row["member_id"]) in asked
+        }
 
     def silence(self, leaders: list[SeatedLeader]) -> list[LeaderVoice]:
         """Return the leaders' voices (staff silence), kept while the lake stays the same."""
