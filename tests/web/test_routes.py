@@ -54,6 +54,9 @@ EXPECTED: dict[tuple[str, str], tuple[int | str, int, int]] = {
     ("POST", "/plan/apply"): (LOGIN, 403, 200),
     ("GET", "/handover"): (LOGIN, 403, 200),
     ("POST", "/handover"): (LOGIN, 403, 200),
+    ("GET", "/import"): (LOGIN, 403, 200),
+    ("POST", "/import"): (LOGIN, 403, 200),
+    ("POST", "/import/confirm"): (LOGIN, 403, 200),
     ("GET", "/api/openapi.json"): (200, 200, 200),
     ("GET", "/api/docs"): (200, 200, 200),
 }

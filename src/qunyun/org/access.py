@@ -143,6 +143,13 @@ def require_planner(actor: Actor) -> None:
         raise Forbidden("只有总部管理员可以计算和应用社群矩阵计划")
 
 
+def require_importer(actor: Actor) -> None:
+    """Raise Forbidden unless the actor may import master data (HQ: files span the nation)."""
+    require_reader(actor)
+    if actor.kind == ACCOUNT and actor.role is not AccountRole.HQ_ADMIN:
+        raise Forbidden("只有总部管理员可以导入主数据")
+
+
 def require_handover(actor: Actor) -> None:
     """Raise Forbidden unless the actor may hand people's work over (HQ, managers, supervisors)."""
     require_reader(actor)
