@@ -55,6 +55,7 @@ def test_figures_follow_the_lake_version(
     assert community_figures(lake) is first
     monkeypatch.setattr(figures, "REFRESH_SECONDS", 0.0)
     second = community_figures(lake)
-    assert second is not None and second is not first
+    assert second is not None
+    assert second is not first
     assert second.as_of.isoformat() == "2026-11-21"
     assert second.daily(None)[1][-2:] == [3, 2]
