@@ -150,8 +150,8 @@ def _compute(lake: TenantLake, version: int) -> CommunityFigures | None:
     data = named.select("day", "group_id", "active_members", "messages").to_pyarrow()
     group_ids = sorted(set(data.column("group_id").to_pylist()) | set(health))
     rows = {group_id: index for index, group_id in enumerate(group_ids)}
-    active = np.zeros((len(group_ids), TREND_DAYS), dtype=np.int64)
-    messages = np.zeros((len(group_ids), TREND_DAYS), dtype=np.int64)
+    active = np.zeros((len(group_ids), TREND_DAYS), dtype=np.int32)
+    messages = np.zeros((len(group_ids), TREND_DAYS), dtype=np.int32)
     if data.num_rows:
         group_index = np.array([rows[g] for g in data.column("group_id").to_pylist()])
         day_index = np.array([(day - first).days for day in data.column("day").to_pylist()])

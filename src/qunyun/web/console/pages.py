@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import and_, select
 
 from qunyun.analytics.figures import community_figures
-from qunyun.analytics.staff_silence import seated_leaders
+from qunyun.analytics.staff_silence import LEADER_ROLES, seated_leaders
 from qunyun.core.errors import Forbidden, QunyunError, Unauthenticated
 from qunyun.events.actions import tenant_lake
 from qunyun.groups.governance import audit_store_groups, store_coverage
@@ -160,9 +160,13 @@ def overview(request: Request) -> Response:
             session.scalars(select(Group.group_id).where(within, Group.archived_at.is_(None)))
         )
         people = set(
-            session.scalars(select(Staff.staff_id).where(staff_in_scope(session, actor, tenant)))
+            session.scalars(
+                select(Staff.staff_id).where(
+                    staff_in_scope(session, actor, tenant), Staff.role.in_(LEADER_ROLES)
+                )
+            )
         )
-        leaders = seated_leaders(session, tenant)
+        leaders = seated_leaders(session, tenant) if people else []  # reps have no leaders
     figures = community_figures(tenant_lake(tenant))
     lang = language(request)
     voices = (
