@@ -53,6 +53,7 @@ EXPECTED: dict[tuple[str, str], tuple[int | str, int, int]] = {
     ("GET", "/api/v1/coverage"): (401, 200, 200),
     ("GET", "/api/v1/audit"): (401, 200, 200),
     ("POST", "/api/v1/handovers"): (401, 403, 404),
+    ("POST", "/api/v1/events"): (401, 403, 202),
     ("GET", "/login"): (200, 200, 200),
     ("POST", "/login"): (403, 200, 200),
     ("POST", "/logout"): (403, 303, 303),
@@ -67,6 +68,9 @@ EXPECTED: dict[tuple[str, str], tuple[int | str, int, int]] = {
     ("POST", "/plan/apply"): (LOGIN, 403, 200),
     ("GET", "/handover"): (LOGIN, 403, 200),
     ("POST", "/handover"): (LOGIN, 403, 200),
+    ("GET", "/import"): (LOGIN, 403, 200),
+    ("POST", "/import"): (LOGIN, 403, 200),
+    ("POST", "/import/confirm"): (LOGIN, 403, 200),
     ("GET", "/api/openapi.json"): (200, 200, 200),
     ("GET", "/api/docs"): (200, 200, 200),
     ("POST", "/api/v1/members/token"): (401, 403, 404),
@@ -120,6 +124,8 @@ def _call(
         body = {"json": ACTIVATION_BODIES[path]}
     elif path == "/api/v1/handovers":
         body = {"json": {"from": "R0002", "to": "R0003"}}
+    elif path == "/api/v1/events":
+        body = {"json": {"events": []}}
     elif path == "/api/v1/auth/token":
         body = {"json": {"tenant": "demo", "username": "rep", "password": "wrong-password"}}
     elif method == "POST" and not path.startswith("/api/"):

@@ -792,6 +792,21 @@ def do_import(
     return report
 
 
+def preview_import(session: Session, tenant: Tenant, entity_name: str, path: Path) -> ImportReport:
+    """Return what ``do_import`` would do with ``path``: its counts, or its row errors.
+
+    The import runs for real in the session's transaction, so the figures are exactly those of
+    the import; the caller must roll the transaction back (``core.db.rolled_back``). Raise
+    InvalidInput when the file cannot be read as a table.
+    """
+    try:
+        report = do_import(session, tenant, entity_name, path)
+    except ImportRejected as rejected:
+        report = rejected.report
+    report.committed = False
+    return report
+
+
 def _read_rows(
     entity: Entity,
     table: Table,
@@ -1064,5 +1079,6 @@ __all__ = [
     "RowError",
     "do_import",
     "find_cycles",
+    "preview_import",
     "scale_tier_for",
 ]

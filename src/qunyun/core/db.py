@@ -150,3 +150,15 @@ def unit_of_work(engine: Engine | None = None) -> Iterator[Session]:
             yield session
     finally:
         session.close()
+
+
+@contextmanager
+def rolled_back(engine: Engine | None = None) -> Iterator[Session]:
+    """Yield a session whose work is always rolled back: a dry run of a write action."""
+    session = _session_factory(engine or get_engine())()
+    try:
+        with session.begin() as transaction:
+            yield session
+            transaction.rollback()
+    finally:
+        session.close()

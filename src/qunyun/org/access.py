@@ -125,11 +125,29 @@ def require_scope(actor: Actor, scope: str) -> None:
         raise Forbidden(f"需要权限范围 {scope}")
 
 
+EVENTS_WRITE = "events:write"
+"""The integration-token scope that may add events to the lake."""
+
+
+def require_event_writer(actor: Actor) -> None:
+    """Raise Forbidden unless the actor may add events: HQ, or a machine with ``events:write``."""
+    if actor.kind == ACCOUNT and actor.role is AccountRole.HQ_ADMIN:
+        return
+    require_scope(actor, EVENTS_WRITE)
+
+
 def require_planner(actor: Actor) -> None:
     """Raise Forbidden unless the actor may compute and apply plans (HQ: the plan is national)."""
     require_reader(actor)
     if actor.kind == ACCOUNT and actor.role is not AccountRole.HQ_ADMIN:
         raise Forbidden("只有总部管理员可以计算和应用社群矩阵计划")
+
+
+def require_importer(actor: Actor) -> None:
+    """Raise Forbidden unless the actor may import master data (HQ: files span the nation)."""
+    require_reader(actor)
+    if actor.kind == ACCOUNT and actor.role is not AccountRole.HQ_ADMIN:
+        raise Forbidden("只有总部管理员可以导入主数据")
 
 
 def require_handover(actor: Actor) -> None:

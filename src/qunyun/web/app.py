@@ -29,11 +29,13 @@ from qunyun.core.errors import (
 )
 from qunyun.web.api import activation as activation_api
 from qunyun.web.api import auth as auth_api
+from qunyun.web.api import events as events_api
 from qunyun.web.api import governance as governance_api
 from qunyun.web.api import groups as groups_api
 from qunyun.web.api import plans as plans_api
 from qunyun.web.api.schemas import ErrorOut
 from qunyun.web.auth import ACCESS_TOKEN_SECONDS, SESSION_COOKIE, TokenSigner, secret_key
+from qunyun.web.console import imports as console_imports
 from qunyun.web.console import pages
 from qunyun.web.console.render import render_error
 from qunyun.web.h5 import pages as h5_pages
@@ -84,11 +86,13 @@ def create_app(
         max_age=ACCESS_TOKEN_SECONDS,
         same_site="strict",
     )
-    for router in (auth_api.router, groups_api.router, plans_api.router, governance_api.router):
+    routers = (auth_api.router, groups_api.router, plans_api.router, governance_api.router)
+    for router in (*routers, events_api.router):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(activation_api.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(pages.router, include_in_schema=False)
     app.include_router(h5_pages.router, include_in_schema=False)
+    app.include_router(console_imports.router, include_in_schema=False)
     app.add_api_route("/api/docs", _api_docs, include_in_schema=False)
     app.mount("/static", _StaticFiles(directory=STATIC), name="static")
     app.add_middleware(GZipMiddleware, minimum_size=1024)

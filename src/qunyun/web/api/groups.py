@@ -6,8 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
+from qunyun.analytics.figures import CommunityFigures, community_figures
 from qunyun.channel.models import ContactKind, Store
 from qunyun.channel.queries import store_page
+from qunyun.events.actions import tenant_lake
 from qunyun.groups.governance import audit_store_groups
 from qunyun.groups.models import Group
 from qunyun.groups.queries import GroupRow, group_members, group_page
@@ -25,6 +27,7 @@ from qunyun.web.api.schemas import (
     GroupDetail,
     GroupItem,
     GroupPage,
+    HealthOut,
     MemberOut,
     StoreItem,
     StorePage,
@@ -45,14 +48,30 @@ Cursor = Annotated[
 ObjectId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-def _item(row: GroupRow) -> GroupItem:
+def _item(row: GroupRow, figures: CommunityFigures | None) -> GroupItem:
     return GroupItem(
         id=row.group_id,
         name=row.name,
         matrix=row.matrix.value,
         territory_rep_id=row.territory_rep_id,
         member_count=row.member_count,
-        health=None,
+        health=_health(figures, row.group_id),
+    )
+
+
+def _health(figures: CommunityFigures | None, group_id: str) -> HealthOut | None:
+    if figures is None:
+        return None
+    health = figures.health_of(group_id)
+    return HealthOut(
+        status=health.status,
+        trend=health.trend,
+        customer_messages=health.customer_messages,
+        customer_senders=health.customer_senders,
+        active_days=health.active_days,
+        staff_messages=health.staff_messages,
+        last_customer_message=health.last_customer_message,
+        as_of=figures.as_of,
     )
 
 
@@ -65,10 +84,11 @@ def list_groups(
     with work(request) as session:
         tenant = actor_tenant(session, actor)
         rows = group_page(session, groups_in_scope(session, actor, tenant), cursor, limit + 1)
+    figures = community_figures(tenant_lake(tenant))
     more = len(rows) > limit
     rows = rows[:limit]
     return GroupPage(
-        items=[_item(row) for row in rows],
+        items=[_item(row, figures) for row in rows],
         next_cursor=rows[-1].group_id if more else None,
     )
 
@@ -84,6 +104,7 @@ def get_group(actor: ApiActor, request: Request, group_id: ObjectId) -> GroupDet
         breaches = audit_store_groups(
             session, tenant, (Group.tenant_id == tenant.id) & (Group.group_id == group.group_id)
         )
+    figures = community_figures(tenant_lake(tenant))
     out = [
         MemberOut(
             kind=member.member_kind.value,
@@ -100,7 +121,7 @@ def get_group(actor: ApiActor, request: Request, group_id: ObjectId) -> GroupDet
         matrix=group.matrix.value,
         territory_rep_id=group.territory_rep_id,
         member_count=len(out),
-        health=None,
+        health=_health(figures, group.group_id),
         region=catalogue().full_name(group.region_code) if group.region_code else None,
         created_at=group.created_at,
         archived_at=group.archived_at,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -41,6 +41,19 @@ class MeOut(BaseModel):
     distributor_id: str | None
 
 
+class HealthOut(BaseModel):
+    """A group's health over the 28 days up to the lake's last day (see the README)."""
+
+    status: Literal["active", "quiet", "dormant", "dead"]
+    trend: Literal["up", "flat", "down"]
+    customer_messages: int = Field(description="Messages of customers (not staff) in 28 days.")
+    customer_senders: int
+    active_days: int = Field(description="Days of the 28 on which customers spoke.")
+    staff_messages: int
+    last_customer_message: date | None
+    as_of: date = Field(description="The lake's last day, where the 28 days end.")
+
+
 class GroupItem(BaseModel):
     """A group in a list."""
 
@@ -49,7 +62,7 @@ class GroupItem(BaseModel):
     matrix: str
     territory_rep_id: str | None
     member_count: int
-    health: float | None = Field(description="Group health score; null until analytics lands.")
+    health: HealthOut | None = Field(description="Group health; null while the lake is empty.")
 
 
 class GroupPage(BaseModel):
@@ -206,3 +219,37 @@ class HandoverOut(BaseModel):
     reports: int
     seats_closed: int
     seats_opened: int
+
+
+MAX_EVENTS = 10_000
+"""Most events one ``POST /api/v1/events`` call takes; larger feeds send several calls."""
+
+
+class EventsIn(BaseModel):
+    """A batch of event records (field names as in ``qunyun events import``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    events: list[dict[str, object]] = Field(
+        max_length=MAX_EVENTS,
+        description=(
+            "Event records: `event_id`, `ts` (ISO 8601 with offset or epoch ms), `kind`, "
+            "`group_id`, `member_kind`, `member_id` and the fields of the kind. "
+            f"At most {MAX_EVENTS:,} per call."
+        ),
+    )
+
+
+class RejectedEventOut(BaseModel):
+    """An event that was not stored, by its position in ``events`` (from 0)."""
+
+    index: int
+    reason: str
+
+
+class EventsOut(BaseModel):
+    """What a batch added: new events, repeats of known ``event_id``s, rejected records."""
+
+    accepted: int
+    duplicates: int
+    rejected: list[RejectedEventOut]

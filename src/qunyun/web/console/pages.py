@@ -11,7 +11,10 @@ from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import and_, select
 
+from qunyun.analytics.figures import community_figures
+from qunyun.analytics.staff_silence import LEADER_ROLES, seated_leaders
 from qunyun.core.errors import Forbidden, QunyunError, Unauthenticated
+from qunyun.events.actions import tenant_lake
 from qunyun.groups.governance import audit_store_groups, store_coverage
 from qunyun.groups.handover import do_handover
 from qunyun.groups.models import MATRIX_LABELS, Group, Matrix, PlanRevision, RevisionStatus
@@ -40,8 +43,9 @@ from qunyun.org.accounts import do_login
 from qunyun.org.models import STAFF_ROLE_LABELS, Staff
 from qunyun.org.regions import catalogue
 from qunyun.web.auth import session_payload
+from qunyun.web.console.charts import activity, group_activity
 from qunyun.web.console.i18n import LANG_COOKIE, LANGUAGES
-from qunyun.web.console.render import render
+from qunyun.web.console.render import language, render
 from qunyun.web.deps import console_actor, work
 
 router = APIRouter()
@@ -144,13 +148,32 @@ def favicon() -> Response:
 
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request) -> Response:
-    """Show coverage and groups by matrix within the caller's scope."""
+    """Show coverage, groups by matrix and health, activity and staff silence in the scope."""
     actor = _actor(request)
     with work(request) as session:
         tenant = actor_tenant(session, actor)
         coverage = store_coverage(session, tenant, stores_in_scope(session, actor, tenant))
-        by_matrix = groups_by_matrix(session, groups_in_scope(session, actor, tenant))
+        within = groups_in_scope(session, actor, tenant)
+        by_matrix = groups_by_matrix(session, within)
         brand = tenant.name
+        group_ids = list(
+            session.scalars(select(Group.group_id).where(within, Group.archived_at.is_(None)))
+        )
+        people = set(
+            session.scalars(
+                select(Staff.staff_id).where(
+                    staff_in_scope(session, actor, tenant), Staff.role.in_(LEADER_ROLES)
+                )
+            )
+        )
+        leaders = seated_leaders(session, tenant) if people else []  # reps have no leaders
+    figures = community_figures(tenant_lake(tenant))
+    lang = language(request)
+    voices = (
+        [v for v in figures.silence(leaders) if v.leader.staff_id in people][:SILENCE_ROWS]
+        if figures is not None
+        else []
+    )
     share = coverage.covered / coverage.active if coverage.active else 1.0
     matrix_chart = {
         "xAxis": {"type": "category", "data": [MATRIX_LABELS[m] for m in by_matrix]},
@@ -182,9 +205,14 @@ def overview(request: Request) -> Response:
             "matrix_chart": json.dumps(matrix_chart, ensure_ascii=False),
             "coverage_chart": json.dumps(coverage_chart, ensure_ascii=False),
             "uncovered": coverage.uncovered[:20],
+            "activity": activity(figures, group_ids, lang) if figures is not None else None,
+            "voices": voices,
         },
     )
 
+
+SILENCE_ROWS = 20
+"""Leaders listed on the overview: the silent first."""
 
 NO_REGION = "none"
 """The path segment of groups without a region (national groups)."""
@@ -253,7 +281,7 @@ def _region_tree(session: Any, tenant: Any, within: Any, code: str | None) -> di
 
 @router.get("/groups/{group_id}", response_class=HTMLResponse)
 def group_page(request: Request, group_id: ObjectId) -> Response:
-    """Show a group: members, staff seats, rule breaches (404 outside the scope)."""
+    """Show a group: health, activity, members with levels, staff seats, rule breaches."""
     actor = _actor(request)
     with work(request) as session:
         tenant = actor_tenant(session, actor)
@@ -262,6 +290,13 @@ def group_page(request: Request, group_id: ObjectId) -> Response:
         breaches = audit_store_groups(
             session, tenant, (Group.tenant_id == tenant.id) & (Group.group_id == group.group_id)
         )
+    figures = community_figures(tenant_lake(tenant))
+    customers = [m for m in members if m.member_kind.value != "staff"]
+    levels = (
+        figures.levels_of([(m.member_kind.value, m.member_id) for m in customers])
+        if figures is not None
+        else {}
+    )
     return render(
         request,
         "group.html",
@@ -270,9 +305,15 @@ def group_page(request: Request, group_id: ObjectId) -> Response:
             "group": group,
             "matrix_label": MATRIX_LABELS[group.matrix],
             "region": catalogue().full_name(group.region_code) if group.region_code else "—",
-            "customers": [m for m in members if m.member_kind.value != "staff"],
+            "customers": customers,
             "seats": [m for m in members if m.member_kind.value == "staff"],
             "breaches": breaches,
+            "figures": figures,
+            "health": figures.health_of(group.group_id) if figures is not None else None,
+            "levels": levels,
+            "activity_chart": (
+                group_activity(figures, group.group_id, language(request)) if figures else None
+            ),
         },
     )
 

@@ -1,0 +1,277 @@
+"""Benchmark: `GET /api/v1/groups` and the console overview under 20 concurrent clients.
+
+Builds the demo brand of N stores on SQLite (staff, distributors, stores imported; the matrix
+planned and applied), fills the event lake with 90 days of group activity (``--events``
+messages spread over the groups: lively, quiet, dormant and dead ones), serves the app with
+uvicorn in a separate process on loopback, and runs ``--clients`` client threads against
+each endpoint for ``--seconds`` seconds: HQ paging through groups (random cursors, 50 a
+page), HQ's overview, and a rep's overview. Prints latency percentiles as a Markdown table.
+
+    .venv/bin/python benchmarks/web_groups.py --stores 200000 --events 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pyarrow as pa
+
+PASSWORD = "bench-password-1"
+
+
+def _build(stores: int, events: int, work: Path) -> list[str]:
+    """Build the tenant ``bench`` and its lake; return the ids of its open groups."""
+    from sqlalchemy import select
+
+    from qunyun.channel.imports import do_import
+    from qunyun.core.db import get_engine, unit_of_work
+    from qunyun.demo.generator import generate
+    from qunyun.events.actions import do_ingest_events
+    from qunyun.events.schema import FIELDS
+    from qunyun.groups.models import Group
+    from qunyun.groups.plans import do_apply_plan, do_compute_plan
+    from qunyun.org.accounts import do_create_account
+    from qunyun.org.actions import do_create_tenant
+
+    started = time.perf_counter()
+    files = generate(work / "files", stores=stores, consumers=0)
+    engine = get_engine()
+    with unit_of_work(engine) as session:
+        tenant = do_create_tenant(session, "bench", "bench")
+    for entity, path in (
+        ("staff", files.staff),
+        ("distributors", files.distributors),
+        ("stores", files.stores),
+    ):
+        with unit_of_work(engine) as session:
+            do_import(session, tenant, entity, path)
+    with unit_of_work(engine) as session:
+        do_compute_plan(session, tenant, "bench")
+    with unit_of_work(engine) as session:
+        do_apply_plan(session, tenant, "bench")
+    with unit_of_work(engine) as session:
+        do_create_account(session, tenant, "hq", PASSWORD, "hq_admin")
+        do_create_account(session, tenant, "rep", PASSWORD, "rep", staff_id="R0001")
+        groups = list(
+            session.scalars(
+                select(Group.group_id)
+                .where(Group.tenant_id == tenant.id, Group.archived_at.is_(None))
+                .order_by(Group.group_id)
+            )
+        )
+    print(f"built {stores:,} stores, {len(groups):,} groups", file=sys.stderr)
+
+    rng = np.random.default_rng(7)
+    # a quarter dead, a sixth dormant (talk only before the last 28 days), the rest alive
+    kind = rng.choice(4, size=len(groups), p=[0.25, 0.17, 0.18, 0.40])
+    weight = np.where(kind == 0, 0.0, np.where(kind == 2, 0.2, 1.0))
+    group = rng.choice(len(groups), size=events, p=weight / weight.sum())
+    youngest = np.where(kind[group] == 1, 30, 0)
+    age = rng.integers(youngest, 90)
+    zone = ZoneInfo("Asia/Shanghai")
+    last = datetime.now(zone).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(1)
+    base_ms = int(last.astimezone(UTC).timestamp() * 1000)
+    ts = base_ms - age * 86_400_000 + rng.integers(8 * 3_600_000, 22 * 3_600_000, size=events)
+    member = group * 60 + rng.integers(0, 60, size=events)
+    is_staff = rng.random(events) < 0.05
+    columns: dict[str, list[str | None]] = {
+        "event_id": [f"b{i}" for i in range(events)],
+        "ts": [str(value) for value in ts],
+        "kind": ["message"] * events,
+        "group_id": [groups[g] for g in group],
+        "member_kind": ["staff" if staff else "store" for staff in is_staff],
+        "member_id": [
+            f"R{m % 800:04d}" if staff else f"M{m:08d}"
+            for m, staff in zip(member, is_staff, strict=True)
+        ],
+        "msg_type": ["text"] * events,
+    }
+    table = pa.table(
+        {name: pa.array(columns.get(name, [None] * events), pa.string()) for name in FIELDS}
+    )
+    result = do_ingest_events(tenant, table)
+    print(
+        f"lake: {result.accepted:,} events over {len(result.days)} days; "
+        f"built in {time.perf_counter() - started:.0f} s",
+        file=sys.stderr,
+    )
+    return groups
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _serve(port: int) -> subprocess.Popen[bytes]:
+    code = (
+        "import uvicorn; from qunyun.web.app import create_app; "
+        f"uvicorn.run(create_app(), host='127.0.0.1', port={port}, log_level='warning')"
+    )
+    server = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise SystemExit("the server did not start")
+
+
+def _bearer(base: str, username: str) -> dict[str, str]:
+    import httpx
+
+    response = httpx.post(
+        f"{base}/api/v1/auth/token",
+        json={"tenant": "bench", "username": username, "password": PASSWORD},
+    )
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def _console(base: str, username: str) -> object:
+    import httpx
+
+    client = httpx.Client(base_url=base, timeout=120)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text)
+    assert token is not None
+    response = client.post(
+        "/login",
+        data={
+            "csrf_token": token.group(1),
+            "tenant": "bench",
+            "username": username,
+            "password": PASSWORD,
+            "next": "/",
+        },
+    )
+    assert response.status_code == 303, response.text
+    return client
+
+
+def _load(
+    name: str, make_request: object, clients: int, seconds: float, failures: list[str]
+) -> list[float]:
+    """Run ``clients`` threads calling ``make_request(rng)`` for ``seconds``; return latencies.
+
+    Answers other than 200 are added to ``failures`` (their latency is counted too).
+    """
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def worker(seed: int) -> None:
+        rng = random.Random(seed)
+        mine = []
+        while time.monotonic() < deadline:
+            start = time.perf_counter()
+            try:
+                status = make_request(rng)  # type: ignore[operator]
+            except Exception as error:  # a timeout of the client counts as a failure
+                status = type(error).__name__
+            mine.append(time.perf_counter() - start)
+            if status != 200:
+                failures.append(f"{name}: {status}")
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(seed,)) for seed in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stores", type=int, default=200_000)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="qunyun-web-"))
+    os.environ["QUNYUN_HOME"] = str(work)
+    os.environ["QUNYUN_SECRET_KEY"] = "bench-" + "k" * 40
+    os.environ.pop("QUNYUN_DATABASE_URL", None)
+    groups = _build(args.stores, args.events, work)
+
+    import httpx
+
+    port = _free_port()
+    server = _serve(port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        hq = _bearer(base, "hq")
+        local = threading.local()
+
+        def api_client() -> httpx.Client:
+            if not hasattr(local, "api"):
+                local.api = httpx.Client(base_url=base, headers=hq, timeout=120)
+            return local.api  # type: ignore[no-any-return]
+
+        def groups_page(rng: random.Random) -> int:
+            cursor = rng.choice(groups)
+            response = api_client().get("/api/v1/groups", params={"limit": 50, "cursor": cursor})
+            return response.status_code
+
+        consoles: dict[tuple[int, str], object] = {}
+
+        def overview(username: str) -> object:
+            def call(rng: random.Random) -> int:
+                key = (threading.get_ident(), username)
+                if key not in consoles:
+                    consoles[key] = _console(base, username)
+                client: httpx.Client = consoles[key]  # type: ignore[assignment]
+                return client.get("/").status_code
+
+            return call
+
+        runs = [
+            ("`GET /api/v1/groups?limit=50&cursor=…` (HQ)", groups_page),
+            ("overview `/` (HQ: every store and group)", overview("hq")),
+            ("overview `/` (rep R0001)", overview("rep")),
+        ]
+        rows = []
+        for name, call in runs:
+            _load(name, call, 2, 3.0, [])  # warm up: logins, figures of the lake, caches
+            failures: list[str] = []
+            latencies = np.array(_load(name, call, args.clients, args.seconds, failures)) * 1000
+            rows.append(
+                f"| {name} | {len(latencies):,} ({len(failures)} failed) | "
+                f"{len(latencies) / args.seconds:.1f}/s | "
+                f"{np.percentile(latencies, 50):.0f} ms | {np.percentile(latencies, 95):.0f} ms | "
+                f"**{np.percentile(latencies, 99):.0f} ms** | {latencies.max():.0f} ms |"
+            )
+            print(rows[-1], file=sys.stderr)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    print(
+        f"\n{args.stores:,} stores, {len(groups):,} groups, {args.events:,} events, "
+        f"{args.clients} clients, {args.seconds:.0f} s each, {datetime.now(UTC):%Y-%m-%d}\n"
+    )
+    print("| endpoint | requests (failed) | throughput | p50 | p95 | p99 | max |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()
