@@ -146,4 +146,7 @@ def test_content_loses_reach_at_every_hop_and_referrals_have_a_top_referrer() ->
     assert top == shape.top_referrer
     assert most > 3 * sorted(invites.values())[-2]
     joined = {e["member_id"] for e in events if e["kind"] == "join"}
-    assert {e["member_id"] for e in events if e["kind"] == "referral"} <= joined
+    invitees = {e["member_id"] for e in events if e["kind"] == "referral"}
+    assert invitees <= joined
+    # invitees take part like everybody else: some of them speak
+    assert invitees & {e["member_id"] for e in events if e["kind"] == "message"}

@@ -134,6 +134,7 @@ def _events(
 ) -> Iterator[Event]:
     next_id = _Ids()
     voices = {g.group_id: _voices(g, rng) for g in groups}
+    by_id = {g.group_id: g for g in groups}
     lifetimes = {
         g.group_id: int(rng.integers(7, 21)) if health[g.group_id] == "dormant" else days
         for g in groups
@@ -172,6 +173,10 @@ def _events(
                 )
             )
         day_events.extend(referrals.day(day, rng))
+        for group_id, invitee in referrals.joined:
+            by_id[group_id].customers.append(("consumer", invitee))
+            voices[group_id].add(("consumer", invitee), rng)
+        referrals.joined.clear()
         day_events.extend(content.day(day, rng))
         day_events.sort(key=lambda pair: pair[0])
         for seconds, record in day_events:
@@ -199,8 +204,21 @@ def _join(group: _Group, kind: str, member_id: str, scene: str) -> Event:
 @dataclass
 class _Voices:
     members: list[tuple[str, str]]
-    weights: np.ndarray
-    staff_only: np.ndarray
+    raw: np.ndarray
+    staff_raw: np.ndarray
+    weights: np.ndarray = field(init=False)
+    staff_only: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.weights, self.staff_only = _normal(self.raw), _normal(self.staff_raw)
+
+    def add(self, member: tuple[str, str], rng: np.random.Generator) -> None:
+        """Seat a newcomer: heavy-tailed like the others, lurking as often."""
+        weight = 0.0 if rng.random() < 0.45 else float(rng.pareto(1.3) + 0.05)
+        self.members.append(member)
+        self.raw = np.append(self.raw, weight)
+        self.staff_raw = np.append(self.staff_raw, 0.0)
+        self.__post_init__()
 
 
 def _voices(group: _Group, rng: np.random.Generator) -> _Voices:
@@ -215,7 +233,7 @@ def _voices(group: _Group, rng: np.random.Generator) -> _Voices:
     members += [("staff", member_id) for member_id, _ in group.staff]
     everyone = np.concatenate([weights, np.array(staff_weights, dtype=float)])
     staff_only = np.concatenate([np.zeros(len(weights)), np.array(staff_weights, dtype=float)])
-    return _Voices(members, _normal(everyone), _normal(staff_only))
+    return _Voices(members, everyone, staff_only)
 
 
 def _normal(weights: np.ndarray) -> np.ndarray:
@@ -374,6 +392,8 @@ class _Referrals:
                 weight = 4.0 if member_id in group.kols else float(rng.pareto(1.5) * 0.2)
                 self.weights.append(weight * (70 if member_id == top else 1))
         self.number = 0
+        self.joined: list[tuple[str, str]] = []
+        """(group id, invitee) of the day: they take part from the next day on."""
 
     def day(self, day: int, rng: np.random.Generator) -> list[tuple[float, Event]]:
         if not self.inviters or day == 0:
@@ -417,6 +437,7 @@ class _Referrals:
                 )
             )
             self.inviters.append((invitee, group_id))
+            self.joined.append((group_id, invitee))
             self.weights.append(float(rng.pareto(1.5) * 0.1))
         return events
 
