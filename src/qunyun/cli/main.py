@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -36,6 +36,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 tenant_app = typer.Typer(help="租户（品牌）：create / list / delete。", no_args_is_help=True)
+_Read = TypeVar("_Read")
+
 import_app = typer.Typer(
     help="导入主数据（CSV / XLSX）：staff、distributors、stores、consumers。", no_args_is_help=True
 )
@@ -1014,16 +1016,10 @@ def analytics_export_group_daily(
 ) -> None:
     """Write group daily figures (one row per local day and group) as CSV."""
     from qunyun.analytics.group_daily import GROUP_DAILY_HEADER, group_daily_rows
-    from qunyun.analytics.lake import open_lake
-    from qunyun.core.tabular import write_csv
-    from qunyun.events.actions import tenant_lake
 
     with reported_errors():
-        with _unit_of_work() as session:
-            tenant_row = _tenant(session, tenant)
-        lake = open_lake(tenant_lake(tenant_row))
-        count = write_csv(out, GROUP_DAILY_HEADER, group_daily_rows(lake))
-    console.print(f"已导出 {count:,} 行到 {out}")
+        lake, _, _ = _open_analysis(tenant, None, _nothing)
+        _export(out, GROUP_DAILY_HEADER, group_daily_rows(lake))
 
 
 @analytics_export_app.command(
@@ -1038,19 +1034,11 @@ def analytics_export_member_levels(
     ] = None,
 ) -> None:
     """Write each member's level, score, messages and last active day as CSV."""
-    from qunyun.analytics.lake import open_lake
     from qunyun.analytics.member_levels import MEMBER_LEVELS_HEADER, member_level_rows
-    from qunyun.core.tabular import write_csv
-    from qunyun.events.actions import tenant_lake
 
     with reported_errors():
-        with _unit_of_work() as session:
-            tenant_row = _tenant(session, tenant)
-        lake = open_lake(tenant_lake(tenant_row))
-        day = _as_of_day(as_of, lake, tenant_row.timezone)
-        rows = member_level_rows(lake, day)
-        count = write_csv(out, MEMBER_LEVELS_HEADER, rows)
-    console.print(f"已导出 {count:,} 行到 {out}")
+        lake, day, _ = _open_analysis(tenant, as_of, _nothing)
+        _export(out, MEMBER_LEVELS_HEADER, member_level_rows(lake, day))
 
 
 @analytics_export_app.command(
@@ -1064,23 +1052,19 @@ def analytics_export_staff_silence(
     ] = None,
 ) -> None:
     """Write, per seated director and manager, their messages in groups and whether silent."""
-    from qunyun.analytics.lake import open_lake
     from qunyun.analytics.staff_silence import STAFF_SILENCE_HEADER, seated_leaders, staff_silence
-    from qunyun.core.tabular import write_csv
-    from qunyun.events.actions import tenant_lake
 
     with reported_errors():
-        with _unit_of_work() as session:
-            tenant_row = _tenant(session, tenant)
-            leaders = seated_leaders(session, tenant_row)
-        lake = open_lake(tenant_lake(tenant_row))
-        day = _as_of_day(as_of, lake, tenant_row.timezone)
+        lake, day, leaders = _open_analysis(tenant, as_of, seated_leaders)
         voices = staff_silence(lake, leaders, day)
-        count = write_csv(
-            out, STAFF_SILENCE_HEADER, (voice.row() for voice in voices), for_excel=True
+        silent = sum(voice.is_silent for voice in voices)
+        _export(
+            out,
+            STAFF_SILENCE_HEADER,
+            (voice.row() for voice in voices),
+            f"（沉默 {silent:,} 人）",
+            for_excel=True,
         )
-    silent = sum(voice.is_silent for voice in voices)
-    console.print(f"已导出 {count:,} 行到 {out}（沉默 {silent:,} 人）")
 
 
 @analytics_export_app.command(
@@ -1101,23 +1085,15 @@ def analytics_export_group_health(
         group_health,
         open_group_ids,
     )
-    from qunyun.analytics.lake import open_lake
-    from qunyun.core.tabular import write_csv
-    from qunyun.events.actions import tenant_lake
 
     with reported_errors():
-        with _unit_of_work() as session:
-            tenant_row = _tenant(session, tenant)
-            known = open_group_ids(session, tenant_row)
-        lake = open_lake(tenant_lake(tenant_row))
-        day = _as_of_day(as_of, lake, tenant_row.timezone)
+        lake, day, known = _open_analysis(tenant, as_of, open_group_ids)
         health = group_health(lake, day, known)
-        count = write_csv(out, GROUP_HEALTH_HEADER, (group.row() for group in health))
-    counts = {status: sum(group.status == status for group in health) for status in STATUSES}
-    shown = "、".join(
-        f"{STATUS_LABELS[status]} {counts[status]:,}" for status in reversed(STATUSES)
-    )
-    console.print(f"已导出 {count:,} 行到 {out}（{shown}）")
+        counts = {status: sum(group.status == status for group in health) for status in STATUSES}
+        shown = "、".join(
+            f"{STATUS_LABELS[status]} {counts[status]:,}" for status in reversed(STATUSES)
+        )
+        _export(out, GROUP_HEALTH_HEADER, (group.row() for group in health), f"（{shown}）")
 
 
 @analytics_export_app.command(
@@ -1130,22 +1106,13 @@ def analytics_export_vip_candidates(
     as_of: AsOfOption = None,
 ) -> None:
     """Write per province the ranked VIP candidate stores as CSV."""
-    from qunyun.analytics.lake import open_lake
     from qunyun.analytics.vip import VIP_CANDIDATES_HEADER, store_values, vip_candidate_rows
-    from qunyun.core.tabular import write_csv
-    from qunyun.events.actions import tenant_lake
     from qunyun.groups.plans import PlanRules
 
     with reported_errors():
-        with _unit_of_work() as session:
-            tenant_row = _tenant(session, tenant)
-            stores = store_values(session, tenant_row)
-        lake = open_lake(tenant_lake(tenant_row))
-        day = _as_of_day(as_of, lake, tenant_row.timezone)
+        lake, day, stores = _open_analysis(tenant, as_of, store_values)
         share = PlanRules.from_settings().matrices.vip_share
-        rows = vip_candidate_rows(lake, stores, day, share)
-        count = write_csv(out, VIP_CANDIDATES_HEADER, rows)
-    console.print(f"已导出 {count:,} 行到 {out}")
+        _export(out, VIP_CANDIDATES_HEADER, vip_candidate_rows(lake, stores, day, share))
 
 
 @analytics_export_app.command(
@@ -1158,19 +1125,11 @@ def analytics_export_funnel(
 ) -> None:
     """Write the AARRR funnel, one row per matrix, as CSV."""
     from qunyun.analytics.funnel import FUNNEL_HEADER, funnel_rows
-    from qunyun.analytics.lake import open_lake
     from qunyun.analytics.tiers import known_matrices
-    from qunyun.core.tabular import write_csv
-    from qunyun.events.actions import tenant_lake
 
     with reported_errors():
-        with _unit_of_work() as session:
-            tenant_row = _tenant(session, tenant)
-            known = known_matrices(session, tenant_row)
-        lake = open_lake(tenant_lake(tenant_row))
-        day = _as_of_day(as_of, lake, tenant_row.timezone)
-        count = write_csv(out, FUNNEL_HEADER, funnel_rows(lake, day, known))
-    console.print(f"已导出 {count:,} 行到 {out}")
+        lake, day, known = _open_analysis(tenant, as_of, known_matrices)
+        _export(out, FUNNEL_HEADER, funnel_rows(lake, day, known))
 
 
 @analytics_export_app.command(
@@ -1183,17 +1142,10 @@ def analytics_export_cohorts(
 ) -> None:
     """Write each join-week cohort's active members per following week as CSV."""
     from qunyun.analytics.funnel import COHORT_HEADER, cohort_rows
-    from qunyun.analytics.lake import open_lake
-    from qunyun.core.tabular import write_csv
-    from qunyun.events.actions import tenant_lake
 
     with reported_errors():
-        with _unit_of_work() as session:
-            tenant_row = _tenant(session, tenant)
-        lake = open_lake(tenant_lake(tenant_row))
-        day = _as_of_day(as_of, lake, tenant_row.timezone)
-        count = write_csv(out, COHORT_HEADER, cohort_rows(lake, day))
-    console.print(f"已导出 {count:,} 行到 {out}")
+        lake, day, _ = _open_analysis(tenant, as_of, _nothing)
+        _export(out, COHORT_HEADER, cohort_rows(lake, day))
 
 
 @analytics_export_app.command(
@@ -1209,21 +1161,13 @@ def analytics_export_reach(
     ] = None,
 ) -> None:
     """Write per content and tier the share of groups reached, delay and decay as CSV."""
-    from qunyun.analytics.lake import open_lake
     from qunyun.analytics.reach import REACH_HEADER, reach, reach_rows
     from qunyun.analytics.tiers import known_matrices
-    from qunyun.core.tabular import write_csv
-    from qunyun.events.actions import tenant_lake
 
     with reported_errors():
-        with _unit_of_work() as session:
-            tenant_row = _tenant(session, tenant)
-            known = known_matrices(session, tenant_row)
-        lake = open_lake(tenant_lake(tenant_row))
-        day = _as_of_day(as_of, lake, tenant_row.timezone)
+        lake, day, known = _open_analysis(tenant, as_of, known_matrices)
         tiers = [t for t in reach(lake, day, known) if content is None or t.content_id == content]
-        count = write_csv(out, REACH_HEADER, reach_rows(tiers))
-    console.print(f"已导出 {count:,} 行到 {out}")
+        _export(out, REACH_HEADER, reach_rows(tiers))
 
 
 @analytics_export_app.command(
@@ -1238,24 +1182,17 @@ def analytics_export_referrals(
     ] = None,
 ) -> None:
     """Write every inviter's direct and total invites and depth, best first, as CSV."""
-    from qunyun.analytics.lake import open_lake
     from qunyun.analytics.referrals import (
         REFERRALS_HEADER,
         first_referrals,
         referral_rows,
         referral_trees,
     )
-    from qunyun.core.tabular import write_csv
-    from qunyun.events.actions import tenant_lake
 
     with reported_errors():
-        with _unit_of_work() as session:
-            tenant_row = _tenant(session, tenant)
-        lake = open_lake(tenant_lake(tenant_row))
-        day = _as_of_day(as_of, lake, tenant_row.timezone)
+        lake, day, _ = _open_analysis(tenant, as_of, _nothing)
         referrers = referral_trees(first_referrals(lake, day))
-        count = write_csv(out, REFERRALS_HEADER, referral_rows(referrers[:top]))
-    console.print(f"已导出 {count:,} 行到 {out}")
+        _export(out, REFERRALS_HEADER, referral_rows(referrers[:top]))
 
 
 @app.command(
@@ -1472,6 +1409,32 @@ def _print_growth(figures: Any) -> None:
                 f"{row['depth']:,}",
             )
         console.print(table)
+
+
+def _nothing(session: Any, tenant: Any) -> None:
+    """Read nothing from the database (analyses of the lake alone)."""
+
+
+def _open_analysis(
+    tenant: str | None, as_of: str | None, read: Callable[[Any, Any], _Read]
+) -> tuple[Any, date, _Read]:
+    """Return the tenant's lake, the as-of day, and what ``read(session, tenant)`` takes."""
+    from qunyun.analytics.lake import open_lake
+    from qunyun.events.actions import tenant_lake
+
+    with _unit_of_work() as session:
+        tenant_row = _tenant(session, tenant)
+        data = read(session, tenant_row)
+    lake = open_lake(tenant_lake(tenant_row))
+    return lake, _as_of_day(as_of, lake, tenant_row.timezone), data
+
+
+def _export(out: Path, header: Any, rows: Any, note: str = "", *, for_excel: bool = False) -> None:
+    """Write an analysis as CSV and say how many rows went where."""
+    from qunyun.core.tabular import write_csv
+
+    count = write_csv(out, header, rows, for_excel=for_excel)
+    console.print(f"已导出 {count:,} 行到 {out}{note}")
 
 
 def _as_of_day(as_of: str | None, lake: Any, zone: str) -> date:
