@@ -257,12 +257,17 @@ class LuckyDraw(Base):
     entries_close_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     drawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    entries_open_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """When members may start to enter (None: from the moment it was opened)."""
 
 
 class LuckyDrawEntry(Base):
     """One member's entry in a draw (once each); ``rank`` is set when drawn (1 = first winner)."""
 
     __tablename__ = "lucky_draw_entries"
+    __table_args__ = (
+        Index("ix_lucky_draw_entries_draw_id_ticket", "draw_id", "ticket", unique=True),
+    )
 
     draw_id: Mapped[int] = mapped_column(
         ForeignKey("lucky_draws.id", ondelete="CASCADE"), primary_key=True
@@ -274,6 +279,22 @@ class LuckyDrawEntry(Base):
     tenant_id: Mapped[int] = _tenant()
     entered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     rank: Mapped[int | None] = mapped_column(Integer)
+    ticket: Mapped[str | None] = mapped_column(String(16))
+    """The entry's public ticket: what the verification data lists instead of the member."""
+
+
+class LuckyDrawPrize(Base):
+    """A prize of a draw: the winner of ``rank`` (1 = first drawn) receives it."""
+
+    __tablename__ = "lucky_draw_prizes"
+    __table_args__ = (CheckConstraint("rank >= 1", name="rank"),)
+
+    draw_id: Mapped[int] = mapped_column(
+        ForeignKey("lucky_draws.id", ondelete="CASCADE"), primary_key=True
+    )
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = _tenant()
+    name: Mapped[str] = mapped_column(String(200))
 
 
 # --- flash sales ---------------------------------------------------------------------------
@@ -503,6 +524,19 @@ class OrderCutoff(Base):
     delivery_slot: Mapped[str] = mapped_column(String(10))
     """``afternoon`` (same day) or ``morning`` (next day)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OrderCutoffSetting(Base):
+    """A tenant's own 接龙 cutoff times; tenants without one use ``QUNYUN_ORDER_CUTOFFS``."""
+
+    __tablename__ = "order_cutoff_settings"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    cutoffs: Mapped[str] = mapped_column(String(100))
+    """Local ``HH:MM`` times, sorted, comma-separated (``11:30,19:00``)."""
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class CollectedOrder(Base):

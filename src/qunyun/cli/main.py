@@ -1536,3 +1536,8 @@ def _print_demo_logins(host: str, port: int) -> None:
 def run() -> None:
     """Entry point used by ``python -m qunyun``."""
     app()
+
+
+# --- commands kept in their own modules (they register themselves on ``app``) --------------
+
+from qunyun.cli import draws as _draws  # noqa: E402, F401
