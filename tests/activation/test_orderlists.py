@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import csv
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
+from qunyun.activation.cutoffs import tenant_cutoff_times
 from qunyun.activation.errors import Ended
 from qunyun.activation.orderlists import (
     ListItem,
@@ -15,12 +16,14 @@ from qunyun.activation.orderlists import (
     do_cutoff,
     do_open_order_list,
     latest_cutoff,
+    order_list_detail,
     partner_commissions,
     pick_list,
 )
 from qunyun.channel.models import ContactKind
 from qunyun.core.db import unit_of_work
 from qunyun.core.errors import Conflict
+from qunyun.org.actions import do_create_tenant
 from qunyun.org.models import Tenant
 from tests.activation.helpers import STORE, group_with_members
 from tests.conftest import Cli
@@ -61,7 +64,9 @@ def test_a_noon_cutoff_turns_lines_into_orders_picked_and_delivered_the_same_aft
 
     # when the noon cutoff runs (S004's line at 12:20 waits for the evening)
     with unit_of_work(engine) as session:
-        summary = do_cutoff(session, tenant, latest_cutoff(tenant, NOON + timedelta(minutes=30)))
+        summary = do_cutoff(
+            session, tenant, latest_cutoff(session, tenant, NOON + timedelta(minutes=30))
+        )
         picks = pick_list(session, tenant, summary.cutoff_id)
         batch = delivery_batch(session, tenant, summary.cutoff_id)
         commissions = partner_commissions(session, tenant, summary.cutoff_id)
@@ -132,3 +137,57 @@ def test_the_commands_open_add_cut_off_and_export(
     ]
     assert "S002" in delivery.output
     assert ContactKind.STORE.value in (tmp_path / "batch.csv").read_text(encoding="utf-8")
+
+
+def test_a_tenant_with_its_own_cutoffs_cuts_off_and_closes_at_them(
+    engine: Engine, tenant: Tenant, cli: Cli
+) -> None:
+    # given acme cutting off at 11:30 and 19:00, and a second tenant on the default times
+    set_ = cli("jielong", "cutoffs", "--tenant", "acme", "19:00", "11:30")
+    with unit_of_work(engine) as session:
+        other = do_create_tenant(session, "beta", "另一个品牌")
+    list_id = _open(engine, tenant)
+    with unit_of_work(engine) as session:
+        for member, minutes in [("S002", 0), ("S003", 160)]:  # 09:00 and 11:40
+            do_add_line(
+                session, tenant, list_id, STORE, member, "EGG30", 1,
+                when=MORNING + timedelta(minutes=minutes),
+            )  # fmt: skip
+
+    # when the cutoff of 12:05 runs
+    with unit_of_work(engine) as session:
+        moment = latest_cutoff(session, tenant, NOON + timedelta(minutes=5))
+        summary = do_cutoff(session, tenant, moment)
+        other_moment = latest_cutoff(session, other, NOON + timedelta(minutes=5))
+        closes = order_list_detail(session, tenant, list_id, when=NOON).closes_at
+
+    # then it is the 11:30 one (the 11:40 line waits), lists close at 19:00, beta keeps 12:00
+    assert set_.output.strip() == "acme 的截单时间：11:30 19:00（本品牌设置）"
+    assert (summary.cutoff_at, summary.lines) == (NOON - timedelta(minutes=30), 1)
+    assert (summary.deliver_on, summary.delivery_slot) == (date(2026, 3, 2), "afternoon")
+    assert other_moment == NOON
+    assert closes == EVENING - timedelta(hours=1)
+    with pytest.raises(Ended, match=r"已截单$"), unit_of_work(engine) as session:
+        do_add_line(session, tenant, list_id, STORE, "S002", "RICE5", 1, when=EVENING)
+    shown = cli("jielong", "cutoffs", "--tenant", "beta")
+    assert shown.output.strip() == "beta 的截单时间：12:00 20:00（默认（QUNYUN_ORDER_CUTOFFS））"
+    reset = cli("jielong", "cutoffs", "--tenant", "acme", "--reset")
+    assert reset.output.strip() == "acme 的截单时间：12:00 20:00（默认（QUNYUN_ORDER_CUTOFFS））"
+
+
+@pytest.mark.parametrize(
+    ("times", "message"),
+    [
+        (["11:30", "25:00"], "第 2 个截单时间 '25:00' 有误：应为 HH:MM"),
+        (["11:30", "11:30"], "截单时间有重复"),
+        (["noon"], "第 1 个截单时间 'noon' 有误：应为 HH:MM"),
+    ],
+)
+def test_bad_cutoff_times_are_refused_naming_the_time(
+    cli: Cli, tenant: Tenant, engine: Engine, times: list[str], message: str
+) -> None:
+    refused = cli("jielong", "cutoffs", "--tenant", "acme", *times, expect=1)
+
+    assert refused.output.strip() == f"错误：{message}"
+    with unit_of_work(engine) as session:
+        assert tenant_cutoff_times(session, tenant) == [time(12, 0), time(20, 0)]

@@ -6,8 +6,7 @@ as ``{"error": code}``, the caller's scope, and tokens of the wrong kind.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi import FastAPI
@@ -61,15 +60,20 @@ def stores(engine: Engine, group: str) -> list[str]:
     return stores_of_group(engine, group)
 
 
-@pytest.fixture
-def cutoff_late(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Cut 接龙 lists off at 23:59 local, so that a line can be added at (almost) any hour."""
-    from qunyun.core import settings
+LIST_MORNING = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+"""10:00 in Shanghai: the moment the 接龙 tests open and fill today's list."""
 
-    monkeypatch.setenv("QUNYUN_ORDER_CUTOFFS", "23:59")
-    settings.get_settings.cache_clear()
-    yield
-    settings.get_settings.cache_clear()
+
+@pytest.fixture
+def cutoff_late(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pin the 接龙 clock to 10:00 in Shanghai, before the default 12:00 and 20:00 cutoffs.
+
+    With the real clock a test run in the evening (or across midnight) finds today's list
+    closed; pinned, the list is opened, filled and read at the same fixed morning.
+    """
+    from qunyun.activation import orderlists
+
+    monkeypatch.setattr(orderlists, "utcnow", lambda: LIST_MORNING)
 
 
 # --- member tokens ---------------------------------------------------------------------------

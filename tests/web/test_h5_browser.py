@@ -6,8 +6,7 @@ Debian's Chromium through Playwright (never a downloaded browser); screenshots g
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -35,15 +34,20 @@ browser = test_browser.browser
 server = test_browser.server
 
 
-@pytest.fixture
-def cutoff_late(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Cut 接龙 lists off at 23:59 local, so that a line can be added at (almost) any hour."""
-    from qunyun.core import settings
+LIST_MORNING = datetime(2026, 3, 2, 2, 0, tzinfo=UTC)
+"""10:00 in Shanghai: the moment the 接龙 tests open and fill today's list."""
 
-    monkeypatch.setenv("QUNYUN_ORDER_CUTOFFS", "23:59")
-    settings.get_settings.cache_clear()
-    yield
-    settings.get_settings.cache_clear()
+
+@pytest.fixture
+def cutoff_late(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pin the 接龙 clock to 10:00 in Shanghai, before the default 12:00 and 20:00 cutoffs.
+
+    With the real clock a test run in the evening (or across midnight) finds today's list
+    closed; pinned, the list is opened, filled and read at the same fixed morning.
+    """
+    from qunyun.activation import orderlists
+
+    monkeypatch.setattr(orderlists, "utcnow", lambda: LIST_MORNING)
 
 
 def _phone(browser: Browser, server: str, client: TestClient, store: str, page: str) -> Session:

@@ -1,9 +1,9 @@
 """接龙 order collection, the village partner model of seed 002.
 
 A partner (团长) opens today's list in a group with the items on offer (price, supplying store
-or warehouse); members add lines (item, quantity). At each cutoff (``QUNYUN_ORDER_CUTOFFS``,
-12:00 and 20:00 local by default) the lines added before it are locked by one conditional
-update (``cutoff_id IS NULL``) and become one order per member and list, with the partner's
+or warehouse); members add lines (item, quantity). At each cutoff (the tenant's own times,
+see ``cutoffs``, else ``QUNYUN_ORDER_CUTOFFS``: 12:00 and 20:00 local by default) the lines
+added before it are locked by one conditional update (``cutoff_id IS NULL``) and become one order per member and list, with the partner's
 commission; a cutoff before 14:00 is delivered the same afternoon, a later one the next
 morning. The pick list sums the quantities per supplier and item; the delivery batch lists the
 orders per supplier, group and partner.
@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from qunyun.activation.common import require_member
+from qunyun.activation.cutoffs import tenant_cutoff_times
 from qunyun.activation.errors import Ended
 from qunyun.activation.models import (
     CollectedOrder,
@@ -28,11 +29,10 @@ from qunyun.activation.models import (
     OrderList,
     OrderListItem,
 )
-from qunyun.activation.schedule import local_moment, next_day, parse_cutoffs
+from qunyun.activation.schedule import local_moment, next_day
 from qunyun.channel.models import ContactKind
 from qunyun.core.clock import local_date, to_local, utcnow
 from qunyun.core.errors import Conflict, InvalidInput, NotFound
-from qunyun.core.settings import get_settings
 from qunyun.groups.models import Group
 from qunyun.org.models import Tenant
 
@@ -64,9 +64,9 @@ class CutoffSummary:
     delivery_slot: str
 
 
-def cutoff_times() -> list[time]:
-    """Return the local cutoff times of a day (``QUNYUN_ORDER_CUTOFFS``)."""
-    return parse_cutoffs(get_settings().order_cutoffs)
+def cutoff_times(session: Session, tenant: Tenant) -> list[time]:
+    """Return the tenant's local cutoff times of a day (its own, or ``QUNYUN_ORDER_CUTOFFS``)."""
+    return tenant_cutoff_times(session, tenant)
 
 
 def do_open_order_list(
@@ -152,7 +152,7 @@ def do_add_line(
     require_member(session, tenant, order_list.group_id, member_kind, member_id, f"接龙 {list_id}")
     if qty < 1:
         raise InvalidInput("数量至少为 1")
-    last = local_moment(order_list.list_date, cutoff_times()[-1], tenant.timezone)
+    last = local_moment(order_list.list_date, cutoff_times(session, tenant)[-1], tenant.timezone)
     if local_date(when, tenant.timezone) != order_list.list_date or when >= last:
         raise Ended(f"接龙 {list_id} 已截单")
     item = session.get(OrderListItem, (list_id, item_code))
@@ -173,10 +173,10 @@ def do_add_line(
     return line
 
 
-def latest_cutoff(tenant: Tenant, when: datetime) -> datetime:
+def latest_cutoff(session: Session, tenant: Tenant, when: datetime) -> datetime:
     """Return the latest cutoff moment at or before ``when`` (today's or yesterday's last)."""
     today = local_date(when, tenant.timezone)
-    times = cutoff_times()
+    times = cutoff_times(session, tenant)
     passed = [local_moment(today, at, tenant.timezone) for at in times]
     passed = [moment for moment in passed if moment <= when]
     if passed:
@@ -381,12 +381,17 @@ class ListView:
     partner_id: str
     commission_bp: int
     closes_at: datetime
+    is_open: bool
+    """Whether members may still add lines (today's list, before its last cutoff)."""
     items: list[ListItem]
     lines: list[LineView]
 
 
-def order_list_detail(session: Session, tenant: Tenant, list_id: int) -> ListView:
+def order_list_detail(
+    session: Session, tenant: Tenant, list_id: int, *, when: datetime | None = None
+) -> ListView:
     """Return a list with its items and lines; raise NotFound when not the tenant's."""
+    when = when or utcnow()
     order_list = session.scalar(
         select(OrderList).where(OrderList.id == list_id, OrderList.tenant_id == tenant.id)
     )
@@ -400,6 +405,9 @@ def order_list_detail(session: Session, tenant: Tenant, list_id: int) -> ListVie
     lines = session.scalars(
         select(OrderLine).where(OrderLine.list_id == list_id).order_by(OrderLine.id)
     ).all()
+    closes_at = local_moment(
+        order_list.list_date, cutoff_times(session, tenant)[-1], tenant.timezone
+    )
     return ListView(
         id=order_list.id,
         group_id=order_list.group_id,
@@ -407,7 +415,8 @@ def order_list_detail(session: Session, tenant: Tenant, list_id: int) -> ListVie
         partner_kind=order_list.partner_kind,
         partner_id=order_list.partner_id,
         commission_bp=order_list.commission_bp,
-        closes_at=local_moment(order_list.list_date, cutoff_times()[-1], tenant.timezone),
+        closes_at=closes_at,
+        is_open=local_date(when, tenant.timezone) == order_list.list_date and when < closes_at,
         items=[
             ListItem(item.item_code, item.name, item.price_fen, item.supplier_id) for item in items
         ],

@@ -816,7 +816,7 @@ def jielong_cutoff(at: AtOption = None, tenant: TenantOption = None) -> None:
     slots = {"afternoon": "下午", "morning": "上午"}
     with reported_errors(), _unit_of_work() as session:
         tenant_row = _tenant(session, tenant)
-        moment = latest_cutoff(tenant_row, _local_time(at, tenant_row.timezone))
+        moment = latest_cutoff(session, tenant_row, _local_time(at, tenant_row.timezone))
         summary = do_cutoff(session, tenant_row, moment)
         zone = tenant_row.timezone
     console.print(
@@ -825,6 +825,40 @@ def jielong_cutoff(at: AtOption = None, tenant: TenantOption = None) -> None:
         f"团长佣金 ¥{format_yuan(summary.commission_fen)} · "
         f"{summary.deliver_on} {slots[summary.delivery_slot]}送达"
     )
+
+
+@jielong_app.command("cutoffs", help="设置或查看本品牌的截单时间。Set or show the cutoff times.")
+def jielong_cutoffs(
+    times: Annotated[
+        list[str] | None, typer.Argument(help="当地截单时间 HH:MM（可多个），不给则只显示。")
+    ] = None,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="改回 QUNYUN_ORDER_CUTOFFS 的默认时间。")
+    ] = False,
+    tenant: TenantOption = None,
+) -> None:
+    """Set the tenant's own 接龙 cutoff times (or show them; ``--reset`` goes back to the default)."""
+    from qunyun.activation.cutoffs import (
+        do_set_cutoff_times,
+        has_own_cutoff_times,
+        tenant_cutoff_times,
+    )
+    from qunyun.core.errors import InvalidInput
+
+    with reported_errors(), _unit_of_work() as session:
+        tenant_row = _tenant(session, tenant)
+        if reset and times:
+            raise InvalidInput("--reset 不能与截单时间同时给出")
+        if reset:
+            current = do_set_cutoff_times(session, tenant_row, None)
+        elif times:
+            current = do_set_cutoff_times(session, tenant_row, times)
+        else:
+            current = tenant_cutoff_times(session, tenant_row)
+        own = has_own_cutoff_times(session, tenant_row)
+        slug = tenant_row.slug
+    source = "本品牌设置" if own else "默认（QUNYUN_ORDER_CUTOFFS）"
+    console.print(f"{slug} 的截单时间：{' '.join(f'{at:%H:%M}' for at in current)}（{source}）")
 
 
 @jielong_app.command("picklist", help="导出截单的拣货单（按供货门店/仓库）。Pick list CSV.")

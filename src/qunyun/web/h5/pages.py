@@ -295,7 +295,7 @@ def _list_context(session: Session, tenant: Tenant, member: Member, list_id: int
     return {
         "order_list": view,
         "names": {item.item_code: item.name for item in view.items},
-        "is_open": utcnow() < view.closes_at,
+        "is_open": view.is_open,
         "closes_local": format_local(view.closes_at, tenant.timezone),
     }
 
