@@ -1575,3 +1575,4 @@ def run() -> None:
 # --- commands kept in their own modules (they register themselves on ``app``) --------------
 
 from qunyun.cli import draws as _draws  # noqa: E402, F401
+from qunyun.cli import jobs as _jobs  # noqa: E402, F401
