@@ -300,6 +300,13 @@ def test_the_commands_open_close_reveal_show_and_verify_a_draw(
     assert "验证通过" in verified.output
     assert "验证通过" in from_file.output
     assert "种子的 SHA-256 与开奖前公布的承诺哈希不一致" in bad.output
+    # and the README's few lines of Python accept the saved data and refuse the tampered one
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    snippet = readme.split("To check a draw by hand:", 1)[1].split("```python", 1)[1]
+    snippet = snippet.split("```", 1)[0]
+    exec(snippet.replace('"draw.json"', repr(str(data))), {})
+    with pytest.raises(AssertionError):
+        exec(snippet.replace('"draw.json"', repr(str(tampered))), {})
     assert cli("draw", "verify", "--file", tmp_path / "nothing.json", expect=1).output.startswith(
         "错误"
     )

@@ -111,7 +111,8 @@ def order_list_body(group_id: str, partner_id: str) -> dict[str, object]:
 
 
 def foreign_activation(engine: Engine, group_id: str) -> dict[str, str]:
-    """Make a packet, sale, deal with a team, and 接龙 list in a group; return path fillers."""
+    """Make a packet, sale, deal with a team, 接龙 list and draw in a group; return path fillers."""
+    from qunyun.activation.draws import do_open_draw
     from qunyun.activation.flashsales import do_create_flash_sale
     from qunyun.activation.groupbuys import do_create_group_buy, do_open_team
     from qunyun.activation.orderlists import ListItem, do_open_order_list
@@ -139,7 +140,11 @@ def foreign_activation(engine: Engine, group_id: str) -> dict[str, str]:
             [ListItem("EGG30", "土鸡蛋 30 枚", 3500, "W01")],
             0,
         )
+        draw = do_open_draw(
+            session, tenant, group_id, "抽奖", now + timedelta(hours=1), prizes=["茶礼盒"]
+        )
         return {
+            "{draw_id}": str(draw.id),
             "{packet_id}": str(packet.id),
             "{sale_id}": str(sale.id),
             "{deal_id}": str(deal.id),
@@ -158,4 +163,15 @@ def activation_bodies(group_id: str, store_id: str) -> dict[str, dict[str, objec
         "/api/v1/order-lists": order_list_body(group_id, store_id),
         "/api/v1/flash-sales/{sale_id}/orders": {"qty": 1},
         "/api/v1/order-lists/{list_id}/lines": {"item_code": "EGG30", "qty": 1},
+        "/api/v1/draws": draw_body(group_id),
+    }
+
+
+def draw_body(group_id: str, minutes: int = 60) -> dict[str, object]:
+    """Return the body of a draw with two prizes, taking entries for ``minutes`` from now."""
+    return {
+        "group_id": group_id,
+        "title": "周年庆抽奖",
+        "prizes": ["茶礼盒", "优惠券"],
+        "entries_close_at": (utcnow() + timedelta(minutes=minutes)).isoformat(),
     }

@@ -32,7 +32,7 @@ from .conftest import bearer, console_login, csrf_of, store_groups_of
 ACTIVATION_BODIES: dict[str, dict[str, object]] = {}
 """Bodies of the activation POSTs, aimed at the other territory's group (filled by the test)."""
 
-ACTIVATION_ID = re.compile(r"\{(packet|sale|deal|list|team)_id\}")
+ACTIVATION_ID = re.compile(r"\{(packet|sale|deal|list|team|draw)_id\}")
 """Path parameters of activation objects (numeric ids)."""
 
 LOGIN = "login"
@@ -87,6 +87,14 @@ EXPECTED: dict[tuple[str, str], tuple[int | str, int, int]] = {
     ("POST", "/api/v1/order-lists"): (401, 404, 404),
     ("GET", "/api/v1/order-lists/{list_id}"): (401, 404, 404),
     ("POST", "/api/v1/order-lists/{list_id}/lines"): (401, 401, 401),
+    ("POST", "/api/v1/draws"): (401, 404, 404),
+    ("GET", "/api/v1/draws/{draw_id}"): (401, 404, 404),
+    ("POST", "/api/v1/draws/{draw_id}/close"): (401, 404, 404),
+    ("POST", "/api/v1/draws/{draw_id}/reveal"): (401, 404, 404),
+    ("POST", "/api/v1/draws/{draw_id}/entries"): (401, 401, 401),
+    ("GET", "/api/v1/draws/{draw_id}/verification"): (200, 200, 200),
+    ("GET", "/h5/draws/{draw_id}"): (401, 401, 401),
+    ("POST", "/h5/draws/{draw_id}/entries"): (401, 401, 401),
     ("GET", "/h5/login"): (401, 401, 401),
     ("GET", "/h5/"): (401, 401, 401),
     ("GET", "/h5/red-packets/{packet_id}"): (401, 401, 401),
@@ -295,7 +303,8 @@ def test_member_tokens_open_only_member_routes_and_staff_tokens_only_staff_route
     bearer_routes = {
         (method, path)
         for method, path in _routes(app)
-        if path.startswith("/api/v1/") and path != "/api/v1/auth/token"
+        if path.startswith("/api/v1/")
+        and path not in ("/api/v1/auth/token", "/api/v1/draws/{draw_id}/verification")
     }
 
     def call(method: str, path: str, headers: dict[str, str]) -> int:
@@ -305,8 +314,9 @@ def test_member_tokens_open_only_member_routes_and_staff_tokens_only_staff_route
         body = {"json": bodies[path]} if method == "POST" and path in bodies else {}
         return client.request(method, url, headers=headers, **body).status_code  # type: ignore[arg-type]
 
-    # then the member routes are the five member actions
+    # then the member routes are the six member actions
     assert member_routes == {
+        ("POST", "/api/v1/draws/{draw_id}/entries"),
         ("POST", "/api/v1/red-packets/{packet_id}/grab"),
         ("POST", "/api/v1/flash-sales/{sale_id}/orders"),
         ("POST", "/api/v1/group-buys/{deal_id}/teams"),

@@ -29,6 +29,7 @@ from qunyun.core.errors import (
 )
 from qunyun.web.api import activation as activation_api
 from qunyun.web.api import auth as auth_api
+from qunyun.web.api import draws as draws_api
 from qunyun.web.api import events as events_api
 from qunyun.web.api import governance as governance_api
 from qunyun.web.api import groups as groups_api
@@ -90,6 +91,7 @@ def create_app(
     for router in (*routers, events_api.router):
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(activation_api.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(draws_api.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(pages.router, include_in_schema=False)
     app.include_router(h5_pages.router, include_in_schema=False)
     app.include_router(console_imports.router, include_in_schema=False)

@@ -1,4 +1,4 @@
-"""H5 member pages (phone, Chinese): grab a red packet, flash sale, 拼团, today's 接龙.
+"""H5 member pages (phone, Chinese): grab a red packet, flash sale, 拼团, today's 接龙, 抽奖.
 
 A member arrives through ``/h5/login?token=…&next=…`` (the link a group admin shares; in
 production the WeCom / WeChat login makes the token), which keeps the member token in an
@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from qunyun.activation.common import require_member
+from qunyun.activation.draws import do_enter_draw, member_draw_view
 from qunyun.activation.errors import ActivationConflict
 from qunyun.activation.flashsales import do_order_flash_sale, flash_sale_detail
 from qunyun.activation.groupbuys import (
@@ -328,3 +329,42 @@ def add_line(
     with work(request) as session:
         context = _list_context(session, _tenant(session, member), member, list_id)
     return _page(request, "order_list_body.html", context | {"refusal": refusal})
+
+
+# --- 抽奖 ------------------------------------------------------------------------------------
+
+
+def _draw_context(session: Session, tenant: Tenant, member: Member, draw_id: int) -> dict[str, Any]:
+    view = member_draw_view(session, tenant, draw_id, member.kind, member.member_id)
+    return {
+        "draw": view.verification,
+        "ticket": view.ticket,
+        "rank": view.rank,
+        "closes_local": format_local(view.verification.entries_close_at, tenant.timezone),
+        "opens_local": format_local(view.entries_open_at, tenant.timezone),
+        "is_before": view.entries_open_at is not None and utcnow() < view.entries_open_at,
+    }
+
+
+@router.get("/draws/{draw_id}", response_class=HTMLResponse)
+def draw_page(draw_id: NumericId, request: Request, found: PageMember) -> Response:
+    """Show a draw: its committed hash, the entry button or the member's ticket, the results."""
+    member = found[0]
+    with work(request) as session:
+        context = _draw_context(session, _tenant(session, member), member, draw_id)
+    return _page(request, "draw.html", context)
+
+
+@router.post("/draws/{draw_id}/entries", response_class=HTMLResponse)
+def enter_draw(draw_id: NumericId, request: Request, member: PostingMember) -> Response:
+    """Enter the draw as the member; answer the draw's fragment with the ticket (or why not)."""
+    refusal = None
+    try:
+        with work(request) as session:
+            tenant = _tenant(session, member)
+            do_enter_draw(session, tenant, draw_id, member.kind, member.member_id)
+    except ActivationConflict as error:
+        refusal = error.message
+    with work(request) as session:
+        context = _draw_context(session, _tenant(session, member), member, draw_id)
+    return _page(request, "draw_body.html", context | {"refusal": refusal})
