@@ -18,6 +18,7 @@ from qunyun.core.clock import utcnow
 from . import test_browser
 from .activation_helpers import (
     allow_packets_all_day,
+    draw_body,
     group_buy_body,
     member_headers,
     order_list_body,
@@ -198,4 +199,36 @@ def test_a_member_adds_a_line_to_todays_list(
     assert page.inner_text("#lines li") == f"{member}\n鲜牛奶 1L × 3\n¥36.00"
     lines = client.get(f"/api/v1/order-lists/{order_list}", headers=hq).json()["lines"]
     assert [(x["member_id"], x["item_code"], x["qty"]) for x in lines] == [(member, "MILK", 3)]
+    assert session.errors == []
+
+
+def test_a_member_enters_a_lucky_draw_and_later_sees_the_seed_and_winners(
+    browser: Browser, server: str, client: TestClient, engine: Engine
+) -> None:
+    # given a draw with two prizes in the member's group
+    group = store_groups_of(engine, "R0001")[0]
+    member = stores_of_group(engine, group)[0]
+    hq = bearer(client, "hq")
+    created = client.post("/api/v1/draws", json=draw_body(group), headers=hq).json()
+    session = _phone(browser, server, client, member, f"/h5/draws/{created['id']}")
+    page = session.page
+    session.shot("before")
+
+    # when the member enters, and HQ closes and reveals the draw
+    page.click("#enter")
+    page.wait_for_selector("#my-ticket")
+    session.shot("entered")
+    ticket = page.inner_text("#ticket")
+    client.post(f"/api/v1/draws/{created['id']}/close", headers=hq)
+    client.post(f"/api/v1/draws/{created['id']}/reveal", headers=hq)
+    page.reload()
+    session.shot("drawn")
+
+    # then the committed hash was shown, and now the seed and the member's winning ticket
+    data = client.get(f"/api/v1/draws/{created['id']}/verification").json()
+    assert page.inner_text("#seed-hash") == created["seed_hash"]
+    assert page.inner_text("#seed") == data["seed"]
+    assert page.inner_text("#my-ticket h2") == "恭喜中奖：第 1 名"
+    assert page.inner_text("#winners li.me") == f"第 1 名 · 茶礼盒\n{ticket}"
+    assert data["results"][0]["ticket"] == ticket
     assert session.errors == []
