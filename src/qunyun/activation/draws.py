@@ -37,7 +37,7 @@ from qunyun.activation.errors import ActivationConflict, Ended, NotStarted
 from qunyun.activation.models import DrawStatus, LuckyDraw, LuckyDrawEntry, LuckyDrawPrize
 from qunyun.channel.models import ContactKind
 from qunyun.core.clock import format_local, utcnow
-from qunyun.core.errors import InvalidInput, NotFound
+from qunyun.core.errors import Conflict, InvalidInput, NotFound
 from qunyun.groups.models import Group
 from qunyun.org.models import Tenant
 
@@ -45,6 +45,7 @@ MAX_WINNERS = 1_000
 SEED = re.compile(r"^[0-9a-f]{64}$")
 TICKET_BYTES = 6
 """A ticket is 12 hex characters: a collision in one draw is retried, never shared."""
+TICKET_ATTEMPTS = 8
 
 ALGORITHM = (
     "seed_hash = sha256(seed); score(t) = sha256(seed + ':' + t); "
@@ -251,7 +252,7 @@ def do_enter_draw(
         raise NotStarted(f"抽奖 {draw_id} 尚未开始报名")
     if draw.status is DrawStatus.DRAWN or when >= draw.entries_close_at:
         raise Ended(f"抽奖 {draw_id} 已截止报名")
-    while True:
+    for _attempt in range(TICKET_ATTEMPTS):
         ticket = secrets.token_hex(TICKET_BYTES)
         inserted = session.execute(
             upsert(session, LuckyDrawEntry)
@@ -271,6 +272,7 @@ def do_enter_draw(
         if _ticket_of(session, draw_id, member_kind, member_id) is not None:
             raise AlreadyEntered(f"{member_id} 已参加抽奖 {draw_id}")
         # else the random ticket was someone else's: draw another one
+    raise Conflict(f"抽奖 {draw_id} 暂时无法分配票号，请重试")
 
 
 def _ticket_of(

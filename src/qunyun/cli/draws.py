@@ -105,7 +105,7 @@ def draw_close(
         closing = format_local(draw.entries_close_at, tenant_row.timezone)
         members: dict[str, str] = {}
         if reveal:
-            ranked = do_reveal_draw(session, tenant_row, draw_id, when=draw.entries_close_at)
+            ranked = do_reveal_draw(session, tenant_row, draw_id)
             members = {ticket: member for _, _, member, ticket in ranked}
         data = public_draw_verification(session, draw_id)
     console.print(f"抽奖 #{draw_id} 已截止报名（{closing}），{len(data.tickets):,} 人报名")
