@@ -361,3 +361,38 @@ def test_forms_without_the_csrf_token_are_refused(client: TestClient, engine: En
     assert _packets(engine, group) == []
     with unit_of_work(engine) as session:
         assert session.scalars(select(RedPacketRule)).all() == []
+
+
+def test_the_demo_shows_packets_a_live_sale_and_a_group_buy_to_the_rep(
+    client: TestClient, engine: Engine
+) -> None:
+    # given the demo brand: its first rep's store group
+    group = store_groups_of(engine, "R0001")[0]
+    console_login(client, "rep")
+
+    # when the rep opens the group's activation pages
+    packets = client.get(f"/groups/{group}/red-packets").text
+    sales = client.get(f"/groups/{group}/flash-sales").text
+    deals = client.get(f"/groups/{group}/group-buys").text
+
+    # then he sees three packets (one all grabbed), a live sale with orders and a deal
+    with unit_of_work(engine) as session:
+        sent = session.scalars(
+            select(RedPacket).where(RedPacket.group_id == group).order_by(RedPacket.id)
+        ).all()
+        assert [(p.total_fen, p.count, p.grabbed_count) for p in sent] == [
+            (888, 8, 8), (2000, 10, 6), (666, 6, 0),
+        ]  # fmt: skip
+        sale = session.scalars(select(FlashSale).where(FlashSale.group_id == group)).one()
+        deal = session.scalars(select(GroupBuy).where(GroupBuy.group_id == group)).one()
+        assert (deal.sold, deal.reserved) == (3, 2)
+    assert _text(packets, "budget-spent") == "¥35.54"
+    assert [int(p) for p in re.findall(r'<tr data-packet="(\d+)">', packets)] == [
+        p.id for p in reversed(sent)
+    ]
+    assert f'<tr data-sale="{sale.id}">' in sales
+    assert f"<td>{sale.sold}/50</td>" in sales
+    assert 'class="status-live">进行中</td>' in sales
+    assert 0 < sale.sold <= 10
+    assert f'<tr data-deal="{deal.id}">' in deals
+    assert "进行中 1 · 已成团 1" in deals

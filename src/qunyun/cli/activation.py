@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from qunyun.cli.main import (
     TenantOption,
@@ -44,9 +44,8 @@ STATUS_LABELS = {
     "upcoming": "未开始",
     "live": "进行中",
     "ended": "已结束",
-    "complete": "已成团",
-    "cancelled": "已取消",
 }
+TEAM_LABELS = {"open": "拼团中", "complete": "已成团", "cancelled": "已取消"}
 
 
 def register(app: typer.Typer, redpacket_app: typer.Typer) -> None:
@@ -70,6 +69,15 @@ def register(app: typer.Typer, redpacket_app: typer.Typer) -> None:
 
 def _yuan(fen: int) -> str:
     return f"¥{format_yuan(fen)}"
+
+
+def _signed_yuan(fen: int) -> str:
+    return f"+¥{format_yuan(fen)}" if fen >= 0 else f"−¥{format_yuan(-fen)}"
+
+
+def _table(*headers: str, title: str) -> Table:
+    """Return a table whose long cells wrap rather than being cut (a phone-width terminal)."""
+    return Table(*(Column(header, overflow="fold") for header in headers), title=title)
 
 
 def _write_json(value: Any) -> None:
@@ -183,7 +191,7 @@ def rule_list(as_json: JsonOption = False, tenant: TenantOption = None) -> None:
     if as_json:
         _write_json([_rule_json(rule) for rule in found])
         return
-    table = Table(
+    table = _table(
         "范围", "月预算", "每个金额", "个数", "时段", "过期（分钟）", title="红包规则"
     )  # fmt: skip
     for rule in found:
@@ -268,7 +276,7 @@ def redpacket_list(
             ]
         )
         return
-    table = Table(
+    table = _table(
         "编号", "社群", "总金额", "已领", "已领金额", "状态", "发出", "过期", title="红包"
     )
     for row in rows:
@@ -313,7 +321,7 @@ def redpacket_show(
             }
         )
         return
-    table = Table(
+    table = _table(
         "顺序",
         "成员",
         "金额",
@@ -379,7 +387,7 @@ def redpacket_budget(
             }
         )
         return
-    table = Table("社群", "月份", "预算", "已用", "剩余", title="红包预算")
+    table = _table("社群", "月份", "预算", "已用", "剩余", title="红包预算")
     for use in uses:
         table.add_row(
             use.group_id, use.month, _yuan(use.budget_fen), _yuan(use.spent_fen),
@@ -387,12 +395,12 @@ def redpacket_budget(
         )  # fmt: skip
     console.print(table)
     if ledger is not None:
-        entries = Table("时间", "项目", "编号", "金额", title=f"预算流水 {group} {chosen}")
+        entries = _table("时间", "项目", "编号", "金额", title=f"预算流水 {group} {chosen}")
         for entry in ledger.entries:
             number = entry.packet_id if entry.packet_id is not None else entry.relay_id
             entries.add_row(
                 format_local(entry.at, zone), LEDGER_LABELS[entry.kind.value], f"#{number}",
-                _yuan(entry.amount_fen),
+                _signed_yuan(entry.amount_fen),
             )  # fmt: skip
         console.print(entries)
 
@@ -480,7 +488,7 @@ def flashsale_list(
             ]
         )
         return
-    table = Table(
+    table = _table(
         "编号", "社群", "商品", "价格", "已售/库存", "限购", "订单", "状态", "开始", "结束",
         title="秒杀",
     )  # fmt: skip
@@ -538,7 +546,7 @@ def flashsale_show(
             }
         )
         return
-    table = Table(
+    table = _table(
         "订单",
         "成员",
         "数量",
@@ -626,7 +634,7 @@ def groupbuy_list(
             ]
         )
         return
-    table = Table(
+    table = _table(
         "编号", "社群", "商品", "价格", "成团", "已售/占用/库存", "进行中的团", "已成团",
         "状态", "结束", title="拼团",
     )  # fmt: skip
@@ -684,7 +692,7 @@ def groupbuy_show(
             }
         )
         return
-    table = Table(
+    table = _table(
         "团",
         "团长",
         "人数",
@@ -698,7 +706,7 @@ def groupbuy_show(
     for team in view.teams:
         table.add_row(
             str(team.id), team.leader_id, f"{team.joined}/{view.team_size}",
-            STATUS_LABELS[team.status.value], format_local(team.deadline, zone),
+            TEAM_LABELS[team.status.value], format_local(team.deadline, zone),
             "、".join(member for _, member in team.members),
         )  # fmt: skip
     console.print(table)

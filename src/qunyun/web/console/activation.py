@@ -36,6 +36,7 @@ from qunyun.activation.redpackets import (
 from qunyun.core.clock import format_local, utcnow
 from qunyun.core.errors import Conflict, InvalidInput
 from qunyun.core.money import format_yuan, parse_yuan
+from qunyun.groups.models import Group
 from qunyun.org.access import (
     Actor,
     access_group,
@@ -325,6 +326,7 @@ def flash_sale_page(request: Request, sale_id: NumericId) -> Response:
         access_in_group(session, actor, tenant, view.group_id, f"没有秒杀 {sale_id}")
         context = {
             **_common(actor, tenant, view.group_id, "flash_sales"),
+            "group": session.get_one(Group, (tenant.id, view.group_id)),
             "sale": view,
             "status": offer_status(view.starts_at, view.ends_at, utcnow()).value,
         }
@@ -404,6 +406,7 @@ def group_buy_page(request: Request, deal_id: NumericId) -> Response:
         access_in_group(session, actor, tenant, view.group_id, f"没有拼团 {deal_id}")
         context = {
             **_common(actor, tenant, view.group_id, "group_buys"),
+            "group": session.get_one(Group, (tenant.id, view.group_id)),
             "deal": view,
             "status": offer_status(view.starts_at, view.ends_at, utcnow()).value,
         }
