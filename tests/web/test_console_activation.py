@@ -396,3 +396,17 @@ def test_the_demo_shows_packets_a_live_sale_and_a_group_buy_to_the_rep(
     assert 0 < sale.sold <= 10
     assert f'<tr data-deal="{deal.id}">' in deals
     assert "进行中 1 · 已成团 1" in deals
+
+
+def test_the_activation_pages_speak_english_too(client: TestClient, engine: Engine) -> None:
+    group = store_groups_of(engine, "R0001")[0]
+    console_login(client, "rep")
+    client.get("/lang/en")
+
+    packets = client.get(f"/groups/{group}/red-packets").text
+    sales = client.get(f"/groups/{group}/flash-sales").text
+
+    assert "<h2>Red-packet budget this month <small>" in packets
+    assert _text(packets, "rule-source") == "the tenant's default"
+    assert "<h2>New flash sale</h2>" in sales
+    assert '<html lang="en">' in packets
