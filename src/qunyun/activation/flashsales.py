@@ -18,7 +18,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from qunyun.activation.common import epoch_ms, require_member, upsert
+from qunyun.activation.common import check_offer, epoch_ms, require_member, upsert
 from qunyun.activation.errors import Ended, LimitExceeded, NotStarted, SoldOut
 from qunyun.activation.hot import RedisHotState, member_key
 from qunyun.activation.models import FlashSale, FlashSaleBuyer, FlashSaleOrder
@@ -50,6 +50,8 @@ def check_create_flash_sale(
     session: Session,
     tenant: Tenant,
     group_id: str,
+    sku: str,
+    title: str,
     price_fen: int,
     stock: int,
     per_member_limit: int,
@@ -60,12 +62,9 @@ def check_create_flash_sale(
     group = session.get(Group, (tenant.id, group_id))
     if group is None or group.archived_at is not None:
         raise NotFound(f"没有社群 {group_id}")
-    if price_fen < 0 or stock < 1 or per_member_limit < 1:
-        raise InvalidInput("价格不能为负，库存和每人限购至少为 1")
-    if starts_at.tzinfo is None or ends_at.tzinfo is None:
-        raise InvalidInput("开始和结束时间需带时区")
-    if starts_at >= ends_at:
-        raise InvalidInput("结束时间应晚于开始时间")
+    check_offer(sku, title, price_fen, stock, starts_at, ends_at)
+    if per_member_limit < 1:
+        raise InvalidInput(f"每人限购 per_member_limit 至少为 1（收到 {per_member_limit}）")
 
 
 def do_create_flash_sale(
@@ -82,8 +81,9 @@ def do_create_flash_sale(
 ) -> FlashSale:
     """Create a flash sale in a group after ``check_create_flash_sale``."""
     check_create_flash_sale(
-        session, tenant, group_id, price_fen, stock, per_member_limit, starts_at, ends_at
-    )
+        session, tenant, group_id, sku, title, price_fen, stock, per_member_limit, starts_at,
+        ends_at,
+    )  # fmt: skip
     sale = FlashSale(
         tenant_id=tenant.id,
         group_id=group_id,

@@ -17,7 +17,7 @@ from sqlalchemy import case, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from qunyun.activation.common import require_member
+from qunyun.activation.common import check_offer, require_member
 from qunyun.activation.errors import ActivationConflict, Ended, LimitExceeded, NotStarted, SoldOut
 from qunyun.activation.models import GroupBuy, GroupBuyMember, GroupBuyTeam, TeamStatus
 from qunyun.channel.models import ContactKind
@@ -33,6 +33,32 @@ class AlreadyJoined(ActivationConflict):
     code = "already_joined"
 
 
+def check_create_group_buy(
+    session: Session,
+    tenant: Tenant,
+    group_id: str,
+    sku: str,
+    title: str,
+    price_fen: int,
+    team_size: int,
+    stock: int,
+    team_minutes: int,
+    starts_at: datetime,
+    ends_at: datetime,
+) -> None:
+    """Raise NotFound for an unknown group and InvalidInput naming an impossible field."""
+    group = session.get(Group, (tenant.id, group_id))
+    if group is None or group.archived_at is not None:
+        raise NotFound(f"没有社群 {group_id}")
+    if team_size < 2:
+        raise InvalidInput(f"成团人数 team_size 至少为 2（收到 {team_size}）")
+    check_offer(sku, title, price_fen, stock, starts_at, ends_at)
+    if stock < team_size:
+        raise InvalidInput(f"库存 stock 至少够一个团（{team_size} 件，收到 {stock}）")
+    if team_minutes < 1:
+        raise InvalidInput(f"成团时限 team_minutes 至少 1 分钟（收到 {team_minutes}）")
+
+
 def do_create_group_buy(
     session: Session,
     tenant: Tenant,
@@ -46,14 +72,11 @@ def do_create_group_buy(
     starts_at: datetime,
     ends_at: datetime,
 ) -> GroupBuy:
-    """Create a 拼团 deal; raise NotFound for an unknown group, InvalidInput for bad numbers."""
-    group = session.get(Group, (tenant.id, group_id))
-    if group is None or group.archived_at is not None:
-        raise NotFound(f"没有社群 {group_id}")
-    if team_size < 2 or stock < team_size or team_minutes < 1 or price_fen < 0:
-        raise InvalidInput("成团人数至少 2，库存至少够一个团，成团时限至少 1 分钟，价格不能为负")
-    if starts_at >= ends_at:
-        raise InvalidInput("结束时间应晚于开始时间")
+    """Create a 拼团 deal after ``check_create_group_buy``."""
+    check_create_group_buy(
+        session, tenant, group_id, sku, title, price_fen, team_size, stock, team_minutes,
+        starts_at, ends_at,
+    )  # fmt: skip
     deal = GroupBuy(
         tenant_id=tenant.id,
         group_id=group_id,

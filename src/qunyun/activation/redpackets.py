@@ -132,15 +132,24 @@ def check_rule(rule: Rule) -> None:
     """Raise InvalidInput when a rule contradicts itself."""
     problems = []
     if rule.monthly_budget_fen < 0:
-        problems.append("月预算不能为负")
+        problems.append(f"月预算 monthly_budget_fen 不能为负（收到 {rule.monthly_budget_fen}）")
     if not 1 <= rule.min_total_fen <= rule.max_total_fen:
-        problems.append("金额范围应满足 1 ≤ 最小 ≤ 最大")
+        problems.append(
+            "金额范围应满足 1 ≤ 最小 min_total_fen ≤ 最大 max_total_fen"
+            f"（收到 {rule.min_total_fen} 和 {rule.max_total_fen} 分）"
+        )
     if not 1 <= rule.min_count <= rule.max_count:
-        problems.append("个数范围应满足 1 ≤ 最少 ≤ 最多")
+        problems.append(
+            "个数范围应满足 1 ≤ 最少 min_count ≤ 最多 max_count"
+            f"（收到 {rule.min_count} 和 {rule.max_count}）"
+        )
     if rule.max_count > rule.max_total_fen:
-        problems.append("最多个数不能超过最大金额（每个红包至少 1 分）")
+        problems.append(
+            f"最多个数不能超过最大金额（每个红包至少 1 分）：max_count {rule.max_count} > "
+            f"max_total_fen {rule.max_total_fen}"
+        )
     if rule.expiry_minutes < 1:
-        problems.append("过期时间至少 1 分钟")
+        problems.append(f"过期时间 expiry_minutes 至少 1 分钟（收到 {rule.expiry_minutes}）")
     for text in (rule.window_start, rule.window_end):
         try:
             parse_time(text)

@@ -60,7 +60,9 @@ token_app = typer.Typer(
 )
 app.add_typer(user_app, name="user")
 app.add_typer(token_app, name="token")
-redpacket_app = typer.Typer(help="红包：模拟拆分（预览规则）。", no_args_is_help=True)
+redpacket_app = typer.Typer(
+    help="红包：规则、预算、发红包、列表，模拟拆分（预览规则）。", no_args_is_help=True
+)
 app.add_typer(redpacket_app, name="redpacket")
 jielong_app = typer.Typer(
     help="接龙订单：开龙、加行、截单、拣货单、配送批次。", no_args_is_help=True
@@ -1565,6 +1567,12 @@ def _print_demo_logins(host: str, port: int) -> None:
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+# the operators' activation commands live in their own module, which uses the helpers above
+from qunyun.cli import activation as _activation  # noqa: E402
+
+_activation.register(app, redpacket_app)
 
 
 def run() -> None:

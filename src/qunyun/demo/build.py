@@ -18,6 +18,7 @@ from qunyun.channel.imports import ENTITIES, do_import
 from qunyun.channel.models import Distributor
 from qunyun.core.clock import utcnow
 from qunyun.core.db import unit_of_work
+from qunyun.demo.activation import do_create_demo_activation
 from qunyun.demo.activity import generate_activity
 from qunyun.demo.generator import BRAND_NAME, generate
 from qunyun.events.actions import do_import_events
@@ -86,6 +87,9 @@ def build_demo(
     with unit_of_work() as session:
         tenant = session.scalars(select(Tenant).where(Tenant.slug == DEMO_SLUG)).one()
         do_create_demo_accounts(session, tenant)
+    with unit_of_work() as session:
+        tenant = session.scalars(select(Tenant).where(Tenant.slug == DEMO_SLUG)).one()
+        on_step(do_create_demo_activation(session, tenant, seed=seed))
     events = _load_activity(folder, days, seed, on_step, progress_factory) if days else 0
     counts = files.counts
     return (

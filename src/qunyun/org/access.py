@@ -424,6 +424,31 @@ def require_activator(actor: Actor) -> None:
         )
 
 
+def may_activate(actor: Actor) -> bool:
+    """Return whether the actor may send packets and open sales and deals in his groups."""
+    if actor.kind == OPERATOR:
+        return True
+    return actor.kind == ACCOUNT and actor.role in ACTIVATORS
+
+
+RULE_SETTERS = (AccountRole.HQ_ADMIN,)
+"""Roles that set red-packet rules and budgets (money is HQ's): the others read them."""
+
+
+def may_set_rules(actor: Actor) -> bool:
+    """Return whether the actor may set red-packet rules and budgets."""
+    if actor.kind == OPERATOR:
+        return True
+    return actor.kind == ACCOUNT and actor.role in RULE_SETTERS
+
+
+def require_rule_setter(actor: Actor) -> None:
+    """Raise Forbidden unless the actor may set red-packet rules and budgets (HQ)."""
+    require_reader(actor)
+    if not may_set_rules(actor):
+        raise Forbidden("只有总部管理员可以设置红包规则和预算")
+
+
 def require_member_issuer(actor: Actor) -> None:
     """Raise Forbidden unless the actor may issue member tokens (HQ and group admins)."""
     require_reader(actor)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from qunyun.web.console.activation_texts import ACTIVATION_TEXTS
+
 LANGUAGES = ("zh", "en")
 LANG_COOKIE = "qunyun_lang"
 
@@ -164,6 +166,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "fix_and_upload": ("请修改文件后重新上传。", "Fix the file and upload it again."),
     "confirm_import": ("确认导入", "Import now"),
 }
+
+TEXTS.update(ACTIVATION_TEXTS)
 
 
 def translate(lang: str, key: str) -> str:
