@@ -27,7 +27,6 @@ from qunyun.analytics.report import latest_cohorts, reach_summary, referral_summ
 from qunyun.analytics.tiers import known_matrices
 from qunyun.analytics.vip import store_values, vip_candidates
 from qunyun.channel.models import Consumer, ContactKind, Distributor, Store
-from qunyun.core.errors import InvalidInput
 from qunyun.events.actions import tenant_lake
 from qunyun.groups.models import Group, Matrix, Membership
 from qunyun.org.models import Staff, Tenant
@@ -92,9 +91,19 @@ class _Reading:
     key: tuple[Any, ...]
     as_of: date | None
 
+    @property
+    def day(self) -> date:
+        """Return the day the analyses run on: ``as_of``, or ``NO_EVENTS_BEFORE`` when earlier.
+
+        The lake refuses events before 2000, so every earlier day has the same figures; the
+        analyses' windows (90 days back) would not fit in a ``date`` near year 1.
+        """
+        assert self.as_of is not None
+        return max(self.as_of, NO_EVENTS_BEFORE)
+
     def cached(self, key: tuple[Any, ...], compute: Callable[[LakeTables], _Result]) -> _Result:
         """Return ``compute(lake)``, kept per lake version and ``key`` for ``REFRESH_SECONDS``."""
-        full = (*self.key, self.as_of, *key)
+        full = (*self.key, self.day, *key)
         with _guard:
             hit = _cache.get(full)
             if hit is not None and time.monotonic() - hit[0] < REFRESH_SECONDS:
@@ -107,17 +116,12 @@ class _Reading:
         return result
 
 
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
-"""The as-of days an analysis accepts."""
+NO_EVENTS_BEFORE = date(1999, 12, 30)
+"""A day before the local day of every event the lake accepts (it refuses times before 2000)."""
 
 
 def _reading(tenant: Tenant, as_of: date | None) -> _Reading:
-    """Return the tenant's lake as of ``as_of`` (default: its last day), opened only on a miss.
-
-    Raise InvalidInput when ``as_of`` is before ``FIRST_DAY`` or after ``LAST_DAY``.
-    """
-    if as_of is not None and not FIRST_DAY <= as_of <= LAST_DAY:
-        raise InvalidInput(f"as_of：日期须在 {FIRST_DAY} 至 {LAST_DAY} 之间（收到 {as_of}）")
+    """Return the tenant's lake as of ``as_of`` (default: its last day), opened only on a miss."""
     lake = tenant_lake(tenant)
     manifest = lake.manifest()
     days = sorted(manifest.events)
@@ -154,7 +158,9 @@ def read_vip_candidates(
     chosen = reading.cached(
         ("vip", share),
         lambda lake: (
-            vip_candidates(lake, store_values(session, tenant), day, share).to_pyarrow().to_pylist()
+            vip_candidates(lake, store_values(session, tenant), reading.day, share)
+            .to_pyarrow()
+            .to_pylist()
         ),
     )
     ids = [row["store_id"] for row in chosen]
@@ -220,7 +226,7 @@ def read_funnel(
         return Growth(None, None)
     rows = reading.cached(
         ("funnel", _scope_key(within)),
-        lambda lake: funnel_rows(lake, day, known_matrices(session, tenant), within),
+        lambda lake: funnel_rows(lake, reading.day, known_matrices(session, tenant), within),
     )
     return Growth(day, [dict(zip(FUNNEL_HEADER, row, strict=True)) for row in rows])
 
@@ -234,7 +240,7 @@ def read_cohorts(
     if day is None:
         return Growth(None, None)
     cohorts = reading.cached(
-        ("cohorts", _scope_key(within)), lambda lake: latest_cohorts(lake, day, within)
+        ("cohorts", _scope_key(within)), lambda lake: latest_cohorts(lake, reading.day, within)
     )
     return Growth(day, cohorts)
 
@@ -250,7 +256,7 @@ def read_reach(
 
     def compute(lake: LakeTables) -> dict[str, Any]:
         known = known_matrices(session, tenant)
-        summary = reach_summary(lake, day, known, within)
+        summary = reach_summary(lake, reading.day, known, within)
         sizes = tier_sizes(lake, known, within)
         return {**summary, "groups": {tier: sizes[tier] for tier in TIERS}}
 
@@ -271,7 +277,7 @@ def read_referrals(
         return Growth(None, None)
     summary = reading.cached(
         ("referrals", _scope_key(within), top),
-        lambda lake: referral_summary(lake, day, within, top),
+        lambda lake: referral_summary(lake, reading.day, within, top),
     )
     names = contact_names(
         session, tenant, ((row["member_kind"], row["member_id"]) for row in summary["top"])

@@ -36,10 +36,7 @@ router = APIRouter(prefix="/analytics", tags=["analytics"])
 
 AsOf = Annotated[
     date | None,
-    Query(
-        description="Figures up to this local day (2000-01-01 to 2099-12-31); default: the "
-        "lake's last day."
-    ),
+    Query(description="Figures up to this local day; default: the lake's last day."),
 ]
 
 
