@@ -342,6 +342,18 @@ def test_console_reach_and_referral_pages(client: TestClient) -> None:
     assert "推荐排行榜" in referrals
 
 
+@pytest.mark.usefixtures("lake")
+def test_console_reach_page_of_a_rep_marks_tiers_outside_his_scope(client: TestClient) -> None:
+    console_login(client, "rep")
+
+    page = client.get("/analytics/reach").text
+
+    assert _cells(page, "data-tier-groups") == {"dealer": "0", "store": "1", "consumer": "0"}
+    assert _cells(page, "data-share") == {"dealer": "—", "store": "100.0%", "consumer": "—"}
+    assert _cells(page, "data-decay") == {"store": "—", "consumer": "—"}
+    assert "你的范围内没有某一级的群" in page
+
+
 def test_console_pages_of_an_empty_lake_say_so(client: TestClient) -> None:
     console_login(client, "rep")
 

@@ -149,11 +149,13 @@ def cohorts_page(request: Request, actor: ConsoleActor) -> Response:
         "yAxis": {
             "type": "category",
             "data": [c["cohort_week"] for c in cohorts],
+            "inverse": True,
             "splitArea": {"show": True},
         },
         "visualMap": {
             "min": 0,
-            "max": 1,
+            "max": 100,
+            "text": ["100%", "0%"],
             "calculable": True,
             "orient": "horizontal",
             "left": "center",
@@ -164,7 +166,7 @@ def cohorts_page(request: Request, actor: ConsoleActor) -> Response:
             {
                 "type": "heatmap",
                 "data": [
-                    [week, row, share]
+                    [week, row, round(100 * share)]
                     for row, cohort in enumerate(cohorts)
                     for week, share in enumerate(cohort["shares"])
                 ],

@@ -176,6 +176,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "share of each tier's groups reached, the median hours after the tier above, and the "
         "loss against it; rule of thumb: {rule}% lost at each hop.",
     ),
+    "tier_outside": (
+        "你的范围内没有某一级的群，该级显示为 —。",
+        "A tier without groups in your scope shows —.",
+    ),
     "mean_share": ("平均覆盖率", "Mean share reached"),
     "rule_of_thumb": ("经验值：每级衰减 30%", "Rule of thumb: 30% lost per hop"),
     "decay": ("衰减", "Decay"),
