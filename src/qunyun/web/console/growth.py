@@ -156,7 +156,6 @@ def cohorts_page(request: Request, actor: ConsoleActor) -> Response:
             "min": 0,
             "max": 100,
             "text": ["100%", "0%"],
-            "calculable": True,
             "orient": "horizontal",
             "left": "center",
             "bottom": 0,
