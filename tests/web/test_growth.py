@@ -6,6 +6,7 @@ role is the access guard's (HQ all, the manager Guangdong, the rep his store gro
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 from typing import Any
@@ -382,3 +383,39 @@ def test_plan_page_lists_dead_groups(client: TestClient, engine: Engine) -> None
     assert all(group == link for group, link in dead)
     assert re.search(r'id="dead-count">(\d+)<', page).group(1) == str(len(open_groups - spoke))  # type: ignore[union-attr]
     assert "近 90 天无客户发言，建议合并或归档" in page
+
+
+@pytest.mark.usefixtures("lake")
+def test_hq_sees_exactly_the_figures_of_the_cli(
+    client: TestClient, demo: Cli, tmp_path: Path
+) -> None:
+    # given the CLI's exports of the same lake
+    exported = {}
+    for name in ("vip-candidates", "funnel", "referrals"):
+        demo("analytics", "export", name, "--out", tmp_path / f"{name}.csv", "--tenant", "demo")
+        with (tmp_path / f"{name}.csv").open(encoding="utf-8", newline="") as handle:
+            exported[name] = list(csv.DictReader(handle))
+
+    # when HQ reads the endpoints
+    vip = _get(client, "hq", "vip-candidates")["items"]
+    funnel = _get(client, "hq", "funnel")["matrices"]
+    referrals = _get(client, "hq", "referrals")["items"]
+
+    # then every row is the CLI's
+    assert [
+        (
+            c["province_code"],
+            str(c["rank"]),
+            c["store_id"],
+            str(c["value_fen"]),
+            f"{c['score']:.2f}",
+        )
+        for c in vip
+    ] == [
+        (r["province_code"], r["rank"], r["store_id"], r["value_fen"], r["score"])
+        for r in exported["vip-candidates"]
+    ]
+    assert [{k: str(v) for k, v in row.items()} for row in funnel] == exported["funnel"]
+    assert [{k: str(v) for k, v in row.items() if k != "name"} for row in referrals] == exported[
+        "referrals"
+    ]
