@@ -32,6 +32,7 @@ def _walk_tabs(session: Session) -> None:
         page.wait_for_url(f"{session.base}/analytics/{tab}")
         page.wait_for_selector(f"{chart} .chart canvas")
         assert page.get_attribute(f"#tab-{tab}", "aria-current") == "page"
+        assert page.is_hidden("#growth-progress")  # shown only while the next page loads
         session.shot(f"growth-{tab}")
 
 

@@ -361,7 +361,7 @@ def test_console_pages_of_an_empty_lake_say_so(client: TestClient) -> None:
     for tab in ("vip", "funnel", "cohorts", "reach", "referrals"):
         page = client.get(f"/analytics/{tab}").text
         assert 'id="no-activity"' in page, tab
-        assert f'id="tab-{tab}" aria-current="page"' in page, tab
+        assert f'id="tab-{tab}" data-progress="#growth-progress" aria-current="page"' in page, tab
 
 
 @pytest.mark.usefixtures("lake")

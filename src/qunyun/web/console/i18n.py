@@ -131,6 +131,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "level_casual": ("偶尔", "casual"),
     "level_lurker": ("潜水", "lurker"),
     "growth": ("增长分析", "Growth"),
+    "reading_lake": (
+        "正在读取事件库（首次约需数秒）…",
+        "Reading the event lake (a few seconds the first time)…",
+    ),
     "tab_vip": ("VIP 候选", "VIP candidates"),
     "tab_funnel": ("AARRR 漏斗", "AARRR funnel"),
     "tab_cohorts": ("周留存", "Weekly cohorts"),
