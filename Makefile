@@ -47,6 +47,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/redpacket_fairness.py --packets 1000000
 	$(BIN)/python benchmarks/activation_http.py --seconds 8
 	$(BIN)/python benchmarks/web_groups.py --stores 200000 --events 1000000
+	$(BIN)/python benchmarks/web_growth.py --runs 5
 
 clean:
 	rm -rf $(VENV) qunyun-data .pytest_cache .mypy_cache .ruff_cache

@@ -18,6 +18,8 @@ from starlette.routing import Mount
 from qunyun.channel.models import Store
 from qunyun.core.db import unit_of_work
 from qunyun.demo.build import DEMO_PASSWORD
+from qunyun.events.actions import do_ingest_events
+from qunyun.org.access import Actor, access_tenant
 from qunyun.web.deps import api_member
 
 from ..conftest import Cli
@@ -54,6 +56,11 @@ EXPECTED: dict[tuple[str, str], tuple[int | str, int, int]] = {
     ("GET", "/api/v1/audit"): (401, 200, 200),
     ("POST", "/api/v1/handovers"): (401, 403, 404),
     ("POST", "/api/v1/events"): (401, 403, 202),
+    ("GET", "/api/v1/analytics/vip-candidates"): (401, 200, 200),
+    ("GET", "/api/v1/analytics/funnel"): (401, 200, 200),
+    ("GET", "/api/v1/analytics/cohorts"): (401, 200, 200),
+    ("GET", "/api/v1/analytics/reach"): (401, 200, 200),
+    ("GET", "/api/v1/analytics/referrals"): (401, 200, 200),
     ("GET", "/login"): (200, 200, 200),
     ("POST", "/login"): (403, 200, 200),
     ("POST", "/logout"): (403, 303, 303),
@@ -63,6 +70,11 @@ EXPECTED: dict[tuple[str, str], tuple[int | str, int, int]] = {
     ("GET", "/matrix"): (LOGIN, 200, 200),
     ("GET", "/matrix/{region}"): (LOGIN, 200, 200),
     ("GET", "/groups/{group_id}"): (LOGIN, 404, 404),
+    ("GET", "/analytics/vip"): (LOGIN, 200, 200),
+    ("GET", "/analytics/funnel"): (LOGIN, 200, 200),
+    ("GET", "/analytics/cohorts"): (LOGIN, 200, 200),
+    ("GET", "/analytics/reach"): (LOGIN, 200, 200),
+    ("GET", "/analytics/referrals"): (LOGIN, 200, 200),
     ("GET", "/plan"): (LOGIN, 403, 200),
     ("POST", "/plan/compute"): (LOGIN, 403, 200),
     ("POST", "/plan/apply"): (LOGIN, 403, 200),
@@ -179,6 +191,8 @@ def test_every_route_refuses_anonymous_and_out_of_scope_callers(
             path = path.replace(name, value)
         return path
 
+    # and activity there: the store talks (a VIP candidate), joins, invites, shares content
+    _foreign_activity(engine, foreign_group, foreign_store)
     bodies = activation_bodies(foreign_group, foreign_store)
     ACTIVATION_BODIES.update({concrete(path): body for path, body in bodies.items()})
 
@@ -232,6 +246,28 @@ def test_every_route_refuses_anonymous_and_out_of_scope_callers(
             else:
                 assert foreign_group not in text, (caller.username, method, path)
                 assert foreign_store not in text, (caller.username, method, path)
+                assert "FOREIGN-CONTENT" not in text, (caller.username, method, path)
+
+
+def _foreign_activity(engine: Engine, group: str, store: str) -> None:
+    """Store a week of the other territory's activity: every analysis then names its ids."""
+    with unit_of_work(engine) as session:
+        tenant = access_tenant(session, Actor.operator(), "demo")
+    base = {"group_id": group, "member_kind": "store", "member_id": store}
+    events = [
+        {**base, "event_id": f"f{hour}", "ts": f"2026-11-23T{9 + hour:02d}:00:00+08:00",
+         "kind": "message"}
+        for hour in range(8)
+    ]  # fmt: skip
+    events += [
+        {**base, "event_id": "f-join", "ts": "2026-11-20T08:00:00+08:00", "kind": "join"},
+        {**base, "event_id": "f-ref", "ts": "2026-11-20T08:00:01+08:00", "kind": "referral",
+         "member_kind": "consumer", "member_id": "NEWCOMER", "inviter_kind": "store",
+         "inviter_id": store},
+        {**base, "event_id": "f-share", "ts": "2026-11-21T08:00:00+08:00",
+         "kind": "content_share", "content_id": "FOREIGN-CONTENT"},
+    ]  # fmt: skip
+    assert do_ingest_events(tenant, events, skip_invalid=False).accepted == 11
 
 
 class _Caller:

@@ -13,17 +13,22 @@ Cohort retention: a member's cohort is the week (Monday to Sunday, local days) o
 ``join`` in any group; week *k* counts the cohort's members who sent a message or grabbed a red
 packet in any group in the *k*-th week after the cohort's (week 0 is the join week), up to the
 as-of day's week.
+
+Within a scope (the group ids an access guard allows) the funnel counts the joins of the
+scope's groups and activity there (revenue and referral stay the member's own, in any group),
+and a cohort is the week of a member's first join into the scope's groups, active weeks
+counting activity in those groups.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import date, timedelta
 
 from ibis.expr.types import Table
 
 from qunyun.analytics.lake import LakeTables
-from qunyun.analytics.tiers import MATRICES, group_matrices
+from qunyun.analytics.tiers import MATRICES, group_matrices, scoped_groups
 
 FUNNEL_HEADER = ("matrix", "acquired", "activated", "retained", "revenue", "referral")
 COHORT_HEADER = ("cohort_week", "members", "week", "active", "share")
@@ -37,10 +42,18 @@ def _customer_rollup(lake: LakeTables, as_of: date) -> Table:
     return rollup.filter((rollup.day <= as_of) & ~rollup.is_staff)
 
 
-def funnel(lake: LakeTables, as_of: date, known: Mapping[str, str]) -> Table:
-    """Return one row per matrix with joiners: ``FUNNEL_HEADER`` counts of members."""
+def funnel(
+    lake: LakeTables,
+    as_of: date,
+    known: Mapping[str, str],
+    within: Collection[str] | None = None,
+) -> Table:
+    """Return one row per matrix with joiners: ``FUNNEL_HEADER`` counts of members.
+
+    ``within``: only the joins into (and activity in) these groups; None: every group.
+    """
     rollup = _customer_rollup(lake, as_of)
-    in_groups = rollup.join(group_matrices(lake, known), "group_key")
+    in_groups = rollup.join(group_matrices(lake, known, within), "group_key")
     joined = (
         in_groups.filter(in_groups.joins > 0)
         .group_by(["matrix", "member_key"])
@@ -84,20 +97,31 @@ def funnel(lake: LakeTables, as_of: date, known: Mapping[str, str]) -> Table:
 
 
 def funnel_rows(
-    lake: LakeTables, as_of: date, known: Mapping[str, str]
+    lake: LakeTables,
+    as_of: date,
+    known: Mapping[str, str],
+    within: Collection[str] | None = None,
 ) -> list[tuple[object, ...]]:
     """Return ``FUNNEL_HEADER`` rows for every matrix (zeros where nobody joined)."""
-    found = {row["matrix"]: row for row in funnel(lake, as_of, known).to_pyarrow().to_pylist()}
+    table = funnel(lake, as_of, known, within).to_pyarrow().to_pylist()
+    found = {row["matrix"]: row for row in table}
     return [
         (matrix, *(int(found.get(matrix, {}).get(name) or 0) for name in FUNNEL_HEADER[1:]))
         for matrix in MATRICES
     ]
 
 
-def cohorts(lake: LakeTables, as_of: date) -> Table:
-    """Return ``cohort_week, week, active`` (weeks with activity) and ``members`` per cohort."""
+def cohorts(lake: LakeTables, as_of: date, within: Collection[str] | None = None) -> Table:
+    """Return ``cohort_week, week, active`` (weeks with activity) and ``members`` per cohort.
+
+    ``within``: only joins into and activity in these groups; None: every group.
+    """
     rollup = _customer_rollup(lake, as_of)
     in_groups = rollup.filter(rollup.group_key.notnull())
+    if within is not None:
+        in_groups = in_groups.filter(
+            in_groups.group_key.isin(scoped_groups(lake, within).group_key)
+        )
     first = (
         in_groups.filter(in_groups.joins > 0)
         .group_by("member_key")
@@ -114,10 +138,12 @@ def cohorts(lake: LakeTables, as_of: date) -> Table:
     )
 
 
-def cohort_rows(lake: LakeTables, as_of: date) -> Iterator[tuple[object, ...]]:
+def cohort_rows(
+    lake: LakeTables, as_of: date, within: Collection[str] | None = None
+) -> Iterator[tuple[object, ...]]:
     """Yield ``COHORT_HEADER`` rows: each cohort, each week up to the as-of week; share 4 places."""
     as_of_week = as_of - timedelta(days=as_of.weekday())
-    table = cohorts(lake, as_of).order_by("cohort_week").to_pyarrow().to_pylist()
+    table = cohorts(lake, as_of, within).order_by("cohort_week").to_pyarrow().to_pylist()
     for row in table:
         start: date = row["cohort_week"]
         members = int(row["members"])

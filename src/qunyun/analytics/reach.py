@@ -10,11 +10,13 @@ Per content and tier:
   of the group's first appearance minus the first appearance in the tier above;
 - **decay**: 1 − share / share of the tier above (null when the tier above has none), against
   the seeds' rule of thumb of 30% lost at every hop (``RULE_OF_THUMB_DECAY``).
+
+Within a scope (the group ids an access guard allows) the tiers hold the scope's groups only.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -54,7 +56,12 @@ class TierReach:
         return self.reached / self.groups if self.groups else 0.0
 
 
-def first_appearances(lake: LakeTables, as_of: date, known: Mapping[str, str]) -> Table:
+def first_appearances(
+    lake: LakeTables,
+    as_of: date,
+    known: Mapping[str, str],
+    within: Collection[str] | None = None,
+) -> Table:
     """Return ``content_id, tier, group_id, first_seen`` for every reached group of a tier."""
     events = lake.events
     seen = events.filter(
@@ -62,7 +69,7 @@ def first_appearances(lake: LakeTables, as_of: date, known: Mapping[str, str]) -
         & (events.day <= as_of)
         & events.content_id.notnull()
     )
-    tiers = group_matrices(lake, known)
+    tiers = group_matrices(lake, known, within)
     tiers = tiers.filter(tiers.matrix.isin(TIERS)).select("group_key", "matrix")
     placed = seen.join(tiers, "group_key")
     return placed.group_by(
@@ -70,18 +77,29 @@ def first_appearances(lake: LakeTables, as_of: date, known: Mapping[str, str]) -
     ).aggregate(first_seen=placed.ts.min())
 
 
-def tier_sizes(lake: LakeTables, known: Mapping[str, str]) -> dict[str, int]:
+def tier_sizes(
+    lake: LakeTables, known: Mapping[str, str], within: Collection[str] | None = None
+) -> dict[str, int]:
     """Return the number of groups of each tier: known to the database or seen in the lake."""
-    tiers = group_matrices(lake, known).to_pyarrow().to_pylist()
-    matrices = {row["group_id"]: row["matrix"] for row in tiers} | dict(known)
+    tiers = group_matrices(lake, known, within).to_pyarrow().to_pylist()
+    database = known if within is None else {g: m for g, m in known.items() if g in within}
+    matrices = {row["group_id"]: row["matrix"] for row in tiers} | dict(database)
     return {tier: sum(matrix == tier for matrix in matrices.values()) for tier in TIERS}
 
 
-def reach(lake: LakeTables, as_of: date, known: Mapping[str, str]) -> list[TierReach]:
-    """Return every content's reach of each tier, by content id then tier from the top."""
-    sizes = tier_sizes(lake, known)
+def reach(
+    lake: LakeTables,
+    as_of: date,
+    known: Mapping[str, str],
+    within: Collection[str] | None = None,
+) -> list[TierReach]:
+    """Return every content's reach of each tier, by content id then tier from the top.
+
+    ``within``: the tiers hold only these groups; None: every group.
+    """
+    sizes = tier_sizes(lake, known, within)
     firsts: dict[str, dict[str, list[datetime]]] = {}
-    for row in first_appearances(lake, as_of, known).to_pyarrow().to_pylist():
+    for row in first_appearances(lake, as_of, known, within).to_pyarrow().to_pylist():
         firsts.setdefault(row["content_id"], {}).setdefault(row["tier"], []).append(
             row["first_seen"]
         )

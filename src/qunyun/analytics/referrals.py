@@ -6,17 +6,21 @@ then ``event_id``); an edge that would close a loop (the invitee is the inviter 
 inviter's own inviters) is left out. Per inviter: **direct** invites, **total** invites (every
 member below them in the tree) and **depth** (the longest chain below them; 1 when only their
 direct invitees). The leaderboard ranks inviters by total, then direct, then member.
+
+Within a scope (the group ids an access guard allows) only the first referrals made in the
+scope's groups are edges: an invitee's first referral elsewhere keeps them out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import date
 
 import ibis
 
 from qunyun.analytics.lake import LakeTables
+from qunyun.analytics.tiers import scoped_groups
 
 REFERRALS_HEADER = ("rank", "member_kind", "member_id", "direct", "total", "depth")
 
@@ -33,8 +37,13 @@ class Referrer:
     depth: int
 
 
-def first_referrals(lake: LakeTables, as_of: date) -> list[tuple[Member, Member]]:
-    """Return (inviter, invitee) of each invitee's first referral, in time order."""
+def first_referrals(
+    lake: LakeTables, as_of: date, within: Collection[str] | None = None
+) -> list[tuple[Member, Member]]:
+    """Return (inviter, invitee) of each invitee's first referral, in time order.
+
+    ``within``: only the first referrals made in these groups; None: all.
+    """
     events = lake.events
     referrals = events.filter(
         (events.kind == "referral")
@@ -48,6 +57,8 @@ def first_referrals(lake: LakeTables, as_of: date) -> list[tuple[Member, Member]
     )
     ranked = referrals.mutate(number=number)
     first = ranked.filter(ranked.number == 0)
+    if within is not None:
+        first = first.filter(first.group_id.isin(scoped_groups(lake, within).group_id))
     rows = (
         first.select("ts", "event_id", "member_kind", "member_id", "inviter_kind", "inviter_id")
         .order_by(["ts", "event_id"])

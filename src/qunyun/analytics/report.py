@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -145,9 +145,9 @@ def community_report(
     report.funnel = [
         dict(zip(FUNNEL_HEADER, row, strict=True)) for row in funnel_rows(lake, as_of, known)
     ]
-    report.cohorts = _cohorts(lake, as_of)
-    report.reach = _reach(lake, as_of, known)
-    report.referrals = _referrals(lake, as_of)
+    report.cohorts = latest_cohorts(lake, as_of)
+    report.reach = reach_summary(lake, as_of, known)
+    report.referrals = referral_summary(lake, as_of)
     return report
 
 
@@ -176,9 +176,15 @@ def _vip(
     }
 
 
-def _cohorts(lake: LakeTables, as_of: date) -> list[dict[str, Any]]:
+def latest_cohorts(
+    lake: LakeTables, as_of: date, within: Collection[str] | None = None
+) -> list[dict[str, Any]]:
+    """Return the latest ``COHORT_WEEKS`` cohorts with their first weeks' active members and shares.
+
+    ``within``: the cohorts of these groups only (see ``funnel.cohorts``); None: every group.
+    """
     by_cohort: dict[str, dict[str, Any]] = {}
-    for week_start, members, _, active, _ in cohort_rows(lake, as_of):
+    for week_start, members, _, active, _ in cohort_rows(lake, as_of, within):
         cohort = by_cohort.setdefault(
             str(week_start), {"cohort_week": week_start, "members": members, "active": []}
         )
@@ -194,8 +200,17 @@ def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 4) if values else None
 
 
-def _reach(lake: LakeTables, as_of: date, known: Mapping[str, str]) -> dict[str, Any]:
-    tiers = reach(lake, as_of, known)
+def reach_summary(
+    lake: LakeTables,
+    as_of: date,
+    known: Mapping[str, str],
+    within: Collection[str] | None = None,
+) -> dict[str, Any]:
+    """Return every content's share, delay and decay per tier, with their means.
+
+    ``within``: tiers of these groups only (see ``reach.reach``); None: every group.
+    """
+    tiers = reach(lake, as_of, known, within)
     contents = []
     for start in range(0, len(tiers), len(TIERS)):
         by_tier = dict(zip(TIERS, tiers[start : start + len(TIERS)], strict=True))
@@ -219,8 +234,14 @@ def _reach(lake: LakeTables, as_of: date, known: Mapping[str, str]) -> dict[str,
     }
 
 
-def _referrals(lake: LakeTables, as_of: date) -> dict[str, Any]:
-    edges = first_referrals(lake, as_of)
+def referral_summary(
+    lake: LakeTables, as_of: date, within: Collection[str] | None = None, top: int = TOP_REFERRERS
+) -> dict[str, Any]:
+    """Return the referral trees' counts and the ``top`` of the leaderboard.
+
+    ``within``: referrals made in these groups only (see ``referrals``); None: all.
+    """
+    edges = first_referrals(lake, as_of, within)
     referrers = referral_trees(edges)
     invited = {invitee for _, invitee in edges}
     roots = [r for r in referrers if r.member not in invited]
@@ -231,6 +252,6 @@ def _referrals(lake: LakeTables, as_of: date) -> dict[str, Any]:
         "max_depth": max((r.depth for r in roots), default=0),
         "top": [
             dict(zip(REFERRALS_HEADER, (rank, *r.member, r.direct, r.total, r.depth), strict=True))
-            for rank, r in enumerate(referrers[:TOP_REFERRERS], start=1)
+            for rank, r in enumerate(referrers[:top], start=1)
         ],
     }

@@ -7,10 +7,11 @@ is left out of the analyses by matrix.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import ibis
 import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
 from ibis.expr.types import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -28,8 +29,13 @@ def matrix_of(group_id: str, known: Mapping[str, str]) -> str | None:
     return known.get(group_id) or PREFIX_MATRICES.get(group_id[:2])
 
 
-def group_matrices(lake: LakeTables, known: Mapping[str, str]) -> Table:
-    """Return ``group_key, group_id, matrix`` for the lake's groups that have a matrix."""
+def group_matrices(
+    lake: LakeTables, known: Mapping[str, str], within: Collection[str] | None = None
+) -> Table:
+    """Return ``group_key, group_id, matrix`` for the lake's groups that have a matrix.
+
+    ``within`` (group ids an access guard allows) keeps only those groups; None keeps all.
+    """
     database = ibis.memtable(
         {"known_id": list(known), "known_matrix": list(known.values())},
         schema=ibis.schema({"known_id": dt.string, "known_matrix": dt.string}),
@@ -42,7 +48,21 @@ def group_matrices(lake: LakeTables, known: Mapping[str, str]) -> Table:
         group_id=groups.group_id,
         matrix=groups.known_matrix.coalesce(by_prefix),
     )
-    return named.filter(named.matrix.notnull())
+    named = named.filter(named.matrix.notnull())
+    return named if within is None else named.filter(named.group_id.isin(_ids(within)))
+
+
+def _ids(within: Collection[str]) -> ir.StringColumn:
+    """Return the group ids as a one-column table (a semi-join, not a long IN list)."""
+    return ibis.memtable(
+        {"group_id": sorted(within)}, schema=ibis.schema({"group_id": dt.string})
+    ).group_id
+
+
+def scoped_groups(lake: LakeTables, within: Collection[str] | None) -> Table:
+    """Return ``group_key, group_id`` of the lake's groups among ``within`` (None: all)."""
+    groups = lake.groups
+    return groups if within is None else groups.filter(groups.group_id.isin(_ids(within)))
 
 
 def known_matrices(session: Session, tenant: Tenant) -> dict[str, str]:

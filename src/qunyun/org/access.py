@@ -347,6 +347,19 @@ def groups_in_scope(session: Session, actor: Actor, tenant: Tenant) -> ColumnEle
     return false()
 
 
+def analytics_groups(session: Session, actor: Actor, tenant: Tenant) -> frozenset[str] | None:
+    """Return the ids of the groups whose figures the actor reads, archived ones too.
+
+    None for the whole tenant: the analyses then also count groups the lake knows and the
+    database does not (as the CLI's do). Raise Forbidden for a machine.
+    """
+    require_reader(actor)
+    if actor.sees_whole_tenant:
+        return None
+    within = groups_in_scope(session, actor, tenant)
+    return frozenset(session.scalars(select(Group.group_id).where(within)))
+
+
 def staff_in_scope(session: Session, actor: Actor, tenant: Tenant) -> ColumnElement[bool]:
     """Return the condition on ``Staff`` rows of the people whose work the actor may manage.
 

@@ -28,6 +28,7 @@ from qunyun.core.errors import (
     Unauthenticated,
 )
 from qunyun.web.api import activation as activation_api
+from qunyun.web.api import analytics as analytics_api
 from qunyun.web.api import auth as auth_api
 from qunyun.web.api import draws as draws_api
 from qunyun.web.api import events as events_api
@@ -37,6 +38,7 @@ from qunyun.web.api import plans as plans_api
 from qunyun.web.api.schemas import ErrorOut
 from qunyun.web.auth import ACCESS_TOKEN_SECONDS, SESSION_COOKIE, TokenSigner, secret_key
 from qunyun.web.console import activation as console_activation
+from qunyun.web.console import growth as console_growth
 from qunyun.web.console import imports as console_imports
 from qunyun.web.console import pages
 from qunyun.web.console.render import render_error
@@ -93,10 +95,12 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(activation_api.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(draws_api.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(analytics_api.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(pages.router, include_in_schema=False)
     app.include_router(h5_pages.router, include_in_schema=False)
     app.include_router(console_imports.router, include_in_schema=False)
     app.include_router(console_activation.router, include_in_schema=False)
+    app.include_router(console_growth.router, include_in_schema=False)
     app.add_api_route("/api/docs", _api_docs, include_in_schema=False)
     app.mount("/static", _StaticFiles(directory=STATIC), name="static")
     app.add_middleware(GZipMiddleware, minimum_size=1024)

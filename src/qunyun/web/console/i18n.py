@@ -132,6 +132,85 @@ TEXTS: dict[str, tuple[str, str]] = {
     "level_active": ("活跃", "active"),
     "level_casual": ("偶尔", "casual"),
     "level_lurker": ("潜水", "lurker"),
+    "growth": ("增长分析", "Growth"),
+    "reading_lake": (
+        "正在读取事件库（首次约需数秒）…",
+        "Reading the event lake (a few seconds the first time)…",
+    ),
+    "tab_vip": ("VIP 候选", "VIP candidates"),
+    "tab_funnel": ("AARRR 漏斗", "AARRR funnel"),
+    "tab_cohorts": ("周留存", "Weekly cohorts"),
+    "tab_reach": ("逐级触达", "Reach down the tiers"),
+    "tab_referrals": ("推荐排行榜", "Referral leaderboard"),
+    "vip_rule": (
+        "各省营业门店的前 {share}%：近 90 天活跃或核心成员，按年采购额 + 近 90 天订单额排名。",
+        "The top {share}% of each province's active stores: active or core members over "
+        "90 days, ranked by annual purchase + orders of the 90 days.",
+    ),
+    "vip_candidates": ("VIP 候选门店", "VIP candidates"),
+    "vip_per_province": ("各省 VIP 候选", "Candidates per province"),
+    "in_vip_group": ("已在 VIP 群", "In a VIP group"),
+    "to_promote": ("待升入 VIP 群", "To promote"),
+    "no_vip": ("范围内暂无 VIP 候选门店", "No VIP candidates in your scope"),
+    "rank": ("名次", "Rank"),
+    "vip_value": ("价值", "Value"),
+    "orders_90": ("近 90 天订单", "Orders (90 days)"),
+    "funnel_rule": (
+        "入群：加入该矩阵的群；激活：入群 7 天内发言或抢红包；留存：第 4 周仍活跃；"
+        "下单：入群后下过单；推荐：入群后邀请过人。百分比相对入群人数。",
+        "Acquired: joined a group of the matrix; activated: spoke or grabbed a red packet "
+        "within 7 days; retained: active in week 4; revenue: ordered after joining; referral: "
+        "invited someone after joining. Percentages of the acquired.",
+    ),
+    "step_acquired": ("入群", "Acquired"),
+    "step_activated": ("激活", "Activated"),
+    "step_retained": ("留存", "Retained"),
+    "step_revenue": ("下单", "Revenue"),
+    "step_referral": ("推荐", "Referral"),
+    "no_joins": ("范围内的群还没有入群事件", "No joins in the groups of your scope yet"),
+    "cohort_rule": (
+        "按首次入群的周分组；第 n 周：入群后第 n 周在群里发言或抢红包的比例（最近 14 周）。",
+        "Members by the week of their first join; week n: the share who spoke or grabbed a "
+        "red packet in the n-th week after (the latest 14 weeks).",
+    ),
+    "cohort_week": ("入群周", "Cohort week"),
+    "week_n": ("第{n}周", "Week {n}"),
+    "reach_rule": (
+        "内容（content_share / content_view）从经销商群到门店群再到消费者群：各级被触达的群占比、"
+        "比上一级晚多少小时（中位数）、比上一级衰减多少；经验值：每经过一级衰减 {rule}%。",
+        "Content (content_share / content_view) from dealer to store to consumer groups: the "
+        "share of each tier's groups reached, the median hours after the tier above, and the "
+        "loss against it; rule of thumb: {rule}% lost at each hop.",
+    ),
+    "tier_outside": (
+        "你的范围内没有某一级的群，该级显示为 —。",
+        "A tier without groups in your scope shows —.",
+    ),
+    "mean_share": ("平均覆盖率", "Mean share reached"),
+    "rule_of_thumb": ("经验值：每级衰减 30%", "Rule of thumb: 30% lost per hop"),
+    "decay": ("衰减", "Decay"),
+    "delay_hours": ("延迟（小时）", "Delay (hours)"),
+    "content": ("内容", "Content"),
+    "no_content": ("范围内的群还没有内容传播事件", "No content in the groups of your scope yet"),
+    "referral_rule": (
+        "老带新：每个被邀请人只算第一次邀请；累计邀请含下级再邀请的人，链深是最长的邀请链。",
+        "Each invitee counts for the first inviter only; total includes everyone the "
+        "invitees brought in turn; depth is the longest chain below.",
+    ),
+    "invitees": ("被邀请人", "Invitees"),
+    "inviters": ("邀请人", "Inviters"),
+    "trees": ("推荐树", "Referral trees"),
+    "max_depth": ("最深链", "Deepest chain"),
+    "leaderboard": ("排行榜（前 10）", "Leaderboard (top 10)"),
+    "direct_invites": ("直接邀请", "Direct"),
+    "total_invites": ("累计邀请", "Total"),
+    "depth": ("链深", "Depth"),
+    "no_referrals": ("范围内的群还没有推荐事件", "No referrals in the groups of your scope yet"),
+    "dead_groups": ("僵尸群", "Dead groups"),
+    "dead_groups_hint": (
+        "近 90 天无客户发言，建议合并或归档（计划不会自动处理）",
+        "No customer spoke in 90 days: merge or archive them (the plan leaves them alone)",
+    ),
     "customer_messages": ("客户消息（28 天）", "Customer messages (28 days)"),
     "customer_senders": ("发言客户", "Customers who spoke"),
     "active_days": ("活跃天数", "Active days"),

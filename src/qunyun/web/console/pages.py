@@ -320,6 +320,9 @@ def group_page(request: Request, group_id: ObjectId) -> Response:
 
 # --- plan ------------------------------------------------------------------------------------
 
+DEAD_GROUPS_SHOWN = 200
+"""Dead groups (僵尸群) listed on the plan page; the count names them all."""
+
 SUMMARY_KEYS = (
     "groups_created",
     "groups_archived",
@@ -343,6 +346,19 @@ def _plan_context(session: Any, actor: Actor) -> dict[str, Any]:
     )
     changes = plan_changes(session, revision.id, None, 200) if revision is not None else []
     rows = json.loads(revision.summary) if revision is not None and revision.summary else []
+    dead = sorted(
+        (group_id, MATRIX_LABELS[Matrix(row["matrix"])], row["region"])
+        for row in rows
+        for group_id in row.get("dead_group_ids", ())
+    )
+    shown = [group_id for group_id, _, _ in dead[:DEAD_GROUPS_SHOWN]]
+    names = dict(
+        session.execute(
+            select(Group.group_id, Group.name).where(
+                Group.tenant_id == tenant.id, Group.group_id.in_(shown)
+            )
+        ).all()
+    )
     return {
         "revision": revision,
         "rows": [
@@ -350,10 +366,16 @@ def _plan_context(session: Any, actor: Actor) -> dict[str, Any]:
                 "matrix": MATRIX_LABELS[Matrix(row["matrix"])],
                 "region": row["region"],
                 **{key: row.get(key, 0) for key in SUMMARY_KEYS},
+                "dead_groups": row.get("dead_groups", 0),
             }
             for row in rows
         ],
         "keys": SUMMARY_KEYS,
+        "dead": [
+            (group_id, names.get(group_id, group_id), matrix, region)
+            for group_id, matrix, region in dead[:DEAD_GROUPS_SHOWN]
+        ],
+        "dead_count": len(dead),
         "changes": changes,
         "can_plan": actor.role is not None and actor.role.value == "hq_admin",
     }

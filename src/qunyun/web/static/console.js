@@ -15,6 +15,22 @@
       window.addEventListener("resize", function () { chart.resize(); });
     });
   }
+  // A link with data-progress shows that progress element while the next page is computed.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[data-progress]");
+    var progress = link && document.querySelector(link.dataset.progress);
+    if (progress) {
+      progress.classList.add("htmx-request");
+    }
+  });
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("[data-progress]").forEach(function (link) {
+      var progress = document.querySelector(link.dataset.progress);
+      if (progress) {
+        progress.classList.remove("htmx-request");
+      }
+    });
+  });
   document.addEventListener("DOMContentLoaded", function () {
     drawCharts(document);
     document.body.addEventListener("htmx:afterSwap", function (event) {
