@@ -623,7 +623,7 @@ def main() -> None:
         f"{by_sql.wall / full.wall:.1f}× | {pandas_cell} | {cell(refreshed)}, "
         f"1/{full.wall / refreshed.wall:.0f} | {cell(one_day)} vs {cell(every_day)}, "
         f"1/{every_day.wall / one_day.wall:.0f} | {cell(added)}, "
-        f"1/{full.wall / added.wall:.0f} | {peak:,.0f} MiB |"
+        f"{added.wall / full.wall:.2f} of the full | {peak:,.0f} MiB |"
     )
 
 
