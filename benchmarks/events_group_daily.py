@@ -1,25 +1,44 @@
-"""Benchmark: group daily from the event lake vs hand-written DuckDB SQL vs pandas, same data.
+"""Benchmark: group daily, member daily and group health from the lake vs raw SQL vs pandas.
 
 Generates N events (members, groups and days configurable; heavy-tailed groups and members,
-evening peaks, 10% of senders staff) as one raw Parquet file with string ids, imports it into
-a lake with `do_import_events` (timed), then times the group-daily computation three ways, each
-from files on disk to a result in memory, and checks that the three results are equal:
+evening peaks, 10% of senders staff) as one raw Parquet file with string ids, streamed to
+disk in chunks. Splits it by local day and imports every day but the last into a lake, one
+import per day (`do_import_events`, timed). Then computes the issue's three analyses —
+member daily (one row per local day, group and member with a count per event kind, written
+to Parquet), group daily (the export's rows) and group health (every group's figures and
+status on the last day) — three ways, each from files on disk, and checks that the three
+give the same results:
 
-- lake: Qunyun's Ibis expression on DuckDB over the lake (dense keys, day precomputed);
-- raw SQL: hand-written DuckDB SQL over the raw file (string ids, zone conversion per event);
-- pandas: the same over the raw file with pandas (skipped when pandas is not installed).
+- lake: the full recomputation from the lake's stored events (dense integer keys, one folder
+  per local day): every day's member-daily and group-daily rollup rebuilt
+  (`do_rebuild_rollups`), then the group-daily export and group health from the rollups;
+- raw SQL: hand-written DuckDB SQL over the raw file (string ids, the local day from a zone
+  conversion per event, no deduplication, which favours it): member daily written to
+  Parquet, group daily and group health from it;
+- pandas: the same over the raw file with pandas, out of core: one pass splits the raw file
+  by a hash of `group_id` into parts of at most `--pandas-part` events (every analysis is
+  per group, so each part is exact on its own), then each part is computed in memory.
+
+Then it adds the last day: the import of that day (which refreshes that day's rollups) plus
+the group-daily export and group health, and separately the refresh alone (that day's
+rollups rebuilt, group daily, group health), both against the full recomputation.
 
     .venv/bin/python benchmarks/events_group_daily.py --events 10000000
+    .venv/bin/python benchmarks/events_group_daily.py --events 100000000 \
+        --members 2000000 --groups 50000 --runs 1 --work /tmp/qunyun-events-1e8
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import resource
+import statistics
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +51,8 @@ import pyarrow.parquet as pq
 KINDS = np.array(["message", "join", "leave", "red_packet_grab", "content_view"])
 KIND_SHARES = np.array([0.80, 0.05, 0.03, 0.05, 0.07])
 START = datetime(2026, 8, 1, tzinfo=UTC)
+ZONE = "Asia/Shanghai"
+DUCKDB_MEMORY = "4GB"
 HEADER = [
     "date",
     "group_id",
@@ -42,10 +63,22 @@ HEADER = [
     "joins",
     "leaves",
 ]
+SUMMED = ["messages", "active_members", "staff_messages", "customer_messages", "joins", "leaves"]
+HEALTH = [
+    "group_id",
+    "status",
+    "customer_messages",
+    "active_days",
+    "customer_senders",
+    "staff_messages",
+    "previous_customer_messages",
+    "trend",
+    "last_customer_message",
+]
 
 
 def generate(path: Path, events: int, members: int, groups: int, days: int, seed: int) -> None:
-    """Write ``events`` raw events to ``path`` (Parquet, string ids, timestamptz)."""
+    """Write ``events`` raw events to ``path`` (Parquet, string ids, timestamptz), in chunks."""
     rng = np.random.default_rng(seed)
     group_ids = pc.binary_join_element_wise("SG", pa.array(np.arange(groups)).cast(pa.string()), "")
     member_ids = pc.binary_join_element_wise(
@@ -100,67 +133,287 @@ def _hour_shares() -> np.ndarray:
     return shares / shares.sum()
 
 
-RAW_SQL = """
-SELECT CAST(timezone('Asia/Shanghai', ts) AS DATE) AS date,
-       group_id,
-       count(*) FILTER (WHERE kind = 'message') AS messages,
-       count(DISTINCT (member_kind, member_id)) FILTER (WHERE kind = 'message') AS active_members,
-       count(*) FILTER (WHERE kind = 'message' AND member_kind = 'staff') AS staff_messages,
-       count(*) FILTER (WHERE kind = 'message' AND member_kind <> 'staff') AS customer_messages,
-       count(*) FILTER (WHERE kind = 'join') AS joins,
-       count(*) FILTER (WHERE kind = 'leave') AS leaves
-FROM read_parquet({path})
-WHERE group_id IS NOT NULL AND group_id <> ''
-GROUP BY 1, 2
-ORDER BY 1, 2
-"""
+def _connect(work: Path) -> duckdb.DuckDBPyConnection:
+    return duckdb.connect(
+        config={
+            "memory_limit": DUCKDB_MEMORY,
+            "temp_directory": str(work / "spill"),
+            "preserve_insertion_order": False,
+        }
+    )
 
 
-def raw_sql(path: Path) -> pa.Table:
-    connection = duckdb.connect()
+def _quoted(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def split_by_day(raw: Path, folder: Path, work: Path) -> list[Path]:
+    """Write the raw events to one folder per local day; return the folders, oldest first."""
+    if not folder.exists():
+        connection = _connect(work)
+        try:
+            connection.execute(
+                f"""
+                COPY (SELECT *, CAST(timezone('{ZONE}', ts) AS DATE) AS local_day
+                      FROM read_parquet({_quoted(raw)}))
+                TO {_quoted(folder)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (local_day))
+                """
+            )
+        finally:
+            connection.close()
+    return sorted(folder.glob("local_day=*"))
+
+
+# --- the three implementations -------------------------------------------------------------
+
+KIND_COLUMNS = {
+    "message": "messages",
+    "join": "joins",
+    "leave": "leaves",
+    "red_packet_send": "red_packet_sends",
+    "red_packet_grab": "red_packet_grabs",
+    "order": "orders",
+    "referral": "referrals",
+    "content_view": "content_views",
+    "content_share": "content_shares",
+}
+
+
+def _windows(as_of: date) -> dict[str, date]:
+    recent = as_of - timedelta(days=27)
+    return {
+        "as_of": as_of,
+        "recent": recent,
+        "previous": recent - timedelta(days=28),
+        "life": as_of - timedelta(days=89),
+    }
+
+
+def _health_rows(figures: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Turn per-group figures into ``HEALTH`` rows with the analytics' own status rules."""
+    from qunyun.analytics.group_health import classify, trend
+
+    rows = []
+    for row in figures:
+        counts = {
+            name: int(row.get(name) or 0)
+            for name in (
+                "customer_messages",
+                "active_days",
+                "customer_senders",
+                "staff_messages",
+                "previous_customer_messages",
+                "life_messages",
+            )
+        }
+        status = classify(
+            counts["customer_messages"],
+            counts["active_days"],
+            counts["customer_senders"],
+            counts["life_messages"],
+        )
+        last = row.get("last_customer_message")
+        rows.append(
+            (
+                row["group_id"],
+                status,
+                counts["customer_messages"],
+                counts["active_days"],
+                counts["customer_senders"],
+                counts["staff_messages"],
+                counts["previous_customer_messages"],
+                trend(counts["customer_messages"], counts["previous_customer_messages"]),
+                last.isoformat() if last else "",
+            )
+        )
+    return sorted(rows)
+
+
+def raw_sql(
+    raw: Path, out: Path, work: Path, as_of: date
+) -> tuple[pa.Table, list[tuple[Any, ...]]]:
+    """Hand-written DuckDB SQL over the raw file: member daily to ``out``, group daily, health."""
+    counts = ",\n".join(
+        f"count(*) FILTER (WHERE kind = '{kind}') AS {column}"
+        for kind, column in KIND_COLUMNS.items()
+    )
+    window = {name: f"DATE '{day.isoformat()}'" for name, day in _windows(as_of).items()}
+    customer = "member_kind <> 'staff' AND messages > 0"
+    connection = _connect(work)
     try:
-        quoted = "'" + str(path).replace("'", "''") + "'"
-        return connection.sql(RAW_SQL.format(path=quoted)).to_arrow_table()
+        connection.execute(
+            f"""
+            CREATE TEMP TABLE member_daily AS
+            SELECT CAST(timezone('{ZONE}', ts) AS DATE) AS date,
+                   nullif(group_id, '') AS group_id, member_kind, member_id,
+                   {counts}
+            FROM read_parquet({_quoted(raw)})
+            GROUP BY ALL
+            """
+        )
+        connection.execute(
+            f"COPY member_daily TO {_quoted(out)} (FORMAT parquet, COMPRESSION zstd)"
+        )
+        daily = connection.sql(
+            """
+            SELECT date, group_id,
+                   sum(messages) AS messages,
+                   count(*) FILTER (WHERE messages > 0) AS active_members,
+                   coalesce(sum(messages) FILTER (WHERE member_kind = 'staff'), 0)
+                       AS staff_messages,
+                   coalesce(sum(messages) FILTER (WHERE member_kind <> 'staff'), 0)
+                       AS customer_messages,
+                   sum(joins) AS joins,
+                   sum(leaves) AS leaves
+            FROM member_daily
+            WHERE group_id IS NOT NULL
+            GROUP BY ALL
+            ORDER BY date, group_id
+            """
+        ).to_arrow_table()
+        health = connection.sql(
+            f"""
+            SELECT group_id,
+                   sum(messages) FILTER (WHERE {customer} AND date >= {window["recent"]})
+                       AS customer_messages,
+                   count(DISTINCT date) FILTER (WHERE {customer} AND date >= {window["recent"]})
+                       AS active_days,
+                   count(DISTINCT (member_kind, member_id))
+                       FILTER (WHERE {customer} AND date >= {window["recent"]})
+                       AS customer_senders,
+                   sum(messages) FILTER (WHERE member_kind = 'staff'
+                                         AND date >= {window["recent"]}) AS staff_messages,
+                   sum(messages) FILTER (WHERE {customer} AND date >= {window["previous"]}
+                                         AND date < {window["recent"]})
+                       AS previous_customer_messages,
+                   sum(messages) FILTER (WHERE {customer} AND date >= {window["life"]})
+                       AS life_messages,
+                   max(date) FILTER (WHERE {customer} AND date >= {window["life"]})
+                       AS last_customer_message
+            FROM member_daily
+            WHERE group_id IS NOT NULL AND date <= {window["as_of"]}
+            GROUP BY group_id
+            """
+        ).to_arrow_table()
     finally:
         connection.close()
+    return daily, _health_rows(health.to_pylist())
 
 
-def with_pandas(path: Path) -> pa.Table | None:
-    try:
-        import pandas as pd
-    except ImportError:
-        return None
-    frame = pd.read_parquet(path, columns=["ts", "kind", "group_id", "member_kind", "member_id"])
-    frame = frame[frame["group_id"].notna() & (frame["group_id"] != "")]
-    frame["date"] = frame["ts"].dt.tz_convert("Asia/Shanghai").dt.date
-    is_message = frame["kind"] == "message"
-    is_staff = frame["member_kind"] == "staff"
-    frame["messages"] = is_message
-    frame["staff_messages"] = is_message & is_staff
-    frame["customer_messages"] = is_message & ~is_staff
-    frame["joins"] = frame["kind"] == "join"
-    frame["leaves"] = frame["kind"] == "leave"
-    keys = ["date", "group_id"]
-    counts = frame.groupby(keys, sort=False)[
-        ["messages", "staff_messages", "customer_messages", "joins", "leaves"]
-    ].sum()
-    senders = (
-        frame[is_message]
-        .drop_duplicates(["date", "group_id", "member_kind", "member_id"])
-        .groupby(keys, sort=False)
-        .size()
-        .rename("active_members")
-    )
-    result = counts.join(senders, how="left").fillna({"active_members": 0}).reset_index()
-    result = result.sort_values(keys)[HEADER].astype(dict.fromkeys(HEADER[2:], "int64"))
-    return pa.Table.from_pandas(result, preserve_index=False)
+def with_pandas(
+    raw: Path, out: Path, work: Path, as_of: date, part_events: int
+) -> tuple[pa.Table, list[tuple[Any, ...]]]:
+    """Compute the same three analyses with pandas, out of core by a hash of the group id."""
+    import pandas as pd
+
+    source = pq.ParquetFile(raw)
+    parts = max(1, math.ceil(source.metadata.num_rows / part_events))
+    folder = work / "pandas-parts"
+    folder.mkdir(exist_ok=True)
+    columns = ["ts", "kind", "group_id", "member_kind", "member_id"]
+    writers: dict[int, pq.ParquetWriter] = {}
+    for batch in source.iter_batches(batch_size=1_000_000, columns=columns):
+        frame = batch.to_pandas()
+        if parts == 1:
+            pieces = [(0, frame)]
+        else:
+            hashed = pd.util.hash_pandas_object(frame["group_id"], index=False).to_numpy()
+            pieces = list(frame.groupby(hashed % parts, sort=False))
+        for part, piece in pieces:
+            table = pa.Table.from_pandas(piece, preserve_index=False)
+            if part not in writers:
+                writers[part] = pq.ParquetWriter(folder / f"part-{part}.parquet", table.schema)
+            writers[part].write_table(table)
+    for writer in writers.values():
+        writer.close()
+    windows = {name: pd.Timestamp(day) for name, day in _windows(as_of).items()}
+    daily_parts = []
+    health_figures: list[dict[str, Any]] = []
+    member_writer: pq.ParquetWriter | None = None
+    for part in sorted(writers):
+        frame = pd.read_parquet(folder / f"part-{part}.parquet")
+        frame.loc[frame["group_id"] == "", "group_id"] = None
+        frame["date"] = frame["ts"].dt.tz_convert(ZONE).dt.tz_localize(None).dt.normalize()
+        keys = ["date", "group_id", "member_kind", "member_id"]
+        kinds = pd.Categorical(frame["kind"], categories=list(KIND_COLUMNS))
+        member_daily = (
+            frame.assign(kind=kinds)
+            .groupby([*keys, "kind"], dropna=False, observed=True, sort=False)
+            .size()
+            .unstack("kind", fill_value=0)
+            .reindex(columns=kinds.categories, fill_value=0)
+        )
+        member_daily.columns = list(KIND_COLUMNS.values())
+        member_daily = member_daily.reset_index()
+        table = pa.Table.from_pandas(member_daily, preserve_index=False)
+        table = table.set_column(0, "date", table.column("date").cast(pa.date32()))
+        if member_writer is None:
+            member_writer = pq.ParquetWriter(out, table.schema, compression="zstd")
+        member_writer.write_table(table)
+        grouped = member_daily[member_daily["group_id"].notna()].copy()
+        is_staff = grouped["member_kind"] == "staff"
+        grouped["active_members"] = grouped["messages"] > 0
+        grouped["staff_messages"] = grouped["messages"].where(is_staff, 0)
+        grouped["customer_messages"] = grouped["messages"].where(~is_staff, 0)
+        daily_parts.append(
+            grouped.groupby(["date", "group_id"], sort=False)[[*SUMMED]].sum().reset_index()
+        )
+        window = grouped[grouped["date"] <= windows["as_of"]]
+        customer = window[(window["member_kind"] != "staff") & (window["messages"] > 0)]
+        recent = customer[customer["date"] >= windows["recent"]]
+        life = customer[customer["date"] >= windows["life"]]
+        previous = customer[
+            (customer["date"] >= windows["previous"]) & (customer["date"] < windows["recent"])
+        ]
+        staff = window[(window["member_kind"] == "staff") & (window["date"] >= windows["recent"])]
+        figures = pd.DataFrame(index=pd.Index(window["group_id"].unique(), name="group_id"))
+        figures["customer_messages"] = recent.groupby("group_id")["messages"].sum()
+        figures["active_days"] = recent.groupby("group_id")["date"].nunique()
+        figures["customer_senders"] = (
+            recent.drop_duplicates(["group_id", "member_kind", "member_id"])
+            .groupby("group_id")
+            .size()
+        )
+        figures["staff_messages"] = staff.groupby("group_id")["messages"].sum()
+        figures["previous_customer_messages"] = previous.groupby("group_id")["messages"].sum()
+        figures["life_messages"] = life.groupby("group_id")["messages"].sum()
+        figures["last_customer_message"] = life.groupby("group_id")["date"].max()
+        figures = figures.reset_index()
+        last = figures["last_customer_message"]
+        figures["last_customer_message"] = [None if pd.isna(day) else day.date() for day in last]
+        health_figures.extend(
+            {
+                key: (None if value is None or value != value else value)
+                for key, value in row.items()
+            }
+            for row in figures.to_dict("records")
+        )
+    assert member_writer is not None
+    member_writer.close()
+    daily = pd.concat(daily_parts).sort_values(["date", "group_id"])
+    daily["date"] = daily["date"].dt.date
+    daily = daily[HEADER].astype(dict.fromkeys(HEADER[2:], "int64"))
+    return pa.Table.from_pandas(daily, preserve_index=False), _health_rows(health_figures)
 
 
-def lake_group_daily(lake: Any) -> pa.Table:
+def from_lake(
+    lake: Any, as_of: date, only_day: bool = False
+) -> tuple[pa.Table, list[tuple[Any, ...]]]:
+    """Group daily (every day's, or ``as_of``'s only) and group health from the rollups."""
     from qunyun.analytics.group_daily import group_daily
+    from qunyun.analytics.group_health import group_health
     from qunyun.analytics.lake import open_lake
 
-    return group_daily(open_lake(lake)).to_pyarrow()
+    tables = open_lake(lake)
+    expression = group_daily(tables)
+    if only_day:
+        expression = expression.filter(expression.date == as_of)
+    daily = expression.to_pyarrow()
+    health = sorted(health.row() for health in group_health(tables, as_of))
+    return daily, health
+
+
+# --- checks ----------------------------------------------------------------------------------
 
 
 def _normalised(table: pa.Table) -> list[tuple[Any, ...]]:
@@ -169,33 +422,65 @@ def _normalised(table: pa.Table) -> list[tuple[Any, ...]]:
     return sorted(zip(*columns, strict=True))
 
 
-def timed(label: str, run: Any, runs: int) -> tuple[float, Any]:
-    best = float("inf")
+def _member_daily_digest(connection: duckdb.DuckDBPyConnection, relation: str) -> tuple[Any, ...]:
+    columns = ", ".join(["date", "group_id", "member_kind", "member_id", *KIND_COLUMNS.values()])
+    row = connection.sql(
+        f"SELECT count(*), sum(hash({columns})::HUGEINT) FROM {relation}"
+    ).fetchall()[0]
+    return tuple(row)
+
+
+def lake_member_daily_relation(lake: Any) -> str:
+    """Return SQL over the lake's member-daily rollup, keys replaced by their ids."""
+    from qunyun.events.lake import read_parquet_sql
+
+    manifest = lake.manifest()
+    counts = ", ".join(f"r.{column}" for column in KIND_COLUMNS.values())
+    return f"""(
+        SELECT r.day AS date, g.group_id, m.member_kind, m.member_id, {counts}
+        FROM {read_parquet_sql(lake.member_daily_files(manifest))} r
+        JOIN {read_parquet_sql(lake.paths(manifest.members))} m ON m.member_key = r.member_key
+        LEFT JOIN {read_parquet_sql(lake.paths(manifest.groups))} g ON g.group_key = r.group_key
+    )"""
+
+
+# --- timing ----------------------------------------------------------------------------------
+
+
+class Clock:
+    """Wall and CPU seconds of one measurement (CPU: all threads of this process)."""
+
+    def __init__(self) -> None:
+        self.wall = 0.0
+        self.cpu = 0.0
+
+    def __enter__(self) -> Clock:
+        self._wall = time.perf_counter()
+        self._cpu = time.process_time()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.wall = time.perf_counter() - self._wall
+        self.cpu = time.process_time() - self._cpu
+
+
+def best(label: str, run: Callable[[], Any], runs: int) -> tuple[Clock, Any]:
+    """Run ``runs`` times; return the clock of the fastest (by wall time) and its result."""
+    fastest: Clock | None = None
     result = None
     for _ in range(runs):
-        start = time.perf_counter()
-        result = run()
-        best = min(best, time.perf_counter() - start)
-    print(f"{label}: {best:.2f} s (best of {runs})", file=sys.stderr)
-    return best, result
+        with Clock() as clock:
+            result = run()
+        if fastest is None or clock.wall < fastest.wall:
+            fastest = clock
+        print(f"  {label}: {clock.wall:.2f} s wall, {clock.cpu:.2f} s CPU", file=sys.stderr)
+    assert fastest is not None
+    return fastest, result
 
 
-def split_last_day(raw: Path, head: Path, tail: Path) -> int:
-    """Write the events before the last local day to ``head`` and that day's to ``tail``."""
-    connection = duckdb.connect()
-    try:
-        source = "'" + str(raw).replace("'", "''") + "'"
-        local = "CAST(timezone('Asia/Shanghai', ts) AS DATE)"
-        last = connection.sql(f"SELECT max({local}) FROM read_parquet({source})").fetchall()[0][0]
-        for target, condition in ((head, "<"), (tail, "=")):
-            connection.execute(
-                f"COPY (SELECT * FROM read_parquet({source}) WHERE {local} {condition} DATE "
-                f"'{last}') TO '{target}' (FORMAT parquet, COMPRESSION zstd)"
-            )
-        rows = connection.sql(f"SELECT count(*) FROM read_parquet('{tail}')").fetchall()[0][0]
-        return int(rows)
-    finally:
-        connection.close()
+def _load() -> str:
+    with open("/proc/loadavg", encoding="ascii") as handle:
+        return " ".join(handle.read().split()[:3])
 
 
 def main() -> None:
@@ -205,78 +490,140 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=5_000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=3, help="runs of each recomputation")
+    parser.add_argument(
+        "--pandas-part", type=int, default=4_000_000, help="events per pandas part at most"
+    )
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas baseline")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        help="folder for the data; a raw file, day split and lake (without the last day) "
+        "left there by an earlier run of the same size are reused",
+    )
     args = parser.parse_args()
 
-    from qunyun.analytics.group_health import group_health
-    from qunyun.analytics.lake import open_lake
-    from qunyun.analytics.member_levels import latest_day, member_levels
     from qunyun.events.actions import do_import_events, do_rebuild_rollups, tenant_lake
     from qunyun.org.models import Tenant
 
-    work = Path(tempfile.mkdtemp(prefix="qunyun-events-"))
+    work = args.work or Path(tempfile.mkdtemp(prefix="qunyun-events-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"work folder {work}, load {_load()}", file=sys.stderr)
     raw = work / "events.parquet"
-    start = time.perf_counter()
-    generate(raw, args.events, args.members, args.groups, args.days, args.seed)
-    print(
-        f"generated {args.events:,} events in {time.perf_counter() - start:.1f} s "
-        f"({raw.stat().st_size / 2**20:,.0f} MiB)",
-        file=sys.stderr,
-    )
-    head, tail = work / "head.parquet", work / "tail.parquet"
-    tail_rows = split_last_day(raw, head, tail)
-    tenant = Tenant(slug="bench", name="bench", timezone="Asia/Shanghai", created_at=START)
+    if not raw.exists():
+        with Clock() as clock:
+            generate(raw, args.events, args.members, args.groups, args.days, args.seed)
+        print(f"generated in {clock.wall:.1f} s", file=sys.stderr)
+    size = pq.ParquetFile(raw).metadata.num_rows
+    print(f"raw file: {size:,} events, {raw.stat().st_size / 2**20:,.0f} MiB", file=sys.stderr)
+    days = split_by_day(raw, work / "days", work)
+    tenant = Tenant(slug="bench", name="bench", timezone=ZONE, created_at=START)
     root = work / "lake"
-    start = time.perf_counter()
-    report = do_import_events(tenant, head, root=root)
-    imported = time.perf_counter() - start
     lake = tenant_lake(tenant, root)
-    size = sum(path.stat().st_size for path in root.rglob("*.parquet")) / 2**20
-    print(
-        f"imported {report.accepted:,} events ({args.days - 1} days) in {imported:.1f} s "
-        f"({report.accepted / imported:,.0f} events/s); lake {size:,.0f} MiB",
-        file=sys.stderr,
-    )
-    start = time.perf_counter()
-    do_import_events(tenant, tail, root=root)
-    _, ours = timed("group daily from the lake", lambda: lake_group_daily(lake), 1)
-    added = time.perf_counter() - start
-    print(
-        f"added the last day ({tail_rows:,} events) and refreshed in {added:.2f} s", file=sys.stderr
-    )
+    imports: list[float] = []
+    if not (root / "tenant=bench" / "manifest.json").exists():
+        for folder in days[:-1]:
+            with Clock() as clock:
+                for file in sorted(folder.glob("*.parquet")):
+                    do_import_events(tenant, file, root=root)
+            imports.append(clock.wall)
+            print(f"  imported {folder.name} in {clock.wall:.2f} s", file=sys.stderr)
+    manifest = lake.manifest()
+    assert sorted(manifest.events)[-1] < days[-1].name.split("=")[1], "the lake has the last day"
+    imported = manifest.event_count
+    last_day = date.fromisoformat(days[-1].name.split("=")[1])
+    tail = sorted(days[-1].glob("*.parquet"))
+    tail_events = sum(pq.ParquetFile(file).metadata.num_rows for file in tail)
+    if imports:
+        print(
+            f"imported {imported:,} events in {len(imports)} daily imports, {sum(imports):.1f} s "
+            f"(median day {statistics.median(imports):.2f} s, last {imports[-1]:.2f} s)",
+            file=sys.stderr,
+        )
 
-    query_time, ours = timed("group daily from the lake", lambda: lake_group_daily(lake), args.runs)
+    # adding a day: the import (refreshing that day's rollups), that day's group daily rows
+    # and group health on that day (the earlier days' rollups stay as they are)
+    def add_day() -> Any:
+        for file in tail:
+            do_import_events(tenant, file, root=root)
+        return from_lake(lake, last_day, only_day=True)
 
-    def recompute() -> pa.Table:
+    print(f"add the last day ({tail_events:,} events), load {_load()}", file=sys.stderr)
+    added, _ = best("import of the day + group daily + group health", add_day, 1)
+
+    def refresh() -> Any:
+        do_rebuild_rollups(tenant, root=root, days=[last_day.isoformat()])
+        return from_lake(lake, last_day, only_day=True)
+
+    def day_rollups() -> Any:
+        return do_rebuild_rollups(tenant, root=root, days=[last_day.isoformat()])
+
+    def all_rollups() -> Any:
+        return do_rebuild_rollups(tenant, root=root)
+
+    def recompute() -> Any:
         do_rebuild_rollups(tenant, root=root)
-        return lake_group_daily(lake)
+        return from_lake(lake, last_day)
 
-    full_time, ours = timed("full recompute: every day's rollup + group daily", recompute, 1)
-
-    def others() -> None:
-        tables = open_lake(lake)
-        as_of = latest_day(tables)
-        assert as_of is not None
-        group_health(tables, as_of)
-        member_levels(tables, as_of).to_pyarrow()
-
-    others_time, _ = timed("group health + member levels from the lake", others, args.runs)
-    sql_time, by_sql = timed("raw file, hand-written DuckDB SQL", lambda: raw_sql(raw), args.runs)
-    expected = _normalised(by_sql)
-    assert _normalised(ours) == expected, "lake and raw SQL disagree"
-    pandas_cell = "n/a"
+    print(f"the lake, load {_load()}", file=sys.stderr)
+    refreshed, _ = best(
+        "refresh of the day: its rollups + group daily + group health", refresh, args.runs
+    )
+    full, (ours, our_health) = best("full recomputation from the lake", recompute, args.runs)
+    one_day, _ = best("the rollups of the day alone", day_rollups, args.runs)
+    every_day, _ = best("the rollups of every day alone", all_rollups, args.runs)
+    print(f"raw SQL, load {_load()}", file=sys.stderr)
+    raw_member_daily = work / "raw-member-daily.parquet"
+    by_sql, (sql_daily, sql_health) = best(
+        "hand-written DuckDB SQL over the raw file",
+        lambda: raw_sql(raw, raw_member_daily, work, last_day),
+        args.runs,
+    )
+    expected = _normalised(sql_daily)
+    assert _normalised(ours) == expected, "group daily: lake and raw SQL disagree"
+    assert our_health == sql_health, "group health: lake and raw SQL disagree"
+    connection = _connect(work)
+    digest = _member_daily_digest(connection, f"read_parquet({_quoted(raw_member_daily)})")
+    assert _member_daily_digest(connection, lake_member_daily_relation(lake)) == digest, (
+        "member daily: lake and raw SQL disagree"
+    )
+    by_pandas: Clock | None = None
     if not args.no_pandas:
-        pandas_time, by_pandas = timed("raw file, pandas", lambda: with_pandas(raw), 1)
-        if by_pandas is not None:
-            assert _normalised(by_pandas) == expected, "pandas and raw SQL disagree"
-            pandas_cell = f"{pandas_time:.2f} s"
+        print(f"pandas, load {_load()}", file=sys.stderr)
+        pandas_member_daily = work / "pandas-member-daily.parquet"
+        by_pandas, (pd_daily, pd_health) = best(
+            "pandas over the raw file",
+            lambda: with_pandas(raw, pandas_member_daily, work, last_day, args.pandas_part),
+            1,
+        )
+        assert _normalised(pd_daily) == expected, "group daily: pandas and raw SQL disagree"
+        assert pd_health == sql_health, "group health: pandas and raw SQL disagree"
+        pandas_digest = _member_daily_digest(
+            connection, f"read_parquet({_quoted(pandas_member_daily)})"
+        )
+        assert pandas_digest == digest, "member daily: pandas and raw SQL disagree"
+    connection.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(
-        f"| {datetime.now(UTC):%Y-%m-%d} | {args.events:,} | {args.members:,} | {args.groups:,} "
-        f"| {args.days} | {len(expected):,} | {imported:.1f} s | **{query_time:.2f} s** "
-        f"| {full_time:.2f} s | {added:.2f} s | {others_time:.2f} s | {sql_time:.2f} s "
-        f"| {pandas_cell} | {peak:,.0f} MiB |"
+        f"member daily {digest[0]:,} rows, group daily {len(expected):,} rows, "
+        f"group health {len(sql_health):,} groups; all three agree; load {_load()}",
+        file=sys.stderr,
+    )
+
+    def cell(clock: Clock) -> str:
+        return f"{clock.wall:.2f} s ({clock.cpu:.1f} s CPU)"
+
+    pandas_cell = "n/a"
+    if by_pandas is not None:
+        pandas_cell = f"{cell(by_pandas)}, {by_pandas.wall / full.wall:.1f}×"
+    import_cell = f"{sum(imports):.0f} s" if imports else "reused"
+    print(
+        f"| {datetime.now(UTC):%Y-%m-%d} | {size:,} | {args.groups:,} · {args.members:,} · "
+        f"{args.days} | {import_cell} | **{cell(full)}** | {cell(by_sql)}, "
+        f"{by_sql.wall / full.wall:.1f}× | {pandas_cell} | {cell(refreshed)}, "
+        f"1/{full.wall / refreshed.wall:.0f} | {cell(one_day)} vs {cell(every_day)}, "
+        f"1/{every_day.wall / one_day.wall:.0f} | {cell(added)}, "
+        f"{added.wall / full.wall:.2f} of the full | {peak:,.0f} MiB |"
     )
 
 

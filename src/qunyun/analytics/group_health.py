@@ -108,31 +108,43 @@ def group_health(
     recent_start = as_of - timedelta(days=RECENT_DAYS - 1)
     previous_start = recent_start - timedelta(days=RECENT_DAYS)
     life_start = as_of - timedelta(days=LIFE_DAYS - 1)
+    # the day figures come from the stored group daily (one row per day and group); only the
+    # distinct customers need the member-daily rollup, and only its recent days
+    daily = lake.group_daily
+    daily = daily.filter((daily.day >= min(life_start, previous_start)) & (daily.day <= as_of))
+    spoke = daily.customer_messages > 0
+    recent = daily.day >= recent_start
+    in_life = daily.day >= life_start
+    previous = (daily.day >= previous_start) & (daily.day < recent_start)
+    per_group = daily.group_by(daily.group_key).aggregate(
+        customer_messages=daily.customer_messages.sum(where=recent),
+        active_days=spoke.sum(where=recent),
+        staff_messages=daily.staff_messages.sum(where=recent),
+        previous_customer_messages=daily.customer_messages.sum(where=previous),
+        life_messages=daily.customer_messages.sum(where=in_life),
+        last_customer_message=daily.day.max(where=spoke & in_life),
+    )
     rollup = lake.member_daily
-    window = rollup.filter(
+    speakers = rollup.filter(
         rollup.group_key.notnull()
         & (rollup.messages > 0)
-        & (rollup.day >= min(life_start, previous_start))
+        & ~rollup.is_staff
+        & (rollup.day >= recent_start)
         & (rollup.day <= as_of)
     )
-    customer = ~window.is_staff
-    recent = window.day >= recent_start
-    in_life = window.day >= life_start
-    previous = (window.day >= previous_start) & (window.day < recent_start)
-    per_group = window.group_by(window.group_key).aggregate(
-        customer_messages=window.messages.sum(where=customer & recent),
-        active_days=window.day.nunique(where=customer & recent),
-        customer_senders=window.member_key.nunique(where=customer & recent),
-        staff_messages=window.messages.sum(where=~customer & recent),
-        previous_customer_messages=window.messages.sum(where=customer & previous),
-        life_messages=window.messages.sum(where=customer & in_life),
-        last_customer_message=window.day.max(where=customer & in_life),
-    )
-    seen = rollup.filter(rollup.group_key.notnull() & (rollup.day <= as_of))
+    speakers = speakers.select("group_key", "member_key").distinct()
+    senders = speakers.group_by("group_key").aggregate(customer_senders=speakers.count())
+    seen = lake.group_daily.filter(lake.group_daily.day <= as_of)
     seen = seen.select("group_key").distinct()
-    named = seen.join(lake.groups, "group_key").left_join(per_group, "group_key")
+    named = (
+        seen.join(lake.groups, "group_key")
+        .left_join(per_group, "group_key")
+        .left_join(senders, "group_key")
+    )
     rows = named.select(
-        "group_id", *(name for name in per_group.columns if name != "group_key")
+        "group_id",
+        "customer_senders",
+        *(name for name in per_group.columns if name != "group_key"),
     ).to_pyarrow()
     figures = {row["group_id"]: row for row in rows.to_pylist()}
     for group_id in known_groups:

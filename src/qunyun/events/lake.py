@@ -4,6 +4,7 @@ Layout under ``$QUNYUN_HOME/lake/``::
 
     tenant=<slug>.lock                 one writer per tenant at a time (flock)
     tenant=<slug>/manifest.json        the files that exist for readers, replaced atomically
+    tenant=<slug>/.writing             present while a writer works; left by one that died
     tenant=<slug>/events/day=YYYY-MM-DD/part-<uuid>.parquet   events (zstd)
     tenant=<slug>/ids/bucket=NN/part-<uuid>.parquet           event ids by hash: deduplication
     tenant=<slug>/member_daily/day=YYYY-MM-DD/part-<uuid>.parquet  rollup: counts per member,
@@ -14,7 +15,8 @@ Layout under ``$QUNYUN_HOME/lake/``::
 
 A writer stages new files, moves them beside the published ones and then replaces the
 manifest in one ``os.replace``: until that moment readers do not see them, and a writer that
-fails leaves only files that no manifest names, which the next writer deletes.
+fails leaves only files that no manifest names, which the next writer deletes (it looks for
+them only when ``.writing`` is left over, so that a small write does not list the whole lake).
 """
 
 from __future__ import annotations
@@ -233,15 +235,22 @@ class TenantLake:
             try:
                 self._set_aside_stale()
                 manifest = self.manifest()
-                self._remove_unpublished(manifest)
+                writing = self.folder / ".writing"
+                if writing.exists():
+                    # the last writer did not finish cleanly: sweep what it may have left
+                    self._remove_unpublished(manifest)
+                else:
+                    self._expire_retired()
                 staging = self.folder / ".staging" / uuid.uuid4().hex
                 staging.mkdir(parents=True)
+                writing.touch()
                 writer = LakeWriter(self, manifest, staging)
                 try:
                     yield writer
                 finally:
                     writer.close()
                     shutil.rmtree(staging, ignore_errors=True)
+                writing.unlink()
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -255,6 +264,13 @@ class TenantLake:
             aside.parent.mkdir(parents=True, exist_ok=True)
             self.folder.rename(aside)
 
+    def _expire_retired(self) -> None:
+        """Delete retired files older than ``RETIRED_SECONDS`` (caller holds the lock)."""
+        expired = time.time() - RETIRED_SECONDS
+        for retired in (self.folder / ".retired").glob("*.parquet"):
+            if int(retired.name.split("-", 1)[0]) < expired:
+                retired.unlink()
+
     def _remove_unpublished(self, manifest: Manifest) -> None:
         """Delete files that a failed writer left and no manifest names (caller holds the lock)."""
         if not self.folder.exists():
@@ -262,10 +278,7 @@ class TenantLake:
         shutil.rmtree(self.folder / ".staging", ignore_errors=True)
         for temporary in self.folder.glob("manifest.json.*"):
             temporary.unlink()
-        expired = time.time() - RETIRED_SECONDS
-        for retired in (self.folder / ".retired").glob("*.parquet"):
-            if int(retired.name.split("-", 1)[0]) < expired:
-                retired.unlink()
+        self._expire_retired()
         named = manifest.files()
         for kind in ("events", "ids", "member_daily", "group_daily", "members", "groups"):
             for path in (self.folder / kind).rglob("*.parquet"):
@@ -282,17 +295,25 @@ class LakeWriter:
         self.staging = staging
         self.moved: list[Path] = []
         self.obsolete: list[Path] = []
-        self.connection = duckdb.connect(
-            config={
-                "memory_limit": _DUCKDB_MEMORY,
-                "temp_directory": str(staging / "spill"),
-                "preserve_insertion_order": False,
-            }
-        )
+        self._connection: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The writer's DuckDB session, opened on first use (a rollup refresh needs none)."""
+        if self._connection is None:
+            self._connection = duckdb.connect(
+                config={
+                    "memory_limit": _DUCKDB_MEMORY,
+                    "temp_directory": str(self.staging / "spill"),
+                    "preserve_insertion_order": False,
+                }
+            )
+        return self._connection
 
     def close(self) -> None:
         """Release the DuckDB connection; moved files that were not published are removed."""
-        self.connection.close()
+        if self._connection is not None:
+            self._connection.close()
         for path in self.moved:
             path.unlink(missing_ok=True)
 
