@@ -124,8 +124,9 @@ class PlanSummary:
     dead_groups: list[tuple[str, str, str]] = field(default_factory=list)
     vip_from_lake: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
-    """Where the time went: ``read`` (the channel and the lake's signals), ``compute`` (the
-    planning computation: matrices, staff seats, the diff) and ``write`` (the revision)."""
+    """Where the time went: ``read`` (the channel and the lake's signals, and the first import
+    of the lake's stack), ``compute`` (the planning computation: matrices, staff seats, the
+    diff) and ``write`` (the revision)."""
 
     def as_json(self) -> str:
         """Return the summary as JSON text (stored with the revision).
@@ -568,11 +569,11 @@ def do_compute_plan(
 
     A pending revision computed earlier is superseded. ``rules`` default to the settings.
     """
-    from qunyun.analytics.planning import plan_signals
+    started = time.perf_counter()
+    from qunyun.analytics.planning import plan_signals  # the lake's stack: imported on first use
     from qunyun.analytics.vip import StoreValue
 
     rules = rules or PlanRules.from_settings()
-    started = time.perf_counter()
     channel = _read_channel(session, tenant)
     signals = plan_signals(
         tenant,
