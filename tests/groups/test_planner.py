@@ -79,6 +79,34 @@ def test_the_plan_does_not_depend_on_input_order(stores: list[StoreFacts], rng) 
     assert plan_store_groups(shuffled, SMALL) == plan_store_groups(stores, SMALL)
 
 
+def test_two_worker_processes_give_the_same_plan_as_one() -> None:
+    # given 40 territories of 5 to 120 stores with unknown types, missing tiers and closeness
+    # outside 1–5 (a pure caller may pass any), at most 20 per group
+    rng = random.Random(11)
+    stores = [
+        StoreFacts(
+            f"S{rep:02d}-{number:03d}",
+            f"R{rep:02d}",
+            rng.choice((*TYPE_ORDER, "kiosk")),
+            rng.choice((*TIER_ORDER, None)),
+            rng.randint(0, 6),
+            rng.choice(GROWTH_ORDER),
+        )
+        for rep in range(40)
+        for number in range(rng.randint(5, 120))
+    ]
+
+    # when the territories are searched in one process and over two
+    alone = plan_store_groups(stores, SMALL, workers=1)
+    shared = plan_store_groups(stores, SMALL, workers=2)
+
+    # then the plans are the same, and each is a valid plan
+    assert shared == alone
+    assert sorted(s.store_id for groups in alone.values() for g in groups for s in g) == sorted(
+        s.store_id for s in stores
+    )
+
+
 @settings(max_examples=100, deadline=None)
 @given(channel(most_per_rep=25))
 def test_plan_score_is_the_mean_dissimilarity_over_all_pairs(stores: list[StoreFacts]) -> None:

@@ -6,7 +6,7 @@ planner keeps its rules from the master data alone (purchase and closeness for V
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -30,17 +30,23 @@ class PlanSignals:
 
 def plan_signals(
     tenant: Tenant,
-    stores: Sequence[StoreValue],
+    stores: Callable[[], Sequence[StoreValue]],
     open_groups: Sequence[str],
     share: float,
     root: Path | None = None,
 ) -> PlanSignals | None:
-    """Return the VIP candidates and the dead open groups, or None when the lake is empty."""
-    lake = open_lake(tenant_lake(tenant, root))
+    """Return the VIP candidates and the dead open groups, or None when the lake is empty.
+
+    ``stores`` is called only when the lake holds events (a national brand has millions).
+    """
+    where = tenant_lake(tenant, root)
+    if not where.manifest().events:
+        return None
+    lake = open_lake(where)
     as_of = latest_day(lake)
     if as_of is None:
         return None
-    chosen = vip_candidates(lake, stores, as_of, share).select("store_id").to_pyarrow()
+    chosen = vip_candidates(lake, stores(), as_of, share).select("store_id").to_pyarrow()
     known = set(open_groups)
     dead = tuple(
         health.group_id

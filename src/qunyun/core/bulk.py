@@ -111,6 +111,20 @@ class BulkWriter:
         sql = f"INSERT INTO {self.table_name} ({names}) VALUES ({marks})"
         self._send(sql, columns, rows, bound)
 
+    def execute_many(self, sql: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Run ``sql`` (``?`` placeholders) once per row on the driver's cursor, rows as given.
+
+        The rows go to the driver as they are (already bound: plain strings, numbers and
+        ``bound()`` values) and may be a generator, so millions of them are never a list.
+        """
+        if self.mark != "?":
+            sql = sql.replace("%", "%%").replace("?", self.mark)
+        cursor = self.connection.connection.cursor()  # the DBAPI cursor: same transaction
+        try:
+            cursor.executemany(sql, rows)  # type: ignore[arg-type]  # both drivers take iterables
+        finally:
+            cursor.close()
+
     def update(
         self,
         columns: Sequence[str],
@@ -123,6 +137,24 @@ class BulkWriter:
         condition = " AND ".join(f"{self.quote(name)} = {self.mark}" for name in keys)
         sql = f"UPDATE {self.table_name} SET {assignments} WHERE {condition}"
         self._send(sql, [*columns, *keys], rows, bound)
+
+
+def driver_rows(
+    connection: Connection, sql: str, parameters: tuple[Any, ...]
+) -> list[tuple[Any, ...]]:
+    """Return the rows of ``sql`` (``?`` placeholders) as the driver gives them: plain tuples.
+
+    No result processing: enum columns come back as their values, timestamps as the driver
+    stores them. For reads of millions of rows whose columns need no conversion.
+    """
+    if connection.dialect.paramstyle != "qmark":
+        sql = sql.replace("%", "%%").replace("?", "%s")
+    cursor = connection.connection.cursor()  # the DBAPI cursor: same transaction, no Row objects
+    try:
+        cursor.execute(sql, parameters)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def _enum_value(value: Any) -> Any:

@@ -139,16 +139,24 @@ def _phone(rng: random.Random, pools: _Pools) -> str:
 
 
 def generate(
-    folder: Path, *, stores: int = 15_000, consumers: int | None = None, seed: int = 20261123
+    folder: Path,
+    *,
+    stores: int = 15_000,
+    consumers: int | None = None,
+    reps: int | None = None,
+    seed: int = 20261123,
 ) -> DemoFiles:
-    """Write staff, distributors, stores and consumers CSV files for the demo brand."""
+    """Write staff, distributors, stores and consumers CSV files for the demo brand.
+
+    ``reps`` defaults to one rep per ``STORES_PER_REP`` stores.
+    """
     rng = random.Random(seed)
     fake = Faker("zh_CN")
     fake.seed_instance(seed)
     pools = _Pools(fake, 3000)
     consumers = round(stores * 4 / 3) if consumers is None else consumers
     cities = _cities()
-    reps_total = max(len(SALES_REGIONS) * 2, round(stores / STORES_PER_REP))
+    reps_total = max(len(SALES_REGIONS) * 2, reps or round(stores / STORES_PER_REP))
 
     staff_rows: list[list[object]] = [
         ["D0001", rng.choice(pools.names), "director", "", "", _phone(rng, pools)]

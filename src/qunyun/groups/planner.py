@@ -18,9 +18,16 @@ stay within the bounds throughout. Cost grows linearly in stores.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import multiprocessing
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
+from operator import attrgetter
+from typing import Any
 
 import numpy as np
 
@@ -152,8 +159,7 @@ def territories(stores: Iterable[StoreFacts]) -> dict[str, list[StoreFacts]]:
     for store in stores:
         by_rep.setdefault(store.rep_id, []).append(store)
     return {
-        rep: sorted(members, key=lambda store: store.store_id)
-        for rep, members in sorted(by_rep.items())
+        rep: sorted(members, key=attrgetter("store_id")) for rep, members in sorted(by_rep.items())
     }
 
 
@@ -190,28 +196,54 @@ ORDERS: tuple[tuple[int, ...], ...] = ((1, 0, 2, 3), (0, 1, 2, 3))
 """Starting orders over (type, growth, tier, closeness): growth first, then type first."""
 
 
+_RADIX = (len(TYPE_ORDER) + 1, len(GROWTH_ORDER) + 1, len(TIER_ORDER), 5)
+"""Mixed radix of a profile code (type, growth, tier, closeness 1–5 as 0–4): codes sort as the
+profiles' tuples do (an unknown type or growth ranks after the known ones)."""
+
+PARALLEL_FROM = 100_000
+"""Fresh plans of at least this many stores search their territories on two processes."""
+
+
+def _profile_code(store: StoreFacts) -> int:
+    return (
+        (
+            (
+                _TYPE_RANK.get(store.store_type, len(TYPE_ORDER)) * _RADIX[1]
+                + _GROWTH_RANK.get(store.growth, len(GROWTH_ORDER))
+            )
+            * _RADIX[2]
+            + _TIER_RANK.get(store.scale_tier, 3)
+        )
+        * _RADIX[3]
+        + min(max(store.closeness, 1), 5)
+        - 1
+    )
+
+
+def _decode(codes: np.ndarray) -> np.ndarray:
+    """Return the (type, growth, tier, closeness) columns of profile codes, one row each."""
+    columns = []
+    for radix in reversed(_RADIX):
+        columns.append(codes % radix)
+        codes = codes // radix
+    return np.stack(columns[::-1], axis=1)
+
+
 class _Territory:
     """One territory's stores as attribute profiles, and its groups as counts per profile.
 
     Stores with the same type, growth, tier and closeness are interchangeable for the score,
     so a group is a vector of counts over the profiles present, and the plan's summed
     dissimilarity of group g is ``½ cᵀ D c`` with D the profiles' dissimilarity matrix.
+    Built from the stores' profile codes alone, so that it can travel to a worker process.
     """
 
-    def __init__(self, stores: Sequence[StoreFacts], settings: PlannerSettings) -> None:
-        ordered = sorted((_planner_order(store), store) for store in stores)
-        self.stores = [store for _, store in ordered]
-        self.groups = group_count(len(self.stores), settings)
+    def __init__(self, codes: np.ndarray, settings: PlannerSettings) -> None:
+        profiles, self.present = np.unique(codes, return_counts=True)
+        self.groups = group_count(len(codes), settings)
         self.settings = settings
-        keys = [
-            (kind, growth, tier, min(max(close, 1), 5) - 1)
-            for (kind, growth, tier, close, _), _ in ordered
-        ]
-        self.profiles = sorted(set(keys))
-        index = {key: position for position, key in enumerate(self.profiles)}
-        self.profile_of = np.array([index[key] for key in keys], dtype=np.int64)
-        attributes = np.array(self.profiles, dtype=np.int64).reshape(-1, 4)
-        kind, growth, tier, closeness = attributes.T
+        self.attributes = _decode(profiles)
+        kind, growth, tier, closeness = self.attributes.T
         self.distance = (
             (kind[:, None] != kind[None, :]).astype(float)
             + (growth[:, None] != growth[None, :])
@@ -221,15 +253,33 @@ class _Territory:
 
     def start(self, order: Sequence[int]) -> np.ndarray:
         """Return counts of the territory sorted by ``order`` and cut into equal chunks."""
-        profiles = np.array(self.profiles, dtype=np.int64).reshape(-1, 4)
+        profiles = self.attributes
         ranked = np.lexsort([profiles[:, column] for column in reversed(order)])
-        present = np.bincount(self.profile_of, minlength=len(self.profiles))
-        expanded = np.repeat(ranked, present[ranked])
-        counts = np.zeros((self.groups, len(self.profiles)), dtype=np.int64)
+        expanded = np.repeat(ranked, self.present[ranked])
+        counts = np.zeros((self.groups, len(profiles)), dtype=np.int64)
         bounds = [round(g * len(expanded) / self.groups) for g in range(self.groups + 1)]
         for group, (low, high) in enumerate(pairwise(bounds)):
-            counts[group] = np.bincount(expanded[low:high], minlength=len(self.profiles))
+            counts[group] = np.bincount(expanded[low:high], minlength=len(profiles))
         return counts
+
+    def whole_cost(self) -> tuple[float, int]:
+        """Return the summed dissimilarity and the pairs of the territory as one group."""
+        size = int(self.present.sum())
+        weights = self.present
+        kind, growth, tier, closeness = self.attributes.T
+        tiers = np.bincount(tier, weights, minlength=4).astype(np.int64)
+        closes = np.bincount(closeness, weights, minlength=5).astype(np.int64)
+        pairs = size * (size - 1) // 2
+        return (
+            pairs_cost(
+                pairs,
+                [int(c) for c in np.bincount(kind, weights).astype(np.int64) if c],
+                [int(c) for c in np.bincount(growth, weights).astype(np.int64) if c],
+                [int(c) for c in tiers],
+                [int(c) for c in closes],
+            ),
+            pairs,
+        )
 
     def value(self, counts: np.ndarray, ratio: float) -> tuple[float, float, int]:
         """Return (Σ cost − ratio·pairs, Σ cost, Σ pairs) of the groups ``counts``."""
@@ -309,74 +359,148 @@ class _Territory:
                     best = (float(gain.flat[at]), (a, b, int(ps[i]), int(qs[j])))
         return best[1]
 
-    def split(self, counts: np.ndarray) -> list[list[StoreFacts]]:
-        """Return the groups of ``counts``: stores of a profile dealt out in store id order."""
-        queues: list[list[StoreFacts]] = [[] for _ in self.profiles]
-        for store, profile in zip(self.stores, self.profile_of, strict=True):
-            queues[profile].append(store)
-        for queue in queues:
-            queue.sort(key=lambda store: store.store_id, reverse=True)
-        groups = [
-            [queues[p].pop() for p in range(len(self.profiles)) for _ in range(row[p])]
-            for row in counts
-        ]
-        return sorted(
-            (sorted(g, key=_planner_order) for g in groups), key=lambda g: _planner_order(g[0])
-        )
+
+def _search(
+    task: tuple[np.ndarray, PlannerSettings, float, list[np.ndarray] | None],
+) -> tuple[np.ndarray, float, int]:
+    """Return one territory's best counts for the ratio, and their summed cost and pairs.
+
+    ``task`` is (profile codes, settings, ratio, the starting counts or None for the
+    starting orders); pure, so it runs in a worker process as well.
+    """
+    codes, settings, ratio, starts = task
+    territory = _Territory(codes, settings)
+    if starts is None:
+        starts = [territory.start(order) for order in ORDERS]
+    improved = [territory.improve(start, ratio) for start in starts]
+    best = min(improved, key=lambda counts: territory.value(counts, ratio)[0])
+    _, cost, pairs = territory.value(best, 0.0)
+    return best, cost, pairs
 
 
 def plan_store_groups(
-    stores: Iterable[StoreFacts], settings: PlannerSettings | None = None, rounds: int = 2
+    stores: Iterable[StoreFacts],
+    settings: PlannerSettings | None = None,
+    rounds: int = 2,
+    workers: int | None = None,
 ) -> dict[str, list[list[StoreFacts]]]:
     """Return each serving rep's store groups for a fresh plan (no groups exist yet).
 
     Every store is in exactly one group of its own rep's territory; a territory of n stores
     has ceil(n / max_members) groups, each within the size bounds (one group when n is
-    below ``min_members``). Deterministic for the same input.
+    below ``min_members``). Deterministic for the same input, whatever ``workers``.
 
     How: the plan's score is a ratio (summed dissimilarity over pairs), minimised by
     Dinkelbach's method: for a trial ratio λ each territory minimises Σ(cost − λ·pairs) on
     its own, by local search from two starting orders, and λ becomes the ratio reached, until
-    it stops falling.
+    it stops falling. The territories are independent within a round, so ``workers``
+    processes share them (default: two from ``PARALLEL_FROM`` stores on, else one).
     """
     settings = settings or PlannerSettings()
-    plans = {rep: _Territory(members, settings) for rep, members in territories(stores).items()}
-    split = {rep: territory for rep, territory in plans.items() if territory.groups > 1}
-    counts = {rep: territory.start(ORDERS[0]) for rep, territory in split.items()}
-    whole = [_pair_cost(t.stores) for rep, t in plans.items() if rep not in split]
-    unsplit = (sum(cost for cost, _ in whole), sum(pairs for _, pairs in whole))
-    ratio = _ratio(split, counts, unsplit)
-    for round_number in range(rounds):
-        candidates = {}
-        for rep, territory in split.items():
-            starts = [counts[rep]]
-            if round_number == 0:
-                starts.extend(territory.start(order) for order in ORDERS[1:])
-            improved = [territory.improve(start, ratio) for start in starts]
-            candidates[rep] = min(improved, key=lambda c: territory.value(c, ratio)[0])
-        better = _ratio(split, candidates, unsplit)
-        if better >= ratio - 1e-12:
-            break
-        counts, ratio = candidates, better
-    return {
-        rep: territory.split(counts[rep]) if rep in counts else [territory.stores]
-        for rep, territory in plans.items()
-        if territory.stores
-    }
+    facts = list(stores)
+    if not facts:
+        return {}
+    codes, order, bounds, reps, id_rank = _columns(facts)
+    territory_codes = [codes[order[low:high]] for low, high in pairwise(bounds)]
+    sizes = np.diff(bounds)
+    split = [t for t, size in enumerate(sizes) if group_count(int(size), settings) > 1]
+    unsplit = [0.0, 0]
+    for t, size in enumerate(sizes):
+        if group_count(int(size), settings) <= 1:
+            cost, pairs = _Territory(territory_codes[t], settings).whole_cost()
+            unsplit[0] += cost
+            unsplit[1] += pairs
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1) if len(facts) >= PARALLEL_FROM else 1
+    with _pool(workers) as run:
+        starting = {t: _Territory(territory_codes[t], settings).start(ORDERS[0]) for t in split}
+        counts = starting
+        ratio = _pooled(
+            unsplit,
+            [_Territory(territory_codes[t], settings).value(c, 0.0)[1:] for t, c in counts.items()],
+        )
+        for round_number in range(rounds):
+            tasks = [
+                (territory_codes[t], settings, ratio, None if round_number == 0 else [counts[t]])
+                for t in split
+            ]
+            results = list(run(_search, tasks))
+            better = _pooled(unsplit, [(cost, pairs) for _, cost, pairs in results])
+            if better >= ratio - 1e-12:
+                break
+            counts = {t: best for t, (best, _, _) in zip(split, results, strict=True)}
+            ratio = better
+    plan: dict[str, list[list[StoreFacts]]] = {}
+    for t, (low, high) in enumerate(pairwise(bounds)):
+        positions = order[low:high]
+        if t in counts:
+            plan[reps[t]] = [
+                [facts[i] for i in group] for group in _split(positions, codes, id_rank, counts[t])
+            ]
+        else:
+            plan[reps[t]] = [[facts[i] for i in positions]]
+    return plan
 
 
-def _ratio(
-    split: Mapping[str, _Territory],
-    counts: Mapping[str, np.ndarray],
-    unsplit: tuple[float, int],
-) -> float:
-    """Return the plan's mean pairwise dissimilarity; ``unsplit`` sums the one-group territories."""
-    total_cost, total_pairs = unsplit
-    for rep, territory in split.items():
-        _, cost, pairs = territory.value(counts[rep], 0.0)
+def _columns(
+    facts: Sequence[StoreFacts],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """Return the stores' profile codes, the planner order, territory bounds, reps, id ranks.
+
+    The planner order sorts by rep, then type, growth, tier, closeness and store id; the
+    stores of rep ``reps[t]`` are ``order[bounds[t]:bounds[t + 1]]``.
+    """
+    size = len(facts)
+    reps = sorted({store.rep_id for store in facts})
+    rep_index = {rep: index for index, rep in enumerate(reps)}
+    rep = np.fromiter((rep_index[s.rep_id] for s in facts), np.int64, size)
+    codes = np.fromiter((_profile_code(s) for s in facts), np.int64, size)
+    closeness = np.fromiter((s.closeness for s in facts), np.int64, size)
+    ids = np.array([s.store_id for s in facts])
+    id_rank = np.empty(size, dtype=np.int64)
+    id_rank[np.argsort(ids, kind="stable")] = np.arange(size)
+    # closeness raw after the clamped profile code, as _planner_order sorts
+    order = np.lexsort((id_rank, closeness, codes // _RADIX[3], rep))
+    bounds = np.searchsorted(rep[order], np.arange(len(reps) + 1))
+    return codes, order, bounds, reps, id_rank
+
+
+def _split(
+    positions: np.ndarray, codes: np.ndarray, id_rank: np.ndarray, counts: np.ndarray
+) -> list[np.ndarray]:
+    """Return the groups of ``counts`` as store indices, stores of a profile dealt by store id.
+
+    ``positions`` are the territory's stores in planner order; each group comes back in
+    planner order, and the groups by their first store.
+    """
+    _, profile_of = np.unique(codes[positions], return_inverse=True)
+    rank = np.arange(len(positions))
+    dealt = np.lexsort((id_rank[positions], profile_of))
+    groups, width = counts.shape
+    labels = np.repeat(np.tile(np.arange(groups), width), counts.T.ravel())
+    members = [np.sort(rank[dealt[labels == g]]) for g in range(groups)]
+    members.sort(key=lambda ranks: int(ranks[0]))
+    return [positions[ranks] for ranks in members]
+
+
+def _pooled(unsplit: Sequence[float], parts: Iterable[tuple[float, int]]) -> float:
+    """Return the plan's mean pairwise dissimilarity from the one-group sums and the parts."""
+    total_cost, total_pairs = unsplit[0], int(unsplit[1])
+    for cost, pairs in parts:
         total_cost += cost
         total_pairs += pairs
     return total_cost / total_pairs if total_pairs else 0.0
+
+
+@contextmanager
+def _pool(workers: int) -> Iterator[Callable[..., Iterable[Any]]]:
+    """Yield a ``map`` that runs on ``workers`` processes (the plain one for one worker)."""
+    if workers <= 1:
+        yield map
+        return
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=context) as executor:
+        yield lambda function, tasks: executor.map(function, tasks, chunksize=32)
 
 
 # --- re-planning against the groups that exist ---------------------------------------------
@@ -395,8 +519,9 @@ class CurrentGroup:
 class StorePlan:
     """The store matrix after a re-plan: every group's territory and members.
 
-    ``groups`` holds kept and new groups (members in planner order); ``new_groups`` the ids
-    created; ``archived`` the existing groups left without members.
+    ``groups`` holds kept and new groups (members of a kept group in store id order, of a new
+    group in planner order); ``new_groups`` the ids created; ``archived`` the existing groups
+    left without members.
     """
 
     groups: dict[str, tuple[str, list[str]]]
@@ -405,42 +530,59 @@ class StorePlan:
 
 
 class _Group:
-    """A group under construction, with attribute counts for O(1) similarity."""
+    """A group under construction, with attribute counts for O(1) similarity.
+
+    The counts are made on the first similarity asked for: a re-plan keeps most groups as
+    they are and never asks about them.
+    """
 
     def __init__(self, group_id: str, members: Iterable[StoreFacts] = ()) -> None:
         self.group_id = group_id
-        self.members: dict[str, StoreFacts] = {}
+        self.members: dict[str, StoreFacts] = {store.store_id: store for store in members}
+        self.counted = False
         self.types: dict[str, int] = {}
         self.growths: dict[str, int] = {}
         self.tiers = [0] * 4
         self.closeness = [0] * 5
-        for store in members:
-            self.add(store)
 
     def __len__(self) -> int:
         return len(self.members)
 
     def add(self, store: StoreFacts) -> None:
         """Put ``store`` in the group."""
-        self._count(store, 1)
+        if self.counted:
+            self._count(store.store_type, store.growth, store.tier_index, store.closeness, 1)
         self.members[store.store_id] = store
 
     def remove(self, store: StoreFacts) -> None:
         """Take ``store`` out of the group."""
-        self._count(store, -1)
+        if self.counted:
+            self._count(store.store_type, store.growth, store.tier_index, store.closeness, -1)
         del self.members[store.store_id]
 
-    def _count(self, store: StoreFacts, step: int) -> None:
-        self.types[store.store_type] = self.types.get(store.store_type, 0) + step
-        self.growths[store.growth] = self.growths.get(store.growth, 0) + step
-        self.tiers[store.tier_index] += step
-        self.closeness[min(max(store.closeness, 1), 5) - 1] += step
+    def _tally(self) -> None:
+        members = self.members.values()
+        self.types = dict(Counter(store.store_type for store in members))
+        self.growths = dict(Counter(store.growth for store in members))
+        for tier, count in Counter(store.scale_tier for store in members).items():
+            self.tiers[_TIER_RANK.get(tier, 3)] += count
+        for closeness, count in Counter(store.closeness for store in members).items():
+            self.closeness[min(max(closeness, 1), 5) - 1] += count
+        self.counted = True
+
+    def _count(self, kind: str, growth: str, tier: int, closeness: int, step: int) -> None:
+        self.types[kind] = self.types.get(kind, 0) + step
+        self.growths[growth] = self.growths.get(growth, 0) + step
+        self.tiers[tier] += step
+        self.closeness[min(max(closeness, 1), 5) - 1] += step
 
     def distance(self, store: StoreFacts) -> float:
         """Return the mean dissimilarity of ``store`` to the members (0 for an empty group)."""
         size = len(self.members) - (store.store_id in self.members)
         if size <= 0:
             return 0.0
+        if not self.counted:
+            self._tally()
         inside = store.store_id in self.members
         tier = store.tier_index
         close = min(max(store.closeness, 1), 5) - 1
@@ -493,8 +635,14 @@ def replan_store_groups(
         if rebalance or not existing:
             built = _rebalanced(rep, fresh.get(rep, []), existing, new_group_id)
         else:
+            known = {group.group_id for group in existing}
             built = [
-                (group.group_id, sorted(group.members.values(), key=_planner_order))
+                (
+                    group.group_id,
+                    [group.members[sid] for sid in sorted(group.members)]
+                    if group.group_id in known
+                    else sorted(group.members.values(), key=_planner_order),
+                )
                 for group in _kept(rep, members, existing, new_group_id, settings)
             ]
         kept_ids = {group.group_id for group in existing}

@@ -11,12 +11,14 @@ the channel changed since it was computed.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import itertools
 import json
+import time
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -31,7 +33,7 @@ from qunyun.channel.models import (
     StoreStatus,
     StoreType,
 )
-from qunyun.core.bulk import BulkWriter
+from qunyun.core.bulk import BulkWriter, driver_rows
 from qunyun.core.clock import utcnow
 from qunyun.core.errors import Conflict, NotFound
 from qunyun.core.settings import get_settings
@@ -61,7 +63,6 @@ from qunyun.groups.planner import (
     StoreFacts,
     replan_store_groups,
 )
-from qunyun.groups.queries import open_seats
 from qunyun.org.models import Staff, StaffRole, Tenant
 from qunyun.org.regions import catalogue
 
@@ -122,6 +123,10 @@ class PlanSummary:
     rows: dict[tuple[str, str], Counter[str]] = field(default_factory=dict)
     dead_groups: list[tuple[str, str, str]] = field(default_factory=list)
     vip_from_lake: bool = False
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Where the time went: ``read`` (the channel and the lake's signals, and the first import
+    of the lake's stack), ``compute`` (the planning computation: matrices, staff seats, the
+    diff) and ``write`` (the revision)."""
 
     def as_json(self) -> str:
         """Return the summary as JSON text (stored with the revision).
@@ -166,31 +171,29 @@ class _Channel:
         return {gid: g for gid, g in self.groups.items() if g.matrix is Matrix.STORE}
 
 
+_KINDS = {kind.value: kind for kind in ContactKind}
+_ROLES = {role.value: role for role in MemberRole}
+
+
 def _read_channel(session: Session, tenant: Tenant) -> _Channel:
-    """Read what a plan depends on: stores, staff, distributors, seed consumers, groups, seats."""
+    """Read what a plan depends on: stores, staff, distributors, seed consumers, groups, seats.
+
+    The two big reads (every active store, every open seat: millions of rows for a national
+    brand) go through the driver as plain tuples; SQLAlchemy's per-row result processing
+    would cost more than the plan itself.
+    """
+    session.flush()  # the driver reads below do not flush pending objects themselves
+    connection = session.connection()
     stores: list[StoreFacts] = []
     regions: dict[str, str] = {}
-    query = (
-        select(
-            Store.store_id,
-            Store.rep_id,
-            Store.store_type,
-            Store.scale_tier,
-            Store.closeness,
-            Store.growth,
-            Store.region_code,
-            Store.annual_purchase_fen,
-        )
-        .where(Store.tenant_id == tenant.id, Store.status == StoreStatus.ACTIVE)
-        .order_by(Store.store_id)
-    )
     values: dict[str, tuple[int, int]] = {}
-    for sid, rep, store_type, tier, closeness, growth, region, purchase in session.execute(query):
-        stores.append(
-            StoreFacts(
-                sid, rep, str(store_type), str(tier) if tier else None, closeness, str(growth)
-            )
-        )
+    for sid, rep, store_type, tier, closeness, growth, region, purchase in driver_rows(
+        connection,
+        "SELECT store_id, rep_id, store_type, scale_tier, closeness, growth, region_code, "
+        "annual_purchase_fen FROM stores WHERE tenant_id = ? AND status = ? ORDER BY store_id",
+        (tenant.id, StoreStatus.ACTIVE.value),
+    ):
+        stores.append(StoreFacts(sid, rep, store_type, tier, closeness, growth))
         regions[sid] = region
         values[sid] = (purchase or 0, closeness)
     distributors = [
@@ -233,8 +236,15 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
         )
     }
     seats: dict[str, set[Seat]] = defaultdict(set)
-    for group_id, kind, member_id, role in open_seats(session, tenant):
-        seats[group_id].add((kind, member_id, role))
+    kinds, roles = _KINDS, _ROLES
+    for group_id, kind, member_id, role in driver_rows(
+        connection,
+        "SELECT m.group_id, m.member_kind, m.member_id, m.role FROM memberships m "
+        "JOIN groups g ON g.tenant_id = m.tenant_id AND g.group_id = m.group_id "
+        "WHERE m.tenant_id = ? AND m.left_at IS NULL AND g.archived_at IS NULL",
+        (tenant.id,),
+    ):
+        seats[group_id].add((kinds[kind], member_id, roles[role]))
     facts = {store.store_id: store for store in stores}
     return _Channel(
         stores,
@@ -305,15 +315,27 @@ def chain_seats(staff: Mapping[str, Staff], rep_id: str) -> set[Seat]:
     return seats
 
 
+@cache
 def _province(region_code: str | None) -> str | None:
     return catalogue().by_code[region_code].province_code if region_code else None
 
 
-def _name(channel: _Channel, rep_id: str, store_ids: list[str], number: int, template: str) -> str:
+def _name(
+    channel: _Channel,
+    rep_id: str,
+    store_ids: list[str],
+    places: Counter[str],
+    number: int,
+    template: str,
+) -> str:
+    """Return a new store group's name; ``places`` counts its stores per region."""
     facts = channel.facts
-    kinds = Counter(facts[sid].store_type for sid in store_ids)
-    tiers = Counter(facts[sid].scale_tier or "D" for sid in store_ids)
-    places = Counter(channel.store_regions[sid] for sid in store_ids)
+    profiles = Counter((facts[sid].store_type, facts[sid].scale_tier) for sid in store_ids)
+    kinds: Counter[str] = Counter()
+    tiers: Counter[str] = Counter()
+    for (kind, tier), count in profiles.items():  # first seen first, as counting one by one
+        kinds[kind] += count
+        tiers[tier or "D"] += count
     region = catalogue().by_code[places.most_common(1)[0][0]]
     path = catalogue().path(region.code)
     place = "".join(
@@ -379,9 +401,9 @@ def _store_desired(
             gid,
             group.territory_rep_id or "",
             tuple(
-                sid
-                for kind, sid, _ in sorted(channel.seats.get(gid, ()))
-                if kind is ContactKind.STORE
+                sorted(
+                    sid for kind, sid, _ in channel.seats.get(gid, ()) if kind is ContactKind.STORE
+                )
             ),
         )
         for gid, group in channel.store_groups().items()
@@ -395,15 +417,19 @@ def _store_desired(
         rep for gid, (rep, _) in plan.groups.items() if gid in channel.groups
     )
     desired = []
+    regions = channel.store_regions
     for gid, (rep, store_ids) in plan.groups.items():
-        province = Counter(_province(channel.store_regions[sid]) for sid in store_ids).most_common(
-            1
-        )[0][0]
+        places = Counter(regions[sid] for sid in store_ids)
+        provinces: Counter[str | None] = Counter()
+        for place, count in places.items():
+            provinces[_province(place)] += count
+        province = provinces.most_common(1)[0][0]
         name = channel.groups[gid].name if gid in channel.groups else ""
         if not name:
             numbers[rep] += 1
-            name = _name(channel, rep, store_ids, numbers[rep], rules.store_group_name)
+            name = _name(channel, rep, store_ids, places, numbers[rep], rules.store_group_name)
         seats = {(ContactKind.STORE, sid, MemberRole.CUSTOMER) for sid in store_ids}
+        seats.update(chain_seats(channel.staff, rep))
         desired.append(
             _Desired(
                 gid,
@@ -412,7 +438,7 @@ def _store_desired(
                 province,
                 None,
                 name,
-                seats | chain_seats(channel.staff, rep),
+                seats,
             )
         )
     return desired
@@ -431,19 +457,12 @@ def _keyed_desired(
         if person.role is StaffRole.MANAGER and person.region_code:
             managers[catalogue().by_code[person.region_code].province_code].append(person.staff_id)
     directors = sorted(p.staff_id for p in active if p.role is StaffRole.DIRECTOR)
-    vip_stores = []
-    for store in channel.stores:
-        rep = channel.staff.get(store.rep_id)
-        purchase, closeness = channel.store_values[store.store_id]
-        vip_stores.append(
-            VipFacts(
-                store.store_id,
-                catalogue().by_code[channel.store_regions[store.store_id]].province_code,
-                purchase,
-                closeness,
-                rep.manager_id if rep else None,
-            )
-        )
+    supervisors = {staff_id: person.manager_id for staff_id, person in channel.staff.items()}
+    regions, values = channel.store_regions, channel.store_values
+    vip_stores = [
+        VipFacts(sid, _province(regions[sid]) or "", *values[sid], supervisors.get(rep))
+        for sid, rep in ((store.store_id, store.rep_id) for store in channel.stores)
+    ]
     keyed = (
         dealer_groups(channel.distributors, managers, directors)
         + consumer_groups(channel.consumers, managers, settings)
@@ -502,25 +521,37 @@ def _seat_admins(channel: _Channel, desired: list[_Desired], most: int) -> None:
     and the audit reports it (the brand needs more admins).
     """
     admins = sorted(
-        (p for p in channel.staff.values() if p.role is StaffRole.GROUP_ADMIN and p.is_active),
-        key=lambda p: p.staff_id,
+        p.staff_id
+        for p in channel.staff.values()
+        if p.role is StaffRole.GROUP_ADMIN and p.is_active
     )
+    admin_province = {a: _province(channel.staff[a].region_code) for a in admins}
     load: Counter[str] = Counter()
+    # per province: its candidates, and a heap of (load, admin) that may hold stale loads (a
+    # load only grows, so a stale entry is pushed again with the current load when it surfaces)
+    candidates: dict[str | None, set[str]] = {}
+    heaps: dict[str | None, list[tuple[int, str]]] = {}
     for group in desired:
-        candidates = [
-            a.staff_id for a in admins if _province(a.region_code) in (group.province, None)
-        ]
-        candidates = candidates or [a.staff_id for a in admins]
-        sitting = [
+        province = group.province
+        if province not in candidates:
+            chosen = [a for a in admins if admin_province[a] in (province, None)] or admins
+            candidates[province] = set(chosen)
+            heaps[province] = [(0, a) for a in chosen]
+        allowed, heap = candidates[province], heaps[province]
+        sitting = sorted(
             member_id
-            for _, member_id, role in sorted(channel.seats.get(group.group_id, ()))
-            if role is MemberRole.ADMIN and member_id in candidates
-        ]
-        free = [a for a in candidates if load[a] < most]
-        admin = next(
-            (a for a in sitting if load[a] < most),
-            min(free, key=lambda a: (load[a], a), default=None),
+            for _, member_id, role in channel.seats.get(group.group_id, ())
+            if role is MemberRole.ADMIN and member_id in allowed
         )
+        admin = next((a for a in sitting if load[a] < most), None)
+        while admin is None and heap:
+            seen, least = heap[0]
+            if load[least] >= most:
+                heapq.heappop(heap)
+            elif seen != load[least]:
+                heapq.heapreplace(heap, (load[least], least))
+            else:
+                admin = least
         if admin is not None:
             load[admin] += 1
             group.seats.add((ContactKind.STAFF, admin, MemberRole.ADMIN))
@@ -538,17 +569,18 @@ def do_compute_plan(
 
     A pending revision computed earlier is superseded. ``rules`` default to the settings.
     """
-    from qunyun.analytics.planning import plan_signals
+    started = time.perf_counter()
+    from qunyun.analytics.planning import plan_signals  # the lake's stack: imported on first use
     from qunyun.analytics.vip import StoreValue
 
     rules = rules or PlanRules.from_settings()
     channel = _read_channel(session, tenant)
     signals = plan_signals(
         tenant,
-        [
+        lambda: [
             StoreValue(
                 store.store_id,
-                catalogue().by_code[channel.store_regions[store.store_id]].province_code,
+                _province(channel.store_regions[store.store_id]) or "",
                 channel.store_values[store.store_id][0],
             )
             for store in channel.stores
@@ -556,6 +588,7 @@ def do_compute_plan(
         list(channel.groups),
         rules.matrices.vip_share,
     )
+    computing = time.perf_counter()
     keyed = _keyed_desired(
         session, tenant, channel, rules.matrices, signals.vip_stores if signals else None
     )
@@ -599,7 +632,7 @@ def do_compute_plan(
         }
         changes.extend(_seat_changes(base, channel.seats.get(gid, set()), ChangeKind.LEAVE))
         changes.append({**base, "kind": ChangeKind.ARCHIVE_GROUP})
-
+    writing = time.perf_counter()
     session.execute(
         update(PlanRevision)
         .where(PlanRevision.tenant_id == tenant.id, PlanRevision.status == RevisionStatus.PENDING)
@@ -645,6 +678,11 @@ def do_compute_plan(
         [revision.id, tenant.id, *(change.get(name) for name in columns[2:])] for change in changes
     ]
     BulkWriter(session.connection(), PlanChange.__table__).insert(columns, rows)  # type: ignore[arg-type]
+    summary.seconds = {
+        "read": computing - started,
+        "compute": writing - computing,
+        "write": time.perf_counter() - writing,
+    }
     return summary
 
 
@@ -703,23 +741,17 @@ def do_apply_plan(session: Session, tenant: Tenant, actor_name: str) -> PlanRevi
             f"计划 #{revision.id} 计算之后渠道数据（门店、员工或社群）有变化，未应用：请重新运行 qunyun plan"
         )
     now = utcnow()
-    changes = session.execute(
-        select(
-            PlanChange.kind,
-            PlanChange.group_id,
-            PlanChange.group_name,
-            PlanChange.matrix,
-            PlanChange.territory_rep_id,
-            PlanChange.region_code,
-            PlanChange.plan_key,
-            PlanChange.member_kind,
-            PlanChange.member_ids,
-            PlanChange.member_role,
-        )
-        .where(PlanChange.revision_id == revision.id)
-        .order_by(PlanChange.id)
-    ).all()
-    groups = BulkWriter(session.connection(), Group.__table__)  # type: ignore[arg-type]
+    connection = session.connection()
+    # plain tuples through the driver: enum columns come back as their values (StrEnum
+    # members compare equal to them), and a national brand's first plan has millions of ids
+    changes = driver_rows(
+        connection,
+        "SELECT kind, group_id, group_name, matrix, territory_rep_id, region_code, plan_key, "
+        "member_kind, member_ids, member_role FROM plan_changes WHERE revision_id = ? "
+        "ORDER BY id",
+        (revision.id,),
+    )
+    groups = BulkWriter(connection, Group.__table__)  # type: ignore[arg-type]
     created = groups.bound("created_at", now)
     groups.insert(
         [
@@ -735,42 +767,34 @@ def do_apply_plan(session: Session, tenant: Tenant, actor_name: str) -> PlanRevi
         (
             [tenant.id, gid, name or gid, matrix, rep, region, key, created]
             for kind, gid, name, matrix, rep, region, key, *_ in changes
-            if kind is ChangeKind.CREATE_GROUP
+            if kind == ChangeKind.CREATE_GROUP
         ),
         bound=("created_at",),
     )
-    leaving = [
-        (gid, member_kind, member_id)
-        for kind, gid, _, _, _, _, _, member_kind, ids, _ in changes
-        if kind is ChangeKind.LEAVE
-        for member_id in (ids or "").split("\n")
-    ]
-    memberships = BulkWriter(session.connection(), Membership.__table__)  # type: ignore[arg-type]
-    if leaving:
-        open_ids: dict[tuple[Any, ...], int] = {
-            (group_id, kind, member_id): membership_id
-            for membership_id, group_id, kind, member_id in session.execute(
-                select(
-                    Membership.id, Membership.group_id, Membership.member_kind, Membership.member_id
-                ).where(Membership.tenant_id == tenant.id, Membership.left_at.is_(None))
-            )
-        }
-        left_at = memberships.bound("left_at", now)
-        memberships.update(
-            ["left_at"], ["id"], ([left_at, open_ids[stay]] for stay in leaving), bound=("left_at",)
-        )
-    joined_at = memberships.bound("joined_at", now)
-    memberships.insert(
-        ["tenant_id", "group_id", "member_kind", "member_id", "role", "joined_at"],
+    memberships = BulkWriter(connection, Membership.__table__)  # type: ignore[arg-type]
+    left_at = memberships.bound("left_at", now)
+    memberships.execute_many(
+        "UPDATE memberships SET left_at = ? WHERE tenant_id = ? AND group_id = ? "
+        "AND member_kind = ? AND member_id = ? AND left_at IS NULL",
         (
-            [tenant.id, gid, member_kind, member_id, role, joined_at]
-            for kind, gid, _, _, _, _, _, member_kind, ids, role in changes
-            if kind is ChangeKind.JOIN
+            (left_at, tenant.id, gid, member_kind, member_id)
+            for kind, gid, _, _, _, _, _, member_kind, ids, _ in changes
+            if kind == ChangeKind.LEAVE
             for member_id in (ids or "").split("\n")
         ),
-        bound=("joined_at",),
     )
-    archived = [gid for kind, gid, *_ in changes if kind is ChangeKind.ARCHIVE_GROUP]
+    joined_at = memberships.bound("joined_at", now)
+    memberships.execute_many(
+        "INSERT INTO memberships (tenant_id, group_id, member_kind, member_id, role, joined_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            (tenant.id, gid, member_kind, member_id, role, joined_at)
+            for kind, gid, _, _, _, _, _, member_kind, ids, role in changes
+            if kind == ChangeKind.JOIN
+            for member_id in (ids or "").split("\n")
+        ),
+    )
+    archived = [gid for kind, gid, *_ in changes if kind == ChangeKind.ARCHIVE_GROUP]
     if archived:
         session.execute(
             update(Group)
