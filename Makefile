@@ -8,7 +8,8 @@ INSTALLED := $(VENV)/.installed-$(STAMP)
 
 .PHONY: setup demo test lint format bench clean
 
-# `make demo` needs only what Qunyun runs on; tests and linters add the dev extras on top.
+# `make demo` needs only what Qunyun runs on; tests and linters add the dev extras on top, and
+# the spark extra (the Spark parity tests).
 $(RUNTIME): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
@@ -17,7 +18,7 @@ $(RUNTIME): pyproject.toml
 	@touch $@
 
 $(INSTALLED): $(RUNTIME)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,spark]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
