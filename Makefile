@@ -45,6 +45,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/plan_churn.py --stores 200000 --reps 1000
 	$(BIN)/python benchmarks/plan_apply.py --stores 200000
 	$(BIN)/python benchmarks/events_group_daily.py --events 10000000
+	$(BIN)/python benchmarks/analytics_engines.py --events 1000000 --runs 3
 	$(BIN)/python benchmarks/redpacket_fairness.py --packets 1000000
 	$(BIN)/python benchmarks/activation_http.py --seconds 8
 	$(BIN)/python benchmarks/web_groups.py --stores 200000 --events 1000000
