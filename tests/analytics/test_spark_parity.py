@@ -32,7 +32,6 @@ from qunyun.analytics.lake import LakeTables, open_lake
 from qunyun.analytics.member_levels import level_counts, member_level_rows, member_levels
 from qunyun.analytics.reach import first_appearances, reach, reach_rows
 from qunyun.analytics.referrals import first_referrals, referral_rows, referral_trees
-from qunyun.analytics.report import community_report
 from qunyun.analytics.staff_silence import SeatedLeader, staff_silence
 from qunyun.analytics.vip import StoreValue, vip_candidate_rows, vip_candidates
 from qunyun.core import settings as settings_module
@@ -301,19 +300,8 @@ ANALYSES: dict[str, Callable[[LakeTables], list[Any]]] = {
     "referral trees": lambda lake: list(
         referral_rows(referral_trees(first_referrals(lake, AS_OF)))
     ),
-    "last 7 days of the report": lambda lake: [_week(lake)],
 }
-"""Every analysis; the report itself only arranges these (and on Spark costs all of them again)."""
-
-
-def _week(lake: LakeTables) -> dict[str, int]:
-    report = community_report(lake, AS_OF, [], [], {}, [], 0.1)
-    return {
-        "messages": report.week_messages,
-        "senders": report.week_senders,
-        "joins": report.week_joins,
-        "leaves": report.week_leaves,
-    }
+"""Every analysis (the report only arranges these, and on Spark would cost all of them again)."""
 
 
 @pytest.mark.parametrize("name", list(ANALYSES))
