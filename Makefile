@@ -8,7 +8,8 @@ INSTALLED := $(VENV)/.installed-$(STAMP)
 
 .PHONY: setup demo test lint format bench clean
 
-# `make demo` needs only what Qunyun runs on; tests and linters add the dev extras on top.
+# `make demo` needs only what Qunyun runs on; tests and linters add the dev extras on top, and
+# the spark extra (the Spark parity tests).
 $(RUNTIME): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
@@ -17,7 +18,7 @@ $(RUNTIME): pyproject.toml
 	@touch $@
 
 $(INSTALLED): $(RUNTIME)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,spark]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -44,6 +45,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/plan_churn.py --stores 200000 --reps 1000
 	$(BIN)/python benchmarks/plan_apply.py --stores 200000
 	$(BIN)/python benchmarks/events_group_daily.py --events 10000000
+	$(BIN)/python benchmarks/analytics_engines.py --events 1000000 --runs 3
 	$(BIN)/python benchmarks/redpacket_fairness.py --packets 1000000
 	$(BIN)/python benchmarks/activation_http.py --seconds 8
 	$(BIN)/python benchmarks/web_groups.py --stores 200000 --events 1000000

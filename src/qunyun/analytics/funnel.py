@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator, Mapping
 from datetime import date, timedelta
 
+import ibis
 from ibis.expr.types import Table
 
 from qunyun.analytics.lake import LakeTables
@@ -112,8 +113,10 @@ def funnel_rows(
 
 
 def cohorts(lake: LakeTables, as_of: date, within: Collection[str] | None = None) -> Table:
-    """Return ``cohort_week, week, active`` (weeks with activity) and ``members`` per cohort.
+    """Return per cohort week its ``members`` and ``weeks``, one item per member active in a week.
 
+    ``weeks`` lists the week number (0 for the join week) once per member and week with
+    activity; null when none. (The order of the list depends on the engine.)
     ``within``: only joins into and activity in these groups; None: every group.
     """
     rollup = _customer_rollup(lake, as_of)
@@ -132,9 +135,11 @@ def cohorts(lake: LakeTables, as_of: date, within: Collection[str] | None = None
     lively = lively.select("member_key", active_week=lively.day.truncate("W")).distinct()
     paired = first.left_join(lively, first.member_key == lively.member_key)
     week = (paired.active_week.delta(paired.cohort_week, unit="day") / 7).cast("int64")
+    weeks = week.collect(where=week >= 0)
     return paired.group_by([paired.cohort_week]).aggregate(
         members=paired.member_key.nunique(),
-        weeks=week.collect(where=week >= 0),
+        # null, not an empty list, for a cohort never active again (Spark collects [])
+        weeks=ibis.ifelse(weeks.length() > 0, weeks, ibis.null(weeks.type())),
     )
 
 

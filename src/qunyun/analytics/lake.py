@@ -1,4 +1,4 @@
-"""Open a tenant's event lake as Ibis tables on an engine (DuckDB by default)."""
+"""Open a tenant's event lake as Ibis tables on an engine (DuckDB by default, or Spark)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import ibis.expr.datatypes as dt
 from ibis import BaseBackend
 from ibis.expr.types import Table
 
+from qunyun.analytics.engines import connect, empty_table, read_parquet
 from qunyun.events.lake import Manifest, TenantLake
 from qunyun.events.schema import KIND_COUNTS, LAKE_COLUMNS, MEMBER_DAILY_COLUMNS
 
@@ -65,40 +66,40 @@ class LakeTables:
     manifest: Manifest
 
 
-def open_lake(lake: TenantLake, days: list[str] | None = None) -> LakeTables:
-    """Return the tenant's lake (only ``days`` when given) on a new DuckDB connection.
+def open_lake(
+    lake: TenantLake, days: list[str] | None = None, engine: str | None = None
+) -> LakeTables:
+    """Return the tenant's lake (only ``days`` when given) on a new connection of the engine.
 
-    An empty lake gives empty tables of the same columns, so every expression still runs.
+    ``engine`` is ``duckdb`` or ``pyspark``; None takes ``QUNYUN_ANALYTICS_ENGINE``. An empty
+    lake gives empty tables of the same columns, so every expression still runs.
     """
-    backend = ibis.duckdb.connect()
-    backend.raw_sql("SET preserve_insertion_order = false")
+    backend = connect(engine)
     manifest = lake.manifest()
     files = [str(path) for path in lake.event_files(manifest, days)]
     if files:
-        events = backend.read_parquet(files, table_name="events", hive_partitioning=False)
+        events = read_parquet(backend, files, "events")
     else:
-        events = backend.create_table(
-            "events", schema=ibis.schema({name: _LAKE_TYPES[name] for name in LAKE_COLUMNS})
+        events = empty_table(
+            backend, "events", ibis.schema({name: _LAKE_TYPES[name] for name in LAKE_COLUMNS})
         )
     rollups = [str(path) for path in lake.member_daily_files(manifest)]
     if rollups:
-        member_daily = backend.read_parquet(
-            rollups, table_name="member_daily", hive_partitioning=False
-        )
+        member_daily = read_parquet(backend, rollups, "member_daily")
     else:
-        member_daily = backend.create_table(
+        member_daily = empty_table(
+            backend,
             "member_daily",
-            schema=ibis.schema({name: _MEMBER_DAILY_TYPES[name] for name in MEMBER_DAILY_COLUMNS}),
+            ibis.schema({name: _MEMBER_DAILY_TYPES[name] for name in MEMBER_DAILY_COLUMNS}),
         )
     stored = [str(path) for path in lake.group_daily_files(manifest)]
     if stored:
-        group_daily = backend.read_parquet(
-            stored, table_name="group_daily", hive_partitioning=False
-        )
+        group_daily = read_parquet(backend, stored, "group_daily")
     else:
-        group_daily = backend.create_table(
+        group_daily = empty_table(
+            backend,
             "group_daily",
-            schema=ibis.schema(
+            ibis.schema(
                 {
                     "day": dt.date,
                     "group_key": dt.int32,
@@ -133,7 +134,5 @@ def _dictionary(
     backend: BaseBackend, lake: TenantLake, names: list[str], table: str, schema: dict[str, Any]
 ) -> Table:
     if names:
-        return backend.read_parquet(
-            [str(path) for path in lake.paths(names)], table_name=table, hive_partitioning=False
-        )
-    return backend.create_table(table, schema=ibis.schema(schema))
+        return read_parquet(backend, [str(path) for path in lake.paths(names)], table)
+    return empty_table(backend, table, ibis.schema(schema))

@@ -2,7 +2,8 @@
 
 A member's score sums, over their events of the last ``WINDOW_DAYS`` local days up to the
 as-of day, the weight of the event's kind halved every ``HALF_LIFE_DAYS`` days of age (an
-event on the as-of day counts fully, one 14 days older half). Levels by score: core ≥ 20,
+event on the as-of day counts fully, one 14 days older half), rounded to 9 decimal places.
+Levels by score: core ≥ 20,
 active ≥ 5, casual ≥ 0.25 (one message in the last 28 days), lurker below (members who only joined, viewed or were seen).
 """
 
@@ -31,6 +32,9 @@ ACTIVITY_WEIGHTS = {
 }
 """Weight of one event of each kind; ``join`` and ``leave`` weigh nothing."""
 
+SCORE_DIGITS = 9
+"""Decimal places the score is rounded to (exports show 2)."""
+
 LEVELS = (("core", 20.0), ("active", 5.0), ("casual", 0.25))
 """Lowest score of each level, highest first; below the last a member is a ``lurker``."""
 
@@ -58,7 +62,9 @@ def member_levels(lake: LakeTables, as_of: date) -> Table:
     in_window = age < WINDOW_DAYS
     decayed = ibis.ifelse(in_window, weight * ibis.literal(0.5) ** (age / HALF_LIFE_DAYS), 0.0)
     per_member = rollup.group_by(rollup.member_key).aggregate(
-        score=decayed.sum(),
+        # to 9 places: the last bits of a power and of a sum differ between engines (and with
+        # the order of the sum), and equal scores must tie on every engine
+        score=decayed.sum().round(SCORE_DIGITS),
         messages=rollup.messages.sum(where=in_window).fill_null(0).cast("int64"),
         last_active=rollup.day.max(where=weight > 0),
     )

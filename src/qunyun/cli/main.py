@@ -1243,6 +1243,12 @@ def report(
     html_file: Annotated[
         Path | None, typer.Option("--html", help="另存为带图表的独立 HTML 文件（离线可看）。")
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine", help="分析引擎 duckdb 或 pyspark（默认 QUNYUN_ANALYTICS_ENGINE）。"
+        ),
+    ] = None,
 ) -> None:
     """Print the headline figures of the tenant's communities."""
     from qunyun.analytics.group_health import STATUS_LABELS, STATUSES, open_group_ids
@@ -1262,7 +1268,7 @@ def report(
             leaders = seated_leaders(session, tenant_row)
             matrices = known_matrices(session, tenant_row)
             stores = store_values(session, tenant_row)
-        lake = open_lake(tenant_lake(tenant_row))
+        lake = open_lake(tenant_lake(tenant_row), engine=engine)
         figures = community_report(
             lake,
             _as_of_day(as_of, lake, tenant_row.timezone),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -82,6 +83,46 @@ class Settings(BaseSettings):
         default="12:00,20:00",
         description="Local times at which 接龙 lists are cut off each day, for tenants without their own.",
     )
+    analytics_engine: Literal["duckdb", "pyspark"] = Field(
+        default="duckdb",
+        description="Engine the analyses run on: duckdb in the process, or pyspark (Spark).",
+    )
+    spark_master: str = Field(
+        default="local[*]",
+        description="Spark master URL when the analytics engine is pyspark (local[*]: in process).",
+    )
+    spark_conf: str = Field(
+        default="",
+        description="More Spark settings as key=value pairs separated by commas.",
+    )
+
+    @field_validator("analytics_engine", mode="before")
+    @classmethod
+    def _engine_name(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("spark_master")
+    @classmethod
+    def _known_master(cls, value: str) -> str:
+        master = value.strip()
+        if not master.startswith(("local", "spark://", "yarn", "k8s://", "mesos://")):
+            raise ValueError(
+                f"unknown Spark master {value!r}: use local[*], local[N], spark://host:7077, "
+                "yarn or k8s://…"
+            )
+        return master
+
+    @field_validator("spark_conf")
+    @classmethod
+    def _spark_pairs(cls, value: str) -> str:
+        for pair in (part.strip() for part in value.split(",")):
+            key, sep, setting = pair.partition("=")
+            if pair and (not sep or not key.strip().startswith("spark.") or not setting.strip()):
+                raise ValueError(
+                    f"{pair!r} is not a Spark setting: use spark.key=value pairs separated by "
+                    "commas, e.g. spark.driver.memory=4g,spark.sql.shuffle.partitions=8"
+                )
+        return value.strip()
 
     @field_validator("redis_url")
     @classmethod
@@ -163,6 +204,12 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as error:
             raise ValueError(f"unknown time zone {value!r}") from error
         return value
+
+    @property
+    def spark_options(self) -> dict[str, str]:
+        """Return ``spark_conf`` as a mapping of Spark settings."""
+        pairs = (part.partition("=") for part in self.spark_conf.split(",") if part.strip())
+        return {key.strip(): setting.strip() for key, _, setting in pairs}
 
     @property
     def resolved_database_url(self) -> str:
