@@ -27,12 +27,14 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pyarrow as pa
 
 PASSWORD = "bench-password-1"
+FILE_NAMES = ("staff", "distributors", "stores", "consumers")
 
 
 def _build(stores: int, events: int, work: Path) -> list[str]:
@@ -41,7 +43,7 @@ def _build(stores: int, events: int, work: Path) -> list[str]:
 
     from qunyun.channel.imports import do_import
     from qunyun.core.db import get_engine, unit_of_work
-    from qunyun.demo.generator import generate
+    from qunyun.demo.generator import DemoFiles, generate
     from qunyun.events.actions import do_ingest_events
     from qunyun.events.schema import FIELDS
     from qunyun.groups.models import Group
@@ -49,7 +51,10 @@ def _build(stores: int, events: int, work: Path) -> list[str]:
     from qunyun.org.actions import do_create_tenant
 
     started = time.perf_counter()
-    files = generate(work / "files", stores=stores, consumers=0)
+    folder = work / "files"
+    files = DemoFiles(*(folder / f"{name}.csv" for name in FILE_NAMES), counts={})
+    if not all(path.exists() for path in (files.staff, files.distributors, files.stores)):
+        files = generate(folder, stores=stores, consumers=0)  # deterministic: kept for reruns
     engine = get_engine()
     with unit_of_work(engine) as session:
         tenant = do_create_tenant(session, "bench", "bench")
@@ -193,12 +198,13 @@ def _bearer(base: str, username: str) -> dict[str, str]:
     response = httpx.post(
         f"{base}/api/v1/auth/token",
         json={"tenant": "bench", "username": username, "password": PASSWORD},
+        timeout=120,
     )
     response.raise_for_status()
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-def _console(base: str, username: str) -> object:
+def _console(base: str, username: str) -> Any:
     import httpx
 
     client = httpx.Client(base_url=base, timeout=120)
@@ -286,12 +292,14 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     try:
         local = threading.local()
+        tokens = {username: _bearer(base, username) for username in ("hq", "rep")}
+        cookies = {username: _console(base, username).cookies for username in people}
 
         def api_client(username: str) -> httpx.Client:
             clients = local.__dict__.setdefault("api", {})
             if username not in clients:
                 clients[username] = httpx.Client(
-                    base_url=base, headers=_bearer(base, username), timeout=120
+                    base_url=base, headers=tokens[username], timeout=120
                 )
             return clients[username]  # type: ignore[no-any-return]
 
@@ -311,8 +319,10 @@ def main() -> None:
         def overview(username: str) -> object:
             def call(rng: random.Random) -> int:
                 consoles = local.__dict__.setdefault("consoles", {})
-                if username not in consoles:
-                    consoles[username] = _console(base, username)
+                if username not in consoles:  # one login per user, its cookie in every thread
+                    consoles[username] = httpx.Client(
+                        base_url=base, cookies=cookies[username], timeout=120
+                    )
                 return consoles[username].get("/").status_code  # type: ignore[no-any-return]
 
             return call

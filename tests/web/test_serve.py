@@ -51,6 +51,7 @@ def test_serve_with_workers_runs_the_app_factory_in_each_process(
             "host": "127.0.0.1",
             "port": 8124,
             "log_level": "warning",
+            "timeout_worker_healthcheck": 60,
         }
     ]
 

@@ -660,6 +660,9 @@ def serve(
 
 APP_FACTORY = "qunyun.web.app:create_app"
 """What each worker process imports to build its own application."""
+WORKER_HEALTHCHECK_SECONDS = 60
+"""How long a worker may take to answer uvicorn's ping before it is killed and replaced
+(uvicorn's 5 s killed busy workers on a loaded machine, dropping their requests)."""
 
 
 def _serve(host: str, port: int, workers: int = 1) -> None:
@@ -676,7 +679,13 @@ def _serve(host: str, port: int, workers: int = 1) -> None:
     get_engine()  # migrate once, before the workers start
     secret_key()  # and make the signing key they share
     uvicorn.run(
-        APP_FACTORY, factory=True, workers=workers, host=host, port=port, log_level="warning"
+        APP_FACTORY,
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
 
 
