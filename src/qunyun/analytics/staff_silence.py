@@ -85,7 +85,8 @@ def seated_leaders(
     if staff_ids is not None:
         if not staff_ids:
             return []
-        seats = seats.where(Membership.member_id.in_(sorted(staff_ids)))
+        # by person, unordered: the order by group would make SQLite walk every stay
+        seats = seats.where(Membership.member_id.in_(sorted(staff_ids))).order_by(None)
     groups_of: dict[str, set[str]] = {}
     for group_id, _, member_id, _ in session.execute(seats):
         groups_of.setdefault(member_id, set()).add(group_id)
