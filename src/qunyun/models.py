@@ -25,7 +25,14 @@ from qunyun.activation.models import (
 )
 from qunyun.channel.models import Consumer, ContactTag, Distributor, ImportRun, Store, Tag
 from qunyun.core.db import Base
-from qunyun.groups.models import Group, Membership, PlanChange, PlanRevision
+from qunyun.groups.models import (
+    CoverageCell,
+    CoverageGap,
+    Group,
+    Membership,
+    PlanChange,
+    PlanRevision,
+)
 from qunyun.org.models import Account, IntegrationToken, RegionRow, Staff, Tenant
 
 __all__ = [
@@ -35,6 +42,8 @@ __all__ = [
     "CollectedOrder",
     "Consumer",
     "ContactTag",
+    "CoverageCell",
+    "CoverageGap",
     "Distributor",
     "FlashSale",
     "FlashSaleBuyer",

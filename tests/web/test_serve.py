@@ -35,6 +35,27 @@ def test_serve_runs_the_app_on_the_given_address(cli: Cli, served: list[dict[str
     assert isinstance(served[0]["app"], FastAPI)
 
 
+def test_serve_with_workers_runs_the_app_factory_in_each_process(
+    cli: Cli, served: list[dict[str, Any]]
+) -> None:
+    result = cli("serve", "--port", "8124", "--workers", "2")
+
+    assert result.output == (
+        "控制台：http://127.0.0.1:8124/    API 文档：http://127.0.0.1:8124/api/docs\n"
+    )
+    assert served == [
+        {
+            "app": "qunyun.web.app:create_app",
+            "factory": True,
+            "workers": 2,
+            "host": "127.0.0.1",
+            "port": 8124,
+            "log_level": "warning",
+            "timeout_worker_healthcheck": 60,
+        }
+    ]
+
+
 def test_demo_prints_the_logins_and_serves_only_from_a_terminal(
     cli: Cli, served: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -8,6 +8,7 @@ days ending on the as-of day.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -73,9 +74,19 @@ class LeaderVoice:
         )
 
 
-def seated_leaders(session: Session, tenant: Tenant) -> list[SeatedLeader]:
-    """Return the active directors and managers with an open seat, and their groups."""
+def seated_leaders(
+    session: Session, tenant: Tenant, staff_ids: Collection[str] | None = None
+) -> list[SeatedLeader]:
+    """Return the active directors and managers with an open seat, and their groups.
+
+    ``staff_ids`` limits the leaders (and the seats read) to these people.
+    """
     seats = open_seats_query(tenant).where(Membership.member_kind == ContactKind.STAFF)
+    if staff_ids is not None:
+        if not staff_ids:
+            return []
+        # by person, unordered: the order by group would make SQLite walk every stay
+        seats = seats.where(Membership.member_id.in_(sorted(staff_ids))).order_by(None)
     groups_of: dict[str, set[str]] = {}
     for group_id, _, member_id, _ in session.execute(seats):
         groups_of.setdefault(member_id, set()).add(group_id)

@@ -40,10 +40,13 @@ from qunyun.channel.models import (
 )
 from qunyun.core.bulk import BulkWriter
 from qunyun.core.clock import utcnow
+from qunyun.core.db import refresh_statistics
 from qunyun.core.errors import InvalidInput, QunyunError
 from qunyun.core.tabular import Column, Table, open_table, write_csv
 from qunyun.core.types import ID_LENGTH
+from qunyun.groups.figures import refresh_coverage, store_reps
 from qunyun.org import regions
+from qunyun.org.actions import bump_figures_version
 from qunyun.org.models import STAFF_ROLE_LABELS, Staff, StaffRole, Tenant
 
 Progress = Callable[[str, int, int], None]
@@ -772,7 +775,20 @@ def do_import(
             report.rejects_path = rejects_path
         if not skip_invalid:
             raise ImportRejected(report)
-    _write(session, entity, tenant, records, tag_sets, report, progress)
+    is_stores = entity.model is Store
+    before = (
+        store_reps(session, tenant, list(records))
+        if is_stores and len(records) <= FEW_STORES
+        else None
+    )
+    touched = _write(session, entity, tenant, records, tag_sets, report, progress)
+    if is_stores and touched:
+        if len(touched) > BULK_ROWS:
+            refresh_statistics(session, ["stores"])
+        after = None if before is None else before | store_reps(session, tenant, touched)
+        refresh_coverage(session, tenant, after)
+    else:
+        bump_figures_version(session, tenant)  # staff: the overview's leaders and reasons
     session.add(
         ImportRun(
             tenant_id=tenant.id,
@@ -954,6 +970,10 @@ def _write_rejects(
 
 
 WRITE_BATCH = 20_000
+FEW_STORES = 50_000
+"""Up to this many stores in a file, the coverage of their reps is refreshed; more: all."""
+BULK_ROWS = 1_000
+"""From this many stores written, the planner statistics are refreshed before the figures."""
 
 
 def _write(
@@ -964,10 +984,13 @@ def _write(
     tag_sets: dict[str, tuple[str, ...]],
     report: ImportReport,
     progress: Progress | None,
-) -> None:
-    """Insert new rows, update changed ones (only the columns the file has), set tags."""
+) -> set[str]:
+    """Insert new rows, update changed ones (only the columns the file has), set tags.
+
+    Return the keys of the rows inserted or changed.
+    """
     if not records:
-        return
+        return set()
     table = entity.table
     keys = list(records)
     columns = list(next(iter(records.values())))
@@ -1013,6 +1036,7 @@ def _write(
             session, tenant, entity.contact_kind, tag_sets, changed_keys, new_keys
         )
     report.unchanged = len(records) - report.inserted - report.updated
+    return new_keys | changed_keys
 
 
 def _write_tags(

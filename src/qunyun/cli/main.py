@@ -648,19 +648,47 @@ def token_revoke(
 def serve(
     host: Annotated[str, typer.Option("--host", help="监听地址。")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="端口。", min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", help="服务进程数（每个核一个）。Server processes.", min=1, max=64
+        ),
+    ] = 1,
 ) -> None:
     """Serve the console and the REST API until interrupted."""
     with reported_errors():
-        _serve(host, port)
+        _serve(host, port, workers)
 
 
-def _serve(host: str, port: int) -> None:
+APP_FACTORY = "qunyun.web.app:create_app"
+"""What each worker process imports to build its own application."""
+WORKER_HEALTHCHECK_SECONDS = 60
+"""How long a worker may take to answer uvicorn's ping before it is killed and replaced
+(uvicorn's 5 s killed busy workers on a loaded machine, dropping their requests)."""
+
+
+def _serve(host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
+    from qunyun.core.db import get_engine
     from qunyun.web.app import create_app
+    from qunyun.web.auth import secret_key
 
     console.print(f"控制台：http://{host}:{port}/    API 文档：http://{host}:{port}/api/docs")
-    uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+    if workers == 1:
+        uvicorn.run(create_app(), host=host, port=port, log_level="warning")
+        return
+    get_engine()  # migrate once, before the workers start
+    secret_key()  # and make the signing key they share
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+    )
 
 
 # --- activation --------------------------------------------------------------------------

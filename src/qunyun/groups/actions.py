@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from qunyun.channel.models import ContactKind
 from qunyun.core.clock import utcnow
 from qunyun.core.errors import Conflict, NotFound
+from qunyun.groups.figures import refresh_coverage, refresh_member_counts, store_reps
 from qunyun.groups.models import Group, Matrix, MemberRole, Membership
 from qunyun.org.models import Tenant
 
@@ -75,6 +76,7 @@ def do_join(
     )
     session.add(membership)
     session.flush()
+    _refresh_figures(session, tenant, group_id, member_kind, member_id)
     return membership
 
 
@@ -99,7 +101,16 @@ def do_leave(
     if closed is None:
         raise Conflict(f"{member_kind.value} {member_id} 已离开社群 {group_id}")
     session.refresh(stay)
+    _refresh_figures(session, tenant, group_id, member_kind, member_id)
     return stay
+
+
+def _refresh_figures(
+    session: Session, tenant: Tenant, group_id: str, member_kind: ContactKind, member_id: str
+) -> None:
+    refresh_member_counts(session, tenant, [group_id])
+    if member_kind is ContactKind.STORE:
+        refresh_coverage(session, tenant, store_reps(session, tenant, [member_id]))
 
 
 def _open_stay(

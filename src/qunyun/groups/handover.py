@@ -12,6 +12,7 @@ from qunyun.channel.models import ContactKind, Store
 from qunyun.core.bulk import BulkWriter
 from qunyun.core.clock import utcnow
 from qunyun.core.errors import InvalidInput, NotFound
+from qunyun.groups.figures import refresh_coverage, refresh_member_counts
 from qunyun.groups.models import Group, Matrix, MemberRole, Membership
 from qunyun.groups.plans import chain_seats
 from qunyun.org.models import STAFF_ROLE_LABELS, Staff, StaffRole, Tenant
@@ -82,7 +83,10 @@ def do_handover(session: Session, tenant: Tenant, from_id: str, to_id: str) -> H
         .values(manager_id=to_id, updated_at=utcnow()),
     )
     session.flush()
-    closed, opened = _reseat(session, tenant, _served_below(session, tenant, to_id))
+    closed, opened, reseated = _reseat(session, tenant, _served_below(session, tenant, to_id))
+    refresh_member_counts(session, tenant, reseated)
+    if stores:
+        refresh_coverage(session, tenant, {from_id, to_id})
     return HandoverReport(stores, groups, reports, closed, opened)
 
 
@@ -107,8 +111,10 @@ def _served_below(session: Session, tenant: Tenant, person_id: str) -> set[str]:
     return found
 
 
-def _reseat(session: Session, tenant: Tenant, reps: set[str]) -> tuple[int, int]:
+def _reseat(session: Session, tenant: Tenant, reps: set[str]) -> tuple[int, int, set[str]]:
     """Make the chain seats (rep and two levels above) of ``reps``' store groups match the org.
+
+    Return the seats closed and opened, and the groups whose seats changed.
 
     Only these groups can have changed: a handover to X changes the chain of X's own groups
     and of those of the people up to two levels below X.
@@ -157,9 +163,12 @@ def _reseat(session: Session, tenant: Tenant, reps: set[str]) -> tuple[int, int]
     writer = BulkWriter(session.connection(), Membership.__table__)  # type: ignore[arg-type]
     to_close: list[list[object]] = []
     to_open: list[list[object]] = []
+    touched: set[str] = set()
     for group_id, rep in sorted(territory.items()):
         wanted = chain_seats(staff, rep) if rep else set()
         have = current[group_id]
+        if wanted != have.keys():
+            touched.add(group_id)
         to_close.extend([now, have[seat]] for seat in sorted(have.keys() - wanted))
         to_open.extend(
             [tenant.id, group_id, kind, member_id, role, now]
@@ -169,4 +178,4 @@ def _reseat(session: Session, tenant: Tenant, reps: set[str]) -> tuple[int, int]
     writer.insert(
         ["tenant_id", "group_id", "member_kind", "member_id", "role", "joined_at"], to_open
     )
-    return len(to_close), len(to_open)
+    return len(to_close), len(to_open), touched

@@ -5,7 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, Integer, String, Text, text
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from qunyun.channel.models import ContactKind
@@ -47,6 +56,8 @@ class Group(Base):
     """A chat group owned by the company (the tenant), never by a person.
 
     ``territory_rep_id`` is the serving rep whose territory a store group belongs to.
+    ``member_count`` is the number of open stays, kept by the writes that open and close them
+    (``groups.figures.refresh_member_counts``), so that lists do not count stays per request.
     """
 
     __tablename__ = "groups"
@@ -55,6 +66,8 @@ class Group(Base):
             ["tenant_id", "territory_rep_id"], ["staff.tenant_id", "staff.staff_id"]
         ),
         Index("ix_groups_matrix", "tenant_id", "matrix"),
+        Index("ix_groups_territory", "tenant_id", "territory_rep_id", "group_id"),
+        Index("ix_groups_region", "tenant_id", "region_code", "group_id"),
     )
 
     tenant_id: Mapped[int] = mapped_column(
@@ -70,6 +83,7 @@ class Group(Base):
     """What a planned dealer / consumer / VIP group is for (``dealer:t1:440000``)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    member_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class Membership(Base):
@@ -171,3 +185,45 @@ class PlanChange(Base):
     member_role: Mapped[MemberRole | None] = mapped_column(
         enum_column(MemberRole, "change_member_role")
     )
+
+
+class CoverageCell(Base):
+    """Active stores of one rep in one division, and how many of them sit in a group.
+
+    Pre-aggregated coverage (全覆盖): the writes that change stores or store stays recompute
+    the cells of the reps they touch (``groups.figures.refresh_coverage``) in their own
+    transaction, so the overview reads a few rows per rep in scope instead of every store.
+    ``in_store_group`` counts stores with an open customer stay in an open store group;
+    ``in_any_group`` also those only in a VIP group (what covers them when
+    QUNYUN_VIP_IN_BASE_GROUP is false).
+    """
+
+    __tablename__ = "coverage_cells"
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    rep_id: Mapped[str] = mapped_column(ExternalId(), primary_key=True)
+    region_code: Mapped[str] = mapped_column(String(6), primary_key=True)
+    active: Mapped[int] = mapped_column(Integer)
+    in_store_group: Mapped[int] = mapped_column(Integer)
+    in_any_group: Mapped[int] = mapped_column(Integer)
+
+
+class CoverageGap(Base):
+    """An active store outside every open store group (kept with the coverage cells)."""
+
+    __tablename__ = "coverage_gaps"
+    __table_args__ = (
+        Index("ix_coverage_gaps_rep", "tenant_id", "rep_id", "store_id"),
+        Index("ix_coverage_gaps_distributor", "tenant_id", "distributor_id"),
+    )
+
+    tenant_id: Mapped[int] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    store_id: Mapped[str] = mapped_column(ExternalId(), primary_key=True)
+    rep_id: Mapped[str] = mapped_column(ExternalId())
+    region_code: Mapped[str] = mapped_column(String(6))
+    distributor_id: Mapped[str | None] = mapped_column(ExternalId())
+    in_vip_group: Mapped[bool] = mapped_column(Boolean)

@@ -16,7 +16,7 @@ import itertools
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, partial
 from typing import Any
@@ -35,8 +35,10 @@ from qunyun.channel.models import (
 )
 from qunyun.core.bulk import BulkWriter, driver_rows
 from qunyun.core.clock import utcnow
+from qunyun.core.db import refresh_statistics
 from qunyun.core.errors import Conflict, NotFound
 from qunyun.core.settings import get_settings
+from qunyun.groups.figures import refresh_coverage, refresh_member_counts, store_reps
 from qunyun.groups.matrices import (
     ConsumerFacts,
     DistributorFacts,
@@ -805,7 +807,33 @@ def do_apply_plan(session: Session, tenant: Tenant, actor_name: str) -> PlanRevi
     revision.applied_at = now
     revision.applied_by = actor_name
     session.flush()
+    _refresh_figures(session, tenant, changes)
     return revision
+
+
+FEW_MOVED_STORES = 50_000
+"""Up to this many stores joining or leaving, only their reps' coverage is recomputed."""
+BULK_STAYS = 1_000
+"""From this many stays opened or closed, the planner statistics are refreshed first."""
+
+
+def _refresh_figures(session: Session, tenant: Tenant, changes: Sequence[Any]) -> None:
+    """Recompute the member counts of the changed groups and the coverage of moved stores."""
+    refresh_member_counts(session, tenant, {change.group_id for change in changes})
+    moved = {
+        member_id
+        for change in changes
+        if change.kind in (ChangeKind.JOIN, ChangeKind.LEAVE)
+        and change.member_kind is ContactKind.STORE
+        for member_id in (change.member_ids or "").split("\n")
+    }
+    stays = sum(len((change.member_ids or "").split("\n")) for change in changes)
+    if stays > BULK_STAYS:
+        refresh_statistics(session, ["memberships", "groups"])
+    if len(moved) > FEW_MOVED_STORES:
+        refresh_coverage(session, tenant)
+    elif moved:
+        refresh_coverage(session, tenant, store_reps(session, tenant, moved))
 
 
 EXPORT_HEADER = (

@@ -58,46 +58,29 @@ def group_page(
 ) -> list[GroupRow]:
     """Return up to ``limit`` open groups that match ``within``, by id, after the id ``after``.
 
-    Keyset pagination: the cost does not grow with how deep the page is.
+    Keyset pagination over the groups' key and the scope's indexes, with the member counts
+    the writes keep on the group: the cost does not grow with how deep the page is.
     """
-    query = select(Group).where(within, Group.archived_at.is_(None)).order_by(Group.group_id)
+    query = _rows_query().where(within, Group.archived_at.is_(None)).order_by(Group.group_id)
     if after is not None:
         query = query.where(Group.group_id > after)
-    groups = list(session.scalars(query.limit(limit)))
-    if not groups:
-        return []
-    counts = member_counts(session, groups[0].tenant_id, [group.group_id for group in groups])
-    return [_row(group, counts.get(group.group_id, 0)) for group in groups]
+    return [GroupRow(*row) for row in session.execute(query.limit(limit))]
 
 
 def groups_in(session: Session, within: ColumnElement[bool]) -> list[GroupRow]:
     """Return every open group that matches ``within`` with its member count, by id."""
-    counts = (
-        select(Membership.tenant_id, Membership.group_id, func.count().label("members"))
-        .where(Membership.left_at.is_(None))
-        .group_by(Membership.tenant_id, Membership.group_id)
-        .subquery()
-    )
-    query = (
-        select(Group, func.coalesce(counts.c.members, 0))
-        .outerjoin(
-            counts,
-            (counts.c.tenant_id == Group.tenant_id) & (counts.c.group_id == Group.group_id),
-        )
-        .where(within, Group.archived_at.is_(None))
-        .order_by(Group.group_id)
-    )
-    return [_row(group, count) for group, count in session.execute(query)]
+    query = _rows_query().where(within, Group.archived_at.is_(None)).order_by(Group.group_id)
+    return [GroupRow(*row) for row in session.execute(query)]
 
 
-def _row(group: Group, count: int) -> GroupRow:
-    return GroupRow(
-        group.group_id,
-        group.name,
-        group.matrix,
-        group.territory_rep_id,
-        group.region_code,
-        count,
+def _rows_query() -> Select[str, str, Matrix, str | None, str | None, int]:
+    return select(
+        Group.group_id,
+        Group.name,
+        Group.matrix,
+        Group.territory_rep_id,
+        Group.region_code,
+        Group.member_count,
     )
 
 

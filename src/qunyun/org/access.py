@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 
 from qunyun.channel.models import ContactKind, Distributor, Store
 from qunyun.core.errors import Forbidden, InvalidInput, NotFound
-from qunyun.groups.models import Group, MemberRole, Membership
+from qunyun.groups.figures import CoverageScope
+from qunyun.groups.models import CoverageCell, CoverageGap, Group, MemberRole, Membership
 from qunyun.org.models import Account, AccountRole, RegionRow, Staff, StaffRole, Tenant
 
 OPERATOR, ACCOUNT, INTEGRATION = "operator", "account", "integration"
@@ -261,38 +262,100 @@ def _admin_groups(session: Session, tenant: Tenant, actor: Actor) -> list[str]:
     )
 
 
-def stores_in_scope(session: Session, actor: Actor, tenant: Tenant) -> ColumnElement[bool]:
-    """Return the condition on ``Store`` rows that selects the tenant's stores the actor sees."""
-    own = Store.tenant_id == tenant.id
-    if actor.kind == INTEGRATION:
-        return false()
-    if actor.sees_whole_tenant:
-        return own
+@dataclass(frozen=True)
+class _StoreColumns:
+    """The columns a table of store rows or store figures offers to the scope rules."""
+
+    tenant_id: Any
+    rep_id: Any
+    region_code: Any
+    distributor_id: Any = None
+    store_id: Any = None
+
+
+def _store_rules(
+    session: Session, actor: Actor, tenant: Tenant, *tables: _StoreColumns
+) -> list[ColumnElement[bool] | None]:
+    """Return, per table, the condition selecting the actor's stores on its columns.
+
+    A condition is None when the rule needs a column the table does not have (the coverage
+    cells have neither distributor nor store ids). The people, regions or network the rule
+    needs are read once for all tables.
+    """
     role = actor.role
+    if actor.kind == INTEGRATION:
+        return [false() for _ in tables]
+    if actor.sees_whole_tenant:
+        return [columns.tenant_id == tenant.id for columns in tables]
+    rules: list[ColumnElement[bool] | None] = []
     if role in (AccountRole.REP, AccountRole.SUPERVISOR):
-        return and_(own, Store.rep_id.in_(_territory_reps(session, tenant, actor)))
-    if role is AccountRole.MANAGER:
+        reps = _territory_reps(session, tenant, actor)
+        for columns in tables:
+            rules.append(and_(columns.tenant_id == tenant.id, columns.rep_id.in_(reps)))
+    elif role is AccountRole.MANAGER:
         people = _subordinates(session, tenant, actor.staff_id or "")
         regions = _manager_regions(session, tenant, actor)
-        return and_(
-            own,
-            or_(
-                Store.region_code.in_(select(RegionRow.code).where(regions)),
-                Store.rep_id.in_(people),
-            ),
-        )
-    if role is AccountRole.DISTRIBUTOR:
+        for columns in tables:
+            in_region = columns.region_code.in_(select(RegionRow.code).where(regions))
+            rules.append(
+                and_(columns.tenant_id == tenant.id, or_(in_region, columns.rep_id.in_(people)))
+            )
+    elif role is AccountRole.DISTRIBUTOR:
         network = _network(session, tenant, actor.distributor_id)
-        return and_(own, Store.distributor_id.in_(network))
-    if role is AccountRole.GROUP_ADMIN:
+        for columns in tables:
+            rules.append(
+                None
+                if columns.distributor_id is None
+                else and_(columns.tenant_id == tenant.id, columns.distributor_id.in_(network))
+            )
+    elif role is AccountRole.GROUP_ADMIN:
         in_admin_groups = select(Membership.member_id).where(
             Membership.tenant_id == tenant.id,
             Membership.left_at.is_(None),
             Membership.member_kind == ContactKind.STORE,
             Membership.group_id.in_(_admin_groups(session, tenant, actor)),
         )
-        return and_(own, Store.store_id.in_(in_admin_groups))
-    return false()
+        for columns in tables:
+            rules.append(
+                None
+                if columns.store_id is None
+                else and_(columns.tenant_id == tenant.id, columns.store_id.in_(in_admin_groups))
+            )
+    else:
+        rules = [false() for _ in tables]
+    return rules
+
+
+_STORES = _StoreColumns(
+    Store.tenant_id, Store.rep_id, Store.region_code, Store.distributor_id, Store.store_id
+)
+_CELLS = _StoreColumns(CoverageCell.tenant_id, CoverageCell.rep_id, CoverageCell.region_code)
+_GAPS = _StoreColumns(
+    CoverageGap.tenant_id,
+    CoverageGap.rep_id,
+    CoverageGap.region_code,
+    CoverageGap.distributor_id,
+    CoverageGap.store_id,
+)
+
+
+def stores_in_scope(session: Session, actor: Actor, tenant: Tenant) -> ColumnElement[bool]:
+    """Return the condition on ``Store`` rows that selects the tenant's stores the actor sees."""
+    (rule,) = _store_rules(session, actor, tenant, _STORES)
+    assert rule is not None  # stores have every column
+    return rule
+
+
+def coverage_in_scope(session: Session, actor: Actor, tenant: Tenant) -> CoverageScope:
+    """Return the conditions that select the actor's stores in the coverage figures.
+
+    The same rules as ``stores_in_scope``, on the stores, the coverage cells (None for the
+    scopes that are not whole reps or divisions) and the coverage gaps.
+    """
+    stores, cells, gaps = _store_rules(session, actor, tenant, _STORES, _CELLS, _GAPS)
+    assert stores is not None  # stores and gaps have every column
+    assert gaps is not None
+    return CoverageScope(stores=stores, cells=cells, gaps=gaps)
 
 
 def groups_in_scope(session: Session, actor: Actor, tenant: Tenant) -> ColumnElement[bool]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from qunyun.core.clock import DEFAULT_ZONE, utcnow
@@ -63,4 +63,14 @@ def do_staff_leave(
         raise Conflict(f"员工 {staff_id} 已于 {staff.left_at:%Y-%m-%d} 离职")
     staff.left_at = when or utcnow()
     staff.updated_at = utcnow()
+    bump_figures_version(session, tenant)  # the overview's leaders and uncovered reasons
     return staff
+
+
+def bump_figures_version(session: Session, tenant: Tenant) -> None:
+    """Raise the tenant's figures version: what readers derived from the figures is stale."""
+    session.execute(
+        update(Tenant)
+        .where(Tenant.id == tenant.id)
+        .values(figures_version=Tenant.figures_version + 1)
+    )

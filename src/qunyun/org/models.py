@@ -31,6 +31,8 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_ZONE)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    figures_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Raised by every write that changes the pre-aggregated figures (cached per version)."""
 
 
 class RegionRow(Base):

@@ -11,6 +11,7 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -55,7 +56,7 @@ STATUS = {
     Throttled: 429,
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 422, 429)
+    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 409, 422, 429, 503)
 }
 
 
@@ -107,6 +108,7 @@ def create_app(
     app.add_exception_handler(QunyunError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(PoolTimeout, _busy_error)
     app.add_exception_handler(Exception, _unexpected_error)
     return app
 
@@ -177,6 +179,21 @@ async def _http_error(request: Request, error: Exception) -> Response:
     response = _error(request, error.status_code, message)
     if error.headers:
         response.headers.update(error.headers)
+    return response
+
+
+BUSY_RETRY_SECONDS = 5
+
+
+async def _busy_error(request: Request, error: Exception) -> Response:
+    """Answer 503 when every database connection stayed busy: overload, not a fault."""
+    response = _error(
+        request,
+        503,
+        "服务器繁忙：数据库连接已全部占用，请稍后重试"
+        f"（Server busy: every database connection is in use; retry in {BUSY_RETRY_SECONDS} s）",
+    )
+    response.headers["Retry-After"] = str(BUSY_RETRY_SECONDS)
     return response
 
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from qunyun.groups.governance import audit_store_groups, store_coverage
+from qunyun.groups.figures import coverage_figures
+from qunyun.groups.governance import audit_store_groups
 from qunyun.groups.handover import do_handover
 from qunyun.org.access import (
     access_staff,
     actor_tenant,
+    coverage_in_scope,
     groups_in_scope,
     require_handover,
     require_reader,
-    stores_in_scope,
 )
 from qunyun.web.api.schemas import AuditOut, BreachOut, CoverageOut, HandoverIn, HandoverOut
 from qunyun.web.deps import ApiActor, work
@@ -26,7 +27,7 @@ def coverage(actor: ApiActor, request: Request) -> CoverageOut:
     require_reader(actor)
     with work(request) as session:
         tenant = actor_tenant(session, actor)
-        figures = store_coverage(session, tenant, stores_in_scope(session, actor, tenant))
+        figures = coverage_figures(session, tenant, coverage_in_scope(session, actor, tenant))
     return CoverageOut.model_validate(figures.as_dict())
 
 

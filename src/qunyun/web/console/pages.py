@@ -11,17 +11,16 @@ from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import and_, select
 
-from qunyun.analytics.figures import community_figures
-from qunyun.analytics.staff_silence import LEADER_ROLES, seated_leaders
+from qunyun.analytics.figures import CommunityFigures, community_figures
+from qunyun.analytics.overview import Overview, overview_of
 from qunyun.core.errors import Forbidden, QunyunError, Unauthenticated
 from qunyun.events.actions import tenant_lake
-from qunyun.groups.governance import audit_store_groups, store_coverage
+from qunyun.groups.governance import audit_store_groups
 from qunyun.groups.handover import do_handover
 from qunyun.groups.models import MATRIX_LABELS, Group, Matrix, PlanRevision, RevisionStatus
 from qunyun.groups.plans import do_apply_plan, do_compute_plan
 from qunyun.groups.queries import (
     group_members,
-    groups_by_matrix,
     groups_in,
     groups_per_region,
     plan_changes,
@@ -37,7 +36,6 @@ from qunyun.org.access import (
     require_reader,
     require_whole_tenant,
     staff_in_scope,
-    stores_in_scope,
 )
 from qunyun.org.accounts import do_login
 from qunyun.org.models import STAFF_ROLE_LABELS, Staff
@@ -152,26 +150,30 @@ def overview(request: Request) -> Response:
     actor = _actor(request)
     with work(request) as session:
         tenant = actor_tenant(session, actor)
-        coverage = store_coverage(session, tenant, stores_in_scope(session, actor, tenant))
-        within = groups_in_scope(session, actor, tenant)
-        by_matrix = groups_by_matrix(session, within)
+        figures = overview_of(session, actor, tenant)
         brand = tenant.name
-        group_ids = list(
-            session.scalars(select(Group.group_id).where(within, Group.archived_at.is_(None)))
-        )
-        people = set(
-            session.scalars(
-                select(Staff.staff_id).where(
-                    staff_in_scope(session, actor, tenant), Staff.role.in_(LEADER_ROLES)
-                )
-            )
-        )
-        leaders = seated_leaders(session, tenant) if people else []  # reps have no leaders
-    figures = community_figures(tenant_lake(tenant))
+    community = community_figures(tenant_lake(tenant))
     lang = language(request)
+    key = (id(community), community.version if community else None, lang)
+    derived = figures.derived.get(key)
+    if derived is None:  # the charts of these figures, made once per lake version and language
+        if len(figures.derived) >= 8:
+            figures.derived.clear()
+        derived = figures.derived[key] = _overview_charts(figures, community, lang)
+    return render(request, "overview.html", actor, {"brand": brand, **derived})
+
+
+def _overview_charts(
+    figures: Overview, community: CommunityFigures | None, lang: str
+) -> dict[str, Any]:
+    coverage = figures.coverage
+    by_matrix = figures.by_matrix
+    people = {leader.staff_id for leader in figures.leaders}
     voices = (
-        [v for v in figures.silence(leaders) if v.leader.staff_id in people][:SILENCE_ROWS]
-        if figures is not None
+        [v for v in community.silence(figures.leaders) if v.leader.staff_id in people][
+            :SILENCE_ROWS
+        ]
+        if community is not None
         else []
     )
     share = coverage.covered / coverage.active if coverage.active else 1.0
@@ -193,22 +195,16 @@ def overview(request: Request) -> Response:
         ],
         "grid": {"left": 40, "right": 10, "top": 20, "bottom": 30},
     }
-    return render(
-        request,
-        "overview.html",
-        actor,
-        {
-            "brand": brand,
-            "coverage": coverage,
-            "share": share,
-            "by_matrix": {matrix.value: count for matrix, count in by_matrix.items()},
-            "matrix_chart": json.dumps(matrix_chart, ensure_ascii=False),
-            "coverage_chart": json.dumps(coverage_chart, ensure_ascii=False),
-            "uncovered": coverage.uncovered[:20],
-            "activity": activity(figures, group_ids, lang) if figures is not None else None,
-            "voices": voices,
-        },
-    )
+    return {
+        "coverage": coverage,
+        "share": share,
+        "by_matrix": {matrix.value: count for matrix, count in by_matrix.items()},
+        "matrix_chart": json.dumps(matrix_chart, ensure_ascii=False),
+        "coverage_chart": json.dumps(coverage_chart, ensure_ascii=False),
+        "uncovered": coverage.uncovered[:20],
+        "activity": activity(community, figures.group_ids, lang) if community else None,
+        "voices": voices,
+    }
 
 
 SILENCE_ROWS = 20
