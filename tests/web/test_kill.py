@@ -68,7 +68,7 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=self.log.open("ab"),
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 180  # a generous start: the machine may be loaded
         while True:
             assert self.process.poll() is None, "qunyun serve exited"
             try:

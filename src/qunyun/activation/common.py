@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import namedtuple
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from qunyun.channel.models import ContactKind
@@ -51,13 +53,40 @@ def require_member(
 # --- the hot paths: driver-level statements, one short write per attempt ----------------------
 
 
-class Sql:
-    """A statement written once with ``:name`` parameters and run at the driver level.
+class Rows:
+    """The rows a ``Sql`` statement returned, read like SQLAlchemy's result."""
 
-    The hot paths (a grab, an order) run a few fixed statements thousands of times a second;
-    compiling them once per dialect and handing them straight to the driver
-    (``exec_driver_sql``) skips SQLAlchemy's per-call expression building and ORM execution,
-    and psycopg turns a statement it sees again into a server-side prepared one.
+    def __init__(self, rows: list[Any]) -> None:
+        self.rows = rows
+
+    def first(self) -> Any:
+        """Return the first row, or None."""
+        return self.rows[0] if self.rows else None
+
+    def one(self) -> Any:
+        """Return the only row; raise LookupError unless there is exactly one."""
+        if len(self.rows) != 1:
+            raise LookupError(f"expected one row, got {len(self.rows)}")
+        return self.rows[0]
+
+    def all(self) -> list[Any]:
+        """Return every row."""
+        return self.rows
+
+    def scalar_one(self) -> Any:
+        """Return the first column of the only row."""
+        return self.one()[0]
+
+
+class Sql:
+    """A statement written once with ``:name`` parameters and run on the driver itself.
+
+    The hot paths (a grab, an order) run a few fixed statements thousands of times a second.
+    Written once per dialect and handed straight to the DBAPI connection, they skip
+    SQLAlchemy's per-call expression building, compilation cache and result machinery; psycopg
+    turns a statement it sees again into a server-side prepared one. They run in whatever
+    transaction the SQLAlchemy connection is in (the driver's own), and driver errors come out
+    as SQLAlchemy's (``IntegrityError``, ``DataError``…) like any other statement's.
     """
 
     _NAME = re.compile(r"(?<![:\w]):([a-z_]+)")
@@ -65,11 +94,28 @@ class Sql:
     def __init__(self, text: str) -> None:
         self.sqlite = text
         self.postgresql = self._NAME.sub(r"%(\1)s", text)
+        self._row_types: dict[tuple[str, ...], Any] = {}
 
-    def run(self, connection: Connection, **params: Any) -> CursorResult[Any]:
-        """Execute with ``params`` on ``connection`` (in whatever transaction it is in)."""
-        text = self.postgresql if connection.dialect.name == "postgresql" else self.sqlite
-        return connection.exec_driver_sql(text, params)
+    def run(self, connection: Connection, **params: Any) -> Rows:
+        """Execute with ``params`` on ``connection`` and return its rows (none for a write)."""
+        postgresql = connection.dialect.name == "postgresql"
+        text = self.postgresql if postgresql else self.sqlite
+        driver: Any = connection.connection.driver_connection
+        dbapi: Any = connection.dialect.loaded_dbapi
+        try:
+            cursor = driver.execute(text, params)
+            description = cursor.description
+            rows = cursor.fetchall() if description else []
+            cursor.close()
+        except dbapi.Error as error:
+            raise DBAPIError.instance(text, params, error, dbapi.Error) from error
+        if not description:
+            return Rows([])
+        names = tuple(column[0] for column in description)
+        row_type = self._row_types.get(names)
+        if row_type is None:
+            row_type = self._row_types.setdefault(names, namedtuple("Row", names, rename=True))
+        return Rows([row_type(*row) for row in rows])
 
 
 def db_time(connection: Connection, moment: datetime) -> Any:
@@ -133,16 +179,20 @@ class Attempt:
         if lock is not None:
             lock.acquire()
         try:
-            self.connection.exec_driver_sql("BEGIN IMMEDIATE" if lock else "BEGIN")
+            _BEGIN_IMMEDIATE.run(self.connection) if lock else _BEGIN.run(self.connection)
             try:
                 yield self.connection
             except BaseException:
-                self.connection.exec_driver_sql("ROLLBACK")
+                _ROLLBACK.run(self.connection)
                 raise
-            self.connection.exec_driver_sql("COMMIT")
+            _COMMIT.run(self.connection)
         finally:
             if lock is not None:
                 lock.release()
+
+
+_BEGIN, _BEGIN_IMMEDIATE = Sql("BEGIN"), Sql("BEGIN IMMEDIATE")
+_COMMIT, _ROLLBACK = Sql("COMMIT"), Sql("ROLLBACK")
 
 
 @contextmanager
