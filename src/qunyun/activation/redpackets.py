@@ -528,7 +528,10 @@ def _grab(
         return _grab_in_redis(grab, tenant_id, packet_id, member_kind, member_id, when, hot)
     with grab.write(statements=1 if packet.relay_id is None else 2) as connection:
         if grab.is_postgresql:
-            row = _GRAB_POSTGRESQL.run(connection, **params).first()
+            try:
+                row = _GRAB_POSTGRESQL.run(connection, **params).first()
+            except IntegrityError as error:  # the same member grabbing at the same moment
+                raise AlreadyGrabbed(f"{member_id} 已抢过红包 {packet_id}") from error
             if row is None:
                 _raise_closed(packet_id, packet.status, read_time(packet.expires_at), when)
             position, status = row.grabbed_count, row.status
