@@ -6,6 +6,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine, select
 
+from qunyun.activation import persist
+from qunyun.activation.common import epoch_ms
 from qunyun.activation.errors import AlreadyGrabbed, BudgetExceeded, Ended, PacketEmpty
 from qunyun.activation.events import do_mark_events_exported, pending_events
 from qunyun.activation.hot import RedisHotState, member_key
@@ -215,7 +217,7 @@ def test_relay_asks_the_best_luck_grabber_for_the_next_round(
         assert budget_left(session, tenant, "G1", T0) == left_after_start == 100_000 - 600
 
 
-def test_a_claim_made_in_redis_but_never_persisted_is_given_on_retry(
+def test_a_claim_made_in_redis_whose_process_died_is_persisted_from_the_log_once(
     engine: Engine, tenant: Tenant, request: pytest.FixtureRequest
 ) -> None:
     hot: RedisHotState = request.getfixturevalue("hot")
@@ -223,14 +225,26 @@ def test_a_claim_made_in_redis_but_never_persisted_is_given_on_retry(
     packet_id = _send(engine, tenant, 300, 3)
     _grab(engine, tenant, packet_id, "S001", hot)
 
-    # given S002's claim reached Redis but its process died before the SQL commit
-    lost = hot.claim_share(packet_id, member_key("store", "S002"), 0)
+    # given S002's claim reached Redis (and its log) but its process died before answering
+    lost = hot.claim_share(packet_id, member_key("store", "S002"), epoch_ms(T0))
 
-    # when S002 tries again, then it gets exactly that share, once
-    assert _grab(engine, tenant, packet_id, "S002", hot) == (lost.position, lost.amount_fen)
+    # when the log is drained, twice
+    drained = [persist.drain(engine, hot), persist.drain(engine, hot)]
+
+    # then SQL holds exactly that share once, and S002's retry is refused
+    with unit_of_work(engine) as session:
+        view = red_packet_detail(session, tenant, packet_id)
+    assert drained == [2, 0]
+    assert [(g.member_id, g.position, g.amount_fen) for g in view.grabs][1] == (
+        "S002",
+        lost.position,
+        lost.amount_fen,
+    )
+    assert len(view.grabs) == 2
     with pytest.raises(AlreadyGrabbed), unit_of_work(engine) as session:
         do_grab_red_packet(session, tenant, packet_id, STORE, "S002", when=T0, hot=hot)
     assert lost.position == 2
+    assert hot.log_length() == 0
 
 
 def test_redis_state_is_rebuilt_from_sql_after_a_loss(

@@ -85,3 +85,30 @@ def buy_many(
             except ActivationConflict as refused:
                 outcomes.append((member, refused.code, 0))
     return outcomes
+
+
+def drain_and_die(database_url: str, redis_url: str, prefix: str, moment: str) -> None:
+    """Drain the activation log and SIGKILL this process ``before_commit`` or ``after_commit``.
+
+    ``after_commit`` dies between the SQL commit and the deletion of the entries from the log;
+    ``before_commit`` dies with the applying transaction open.
+    """
+    import os
+    import signal
+
+    from qunyun.activation import persist
+
+    engine = engine_for(database_url)
+    hot = RedisHotState.from_url(redis_url, prefix)
+    if moment == "after_commit":
+        hot.delete_log = lambda _ids: os.kill(os.getpid(), signal.SIGKILL)  # type: ignore[method-assign]
+    else:
+        apply = persist.apply_entries
+
+        def apply_and_die(connection: object, entries: object) -> int:
+            apply(connection, entries)  # type: ignore[arg-type]
+            os.kill(os.getpid(), signal.SIGKILL)
+            return 0
+
+        persist.apply_entries = apply_and_die  # type: ignore[assignment]
+    persist.drain(engine, hot)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+import threading
+from collections import namedtuple
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from qunyun.channel.models import ContactKind
@@ -59,3 +66,173 @@ def check_offer(
         raise InvalidInput("开始和结束时间需带时区")
     if starts_at >= ends_at:
         raise InvalidInput("结束时间 ends_at 应晚于开始时间 starts_at")
+
+
+# --- the hot paths: driver-level statements, one short write per attempt ----------------------
+
+
+class Rows:
+    """The rows a ``Sql`` statement returned, read like SQLAlchemy's result."""
+
+    def __init__(self, rows: list[Any]) -> None:
+        self.rows = rows
+
+    def first(self) -> Any:
+        """Return the first row, or None."""
+        return self.rows[0] if self.rows else None
+
+    def one(self) -> Any:
+        """Return the only row; raise LookupError unless there is exactly one."""
+        if len(self.rows) != 1:
+            raise LookupError(f"expected one row, got {len(self.rows)}")
+        return self.rows[0]
+
+    def all(self) -> list[Any]:
+        """Return every row."""
+        return self.rows
+
+    def scalar_one(self) -> Any:
+        """Return the first column of the only row."""
+        return self.one()[0]
+
+
+class Sql:
+    """A statement written once with ``:name`` parameters and run on the driver itself.
+
+    The hot paths (a grab, an order) run a few fixed statements thousands of times a second.
+    Written once per dialect and handed straight to the DBAPI connection, they skip
+    SQLAlchemy's per-call expression building, compilation cache and result machinery; psycopg
+    turns a statement it sees again into a server-side prepared one. They run in whatever
+    transaction the SQLAlchemy connection is in (the driver's own), and driver errors come out
+    as SQLAlchemy's (``IntegrityError``, ``DataError``…) like any other statement's.
+    """
+
+    _NAME = re.compile(r"(?<![:\w]):([a-z_]+)")
+
+    def __init__(self, text: str) -> None:
+        self.sqlite = text
+        self.postgresql = self._NAME.sub(r"%(\1)s", text)
+        self._row_types: dict[tuple[str, ...], Any] = {}
+
+    def run(self, connection: Connection, **params: Any) -> Rows:
+        """Execute with ``params`` on ``connection`` and return its rows (none for a write)."""
+        postgresql = connection.dialect.name == "postgresql"
+        text = self.postgresql if postgresql else self.sqlite
+        driver: Any = connection.connection.driver_connection
+        dbapi: Any = connection.dialect.loaded_dbapi
+        try:
+            cursor = driver.execute(text, params)
+            description = cursor.description
+            rows = cursor.fetchall() if description else []
+            cursor.close()
+        except dbapi.Error as error:
+            raise DBAPIError.instance(text, params, error, dbapi.Error) from error
+        if not description:
+            return Rows([])
+        names = tuple(column[0] for column in description)
+        row_type = self._row_types.get(names)
+        if row_type is None:
+            row_type = self._row_types.setdefault(names, namedtuple("Row", names, rename=True))
+        return Rows([row_type(*row) for row in rows])
+
+
+def db_time(connection: Connection, moment: datetime) -> Any:
+    """Return an aware moment as the driver binds it: naive UTC text on SQLite, as is elsewhere.
+
+    The text is exactly what ``UTCDateTime`` stores on SQLite, so that comparisons in SQL agree.
+    """
+    if connection.dialect.name == "sqlite":
+        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return moment
+
+
+def read_time(value: Any) -> datetime:
+    """Return a timestamp read at the driver level as an aware UTC datetime."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_sqlite_writers: dict[str, threading.Lock] = {}
+_sqlite_writers_guard = threading.Lock()
+
+
+def _sqlite_writer(engine: Engine) -> threading.Lock:
+    key = str(engine.url)
+    with _sqlite_writers_guard:
+        return _sqlite_writers.setdefault(key, threading.Lock())
+
+
+class Attempt:
+    """One member's attempt on a hot path, on a connection it owns or in a caller's transaction.
+
+    ``write()`` brackets the attempt's writes. In a caller's transaction (a ``do_*`` action in
+    a unit of work) it does nothing: the caller commits. On a connection of its own (the API's
+    hot endpoints, ``attempt()``): on PostgreSQL the connection is in autocommit and a write is
+    one statement, so the row locks it takes are held only while PostgreSQL runs it, never
+    across a round trip to Python; on SQLite the writes run in ``BEGIN IMMEDIATE`` under a lock
+    of the process, so that threads queue on a Python lock instead of SQLite's busy-wait sleeps.
+    """
+
+    def __init__(self, connection: Connection, *, owns_transactions: bool) -> None:
+        self.connection = connection
+        self.owns_transactions = owns_transactions
+        self.is_postgresql = connection.dialect.name == "postgresql"
+
+    def time(self, moment: datetime) -> Any:
+        """Return ``moment`` bound for this connection's driver."""
+        return db_time(self.connection, moment)
+
+    @contextmanager
+    def write(self, *, statements: int = 1) -> Iterator[Connection]:
+        """Yield the connection for the attempt's writes, committed together when owned.
+
+        ``statements`` > 1 on PostgreSQL opens an explicit transaction around them.
+        """
+        if not self.owns_transactions or (self.is_postgresql and statements == 1):
+            yield self.connection
+            return
+        lock = None if self.is_postgresql else _sqlite_writer(self.connection.engine)
+        if lock is not None:
+            lock.acquire()
+        try:
+            _BEGIN_IMMEDIATE.run(self.connection) if lock else _BEGIN.run(self.connection)
+            try:
+                yield self.connection
+            except BaseException:
+                _ROLLBACK.run(self.connection)
+                raise
+            _COMMIT.run(self.connection)
+        finally:
+            if lock is not None:
+                lock.release()
+
+
+_BEGIN, _BEGIN_IMMEDIATE = Sql("BEGIN"), Sql("BEGIN IMMEDIATE")
+_COMMIT, _ROLLBACK = Sql("COMMIT"), Sql("ROLLBACK")
+
+
+@contextmanager
+def attempt(engine: Engine) -> Iterator[Attempt]:
+    """Yield an attempt on a pooled connection of its own (autocommit; ``write()`` commits)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        yield Attempt(connection, owns_transactions=True)
+
+
+def in_session(session: Session) -> Attempt:
+    """Return an attempt that runs in the session's transaction (the caller commits)."""
+    return Attempt(session.connection(), owns_transactions=False)
+
+
+_IS_MEMBER = """EXISTS (
+    SELECT 1 FROM memberships m JOIN groups g
+      ON g.tenant_id = m.tenant_id AND g.group_id = m.group_id
+    WHERE m.tenant_id = {table}.tenant_id AND m.group_id = {table}.group_id
+      AND m.member_kind = :kind AND m.member_id = :member
+      AND m.left_at IS NULL AND g.archived_at IS NULL)"""
+
+
+def is_member_sql(table: str) -> str:
+    """Return the SQL of "the member (``:kind``, ``:member``) is in the group of ``table`` now"."""
+    return _IS_MEMBER.format(table=table)

@@ -3,25 +3,37 @@
 SQL path, in one transaction: the member's count rises by an upsert that only applies while
 it stays within the limit, then the sale's ``sold`` rises by a conditional update that only
 applies while stock remains (``sold + qty <= stock``, also a CHECK), then the order row is
-written. Any refusal rolls the whole attempt back. Redis path: one Lua script checks the
-window, the limit and the stock and takes the units; the same SQL statements persist them,
-and a failure gives the units back. An ``attempt_id`` (unique per sale) turns a retried attempt
-into the order it already made.
+written. Any refusal rolls the whole attempt back. On PostgreSQL the three are one statement
+(CTEs) in autocommit, so that the sale's row lock is held only while PostgreSQL runs it.
+Redis path: one Lua script checks the window, the limit and the stock, takes the units, gives
+the order its id and logs it; ``persist`` applies the log to SQL (``hot`` says why nothing
+acknowledged is lost). An ``attempt_id`` (unique per sale) turns a retried attempt into the
+order it already made.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, NoReturn
 
-from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Engine, Row, func, select
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from qunyun.activation.common import check_offer, epoch_ms, require_member, upsert
+from qunyun.activation.common import (
+    Attempt,
+    Sql,
+    attempt,
+    check_offer,
+    epoch_ms,
+    in_session,
+    is_member_sql,
+    read_time,
+)
 from qunyun.activation.errors import Ended, LimitExceeded, NotStarted, SoldOut
 from qunyun.activation.hot import RedisHotState, member_key
-from qunyun.activation.models import FlashSale, FlashSaleBuyer, FlashSaleOrder
+from qunyun.activation.models import FlashSale, FlashSaleOrder
 from qunyun.channel.models import ContactKind
 from qunyun.core.clock import utcnow
 from qunyun.core.errors import Conflict, InvalidInput, NotFound
@@ -102,6 +114,54 @@ def do_create_flash_sale(
     return sale
 
 
+_READ_FOR_ORDER = Sql(
+    f"""
+SELECT s.group_id, s.price_fen, s.per_member_limit, s.starts_at, s.ends_at,
+  {is_member_sql("s")} AS is_member,
+  (SELECT o.id FROM flash_sale_orders o
+   WHERE o.sale_id = s.id AND o.attempt_id = :attempt) AS earlier_order
+FROM flash_sales s WHERE s.id = :sale AND s.tenant_id = :tenant
+"""
+)
+_BUYER = """
+INSERT INTO flash_sale_buyers (sale_id, member_kind, member_id, bought)
+VALUES (:sale, :kind, :member, :qty)
+ON CONFLICT (sale_id, member_kind, member_id)
+DO UPDATE SET bought = flash_sale_buyers.bought + excluded.bought
+WHERE flash_sale_buyers.bought + excluded.bought <= :limit
+RETURNING bought
+"""
+_SELL = """
+UPDATE flash_sales SET sold = sold + :qty
+WHERE id = :sale AND sold + :qty <= stock AND starts_at <= :now AND ends_at > :now
+"""
+_ORDER = """
+INSERT INTO flash_sale_orders
+  (tenant_id, sale_id, member_kind, member_id, qty, amount_fen, attempt_id, created_at)
+VALUES (:tenant, :sale, :kind, :member, :qty, :amount, :attempt, :now)
+RETURNING id
+"""
+_BUYER_SQLITE = Sql(_BUYER)
+_SELL_SQLITE = Sql(_SELL + "RETURNING sold")
+_ORDER_SQLITE = Sql(_ORDER)
+# PostgreSQL: the member's count, the stock and the order in one statement. Data-modifying
+# CTEs all run to completion, so a refused sale must fail the statement to undo the count.
+_ORDER_POSTGRESQL = Sql(
+    f"""
+WITH buyer AS ({_BUYER}),
+sold AS ({_SELL} AND EXISTS (SELECT 1 FROM buyer) RETURNING sold),
+placed AS (
+  INSERT INTO flash_sale_orders
+    (tenant_id, sale_id, member_kind, member_id, qty, amount_fen, attempt_id, created_at)
+  SELECT :tenant, :sale, :kind, :member, :qty, :amount, :attempt, :now FROM sold
+  RETURNING id)
+SELECT (SELECT count(*) FROM buyer) AS counted, (SELECT id FROM placed) AS order_id,
+  CASE WHEN NOT EXISTS (SELECT 1 FROM placed)
+       THEN CAST((SELECT 'sold out: ' || bought FROM buyer) AS integer) END AS guard
+"""
+)
+
+
 def do_order_flash_sale(
     session: Session,
     tenant: Tenant,
@@ -114,153 +174,208 @@ def do_order_flash_sale(
     when: datetime | None = None,
     hot: RedisHotState | None = None,
 ) -> FlashSaleOrder:
-    """Buy ``qty`` units for the member; return the order (the same one for a retried attempt).
+    """Buy ``qty`` units for the member in the session's transaction; return the order.
+
+    With ``hot`` the units are taken in Redis and the order applied to SQL in this
+    transaction too. Raise what ``order_flash_sale`` raises.
+    """
+    order_id = _order(
+        in_session(session), tenant.id, sale_id, member_kind, member_id, qty, attempt_id, when, hot
+    )
+    order = session.get(FlashSaleOrder, order_id)
+    if order is None:
+        raise Conflict(f"下单请求 {attempt_id} 正在处理，请稍后查看订单")
+    return order
+
+
+def order_flash_sale(
+    engine: Engine,
+    tenant_id: int,
+    sale_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+    qty: int,
+    *,
+    attempt_id: str | None = None,
+    when: datetime | None = None,
+    hot: RedisHotState | None = None,
+) -> int:
+    """Buy ``qty`` units for the member on a connection of its own; return the order id.
+
+    The same ``attempt_id`` (unique per sale) returns the order it already made. On SQL the
+    order is committed when this returns; with ``hot`` it is decided and logged in Redis and
+    ``persist`` applies it to SQL.
 
     Raise NotFound when the sale is not the tenant's or the member is not in its group,
     InvalidInput for qty < 1, NotStarted / Ended outside the window, LimitExceeded past the
     per-member limit and SoldOut when the stock left is short.
     """
+    with attempt(engine) as buy:
+        return _order(buy, tenant_id, sale_id, member_kind, member_id, qty, attempt_id, when, hot)
+
+
+def _order(
+    buy: Attempt,
+    tenant_id: int,
+    sale_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+    qty: int,
+    attempt_id: str | None,
+    when: datetime | None,
+    hot: RedisHotState | None,
+) -> int:
     when = when or utcnow()
-    sale = session.scalar(
-        select(FlashSale).where(FlashSale.id == sale_id, FlashSale.tenant_id == tenant.id)
-    )
-    if sale is None:
+    params = {
+        "tenant": tenant_id,
+        "sale": sale_id,
+        "kind": member_kind.value,
+        "member": member_id,
+        "qty": qty,
+        "attempt": attempt_id,
+        "now": buy.time(when),
+    }
+    sale = _READ_FOR_ORDER.run(buy.connection, **params).first()
+    if sale is None or not sale.is_member:
         raise NotFound(f"没有秒杀 {sale_id}")
-    require_member(session, tenant, sale.group_id, member_kind, member_id, f"秒杀 {sale_id}")
     if qty < 1:
         raise InvalidInput("购买数量至少为 1")
-    if attempt_id is not None:
-        earlier = _order_of_attempt(session, sale_id, attempt_id)
-        if earlier is not None:
-            return earlier
-    if hot is None:
-        _check_window(sale, when)
-        if qty > sale.per_member_limit:
-            raise LimitExceeded(f"每人限购 {sale.per_member_limit} 件")
-        return _persist_order(session, tenant, sale, member_kind, member_id, qty, attempt_id, when)
-    member = member_key(member_kind.value, member_id)
-    claim = hot.buy(sale.id, member, qty, epoch_ms(when), attempt_id or "")
-    if claim.status == "missing":
-        load_sale_state(session, sale, hot, when)
-        claim = hot.buy(sale.id, member, qty, epoch_ms(when), attempt_id or "")
-    if claim.status == "replay":
-        # the attempt took units in Redis but its order was never committed: commit it now
-        return _persist_order(session, tenant, sale, member_kind, member_id, qty, attempt_id, when)
-    if claim.status != "ok":
-        _raise_refusal(sale, claim.status)
-    try:
-        return _persist_order(session, tenant, sale, member_kind, member_id, qty, attempt_id, when)
-    except Exception:
-        hot.unbuy(sale.id, member, qty, attempt_id or "")
-        raise
-
-
-def _order_of_attempt(session: Session, sale_id: int, attempt_id: str) -> FlashSaleOrder | None:
-    return session.scalar(
-        select(FlashSaleOrder).where(
-            FlashSaleOrder.sale_id == sale_id, FlashSaleOrder.attempt_id == attempt_id
+    if sale.earlier_order is not None:
+        return int(sale.earlier_order)
+    if hot is not None:
+        return _order_in_redis(
+            buy, sale_id, sale, member_kind, member_id, qty, attempt_id, when, hot
         )
-    )
+    starts_at, ends_at = read_time(sale.starts_at), read_time(sale.ends_at)
+    _check_window(sale_id, starts_at, ends_at, when)
+    limit = int(sale.per_member_limit)
+    if qty > limit:
+        raise LimitExceeded(f"每人限购 {limit} 件")
+    params |= {"limit": limit, "amount": qty * int(sale.price_fen)}
+    try:
+        with buy.write() as connection:
+            if buy.is_postgresql:
+                try:
+                    row = _ORDER_POSTGRESQL.run(connection, **params).one()
+                except DataError as error:  # the guard: the count rose but the stock was short
+                    _check_window(sale_id, starts_at, ends_at, when)
+                    raise SoldOut(f"秒杀 {sale_id} 库存不足") from error
+                if not row.counted:
+                    raise LimitExceeded(f"每人限购 {limit} 件")
+                return int(row.order_id)
+            if _BUYER_SQLITE.run(connection, **params).first() is None:
+                raise LimitExceeded(f"每人限购 {limit} 件")
+            if _SELL_SQLITE.run(connection, **params).first() is None:
+                _check_window(sale_id, starts_at, ends_at, when)
+                raise SoldOut(f"秒杀 {sale_id} 库存不足")
+            return int(_ORDER_SQLITE.run(connection, **params).scalar_one())
+    except IntegrityError as error:
+        raise Conflict(f"下单请求 {attempt_id} 正在处理，请稍后查看订单") from error
 
 
-def _check_window(sale: FlashSale, when: datetime) -> None:
-    if when < sale.starts_at:
-        raise NotStarted(f"秒杀 {sale.id} 尚未开始")
-    if when >= sale.ends_at:
-        raise Ended(f"秒杀 {sale.id} 已结束")
-
-
-def _raise_refusal(sale: FlashSale, status: str) -> None:
-    if status == "not_started":
-        raise NotStarted(f"秒杀 {sale.id} 尚未开始")
-    if status == "ended":
-        raise Ended(f"秒杀 {sale.id} 已结束")
-    if status == "limit_exceeded":
-        raise LimitExceeded(f"每人限购 {sale.per_member_limit} 件")
-    if status == "sold_out":
-        raise SoldOut(f"秒杀 {sale.id} 库存不足")
-    raise Conflict(f"秒杀 {sale.id} 状态异常：{status}")
-
-
-def _persist_order(
-    session: Session,
-    tenant: Tenant,
-    sale: FlashSale,
+def _order_in_redis(
+    buy: Attempt,
+    sale_id: int,
+    sale: Row[Any],
     member_kind: ContactKind,
     member_id: str,
     qty: int,
     attempt_id: str | None,
     when: datetime,
-) -> FlashSaleOrder:
-    bought = session.execute(
-        upsert(session, FlashSaleBuyer)
-        .values(sale_id=sale.id, member_kind=member_kind.value, member_id=member_id, bought=qty)
-        .on_conflict_do_update(
-            index_elements=["sale_id", "member_kind", "member_id"],
-            set_={"bought": FlashSaleBuyer.bought + qty},
-            where=FlashSaleBuyer.bought + qty <= sale.per_member_limit,
-        )
-        .returning(FlashSaleBuyer.bought)
-    ).first()
-    if bought is None:
-        raise LimitExceeded(f"每人限购 {sale.per_member_limit} 件")
-    sold = session.execute(
-        update(FlashSale)
-        .where(
-            FlashSale.id == sale.id,
-            FlashSale.sold + qty <= FlashSale.stock,
-            FlashSale.starts_at <= when,
-            FlashSale.ends_at > when,
-        )
-        .values(sold=FlashSale.sold + qty)
-        .returning(FlashSale.sold)
-    ).first()
-    if sold is None:
-        _check_window(sale, when)
-        raise SoldOut(f"秒杀 {sale.id} 库存不足")
-    try:
-        order_id = session.execute(
-            insert(FlashSaleOrder)
-            .values(
-                tenant_id=tenant.id,
-                sale_id=sale.id,
-                member_kind=member_kind,
-                member_id=member_id,
-                qty=qty,
-                amount_fen=qty * sale.price_fen,
-                attempt_id=attempt_id,
-                created_at=when,
-            )
-            .returning(FlashSaleOrder.id)
-        ).scalar_one()
-    except IntegrityError as error:
-        raise Conflict(f"下单请求 {attempt_id} 正在处理，请稍后查看订单") from error
-    return session.get_one(FlashSaleOrder, order_id)
+    hot: RedisHotState,
+) -> int:
+    from qunyun.activation import persist  # persist applies what this module decides
+
+    member = member_key(member_kind.value, member_id)
+    claim = hot.buy(sale_id, member, qty, epoch_ms(when), attempt_id or "")
+    if claim.status == "missing":
+        persist.catch_up(buy, hot)
+        load_sale_state(buy.connection, sale_id, hot, when)
+        claim = hot.buy(sale_id, member, qty, epoch_ms(when), attempt_id or "")
+    if claim.status == "replay":
+        if not buy.owns_transactions:
+            persist.catch_up(buy, hot)
+        return int(claim.value)
+    if claim.status != "ok":
+        _raise_refusal(sale_id, int(sale.per_member_limit), claim.status)
+    order_id = int(claim.value)
+    if not buy.owns_transactions:  # in a caller's transaction: SQL has it when that commits
+        placed = persist.Placed(sale_id, member, qty, order_id, attempt_id or "", when)
+        with buy.write() as connection:
+            persist.apply_orders(connection, [placed])
+    return order_id
+
+
+def _check_window(sale_id: int, starts_at: datetime, ends_at: datetime, when: datetime) -> None:
+    if when < starts_at:
+        raise NotStarted(f"秒杀 {sale_id} 尚未开始")
+    if when >= ends_at:
+        raise Ended(f"秒杀 {sale_id} 已结束")
+
+
+def _raise_refusal(sale_id: int, limit: int, status: str) -> NoReturn:
+    if status == "not_started":
+        raise NotStarted(f"秒杀 {sale_id} 尚未开始")
+    if status == "ended":
+        raise Ended(f"秒杀 {sale_id} 已结束")
+    if status == "limit_exceeded":
+        raise LimitExceeded(f"每人限购 {limit} 件")
+    if status == "sold_out":
+        raise SoldOut(f"秒杀 {sale_id} 库存不足")
+    raise Conflict(f"秒杀 {sale_id} 状态异常：{status}")
+
+
+_FOR_LOAD = Sql(
+    """
+SELECT s.stock - s.sold AS remaining, s.per_member_limit, s.starts_at, s.ends_at,
+  (SELECT max(id) FROM flash_sale_orders) AS last_order_id
+FROM flash_sales s WHERE s.id = :sale
+"""
+)
+_BUYERS_FOR_LOAD = Sql(
+    "SELECT member_kind, member_id, bought FROM flash_sale_buyers WHERE sale_id = :sale"
+)
+_ATTEMPTS_FOR_LOAD = Sql(
+    "SELECT attempt_id, id FROM flash_sale_orders WHERE sale_id = :sale AND attempt_id IS NOT NULL"
+)
 
 
 def load_sale_state(
-    session: Session, sale: FlashSale, hot: RedisHotState, when: datetime | None = None
+    connection: Connection, sale_id: int, hot: RedisHotState, when: datetime | None = None
 ) -> bool:
-    """Load a sale's stock left and per-member counts into Redis as committed SQL has them."""
-    bought = session.execute(
-        select(FlashSaleBuyer.member_kind, FlashSaleBuyer.member_id, FlashSaleBuyer.bought).where(
-            FlashSaleBuyer.sale_id == sale.id
-        )
-    ).all()
-    sold = session.scalar(select(FlashSale.sold).where(FlashSale.id == sale.id)) or 0
+    """Load a sale's stock left, per-member counts and attempts into Redis as SQL has them.
+
+    Drain the log into SQL first (``persist``), or orders not yet applied are sold again.
+    """
+    sale = _FOR_LOAD.run(connection, sale=sale_id).first()
+    if sale is None:
+        return False
+    bought = _BUYERS_FOR_LOAD.run(connection, sale=sale_id).all()
+    attempts = _ATTEMPTS_FOR_LOAD.run(connection, sale=sale_id).all()
     return hot.load_sale(
-        sale.id,
-        remaining=sale.stock - sold,
-        limit=sale.per_member_limit,
-        starts_ms=epoch_ms(sale.starts_at),
-        ends_ms=epoch_ms(sale.ends_at),
-        bought=[(member_key(row.member_kind.value, row.member_id), row.bought) for row in bought],
+        sale_id,
+        remaining=int(sale.remaining),
+        limit=int(sale.per_member_limit),
+        starts_ms=epoch_ms(read_time(sale.starts_at)),
+        ends_ms=epoch_ms(read_time(sale.ends_at)),
+        bought=[(member_key(row.member_kind, row.member_id), row.bought) for row in bought],
+        attempts=[(row.attempt_id, row.id) for row in attempts],
+        last_order_id=int(sale.last_order_id or 0),
         now_ms=epoch_ms(when or utcnow()),
     )
 
 
-def flash_sale_detail(session: Session, tenant: Tenant, sale_id: int) -> SaleView:
-    """Return a sale with its orders (oldest first); raise NotFound when not the tenant's."""
+def flash_sale_detail(
+    session: Session, tenant: Tenant, sale_id: int, hot: RedisHotState | None = None
+) -> SaleView:
+    """Return a sale with its orders (oldest first); raise NotFound when not the tenant's.
+
+    With ``hot`` the orders Redis acknowledged and SQL has not applied yet are applied first.
+    """
+    if hot is not None:
+        from qunyun.activation import persist
+
+        persist.catch_up(in_session(session), hot)
     sale = session.scalar(
         select(FlashSale).where(FlashSale.id == sale_id, FlashSale.tenant_id == tenant.id)
     )

@@ -1,25 +1,35 @@
 """Hot state in Redis: red-packet shares and flash-sale stock, claimed by Lua scripts.
 
-With ``QUNYUN_REDIS_URL`` set, a grab or an order is first decided by one Lua script (atomic in
-Redis: no other command runs in between), then persisted to SQL in the action's transaction
-with the same conditional updates the SQL path uses, so SQL stays the truth and the database
-constraints still hold. Redis state is a cache of SQL that can always be rebuilt from it:
-every script answers ``missing`` when its keys are absent (a Redis restart, an eviction), and
-the action then reloads them from SQL (``load_*`` scripts write only when the keys are still
-absent, so racing loaders agree) and tries again.
+With ``QUNYUN_REDIS_URL`` set, a grab or an order is decided by one Lua script (atomic in
+Redis: no other command runs in between). The same script appends what it decided to the
+**activation log**, a Redis stream: the share and member of a grab, the order id, member and
+units of an order. The script's answer is the acknowledgement, and from then on the decision
+is as durable as Redis itself; SQL receives it from the log (``persist``), idempotently, so
+that a log entry applied twice (a drainer killed between its commit and its delete, two
+drainers racing) changes SQL once.
 
-What a crash can leave behind, and why it is safe:
-- a claim made in Redis whose SQL transaction never committed was never acknowledged; the
-  member's retry finds the claim in Redis and persists it then (a red-packet grab), or an
-  attempt id replays it (a flash-sale order); a rebuild from SQL drops it;
-- an action whose persistence fails returns the claim (``release_*``) before re-raising.
+Why an acknowledged grab or order survives a ``kill -9`` of the API process: the process has
+nothing of it that Redis does not have. The script returned only after the claim and its log
+entry were written together; entries leave the log only after the SQL transaction that
+applied them committed. A killed drainer leaves its entries in the log, and the next one (in
+any API process, or ``persist.drain`` in any other) applies them again, which changes nothing
+already applied.
 
-Keys carry a ``{…}`` hash tag per packet / sale so that a Redis Cluster keeps each
-script's keys on one slot.
+Redis state is a cache of SQL plus the log, and can be rebuilt from them: every script
+answers ``missing`` when its keys are absent (a Redis restart, an eviction), and the action
+then drains the log into SQL, reloads the keys from SQL (``load_*`` scripts write only when
+the keys are still absent, so racing loaders agree) and tries again. What Redis loses itself
+(a Redis crash without AOF persistence) is lost: run Redis with ``appendonly yes`` (and
+``appendfsync always`` for no window at all) where that matters.
+
+Keys carry a ``{…}`` hash tag per packet / sale; the log and the order-id sequence are one
+key each, so on a Redis Cluster put a hash tag in ``QUNYUN_REDIS_PREFIX`` (``qunyun{a}:``),
+which then holds every key on one slot.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -29,6 +39,7 @@ import redis
 
 from qunyun.core.errors import ConfigurationError
 
+# KEYS: meta, free, grabs, log; ARGV: member, now_ms, packet id
 _CLAIM_SHARE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
 local held = redis.call('HGET', KEYS[3], ARGV[1])
@@ -40,16 +51,9 @@ end
 local share = redis.call('LPOP', KEYS[2])
 if not share then return {'empty'} end
 redis.call('HSET', KEYS[3], ARGV[1], share)
+redis.call('XADD', KEYS[4], '*', 'k', 'grab', 'id', ARGV[3], 'm', ARGV[1], 's', share,
+           't', ARGV[2])
 return {'ok', share}
-"""
-
-_RELEASE_SHARE = """
-if redis.call('HGET', KEYS[3], ARGV[1]) == ARGV[2] then
-  redis.call('HDEL', KEYS[3], ARGV[1])
-  redis.call('LPUSH', KEYS[2], ARGV[2])
-  return 1
-end
-return 0
 """
 
 # ARGV: expires_ms, open, ttl_ms, number of free shares, free shares…, then member, share pairs
@@ -69,8 +73,12 @@ redis.call('HSET', KEYS[1], 'open', '0')
 return 1
 """
 
+# KEYS: meta, bought, attempts, log, order-id sequence
+# ARGV: member, qty, now_ms, attempt id ('' for none), sale id
 _BUY = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[5]) == 0 then
+  return {'missing'}
+end
 if ARGV[4] ~= '' then
   local replay = redis.call('HGET', KEYS[3], ARGV[4])
   if replay then return {'replay', replay} end
@@ -84,26 +92,31 @@ if bought + qty > tonumber(redis.call('HGET', KEYS[1], 'limit')) then return {'l
 if tonumber(redis.call('HGET', KEYS[1], 'remaining')) < qty then return {'sold_out'} end
 redis.call('HINCRBY', KEYS[1], 'remaining', -qty)
 redis.call('HINCRBY', KEYS[2], ARGV[1], qty)
-if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], ARGV[1]) end
-return {'ok'}
+local order = redis.call('INCR', KEYS[5])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[3], ARGV[4], order) end
+redis.call('XADD', KEYS[4], '*', 'k', 'order', 'id', ARGV[5], 'm', ARGV[1], 'q', ARGV[2],
+           'o', order, 'a', ARGV[4], 't', ARGV[3])
+return {'ok', order}
 """
 
-_UNBUY = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HINCRBY', KEYS[1], 'remaining', tonumber(ARGV[2]))
-redis.call('HINCRBY', KEYS[2], ARGV[1], -tonumber(ARGV[2]))
-if ARGV[3] ~= '' then redis.call('HDEL', KEYS[3], ARGV[3]) end
-return 1
-"""
-
-# ARGV: remaining, limit, starts_ms, ends_ms, ttl_ms, then member, bought pairs
+# KEYS: meta, bought, attempts, order-id sequence
+# ARGV: remaining, limit, starts_ms, ends_ms, ttl_ms, last order id, number of buyers,
+#       then member, bought pairs, then attempt, order id pairs
 _LOAD_SALE = """
+redis.call('SET', KEYS[4], ARGV[6], 'NX')
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'remaining', ARGV[1], 'limit', ARGV[2],
            'starts_ms', ARGV[3], 'ends_ms', ARGV[4])
-for i = 6, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+local last_buyer = 7 + 2 * tonumber(ARGV[7])
+for i = 8, last_buyer, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+for i = last_buyer + 1, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
 for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
 return 1
+"""
+
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 KEEP_AFTER_END_MS = 7 * 24 * 3600 * 1000
@@ -141,19 +154,55 @@ def _claim(reply: Any) -> Claim:
     return Claim(status, value=value)
 
 
+@dataclass(frozen=True)
+class LogEntry:
+    """One decision of a script in the activation log: a grab or an order, not yet in SQL.
+
+    ``kind`` is ``grab`` (``target`` the packet, ``share`` its ``position:amount``) or
+    ``order`` (``target`` the sale, ``order_id``, ``qty`` and ``attempt_id``).
+    """
+
+    entry_id: str
+    kind: str
+    target: int
+    member: str
+    at_ms: int
+    share: str = ""
+    order_id: int = 0
+    qty: int = 0
+    attempt_id: str = ""
+
+    @classmethod
+    def parse(cls, entry_id: str, fields: dict[str, str]) -> LogEntry:
+        """Return the entry of a stream record's fields."""
+        return cls(
+            entry_id=entry_id,
+            kind=fields["k"],
+            target=int(fields["id"]),
+            member=fields["m"],
+            at_ms=int(fields["t"]),
+            share=fields.get("s", ""),
+            order_id=int(fields.get("o", "0")),
+            qty=int(fields.get("q", "0")),
+            attempt_id=fields.get("a", ""),
+        )
+
+
 class RedisHotState:
     """Hot counters of activation in one Redis, under a key ``prefix``."""
 
     def __init__(self, client: redis.Redis, prefix: str = "qunyun:") -> None:
         self.client = client
         self.prefix = prefix
+        self.log_key = f"{prefix}activation-log"
+        self._order_ids = f"{prefix}fs:order-id"
+        self._log_lock = f"{prefix}activation-log:lock"
         self._claim_share = client.register_script(_CLAIM_SHARE)
-        self._release_share = client.register_script(_RELEASE_SHARE)
         self._load_packet = client.register_script(_LOAD_PACKET)
         self._close = client.register_script(_CLOSE)
         self._buy = client.register_script(_BUY)
-        self._unbuy = client.register_script(_UNBUY)
         self._load_sale = client.register_script(_LOAD_SALE)
+        self._unlock = client.register_script(_UNLOCK)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "qunyun:") -> RedisHotState:
@@ -184,7 +233,7 @@ class RedisHotState:
         """Write a packet's state as SQL has it, unless it is already there; return if written.
 
         ``free`` are the unclaimed (position, amount) in position order, ``held`` the claimed
-        (member key, position, amount).
+        (member key, position, amount). Drain the log into SQL first (``persist``).
         """
         free_shares = [encode_share(position, amount) for position, amount in free]
         pairs: list[str] = []
@@ -195,14 +244,12 @@ class RedisHotState:
         return bool(self._load_packet(keys=self._packet_keys(packet_id), args=args))
 
     def claim_share(self, packet_id: int, member: str, now_ms: int) -> Claim:
-        """Claim the next free share for ``member`` (statuses ok, already, empty, closed, missing)."""
-        return _claim(self._claim_share(keys=self._packet_keys(packet_id), args=[member, now_ms]))
+        """Claim the next free share for ``member`` and log it.
 
-    def release_share(self, packet_id: int, member: str, position: int, amount_fen: int) -> None:
-        """Give a claimed share back (its persistence failed)."""
-        self._release_share(
-            keys=self._packet_keys(packet_id), args=[member, encode_share(position, amount_fen)]
-        )
+        Statuses: ok, already (with the member's share), empty, closed, missing.
+        """
+        keys = [*self._packet_keys(packet_id), self.log_key]
+        return _claim(self._claim_share(keys=keys, args=[member, now_ms, packet_id]))
 
     def close_packet(self, packet_id: int) -> None:
         """Stop all further claims of a packet (it expired)."""
@@ -223,28 +270,93 @@ class RedisHotState:
         starts_ms: int,
         ends_ms: int,
         bought: Iterable[tuple[str, int]],
+        attempts: Iterable[tuple[str, int]] = (),
+        last_order_id: int,
         now_ms: int,
     ) -> bool:
-        """Write a sale's stock and per-member counts as SQL has them, unless already there."""
-        pairs: list[str | int] = []
+        """Write a sale's stock and per-member counts as SQL has them, unless already there.
+
+        ``last_order_id`` (the largest order id in SQL) starts the order-id sequence when it
+        is missing. Drain the log into SQL first (``persist``).
+        """
+        buyers: list[str | int] = []
         for member, units in bought:
-            pairs += [member, units]
+            buyers += [member, units]
+        replays: list[str | int] = []
+        for attempt_id, order_id in attempts:
+            replays += [attempt_id, order_id]
         ttl = max(ends_ms - now_ms, 0) + KEEP_AFTER_END_MS
-        args = [remaining, limit, starts_ms, ends_ms, ttl, *pairs]
-        return bool(self._load_sale(keys=self._sale_keys(sale_id), args=args))
+        args = [
+            remaining, limit, starts_ms, ends_ms, ttl, last_order_id, len(buyers) // 2,
+            *buyers, *replays,
+        ]  # fmt: skip
+        keys = [*self._sale_keys(sale_id), self._order_ids]
+        return bool(self._load_sale(keys=keys, args=args))
 
     def buy(self, sale_id: int, member: str, qty: int, now_ms: int, attempt_id: str) -> Claim:
-        """Take ``qty`` units for ``member``.
+        """Take ``qty`` units for ``member`` and log the order; ``value`` is its order id.
 
-        Statuses: ok, replay, not_started, ended, limit_exceeded, sold_out, missing.
+        Statuses: ok, replay (the attempt's earlier order), not_started, ended,
+        limit_exceeded, sold_out, missing.
         """
-        reply = self._buy(keys=self._sale_keys(sale_id), args=[member, qty, now_ms, attempt_id])
-        # a replay answers the member key of the attempt (``store:S001``), never a share
+        keys = [*self._sale_keys(sale_id), self.log_key, self._order_ids]
+        reply = self._buy(keys=keys, args=[member, qty, now_ms, attempt_id, sale_id])
         return Claim(str(reply[0]), value=str(reply[1]) if len(reply) > 1 else "")
 
-    def unbuy(self, sale_id: int, member: str, qty: int, attempt_id: str) -> None:
-        """Give units back (their order was not persisted)."""
-        self._unbuy(keys=self._sale_keys(sale_id), args=[member, qty, attempt_id])
+    # --- the activation log --------------------------------------------------------------
+
+    def read_log(self, count: int, start: str = "-", end: str = "+") -> list[LogEntry]:
+        """Return up to ``count`` of the oldest entries between ``start`` and ``end`` (ids)."""
+        records: Any = self.client.xrange(self.log_key, min=start, max=end, count=count)
+        return [LogEntry.parse(entry_id, fields) for entry_id, fields in records]
+
+    def last_log_id(self) -> str | None:
+        """Return the id of the newest entry, or None when the log is empty."""
+        newest = self.client.xrevrange(self.log_key, count=1)
+        return str(newest[0][0]) if newest else None
+
+    def set_aside(self, entry: LogEntry, reason: str) -> None:
+        """Keep an entry that SQL refused in the ``…:failed`` stream, with the reason."""
+        fields = {
+            "entry": entry.entry_id,
+            "k": entry.kind,
+            "id": entry.target,
+            "m": entry.member,
+            "t": entry.at_ms,
+            "s": entry.share,
+            "o": entry.order_id,
+            "q": entry.qty,
+            "a": entry.attempt_id,
+            "reason": reason[:500],
+        }
+        self.client.xadd(f"{self.log_key}:failed", fields)  # type: ignore[arg-type]
+
+    def set_aside_entries(self) -> list[tuple[str, dict[str, str]]]:
+        """Return the entries SQL refused, oldest first (for an operator to look at)."""
+        records: Any = self.client.xrange(f"{self.log_key}:failed")
+        return [(str(entry_id), dict(fields)) for entry_id, fields in records]
+
+    def delete_log(self, entry_ids: list[str]) -> None:
+        """Delete entries that a committed SQL transaction applied."""
+        if entry_ids:
+            self.client.xdel(self.log_key, *entry_ids)
+
+    def log_length(self) -> int:
+        """Return how many entries wait to be applied to SQL."""
+        return int(self.client.xlen(self.log_key))
+
+    def lock_log(self, seconds: float) -> str | None:
+        """Take the drainer's lease for ``seconds``; return its token, or None when taken.
+
+        The lease only saves duplicate work: applying an entry twice is harmless.
+        """
+        token = uuid.uuid4().hex
+        taken = self.client.set(self._log_lock, token, nx=True, px=int(seconds * 1000))
+        return token if taken else None
+
+    def unlock_log(self, token: str) -> None:
+        """Give the drainer's lease back (only if it is still this token's)."""
+        self._unlock(keys=[self._log_lock], args=[token])
 
     # --- housekeeping --------------------------------------------------------------------
 

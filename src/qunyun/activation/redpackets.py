@@ -3,24 +3,38 @@
 A packet's shares are drawn when it is sent (``split.fair_split``) and stored per position; a
 grab claims the next position. On SQL the claim is one conditional update of the packet's
 ``grabbed_count`` (the row lock orders concurrent grabbers, the returned count is the
-position); the share row then gets its member, and the unique (packet, member) constraint
-refuses a second share to anyone. With Redis (``hot``) a Lua script pops the next share and
-records the member atomically, and the same share update persists it (``hot`` module).
+position, and the same update counts the share's amount); the share row then gets its
+member, and the unique (packet, member) constraint refuses a second share to anyone. On
+PostgreSQL claim, share and event are one statement in autocommit, so that the packet's row
+lock is held only while PostgreSQL runs it, never across a round trip. With Redis (``hot``) a
+Lua script pops the next share, records the member and logs the grab atomically, and
+``persist`` applies the log to SQL.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NoReturn
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from qunyun.activation.common import epoch_ms, require_member, upsert
+from qunyun.activation.common import (
+    Attempt,
+    Sql,
+    attempt,
+    epoch_ms,
+    in_session,
+    is_member_sql,
+    read_time,
+    upsert,
+)
 from qunyun.activation.errors import AlreadyGrabbed, BudgetExceeded, Ended, PacketEmpty
 from qunyun.activation.hot import RedisHotState, member_key
 from qunyun.activation.models import (
@@ -42,9 +56,6 @@ from qunyun.core.errors import Conflict, InvalidInput, NotFound
 from qunyun.core.money import format_yuan
 from qunyun.groups.models import Group
 from qunyun.org.models import Tenant
-
-EVENT_NAMESPACE = uuid.UUID("6f1c3c0e-4a52-4d0b-9a7e-2f3b1d6c8a10")
-"""Namespace of the deterministic event ids (uuid5 of tenant, packet and position)."""
 
 
 @dataclass(frozen=True)
@@ -376,6 +387,86 @@ def _send(
 
 # --- grabbing ------------------------------------------------------------------------------
 
+_READ_FOR_GRAB = Sql(
+    f"""
+SELECT p.group_id, p.status, p.expires_at, p.relay_id, {is_member_sql("p")} AS is_member,
+  (SELECT s.amount_fen FROM red_packet_shares s
+   WHERE s.packet_id = p.id AND s.member_kind = :kind AND s.member_id = :member) AS held_fen
+FROM red_packets p WHERE p.id = :packet AND p.tenant_id = :tenant
+"""
+)
+# The claim takes the next position, counts its amount and finishes the packet at the last one;
+# SET expressions read the row as it was, and a waiter re-reads it when the lock is released.
+_CLAIM = """
+UPDATE red_packets SET
+  grabbed_count = grabbed_count + 1,
+  grabbed_fen = grabbed_fen + (
+    SELECT s.amount_fen FROM red_packet_shares s
+    WHERE s.packet_id = red_packets.id AND s.position = red_packets.grabbed_count + 1),
+  status = CASE WHEN grabbed_count + 1 = count THEN 'finished' ELSE status END,
+  closed_at = CASE WHEN grabbed_count + 1 = count THEN :now ELSE closed_at END
+WHERE id = :packet AND status = 'open' AND grabbed_count < count AND expires_at > :now
+"""
+_CLAIM_SQLITE = Sql(_CLAIM + "RETURNING grabbed_count, status")
+_TAKE_SHARE = Sql(
+    """
+UPDATE red_packet_shares SET member_kind = :kind, member_id = :member, grabbed_at = :now
+WHERE packet_id = :packet AND position = :position AND member_id IS NULL
+RETURNING amount_fen, is_best_luck
+"""
+)
+_GRAB_EVENT = Sql(
+    """
+INSERT INTO activation_events
+  (event_id, tenant_id, ts, kind, group_id, member_kind, member_id, red_packet_id, amount_fen)
+VALUES (:event_id, :tenant, :now, 'red_packet_grab', :group_id, :kind, :member, :packet, :amount)
+"""
+)
+# PostgreSQL: claim, share and event in one statement (one round trip, locks held only inside
+# PostgreSQL); a claim without its share (state left by another path) fails the statement.
+_GRAB_POSTGRESQL = Sql(
+    f"""
+WITH claim AS ({_CLAIM} RETURNING id, tenant_id, group_id, grabbed_count, status),
+share AS (
+  UPDATE red_packet_shares s SET member_kind = :kind, member_id = :member, grabbed_at = :now
+  FROM claim
+  WHERE s.packet_id = claim.id AND s.position = claim.grabbed_count AND s.member_id IS NULL
+  RETURNING s.position, s.amount_fen, s.is_best_luck),
+event AS (
+  INSERT INTO activation_events
+    (event_id, tenant_id, ts, kind, group_id, member_kind, member_id, red_packet_id, amount_fen)
+  SELECT md5(claim.tenant_id || ':' || claim.id || ':' || share.position)::uuid::text,
+    claim.tenant_id, :now, 'red_packet_grab', claim.group_id, :kind, :member, claim.id,
+    share.amount_fen
+  FROM claim, share)
+SELECT claim.grabbed_count, claim.status, share.amount_fen, share.is_best_luck,
+  CASE WHEN share.position IS NULL THEN CAST(claim.status || ' share taken' AS integer) END
+FROM claim LEFT JOIN share ON true
+"""
+)
+_ASK_NEXT_SENDER = Sql(
+    """
+UPDATE red_packet_relays SET
+  next_sender_kind = (SELECT s.member_kind FROM red_packet_shares s
+                      WHERE s.packet_id = :packet AND s.is_best_luck),
+  next_sender_id = (SELECT s.member_id FROM red_packet_shares s
+                    WHERE s.packet_id = :packet AND s.is_best_luck),
+  status = CASE WHEN rounds_sent = rounds THEN 'done' ELSE status END,
+  closed_at = CASE WHEN rounds_sent = rounds THEN :now ELSE closed_at END
+WHERE id = :relay AND status = 'running'
+"""
+)
+
+
+def event_id(tenant_id: int, packet_id: int, position: int) -> str:
+    """Return the id of a packet's event: its send (position 0) or the grab of a position.
+
+    The MD5 of ``tenant:packet:position`` as a UUID, which PostgreSQL computes the same way
+    (``md5(…)::uuid``), so that a grab, a re-applied log entry and an export agree on it.
+    """
+    digest = hashlib.md5(f"{tenant_id}:{packet_id}:{position}".encode(), usedforsecurity=False)
+    return str(uuid.UUID(digest.hexdigest()))
+
 
 def do_grab_red_packet(
     session: Session,
@@ -387,180 +478,184 @@ def do_grab_red_packet(
     when: datetime | None = None,
     hot: RedisHotState | None = None,
 ) -> Grab:
-    """Give the member the next share of the packet; with ``hot`` the claim is made in Redis.
+    """Give the member the next share of the packet, in the session's transaction.
+
+    With ``hot`` the claim is made in Redis and applied to SQL in this transaction too (its log
+    entry, applied again later, changes nothing). Raise what ``grab_red_packet`` raises.
+    """
+    return _grab(in_session(session), tenant.id, packet_id, member_kind, member_id, when, hot)
+
+
+def grab_red_packet(
+    engine: Engine,
+    tenant_id: int,
+    packet_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+    *,
+    when: datetime | None = None,
+    hot: RedisHotState | None = None,
+) -> Grab:
+    """Give the member the next share of the packet on a connection of its own (the API's path).
+
+    On SQL the grab is committed when this returns. With ``hot`` it is decided and logged in
+    Redis and this returns at once; ``persist`` applies the log to SQL.
 
     Raise NotFound when the packet is not the tenant's or the member is not in its group now,
     AlreadyGrabbed when the member holds a share, PacketEmpty when every share is taken, and
     Ended when the packet expired.
     """
+    with attempt(engine) as grab:
+        return _grab(grab, tenant_id, packet_id, member_kind, member_id, when, hot)
+
+
+def _grab(
+    grab: Attempt,
+    tenant_id: int,
+    packet_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+    when: datetime | None,
+    hot: RedisHotState | None,
+) -> Grab:
     when = when or utcnow()
-    packet = session.scalar(
-        select(RedPacket).where(RedPacket.id == packet_id, RedPacket.tenant_id == tenant.id)
-    )
-    if packet is None:
+    params = {
+        "tenant": tenant_id,
+        "packet": packet_id,
+        "kind": member_kind.value,
+        "member": member_id,
+        "now": grab.time(when),
+    }
+    packet = _READ_FOR_GRAB.run(grab.connection, **params).first()
+    if packet is None or not packet.is_member:
         raise NotFound(f"没有红包 {packet_id}")
-    require_member(session, tenant, packet.group_id, member_kind, member_id, f"红包 {packet_id}")
-    held = _held_share(session, packet_id, member_kind, member_id)
-    if held is not None:
+    if packet.held_fen is not None:
         raise AlreadyGrabbed(
-            f"{member_id} 已抢过红包 {packet_id}（¥{format_yuan(held.amount_fen)}）"
+            f"{member_id} 已抢过红包 {packet_id}（¥{format_yuan(packet.held_fen)}）"
         )
-    if hot is None:
-        position = _claim_position_sql(session, packet, when)
-    else:
-        position = _claim_position_redis(session, tenant, packet, member_kind, member_id, when, hot)
-    return _persist_grab(session, tenant, packet, position, member_kind, member_id, when, hot)
-
-
-def _held_share(
-    session: Session, packet_id: int, member_kind: ContactKind, member_id: str
-) -> RedPacketShare | None:
-    return session.scalar(
-        select(RedPacketShare).where(
-            RedPacketShare.packet_id == packet_id,
-            RedPacketShare.member_kind == member_kind,
-            RedPacketShare.member_id == member_id,
-        )
+    if hot is not None:
+        return _grab_in_redis(grab, tenant_id, packet_id, member_kind, member_id, when, hot)
+    with grab.write(statements=1 if packet.relay_id is None else 2) as connection:
+        if grab.is_postgresql:
+            try:
+                row = _GRAB_POSTGRESQL.run(connection, **params).first()
+            except IntegrityError as error:  # the same member grabbing at the same moment
+                raise AlreadyGrabbed(f"{member_id} 已抢过红包 {packet_id}") from error
+            if row is None:
+                _raise_closed(packet_id, packet.status, read_time(packet.expires_at), when)
+            position, status = row.grabbed_count, row.status
+            amount, is_best_luck = row.amount_fen, row.is_best_luck
+        else:
+            claimed = _CLAIM_SQLITE.run(connection, **params).first()
+            if claimed is None:
+                _raise_closed(packet_id, packet.status, read_time(packet.expires_at), when)
+            position, status = claimed.grabbed_count, claimed.status
+            try:
+                share = _TAKE_SHARE.run(connection, **params, position=position).first()
+            except IntegrityError as error:
+                raise AlreadyGrabbed(f"{member_id} 已抢过红包 {packet_id}") from error
+            if share is None:
+                raise Conflict(f"红包 {packet_id} 第 {position} 份已被领取，请重试")
+            amount, is_best_luck = share.amount_fen, share.is_best_luck
+            _GRAB_EVENT.run(
+                connection,
+                **params,
+                event_id=event_id(tenant_id, packet_id, position),
+                group_id=packet.group_id,
+                amount=amount,
+            )
+        if status == PacketStatus.FINISHED.value and packet.relay_id is not None:
+            _ASK_NEXT_SENDER.run(
+                connection, packet=packet_id, relay=packet.relay_id, now=params["now"]
+            )
+    return Grab(
+        packet_id=packet_id,
+        position=int(position),
+        amount_fen=int(amount),
+        member_kind=member_kind,
+        member_id=member_id,
+        grabbed_at=when,
+        is_best_luck=bool(is_best_luck),
     )
 
 
-def _claim_position_sql(session: Session, packet: RedPacket, when: datetime) -> int:
-    claimed = session.execute(
-        update(RedPacket)
-        .where(
-            RedPacket.id == packet.id,
-            RedPacket.status == PacketStatus.OPEN,
-            RedPacket.grabbed_count < RedPacket.count,
-            RedPacket.expires_at > when,
-        )
-        .values(grabbed_count=RedPacket.grabbed_count + 1)
-        .returning(RedPacket.grabbed_count)
-    ).scalar()
-    if claimed is None:
-        _raise_closed(packet, when)
-    return int(claimed)  # type: ignore[arg-type]
+def _raise_closed(packet_id: int, status: str, expires_at: datetime, when: datetime) -> NoReturn:
+    if status == PacketStatus.EXPIRED.value or expires_at <= when:
+        raise Ended(f"红包 {packet_id} 已过期")
+    raise PacketEmpty(f"红包 {packet_id} 已被抢完")
 
 
-def _raise_closed(packet: RedPacket, when: datetime) -> None:
-    if packet.status is PacketStatus.EXPIRED or packet.expires_at <= when:
-        raise Ended(f"红包 {packet.id} 已过期")
-    raise PacketEmpty(f"红包 {packet.id} 已被抢完")
-
-
-def _claim_position_redis(
-    session: Session,
-    tenant: Tenant,
-    packet: RedPacket,
+def _grab_in_redis(
+    grab: Attempt,
+    tenant_id: int,
+    packet_id: int,
     member_kind: ContactKind,
     member_id: str,
     when: datetime,
     hot: RedisHotState,
-) -> int:
-    member = member_key(member_kind.value, member_id)
-    claim = hot.claim_share(packet.id, member, epoch_ms(when))
-    if claim.status == "missing":
-        load_packet_state(session, packet, hot, when)
-        claim = hot.claim_share(packet.id, member, epoch_ms(when))
-    if claim.status in ("ok", "already"):
-        # "already" with no SQL share (checked before) is a claim never persisted: persist it now
-        return claim.position
-    if claim.status == "empty":
-        raise PacketEmpty(f"红包 {packet.id} 已被抢完")
-    if claim.status == "closed":
-        raise Ended(f"红包 {packet.id} 已过期")
-    raise Conflict(f"红包 {packet.id} 状态异常：{claim.status}")
-
-
-def load_packet_state(
-    session: Session, packet: RedPacket, hot: RedisHotState, when: datetime | None = None
-) -> bool:
-    """Load a packet's shares into Redis as committed SQL has them (unless already loaded)."""
-    shares = session.execute(
-        select(
-            RedPacketShare.position,
-            RedPacketShare.amount_fen,
-            RedPacketShare.member_kind,
-            RedPacketShare.member_id,
-        )
-        .where(RedPacketShare.packet_id == packet.id)
-        .order_by(RedPacketShare.position)
-    ).all()
-    return hot.load_packet(
-        packet.id,
-        expires_ms=epoch_ms(packet.expires_at),
-        is_open=packet.status is PacketStatus.OPEN,
-        free=[(row.position, row.amount_fen) for row in shares if row.member_id is None],
-        held=[
-            (member_key(row.member_kind.value, row.member_id), row.position, row.amount_fen)
-            for row in shares
-            if row.member_id is not None and row.member_kind is not None
-        ],
-        now_ms=epoch_ms(when or utcnow()),
-    )
-
-
-def _persist_grab(
-    session: Session,
-    tenant: Tenant,
-    packet: RedPacket,
-    position: int,
-    member_kind: ContactKind,
-    member_id: str,
-    when: datetime,
-    hot: RedisHotState | None,
 ) -> Grab:
+    from qunyun.activation import persist  # persist applies what this module decides
+
     member = member_key(member_kind.value, member_id)
-    try:
-        share = session.execute(
-            update(RedPacketShare)
-            .where(
-                RedPacketShare.packet_id == packet.id,
-                RedPacketShare.position == position,
-                RedPacketShare.member_id.is_(None),
-            )
-            .values(member_kind=member_kind, member_id=member_id, grabbed_at=when)
-            .returning(RedPacketShare.amount_fen, RedPacketShare.is_best_luck)
-        ).first()
-    except IntegrityError as error:
-        raise AlreadyGrabbed(f"{member_id} 已抢过红包 {packet.id}") from error
-    if share is None:  # only on the Redis path: the state in Redis was stale
-        raise Conflict(f"红包 {packet.id} 第 {position} 份已被领取，请重试")
-    counted = {"grabbed_fen": RedPacket.grabbed_fen + share.amount_fen}
-    if hot is not None:  # the SQL path counted the grab when it claimed the position
-        counted["grabbed_count"] = RedPacket.grabbed_count + 1
-    finished_now = (RedPacket.grabbed_count + (1 if hot is not None else 0)) == RedPacket.count
-    totals = session.execute(
-        update(RedPacket)
-        .where(
-            RedPacket.id == packet.id,
-            RedPacket.status == PacketStatus.OPEN,
-            RedPacket.expires_at > when,
+    claim = hot.claim_share(packet_id, member, epoch_ms(when))
+    if claim.status == "missing":
+        persist.catch_up(grab, hot)
+        load_packet_state(grab.connection, packet_id, hot, when)
+        claim = hot.claim_share(packet_id, member, epoch_ms(when))
+    if claim.status == "already":
+        raise AlreadyGrabbed(
+            f"{member_id} 已抢过红包 {packet_id}（¥{format_yuan(claim.amount_fen)}）"
         )
-        .values(
-            **counted,
-            status=case((finished_now, PacketStatus.FINISHED.value), else_=RedPacket.status),
-            closed_at=case((finished_now, when), else_=RedPacket.closed_at),
-        )
-        .returning(RedPacket.status)
-    ).first()
-    if totals is None:  # the packet expired between the Redis claim and this update
-        if hot is not None:
-            hot.release_share(packet.id, member, position, share.amount_fen)
-        raise Ended(f"红包 {packet.id} 已过期")
-    _record_event(
-        session, tenant, packet, "red_packet_grab", member_kind, member_id, when,
-        position=position, amount_fen=share.amount_fen,
-    )  # fmt: skip
-    if PacketStatus(totals.status) is PacketStatus.FINISHED and packet.relay_id is not None:
-        _ask_next_sender(session, packet, when)
+    if claim.status == "empty":
+        raise PacketEmpty(f"红包 {packet_id} 已被抢完")
+    if claim.status == "closed":
+        raise Ended(f"红包 {packet_id} 已过期")
+    if claim.status != "ok":
+        raise Conflict(f"红包 {packet_id} 状态异常：{claim.status}")
+    if not grab.owns_transactions:  # in a caller's transaction: SQL has it when that commits
+        with grab.write() as connection:
+            persist.apply_grabs(connection, [persist.Taken(packet_id, member, claim.value, when)])
     return Grab(
-        packet_id=packet.id,
-        position=position,
-        amount_fen=share.amount_fen,
+        packet_id=packet_id,
+        position=claim.position,
+        amount_fen=claim.amount_fen,
         member_kind=member_kind,
         member_id=member_id,
         grabbed_at=when,
-        is_best_luck=bool(share.is_best_luck),
+        is_best_luck=False,
+    )
+
+
+_SHARES_FOR_LOAD = Sql(
+    """
+SELECT p.expires_at, p.status, s.position, s.amount_fen, s.member_kind, s.member_id
+FROM red_packets p JOIN red_packet_shares s ON s.packet_id = p.id
+WHERE p.id = :packet ORDER BY s.position
+"""
+)
+
+
+def load_packet_state(
+    connection: Connection, packet_id: int, hot: RedisHotState, when: datetime | None = None
+) -> bool:
+    """Load a packet's shares into Redis as committed SQL has them (unless already loaded).
+
+    Drain the log into SQL first (``persist.drain_all``), or grabs not yet applied are lost.
+    """
+    rows = _SHARES_FOR_LOAD.run(connection, packet=packet_id).all()
+    if not rows:
+        return False
+    return hot.load_packet(
+        packet_id,
+        expires_ms=epoch_ms(read_time(rows[0].expires_at)),
+        is_open=rows[0].status == PacketStatus.OPEN.value,
+        free=[(row.position, row.amount_fen) for row in rows if row.member_id is None],
+        held=[
+            (member_key(row.member_kind, row.member_id), row.position, row.amount_fen)
+            for row in rows
+            if row.member_id is not None
+        ],
+        now_ms=epoch_ms(when or utcnow()),
     )
 
 
@@ -577,7 +672,9 @@ def do_expire_red_packets(
     """Close the tenant's open packets past their expiry and return what was not grabbed.
 
     The remainder goes back to the month budget that paid the packet (or, for a relay round,
-    stops the relay and returns its reservation). Return the packets expired now.
+    stops the relay and returns its reservation). With ``hot`` the packets are closed in Redis
+    first and the log applied, so that no grab Redis acknowledged is refunded. Return the
+    packets expired now.
     """
     when = when or utcnow()
     due = session.scalars(
@@ -587,10 +684,15 @@ def do_expire_red_packets(
             RedPacket.expires_at <= when,
         )
     ).all()
+    if hot is not None and due:
+        from qunyun.activation import persist
+
+        for packet_id in due:
+            hot.close_packet(packet_id)
+        # grabs Redis took before it closed must be counted before the remainder is refunded
+        persist.catch_up(in_session(session), hot)
     expired = []
     for packet_id in due:
-        if hot is not None:
-            hot.close_packet(packet_id)
         closed = session.execute(
             update(RedPacket)
             .where(RedPacket.id == packet_id, RedPacket.status == PacketStatus.OPEN)
@@ -615,8 +717,17 @@ def do_expire_red_packets(
 # --- reads --------------------------------------------------------------------------------
 
 
-def red_packet_detail(session: Session, tenant: Tenant, packet_id: int) -> PacketView:
-    """Return a packet with its grabs in grab order; raise NotFound when not the tenant's."""
+def red_packet_detail(
+    session: Session, tenant: Tenant, packet_id: int, hot: RedisHotState | None = None
+) -> PacketView:
+    """Return a packet with its grabs in grab order; raise NotFound when not the tenant's.
+
+    With ``hot`` the grabs Redis acknowledged and SQL has not applied yet are applied first.
+    """
+    if hot is not None:
+        from qunyun.activation import persist
+
+        persist.catch_up(in_session(session), hot)
     packet = session.scalar(
         select(RedPacket).where(RedPacket.id == packet_id, RedPacket.tenant_id == tenant.id)
     )
@@ -710,33 +821,6 @@ def do_start_relay(
         relay=relay,
     )
     return relay
-
-
-def _ask_next_sender(session: Session, packet: RedPacket, when: datetime) -> None:
-    best = session.execute(
-        select(RedPacketShare.member_kind, RedPacketShare.member_id).where(
-            RedPacketShare.packet_id == packet.id, RedPacketShare.is_best_luck.is_(True)
-        )
-    ).one()
-    session.execute(
-        update(RedPacketRelay)
-        .where(RedPacketRelay.id == packet.relay_id, RedPacketRelay.status == RelayStatus.RUNNING)
-        .values(
-            next_sender_kind=best.member_kind,
-            next_sender_id=best.member_id,
-            status=case(
-                (
-                    RedPacketRelay.rounds_sent == RedPacketRelay.rounds,
-                    RelayStatus.DONE.value,
-                ),
-                else_=RedPacketRelay.status,
-            ),
-            closed_at=case(
-                (RedPacketRelay.rounds_sent == RedPacketRelay.rounds, when),
-                else_=RedPacketRelay.closed_at,
-            ),
-        )
-    )
 
 
 def do_send_relay_round(
@@ -868,7 +952,7 @@ def _record_event(
 ) -> None:
     session.execute(
         insert(ActivationEvent).values(
-            event_id=str(uuid.uuid5(EVENT_NAMESPACE, f"{tenant.id}:{packet.id}:{position}")),
+            event_id=event_id(tenant.id, packet.id, position),
             tenant_id=tenant.id,
             ts=when,
             kind=kind,

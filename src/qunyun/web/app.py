@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from qunyun import __version__
 from qunyun.activation.errors import ActivationConflict
 from qunyun.activation.hot import RedisHotState, hot_state
+from qunyun.activation.persist import Persister
 from qunyun.core.errors import (
     Conflict,
     Forbidden,
@@ -74,6 +77,7 @@ def create_app(
         engine = get_engine()
     key = key or secret_key()
     app = FastAPI(
+        lifespan=_lifespan,
         title="Qunyun 群运 API",
         version=__version__,
         description="REST API of Qunyun: the community matrix of a brand's channel, by scope.",
@@ -111,6 +115,19 @@ def create_app(
     app.add_exception_handler(PoolTimeout, _busy_error)
     app.add_exception_handler(Exception, _unexpected_error)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Run the activation log's drainer while the app serves, when hot counters are in Redis."""
+    persister = Persister(app.state.engine, app.state.hot) if app.state.hot else None
+    if persister is not None:
+        persister.start()
+    try:
+        yield
+    finally:
+        if persister is not None:
+            persister.stop()
 
 
 SWAGGER_UI = "/static/vendor/swagger-ui-5.35.0"

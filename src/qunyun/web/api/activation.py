@@ -3,7 +3,9 @@
 Staff endpoints take a staff bearer token and keep to the caller's scope (a group outside it
 answers 404); member endpoints take a member token from ``POST /members/token`` (what the H5
 pages hold) and act as that member. Each handler parses, authorizes, calls one action or
-query in its own unit of work, and renders. Refusals of a member's attempt answer 409 with
+query in its own unit of work, and renders; the two hot ones (grab, order) call an action
+that runs on a connection of its own (``activation.common.attempt``) instead of an ORM
+session. Refusals of a member's attempt answer 409 with
 ``{"error": code, "detail": message}``.
 """
 
@@ -14,11 +16,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Path, Request
 from sqlalchemy.orm import Session
 
-from qunyun.activation.flashsales import (
-    do_create_flash_sale,
-    do_order_flash_sale,
-    flash_sale_detail,
-)
+from qunyun.activation import flashsales, redpackets
+from qunyun.activation.flashsales import do_create_flash_sale, flash_sale_detail
 from qunyun.activation.groupbuys import (
     DealView,
     TeamView,
@@ -34,7 +33,7 @@ from qunyun.activation.orderlists import (
     do_open_order_list,
     order_list_detail,
 )
-from qunyun.activation.redpackets import do_create_red_packet, do_grab_red_packet, red_packet_detail
+from qunyun.activation.redpackets import do_create_red_packet, red_packet_detail
 from qunyun.channel.models import ContactKind
 from qunyun.core.errors import NotFound
 from qunyun.org.access import (
@@ -133,11 +132,14 @@ def create_red_packet(body: RedPacketIn, actor: ApiActor, request: Request) -> C
 @router.post("/red-packets/{packet_id}/grab", response_model=GrabOut, responses=REFUSALS)
 def grab_red_packet(packet_id: NumericId, member: ApiMember, request: Request) -> GrabOut:
     """Grab the next share of a packet (404 when the member is not in its group)."""
-    with work(request) as session:
-        tenant = member_tenant(session, member)
-        grab = do_grab_red_packet(
-            session, tenant, packet_id, member.kind, member.member_id, hot=hot(request)
-        )
+    grab = redpackets.grab_red_packet(
+        request.app.state.engine,
+        member.tenant_id,
+        packet_id,
+        member.kind,
+        member.member_id,
+        hot=hot(request),
+    )
     return GrabOut(amount_fen=grab.amount_fen, position=grab.position)
 
 
@@ -147,7 +149,7 @@ def get_red_packet(packet_id: NumericId, actor: ApiActor, request: Request) -> R
     require_reader(actor)
     with work(request) as session:
         tenant = actor_tenant(session, actor)
-        view = red_packet_detail(session, tenant, packet_id)
+        view = red_packet_detail(session, tenant, packet_id, hot(request))
         access_in_group(session, actor, tenant, view.group_id, f"没有红包 {packet_id}")
     return RedPacketOut(
         id=view.id,
@@ -206,19 +208,17 @@ def order_flash_sale(
     idempotency_key: IdempotencyKey = None,
 ) -> OrderCreatedOut:
     """Buy ``qty`` units as the member (never oversold, never past the per-member limit)."""
-    with work(request) as session:
-        tenant = member_tenant(session, member)
-        order = do_order_flash_sale(
-            session,
-            tenant,
-            sale_id,
-            member.kind,
-            member.member_id,
-            body.qty,
-            attempt_id=idempotency_key,
-            hot=hot(request),
-        )
-        return OrderCreatedOut(order_id=order.id)
+    order_id = flashsales.order_flash_sale(
+        request.app.state.engine,
+        member.tenant_id,
+        sale_id,
+        member.kind,
+        member.member_id,
+        body.qty,
+        attempt_id=idempotency_key,
+        hot=hot(request),
+    )
+    return OrderCreatedOut(order_id=order_id)
 
 
 @router.get("/flash-sales/{sale_id}", response_model=FlashSaleOut)
@@ -227,7 +227,7 @@ def get_flash_sale(sale_id: NumericId, actor: ApiActor, request: Request) -> Fla
     require_reader(actor)
     with work(request) as session:
         tenant = actor_tenant(session, actor)
-        view = flash_sale_detail(session, tenant, sale_id)
+        view = flash_sale_detail(session, tenant, sale_id, hot(request))
         access_in_group(session, actor, tenant, view.group_id, f"没有秒杀 {sale_id}")
         orders = [
             SaleOrderOut(

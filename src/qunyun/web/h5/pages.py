@@ -128,9 +128,9 @@ def home(request: Request, found: PageMember) -> Response:
 
 
 def _packet_context(
-    session: Session, tenant: Tenant, member: Member, packet_id: int
+    session: Session, tenant: Tenant, member: Member, packet_id: int, request: Request
 ) -> dict[str, Any]:
-    view = red_packet_detail(session, tenant, packet_id)
+    view = red_packet_detail(session, tenant, packet_id, hot(request))
     require_member(
         session, tenant, view.group_id, member.kind, member.member_id, f"红包 {packet_id}"
     )
@@ -150,7 +150,7 @@ def red_packet_page(packet_id: NumericId, request: Request, found: PageMember) -
     """Show a red packet: the grab button, or the member's amount, and the list of grabs."""
     member = found[0]
     with work(request) as session:
-        context = _packet_context(session, _tenant(session, member), member, packet_id)
+        context = _packet_context(session, _tenant(session, member), member, packet_id, request)
     return _page(request, "red_packet.html", context)
 
 
@@ -167,15 +167,17 @@ def grab(packet_id: NumericId, request: Request, member: PostingMember) -> Respo
     except ActivationConflict as error:  # rolled back: the refusal is shown on the page
         refusal = error.message
     with work(request) as session:
-        context = _packet_context(session, _tenant(session, member), member, packet_id)
+        context = _packet_context(session, _tenant(session, member), member, packet_id, request)
     return _page(request, "red_packet_body.html", context | {"refusal": refusal, "fresh": True})
 
 
 # --- flash sales -----------------------------------------------------------------------------
 
 
-def _sale_context(session: Session, tenant: Tenant, member: Member, sale_id: int) -> dict[str, Any]:
-    view = flash_sale_detail(session, tenant, sale_id)
+def _sale_context(
+    session: Session, tenant: Tenant, member: Member, sale_id: int, request: Request
+) -> dict[str, Any]:
+    view = flash_sale_detail(session, tenant, sale_id, hot(request))
     require_member(session, tenant, view.group_id, member.kind, member.member_id, f"秒杀 {sale_id}")
     bought = sum(
         order.qty
@@ -201,7 +203,7 @@ def flash_sale_page(sale_id: NumericId, request: Request, found: PageMember) -> 
     """Show a flash sale with its countdown and the buy button."""
     member = found[0]
     with work(request) as session:
-        context = _sale_context(session, _tenant(session, member), member, sale_id)
+        context = _sale_context(session, _tenant(session, member), member, sale_id, request)
     return _page(request, "flash_sale.html", context)
 
 
@@ -226,7 +228,7 @@ def buy(
     except ActivationConflict as error:
         refusal = error.message
     with work(request) as session:
-        context = _sale_context(session, _tenant(session, member), member, sale_id)
+        context = _sale_context(session, _tenant(session, member), member, sale_id, request)
     return _page(
         request, "flash_sale_body.html", context | {"refusal": refusal, "order_id": order_id}
     )

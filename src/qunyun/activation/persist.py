@@ -1,0 +1,345 @@
+"""Apply the Redis activation log to SQL: idempotent, in batches, by any number of drainers.
+
+With Redis hot counters a grab or an order is acknowledged as soon as its Lua script has
+decided it and appended it to the log (``hot``). This module moves the log into SQL:
+
+- ``apply_grabs`` / ``apply_orders`` write entries in the caller's transaction. Each change
+  applies only once: a share takes its member only while it has none (``member_id IS NULL``),
+  an order row is inserted with the id Redis gave it (``ON CONFLICT DO NOTHING``), and the
+  totals (a packet's grabbed count and fen, a sale's units sold, a buyer's units) rise only by
+  what this transaction newly applied. Entries commute, so their order does not matter.
+- ``drain`` applies the oldest entries in one transaction, commits, and only then deletes
+  them from the log. Killed before the delete, the next drain applies them again and changes
+  nothing. A lease in Redis keeps drainers from doing the same work at once, but correctness
+  never depends on it: racing drainers wait on each other's row locks and the second finds
+  nothing left to apply.
+- ``drain_all`` and ``catch_up`` bring SQL up to the log before a read or a reload of Redis
+  state (a reload from SQL that missed an entry would give its share twice).
+- ``Persister`` is the background drainer of an API process (started by the web app).
+
+An entry that SQL refuses for good (it contradicts SQL: only a Redis state not rebuilt from
+SQL can cause that) is moved to the ``…activation-log:failed`` stream with the reason and
+logged, so that it neither blocks the log nor disappears.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine
+
+from qunyun.activation.common import Attempt, Sql, db_time
+from qunyun.activation.hot import LogEntry, RedisHotState
+from qunyun.core.errors import Conflict
+
+log = logging.getLogger(__name__)
+
+BATCH = 500
+"""Entries applied per transaction by a drainer."""
+LEASE_SECONDS = 10.0
+"""How long a drainer's lease lasts; a killed drainer's entries wait at most this long."""
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A share that Redis gave to a member: ``share`` is ``position:amount``."""
+
+    packet_id: int
+    member: str
+    share: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Placed:
+    """An order that Redis placed, with the id it gave it."""
+
+    sale_id: int
+    member: str
+    qty: int
+    order_id: int
+    attempt_id: str
+    at: datetime
+
+
+def _moment(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def _split(member: str) -> tuple[str, str]:
+    kind, _, member_id = member.partition(":")
+    return kind, member_id
+
+
+# --- grabs ---------------------------------------------------------------------------------
+
+_TAKE = Sql(
+    """
+UPDATE red_packet_shares SET member_kind = :kind, member_id = :member, grabbed_at = :now
+WHERE packet_id = :packet AND position = :position AND member_id IS NULL
+RETURNING amount_fen
+"""
+)
+_HOLDER = Sql(
+    "SELECT member_kind, member_id FROM red_packet_shares "
+    "WHERE packet_id = :packet AND position = :position"
+)
+_COUNT = Sql(
+    """
+UPDATE red_packets SET
+  grabbed_count = grabbed_count + :grabs,
+  grabbed_fen = grabbed_fen + :fen,
+  status = CASE WHEN status = 'open' AND grabbed_count + :grabs = count
+                THEN 'finished' ELSE status END,
+  closed_at = CASE WHEN status = 'open' AND grabbed_count + :grabs = count
+                   THEN :now ELSE closed_at END
+WHERE id = :packet
+RETURNING tenant_id, group_id, status, relay_id, grabbed_count, count
+"""
+)
+_EVENT = Sql(
+    """
+INSERT INTO activation_events
+  (event_id, tenant_id, ts, kind, group_id, member_kind, member_id, red_packet_id, amount_fen)
+VALUES (:event_id, :tenant, :now, 'red_packet_grab', :group_id, :kind, :member, :packet, :amount)
+ON CONFLICT (event_id) DO NOTHING
+"""
+)
+
+
+def apply_grabs(connection: Connection, taken: Iterable[Taken]) -> int:
+    """Write the grabs that SQL does not have yet; return how many were new.
+
+    Raise Conflict when a share is held in SQL by someone else (Redis disagrees with SQL).
+    """
+    from qunyun.activation.redpackets import _ASK_NEXT_SENDER, event_id
+
+    new: dict[int, list[tuple[Taken, int, int]]] = defaultdict(list)
+    for grab in taken:
+        kind, member_id = _split(grab.member)
+        position = int(grab.share.split(":", 1)[0])
+        row = _TAKE.run(
+            connection,
+            kind=kind,
+            member=member_id,
+            now=db_time(connection, grab.at),
+            packet=grab.packet_id,
+            position=position,
+        ).first()
+        if row is not None:
+            new[grab.packet_id].append((grab, position, int(row.amount_fen)))
+            continue
+        holder = _HOLDER.run(connection, packet=grab.packet_id, position=position).first()
+        if holder is None or (holder.member_kind, holder.member_id) != (kind, member_id):
+            raise Conflict(f"红包 {grab.packet_id} 第 {position} 份在数据库中属于别人或不存在")
+    for packet_id, grabs in new.items():
+        last = max(grab.at for grab, _, _ in grabs)
+        packet = _COUNT.run(
+            connection,
+            grabs=len(grabs),
+            fen=sum(amount for _, _, amount in grabs),
+            now=db_time(connection, last),
+            packet=packet_id,
+        ).one()
+        for grab, position, amount in grabs:
+            kind, member_id = _split(grab.member)
+            _EVENT.run(
+                connection,
+                event_id=event_id(packet.tenant_id, packet_id, position),
+                tenant=packet.tenant_id,
+                now=db_time(connection, grab.at),
+                group_id=packet.group_id,
+                kind=kind,
+                member=member_id,
+                packet=packet_id,
+                amount=amount,
+            )
+        if packet.relay_id is not None and packet.grabbed_count == packet.count:
+            _ASK_NEXT_SENDER.run(
+                connection, packet=packet_id, relay=packet.relay_id, now=db_time(connection, last)
+            )
+    return sum(len(grabs) for grabs in new.values())
+
+
+# --- orders --------------------------------------------------------------------------------
+
+_PLACE = Sql(
+    """
+INSERT INTO flash_sale_orders
+  (id, tenant_id, sale_id, member_kind, member_id, qty, amount_fen, attempt_id, created_at)
+SELECT :order_id, s.tenant_id, s.id, :kind, :member, :qty, :qty * s.price_fen, :attempt, :now
+FROM flash_sales s WHERE s.id = :sale
+ON CONFLICT DO NOTHING
+RETURNING id
+"""
+)
+_SOLD = Sql("UPDATE flash_sales SET sold = sold + :qty WHERE id = :sale")
+_BOUGHT = Sql(
+    """
+INSERT INTO flash_sale_buyers (sale_id, member_kind, member_id, bought)
+VALUES (:sale, :kind, :member, :qty)
+ON CONFLICT (sale_id, member_kind, member_id)
+DO UPDATE SET bought = flash_sale_buyers.bought + excluded.bought
+"""
+)
+_ORDER_IDS_POSTGRESQL = Sql(
+    "SELECT setval(pg_get_serial_sequence('flash_sale_orders', 'id'), "
+    "(SELECT max(id) FROM flash_sale_orders))"
+)
+
+
+def apply_orders(connection: Connection, placed: Iterable[Placed]) -> int:
+    """Write the orders that SQL does not have yet, with their units; return how many were new."""
+    sold: dict[int, int] = defaultdict(int)
+    bought: dict[tuple[int, str], int] = defaultdict(int)
+    for order in placed:
+        kind, member_id = _split(order.member)
+        row = _PLACE.run(
+            connection,
+            order_id=order.order_id,
+            kind=kind,
+            member=member_id,
+            qty=order.qty,
+            attempt=order.attempt_id or None,
+            now=db_time(connection, order.at),
+            sale=order.sale_id,
+        ).first()
+        if row is not None:
+            sold[order.sale_id] += order.qty
+            bought[(order.sale_id, order.member)] += order.qty
+    for sale_id, units in sold.items():
+        _SOLD.run(connection, qty=units, sale=sale_id)
+    for (sale_id, member), units in bought.items():
+        kind, member_id = _split(member)
+        _BOUGHT.run(connection, sale=sale_id, kind=kind, member=member_id, qty=units)
+    if sold and connection.dialect.name == "postgresql":
+        # ids came from Redis: keep the table's own sequence ahead of them
+        _ORDER_IDS_POSTGRESQL.run(connection)
+    return sum(sold.values())
+
+
+# --- the log -------------------------------------------------------------------------------
+
+
+def apply_entries(connection: Connection, entries: Iterable[LogEntry]) -> int:
+    """Apply log entries in the connection's transaction; return how many changed SQL."""
+    grabs, orders = [], []
+    for entry in entries:
+        if entry.kind == "grab":
+            grabs.append(Taken(entry.target, entry.member, entry.share, _moment(entry.at_ms)))
+        elif entry.kind == "order":
+            orders.append(
+                Placed(
+                    entry.target,
+                    entry.member,
+                    entry.qty,
+                    entry.order_id,
+                    entry.attempt_id,
+                    _moment(entry.at_ms),
+                )
+            )
+    return apply_grabs(connection, grabs) + apply_orders(connection, orders)
+
+
+def _apply_and_delete(engine: Engine, hot: RedisHotState, entries: list[LogEntry]) -> int:
+    try:
+        with engine.begin() as connection:
+            applied = apply_entries(connection, entries)
+    except Exception:
+        log.exception("activation log: a batch of %d failed; applying one by one", len(entries))
+        applied = 0
+        for entry in entries:
+            try:
+                with engine.begin() as connection:
+                    applied += apply_entries(connection, [entry])
+            except Exception as error:
+                log.exception("activation log: entry %s refused by SQL", entry.entry_id)
+                hot.set_aside(entry, f"{type(error).__name__}: {error}")
+    hot.delete_log([entry.entry_id for entry in entries])
+    return applied
+
+
+def drain(engine: Engine, hot: RedisHotState, *, batch: int = BATCH) -> int:
+    """Apply up to ``batch`` of the oldest log entries and delete them; return how many were read.
+
+    Return 0 without work when another drainer holds the lease.
+    """
+    token = hot.lock_log(LEASE_SECONDS)
+    if token is None:
+        return 0
+    try:
+        entries = hot.read_log(batch)
+        if entries:
+            _apply_and_delete(engine, hot, entries)
+        return len(entries)
+    finally:
+        hot.unlock_log(token)
+
+
+def drain_all(engine: Engine, hot: RedisHotState) -> int:
+    """Apply and delete every entry logged until now, lease or not; return how many were read."""
+    last = hot.last_log_id()
+    if last is None:
+        return 0
+    read = 0
+    while True:
+        entries = hot.read_log(BATCH, end=last)
+        if not entries:
+            return read
+        _apply_and_delete(engine, hot, entries)
+        read += len(entries)
+
+
+def catch_up(attempt: Attempt, hot: RedisHotState) -> None:
+    """Bring the attempt's view of SQL up to the log before it reads or reloads Redis state.
+
+    On a connection of its own the log is drained (committed, deleted); in a caller's
+    transaction the entries are applied there and left in the log for a drainer to delete.
+    """
+    if attempt.owns_transactions:
+        drain_all(attempt.connection.engine, hot)
+        return
+    last = hot.last_log_id()
+    start = "-"
+    while last is not None:
+        entries = hot.read_log(BATCH, start=start, end=last)
+        if not entries:
+            return
+        apply_entries(attempt.connection, entries)
+        start = "(" + entries[-1].entry_id
+
+
+class Persister:
+    """The background drainer of one API process: drains the log while it has entries."""
+
+    def __init__(self, engine: Engine, hot: RedisHotState, idle_seconds: float = 0.02) -> None:
+        self.engine, self.hot, self.idle_seconds = engine, hot, idle_seconds
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start draining in a daemon thread."""
+        self._thread = threading.Thread(target=self._run, name="activation-persister", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current batch (its entries are committed and deleted first)."""
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                read = drain(self.engine, self.hot)
+            except Exception:
+                log.exception("activation log: drain failed; retrying")
+                self._stopped.wait(1.0)
+                continue
+            if read == 0:
+                self._stopped.wait(self.idle_seconds)
