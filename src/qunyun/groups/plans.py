@@ -818,16 +818,19 @@ BULK_STAYS = 1_000
 
 
 def _refresh_figures(session: Session, tenant: Tenant, changes: Sequence[Any]) -> None:
-    """Recompute the member counts of the changed groups and the coverage of moved stores."""
-    refresh_member_counts(session, tenant, {change.group_id for change in changes})
+    """Recompute the member counts of the changed groups and the coverage of moved stores.
+
+    ``changes`` are the driver's plain rows of ``do_apply_plan``: (kind, group_id, …,
+    member_kind, member_ids, member_role), enum columns as their values.
+    """
+    refresh_member_counts(session, tenant, {change[1] for change in changes})
     moved = {
         member_id
-        for change in changes
-        if change.kind in (ChangeKind.JOIN, ChangeKind.LEAVE)
-        and change.member_kind is ContactKind.STORE
-        for member_id in (change.member_ids or "").split("\n")
+        for kind, _, _, _, _, _, _, member_kind, ids, _ in changes
+        if kind in (ChangeKind.JOIN, ChangeKind.LEAVE) and member_kind == ContactKind.STORE
+        for member_id in (ids or "").split("\n")
     }
-    stays = sum(len((change.member_ids or "").split("\n")) for change in changes)
+    stays = sum(len((change[8] or "").split("\n")) for change in changes)
     if stays > BULK_STAYS:
         refresh_statistics(session, ["memberships", "groups"])
     if len(moved) > FEW_MOVED_STORES:
