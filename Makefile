@@ -27,8 +27,10 @@ setup: $(INSTALLED)
 demo: $(RUNTIME)
 	$(BIN)/qunyun demo
 
+# Two worker processes (one per core); a test module stays on one worker, so its module and
+# session fixtures (the Spark session, a demo tenant) are built once there.
 test: $(INSTALLED)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile --durations=20
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -24,6 +24,7 @@ from typer.testing import CliRunner, Result
 
 from qunyun.activation.hot import RedisHotState
 from qunyun.cli.main import app
+from qunyun.core import db as db_module
 from qunyun.core import settings as settings_module
 from qunyun.core.db import Base, engine_for, migrate, unit_of_work
 from qunyun.org import accounts
@@ -83,9 +84,13 @@ def database_url(
         url = _postgres_url()
     migrate(engine_for(url))
     yield url
-    engine_for(url).dispose()
+    engine = engine_for(url)
+    engine.dispose()
     if request.param == "postgresql":
         _admin_execute(f"DROP DATABASE IF EXISTS {TEST_DATABASE} WITH (FORCE)")
+        # pytest may build this fixture again later in the run (it does under xdist): the
+        # database made then is empty, so the process must not remember it as migrated.
+        db_module._migrated.discard(str(engine.url))
 
 
 def _clean(engine: Engine) -> None:
