@@ -150,6 +150,33 @@ def test_supervisor_hands_a_rep_over_in_the_console(client: TestClient, engine: 
     assert "只能交接给同一角色的人" in refused.text
 
 
+def test_overviews_kept_per_scope_follow_a_handover(client: TestClient, engine: Engine) -> None:
+    def active(*reps: str) -> str:
+        with unit_of_work(engine) as session:
+            count = session.scalar(
+                select(func.count())
+                .select_from(Store)
+                .where(Store.rep_id.in_(reps), Store.status == "active")
+            )
+        return f"{count:,}"
+
+    team = ("R0001", "R0002", "R0003")
+    own_before, team_before = active("R0001"), active(*team)
+    console_login(client, "rep")
+    rep_before = _figure(client.get("/").text, "active-stores")
+    console_login(client, "supervisor")
+    supervisor_before = _figure(client.get("/").text, "active-stores")
+    csrf = csrf_of(client, "/handover")
+    client.post("/handover", data={"csrf_token": csrf, "from_id": "R0001", "to_id": "R0002"})
+    supervisor_after = _figure(client.get("/").text, "active-stores")
+    console_login(client, "rep")
+    rep_after = _figure(client.get("/").text, "active-stores")
+
+    assert own_before != "0"
+    assert (rep_before, rep_after) == (own_before, "0")
+    assert (supervisor_before, supervisor_after) == (team_before, active(*team))
+
+
 def test_a_person_who_left_is_logged_out(client: TestClient, demo: Cli) -> None:
     console_login(client, "rep")
     demo("staff", "leave", "R0001", "--tenant", "demo")

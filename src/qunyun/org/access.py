@@ -163,22 +163,23 @@ def require_handover(actor: Actor) -> None:
 
 
 def _subordinates(session: Session, tenant: Tenant, boss_id: str) -> set[str]:
-    """Return everyone below ``boss_id`` in the staff hierarchy (not the boss)."""
-    reports: dict[str, list[str]] = {}
-    for staff_id, manager_id in session.execute(
-        select(Staff.staff_id, Staff.manager_id).where(
-            Staff.tenant_id == tenant.id, Staff.manager_id.is_not(None)
+    """Return everyone below ``boss_id`` in the staff hierarchy (not the boss).
+
+    One recursive query down the manager index: the cost grows with the people below the boss,
+    not with the tenant's staff (10,000 people at national scale). ``UNION`` (not ``ALL``)
+    stops at a person already found, so even a cycle in the data ends.
+    """
+    below = (
+        select(Staff.staff_id)
+        .where(Staff.tenant_id == tenant.id, Staff.manager_id == boss_id)
+        .cte("below", recursive=True)
+    )
+    below = below.union(
+        select(Staff.staff_id).where(
+            Staff.tenant_id == tenant.id, Staff.manager_id == below.c.staff_id
         )
-    ):
-        if manager_id is not None:
-            reports.setdefault(manager_id, []).append(staff_id)
-    found: set[str] = set()
-    frontier = [boss_id]
-    while frontier:
-        below = [person for boss in frontier for person in reports.get(boss, ())]
-        frontier = [person for person in below if person not in found]
-        found.update(frontier)
-    return found
+    )
+    return set(session.scalars(select(below.c.staff_id))) - {boss_id}
 
 
 def _territory_reps(session: Session, tenant: Tenant, actor: Actor) -> list[str]:
