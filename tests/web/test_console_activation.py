@@ -20,6 +20,7 @@ from .activation_helpers import foreign_activation, member_headers, stores_of_gr
 from .conftest import bearer, console_login, csrf_of, store_groups_of
 
 ZONE = ZoneInfo("Asia/Shanghai")
+LOCAL = "%Y-%m-%dT%H:%M"
 RULE = {
     "budget": "50.00",
     "min_total": "1",
@@ -36,6 +37,38 @@ def _text(page: str, element_id: str) -> str:
     found = re.search(rf'id="{element_id}"[^>]*>([^<]*)<', page)
     assert found is not None, element_id
     return html.unescape(found.group(1))
+
+
+def _untagged(fragment: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment)).strip()
+
+
+def _cells(page: str, kind: str, key: object) -> list[str]:
+    """Return the texts of the cells of the table row ``<tr data-{kind}="{key}">``."""
+    row = re.search(rf'<tr data-{kind}="{key}">(.*?)</tr>', page)
+    assert row is not None, (kind, key)
+    return [_untagged(cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))]
+
+
+def _headers(page: str, section: str) -> list[str]:
+    """Return the column headers of the table in ``<section id="{section}">``."""
+    found = re.search(rf'id="{section}">.*?<thead><tr>(.*?)</tr></thead>', page, re.S)
+    assert found is not None, section
+    return [_untagged(header) for header in re.findall(r"<th[^>]*>(.*?)</th>", found.group(1))]
+
+
+def _fields(page: str, section: str) -> list[tuple[str, str, str]]:
+    """Return the name, id and value of every input of the form in ``<section id=…>``."""
+    found = re.search(rf'id="{section}">(.*?)</section>', page, re.S)
+    assert found is not None, section
+    inputs = r'<input name="([a-z_]+)" id="([a-z-]+)"[^>]*value="([^"]*)"'
+    return re.findall(inputs, found.group(1))
+
+
+def _pairs(page: str) -> dict[str, str]:
+    """Return the terms and descriptions of a detail page's ``<dl>``."""
+    pairs = re.findall(r"<dt>(.*?)</dt><dd[^>]*>(.*?)</dd>", page)
+    return {_untagged(term): _untagged(description) for term, description in pairs}
 
 
 def _login(client: TestClient, username: str, page: str) -> str:
@@ -176,10 +209,33 @@ def test_a_flash_sale_is_created_and_shows_stock_sold_and_orders(
     assert (_text(detail.text, "sale-left"), _text(detail.text, "sale-orders")) == ("8", "1")
     assert _text(detail.text, "sale-status") == "进行中"
     assert f'<td>{buyer}</td><td class="num">2</td><td class="num">¥59.80</td>' in detail.text
-    assert f'<tr data-sale="{sale_id}">' in listing.text
-    assert "<td>2/10</td>" in listing.text
+    starts, ends = form["starts"].replace("T", " "), form["ends"].replace("T", " ")
+    assert _pairs(detail.text) == {
+        "状态": "进行中",
+        "商品编码": "SKU-WATER-24",
+        "价格": "¥29.90",
+        "每人限购": "3",
+        "时间": f"{starts} – {ends}",
+        "会员页": f"/h5/flash-sales/{sale_id}",
+    }
+    assert _headers(listing.text, "sales") == [
+        "#", "商品", "价格", "已售/库存", "订单", "状态", "时间",
+    ]  # fmt: skip
+    assert _cells(listing.text, "sale", sale_id) == [
+        str(sale_id), "清泉矿泉水 24 瓶 SKU-WATER-24", "¥29.90", "2/10", "1", "进行中",
+        f"{starts} – {ends}",
+    ]  # fmt: skip
+    assert _cells(listing.text, "sale", sale_id + 1)[3:5] == ["0/10", "0"]
+    assert [name for name, _, _ in _fields(listing.text, "new-sale")] == [
+        "sku", "title", "price", "stock", "limit", "starts", "ends",
+    ]  # fmt: skip
     assert _text(bad_price.text, "activation-error") == "价格（元）：不是金额：'abc'"
-    assert 'value="abc"' in bad_price.text
+    assert _fields(bad_price.text, "new-sale") == [
+        ("sku", "sale-sku", "SKU-WATER-24"), ("title", "sale-title", "清泉矿泉水 24 瓶"),
+        ("price", "sale-price", "abc"), ("stock", "sale-stock", "10"),
+        ("limit", "sale-limit", "3"), ("starts", "sale-starts", form["starts"]),
+        ("ends", "sale-ends", form["ends"]),
+    ]  # fmt: skip
     assert _text(backwards.text, "activation-error") == "结束时间 ends_at 应晚于开始时间 starts_at"
     with unit_of_work(engine) as session:
         assert len(session.scalars(select(FlashSale).where(FlashSale.group_id == group)).all()) == (
@@ -227,6 +283,7 @@ def test_a_group_buy_is_created_and_shows_its_teams(client: TestClient, engine: 
         headers=member_headers(client, hq, joiner),
     )
     detail = client.get(f"/group-buys/{deal_id}")
+    listing = client.get(f"/groups/{group}/group-buys")
     small = client.post(f"/groups/{group}/group-buys", data={**form, "stock": "2"})
 
     assert created.status_code == 303
@@ -245,7 +302,30 @@ def test_a_group_buy_is_created_and_shows_its_teams(client: TestClient, engine: 
         datetime.fromisoformat(team["deadline"]).astimezone(ZONE).strftime("%Y-%m-%d %H:%M"),
         f"{leader}、{joiner}",
     ]
+    starts, ends = form["starts"].replace("T", " "), form["ends"].replace("T", " ")
+    assert _pairs(detail.text) == {
+        "状态": "进行中",
+        "商品编码": "SKU-TEA-6",
+        "价格": "¥19.90",
+        "成团人数": "3",
+        "成团时限（分钟）": "30",
+        "时间": f"{starts} – {ends}",
+        "会员页": f"/h5/group-buys/{deal_id}",
+    }
+    assert _headers(listing.text, "deals") == [
+        "#", "商品", "价格", "成团人数", "已售/占用/库存", "团", "状态", "结束",
+    ]  # fmt: skip
+    assert _cells(listing.text, "deal", deal_id) == [
+        str(deal_id), "乌龙茶 6 瓶拼团 SKU-TEA-6", "¥19.90", "3", "0/2/30", "进行中 1 · 已成团 0",
+        "进行中", ends,
+    ]  # fmt: skip
     assert _text(small.text, "activation-error") == "库存 stock 至少够一个团（3 件，收到 2）"
+    assert _fields(small.text, "new-deal") == [
+        ("sku", "deal-sku", "SKU-TEA-6"), ("title", "deal-title", "乌龙茶 6 瓶拼团"),
+        ("price", "deal-price", "19.9"), ("team_size", "deal-team-size", "3"),
+        ("stock", "deal-stock", "2"), ("team_minutes", "deal-team-minutes", "30"),
+        ("starts", "deal-starts", form["starts"]), ("ends", "deal-ends", form["ends"]),
+    ]  # fmt: skip
 
 
 def test_the_group_page_leads_to_the_activation_pages(client: TestClient, engine: Engine) -> None:
@@ -396,6 +476,20 @@ def test_the_demo_shows_packets_a_live_sale_and_a_group_buy_to_the_rep(
     assert 0 < sale.sold <= 10
     assert f'<tr data-deal="{deal.id}">' in deals
     assert "进行中 1 · 已成团 1" in deals
+    # and the forms to open one start with each kind's defaults
+    assert [(name, value) for name, _, value in _fields(sales, "new-sale")][:5] == [
+        ("sku", ""), ("title", ""), ("price", ""), ("stock", ""), ("limit", "1"),
+    ]  # fmt: skip
+    assert [(name, value) for name, _, value in _fields(deals, "new-deal")][:6] == [
+        ("sku", ""), ("title", ""), ("price", ""), ("team_size", "3"), ("stock", ""),
+        ("team_minutes", "1440"),
+    ]  # fmt: skip
+    for page, form_id, hours in ((sales, "new-sale", 1), (deals, "new-deal", 7 * 24)):
+        values = {name: value for name, _, value in _fields(page, form_id)}
+        starts, ends = (
+            datetime.strptime(values[key], LOCAL).replace(tzinfo=ZONE) for key in ("starts", "ends")
+        )
+        assert ends - starts == timedelta(hours=hours)
 
 
 def test_the_activation_pages_speak_english_too(client: TestClient, engine: Engine) -> None:
