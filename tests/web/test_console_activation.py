@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import datetime, timedelta
+from operator import attrgetter
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
@@ -123,6 +124,7 @@ def test_hq_sets_a_group_rule_and_a_supervisor_sends_within_it(
     assert _text(sent.text, "activation-message").startswith("红包已发出 #")
     assert _text(sent.text, "budget-spent") == "¥8.88"
     assert _text(sent.text, "budget-left") == "¥41.12"
+    assert '<meter min="0" max="1" value="0.1776"' in sent.text  # 8.88 of 50
     assert "+¥8.88" in sent.text
     assert packet_id == (888, 4, "supervisor")
     # and every refusal names what was wrong and writes nothing
@@ -137,6 +139,7 @@ def test_hq_sets_a_group_rule_and_a_supervisor_sends_within_it(
         f"社群 {group} {month} 红包预算不足：剩余 ¥1.12，需要 ¥2.00"
     )
     assert _text(short.text, "budget-left") == "¥1.12"
+    assert '<meter min="0" max="1" value="0.9776"' in short.text
     assert _packets(engine, group) == [
         (888, 4, "supervisor"),
         (2000, 2, "supervisor"),
@@ -152,12 +155,18 @@ def test_a_bad_rule_is_shown_with_what_was_entered(client: TestClient, engine: E
         f"/groups/{group}/red-packet-rule",
         data={"csrf_token": csrf, **RULE, "min_total": "30", "window_end": "25:00"},
     )
+    refused_send = client.post(
+        f"/groups/{group}/red-packets", data={"csrf_token": csrf, "total": "5", "count": "x"}
+    )
 
     assert _text(bad.text, "activation-error") == (
         "红包规则有误：金额范围应满足 1 ≤ 最小 min_total_fen ≤ 最大 max_total_fen"
         "（收到 3000 和 2000 分）；时间应为 HH:MM（收到 '25:00'）"
     )
     assert 'value="25:00"' in bad.text
+    assert 'id="rule-editor" open>' in bad.text
+    assert 'id="rule-editor" >' in refused_send.text  # a refused packet leaves it closed
+    assert _text(refused_send.text, "activation-error") == "红包个数：应为整数（收到 'x'）"
     assert _text(bad.text, "rule-source") == "租户默认"
     with unit_of_work(engine) as session:
         assert session.scalars(select(RedPacketRule)).all() == []
@@ -504,3 +513,152 @@ def test_the_activation_pages_speak_english_too(client: TestClient, engine: Engi
     assert _text(packets, "rule-source") == "the tenant's default"
     assert "<h2>New flash sale</h2>" in sales
     assert '<html lang="en">' in packets
+
+
+RULE_COLUMNS = attrgetter(
+    "scope",
+    "monthly_budget_fen",
+    "min_total_fen",
+    "max_total_fen",
+    "min_count",
+    "max_count",
+    "window_start",
+    "window_end",
+    "expiry_minutes",
+)
+
+
+def _rule_rows(engine: Engine) -> list[tuple[object, ...]]:
+    with unit_of_work(engine) as session:
+        found = session.scalars(select(RedPacketRule).order_by(RedPacketRule.scope))
+        return [RULE_COLUMNS(row) for row in found]
+
+
+def test_hq_sets_the_tenant_default_rule_that_groups_without_their_own_follow(
+    client: TestClient, engine: Engine
+) -> None:
+    # given HQ, a store group of R0001 and one of R0002, and no rule yet (the built-in one)
+    own_group, other_group = (
+        store_groups_of(engine, "R0001")[0],
+        store_groups_of(engine, "R0002")[0],
+    )
+    csrf = _login(client, "hq", "/red-packet-rules")
+    before = client.get("/red-packet-rules")
+    group_page = client.get(f"/groups/{other_group}/red-packets").text
+
+    # when HQ sets the default (¥300 a month, ¥2–¥50, 2–20 shares, 09:00–21:00, 2 hours),
+    # gives one group its own rule, and then types a contradictory default
+    default = {
+        "csrf_token": csrf, "budget": "300", "min_total": "2", "max_total": "50",
+        "min_count": "2", "max_count": "20", "window_start": "09:00", "window_end": "21:00",
+        "expiry_minutes": "120",
+    }  # fmt: skip
+    saved = client.post("/red-packet-rules", data=default)
+    client.post(f"/groups/{own_group}/red-packet-rule", data={"csrf_token": csrf, **RULE})
+    listed = client.get("/red-packet-rules").text
+    follower = client.get(f"/groups/{other_group}/red-packets").text
+    bad = client.post("/red-packet-rules", data={**default, "min_total": "80", "max_count": "x"})
+    worse = client.post("/red-packet-rules", data={**default, "min_total": "80"})
+
+    # then the page shows the built-in rule first, then the saved default, which the group
+    # without a rule of its own follows
+    assert before.status_code == 200
+    assert _text(before.text, "rule-source") == "内置默认"
+    assert _text(before.text, "rule-budget") == "¥1,000.00"
+    assert _text(before.text, "no-group-rules") == "没有社群有自己的规则"
+    assert '<a href="/red-packet-rules" id="to-default-rule">' in group_page
+    assert _text(saved.text, "activation-message") == "规则已保存"
+    assert _text(saved.text, "rule-source") == "租户默认"
+    assert [_text(saved.text, f"rule-{term}") for term in ("budget", "totals", "counts")] == [
+        "¥300.00", "¥2.00–¥50.00", "2–20",
+    ]  # fmt: skip
+    assert _text(saved.text, "rule-window") == "09:00–21:00"
+    assert 'id="rule-editor" >' in saved.text  # closed once saved
+    assert _text(follower, "rule-source") == "租户默认"
+    assert _text(follower, "rule-budget") == "¥300.00"
+    assert _cells(listed, "scope", own_group) == [
+        own_group, "¥50.00", "¥1.00–¥20.00", "1–10", "00:00–00:00", "60",
+    ]  # fmt: skip
+    # and a refusal names what is wrong, keeps what was typed, and changes nothing
+    assert _text(bad.text, "activation-error") == "最多个数：应为整数（收到 'x'）"
+    assert _text(worse.text, "activation-error") == (
+        "红包规则有误：金额范围应满足 1 ≤ 最小 min_total_fen ≤ 最大 max_total_fen"
+        "（收到 8000 和 5000 分）"
+    )
+    assert 'id="rule-editor" open>' in worse.text
+    assert 'name="min_total" inputmode="decimal" required value="80"' in worse.text
+    assert _text(worse.text, "rule-budget") == "¥300.00"
+    assert _rule_rows(engine) == [
+        ("*", 30000, 200, 5000, 2, 20, "09:00", "21:00", 120),
+        (own_group, 5000, 100, 2000, 1, 10, "00:00", "00:00", 60),
+    ]
+
+
+def test_only_hq_sets_the_default_rule(client: TestClient, engine: Engine) -> None:
+    group = store_groups_of(engine, "R0002")[0]
+    csrf = _login(client, "supervisor", f"/groups/{group}/red-packets")
+
+    page = client.get("/red-packet-rules")
+    posted = client.post("/red-packet-rules", data={"csrf_token": csrf, **RULE})
+    group_page = client.get(f"/groups/{group}/red-packets").text
+
+    assert (page.status_code, posted.status_code) == (403, 403)
+    assert '<p class="error" role="alert">只有总部管理员可以设置红包规则和预算</p>' in posted.text
+    assert "to-default-rule" not in group_page
+    assert _rule_rows(engine) == []
+
+
+def test_the_bounds_of_numbers_are_the_actions_to_say(client: TestClient, engine: Engine) -> None:
+    # given the rep's store group, with a flash-sale and a group-buy form
+    group = store_groups_of(engine, "R0001")[0]
+    csrf = _login(client, "rep", f"/groups/{group}/flash-sales")
+    now = utcnow().astimezone(ZONE)
+    window = {
+        "starts": now.strftime(LOCAL), "ends": (now + timedelta(hours=1)).strftime(LOCAL),
+    }  # fmt: skip
+    sale = {"csrf_token": csrf, "sku": "S", "title": "水", "price": "1", "stock": "5", **window}
+    deal = {**sale, "team_size": "3", "team_minutes": "30"}
+
+    # when the numbers are whole but out of bounds
+    no_limit = client.post(f"/groups/{group}/flash-sales", data={**sale, "limit": "0"})
+    no_stock = client.post(
+        f"/groups/{group}/flash-sales", data={**sale, "limit": "1", "stock": "-1"}
+    )
+    lonely = client.post(f"/groups/{group}/group-buys", data={**deal, "team_size": "1"})
+    instant = client.post(f"/groups/{group}/group-buys", data={**deal, "team_minutes": "0"})
+    no_shares = client.post(
+        f"/groups/{group}/red-packets", data={"csrf_token": csrf, "total": "5", "count": "0"}
+    )
+    huge = client.post(f"/groups/{group}/flash-sales", data={**sale, "limit": "1", "stock": "3e9"})
+    huger = client.post(
+        f"/groups/{group}/flash-sales", data={**sale, "limit": "1", "stock": "3000000000"}
+    )
+
+    # then each refusal is the action's own, naming the field, and nothing is written
+    assert (
+        _text(no_limit.text, "activation-error") == "每人限购 per_member_limit 至少为 1（收到 0）"
+    )
+    assert _text(no_stock.text, "activation-error") == "库存 stock 至少为 1（收到 -1）"
+    assert _text(lonely.text, "activation-error") == "成团人数 team_size 至少为 2（收到 1）"
+    assert _text(instant.text, "activation-error") == "成团时限 team_minutes 至少 1 分钟（收到 0）"
+    assert _text(no_shares.text, "activation-error") == "红包个数应在 1–200 之间（收到 0）"
+    assert _text(huge.text, "activation-error") == "库存：应为整数（收到 '3e9'）"
+    assert _text(huger.text, "activation-error") == (
+        "库存：数字太大（最多 2147483647，收到 3000000000）"
+    )
+    with unit_of_work(engine) as session:
+        assert session.scalars(select(FlashSale.sku).where(FlashSale.sku == "S")).all() == []
+        assert session.scalars(select(GroupBuy.sku).where(GroupBuy.sku == "S")).all() == []
+    assert _packets(engine, group) == _packets_of_demo(engine, group)
+
+
+def _packets_of_demo(engine: Engine, group: str) -> list[tuple[int, int, str]]:
+    with unit_of_work(engine) as session:
+        return [
+            (row.total_fen, row.count, row.sender_id)
+            for row in session.scalars(
+                select(RedPacket)
+                .where(RedPacket.group_id == group, RedPacket.sender_id != "rep")
+                .order_by(RedPacket.id)
+            )
+        ]
