@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import ScalarSelect, case, delete, func, select
 from sqlalchemy.orm import Session
@@ -104,7 +104,7 @@ def do_change_rule(
     ``changes`` are fields of ``Rule``; a group without a rule of its own starts from the
     tenant's default. Raise InvalidInput for a contradictory rule, NotFound for an unknown group.
     """
-    given = {field: value for field, value in changes.items() if value is not None}
+    given: dict[str, Any] = {field: value for field, value in changes.items() if value is not None}
     rule = dataclasses.replace(effective_rule(session, tenant, scope), scope=scope, **given)
     return do_set_rule(session, tenant, rule)
 
@@ -393,22 +393,25 @@ def _offers(
     query = select(offer, *counts).where(offer.tenant_id == tenant.id)
     if group_id is not None:
         query = query.where(offer.group_id == group_id)
-    return [
-        OfferRow(
-            id=row.id,
-            group_id=row.group_id,
-            sku=row.sku,
-            title=row.title,
-            price_fen=row.price_fen,
-            stock=row.stock,
-            sold=row.sold,
-            starts_at=row.starts_at,
-            ends_at=row.ends_at,
-            status=offer_status(row.starts_at, row.ends_at, when),
-            figures=figures(row, *(int(count) for count in counted)),
+    found: list[OfferRow[Figures]] = []
+    for entity, *counted in session.execute(query.order_by(offer.id.desc()).limit(limit)):
+        sale_or_deal = cast(FlashSale | GroupBuy, entity)
+        found.append(
+            OfferRow(
+                id=sale_or_deal.id,
+                group_id=sale_or_deal.group_id,
+                sku=sale_or_deal.sku,
+                title=sale_or_deal.title,
+                price_fen=sale_or_deal.price_fen,
+                stock=sale_or_deal.stock,
+                sold=sale_or_deal.sold,
+                starts_at=sale_or_deal.starts_at,
+                ends_at=sale_or_deal.ends_at,
+                status=offer_status(sale_or_deal.starts_at, sale_or_deal.ends_at, when),
+                figures=figures(sale_or_deal, *(int(count) for count in counted)),
+            )
         )
-        for row, *counted in session.execute(query.order_by(offer.id.desc()).limit(limit))
-    ]
+    return found
 
 
 def flash_sales(
