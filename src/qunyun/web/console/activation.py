@@ -302,25 +302,6 @@ def set_default_rule(
 # --- flash sales and group-buys: offers -------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _OfferPages:
-    """What the pages of one kind of offer state beyond what every offer's pages do."""
-
-    section: str
-    """The activation section (``flash_sales``); it names the listing's template
-    (``activation_flash_sales.html``) and, without its ``s``, one offer's."""
-    path: str
-    """The detail page's path: ``/{path}/{id}``."""
-    name: str
-    """What a member reads when it is missing (``秒杀``)."""
-    listing: Callable[[Session, Tenant, str], Sequence[OfferRow[Any]]]
-    detail: Callable[[Session, Tenant, int], Any]
-    form: dict[str, str]
-    """The kind's own fields of the new-offer form, with their defaults."""
-    length: timedelta
-    """How long the new-offer form's window lasts by default."""
-
-
 class OfferForm(BaseModel):
     """The fields of every form that opens an offer, as typed (see ``Field``)."""
 
@@ -345,17 +326,36 @@ class DealForm(OfferForm):
     team_minutes: FormText = ""
 
 
+@dataclass(frozen=True)
+class _OfferPages:
+    """What the pages of one kind of offer state beyond what every offer's pages do."""
+
+    section: str
+    """The activation section (``flash_sales``); it names the listing's template
+    (``activation_flash_sales.html``) and, without its ``s``, one offer's."""
+    path: str
+    """The detail page's path: ``/{path}/{id}``."""
+    name: str
+    """The kind, as a "not found" message names it (``秒杀``)."""
+    listing: Callable[[Session, Tenant, str], Sequence[OfferRow[Any]]]
+    detail: Callable[[Session, Tenant, int], Any]
+    form: OfferForm
+    """The new-offer form as it opens: the kind's defaults (the window is set from now)."""
+    length: timedelta
+    """How long the new-offer form's window lasts by default."""
+
+
 def _window(form: OfferForm, zone: str) -> tuple[datetime, datetime]:
     return _moment(form.starts, "开始时间", zone), _moment(form.ends, "结束时间", zone)
 
 
 SALES = _OfferPages(
     "flash_sales", "flash-sales", "秒杀", flash_sales, flash_sale_detail,
-    {"limit": "1"}, timedelta(hours=1),
+    SaleForm(limit="1"), timedelta(hours=1),
 )  # fmt: skip
 DEALS = _OfferPages(
     "group_buys", "group-buys", "拼团", group_buys, group_buy_detail,
-    {"team_size": "3", "team_minutes": "1440"}, timedelta(days=7),
+    DealForm(team_size="3", team_minutes=str(24 * 60)), timedelta(days=7),
 )  # fmt: skip
 
 
@@ -364,8 +364,7 @@ def _offers_context(
 ) -> dict[str, Any]:
     group = access_group(session, actor, tenant, group_id)
     now = utcnow().replace(second=0, microsecond=0)
-    form = {"sku": "", "title": "", "price": "", "stock": "", **pages.form}
-    form |= {
+    form = pages.form.model_dump() | {
         "starts": _input_time(now, tenant.timezone),
         "ends": _input_time(now + pages.length, tenant.timezone),
     }
