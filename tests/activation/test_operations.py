@@ -5,13 +5,36 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import random
+from collections import Counter
 from datetime import timedelta
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
-from qunyun.activation.operations import budget_ledger, budget_uses, do_clear_rule, rules
+from qunyun.activation.flashsales import (
+    do_create_flash_sale,
+    do_order_flash_sale,
+    flash_sale_detail,
+)
+from qunyun.activation.groupbuys import (
+    do_create_group_buy,
+    do_join_team,
+    do_open_team,
+    group_buy_detail,
+)
+from qunyun.activation.models import TeamStatus
+from qunyun.activation.operations import (
+    DealFigures,
+    OfferStatus,
+    SaleFigures,
+    budget_ledger,
+    budget_uses,
+    do_clear_rule,
+    flash_sales,
+    group_buys,
+    rules,
+)
 from qunyun.activation.redpackets import (
     DEFAULT_RULE,
     budget_month,
@@ -122,3 +145,75 @@ def test_a_cleared_group_rule_falls_back_to_the_tenant_default(
 
     assert after == dataclasses.replace(default, scope="*")
     assert [rule.scope for rule in left] == ["*"]
+
+
+offer_steps = st.lists(
+    st.one_of(
+        st.tuples(st.just("order"), st.integers(0, len(MEMBERS) - 1), st.integers(1, 3)),
+        st.tuples(st.just("open"), st.integers(0, len(MEMBERS) - 1)),
+        st.tuples(st.just("join"), st.integers(0, 9), st.integers(0, len(MEMBERS) - 1)),
+    ),
+    max_size=14,
+)
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=offer_steps)
+def test_the_offer_listings_count_what_the_details_show(engine: Engine, steps: list[tuple]) -> None:
+    # given a group of five members with a live flash sale (6 units, 3 each) and a deal
+    # (teams of 2 within 30 minutes, 5 units), both from T0 for an hour
+    group = f"O{next(_numbers):05d}"
+    with unit_of_work(engine) as session:
+        tenant = _tenant(session)
+        do_create_group(session, tenant, group, "秒杀拼团测试群", Matrix.STORE)
+        for member in MEMBERS:
+            do_join(session, tenant, group, STORE, member, MemberRole.CUSTOMER, T0)
+        end = T0 + timedelta(hours=1)
+        sale_id = do_create_flash_sale(session, tenant, group, "S", "水", 100, 6, 3, T0, end).id
+        deal_id = do_create_group_buy(session, tenant, group, "D", "茶", 200, 2, 5, 30, T0, end).id
+    at, teams = T0 + timedelta(minutes=5), []
+
+    # when members order, open teams and join them in any order (refusals included)
+    for step in steps:
+        try:
+            with unit_of_work(engine) as session:
+                tenant = _tenant(session)
+                if step[0] == "order":
+                    do_order_flash_sale(
+                        session, tenant, sale_id, STORE, MEMBERS[step[1]], step[2], when=at
+                    )
+                elif step[0] == "open":
+                    team = do_open_team(session, tenant, deal_id, STORE, MEMBERS[step[1]], when=at)
+                    teams.append(team.id)
+                elif teams:
+                    do_join_team(
+                        session, tenant, teams[step[1] % len(teams)], STORE, MEMBERS[step[2]],
+                        when=at,
+                    )  # fmt: skip
+        except (Conflict, InvalidInput, NotFound):
+            pass
+
+    # then each listing row holds exactly what its detail shows, and both are live
+    with unit_of_work(engine) as session:
+        tenant = _tenant(session)
+        [sale_row] = flash_sales(session, tenant, group, when=at)
+        [deal_row] = group_buys(session, tenant, group, when=at)
+        sale = flash_sale_detail(session, tenant, sale_id)
+        deal = group_buy_detail(session, tenant, deal_id)
+    for row, view in ((sale_row, sale), (deal_row, deal)):
+        common = ("id", "group_id", "sku", "title", "price_fen", "stock", "sold", "starts_at")
+        assert [getattr(row, name) for name in (*common, "ends_at")] == [
+            getattr(view, name) for name in (*common, "ends_at")
+        ]
+        assert row.status == OfferStatus.LIVE
+    assert sale_row.figures == SaleFigures(per_member_limit=3, orders=len(sale.orders))
+    assert sale_row.sold == sum(order.qty for order in sale.orders) <= 6
+    statuses = Counter(team.status for team in deal.teams)
+    assert deal_row.figures == DealFigures(
+        team_size=2, team_minutes=30, reserved=deal.reserved,
+        open_teams=statuses[TeamStatus.OPEN], complete_teams=statuses[TeamStatus.COMPLETE],
+    )  # fmt: skip
+    assert deal_row.sold == 2 * statuses[TeamStatus.COMPLETE]
+    assert deal_row.figures.reserved == statuses[TeamStatus.OPEN]

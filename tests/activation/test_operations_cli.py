@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +20,25 @@ from tests.activation.helpers import STORE, group_with_members
 from tests.conftest import Cli
 
 ZONE = "Asia/Shanghai"
+
+
+def _table(output: str) -> tuple[str, list[list[str]]]:
+    """Return a Rich table's title and its rows (the header first), each a list of cells.
+
+    Rich wraps a title wider than its table at spaces, so the title comes without spaces.
+    """
+    lines = output.splitlines()
+    top = next(number for number, line in enumerate(lines) if line.lstrip().startswith("┏"))
+    rows = [
+        [cell.strip() for cell in re.split("[│┃]", line.strip())[1:-1]]
+        for line in lines
+        if line.lstrip()[:1] in ("│", "┃")
+    ]
+    return "".join(lines[:top]).replace(" ", ""), rows
+
+
+def _spaceless(text: str) -> str:
+    return text.replace(" ", "")
 
 
 def test_rules_are_set_per_tenant_and_group_listed_and_cleared(
@@ -255,6 +275,7 @@ def test_flash_sales_are_created_listed_and_shown_with_their_orders(
         second = do_order_flash_sale(session, tenant, sale_id, STORE, members[1], 1, when=inside)
         first_id, second_id = first.id, second.id
     listed = cli("flashsale", "list", "--json")
+    listed_table = cli("flashsale", "list")
     shown = cli("flashsale", "show", str(sale_id), "--json")
     table = cli("flashsale", "show", str(sale_id))
 
@@ -309,8 +330,27 @@ def test_flash_sales_are_created_listed_and_shown_with_their_orders(
             },
         ],
     }
-    assert "已售 3/5 · 剩余 2 · 每人限购 2" in table.output
-    assert f"│ {first_id}    │ {members[0]} │ 2    │ ¥59.80 │ 2026-03-02 10:30 │" in table.output
+    assert _table(listed_table.output) == (
+        "秒杀",
+        [
+            ["编号", "社群", "商品", "价格", "已售/库存", "限购", "订单", "状态", "开始", "结束"],
+            [
+                str(sale_id), "G1", "清泉矿泉水 24 瓶（SKU-WATER-24）", "¥29.90", "3/5", "2",
+                "2", "已结束", "2026-03-02 10:00", "2026-03-02 11:00",
+            ],
+        ],
+    )  # fmt: skip
+    assert _table(table.output) == (
+        _spaceless(
+            f"秒杀 #{sale_id} 清泉矿泉水 24 瓶（SKU-WATER-24）· 社群 G1 · ¥29.90 · 已售 3/5 · "
+            "剩余 2 · 每人限购 2 · 2026-03-02 10:00 至 2026-03-02 11:00"
+        ),
+        [
+            ["订单", "成员", "数量", "金额", "下单时间"],
+            [str(first_id), members[0], "2", "¥59.80", "2026-03-02 10:30"],
+            [str(second_id), members[1], "1", "¥29.90", "2026-03-02 10:30"],
+        ],
+    )
 
 
 def test_bad_flash_sales_are_refused_naming_the_parameter(
@@ -360,7 +400,9 @@ def test_group_buys_are_created_listed_and_shown_with_their_teams(
         waiting = do_open_team(session, tenant, deal_id, STORE, members[2], when=at)
         full_id, waiting_id = full.id, waiting.id
     listed = cli("groupbuy", "list", "--json")
+    listed_table = cli("groupbuy", "list")
     shown = cli("groupbuy", "show", str(deal_id), "--json")
+    table = cli("groupbuy", "show", str(deal_id))
     small = cli(
         "groupbuy", "create", "--group", "G1", "--sku", "S", "--title", "茶", "--price-fen",
         "1", "--team-size", "3", "--stock", "2", "--ends", "2030-01-01 00:00", expect=1,
@@ -394,8 +436,34 @@ def test_group_buys_are_created_listed_and_shown_with_their_teams(
             "status": "ended",
         }
     ]
+    assert _table(listed_table.output) == (
+        "拼团",
+        [
+            ["编号", "社群", "商品", "价格", "成团", "已售/占用/库存", "进行中的团", "已成团",
+             "状态", "结束"],
+            [str(deal_id), "G1", "乌龙茶 6 瓶（SKU-TEA-6）", "¥19.90", "2 人", "2/1/4", "1", "1",
+             "已结束", "2026-03-02 12:00"],
+        ],
+    )  # fmt: skip
     deadline = (at + timedelta(minutes=30)).isoformat()
-    assert json.loads(shown.stdout)["teams"] == [
+    detail, listed_deal = json.loads(shown.stdout), json.loads(listed.stdout)[0]
+    counted = ("open_teams", "complete_teams", "status")  # the listing's, not the detail's
+    assert {key: value for key, value in detail.items() if key != "teams"} == {
+        key: value for key, value in listed_deal.items() if key not in counted
+    }
+    assert _table(table.output) == (
+        _spaceless(
+            f"拼团 #{deal_id} 乌龙茶 6 瓶（SKU-TEA-6）· 社群 G1 · ¥19.90 · 2 人成团 · 已售 2 · "
+            "占用 1 · 库存 4"
+        ),
+        [
+            ["团", "团长", "人数", "状态", "截止", "成员"],
+            [str(waiting_id), members[2], "1/2", "拼团中", "2026-03-02 10:40", members[2]],
+            [str(full_id), members[0], "2/2", "已成团", "2026-03-02 10:40",
+             f"{members[0]}、{members[1]}"],
+        ],
+    )  # fmt: skip
+    assert detail["teams"] == [
         {
             "team_id": waiting_id,
             "leader_id": members[2],

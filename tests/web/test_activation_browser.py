@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser
 from sqlalchemy import Engine, select
 
-from qunyun.activation.models import FlashSale, RedPacket
+from qunyun.activation.models import FlashSale, RedPacket, RedPacketRule
 from qunyun.core.db import unit_of_work
 
 from . import test_browser
@@ -91,4 +91,41 @@ def test_hq_sets_a_rule_sends_a_packet_and_opens_a_flash_sale_on_a_phone(
     assert page.inner_text("#sale-status") == "进行中"
     assert page.inner_text("#sale-price") == "¥29.90"
     assert page.is_visible("#no-orders")
+    assert session.errors == []
+
+
+def test_hq_sets_the_tenant_default_rule_from_a_group_page_on_a_phone(
+    browser: Browser, server: str, engine: Engine
+) -> None:
+    # given HQ on a phone, on the red-packet page of R0002's store group (no rule of its own)
+    group = store_groups_of(engine, "R0002")[0]
+    session = _session(browser, server, "phone", "hq")
+    page = session.page
+    session.open(f"/groups/{group}/red-packets")
+    assert page.inner_text("#rule-budget") == "¥1,000.00"
+
+    # when HQ follows the link to the tenant's rules and sets a ¥300 default, 09:00–21:00
+    page.click("#to-default-rule")
+    page.wait_for_selector("#group-rules")
+    assert page.inner_text("#rule-source") == "内置默认"
+    _shot(session, "rules")
+    page.click("#rule-editor summary")
+    page.fill("#rule-budget-input", "300")
+    page.fill("#rule-window-start", "09:00")
+    page.fill("#rule-window-end", "21:00")
+    page.click("#save-rule")
+    page.wait_for_selector("#activation-message")
+    _shot(session, "default-rule-saved")
+
+    # then the default is stored and the group, without a rule of its own, follows it
+    assert page.inner_text("#activation-message") == "规则已保存"
+    assert page.inner_text("#rule-source") == "租户默认"
+    with unit_of_work(engine) as db:
+        rule = db.scalars(select(RedPacketRule)).one()
+        assert (rule.scope, rule.monthly_budget_fen, rule.window_start, rule.window_end) == (
+            "*", 30000, "09:00", "21:00",
+        )  # fmt: skip
+    session.open(f"/groups/{group}/red-packets")
+    assert page.inner_text("#rule-budget") == "¥300.00"
+    assert page.inner_text("#rule-window") == "09:00–21:00"
     assert session.errors == []

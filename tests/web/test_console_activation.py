@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import re
 from datetime import datetime, timedelta
+from operator import attrgetter
 from zoneinfo import ZoneInfo
 
 from fastapi.testclient import TestClient
@@ -20,6 +21,7 @@ from .activation_helpers import foreign_activation, member_headers, stores_of_gr
 from .conftest import bearer, console_login, csrf_of, store_groups_of
 
 ZONE = ZoneInfo("Asia/Shanghai")
+LOCAL = "%Y-%m-%dT%H:%M"
 RULE = {
     "budget": "50.00",
     "min_total": "1",
@@ -36,6 +38,38 @@ def _text(page: str, element_id: str) -> str:
     found = re.search(rf'id="{element_id}"[^>]*>([^<]*)<', page)
     assert found is not None, element_id
     return html.unescape(found.group(1))
+
+
+def _untagged(fragment: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", fragment)).strip()
+
+
+def _cells(page: str, kind: str, key: object) -> list[str]:
+    """Return the texts of the cells of the table row ``<tr data-{kind}="{key}">``."""
+    row = re.search(rf'<tr data-{kind}="{key}">(.*?)</tr>', page)
+    assert row is not None, (kind, key)
+    return [_untagged(cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))]
+
+
+def _headers(page: str, section: str) -> list[str]:
+    """Return the column headers of the table in ``<section id="{section}">``."""
+    found = re.search(rf'id="{section}">.*?<thead><tr>(.*?)</tr></thead>', page, re.S)
+    assert found is not None, section
+    return [_untagged(header) for header in re.findall(r"<th[^>]*>(.*?)</th>", found.group(1))]
+
+
+def _fields(page: str, section: str) -> list[tuple[str, str, str]]:
+    """Return the name, id and value of every input of the form in ``<section id=…>``."""
+    found = re.search(rf'id="{section}">(.*?)</section>', page, re.S)
+    assert found is not None, section
+    inputs = r'<input name="([a-z_]+)" id="([a-z-]+)"[^>]*value="([^"]*)"'
+    return re.findall(inputs, found.group(1))
+
+
+def _pairs(page: str) -> dict[str, str]:
+    """Return the terms and descriptions of a detail page's ``<dl>``."""
+    pairs = re.findall(r"<dt>(.*?)</dt><dd[^>]*>(.*?)</dd>", page)
+    return {_untagged(term): _untagged(description) for term, description in pairs}
 
 
 def _login(client: TestClient, username: str, page: str) -> str:
@@ -90,6 +124,7 @@ def test_hq_sets_a_group_rule_and_a_supervisor_sends_within_it(
     assert _text(sent.text, "activation-message").startswith("红包已发出 #")
     assert _text(sent.text, "budget-spent") == "¥8.88"
     assert _text(sent.text, "budget-left") == "¥41.12"
+    assert '<meter min="0" max="1" value="0.1776"' in sent.text  # 8.88 of 50
     assert "+¥8.88" in sent.text
     assert packet_id == (888, 4, "supervisor")
     # and every refusal names what was wrong and writes nothing
@@ -104,6 +139,7 @@ def test_hq_sets_a_group_rule_and_a_supervisor_sends_within_it(
         f"社群 {group} {month} 红包预算不足：剩余 ¥1.12，需要 ¥2.00"
     )
     assert _text(short.text, "budget-left") == "¥1.12"
+    assert '<meter min="0" max="1" value="0.9776"' in short.text
     assert _packets(engine, group) == [
         (888, 4, "supervisor"),
         (2000, 2, "supervisor"),
@@ -119,12 +155,18 @@ def test_a_bad_rule_is_shown_with_what_was_entered(client: TestClient, engine: E
         f"/groups/{group}/red-packet-rule",
         data={"csrf_token": csrf, **RULE, "min_total": "30", "window_end": "25:00"},
     )
+    refused_send = client.post(
+        f"/groups/{group}/red-packets", data={"csrf_token": csrf, "total": "5", "count": "x"}
+    )
 
     assert _text(bad.text, "activation-error") == (
         "红包规则有误：金额范围应满足 1 ≤ 最小 min_total_fen ≤ 最大 max_total_fen"
         "（收到 3000 和 2000 分）；时间应为 HH:MM（收到 '25:00'）"
     )
     assert 'value="25:00"' in bad.text
+    assert 'id="rule-editor" open>' in bad.text
+    assert 'id="rule-editor" >' in refused_send.text  # a refused packet leaves it closed
+    assert _text(refused_send.text, "activation-error") == "红包个数：应为整数（收到 'x'）"
     assert _text(bad.text, "rule-source") == "租户默认"
     with unit_of_work(engine) as session:
         assert session.scalars(select(RedPacketRule)).all() == []
@@ -176,10 +218,33 @@ def test_a_flash_sale_is_created_and_shows_stock_sold_and_orders(
     assert (_text(detail.text, "sale-left"), _text(detail.text, "sale-orders")) == ("8", "1")
     assert _text(detail.text, "sale-status") == "进行中"
     assert f'<td>{buyer}</td><td class="num">2</td><td class="num">¥59.80</td>' in detail.text
-    assert f'<tr data-sale="{sale_id}">' in listing.text
-    assert "<td>2/10</td>" in listing.text
+    starts, ends = form["starts"].replace("T", " "), form["ends"].replace("T", " ")
+    assert _pairs(detail.text) == {
+        "状态": "进行中",
+        "商品编码": "SKU-WATER-24",
+        "价格": "¥29.90",
+        "每人限购": "3",
+        "时间": f"{starts} – {ends}",
+        "会员页": f"/h5/flash-sales/{sale_id}",
+    }
+    assert _headers(listing.text, "sales") == [
+        "#", "商品", "价格", "已售/库存", "订单", "状态", "时间",
+    ]  # fmt: skip
+    assert _cells(listing.text, "sale", sale_id) == [
+        str(sale_id), "清泉矿泉水 24 瓶 SKU-WATER-24", "¥29.90", "2/10", "1", "进行中",
+        f"{starts} – {ends}",
+    ]  # fmt: skip
+    assert _cells(listing.text, "sale", sale_id + 1)[3:5] == ["0/10", "0"]
+    assert [name for name, _, _ in _fields(listing.text, "new-sale")] == [
+        "sku", "title", "price", "stock", "limit", "starts", "ends",
+    ]  # fmt: skip
     assert _text(bad_price.text, "activation-error") == "价格（元）：不是金额：'abc'"
-    assert 'value="abc"' in bad_price.text
+    assert _fields(bad_price.text, "new-sale") == [
+        ("sku", "sale-sku", "SKU-WATER-24"), ("title", "sale-title", "清泉矿泉水 24 瓶"),
+        ("price", "sale-price", "abc"), ("stock", "sale-stock", "10"),
+        ("limit", "sale-limit", "3"), ("starts", "sale-starts", form["starts"]),
+        ("ends", "sale-ends", form["ends"]),
+    ]  # fmt: skip
     assert _text(backwards.text, "activation-error") == "结束时间 ends_at 应晚于开始时间 starts_at"
     with unit_of_work(engine) as session:
         assert len(session.scalars(select(FlashSale).where(FlashSale.group_id == group)).all()) == (
@@ -227,6 +292,7 @@ def test_a_group_buy_is_created_and_shows_its_teams(client: TestClient, engine: 
         headers=member_headers(client, hq, joiner),
     )
     detail = client.get(f"/group-buys/{deal_id}")
+    listing = client.get(f"/groups/{group}/group-buys")
     small = client.post(f"/groups/{group}/group-buys", data={**form, "stock": "2"})
 
     assert created.status_code == 303
@@ -245,7 +311,30 @@ def test_a_group_buy_is_created_and_shows_its_teams(client: TestClient, engine: 
         datetime.fromisoformat(team["deadline"]).astimezone(ZONE).strftime("%Y-%m-%d %H:%M"),
         f"{leader}、{joiner}",
     ]
+    starts, ends = form["starts"].replace("T", " "), form["ends"].replace("T", " ")
+    assert _pairs(detail.text) == {
+        "状态": "进行中",
+        "商品编码": "SKU-TEA-6",
+        "价格": "¥19.90",
+        "成团人数": "3",
+        "成团时限（分钟）": "30",
+        "时间": f"{starts} – {ends}",
+        "会员页": f"/h5/group-buys/{deal_id}",
+    }
+    assert _headers(listing.text, "deals") == [
+        "#", "商品", "价格", "成团人数", "已售/占用/库存", "团", "状态", "结束",
+    ]  # fmt: skip
+    assert _cells(listing.text, "deal", deal_id) == [
+        str(deal_id), "乌龙茶 6 瓶拼团 SKU-TEA-6", "¥19.90", "3", "0/2/30", "进行中 1 · 已成团 0",
+        "进行中", ends,
+    ]  # fmt: skip
     assert _text(small.text, "activation-error") == "库存 stock 至少够一个团（3 件，收到 2）"
+    assert _fields(small.text, "new-deal") == [
+        ("sku", "deal-sku", "SKU-TEA-6"), ("title", "deal-title", "乌龙茶 6 瓶拼团"),
+        ("price", "deal-price", "19.9"), ("team_size", "deal-team-size", "3"),
+        ("stock", "deal-stock", "2"), ("team_minutes", "deal-team-minutes", "30"),
+        ("starts", "deal-starts", form["starts"]), ("ends", "deal-ends", form["ends"]),
+    ]  # fmt: skip
 
 
 def test_the_group_page_leads_to_the_activation_pages(client: TestClient, engine: Engine) -> None:
@@ -396,6 +485,20 @@ def test_the_demo_shows_packets_a_live_sale_and_a_group_buy_to_the_rep(
     assert 0 < sale.sold <= 10
     assert f'<tr data-deal="{deal.id}">' in deals
     assert "进行中 1 · 已成团 1" in deals
+    # and the forms to open one start with each kind's defaults
+    assert [(name, value) for name, _, value in _fields(sales, "new-sale")][:5] == [
+        ("sku", ""), ("title", ""), ("price", ""), ("stock", ""), ("limit", "1"),
+    ]  # fmt: skip
+    assert [(name, value) for name, _, value in _fields(deals, "new-deal")][:6] == [
+        ("sku", ""), ("title", ""), ("price", ""), ("team_size", "3"), ("stock", ""),
+        ("team_minutes", "1440"),
+    ]  # fmt: skip
+    for page, form_id, hours in ((sales, "new-sale", 1), (deals, "new-deal", 7 * 24)):
+        values = {name: value for name, _, value in _fields(page, form_id)}
+        starts, ends = (
+            datetime.strptime(values[key], LOCAL).replace(tzinfo=ZONE) for key in ("starts", "ends")
+        )
+        assert ends - starts == timedelta(hours=hours)
 
 
 def test_the_activation_pages_speak_english_too(client: TestClient, engine: Engine) -> None:
@@ -410,3 +513,152 @@ def test_the_activation_pages_speak_english_too(client: TestClient, engine: Engi
     assert _text(packets, "rule-source") == "the tenant's default"
     assert "<h2>New flash sale</h2>" in sales
     assert '<html lang="en">' in packets
+
+
+RULE_COLUMNS = attrgetter(
+    "scope",
+    "monthly_budget_fen",
+    "min_total_fen",
+    "max_total_fen",
+    "min_count",
+    "max_count",
+    "window_start",
+    "window_end",
+    "expiry_minutes",
+)
+
+
+def _rule_rows(engine: Engine) -> list[tuple[object, ...]]:
+    with unit_of_work(engine) as session:
+        found = session.scalars(select(RedPacketRule).order_by(RedPacketRule.scope))
+        return [RULE_COLUMNS(row) for row in found]
+
+
+def test_hq_sets_the_tenant_default_rule_that_groups_without_their_own_follow(
+    client: TestClient, engine: Engine
+) -> None:
+    # given HQ, a store group of R0001 and one of R0002, and no rule yet (the built-in one)
+    own_group, other_group = (
+        store_groups_of(engine, "R0001")[0],
+        store_groups_of(engine, "R0002")[0],
+    )
+    csrf = _login(client, "hq", "/red-packet-rules")
+    before = client.get("/red-packet-rules")
+    group_page = client.get(f"/groups/{other_group}/red-packets").text
+
+    # when HQ sets the default (¥300 a month, ¥2–¥50, 2–20 shares, 09:00–21:00, 2 hours),
+    # gives one group its own rule, and then types a contradictory default
+    default = {
+        "csrf_token": csrf, "budget": "300", "min_total": "2", "max_total": "50",
+        "min_count": "2", "max_count": "20", "window_start": "09:00", "window_end": "21:00",
+        "expiry_minutes": "120",
+    }  # fmt: skip
+    saved = client.post("/red-packet-rules", data=default)
+    client.post(f"/groups/{own_group}/red-packet-rule", data={"csrf_token": csrf, **RULE})
+    listed = client.get("/red-packet-rules").text
+    follower = client.get(f"/groups/{other_group}/red-packets").text
+    bad = client.post("/red-packet-rules", data={**default, "min_total": "80", "max_count": "x"})
+    worse = client.post("/red-packet-rules", data={**default, "min_total": "80"})
+
+    # then the page shows the built-in rule first, then the saved default, which the group
+    # without a rule of its own follows
+    assert before.status_code == 200
+    assert _text(before.text, "rule-source") == "内置默认"
+    assert _text(before.text, "rule-budget") == "¥1,000.00"
+    assert _text(before.text, "no-group-rules") == "没有社群有自己的规则"
+    assert '<a href="/red-packet-rules" id="to-default-rule">' in group_page
+    assert _text(saved.text, "activation-message") == "规则已保存"
+    assert _text(saved.text, "rule-source") == "租户默认"
+    assert [_text(saved.text, f"rule-{term}") for term in ("budget", "totals", "counts")] == [
+        "¥300.00", "¥2.00–¥50.00", "2–20",
+    ]  # fmt: skip
+    assert _text(saved.text, "rule-window") == "09:00–21:00"
+    assert 'id="rule-editor" >' in saved.text  # closed once saved
+    assert _text(follower, "rule-source") == "租户默认"
+    assert _text(follower, "rule-budget") == "¥300.00"
+    assert _cells(listed, "scope", own_group) == [
+        own_group, "¥50.00", "¥1.00–¥20.00", "1–10", "00:00–00:00", "60",
+    ]  # fmt: skip
+    # and a refusal names what is wrong, keeps what was typed, and changes nothing
+    assert _text(bad.text, "activation-error") == "最多个数：应为整数（收到 'x'）"
+    assert _text(worse.text, "activation-error") == (
+        "红包规则有误：金额范围应满足 1 ≤ 最小 min_total_fen ≤ 最大 max_total_fen"
+        "（收到 8000 和 5000 分）"
+    )
+    assert 'id="rule-editor" open>' in worse.text
+    assert 'name="min_total" inputmode="decimal" required value="80"' in worse.text
+    assert _text(worse.text, "rule-budget") == "¥300.00"
+    assert _rule_rows(engine) == [
+        ("*", 30000, 200, 5000, 2, 20, "09:00", "21:00", 120),
+        (own_group, 5000, 100, 2000, 1, 10, "00:00", "00:00", 60),
+    ]
+
+
+def test_only_hq_sets_the_default_rule(client: TestClient, engine: Engine) -> None:
+    group = store_groups_of(engine, "R0002")[0]
+    csrf = _login(client, "supervisor", f"/groups/{group}/red-packets")
+
+    page = client.get("/red-packet-rules")
+    posted = client.post("/red-packet-rules", data={"csrf_token": csrf, **RULE})
+    group_page = client.get(f"/groups/{group}/red-packets").text
+
+    assert (page.status_code, posted.status_code) == (403, 403)
+    assert '<p class="error" role="alert">只有总部管理员可以设置红包规则和预算</p>' in posted.text
+    assert "to-default-rule" not in group_page
+    assert _rule_rows(engine) == []
+
+
+def test_the_bounds_of_numbers_are_the_actions_to_say(client: TestClient, engine: Engine) -> None:
+    # given the rep's store group, with a flash-sale and a group-buy form
+    group = store_groups_of(engine, "R0001")[0]
+    csrf = _login(client, "rep", f"/groups/{group}/flash-sales")
+    now = utcnow().astimezone(ZONE)
+    window = {
+        "starts": now.strftime(LOCAL), "ends": (now + timedelta(hours=1)).strftime(LOCAL),
+    }  # fmt: skip
+    sale = {"csrf_token": csrf, "sku": "S", "title": "水", "price": "1", "stock": "5", **window}
+    deal = {**sale, "team_size": "3", "team_minutes": "30"}
+
+    # when the numbers are whole but out of bounds
+    no_limit = client.post(f"/groups/{group}/flash-sales", data={**sale, "limit": "0"})
+    no_stock = client.post(
+        f"/groups/{group}/flash-sales", data={**sale, "limit": "1", "stock": "-1"}
+    )
+    lonely = client.post(f"/groups/{group}/group-buys", data={**deal, "team_size": "1"})
+    instant = client.post(f"/groups/{group}/group-buys", data={**deal, "team_minutes": "0"})
+    no_shares = client.post(
+        f"/groups/{group}/red-packets", data={"csrf_token": csrf, "total": "5", "count": "0"}
+    )
+    huge = client.post(f"/groups/{group}/flash-sales", data={**sale, "limit": "1", "stock": "3e9"})
+    huger = client.post(
+        f"/groups/{group}/flash-sales", data={**sale, "limit": "1", "stock": "3000000000"}
+    )
+
+    # then each refusal is the action's own, naming the field, and nothing is written
+    assert (
+        _text(no_limit.text, "activation-error") == "每人限购 per_member_limit 至少为 1（收到 0）"
+    )
+    assert _text(no_stock.text, "activation-error") == "库存 stock 至少为 1（收到 -1）"
+    assert _text(lonely.text, "activation-error") == "成团人数 team_size 至少为 2（收到 1）"
+    assert _text(instant.text, "activation-error") == "成团时限 team_minutes 至少 1 分钟（收到 0）"
+    assert _text(no_shares.text, "activation-error") == "红包个数应在 1–200 之间（收到 0）"
+    assert _text(huge.text, "activation-error") == "库存：应为整数（收到 '3e9'）"
+    assert _text(huger.text, "activation-error") == (
+        "库存：数字太大（最多 2147483647，收到 3000000000）"
+    )
+    with unit_of_work(engine) as session:
+        assert session.scalars(select(FlashSale.sku).where(FlashSale.sku == "S")).all() == []
+        assert session.scalars(select(GroupBuy.sku).where(GroupBuy.sku == "S")).all() == []
+    assert _packets(engine, group) == _packets_of_demo(engine, group)
+
+
+def _packets_of_demo(engine: Engine, group: str) -> list[tuple[int, int, str]]:
+    with unit_of_work(engine) as session:
+        return [
+            (row.total_fen, row.count, row.sender_id)
+            for row in session.scalars(
+                select(RedPacket)
+                .where(RedPacket.group_id == group, RedPacket.sender_id != "rep")
+                .order_by(RedPacket.id)
+            )
+        ]

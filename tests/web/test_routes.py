@@ -110,6 +110,8 @@ EXPECTED: dict[tuple[str, str], tuple[int | str, int, int]] = {
     ("GET", "/groups/{group_id}/red-packets"): (LOGIN, 404, 404),
     ("POST", "/groups/{group_id}/red-packets"): (LOGIN, 404, 404),
     ("POST", "/groups/{group_id}/red-packet-rule"): (LOGIN, 403, 404),
+    ("GET", "/red-packet-rules"): (LOGIN, 403, 200),
+    ("POST", "/red-packet-rules"): (LOGIN, 403, 200),
     ("GET", "/groups/{group_id}/flash-sales"): (LOGIN, 404, 404),
     ("POST", "/groups/{group_id}/flash-sales"): (LOGIN, 404, 404),
     ("GET", "/flash-sales/{sale_id}"): (LOGIN, 404, 404),

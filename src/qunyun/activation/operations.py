@@ -8,9 +8,12 @@ adapter's call to ``org.access`` before it reads.
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import ScalarSelect, case, delete, func, select
 from sqlalchemy.orm import Session
@@ -28,7 +31,7 @@ from qunyun.activation.models import (
     RedPacketRule,
     TeamStatus,
 )
-from qunyun.activation.redpackets import Rule, budget_month, effective_rule
+from qunyun.activation.redpackets import Rule, budget_month, do_set_rule, effective_rule
 from qunyun.activation.schedule import parse_time
 from qunyun.core.clock import utcnow
 from qunyun.core.errors import InvalidInput, NotFound
@@ -93,6 +96,19 @@ def do_clear_rule(session: Session, tenant: Tenant, scope: str) -> Rule:
     return effective_rule(session, tenant, scope)
 
 
+def do_change_rule(
+    session: Session, tenant: Tenant, scope: str, changes: Mapping[str, int | str | None]
+) -> Rule:
+    """Set the rule of ``scope`` to the one in force there with ``changes`` (None: kept).
+
+    ``changes`` are fields of ``Rule``; a group without a rule of its own starts from the
+    tenant's default. Raise InvalidInput for a contradictory rule, NotFound for an unknown group.
+    """
+    given: dict[str, Any] = {field: value for field, value in changes.items() if value is not None}
+    rule = dataclasses.replace(effective_rule(session, tenant, scope), scope=scope, **given)
+    return do_set_rule(session, tenant, rule)
+
+
 def parse_window(text: str) -> tuple[str, str]:
     """Return the start and end of a window written ``08:00-22:00`` (``00:00-00:00``: all day).
 
@@ -144,6 +160,11 @@ class BudgetUse:
         """Return the fen left to send this month (negative after the budget was lowered)."""
         return self.budget_fen - self.spent_fen
 
+    @property
+    def spent_share(self) -> float:
+        """Return the share of the budget spent, 0 to 1 (1 when there is no budget at all)."""
+        return min(self.spent_fen / self.budget_fen, 1.0) if self.budget_fen > 0 else 1.0
+
 
 @dataclass(frozen=True)
 class BudgetLedger:
@@ -151,6 +172,11 @@ class BudgetLedger:
 
     use: BudgetUse
     entries: list[LedgerEntry]
+
+
+def current_month(tenant: Tenant) -> str:
+    """Return the tenant's local month now (``YYYY-MM``): the budget that packets spend."""
+    return budget_month(utcnow(), tenant.timezone)
 
 
 def check_month(text: str) -> str:
@@ -314,8 +340,30 @@ def offer_status(starts_at: datetime, ends_at: datetime, when: datetime) -> Offe
 
 
 @dataclass(frozen=True)
-class SaleRow:
-    """A flash sale in a listing, with its orders counted."""
+class SaleFigures:
+    """What a flash sale's listing shows beyond an offer's: the per-member limit and orders."""
+
+    per_member_limit: int
+    orders: int
+
+
+@dataclass(frozen=True)
+class DealFigures:
+    """What a 拼团 deal's listing shows beyond an offer's: teams, their counts, units reserved."""
+
+    team_size: int
+    team_minutes: int
+    reserved: int
+    open_teams: int
+    complete_teams: int
+
+
+Figures = TypeVar("Figures", SaleFigures, DealFigures)
+
+
+@dataclass(frozen=True)
+class OfferRow(Generic[Figures]):
+    """A flash sale or 拼团 deal in a listing: what both kinds have, and the kind's figures."""
 
     id: int
     group_id: str
@@ -324,11 +372,46 @@ class SaleRow:
     price_fen: int
     stock: int
     sold: int
-    per_member_limit: int
     starts_at: datetime
     ends_at: datetime
-    orders: int
     status: OfferStatus
+    figures: Figures
+
+
+def _offers(
+    session: Session,
+    tenant: Tenant,
+    offer: type[FlashSale] | type[GroupBuy],
+    counts: tuple[ScalarSelect[int], ...],
+    figures: Callable[..., Figures],
+    group_id: str | None,
+    when: datetime | None,
+    limit: int,
+) -> list[OfferRow[Figures]]:
+    """Return the latest offers of one kind with ``figures(offer, *counts)`` of each."""
+    when = when or utcnow()
+    query = select(offer, *counts).where(offer.tenant_id == tenant.id)
+    if group_id is not None:
+        query = query.where(offer.group_id == group_id)
+    found: list[OfferRow[Figures]] = []
+    for entity, *counted in session.execute(query.order_by(offer.id.desc()).limit(limit)):
+        sale_or_deal = cast(FlashSale | GroupBuy, entity)
+        found.append(
+            OfferRow(
+                id=sale_or_deal.id,
+                group_id=sale_or_deal.group_id,
+                sku=sale_or_deal.sku,
+                title=sale_or_deal.title,
+                price_fen=sale_or_deal.price_fen,
+                stock=sale_or_deal.stock,
+                sold=sale_or_deal.sold,
+                starts_at=sale_or_deal.starts_at,
+                ends_at=sale_or_deal.ends_at,
+                status=offer_status(sale_or_deal.starts_at, sale_or_deal.ends_at, when),
+                figures=figures(sale_or_deal, *(int(count) for count in counted)),
+            )
+        )
+    return found
 
 
 def flash_sales(
@@ -338,55 +421,18 @@ def flash_sales(
     *,
     when: datetime | None = None,
     limit: int = LISTED,
-) -> list[SaleRow]:
+) -> list[OfferRow[SaleFigures]]:
     """Return the tenant's (or one group's) latest flash sales, newest first."""
-    when = when or utcnow()
     orders = (
         select(func.count(FlashSaleOrder.id))
         .where(FlashSaleOrder.sale_id == FlashSale.id)
         .scalar_subquery()
     )
-    query = select(FlashSale, orders).where(FlashSale.tenant_id == tenant.id)
-    if group_id is not None:
-        query = query.where(FlashSale.group_id == group_id)
-    return [
-        SaleRow(
-            id=sale.id,
-            group_id=sale.group_id,
-            sku=sale.sku,
-            title=sale.title,
-            price_fen=sale.price_fen,
-            stock=sale.stock,
-            sold=sale.sold,
-            per_member_limit=sale.per_member_limit,
-            starts_at=sale.starts_at,
-            ends_at=sale.ends_at,
-            orders=int(count),
-            status=offer_status(sale.starts_at, sale.ends_at, when),
-        )
-        for sale, count in session.execute(query.order_by(FlashSale.id.desc()).limit(limit))
-    ]
-
-
-@dataclass(frozen=True)
-class DealRow:
-    """A 拼团 deal in a listing, with its teams counted by status."""
-
-    id: int
-    group_id: str
-    sku: str
-    title: str
-    price_fen: int
-    team_size: int
-    team_minutes: int
-    stock: int
-    reserved: int
-    sold: int
-    starts_at: datetime
-    ends_at: datetime
-    open_teams: int
-    complete_teams: int
-    status: OfferStatus
+    return _offers(
+        session, tenant, FlashSale, (orders,),
+        lambda sale, orders: SaleFigures(sale.per_member_limit, orders),
+        group_id, when, limit,
+    )  # fmt: skip
 
 
 def group_buys(
@@ -396,9 +442,8 @@ def group_buys(
     *,
     when: datetime | None = None,
     limit: int = LISTED,
-) -> list[DealRow]:
+) -> list[OfferRow[DealFigures]]:
     """Return the tenant's (or one group's) latest 拼团 deals, newest first."""
-    when = when or utcnow()
 
     def teams(status: TeamStatus) -> ScalarSelect[int]:
         return (
@@ -407,30 +452,10 @@ def group_buys(
             .scalar_subquery()
         )
 
-    query = select(GroupBuy, teams(TeamStatus.OPEN), teams(TeamStatus.COMPLETE)).where(
-        GroupBuy.tenant_id == tenant.id
-    )
-    if group_id is not None:
-        query = query.where(GroupBuy.group_id == group_id)
-    return [
-        DealRow(
-            id=deal.id,
-            group_id=deal.group_id,
-            sku=deal.sku,
-            title=deal.title,
-            price_fen=deal.price_fen,
-            team_size=deal.team_size,
-            team_minutes=deal.team_minutes,
-            stock=deal.stock,
-            reserved=deal.reserved,
-            sold=deal.sold,
-            starts_at=deal.starts_at,
-            ends_at=deal.ends_at,
-            open_teams=int(open_count),
-            complete_teams=int(complete_count),
-            status=offer_status(deal.starts_at, deal.ends_at, when),
-        )
-        for deal, open_count, complete_count in session.execute(
-            query.order_by(GroupBuy.id.desc()).limit(limit)
-        )
-    ]
+    return _offers(
+        session, tenant, GroupBuy, (teams(TeamStatus.OPEN), teams(TeamStatus.COMPLETE)),
+        lambda deal, open_teams, complete_teams: DealFigures(
+            deal.team_size, deal.team_minutes, deal.reserved, open_teams, complete_teams
+        ),
+        group_id, when, limit,
+    )  # fmt: skip

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -129,13 +131,11 @@ def rule_set(
 ) -> None:
     """Set the rule of a group (or the tenant's default); options left out keep their value."""
     from qunyun.activation.models import ALL_GROUPS
-    from qunyun.activation.operations import parse_window
-    from qunyun.activation.redpackets import do_set_rule, effective_rule
+    from qunyun.activation.operations import do_change_rule, parse_window
 
     scope = group if group is not None else ALL_GROUPS
     with reported_errors(), _unit_of_work() as session:
         tenant_row = _tenant(session, tenant)
-        current = effective_rule(session, tenant_row, scope)
         changes: dict[str, Any] = {
             "monthly_budget_fen": budget_fen,
             "min_total_fen": min_total_fen,
@@ -149,10 +149,7 @@ def rule_set(
                 changes["window_start"], changes["window_end"] = parse_window(window)
             except InvalidInput as error:
                 raise InvalidInput(f"--window：{error.message}") from error
-        rule = dataclasses.replace(
-            current, scope=scope, **{k: v for k, v in changes.items() if v is not None}
-        )
-        saved = do_set_rule(session, tenant_row, rule)
+        saved = do_change_rule(session, tenant_row, scope, changes)
     where = "租户默认" if scope == ALL_GROUPS else f"社群 {scope} "
     console.print(f"已设置{where}红包规则：{_rule_text(saved)}")
 
@@ -350,15 +347,18 @@ def redpacket_budget(
     tenant: TenantOption = None,
 ) -> None:
     """Show a group's budget for a month with its ledger, or every group that spent in it."""
-    from qunyun.activation.operations import budget_ledger, budget_uses, check_month
-    from qunyun.activation.redpackets import budget_month
-    from qunyun.core.clock import utcnow
+    from qunyun.activation.operations import (
+        budget_ledger,
+        budget_uses,
+        check_month,
+        current_month,
+    )
 
     with reported_errors(), _unit_of_work() as session:
         tenant_row = _tenant(session, tenant)
         zone = tenant_row.timezone
         try:
-            chosen = check_month(month) if month is not None else budget_month(utcnow(), zone)
+            chosen = check_month(month) if month is not None else current_month(tenant_row)
         except InvalidInput as error:
             raise InvalidInput(f"--month：{error.message}") from error
         if group is None:
@@ -415,7 +415,7 @@ def _use_json(use: Any) -> dict[str, Any]:
     }
 
 
-# --- flash sales -----------------------------------------------------------------------------
+# --- flash sales and group-buys: offers -------------------------------------------------------
 
 StartsOption = Annotated[
     str | None, typer.Option("--starts", help="开始，当地时间 YYYY-MM-DD HH:MM（默认现在）。")
@@ -424,6 +424,126 @@ EndsOption = Annotated[str, typer.Option("--ends", help="结束，当地时间 Y
 SkuOption = Annotated[str, typer.Option("--sku", help="商品编码。")]
 TitleOption = Annotated[str, typer.Option("--title", help="标题（会员页面上显示）。")]
 PriceOption = Annotated[int, typer.Option("--price-fen", help="价格（分）。", min=0)]
+
+
+@dataclass(frozen=True)
+class _Cell:
+    """A column of a table of offers (or their orders and teams): header, text in a zone."""
+
+    header: str
+    text: Callable[[Any, str], str]
+
+
+_NUMBER = _Cell("编号", lambda offer, _: str(offer.id))
+_GROUP = _Cell("社群", lambda offer, _: offer.group_id)
+_PRODUCT = _Cell("商品", lambda offer, _: f"{offer.title}（{offer.sku}）")
+_PRICE = _Cell("价格", lambda offer, _: _yuan(offer.price_fen))
+_STATUS = _Cell("状态", lambda offer, _: STATUS_LABELS[offer.status.value])
+_STARTS = _Cell("开始", lambda offer, zone: format_local(offer.starts_at, zone))
+_ENDS = _Cell("结束", lambda offer, zone: format_local(offer.ends_at, zone))
+SALE_COLUMNS = (
+    _NUMBER, _GROUP, _PRODUCT, _PRICE,
+    _Cell("已售/库存", lambda sale, _: f"{sale.sold:,}/{sale.stock:,}"),
+    _Cell("限购", lambda sale, _: str(sale.figures.per_member_limit)),
+    _Cell("订单", lambda sale, _: str(sale.figures.orders)),
+    _STATUS, _STARTS, _ENDS,
+)  # fmt: skip
+DEAL_COLUMNS = (
+    _NUMBER, _GROUP, _PRODUCT, _PRICE,
+    _Cell("成团", lambda deal, _: f"{deal.figures.team_size} 人"),
+    _Cell("已售/占用/库存", lambda deal, _: f"{deal.sold:,}/{deal.figures.reserved:,}/{deal.stock:,}"),
+    _Cell("进行中的团", lambda deal, _: str(deal.figures.open_teams)),
+    _Cell("已成团", lambda deal, _: str(deal.figures.complete_teams)),
+    _STATUS, _ENDS,
+)  # fmt: skip
+ORDER_COLUMNS = (
+    _Cell("订单", lambda order, _: str(order.id)),
+    _Cell("成员", lambda order, _: order.member_id),
+    _Cell("数量", lambda order, _: str(order.qty)),
+    _Cell("金额", lambda order, _: _yuan(order.amount_fen)),
+    _Cell("下单时间", lambda order, zone: format_local(order.created_at, zone)),
+)
+
+
+def _print_table(title: str, columns: tuple[_Cell, ...], rows: list[Any], zone: str) -> None:
+    table = _table(*(cell.header for cell in columns), title=title)
+    for row in rows:
+        table.add_row(*(cell.text(row, zone) for cell in columns))
+    console.print(table)
+
+
+def _offer_json(offer: Any, **own: Any) -> dict[str, Any]:
+    """Return what every offer shows in JSON (a listing row or a detail), then its own fields."""
+    return {
+        "id": offer.id,
+        "group_id": offer.group_id,
+        "sku": offer.sku,
+        "title": offer.title,
+        "price_fen": offer.price_fen,
+        "stock": offer.stock,
+        "sold": offer.sold,
+        "starts_at": _iso(offer.starts_at),
+        "ends_at": _iso(offer.ends_at),
+        **own,
+    }
+
+
+def _offer_heading(kind: str, offer: Any, *own: str) -> str:
+    return f"{kind} #{offer.id} {offer.title}（{offer.sku}）· " + " · ".join(
+        (f"社群 {offer.group_id}", _yuan(offer.price_fen), *own)
+    )
+
+
+def _list_offers(
+    listing: Callable[[Any, Any, str | None], list[Any]],
+    kind: str,
+    columns: tuple[_Cell, ...],
+    group: str | None,
+    as_json: bool,
+    tenant: str | None,
+) -> None:
+    """Print the latest offers of one kind, as a table of ``columns`` or as JSON."""
+    with reported_errors(), _unit_of_work() as session:
+        tenant_row = _tenant(session, tenant)
+        rows, zone = listing(session, tenant_row, group), tenant_row.timezone
+    if as_json:
+        _write_json(
+            [
+                _offer_json(row, **dataclasses.asdict(row.figures), status=row.status.value)
+                for row in rows
+            ]
+        )
+        return
+    _print_table(kind, columns, rows, zone)
+
+
+def _read_offer(detail: Callable[[Any, Any, int], Any], offer_id: int, tenant: str | None) -> Any:
+    """Return an offer's detail and the tenant's zone."""
+    with reported_errors(), _unit_of_work() as session:
+        tenant_row = _tenant(session, tenant)
+        return detail(session, tenant_row, offer_id), tenant_row.timezone
+
+
+def _create_offer(
+    create: Callable[[Any, Any, datetime, datetime], Any],
+    kind: str,
+    starts: str | None,
+    ends: str,
+    tenant: str | None,
+    *own: str,
+) -> None:
+    """Create an offer through ``create(session, tenant, starts_at, ends_at)`` and say so."""
+    with reported_errors(), _unit_of_work() as session:
+        tenant_row = _tenant(session, tenant)
+        zone = tenant_row.timezone
+        starts_at = _option_time(starts, zone, "--starts")
+        ends_at = _option_time(ends, zone, "--ends")
+        offer = create(session, tenant_row, starts_at, ends_at)
+    window = f"{format_local(starts_at, zone)} 至 {format_local(ends_at, zone)}"
+    console.print(
+        f"已创建{kind} #{offer.id}：社群 {offer.group_id} · {offer.title}（{offer.sku}）· "
+        + " · ".join((_yuan(offer.price_fen), *own, window))
+    )
 
 
 @flashsale_app.command("create", help="在社群开一个秒杀。Create a flash sale in a group.")
@@ -441,20 +561,12 @@ def flashsale_create(
     """Create a flash sale: SKU, price, stock, per-member limit, start and end."""
     from qunyun.activation.flashsales import do_create_flash_sale
 
-    with reported_errors(), _unit_of_work() as session:
-        tenant_row = _tenant(session, tenant)
-        zone = tenant_row.timezone
-        starts_at = _option_time(starts, zone, "--starts")
-        ends_at = _option_time(ends, zone, "--ends")
-        sale = do_create_flash_sale(
+    _create_offer(
+        lambda session, tenant_row, starts_at, ends_at: do_create_flash_sale(
             session, tenant_row, group, sku, title, price_fen, stock, limit, starts_at, ends_at
-        )
-        sale_id = sale.id
-    console.print(
-        f"已创建秒杀 #{sale_id}：社群 {group} · {title}（{sku}）· {_yuan(price_fen)} · "
-        f"库存 {stock:,} · 每人限购 {limit} · {format_local(starts_at, zone)} 至 "
-        f"{format_local(ends_at, zone)}"
-    )
+        ),
+        "秒杀", starts, ends, tenant, f"库存 {stock:,}", f"每人限购 {limit}",
+    )  # fmt: skip
 
 
 @flashsale_app.command("list", help="列出秒杀（最新在前）。List flash sales.")
@@ -464,42 +576,7 @@ def flashsale_list(
     """List the latest flash sales of the tenant or a group."""
     from qunyun.activation.operations import flash_sales
 
-    with reported_errors(), _unit_of_work() as session:
-        tenant_row = _tenant(session, tenant)
-        rows, zone = flash_sales(session, tenant_row, group), tenant_row.timezone
-    if as_json:
-        _write_json(
-            [
-                {
-                    "id": row.id,
-                    "group_id": row.group_id,
-                    "sku": row.sku,
-                    "title": row.title,
-                    "price_fen": row.price_fen,
-                    "stock": row.stock,
-                    "sold": row.sold,
-                    "per_member_limit": row.per_member_limit,
-                    "starts_at": _iso(row.starts_at),
-                    "ends_at": _iso(row.ends_at),
-                    "orders": row.orders,
-                    "status": row.status.value,
-                }
-                for row in rows
-            ]
-        )
-        return
-    table = _table(
-        "编号", "社群", "商品", "价格", "已售/库存", "限购", "订单", "状态", "开始", "结束",
-        title="秒杀",
-    )  # fmt: skip
-    for row in rows:
-        table.add_row(
-            str(row.id), row.group_id, f"{row.title}（{row.sku}）", _yuan(row.price_fen),
-            f"{row.sold:,}/{row.stock:,}", str(row.per_member_limit), str(row.orders),
-            STATUS_LABELS[row.status.value], format_local(row.starts_at, zone),
-            format_local(row.ends_at, zone),
-        )  # fmt: skip
-    console.print(table)
+    _list_offers(flash_sales, "秒杀", SALE_COLUMNS, group, as_json, tenant)
 
 
 @flashsale_app.command("show", help="一个秒杀：库存、已售和订单。Show a flash sale.")
@@ -511,58 +588,27 @@ def flashsale_show(
     """Show a flash sale with its stock, units sold and orders."""
     from qunyun.activation.flashsales import flash_sale_detail
 
-    with reported_errors(), _unit_of_work() as session:
-        tenant_row = _tenant(session, tenant)
-        view, zone = flash_sale_detail(session, tenant_row, sale_id), tenant_row.timezone
-        orders = [
-            (order.id, order.member_kind.value, order.member_id, order.qty, order.amount_fen,
-             order.created_at)
-            for order in view.orders
-        ]  # fmt: skip
+    view, zone = _read_offer(flash_sale_detail, sale_id, tenant)
     if as_json:
-        _write_json(
+        orders = [
             {
-                "id": view.id,
-                "group_id": view.group_id,
-                "sku": view.sku,
-                "title": view.title,
-                "price_fen": view.price_fen,
-                "per_member_limit": view.per_member_limit,
-                "starts_at": _iso(view.starts_at),
-                "ends_at": _iso(view.ends_at),
-                "stock": view.stock,
-                "sold": view.sold,
-                "orders": [
-                    {
-                        "order_id": order_id,
-                        "member_kind": kind,
-                        "member_id": member,
-                        "qty": qty,
-                        "amount_fen": amount,
-                        "created_at": _iso(created),
-                    }
-                    for order_id, kind, member, qty, amount, created in orders
-                ],
+                "order_id": order.id,
+                "member_kind": order.member_kind.value,
+                "member_id": order.member_id,
+                "qty": order.qty,
+                "amount_fen": order.amount_fen,
+                "created_at": _iso(order.created_at),
             }
-        )
+            for order in view.orders
+        ]
+        _write_json(_offer_json(view, per_member_limit=view.per_member_limit, orders=orders))
         return
-    table = _table(
-        "订单",
-        "成员",
-        "数量",
-        "金额",
-        "下单时间",
-        title=f"秒杀 #{view.id} {view.title}（{view.sku}）· 社群 {view.group_id} · "
-        f"{_yuan(view.price_fen)} · 已售 {view.sold:,}/{view.stock:,} · "
-        f"剩余 {view.stock - view.sold:,} · 每人限购 {view.per_member_limit} · "
+    heading = _offer_heading(
+        "秒杀", view, f"已售 {view.sold:,}/{view.stock:,}", f"剩余 {view.stock - view.sold:,}",
+        f"每人限购 {view.per_member_limit}",
         f"{format_local(view.starts_at, zone)} 至 {format_local(view.ends_at, zone)}",
-    )
-    for order_id, _, member, qty, amount, created in orders:
-        table.add_row(str(order_id), member, str(qty), _yuan(amount), format_local(created, zone))
-    console.print(table)
-
-
-# --- group-buys ------------------------------------------------------------------------------
+    )  # fmt: skip
+    _print_table(heading, ORDER_COLUMNS, view.orders, zone)
 
 
 @groupbuy_app.command("create", help="在社群开一个拼团。Create a group-buy deal in a group.")
@@ -583,21 +629,14 @@ def groupbuy_create(
     """Create a 拼团 deal: teams of ``--team-size`` that must fill within ``--team-minutes``."""
     from qunyun.activation.groupbuys import do_create_group_buy
 
-    with reported_errors(), _unit_of_work() as session:
-        tenant_row = _tenant(session, tenant)
-        zone = tenant_row.timezone
-        starts_at = _option_time(starts, zone, "--starts")
-        ends_at = _option_time(ends, zone, "--ends")
-        deal = do_create_group_buy(
+    _create_offer(
+        lambda session, tenant_row, starts_at, ends_at: do_create_group_buy(
             session, tenant_row, group, sku, title, price_fen, team_size, stock, team_minutes,
             starts_at, ends_at,
-        )  # fmt: skip
-        deal_id = deal.id
-    console.print(
-        f"已创建拼团 #{deal_id}：社群 {group} · {title}（{sku}）· {_yuan(price_fen)} · "
-        f"{team_size} 人成团 · {team_minutes} 分钟内 · 库存 {stock:,} · "
-        f"{format_local(starts_at, zone)} 至 {format_local(ends_at, zone)}"
-    )
+        ),
+        "拼团", starts, ends, tenant, f"{team_size} 人成团", f"{team_minutes} 分钟内",
+        f"库存 {stock:,}",
+    )  # fmt: skip
 
 
 @groupbuy_app.command("list", help="列出拼团（最新在前）。List group-buy deals.")
@@ -607,45 +646,7 @@ def groupbuy_list(
     """List the latest 拼团 deals of the tenant or a group."""
     from qunyun.activation.operations import group_buys
 
-    with reported_errors(), _unit_of_work() as session:
-        tenant_row = _tenant(session, tenant)
-        rows, zone = group_buys(session, tenant_row, group), tenant_row.timezone
-    if as_json:
-        _write_json(
-            [
-                {
-                    "id": row.id,
-                    "group_id": row.group_id,
-                    "sku": row.sku,
-                    "title": row.title,
-                    "price_fen": row.price_fen,
-                    "team_size": row.team_size,
-                    "team_minutes": row.team_minutes,
-                    "stock": row.stock,
-                    "reserved": row.reserved,
-                    "sold": row.sold,
-                    "starts_at": _iso(row.starts_at),
-                    "ends_at": _iso(row.ends_at),
-                    "open_teams": row.open_teams,
-                    "complete_teams": row.complete_teams,
-                    "status": row.status.value,
-                }
-                for row in rows
-            ]
-        )
-        return
-    table = _table(
-        "编号", "社群", "商品", "价格", "成团", "已售/占用/库存", "进行中的团", "已成团",
-        "状态", "结束", title="拼团",
-    )  # fmt: skip
-    for row in rows:
-        table.add_row(
-            str(row.id), row.group_id, f"{row.title}（{row.sku}）", _yuan(row.price_fen),
-            f"{row.team_size} 人", f"{row.sold:,}/{row.reserved:,}/{row.stock:,}",
-            str(row.open_teams), str(row.complete_teams), STATUS_LABELS[row.status.value],
-            format_local(row.ends_at, zone),
-        )  # fmt: skip
-    console.print(table)
+    _list_offers(group_buys, "拼团", DEAL_COLUMNS, group, as_json, tenant)
 
 
 @groupbuy_app.command("show", help="一个拼团：库存和各团成员。Show a deal and its teams.")
@@ -657,56 +658,35 @@ def groupbuy_show(
     """Show a 拼团 deal with its stock and every team (newest first) with its members."""
     from qunyun.activation.groupbuys import group_buy_detail
 
-    with reported_errors(), _unit_of_work() as session:
-        tenant_row = _tenant(session, tenant)
-        view, zone = group_buy_detail(session, tenant_row, deal_id), tenant_row.timezone
+    view, zone = _read_offer(group_buy_detail, deal_id, tenant)
     if as_json:
-        _write_json(
+        teams = [
             {
-                "id": view.id,
-                "group_id": view.group_id,
-                "sku": view.sku,
-                "title": view.title,
-                "price_fen": view.price_fen,
-                "team_size": view.team_size,
-                "team_minutes": view.team_minutes,
-                "stock": view.stock,
-                "reserved": view.reserved,
-                "sold": view.sold,
-                "starts_at": _iso(view.starts_at),
-                "ends_at": _iso(view.ends_at),
-                "teams": [
-                    {
-                        "team_id": team.id,
-                        "leader_id": team.leader_id,
-                        "status": team.status.value,
-                        "joined": team.joined,
-                        "deadline": _iso(team.deadline),
-                        "members": [
-                            {"member_kind": kind.value, "member_id": member}
-                            for kind, member in team.members
-                        ],
-                    }
-                    for team in view.teams
+                "team_id": team.id,
+                "leader_id": team.leader_id,
+                "status": team.status.value,
+                "joined": team.joined,
+                "deadline": _iso(team.deadline),
+                "members": [
+                    {"member_kind": kind.value, "member_id": member}
+                    for kind, member in team.members
                 ],
             }
-        )
+            for team in view.teams
+        ]
+        own = {"team_size": view.team_size, "team_minutes": view.team_minutes}
+        _write_json(_offer_json(view, **own, reserved=view.reserved, teams=teams))
         return
-    table = _table(
-        "团",
-        "团长",
-        "人数",
-        "状态",
-        "截止",
-        "成员",
-        title=f"拼团 #{view.id} {view.title}（{view.sku}）· 社群 {view.group_id} · "
-        f"{_yuan(view.price_fen)} · {view.team_size} 人成团 · 已售 {view.sold:,} · "
-        f"占用 {view.reserved:,} · 库存 {view.stock:,}",
+    heading = _offer_heading(
+        "拼团", view, f"{view.team_size} 人成团", f"已售 {view.sold:,}",
+        f"占用 {view.reserved:,}", f"库存 {view.stock:,}",
+    )  # fmt: skip
+    team_columns = (
+        _Cell("团", lambda team, _: str(team.id)),
+        _Cell("团长", lambda team, _: team.leader_id),
+        _Cell("人数", lambda team, _: f"{team.joined}/{view.team_size}"),
+        _Cell("状态", lambda team, _: TEAM_LABELS[team.status.value]),
+        _Cell("截止", lambda team, zone: format_local(team.deadline, zone)),
+        _Cell("成员", lambda team, _: "、".join(member for _, member in team.members)),
     )
-    for team in view.teams:
-        table.add_row(
-            str(team.id), team.leader_id, f"{team.joined}/{view.team_size}",
-            TEAM_LABELS[team.status.value], format_local(team.deadline, zone),
-            "、".join(member for _, member in team.members),
-        )  # fmt: skip
-    console.print(table)
+    _print_table(heading, team_columns, view.teams, zone)

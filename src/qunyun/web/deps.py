@@ -5,15 +5,19 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from qunyun.activation.hot import RedisHotState
 from qunyun.core.db import unit_of_work
-from qunyun.core.errors import Unauthenticated
+from qunyun.core.errors import NotFound, Unauthenticated
 from qunyun.org.access import Actor
+from qunyun.org.models import Tenant
 from qunyun.web.auth import Member, TokenSigner, account_actor
+
+NumericId = Annotated[int, Path(ge=1, le=2**62)]
+"""A numeric id in a path (a packet, sale, deal, draw …): positive, within BIGINT."""
 
 
 def work(request: Request) -> AbstractContextManager[Session]:
@@ -72,6 +76,14 @@ async def api_member(request: Request) -> Member:
     if member is None:
         raise Unauthenticated("会员令牌无效或已过期，请从群里的链接重新打开")
     return member
+
+
+def member_tenant(session: Session, member: Member) -> Tenant:
+    """Return the tenant of a member token; raise NotFound when the tenant is gone."""
+    tenant = session.get(Tenant, member.tenant_id)
+    if tenant is None:
+        raise NotFound("这个品牌已不存在")
+    return tenant
 
 
 def hot(request: Request) -> RedisHotState | None:

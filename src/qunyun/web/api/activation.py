@@ -11,10 +11,9 @@ session. Refusals of a member's attempt answer 409 with
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Request
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Header, Request
 
 from qunyun.activation import flashsales, redpackets
 from qunyun.activation.flashsales import do_create_flash_sale, flash_sale_detail
@@ -35,7 +34,6 @@ from qunyun.activation.orderlists import (
 )
 from qunyun.activation.redpackets import do_create_red_packet, red_packet_detail
 from qunyun.channel.models import ContactKind
-from qunyun.core.errors import NotFound
 from qunyun.org.access import (
     access_group,
     access_in_group,
@@ -45,9 +43,7 @@ from qunyun.org.access import (
     require_member_issuer,
     require_reader,
 )
-from qunyun.org.models import Tenant
 from qunyun.web.api.activation_schemas import (
-    ActivationErrorOut,
     CreatedOut,
     FlashSaleIn,
     FlashSaleOut,
@@ -72,12 +68,11 @@ from qunyun.web.api.activation_schemas import (
     TeamOut,
 )
 from qunyun.web.auth import Member, TokenSigner
-from qunyun.web.deps import ApiActor, ApiMember, hot, work
+from qunyun.web.deps import ApiActor, ApiMember, NumericId, hot, member_tenant, work
+from qunyun.web.errors import REFUSALS
 
 router = APIRouter(tags=["activation"])
 
-NumericId = Annotated[int, Path(ge=1, le=2**62)]
-REFUSALS: dict[int | str, dict[str, Any]] = {409: {"model": ActivationErrorOut}}
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -87,14 +82,6 @@ IdempotencyKey = Annotated[
         description="Optional: a retried request with the same key returns its first order.",
     ),
 ]
-
-
-def member_tenant(session: Session, member: Member) -> Tenant:
-    """Return the tenant of a member token; raise NotFound when the tenant is gone."""
-    tenant = session.get(Tenant, member.tenant_id)
-    if tenant is None:
-        raise NotFound("这个品牌已不存在")
-    return tenant
 
 
 # --- member tokens ---------------------------------------------------------------------------

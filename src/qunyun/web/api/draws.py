@@ -6,6 +6,7 @@ only tickets, and is everything needed to recompute the winners (see ``activatio
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -33,8 +34,8 @@ from qunyun.org.access import (
     require_reader,
 )
 from qunyun.org.models import Tenant
-from qunyun.web.api.activation import REFUSALS, NumericId, member_tenant
-from qunyun.web.deps import ApiActor, ApiMember, work
+from qunyun.web.deps import ApiActor, ApiMember, NumericId, member_tenant, work
+from qunyun.web.errors import REFUSALS
 
 router = APIRouter(tags=["lucky draws"])
 
@@ -185,22 +186,24 @@ def get_draw(draw_id: NumericId, actor: ApiActor, request: Request) -> DrawOut:
 @router.post("/draws/{draw_id}/close", response_model=DrawOut, responses=REFUSALS)
 def close_draw(draw_id: NumericId, actor: ApiActor, request: Request) -> DrawOut:
     """Close a draw's entries now (409 ``already_drawn`` once drawn)."""
-    require_activator(actor)
-    with work(request) as session:
-        tenant = actor_tenant(session, actor)
-        _scoped_draw(session, actor, tenant, draw_id)
-        do_close_draw(session, tenant, draw_id)
-        return _draw_out(draw_detail(session, tenant, draw_id))
+    return _staff_act(request, actor, draw_id, do_close_draw)
 
 
 @router.post("/draws/{draw_id}/reveal", response_model=DrawOut, responses=REFUSALS)
 def reveal_draw(draw_id: NumericId, actor: ApiActor, request: Request) -> DrawOut:
     """Reveal the seed and draw the winners (409 ``not_closed`` or ``already_drawn``)."""
+    return _staff_act(request, actor, draw_id, do_reveal_draw)
+
+
+def _staff_act(
+    request: Request, actor: Actor, draw_id: int, action: Callable[[Session, Tenant, int], object]
+) -> DrawOut:
+    """Run ``action`` on a draw of the actor's scope (404 outside it); return the draw after."""
     require_activator(actor)
     with work(request) as session:
         tenant = actor_tenant(session, actor)
         _scoped_draw(session, actor, tenant, draw_id)
-        do_reveal_draw(session, tenant, draw_id)
+        action(session, tenant, draw_id)
         return _draw_out(draw_detail(session, tenant, draw_id))
 
 

@@ -8,31 +8,32 @@ shown on the page with the values entered, nothing written.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, StringConstraints
 from sqlalchemy.orm import Session
 
 from qunyun.activation.flashsales import do_create_flash_sale, flash_sale_detail
 from qunyun.activation.groupbuys import do_create_group_buy, group_buy_detail
+from qunyun.activation.models import ALL_GROUPS
 from qunyun.activation.operations import (
+    OfferRow,
     budget_ledger,
+    current_month,
     flash_sales,
     group_buys,
     is_own_rule,
     offer_status,
     red_packets,
+    rules,
 )
-from qunyun.activation.redpackets import (
-    Rule,
-    budget_month,
-    do_create_red_packet,
-    do_set_rule,
-    effective_rule,
-)
+from qunyun.activation.redpackets import Rule, do_create_red_packet, do_set_rule, effective_rule
 from qunyun.core.clock import format_local, utcnow
 from qunyun.core.errors import Conflict, InvalidInput
 from qunyun.core.money import format_yuan, parse_yuan
@@ -50,7 +51,7 @@ from qunyun.org.access import (
 from qunyun.org.models import Tenant
 from qunyun.web.console.pages import ConsoleActor, CsrfChecked, ObjectId, _actor
 from qunyun.web.console.render import render, templates
-from qunyun.web.deps import work
+from qunyun.web.deps import NumericId, work
 
 router = APIRouter()
 
@@ -60,7 +61,10 @@ templates.env.filters["local"] = format_local
 Field = Annotated[str, Form(max_length=200)]
 """A form field as typed: parsed and checked by the handler, so that a mistake is shown on
 the page (and an out-of-scope group answers 404 before any field is looked at)."""
-NumericId = Annotated[int, Path(ge=1, le=2**62)]
+FormText = Annotated[str, StringConstraints(max_length=200)]
+"""The same, as a field of a form model."""
+LARGEST_WHOLE = 2**31 - 1
+"""The largest whole number a form takes: counts, stock and minutes are 32-bit columns."""
 PACKETS_SHOWN = 20
 LOCAL_INPUT = "%Y-%m-%dT%H:%M"
 """The value of an ``<input type="datetime-local">``."""
@@ -73,13 +77,14 @@ def _fen(text: str, label: str) -> int:
         raise InvalidInput(f"{label}：{error}") from error
 
 
-def _whole(text: str, label: str, least: int) -> int:
+def _whole(text: str, label: str) -> int:
+    """Return a whole number as typed; whether it is allowed is the action's to say."""
     try:
         value = int(text.strip())
     except ValueError as error:
         raise InvalidInput(f"{label}：应为整数（收到 {text!r}）") from error
-    if value < least:
-        raise InvalidInput(f"{label}：至少为 {least}（收到 {value}）")
+    if abs(value) > LARGEST_WHOLE:
+        raise InvalidInput(f"{label}：数字太大（最多 {LARGEST_WHOLE}，收到 {value}）")
     return value
 
 
@@ -112,20 +117,48 @@ def _common(actor: Actor, tenant: Tenant, group_id: str, section: str) -> dict[s
     }
 
 
-# --- red packets: rule, budget, sending ------------------------------------------------------
+# --- red packets: rules, budget, sending ----------------------------------------------------
 
 
-def _rule_form(rule: Rule) -> dict[str, str]:
-    return {
-        "budget": format_yuan(rule.monthly_budget_fen).replace(",", ""),
-        "min_total": format_yuan(rule.min_total_fen).replace(",", ""),
-        "max_total": format_yuan(rule.max_total_fen).replace(",", ""),
-        "min_count": str(rule.min_count),
-        "max_count": str(rule.max_count),
-        "window_start": rule.window_start,
-        "window_end": rule.window_end,
-        "expiry_minutes": str(rule.expiry_minutes),
-    }
+class RuleForm(BaseModel):
+    """A red-packet rule as typed in its form: yuan, whole numbers and HH:MM (see ``Field``)."""
+
+    budget: FormText = ""
+    min_total: FormText = ""
+    max_total: FormText = ""
+    min_count: FormText = ""
+    max_count: FormText = ""
+    window_start: FormText = ""
+    window_end: FormText = ""
+    expiry_minutes: FormText = ""
+
+    @classmethod
+    def of(cls, rule: Rule) -> RuleForm:
+        """Return the form filled in with ``rule``."""
+        return cls(
+            budget=format_yuan(rule.monthly_budget_fen).replace(",", ""),
+            min_total=format_yuan(rule.min_total_fen).replace(",", ""),
+            max_total=format_yuan(rule.max_total_fen).replace(",", ""),
+            min_count=str(rule.min_count),
+            max_count=str(rule.max_count),
+            window_start=rule.window_start,
+            window_end=rule.window_end,
+            expiry_minutes=str(rule.expiry_minutes),
+        )
+
+    def rule(self, scope: str) -> Rule:
+        """Return the rule typed for ``scope``; raise InvalidInput naming a field not a number."""
+        return Rule(
+            monthly_budget_fen=_fen(self.budget, "每月预算（元）"),
+            min_total_fen=_fen(self.min_total, "每个红包最小金额（元）"),
+            max_total_fen=_fen(self.max_total, "每个红包最大金额（元）"),
+            min_count=_whole(self.min_count, "最少个数"),
+            max_count=_whole(self.max_count, "最多个数"),
+            window_start=self.window_start,
+            window_end=self.window_end,
+            expiry_minutes=_whole(self.expiry_minutes, "过期时间（分钟）"),
+            scope=scope,
+        )
 
 
 def _red_packet_context(
@@ -133,20 +166,18 @@ def _red_packet_context(
 ) -> dict[str, Any]:
     group = access_group(session, actor, tenant, group_id)
     rule = effective_rule(session, tenant, group_id)
-    month = budget_month(utcnow(), tenant.timezone)
-    ledger = budget_ledger(session, tenant, group_id, month)
-    use = ledger.use
+    ledger = budget_ledger(session, tenant, group_id, current_month(tenant))
     return {
         **_common(actor, tenant, group_id, "red_packets"),
         "group": group,
         "rule": rule,
         "own_rule": is_own_rule(session, tenant, group_id),
-        "use": use,
-        "used_share": min(use.spent_fen / use.budget_fen, 1.0) if use.budget_fen else 1.0,
+        "use": ledger.use,
         "entries": ledger.entries,
         "packets": red_packets(session, tenant, group_id, PACKETS_SHOWN),
         "can_set_rule": may_set_rules(actor),
-        "rule_form": _rule_form(rule),
+        "rule_form": RuleForm.of(rule),
+        "rule_refused": False,
         "send_form": {"total": "", "count": ""},
     }
 
@@ -176,11 +207,10 @@ def send_red_packet(
         with work(request) as session:
             tenant = actor_tenant(session, actor)
             access_group(session, actor, tenant, group_id)
-            total_fen = _fen(total, "总金额（元）")
-            shares = _whole(count, "红包个数", 1)
             sent = do_create_red_packet(
-                session, tenant, group_id, total_fen, shares, sender_id=actor.name
-            ).id
+                session, tenant, group_id, _fen(total, "总金额（元）"), _whole(count, "红包个数"),
+                sender_id=actor.name,
+            ).id  # fmt: skip
     except (InvalidInput, Conflict) as refusal:  # out of bounds, window or budget
         error = refusal.message
     with work(request) as session:
@@ -192,91 +222,208 @@ def send_red_packet(
     return render(request, "activation_red_packets.html", actor, context)
 
 
+def _refusal_of_rule(request: Request, actor: Actor, form: RuleForm, scope: str) -> str | None:
+    """Set the rule typed in ``form`` for ``scope``; return the refusal, None once saved."""
+    try:
+        with work(request) as session:
+            tenant = actor_tenant(session, actor)
+            if scope != ALL_GROUPS:
+                access_group(session, actor, tenant, scope)
+            do_set_rule(session, tenant, form.rule(scope))
+    except InvalidInput as refusal:
+        return refusal.message
+    return None
+
+
+def _after_rule(context: dict[str, Any], form: RuleForm, refusal: str | None) -> dict[str, Any]:
+    if refusal is None:
+        return context | {"message": ("rule_saved", None)}
+    return context | {"error": refusal, "rule_form": form, "rule_refused": True}
+
+
 @router.post("/groups/{group_id}/red-packet-rule", response_class=HTMLResponse)
 def set_red_packet_rule(
     request: Request,
     actor: ConsoleActor,
     _csrf: CsrfChecked,
     group_id: ObjectId,
-    budget: Field = "",
-    min_total: Field = "",
-    max_total: Field = "",
-    min_count: Field = "",
-    max_count: Field = "",
-    window_start: Field = "",
-    window_end: Field = "",
-    expiry_minutes: Field = "",
+    form: Annotated[RuleForm, Form()],
 ) -> Response:
     """Set the group's own red-packet rule (HQ): budget, bounds, window and expiry."""
     require_rule_setter(actor)
-    entered = {
-        "budget": budget, "min_total": min_total, "max_total": max_total,
-        "min_count": min_count, "max_count": max_count, "window_start": window_start,
-        "window_end": window_end, "expiry_minutes": expiry_minutes,
-    }  # fmt: skip
-    error = None
+    refusal = _refusal_of_rule(request, actor, form, group_id)
+    with work(request) as session:
+        context = _red_packet_context(session, actor, actor_tenant(session, actor), group_id)
+    return render(
+        request, "activation_red_packets.html", actor, _after_rule(context, form, refusal)
+    )
+
+
+def _rules_context(session: Session, tenant: Tenant) -> dict[str, Any]:
+    found = rules(session, tenant)
+    rule = effective_rule(session, tenant, ALL_GROUPS)
+    return {
+        "zone": tenant.timezone,
+        "rule": rule,
+        "has_default": any(own.scope == ALL_GROUPS for own in found),
+        "group_rules": [own for own in found if own.scope != ALL_GROUPS],
+        "rule_form": RuleForm.of(rule),
+        "rule_refused": False,
+        "message": None,
+        "error": None,
+    }
+
+
+@router.get("/red-packet-rules", response_class=HTMLResponse)
+def red_packet_rules_page(request: Request) -> Response:
+    """Show the tenant's default red-packet rule (HQ) and the groups with a rule of their own."""
+    actor = _actor(request)
+    require_rule_setter(actor)
+    with work(request) as session:
+        context = _rules_context(session, actor_tenant(session, actor))
+    return render(request, "activation_rules.html", actor, context)
+
+
+@router.post("/red-packet-rules", response_class=HTMLResponse)
+def set_default_rule(
+    request: Request,
+    actor: ConsoleActor,
+    _csrf: CsrfChecked,
+    form: Annotated[RuleForm, Form()],
+) -> Response:
+    """Set the tenant's default red-packet rule (HQ), in force where a group has none."""
+    require_rule_setter(actor)
+    refusal = _refusal_of_rule(request, actor, form, ALL_GROUPS)
+    with work(request) as session:
+        context = _rules_context(session, actor_tenant(session, actor))
+    return render(request, "activation_rules.html", actor, _after_rule(context, form, refusal))
+
+
+# --- flash sales and group-buys: offers -------------------------------------------------------
+
+
+class OfferForm(BaseModel):
+    """The fields of every form that opens an offer, as typed (see ``Field``)."""
+
+    sku: FormText = ""
+    title: FormText = ""
+    price: FormText = ""
+    stock: FormText = ""
+    starts: FormText = ""
+    ends: FormText = ""
+
+
+class SaleForm(OfferForm):
+    """The form that opens a flash sale."""
+
+    limit: FormText = ""
+
+
+class DealForm(OfferForm):
+    """The form that opens a 拼团 deal."""
+
+    team_size: FormText = ""
+    team_minutes: FormText = ""
+
+
+@dataclass(frozen=True)
+class _OfferPages:
+    """What the pages of one kind of offer state beyond what every offer's pages do."""
+
+    section: str
+    """The activation section (``flash_sales``); it names the listing's template
+    (``activation_flash_sales.html``) and, without its ``s``, one offer's."""
+    path: str
+    """The detail page's path: ``/{path}/{id}``."""
+    name: str
+    """The kind, as a "not found" message names it (``秒杀``)."""
+    listing: Callable[[Session, Tenant, str], Sequence[OfferRow[Any]]]
+    detail: Callable[[Session, Tenant, int], Any]
+    form: OfferForm
+    """The new-offer form as it opens: the kind's defaults (the window is set from now)."""
+    length: timedelta
+    """How long the new-offer form's window lasts by default."""
+
+
+def _window(form: OfferForm, zone: str) -> tuple[datetime, datetime]:
+    return _moment(form.starts, "开始时间", zone), _moment(form.ends, "结束时间", zone)
+
+
+SALES = _OfferPages(
+    "flash_sales", "flash-sales", "秒杀", flash_sales, flash_sale_detail,
+    SaleForm(limit="1"), timedelta(hours=1),
+)  # fmt: skip
+DEALS = _OfferPages(
+    "group_buys", "group-buys", "拼团", group_buys, group_buy_detail,
+    DealForm(team_size="3", team_minutes=str(24 * 60)), timedelta(days=7),
+)  # fmt: skip
+
+
+def _offers_context(
+    session: Session, actor: Actor, tenant: Tenant, group_id: str, pages: _OfferPages
+) -> dict[str, Any]:
+    group = access_group(session, actor, tenant, group_id)
+    now = utcnow().replace(second=0, microsecond=0)
+    form = pages.form.model_dump() | {
+        "starts": _input_time(now, tenant.timezone),
+        "ends": _input_time(now + pages.length, tenant.timezone),
+    }
+    return {
+        **_common(actor, tenant, group_id, pages.section),
+        "group": group,
+        "offers": pages.listing(session, tenant, group_id),
+        "form": form,
+    }
+
+
+def _offers_page(request: Request, group_id: str, pages: _OfferPages) -> Response:
+    actor = _actor(request)
+    with work(request) as session:
+        context = _offers_context(session, actor, actor_tenant(session, actor), group_id, pages)
+    return render(request, f"activation_{pages.section}.html", actor, context)
+
+
+def _create_offer(
+    request: Request,
+    actor: Actor,
+    group_id: str,
+    pages: _OfferPages,
+    create: Callable[[Session, Tenant], Any],
+    entered: OfferForm,
+) -> Response:
+    """Create an offer in a group of the actor's scope and show it, or show the refusal."""
     try:
         with work(request) as session:
             tenant = actor_tenant(session, actor)
             access_group(session, actor, tenant, group_id)
-            rule = Rule(
-                monthly_budget_fen=_fen(budget, "每月预算（元）"),
-                min_total_fen=_fen(min_total, "每个红包最小金额（元）"),
-                max_total_fen=_fen(max_total, "每个红包最大金额（元）"),
-                min_count=_whole(min_count, "最少个数", 1),
-                max_count=_whole(max_count, "最多个数", 1),
-                window_start=window_start,
-                window_end=window_end,
-                expiry_minutes=_whole(expiry_minutes, "过期时间（分钟）", 1),
-                scope=group_id,
-            )
-            do_set_rule(session, tenant, rule)
+            offer_id = create(session, tenant).id
     except InvalidInput as refusal:
-        error = refusal.message
+        with work(request) as session:
+            context = _offers_context(session, actor, actor_tenant(session, actor), group_id, pages)
+        context |= {"error": refusal.message, "form": context["form"] | entered.model_dump()}
+        return render(request, f"activation_{pages.section}.html", actor, context)
+    return _see(request, f"/{pages.path}/{offer_id}")
+
+
+def _offer_page(request: Request, offer_id: int, pages: _OfferPages) -> Response:
+    actor = _actor(request)
     with work(request) as session:
-        context = _red_packet_context(session, actor, actor_tenant(session, actor), group_id)
-    if error is not None:
-        context |= {"error": error, "rule_form": entered}
-    else:
-        context["message"] = ("rule_saved", None)
-    return render(request, "activation_red_packets.html", actor, context)
-
-
-# --- flash sales -----------------------------------------------------------------------------
-
-
-def _offer_form(zone: str, days: float) -> dict[str, str]:
-    now = utcnow().replace(second=0, microsecond=0)
-    return {
-        "sku": "",
-        "title": "",
-        "price": "",
-        "stock": "",
-        "limit": "1",
-        "team_size": "3",
-        "team_minutes": "1440",
-        "starts": _input_time(now, zone),
-        "ends": _input_time(now + timedelta(days=days), zone),
-    }
-
-
-def _sales_context(session: Session, actor: Actor, tenant: Tenant, group_id: str) -> dict[str, Any]:
-    group = access_group(session, actor, tenant, group_id)
-    return {
-        **_common(actor, tenant, group_id, "flash_sales"),
-        "group": group,
-        "sales": flash_sales(session, tenant, group_id),
-        "form": _offer_form(tenant.timezone, 1 / 24),
-    }
+        tenant = actor_tenant(session, actor)
+        view = pages.detail(session, tenant, offer_id)
+        access_in_group(session, actor, tenant, view.group_id, f"没有{pages.name} {offer_id}")
+        context = {
+            **_common(actor, tenant, view.group_id, pages.section),
+            "group": session.get_one(Group, (tenant.id, view.group_id)),
+            "offer": view,
+            "status": offer_status(view.starts_at, view.ends_at, utcnow()).value,
+        }
+    return render(request, f"activation_{pages.section.removesuffix('s')}.html", actor, context)
 
 
 @router.get("/groups/{group_id}/flash-sales", response_class=HTMLResponse)
 def flash_sales_page(request: Request, group_id: ObjectId) -> Response:
     """Show a group's flash sales (stock, sold, orders) and the form to open one."""
-    actor = _actor(request)
-    with work(request) as session:
-        context = _sales_context(session, actor, actor_tenant(session, actor), group_id)
-    return render(request, "activation_flash_sales.html", actor, context)
+    return _offers_page(request, group_id, SALES)
 
 
 @router.post("/groups/{group_id}/flash-sales", response_class=HTMLResponse)
@@ -285,74 +432,31 @@ def create_flash_sale(
     actor: ConsoleActor,
     _csrf: CsrfChecked,
     group_id: ObjectId,
-    sku: Field = "",
-    title: Field = "",
-    price: Field = "",
-    stock: Field = "",
-    limit: Field = "",
-    starts: Field = "",
-    ends: Field = "",
+    form: Annotated[SaleForm, Form()],
 ) -> Response:
     """Open a flash sale in the group; then show it."""
     require_activator(actor)
-    try:
-        with work(request) as session:
-            tenant = actor_tenant(session, actor)
-            access_group(session, actor, tenant, group_id)
-            zone = tenant.timezone
-            sale = do_create_flash_sale(
-                session, tenant, group_id, sku, title, _fen(price, "价格（元）"),
-                _whole(stock, "库存", 1), _whole(limit, "每人限购", 1),
-                _moment(starts, "开始时间", zone), _moment(ends, "结束时间", zone),
-            )  # fmt: skip
-            sale_id = sale.id
-    except InvalidInput as refusal:
-        with work(request) as session:
-            context = _sales_context(session, actor, actor_tenant(session, actor), group_id)
-        entered = {"sku": sku, "title": title, "price": price, "stock": stock, "limit": limit}
-        context |= {"error": refusal.message, "form": context["form"] | entered}
-        context["form"] |= {"starts": starts, "ends": ends}
-        return render(request, "activation_flash_sales.html", actor, context)
-    return _see(request, f"/flash-sales/{sale_id}")
+    return _create_offer(
+        request, actor, group_id, SALES,
+        lambda session, tenant: do_create_flash_sale(
+            session, tenant, group_id, form.sku, form.title, _fen(form.price, "价格（元）"),
+            _whole(form.stock, "库存"), _whole(form.limit, "每人限购"),
+            *_window(form, tenant.timezone),
+        ),
+        form,
+    )  # fmt: skip
 
 
 @router.get("/flash-sales/{sale_id}", response_class=HTMLResponse)
 def flash_sale_page(request: Request, sale_id: NumericId) -> Response:
     """Show a flash sale: stock, sold, what is left and every order."""
-    actor = _actor(request)
-    with work(request) as session:
-        tenant = actor_tenant(session, actor)
-        view = flash_sale_detail(session, tenant, sale_id)
-        access_in_group(session, actor, tenant, view.group_id, f"没有秒杀 {sale_id}")
-        context = {
-            **_common(actor, tenant, view.group_id, "flash_sales"),
-            "group": session.get_one(Group, (tenant.id, view.group_id)),
-            "sale": view,
-            "status": offer_status(view.starts_at, view.ends_at, utcnow()).value,
-        }
-    return render(request, "activation_flash_sale.html", actor, context)
-
-
-# --- group-buys ------------------------------------------------------------------------------
-
-
-def _deals_context(session: Session, actor: Actor, tenant: Tenant, group_id: str) -> dict[str, Any]:
-    group = access_group(session, actor, tenant, group_id)
-    return {
-        **_common(actor, tenant, group_id, "group_buys"),
-        "group": group,
-        "deals": group_buys(session, tenant, group_id),
-        "form": _offer_form(tenant.timezone, 7),
-    }
+    return _offer_page(request, sale_id, SALES)
 
 
 @router.get("/groups/{group_id}/group-buys", response_class=HTMLResponse)
 def group_buys_page(request: Request, group_id: ObjectId) -> Response:
     """Show a group's 拼团 deals (stock, teams) and the form to open one."""
-    actor = _actor(request)
-    with work(request) as session:
-        context = _deals_context(session, actor, actor_tenant(session, actor), group_id)
-    return render(request, "activation_group_buys.html", actor, context)
+    return _offers_page(request, group_id, DEALS)
 
 
 @router.post("/groups/{group_id}/group-buys", response_class=HTMLResponse)
@@ -361,53 +465,22 @@ def create_group_buy(
     actor: ConsoleActor,
     _csrf: CsrfChecked,
     group_id: ObjectId,
-    sku: Field = "",
-    title: Field = "",
-    price: Field = "",
-    team_size: Field = "",
-    stock: Field = "",
-    team_minutes: Field = "",
-    starts: Field = "",
-    ends: Field = "",
+    form: Annotated[DealForm, Form()],
 ) -> Response:
     """Open a 拼团 deal in the group; then show it."""
     require_activator(actor)
-    try:
-        with work(request) as session:
-            tenant = actor_tenant(session, actor)
-            access_group(session, actor, tenant, group_id)
-            zone = tenant.timezone
-            deal = do_create_group_buy(
-                session, tenant, group_id, sku, title, _fen(price, "价格（元）"),
-                _whole(team_size, "成团人数", 2), _whole(stock, "库存", 1),
-                _whole(team_minutes, "成团时限（分钟）", 1),
-                _moment(starts, "开始时间", zone), _moment(ends, "结束时间", zone),
-            )  # fmt: skip
-            deal_id = deal.id
-    except InvalidInput as refusal:
-        with work(request) as session:
-            context = _deals_context(session, actor, actor_tenant(session, actor), group_id)
-        entered = {
-            "sku": sku, "title": title, "price": price, "team_size": team_size,
-            "stock": stock, "team_minutes": team_minutes, "starts": starts, "ends": ends,
-        }  # fmt: skip
-        context |= {"error": refusal.message, "form": context["form"] | entered}
-        return render(request, "activation_group_buys.html", actor, context)
-    return _see(request, f"/group-buys/{deal_id}")
+    return _create_offer(
+        request, actor, group_id, DEALS,
+        lambda session, tenant: do_create_group_buy(
+            session, tenant, group_id, form.sku, form.title, _fen(form.price, "价格（元）"),
+            _whole(form.team_size, "成团人数"), _whole(form.stock, "库存"),
+            _whole(form.team_minutes, "成团时限（分钟）"), *_window(form, tenant.timezone),
+        ),
+        form,
+    )  # fmt: skip
 
 
 @router.get("/group-buys/{deal_id}", response_class=HTMLResponse)
 def group_buy_page(request: Request, deal_id: NumericId) -> Response:
     """Show a 拼团 deal: stock sold and reserved, and every team with its members."""
-    actor = _actor(request)
-    with work(request) as session:
-        tenant = actor_tenant(session, actor)
-        view = group_buy_detail(session, tenant, deal_id)
-        access_in_group(session, actor, tenant, view.group_id, f"没有拼团 {deal_id}")
-        context = {
-            **_common(actor, tenant, view.group_id, "group_buys"),
-            "group": session.get_one(Group, (tenant.id, view.group_id)),
-            "deal": view,
-            "status": offer_status(view.starts_at, view.ends_at, utcnow()).value,
-        }
-    return render(request, "activation_group_buy.html", actor, context)
+    return _offer_page(request, deal_id, DEALS)

@@ -14,7 +14,7 @@ import uuid
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Path, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
@@ -36,12 +36,11 @@ from qunyun.core.errors import Forbidden, NotFound, Unauthenticated
 from qunyun.core.money import format_yuan
 from qunyun.org.models import Tenant
 from qunyun.web.auth import MEMBER_TOKEN_SECONDS, Member, TokenSigner
-from qunyun.web.deps import MEMBER_COOKIE, cookie_member, hot, work
+from qunyun.web.deps import MEMBER_COOKIE, NumericId, cookie_member, hot, work
 
 router = APIRouter(prefix="/h5")
 templates = Jinja2Templates(directory=FilePath(__file__).parent.parent / "templates")
 templates.env.filters["yuan"] = format_yuan
-NumericId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def _member(request: Request) -> tuple[Member, str]:
