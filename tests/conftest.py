@@ -23,6 +23,7 @@ from sqlalchemy import Engine, create_engine, text
 from typer.testing import CliRunner, Result
 
 from qunyun.activation.hot import RedisHotState
+from qunyun.cli import main as cli_main
 from qunyun.cli.main import app
 from qunyun.core import db as db_module
 from qunyun.core import settings as settings_module
@@ -110,6 +111,10 @@ def engine(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("QUNYUN_DATABASE_URL", database_url)
     monkeypatch.setenv("QUNYUN_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("COLUMNS", "200")
+    # the CLI's consoles fix their width when created if COLUMNS is set then (pytest-xdist's
+    # workers start with COLUMNS=80): give them the same 200 columns
+    for shown in (cli_main.console, cli_main.err_console):
+        monkeypatch.setattr(shown, "width", 200)
     settings_module.get_settings.cache_clear()
     engine = engine_for(database_url)
     _clean(engine)
