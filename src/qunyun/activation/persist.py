@@ -227,9 +227,12 @@ def apply_orders(connection: Connection, placed: Iterable[Placed]) -> int:
 
 # --- 拼团 teams ----------------------------------------------------------------------------
 
-_DEAL = "SELECT tenant_id, team_size FROM group_buys WHERE id = :deal"
-_DEAL_SQLITE = Sql(_DEAL)
-_DEAL_POSTGRESQL = Sql(_DEAL + " FOR UPDATE")
+# The deal's row lock first. On SQLite a write, which begins the transaction (pysqlite starts
+# it at the first write): a read first would see teams that another writer then changes.
+_DEAL_SQLITE = Sql(
+    "UPDATE group_buys SET reserved = reserved WHERE id = :deal RETURNING tenant_id, team_size"
+)
+_DEAL_POSTGRESQL = Sql("SELECT tenant_id, team_size FROM group_buys WHERE id = :deal FOR UPDATE")
 _OPEN_TEAM = Sql(
     """
 INSERT INTO group_buy_teams
