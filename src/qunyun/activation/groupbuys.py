@@ -9,8 +9,9 @@ returned. Seats and stock move only by conditional updates (``joined < size``,
 
 With Redis (``hot``) the free units, the teams' seats and who is in which team live in Lua
 scripts (``hot``): a script decides an opening, a join or a cancellation and logs it, and
-the action then applies the log to SQL in its own transaction (``persist.catch_up``), so
-that the team it returns, and every read after it, is what Redis decided. A process killed
+the action then applies the deal's logged team changes to SQL in its own transaction
+(``persist.apply_logged``), so that the team it returns, and every read after it, is what
+Redis decided. A process killed
 in between leaves the decision in the log, and a drainer applies it; a member's retry finds
 them already in the team. Deal keys are loaded from SQL when missing.
 """
@@ -31,7 +32,6 @@ from qunyun.activation.common import (
     Sql,
     check_offer,
     epoch_ms,
-    in_session,
     read_time,
     require_member,
 )
@@ -138,7 +138,7 @@ def do_open_team(
         claim = _decide(session, deal, hot, when, partial(hot.open_team, key, member, ms))
         if claim.status != "ok":
             _refuse(claim.status, deal.id, 0, leader_id)
-        return _applied(session, hot, int(claim.value))
+        return _applied(session, hot, deal.id, int(claim.value))
     if when < deal.starts_at:
         raise NotStarted(f"拼团 {deal_id} 尚未开始")
     if when >= deal.ends_at:
@@ -191,7 +191,7 @@ def do_join_team(
         claim = _decide(session, deal, hot, when, partial(hot.join_team, key, team_id, member, ms))
         if claim.status != "ok":
             _refuse(claim.status, deal.id, team_id, member_id)
-        return _applied(session, hot, team_id)
+        return _applied(session, hot, deal.id, team_id)
     if _in_team(session, deal.id, member_kind, member_id):
         raise AlreadyJoined(f"{member_id} 已参加拼团 {deal.id}")
     completes = GroupBuyTeam.joined + 1 == deal.team_size
@@ -300,23 +300,27 @@ def _decide(
     """Run a script on the deal's keys; when they are missing, load them from SQL and rerun."""
     claim = script()
     if claim.status == "missing":
-        _catch_up(session, hot)
+        _catch_up(session, hot, deal.id)
         load_deal_state(session.connection(), deal.id, hot, when)
         claim = script()
     return claim
 
 
-def _catch_up(session: Session, hot: RedisHotState) -> None:
-    """Apply the log to SQL in the session's transaction; reload what the session holds."""
+def _catch_up(session: Session, hot: RedisHotState, deal_id: int | None = None) -> None:
+    """Apply the logged team changes of a deal (or of all) in the session's transaction.
+
+    Only those: the transaction then locks no packet or sale that a drainer is applying
+    grabs or orders to. Reload what the session holds.
+    """
     from qunyun.activation import persist  # persist applies what this module decides
 
     session.flush()
-    persist.catch_up(in_session(session), hot)
+    persist.apply_logged(session.connection(), hot, persist.team_changes(deal_id))
     session.expire_all()
 
 
-def _applied(session: Session, hot: RedisHotState, team_id: int) -> GroupBuyTeam:
-    _catch_up(session, hot)
+def _applied(session: Session, hot: RedisHotState, deal_id: int, team_id: int) -> GroupBuyTeam:
+    _catch_up(session, hot, deal_id)
     team = session.get(GroupBuyTeam, team_id)
     if team is None:  # SQL refused the log entry: it disagrees with Redis
         raise Conflict(f"拼团队伍 {team_id} 未能写入数据库，请稍后再试")
@@ -496,7 +500,7 @@ def group_buy_detail(
     With ``hot`` what Redis decided and SQL has not applied yet is applied first.
     """
     if hot is not None:
-        _catch_up(session, hot)
+        _catch_up(session, hot, deal_id)
     deal = _deal(session, tenant, deal_id)
     teams = session.scalars(
         select(GroupBuyTeam).where(GroupBuyTeam.deal_id == deal_id).order_by(GroupBuyTeam.id.desc())

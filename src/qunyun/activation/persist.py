@@ -29,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -227,6 +227,8 @@ def apply_orders(connection: Connection, placed: Iterable[Placed]) -> int:
 
 # --- 拼团 teams ----------------------------------------------------------------------------
 
+TEAM_CHANGES = frozenset({"team_open", "team_join", "team_cancel"})
+
 # The deal's row lock first. On SQLite a write, which begins the transaction (pysqlite starts
 # it at the first write): a read first would see teams that another writer then changes.
 _DEAL_SQLITE = Sql(
@@ -368,7 +370,7 @@ def apply_entries(connection: Connection, entries: Iterable[LogEntry]) -> int:
     """Apply log entries in the connection's transaction; return how many changed SQL."""
     grabs, orders, teams = [], [], []
     for entry in entries:
-        if entry.kind.startswith("team_"):
+        if entry.kind in TEAM_CHANGES:
             teams.append(entry)
         elif entry.kind == "grab":
             grabs.append(Taken(entry.target, entry.member, entry.share, _moment(entry.at_ms)))
@@ -448,14 +450,30 @@ def catch_up(attempt: Attempt, hot: RedisHotState) -> None:
     if attempt.owns_transactions:
         drain_all(attempt.connection.engine, hot)
         return
+    apply_logged(attempt.connection, hot)
+
+
+def apply_logged(
+    connection: Connection, hot: RedisHotState, keep: Callable[[LogEntry], bool] | None = None
+) -> None:
+    """Apply every entry logged until now (those ``keep`` keeps) in the connection's transaction.
+
+    The entries stay in the log for a drainer to delete. Keeping a deal's 拼团 entries only
+    keeps them in log order and spares the transaction the locks of grabs and orders.
+    """
     last = hot.last_log_id()
     start = "-"
     while last is not None:
         entries = hot.read_log(BATCH, start=start, end=last)
         if not entries:
             return
-        apply_entries(attempt.connection, entries)
+        apply_entries(connection, [entry for entry in entries if keep is None or keep(entry)])
         start = "(" + entries[-1].entry_id
+
+
+def team_changes(deal_id: int | None = None) -> Callable[[LogEntry], bool]:
+    """Return a ``keep`` of ``apply_logged``: the 拼团 entries of a deal, or of every deal."""
+    return lambda entry: entry.kind in TEAM_CHANGES and deal_id in (None, entry.target)
 
 
 class Persister:
