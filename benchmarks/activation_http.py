@@ -19,6 +19,10 @@ to SQL (``drain lag``), not only until the last acknowledgement.
     .venv/bin/python benchmarks/activation_http.py --seconds 8
     .venv/bin/python benchmarks/activation_http.py --stores sqlite --seconds 5 --processes 1
 
+``--async-commit`` runs PostgreSQL with ``synchronous_commit = off`` on the benchmark's
+database: a diagnosis of how much of a hot row's throughput the commit's WAL flush takes
+(the row's lock is held until the flush), not a setting Qunyun uses.
+
 PostgreSQL comes from ``QUNYUN_BENCH_POSTGRES_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/test``; a database ``qunyun_bench_<pid>`` is made and
 dropped there), Redis from ``QUNYUN_BENCH_REDIS_URL`` (default ``redis://127.0.0.1:6379/14``,
@@ -147,7 +151,10 @@ def _serve(store: Store, port: int, workers: int) -> None:
     """
     import signal
 
-    listener = socket.socket()
+    # IPPROTO_TCP, so that asyncio sets TCP_NODELAY on each accepted connection (it does only
+    # for sockets that say TCP). Without it a JSON answer, sent as headers then body, waits
+    # for the client's delayed ACK: ~40 ms per answer with a body, none for the bare one.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", port))
     listener.listen(2048)
@@ -359,7 +366,7 @@ def _sustained(store: Store, rate: float, seconds: float) -> tuple[float, float]
     return rate * seconds / (seconds + lag), lag
 
 
-def _stores(names: list[str], home: Path) -> list[Store]:
+def _stores(names: list[str], home: Path, *, async_commit: bool = False) -> list[Store]:
     stores = []
     run = uuid.uuid4().hex[:8]
     for name in names:
@@ -369,6 +376,8 @@ def _stores(names: list[str], home: Path) -> list[Store]:
             database = f"qunyun_bench_{os.getpid()}_{name.replace('+', '_')}"
             _admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
             _admin(f"CREATE DATABASE {database}")
+            if async_commit:
+                _admin(f"ALTER DATABASE {database} SET synchronous_commit = off")
             url = POSTGRES.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
             prefix = f"qunyun-bench-{run}:" if name == "postgresql+redis" else None
             stores.append(Store(name, f"{url}/{database}", prefix))
@@ -399,6 +408,10 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="server processes (the bare endpoint's too)"
     )
+    parser.add_argument(
+        "--async-commit", action="store_true",
+        help="diagnosis only: PostgreSQL without waiting for the WAL flush at commit",
+    )  # fmt: skip
     args = parser.parse_args()
     print(
         f"{MEMBERS} members, {PACKETS} packets of {MEMBERS} shares, {args.processes} load "
@@ -409,7 +422,7 @@ def main() -> None:
     failed = False
     with tempfile.TemporaryDirectory() as home:
         os.environ["QUNYUN_HOME"] = home
-        for store in _stores(args.stores.split(","), Path(home)):
+        for store in _stores(args.stores.split(","), Path(home), async_commit=args.async_commit):
             try:
                 figures = _run(store, args)
             finally:
