@@ -19,6 +19,10 @@ to SQL (``drain lag``), not only until the last acknowledgement.
     .venv/bin/python benchmarks/activation_http.py --seconds 8
     .venv/bin/python benchmarks/activation_http.py --stores sqlite --seconds 5 --processes 1
 
+``--async-commit`` runs PostgreSQL with ``synchronous_commit = off`` on the benchmark's
+database: a diagnosis of how much of a hot row's throughput the commit's WAL flush takes
+(the row's lock is held until the flush), not a setting Qunyun uses.
+
 PostgreSQL comes from ``QUNYUN_BENCH_POSTGRES_URL`` (default
 ``postgresql://postgres@127.0.0.1:5432/test``; a database ``qunyun_bench_<pid>`` is made and
 dropped there), Redis from ``QUNYUN_BENCH_REDIS_URL`` (default ``redis://127.0.0.1:6379/14``,
@@ -41,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, insert, text
 
 POSTGRES = os.environ.get("QUNYUN_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("QUNYUN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/14")
@@ -81,8 +85,9 @@ def _prepare(store: Store) -> dict[str, Any]:
     from qunyun.channel.models import ContactKind
     from qunyun.core.clock import utcnow
     from qunyun.core.db import engine_for, migrate, unit_of_work
-    from qunyun.groups.actions import do_create_group, do_join
-    from qunyun.groups.models import Matrix, MemberRole
+    from qunyun.groups.actions import do_create_group
+    from qunyun.groups.figures import refresh_coverage, refresh_member_counts, store_reps
+    from qunyun.groups.models import Matrix, MemberRole, Membership
     from qunyun.org.actions import do_create_tenant
     from qunyun.web.auth import Member, TokenSigner
 
@@ -95,8 +100,24 @@ def _prepare(store: Store) -> dict[str, Any]:
         tenant = do_create_tenant(session, "bench", "压测品牌")
         do_set_rule(session, tenant, rule)
         do_create_group(session, tenant, "G1", "压测群", Matrix.STORE)
-        for member in members:
-            do_join(session, tenant, "G1", ContactKind.STORE, member, MemberRole.CUSTOMER)
+        # setup, not measured: the members in one executemany and the group's figures once
+        # (``do_join`` refreshes them per member, minutes for 4,000 on a loaded PostgreSQL)
+        session.execute(
+            insert(Membership),
+            [
+                {
+                    "tenant_id": tenant.id,
+                    "group_id": "G1",
+                    "member_kind": ContactKind.STORE,
+                    "member_id": member,
+                    "role": MemberRole.CUSTOMER,
+                    "joined_at": now,
+                }
+                for member in members
+            ],
+        )
+        refresh_member_counts(session, tenant, ["G1"])
+        refresh_coverage(session, tenant, store_reps(session, tenant, members))
         packets = [
             do_create_red_packet(session, tenant, "G1", MEMBERS * 100, MEMBERS).id
             for _ in range(PACKETS)
@@ -106,6 +127,16 @@ def _prepare(store: Store) -> dict[str, Any]:
             now + timedelta(hours=2),
         ).id  # fmt: skip
         tenant_id = tenant.id
+    if store.redis_prefix:  # Redis state loaded now, not by the first timed grab or order
+        from qunyun.activation.flashsales import load_sale_state
+        from qunyun.activation.hot import RedisHotState
+        from qunyun.activation.redpackets import load_packet_state
+
+        hot = RedisHotState.from_url(REDIS, store.redis_prefix)
+        with engine.connect() as connection:
+            for packet in packets:
+                load_packet_state(connection, packet, hot, now)
+            load_sale_state(connection, sale, hot, now)
     engine.dispose()
     signer = TokenSigner(KEY)
     tokens = [signer.issue_member(Member(tenant_id, ContactKind.STORE, m)) for m in members]
@@ -120,7 +151,10 @@ def _serve(store: Store, port: int, workers: int) -> None:
     """
     import signal
 
-    listener = socket.socket()
+    # IPPROTO_TCP, so that asyncio sets TCP_NODELAY on each accepted connection (it does only
+    # for sockets that say TCP). Without it a JSON answer, sent as headers then body, waits
+    # for the client's delayed ACK: ~40 ms per answer with a body, none for the bare one.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", port))
     listener.listen(2048)
@@ -265,7 +299,9 @@ def _measure(
 
 
 def _run(store: Store, args: argparse.Namespace) -> dict[str, float]:
+    started = time.monotonic()
     prepared = _prepare(store)
+    setup = time.monotonic() - started
     port = _free_port()
     server = multiprocessing.get_context("spawn").Process(
         target=_serve, args=(store, port, args.workers)
@@ -306,6 +342,8 @@ def _run(store: Store, args: argparse.Namespace) -> dict[str, float]:
         "order_ratio": order_rate / bare_rate,
         "refused": grab_other + order_other,
         "lag": max(grab_lag, order_lag),
+        "setup": setup,
+        "load": os.getloadavg()[0],
     }
 
 
@@ -328,7 +366,7 @@ def _sustained(store: Store, rate: float, seconds: float) -> tuple[float, float]
     return rate * seconds / (seconds + lag), lag
 
 
-def _stores(names: list[str], home: Path) -> list[Store]:
+def _stores(names: list[str], home: Path, *, async_commit: bool = False) -> list[Store]:
     stores = []
     run = uuid.uuid4().hex[:8]
     for name in names:
@@ -338,6 +376,8 @@ def _stores(names: list[str], home: Path) -> list[Store]:
             database = f"qunyun_bench_{os.getpid()}_{name.replace('+', '_')}"
             _admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
             _admin(f"CREATE DATABASE {database}")
+            if async_commit:
+                _admin(f"ALTER DATABASE {database} SET synchronous_commit = off")
             url = POSTGRES.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
             prefix = f"qunyun-bench-{run}:" if name == "postgresql+redis" else None
             stores.append(Store(name, f"{url}/{database}", prefix))
@@ -368,6 +408,10 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="server processes (the bare endpoint's too)"
     )
+    parser.add_argument(
+        "--async-commit", action="store_true",
+        help="diagnosis only: PostgreSQL without waiting for the WAL flush at commit",
+    )  # fmt: skip
     args = parser.parse_args()
     print(
         f"{MEMBERS} members, {PACKETS} packets of {MEMBERS} shares, {args.processes} load "
@@ -378,7 +422,7 @@ def main() -> None:
     failed = False
     with tempfile.TemporaryDirectory() as home:
         os.environ["QUNYUN_HOME"] = home
-        for store in _stores(args.stores.split(","), Path(home)):
+        for store in _stores(args.stores.split(","), Path(home), async_commit=args.async_commit):
             try:
                 figures = _run(store, args)
             finally:
@@ -387,7 +431,8 @@ def main() -> None:
                 f"{store.name:<17} {figures['bare']:8.0f} {figures['grab']:8.0f} "
                 f"{figures['order']:8.0f}  {figures['grab_ratio']:9.2f}  {figures['order_ratio']:10.2f}"
                 f"   (bare before/after {figures['bare_before']:.0f}/{figures['bare_after']:.0f}, "
-                f"refused {figures['refused']:.0f}, drain lag {figures['lag']:.2f} s)"
+                f"refused {figures['refused']:.0f}, drain lag {figures['lag']:.2f} s, "
+                f"setup {figures['setup']:.0f} s, load {figures['load']:.1f} at the end)"
             )
             failed |= min(figures["grab_ratio"], figures["order_ratio"]) < 0.5
     if failed:

@@ -18,13 +18,19 @@ import pytest
 from sqlalchemy import Engine
 
 from qunyun.activation.flashsales import do_create_flash_sale, flash_sale_detail, units_bought
+from qunyun.activation.groupbuys import (
+    do_cancel_expired_teams,
+    do_create_group_buy,
+    do_open_team,
+    group_buy_detail,
+)
 from qunyun.activation.hot import RedisHotState
-from qunyun.activation.models import PacketStatus
+from qunyun.activation.models import PacketStatus, TeamStatus
 from qunyun.activation.redpackets import do_create_red_packet, red_packet_detail
 from qunyun.core.db import unit_of_work
 from qunyun.org.models import Tenant
-from tests.activation.helpers import T0, group_with_members
-from tests.activation.workers import buy_many, grab_many
+from tests.activation.helpers import STORE, T0, group_with_members
+from tests.activation.workers import buy_many, grab_many, join_many
 
 WORKERS = 4
 
@@ -139,3 +145,71 @@ def test_a_crowd_never_oversells_a_flash_sale_nor_passes_the_limit(
     assert (view.stock, view.sold, len(view.orders)) == (30, 30, 30)
     assert sorted(order.id for order in view.orders) == sorted(order for *_, order in won)
     assert {member: units for (_, member), units in bought.items()} == dict(per_member)
+
+
+def _hot_of(path: tuple[str | None, str]) -> RedisHotState | None:
+    redis_url, prefix = path
+    return None if redis_url is None else RedisHotState.from_url(redis_url, prefix)
+
+
+def test_a_crowd_never_overfills_a_team_nor_oversells_a_group_buy(
+    engine: Engine,
+    tenant: Tenant,
+    path: tuple[str | None, str],
+    run: Callable[..., list[Any]],
+) -> None:
+    # given a deal of 10 units in teams of 3, and four teams opened (4 units reserved)
+    members = group_with_members(engine, tenant, 30)
+    hot = _hot_of(path)
+    with unit_of_work(engine) as session:
+        deal = do_create_group_buy(
+            session, tenant, "G1", "SKU3", "三人团 土鸡蛋", 1990, 3, 10, 30, T0,
+            T0 + timedelta(days=1),
+        ).id  # fmt: skip
+    teams = []
+    for leader in members[:4]:
+        with unit_of_work(engine) as session:
+            teams.append(do_open_team(session, tenant, deal, STORE, leader, when=T0, hot=hot).id)
+    url = engine.url.render_as_string(hide_password=False)
+
+    # when four workers seat each of the 26 others in the first team that takes them
+    # (8 seats are left, but only 6 units)
+    outcomes = run(
+        join_many,
+        [
+            (url, *path, tenant.id, teams[index:] + teams[:index], rotation)
+            for index, rotation in enumerate(_rotations(members[4:]))
+        ],
+    )
+
+    # then exactly the 6 free units were taken, each member in one team, no team past 3
+    seated = [(member, team) for member, team, code in outcomes if code == "ok"]
+    assert len(seated) == 6
+    assert len({member for member, _ in seated}) == 6
+    assert {code for *_, code in outcomes} - {"ok"} <= {"already_joined", "sold_out", "ended"}
+    with unit_of_work(engine) as session:
+        view = group_buy_detail(session, tenant, deal, hot)
+    in_teams = Counter(team.id for team in view.teams for _ in team.members)
+    complete = [team for team in view.teams if team.status is TeamStatus.COMPLETE]
+    still_open = [team for team in view.teams if team.status is TeamStatus.OPEN]
+    assert sorted((m, team.id) for team in view.teams for _, m in team.members) == sorted(
+        [(leader, team) for leader, team in zip(members[:4], teams, strict=True)] + seated
+    )
+    assert all(team.joined == in_teams[team.id] == len(team.members) for team in view.teams)
+    assert all(team.joined == 3 for team in complete)
+    assert all(team.joined < 3 for team in still_open)
+    assert len(complete) + len(still_open) == 4
+    assert (view.sold, view.reserved) == (3 * len(complete), sum(t.joined for t in still_open))
+    assert view.sold + view.reserved == 10
+
+    # and when the open teams pass their deadline, they are cancelled and their units freed
+    later = T0 + timedelta(minutes=31)
+    with unit_of_work(engine) as session:
+        cancelled = do_cancel_expired_teams(session, tenant, when=later, hot=hot)
+    with unit_of_work(engine) as session:
+        reopened = do_open_team(session, tenant, deal, STORE, members[-1], when=later, hot=hot)
+        after = group_buy_detail(session, tenant, deal, hot)
+    assert cancelled == sorted(team.id for team in still_open)
+    assert (after.sold, after.reserved) == (3 * len(complete), 1)
+    assert [team.id for team in after.teams if team.status is TeamStatus.OPEN] == [reopened.id]
+    assert sum(len(team.members) for team in after.teams) == 3 * len(complete) + 1

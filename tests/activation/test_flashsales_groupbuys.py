@@ -103,19 +103,23 @@ def _deal(engine: Engine, tenant: Tenant, stock: int = 6) -> int:
         return deal.id
 
 
-def test_a_team_completes_at_its_size_and_sells_its_units(engine: Engine, tenant: Tenant) -> None:
+def test_a_team_completes_at_its_size_and_sells_its_units(
+    engine: Engine, tenant: Tenant, path: RedisHotState | None
+) -> None:
     group_with_members(engine, tenant, 4)
     deal_id = _deal(engine, tenant)
     with unit_of_work(engine) as session:
-        team_id = do_open_team(session, tenant, deal_id, STORE, "S001", when=T0).id
-        do_join_team(session, tenant, team_id, STORE, "S002", when=T0)
-        team = do_join_team(session, tenant, team_id, STORE, "S003", when=T0)
+        team_id = do_open_team(session, tenant, deal_id, STORE, "S001", when=T0, hot=path).id
+        do_join_team(session, tenant, team_id, STORE, "S002", when=T0, hot=path)
+        team = do_join_team(session, tenant, team_id, STORE, "S003", when=T0, hot=path)
         assert (team.status, team.joined) == (TeamStatus.COMPLETE, 3)
 
     with pytest.raises(Ended, match=r"已结束$"), unit_of_work(engine) as session:
-        do_join_team(session, tenant, team_id, STORE, "S004", when=T0)
+        do_join_team(session, tenant, team_id, STORE, "S004", when=T0, hot=path)
     with pytest.raises(AlreadyJoined), unit_of_work(engine) as session:
-        do_open_team(session, tenant, deal_id, STORE, "S002", when=T0)
+        do_open_team(session, tenant, deal_id, STORE, "S002", when=T0, hot=path)
+    with pytest.raises(NotFound, match=r"^没有拼团 \d+$"), unit_of_work(engine) as session:
+        do_open_team(session, tenant, deal_id, STORE, "S999", when=T0, hot=path)
     with unit_of_work(engine) as session:
         deal = session.get_one(GroupBuy, deal_id)
         assert (deal.reserved, deal.sold) == (0, 3)
@@ -123,26 +127,33 @@ def test_a_team_completes_at_its_size_and_sells_its_units(engine: Engine, tenant
 
 
 def test_a_team_short_at_its_deadline_is_cancelled_and_releases_stock(
-    engine: Engine, tenant: Tenant
+    engine: Engine, tenant: Tenant, path: RedisHotState | None
 ) -> None:
     group_with_members(engine, tenant, 4)
     deal_id = _deal(engine, tenant, stock=3)
     with unit_of_work(engine) as session:
-        team_id = do_open_team(session, tenant, deal_id, STORE, "S001", when=T0).id
-        do_join_team(session, tenant, team_id, STORE, "S002", when=T0)
-        other = do_open_team(session, tenant, deal_id, STORE, "S003", when=T0).id
+        team_id = do_open_team(session, tenant, deal_id, STORE, "S001", when=T0, hot=path).id
+        do_join_team(session, tenant, team_id, STORE, "S002", when=T0, hot=path)
+        other = do_open_team(session, tenant, deal_id, STORE, "S003", when=T0, hot=path).id
     with pytest.raises(SoldOut), unit_of_work(engine) as session:
-        do_open_team(session, tenant, deal_id, STORE, "S004", when=T0)
+        do_open_team(session, tenant, deal_id, STORE, "S004", when=T0, hot=path)
 
+    later = T0 + timedelta(minutes=31)
     with unit_of_work(engine) as session:
-        cancelled = do_cancel_expired_teams(session, tenant, when=T0 + timedelta(minutes=31))
+        cancelled = do_cancel_expired_teams(session, tenant, when=later, hot=path)
+    with pytest.raises(Ended, match=r"已结束$"), unit_of_work(engine) as session:
+        do_join_team(session, tenant, other, STORE, "S004", when=later, hot=path)
     with unit_of_work(engine) as session:
+        again_cancelled = do_cancel_expired_teams(session, tenant, when=later, hot=path)
         deal = session.get_one(GroupBuy, deal_id)
         assert (deal.reserved, deal.sold) == (0, 0)
         assert team_members(session, team_id) == []
-        again = do_open_team(session, tenant, deal_id, STORE, "S002", when=T0 + timedelta(hours=1))
+        again = do_open_team(
+            session, tenant, deal_id, STORE, "S002", when=T0 + timedelta(hours=1), hot=path
+        )
 
     assert cancelled == sorted([team_id, other])
+    assert again_cancelled == []
     assert again.joined == 1
 
 

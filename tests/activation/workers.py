@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from qunyun.activation.errors import ActivationConflict
 from qunyun.activation.flashsales import do_order_flash_sale
+from qunyun.activation.groupbuys import do_join_team
 from qunyun.activation.hot import RedisHotState
 from qunyun.activation.redpackets import do_grab_red_packet
 from qunyun.core.db import engine_for, unit_of_work
@@ -84,6 +85,41 @@ def buy_many(
                 outcomes.append((member, "ok", order_id))
             except ActivationConflict as refused:
                 outcomes.append((member, refused.code, 0))
+    return outcomes
+
+
+def join_many(
+    database_url: str,
+    redis_url: str | None,
+    prefix: str,
+    tenant_id: int,
+    teams: list[int],
+    members: list[str],
+) -> list[tuple[str, int, str]]:
+    """Seat each member in the first of ``teams`` that takes them; return (member, team, outcome).
+
+    A member goes on to the next team after a full, closed or sold-out one, and stops at a
+    seat or at ``already_joined``.
+    """
+    engine = engine_for(database_url)
+    hot = _hot(redis_url, prefix)
+    outcomes = []
+    for member in members:
+        for team in teams:
+            try:
+                with unit_of_work(engine) as session:
+                    tenant = session.get_one(Tenant, tenant_id)
+                    do_join_team(
+                        session, tenant, team, STORE, member, when=T0 + timedelta(minutes=1),
+                        hot=hot,
+                    )  # fmt: skip
+            except ActivationConflict as refused:
+                outcomes.append((member, team, refused.code))
+                if refused.code == "already_joined":
+                    break
+                continue
+            outcomes.append((member, team, "ok"))
+            break
     return outcomes
 
 

@@ -1,14 +1,16 @@
-"""``kill -9`` of ``qunyun serve`` under a crowd: no acknowledged grab or order lost or doubled.
+"""``kill -9`` of ``qunyun serve`` under a crowd: no acknowledged grab, order or join lost or doubled.
 
 The server runs as a real process (uvicorn through ``qunyun serve``) on a file SQLite database
-or PostgreSQL, with hot counters in SQL or Redis. Threads fire grabs and flash-sale orders;
+or PostgreSQL, with hot counters in SQL or Redis. Threads fire grabs, flash-sale orders and
+joins of 拼团 teams;
 when a third of the grabs are acknowledged the server is killed with SIGKILL and started
 again, and every request that got no answer is sent again (an order with the same
 ``Idempotency-Key``), as a phone would. With Redis, acknowledged grabs and orders reach SQL
 through the activation log, which the restarted server's drainer empties (entries the killed
-one left behind included). Then the database must hold every acknowledged grab and order
-exactly once, the packet must be grabbed exactly to its total (every member ends up
-with one share) and the sale sold exactly to its stock.
+one left behind included). Then the database must hold every acknowledged grab, order and
+join exactly once, the packet must be grabbed exactly to its total (every member ends up
+with one share), the sale sold exactly to its stock and every team filled exactly to its
+size (a retried join answers ``already_joined`` when its first attempt got in).
 """
 
 from __future__ import annotations
@@ -31,8 +33,18 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from qunyun.activation.flashsales import do_create_flash_sale
+from qunyun.activation.groupbuys import do_create_group_buy, do_open_team
 from qunyun.activation.hot import RedisHotState
-from qunyun.activation.models import FlashSale, FlashSaleOrder, RedPacket, RedPacketShare
+from qunyun.activation.models import (
+    FlashSale,
+    FlashSaleOrder,
+    GroupBuy,
+    GroupBuyMember,
+    GroupBuyTeam,
+    RedPacket,
+    RedPacketShare,
+    TeamStatus,
+)
 from qunyun.activation.redpackets import do_create_red_packet
 from qunyun.core.clock import utcnow
 from qunyun.core.db import unit_of_work
@@ -48,6 +60,8 @@ pytestmark = pytest.mark.slow
 KEY = "kill-test-key-" + "k" * 40
 MEMBERS = 200
 THREADS = 16
+TEAMS = 10
+"""Teams of 5 opened by the first 10 members; the other 190 try one team each (40 seats)."""
 QUNYUN = Path(sys.executable).with_name("qunyun")
 
 
@@ -126,6 +140,10 @@ def _fire(
                 try:
                     if kind == "grab":
                         response = client.post(f"/api/v1/red-packets/{key}/grab", headers=headers)
+                    elif kind == "join":
+                        response = client.post(
+                            f"/api/v1/group-buy-teams/{key}/members", headers=headers
+                        )
                     else:
                         sale, attempt = key.split("/")
                         response = client.post(
@@ -154,13 +172,20 @@ def test_a_killed_server_loses_and_doubles_nothing_acknowledged(
         sale = do_create_flash_sale(
             session, tenant, "G1", "SKU", "秒杀", 990, 300, 2, now, now + timedelta(hours=1)
         ).id
+        deal = do_create_group_buy(
+            session, tenant, "G1", "SKU2", "五人团", 990, 5, 100, 60, now, now + timedelta(hours=1)
+        ).id
+        teams = [do_open_team(session, tenant, deal, STORE, m).id for m in members[:TEAMS]]
     signer = TokenSigner(KEY)
     tokens = {m: signer.issue_member(Member(tenant_id, STORE, m)) for m in members}
+    team_of = {m: teams[index % TEAMS] for index, m in enumerate(members) if index >= TEAMS}
     tasks: queue.Queue[tuple[str, str, str]] = queue.Queue()
     for member in members:
         tasks.put(("grab", tokens[member], str(packet)))
         for _attempt in range(3):
             tasks.put(("order", tokens[member], f"{sale}/{uuid.uuid4().hex}"))
+        if member in team_of:
+            tasks.put(("join", tokens[member], str(team_of[member])))
     answers: list[tuple[object, ...]] = []
 
     # when threads fire them and the server is killed with SIGKILL mid-load, then restarted
@@ -188,14 +213,20 @@ def test_a_killed_server_loses_and_doubles_nothing_acknowledged(
 
     # and every task got an answer, and the database agrees with every acknowledgement
     assert in_flight_at_kill > 0
-    assert len(answers) == MEMBERS * 4
+    assert len(answers) == MEMBERS * 4 + len(team_of)
     owner = {token: member for member, token in tokens.items()}
     grabs = {owner[a[1]]: a[4] for a in answers if a[0] == "grab" and a[3] == 200}  # type: ignore[index]
     orders = [a[4]["order_id"] for a in answers if a[0] == "order" and a[3] == 201]  # type: ignore[index]
     refusals = Counter(
         a[4]["error"]  # type: ignore[index]
         for a in answers
-        if a[3] == 409
+        if a[3] == 409 and a[0] != "join"
+    )
+    joins = {owner[a[1]]: a[3] for a in answers if a[0] == "join"}  # type: ignore[index]
+    join_refusals = Counter(
+        a[4]["error"]  # type: ignore[index]
+        for a in answers
+        if a[3] == 409 and a[0] == "join"
     )
     with unit_of_work(engine) as session:
         shares = {
@@ -218,6 +249,22 @@ def test_a_killed_server_loses_and_doubles_nothing_acknowledged(
             ).all()
         )
         sold = session.get_one(FlashSale, sale).sold
+        seats = dict(
+            session.execute(
+                select(GroupBuyMember.member_id, GroupBuyMember.team_id).where(
+                    GroupBuyMember.deal_id == deal
+                )
+            ).all()
+        )
+        team_rows = sorted(
+            session.execute(
+                select(GroupBuyTeam.id, GroupBuyTeam.status, GroupBuyTeam.joined).where(
+                    GroupBuyTeam.deal_id == deal
+                )
+            ).all()
+        )
+        deal_row = session.get_one(GroupBuy, deal)
+        deal_units = (deal_row.reserved, deal_row.sold)
 
     for member, grab in grabs.items():
         assert shares[member] == (grab["position"], grab["amount_fen"]), member  # type: ignore[index]
@@ -232,3 +279,16 @@ def test_a_killed_server_loses_and_doubles_nothing_acknowledged(
     assert sold == sum(per_member.values()) == 300
     assert max(per_member.values()) == 2
     assert refusals["sold_out"] + refusals["limit_exceeded"] == MEMBERS * 3 - 300
+    seated = {m for m, code in joins.items() if code == 200}
+    assert all(seats[m] == team_of[m] for m in seated)
+    assert {m for m in seats if m in team_of} == seated | {
+        owner[a[1]]  # type: ignore[index]
+        for a in answers
+        if a[0] == "join" and a[3] == 409 and a[4]["error"] == "already_joined"  # type: ignore[index]
+    }
+    assert team_rows == [(team, TeamStatus.COMPLETE, 5) for team in teams]
+    assert Counter(seats.values()) == dict.fromkeys(teams, 5)
+    assert deal_units == (0, TEAMS * 5)
+    assert len(seated) + join_refusals["already_joined"] == TEAMS * 4
+    assert join_refusals["ended"] == len(team_of) - TEAMS * 4
+    assert set(joins.values()) <= {200, 409}

@@ -3,8 +3,9 @@
 SQL path, in one transaction: the member's count rises by an upsert that only applies while
 it stays within the limit, then the sale's ``sold`` rises by a conditional update that only
 applies while stock remains (``sold + qty <= stock``, also a CHECK), then the order row is
-written. Any refusal rolls the whole attempt back. On PostgreSQL the three are one statement
-(CTEs) in autocommit, so that the sale's row lock is held only while PostgreSQL runs it.
+written. Any refusal rolls the whole attempt back. On PostgreSQL the read (sale, membership,
+earlier attempt) and the three writes are one statement (CTEs) in autocommit: an order is one
+round trip, and the sale's row lock is held only while PostgreSQL runs it.
 Redis path: one Lua script checks the window, the limit and the stock, takes the units, gives
 the order its id and logs it; ``persist`` applies the log to SQL (``hot`` says why nothing
 acknowledged is lost). An ``attempt_id`` (unique per sale) turns a retried attempt into the
@@ -144,20 +145,52 @@ RETURNING id
 _BUYER_SQLITE = Sql(_BUYER)
 _SELL_SQLITE = Sql(_SELL + "RETURNING sold")
 _ORDER_SQLITE = Sql(_ORDER)
-# PostgreSQL: the member's count, the stock and the order in one statement. Data-modifying
-# CTEs all run to completion, so a refused sale must fail the statement to undo the count.
+# PostgreSQL: the whole attempt is one statement, one round trip. ``verdict`` reads the sale,
+# the membership, an earlier order of the attempt and the member's count (the statement's
+# snapshot) and refuses without writing; an attempt it lets through takes the member's count,
+# the stock and the order by conditional writes that re-check against the latest rows, so a
+# concurrent attempt that got there first still refuses this one. Data-modifying CTEs all run
+# to completion, so a sale found short after the count rose must fail the statement (the
+# guard's cast) to undo the count.
 _ORDER_POSTGRESQL = Sql(
     f"""
-WITH buyer AS ({_BUYER}),
+WITH sale AS (
+  SELECT s.price_fen, s.per_member_limit, s.starts_at, s.ends_at, s.stock - s.sold AS remaining,
+    {is_member_sql("s")} AS is_member,
+    (SELECT o.id FROM flash_sale_orders o
+     WHERE o.sale_id = s.id AND o.attempt_id = :attempt) AS earlier_order,
+    COALESCE((SELECT b.bought FROM flash_sale_buyers b
+      WHERE b.sale_id = s.id AND b.member_kind = :kind AND b.member_id = :member), 0) AS bought
+  FROM flash_sales s WHERE s.id = :sale AND s.tenant_id = :tenant),
+verdict AS (
+  SELECT sale.*, CASE
+    WHEN NOT is_member THEN 'not_found'
+    WHEN earlier_order IS NOT NULL THEN 'replay'
+    WHEN :now < starts_at THEN 'not_started'
+    WHEN :now >= ends_at THEN 'ended'
+    WHEN bought + :qty > per_member_limit THEN 'limit_exceeded'
+    WHEN remaining < :qty THEN 'sold_out'
+    ELSE 'ok' END AS status
+  FROM sale),
+buyer AS (
+  INSERT INTO flash_sale_buyers (sale_id, member_kind, member_id, bought)
+  SELECT :sale, :kind, :member, :qty FROM verdict WHERE status = 'ok'
+  ON CONFLICT (sale_id, member_kind, member_id)
+  DO UPDATE SET bought = flash_sale_buyers.bought + excluded.bought
+  WHERE flash_sale_buyers.bought + excluded.bought <= (SELECT per_member_limit FROM verdict)
+  RETURNING bought),
 sold AS ({_SELL} AND EXISTS (SELECT 1 FROM buyer) RETURNING sold),
 placed AS (
   INSERT INTO flash_sale_orders
     (tenant_id, sale_id, member_kind, member_id, qty, amount_fen, attempt_id, created_at)
-  SELECT :tenant, :sale, :kind, :member, :qty, :amount, :attempt, :now FROM sold
+  SELECT :tenant, :sale, :kind, :member, :qty, :qty * verdict.price_fen, :attempt, :now
+  FROM sold, verdict
   RETURNING id)
-SELECT (SELECT count(*) FROM buyer) AS counted, (SELECT id FROM placed) AS order_id,
-  CASE WHEN NOT EXISTS (SELECT 1 FROM placed)
+SELECT verdict.status, verdict.earlier_order, verdict.per_member_limit,
+  (SELECT count(*) FROM buyer) AS counted, (SELECT id FROM placed) AS order_id,
+  CASE WHEN EXISTS (SELECT 1 FROM buyer) AND NOT EXISTS (SELECT 1 FROM placed)
        THEN CAST((SELECT 'sold out: ' || bought FROM buyer) AS integer) END AS guard
+FROM verdict
 """
 )
 
@@ -235,6 +268,8 @@ def _order(
         "attempt": attempt_id,
         "now": buy.time(when),
     }
+    if buy.is_postgresql and hot is None and qty >= 1:
+        return _order_postgresql(buy, sale_id, attempt_id, params)
     sale = _READ_FOR_ORDER.run(buy.connection, **params).first()
     if sale is None or not sale.is_member:
         raise NotFound(f"没有秒杀 {sale_id}")
@@ -246,31 +281,43 @@ def _order(
         return _order_in_redis(
             buy, sale_id, sale, member_kind, member_id, qty, attempt_id, when, hot
         )
-    starts_at, ends_at = read_time(sale.starts_at), read_time(sale.ends_at)
-    _check_window(sale_id, starts_at, ends_at, when)
+    _check_window(sale_id, read_time(sale.starts_at), read_time(sale.ends_at), when)
     limit = int(sale.per_member_limit)
     if qty > limit:
         raise LimitExceeded(f"每人限购 {limit} 件")
     params |= {"limit": limit, "amount": qty * int(sale.price_fen)}
     try:
         with buy.write() as connection:
-            if buy.is_postgresql:
-                try:
-                    row = _ORDER_POSTGRESQL.run(connection, **params).one()
-                except DataError as error:  # the guard: the count rose but the stock was short
-                    _check_window(sale_id, starts_at, ends_at, when)
-                    raise SoldOut(f"秒杀 {sale_id} 库存不足") from error
-                if not row.counted:
-                    raise LimitExceeded(f"每人限购 {limit} 件")
-                return int(row.order_id)
             if _BUYER_SQLITE.run(connection, **params).first() is None:
                 raise LimitExceeded(f"每人限购 {limit} 件")
             if _SELL_SQLITE.run(connection, **params).first() is None:
-                _check_window(sale_id, starts_at, ends_at, when)
+                _check_window(sale_id, read_time(sale.starts_at), read_time(sale.ends_at), when)
                 raise SoldOut(f"秒杀 {sale_id} 库存不足")
             return int(_ORDER_SQLITE.run(connection, **params).scalar_one())
     except IntegrityError as error:
         raise Conflict(f"下单请求 {attempt_id} 正在处理，请稍后查看订单") from error
+
+
+def _order_postgresql(
+    buy: Attempt, sale_id: int, attempt_id: str | None, params: dict[str, Any]
+) -> int:
+    """Place the order on PostgreSQL in one statement (``_ORDER_POSTGRESQL``), or refuse it."""
+    try:
+        with buy.write() as connection:
+            row = _ORDER_POSTGRESQL.run(connection, **params).first()
+    except DataError as error:  # the guard: the count rose but the stock was short by then
+        raise SoldOut(f"秒杀 {sale_id} 库存不足") from error
+    except IntegrityError as error:  # the same attempt id placed at the same moment
+        raise Conflict(f"下单请求 {attempt_id} 正在处理，请稍后查看订单") from error
+    if row is None or row.status == "not_found":
+        raise NotFound(f"没有秒杀 {sale_id}")
+    if row.status == "replay":
+        return int(row.earlier_order)
+    if row.status == "ok" and not row.counted:  # another attempt of the member got there first
+        _raise_refusal(sale_id, int(row.per_member_limit), "limit_exceeded")
+    if row.status != "ok":
+        _raise_refusal(sale_id, int(row.per_member_limit), row.status)
+    return int(row.order_id)
 
 
 def _order_in_redis(

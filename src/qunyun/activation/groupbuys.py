@@ -6,23 +6,41 @@ last join, and a team past its deadline is cancelled, its members released and i
 returned. Seats and stock move only by conditional updates (``joined < size``,
 ``reserved + sold < stock``, also a CHECK), and a member is in at most one team per deal
 (unique constraint).
+
+With Redis (``hot``) the free units, the teams' seats and who is in which team live in Lua
+scripts (``hot``): a script decides an opening, a join or a cancellation and logs it, and
+the action then applies the deal's logged team changes to SQL in its own transaction
+(``persist.apply_logged``), so that the team it returns, and every read after it, is what
+Redis decided. A process killed
+in between leaves the decision in the log, and a drainer applies it; a member's retry finds
+them already in the team. Deal keys are loaded from SQL when missing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
+from typing import NoReturn
 
-from sqlalchemy import case, delete, insert, select, update
+from sqlalchemy import Connection, case, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from qunyun.activation.common import check_offer, require_member
+from qunyun.activation.common import (
+    Sql,
+    check_offer,
+    epoch_ms,
+    read_time,
+    require_member,
+)
 from qunyun.activation.errors import ActivationConflict, Ended, LimitExceeded, NotStarted, SoldOut
+from qunyun.activation.hot import Claim, DealKey, RedisHotState, member_key
 from qunyun.activation.models import GroupBuy, GroupBuyMember, GroupBuyTeam, TeamStatus
 from qunyun.channel.models import ContactKind
 from qunyun.core.clock import utcnow
-from qunyun.core.errors import InvalidInput, NotFound
+from qunyun.core.errors import Conflict, InvalidInput, NotFound
 from qunyun.groups.models import Group
 from qunyun.org.models import Tenant
 
@@ -105,6 +123,7 @@ def do_open_team(
     leader_id: str,
     *,
     when: datetime | None = None,
+    hot: RedisHotState | None = None,
 ) -> GroupBuyTeam:
     """Open a team with the leader as its first member, holding one unit.
 
@@ -114,10 +133,18 @@ def do_open_team(
     when = when or utcnow()
     deal = _deal(session, tenant, deal_id)
     require_member(session, tenant, deal.group_id, leader_kind, leader_id, f"拼团 {deal_id}")
+    if hot is not None:
+        key, member, ms = deal_key(deal), member_key(leader_kind.value, leader_id), epoch_ms(when)
+        claim = _decide(session, deal, hot, when, partial(hot.open_team, key, member, ms))
+        if claim.status != "ok":
+            _refuse(claim.status, deal.id, 0, leader_id)
+        return _applied(session, hot, deal.id, int(claim.value))
     if when < deal.starts_at:
         raise NotStarted(f"拼团 {deal_id} 尚未开始")
     if when >= deal.ends_at:
         raise Ended(f"拼团 {deal_id} 已结束")
+    if _in_team(session, deal.id, leader_kind, leader_id):
+        raise AlreadyJoined(f"{leader_id} 已参加拼团 {deal.id}")
     _reserve(session, deal, completes=False)
     team = GroupBuyTeam(
         tenant_id=tenant.id,
@@ -143,6 +170,7 @@ def do_join_team(
     member_id: str,
     *,
     when: datetime | None = None,
+    hot: RedisHotState | None = None,
 ) -> GroupBuyTeam:
     """Join a team; the N-th member completes it. Return the team as it is after the join.
 
@@ -150,13 +178,20 @@ def do_join_team(
     its deadline, LimitExceeded when it is full and SoldOut when no unit of stock is free.
     """
     when = when or utcnow()
-    team = session.scalar(
-        select(GroupBuyTeam).where(GroupBuyTeam.id == team_id, GroupBuyTeam.tenant_id == tenant.id)
-    )
+    team = _team(session, tenant, team_id)
+    if team is None and hot is not None:  # opened in Redis, not in SQL yet (its leader died)
+        _catch_up(session, hot)
+        team = _team(session, tenant, team_id)
     if team is None:
         raise NotFound(f"没有拼团队伍 {team_id}")
     deal = _deal(session, tenant, team.deal_id)
     require_member(session, tenant, deal.group_id, member_kind, member_id, f"拼团 {deal.id}")
+    if hot is not None:
+        key, member, ms = deal_key(deal), member_key(member_kind.value, member_id), epoch_ms(when)
+        claim = _decide(session, deal, hot, when, partial(hot.join_team, key, team_id, member, ms))
+        if claim.status != "ok":
+            _refuse(claim.status, deal.id, team_id, member_id)
+        return _applied(session, hot, deal.id, team_id)
     if _in_team(session, deal.id, member_kind, member_id):
         raise AlreadyJoined(f"{member_id} 已参加拼团 {deal.id}")
     completes = GroupBuyTeam.joined + 1 == deal.team_size
@@ -187,13 +222,21 @@ def do_join_team(
 
 
 def do_cancel_expired_teams(
-    session: Session, tenant: Tenant, *, when: datetime | None = None
+    session: Session,
+    tenant: Tenant,
+    *,
+    when: datetime | None = None,
+    hot: RedisHotState | None = None,
 ) -> list[int]:
     """Cancel the tenant's open teams past their deadline, release members and stock.
 
-    Return the ids of the teams cancelled now.
+    With ``hot`` each team is cancelled in Redis first (a join Redis accepted before is
+    counted, and none is accepted after) and the log applied. Return the ids of the teams
+    cancelled now.
     """
     when = when or utcnow()
+    if hot is not None:
+        return _cancel_in_redis(session, tenant, when, hot)
     cancelled = session.execute(
         update(GroupBuyTeam)
         .where(
@@ -214,6 +257,135 @@ def do_cancel_expired_teams(
     return sorted(team_id for team_id, _, _ in cancelled)
 
 
+def _cancel_in_redis(
+    session: Session, tenant: Tenant, when: datetime, hot: RedisHotState
+) -> list[int]:
+    _catch_up(session, hot)  # teams Redis opened are in SQL now
+    due = session.execute(
+        select(GroupBuyTeam.id, GroupBuy)
+        .join(GroupBuy, GroupBuy.id == GroupBuyTeam.deal_id)
+        .where(
+            GroupBuyTeam.tenant_id == tenant.id,
+            GroupBuyTeam.status == TeamStatus.OPEN,
+            GroupBuyTeam.deadline <= when,
+        )
+        .order_by(GroupBuyTeam.id)
+    ).all()
+    cancelled = []
+    for team_id, deal in due:
+        key, ms = deal_key(deal), epoch_ms(when)
+        claim = _decide(session, deal, hot, when, partial(hot.cancel_team, key, team_id, ms))
+        if claim.status == "ok":  # else completed before its deadline, or cancelled by another
+            cancelled.append(team_id)
+    if cancelled:
+        _catch_up(session, hot)
+    return cancelled
+
+
+# --- the Redis path -------------------------------------------------------------------------
+
+
+def deal_key(deal: GroupBuy) -> DealKey:
+    """Return what names the deal's Redis keys."""
+    return DealKey(deal.id, epoch_ms(deal.created_at))
+
+
+def _decide(
+    session: Session,
+    deal: GroupBuy,
+    hot: RedisHotState,
+    when: datetime,
+    script: Callable[[], Claim],
+) -> Claim:
+    """Run a script on the deal's keys; when they are missing, load them from SQL and rerun."""
+    claim = script()
+    if claim.status == "missing":
+        _catch_up(session, hot, deal.id)
+        load_deal_state(session.connection(), deal.id, hot, when)
+        claim = script()
+    return claim
+
+
+def _catch_up(session: Session, hot: RedisHotState, deal_id: int | None = None) -> None:
+    """Apply the logged team changes of a deal (or of all) in the session's transaction.
+
+    Only those: the transaction then locks no packet or sale that a drainer is applying
+    grabs or orders to. Reload what the session holds.
+    """
+    from qunyun.activation import persist  # persist applies what this module decides
+
+    session.flush()
+    persist.apply_logged(session.connection(), hot, persist.team_changes(deal_id))
+    session.expire_all()
+
+
+def _applied(session: Session, hot: RedisHotState, deal_id: int, team_id: int) -> GroupBuyTeam:
+    _catch_up(session, hot, deal_id)
+    team = session.get(GroupBuyTeam, team_id)
+    if team is None:  # SQL refused the log entry: it disagrees with Redis
+        raise Conflict(f"拼团队伍 {team_id} 未能写入数据库，请稍后再试")
+    return team
+
+
+def _refuse(status: str, deal_id: int, team_id: int, member_id: str) -> NoReturn:
+    if status == "already":
+        raise AlreadyJoined(f"{member_id} 已参加拼团 {deal_id}")
+    if status == "not_started":
+        raise NotStarted(f"拼团 {deal_id} 尚未开始")
+    if status == "ended":
+        raise Ended(f"拼团队伍 {team_id} 已结束" if team_id else f"拼团 {deal_id} 已结束")
+    if status == "full":
+        raise LimitExceeded(f"拼团队伍 {team_id} 已满")
+    if status == "sold_out":
+        raise SoldOut(f"拼团 {deal_id} 库存已被占满")
+    raise Conflict(f"拼团 {deal_id} 状态异常：{status}")
+
+
+_DEAL_FOR_LOAD = Sql(
+    """
+SELECT stock - reserved - sold AS free, team_size, team_minutes, starts_at, ends_at, created_at,
+  (SELECT max(id) FROM group_buy_teams) AS last_team_id
+FROM group_buys WHERE id = :deal
+"""
+)
+_TEAMS_FOR_LOAD = Sql(
+    "SELECT id, status, joined, deadline FROM group_buy_teams "
+    "WHERE deal_id = :deal AND status <> 'cancelled'"
+)
+_MEMBERS_FOR_LOAD = Sql(
+    "SELECT member_kind, member_id, team_id FROM group_buy_members WHERE deal_id = :deal"
+)
+
+
+def load_deal_state(
+    connection: Connection, deal_id: int, hot: RedisHotState, when: datetime | None = None
+) -> bool:
+    """Load a deal's free units, open and complete teams and their members into Redis.
+
+    Drain the log into SQL first (``persist``), or seats not yet applied are given again.
+    Return whether the keys were written (False when they were there, or no such deal).
+    """
+    deal = _DEAL_FOR_LOAD.run(connection, deal=deal_id).first()
+    if deal is None:
+        return False
+    teams = _TEAMS_FOR_LOAD.run(connection, deal=deal_id).all()
+    members = _MEMBERS_FOR_LOAD.run(connection, deal=deal_id).all()
+    return hot.load_deal(
+        DealKey(deal_id, epoch_ms(read_time(deal.created_at))),
+        free=int(deal.free),
+        team_size=int(deal.team_size),
+        starts_ms=epoch_ms(read_time(deal.starts_at)),
+        ends_ms=epoch_ms(read_time(deal.ends_at)),
+        team_ms=int(deal.team_minutes) * 60_000,
+        teams=[
+            (row.id, row.status, row.joined, epoch_ms(read_time(row.deadline))) for row in teams
+        ],
+        members=[(member_key(row.member_kind, row.member_id), row.team_id) for row in members],
+        last_team_id=int(deal.last_team_id or 0),
+        now_ms=epoch_ms(when or utcnow()),
+    )
+
+
 def team_members(session: Session, team_id: int) -> list[tuple[ContactKind, str]]:
     """Return the members of a team in joining order."""
     rows = session.execute(
@@ -231,6 +403,12 @@ def _deal(session: Session, tenant: Tenant, deal_id: int) -> GroupBuy:
     if deal is None:
         raise NotFound(f"没有拼团 {deal_id}")
     return deal
+
+
+def _team(session: Session, tenant: Tenant, team_id: int) -> GroupBuyTeam | None:
+    return session.scalar(
+        select(GroupBuyTeam).where(GroupBuyTeam.id == team_id, GroupBuyTeam.tenant_id == tenant.id)
+    )
 
 
 def _in_team(session: Session, deal_id: int, member_kind: ContactKind, member_id: str) -> bool:
@@ -314,8 +492,15 @@ class DealView:
     teams: list[TeamView]
 
 
-def group_buy_detail(session: Session, tenant: Tenant, deal_id: int) -> DealView:
-    """Return a deal with its teams and their members; raise NotFound when not the tenant's."""
+def group_buy_detail(
+    session: Session, tenant: Tenant, deal_id: int, hot: RedisHotState | None = None
+) -> DealView:
+    """Return a deal with its teams and their members; raise NotFound when not the tenant's.
+
+    With ``hot`` what Redis decided and SQL has not applied yet is applied first.
+    """
+    if hot is not None:
+        _catch_up(session, hot, deal_id)
     deal = _deal(session, tenant, deal_id)
     teams = session.scalars(
         select(GroupBuyTeam).where(GroupBuyTeam.deal_id == deal_id).order_by(GroupBuyTeam.id.desc())

@@ -1,12 +1,13 @@
-"""Hot state in Redis: red-packet shares and flash-sale stock, claimed by Lua scripts.
+"""Hot state in Redis: red-packet shares, flash-sale stock and 拼团 teams, in Lua scripts.
 
-With ``QUNYUN_REDIS_URL`` set, a grab or an order is decided by one Lua script (atomic in
-Redis: no other command runs in between). The same script appends what it decided to the
-**activation log**, a Redis stream: the share and member of a grab, the order id, member and
-units of an order. The script's answer is the acknowledgement, and from then on the decision
-is as durable as Redis itself; SQL receives it from the log (``persist``), idempotently, so
-that a log entry applied twice (a drainer killed between its commit and its delete, two
-drainers racing) changes SQL once.
+With ``QUNYUN_REDIS_URL`` set, a grab, an order or a 拼团 team's opening, join or
+cancellation is decided by one Lua script (atomic in Redis: no other command runs in
+between). The same script appends what it decided to the **activation log**, a Redis stream:
+the share and member of a grab, the order id, member and units of an order, the team (and
+member) of a team's change. The script's answer is the acknowledgement, and from then on the
+decision is as durable as Redis itself; SQL receives it from the log (``persist``),
+idempotently, so that a log entry applied twice (a drainer killed between its commit and its
+delete, two drainers racing) changes SQL once.
 
 Why an acknowledged grab or order survives a ``kill -9`` of the API process: the process has
 nothing of it that Redis does not have. The script returned only after the claim and its log
@@ -22,8 +23,8 @@ the keys are still absent, so racing loaders agree) and tries again. What Redis 
 (a Redis crash without AOF persistence) is lost: run Redis with ``appendonly yes`` (and
 ``appendfsync always`` for no window at all) where that matters.
 
-Keys carry a ``{…}`` hash tag per packet / sale; the log and the order-id sequence are one
-key each, so on a Redis Cluster put a hash tag in ``QUNYUN_REDIS_PREFIX`` (``qunyun{a}:``),
+Keys carry a ``{…}`` hash tag per packet / sale / deal; the log and the order-id and team-id
+sequences are one key each, so on a Redis Cluster put a hash tag in ``QUNYUN_REDIS_PREFIX`` (``qunyun{a}:``),
 which then holds every key on one slot.
 """
 
@@ -114,6 +115,102 @@ for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[5]) end
 return 1
 """
 
+# A deal's teams live in one hash, three fields a team: ``<id>:s`` status (open, complete,
+# cancelled), ``<id>:j`` members joined, ``<id>:d`` deadline (ms). ``members`` maps a member to
+# the team they joined; a member whose team was cancelled is free again (nothing to release).
+_HELD = """
+local held = redis.call('HGET', KEYS[2], ARGV[1])
+if held and redis.call('HGET', KEYS[3], held .. ':s') ~= 'cancelled' then
+  return {'already', held}
+end
+"""
+_KEEP_WITH_META = """
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[3], ttl)
+end
+"""
+
+# KEYS: meta, members, teams, log, team-id sequence; ARGV: member, now_ms, deal id
+_OPEN_TEAM = f"""
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('EXISTS', KEYS[5]) == 0 then
+  return {{'missing'}}
+end
+local now = tonumber(ARGV[2])
+if now < tonumber(redis.call('HGET', KEYS[1], 'starts_ms')) then return {{'not_started'}} end
+local ends = tonumber(redis.call('HGET', KEYS[1], 'ends_ms'))
+if now >= ends then return {{'ended'}} end
+{_HELD}
+if tonumber(redis.call('HGET', KEYS[1], 'free')) < 1 then return {{'sold_out'}} end
+redis.call('HINCRBY', KEYS[1], 'free', -1)
+local team = redis.call('INCR', KEYS[5])
+local deadline = math.min(now + tonumber(redis.call('HGET', KEYS[1], 'team_ms')), ends)
+redis.call('HSET', KEYS[3], team .. ':s', 'open', team .. ':j', 1, team .. ':d', deadline)
+redis.call('HSET', KEYS[2], ARGV[1], team)
+{_KEEP_WITH_META}
+redis.call('XADD', KEYS[4], '*', 'k', 'team_open', 'id', ARGV[3], 'm', ARGV[1], 'team', team,
+           'd', deadline, 't', ARGV[2])
+return {{'ok', team}}
+"""
+
+# KEYS: meta, members, teams, log; ARGV: member, now_ms, deal id, team id
+_JOIN_TEAM = f"""
+if redis.call('EXISTS', KEYS[1]) == 0 then return {{'missing'}} end
+{_HELD}
+local team = ARGV[4]
+if redis.call('HGET', KEYS[3], team .. ':s') ~= 'open'
+   or tonumber(ARGV[2]) >= tonumber(redis.call('HGET', KEYS[3], team .. ':d')) then
+  return {{'ended'}}
+end
+local size = tonumber(redis.call('HGET', KEYS[1], 'size'))
+if tonumber(redis.call('HGET', KEYS[3], team .. ':j')) >= size then return {{'full'}} end
+if tonumber(redis.call('HGET', KEYS[1], 'free')) < 1 then return {{'sold_out'}} end
+redis.call('HINCRBY', KEYS[1], 'free', -1)
+local joined = redis.call('HINCRBY', KEYS[3], team .. ':j', 1)
+if joined == size then redis.call('HSET', KEYS[3], team .. ':s', 'complete') end
+redis.call('HSET', KEYS[2], ARGV[1], team)
+{_KEEP_WITH_META}
+redis.call('XADD', KEYS[4], '*', 'k', 'team_join', 'id', ARGV[3], 'm', ARGV[1], 'team', team,
+           't', ARGV[2])
+return {{'ok', joined}}
+"""
+
+# KEYS: meta, teams, log; ARGV: team id, now_ms, deal id
+_CANCEL_TEAM = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'missing'} end
+local team = ARGV[1]
+if redis.call('HGET', KEYS[2], team .. ':s') ~= 'open' then return {'closed'} end
+if tonumber(redis.call('HGET', KEYS[2], team .. ':d')) > tonumber(ARGV[2]) then
+  return {'not_due'}
+end
+local joined = redis.call('HGET', KEYS[2], team .. ':j')
+redis.call('HSET', KEYS[2], team .. ':s', 'cancelled')
+redis.call('HINCRBY', KEYS[1], 'free', joined)
+redis.call('XADD', KEYS[3], '*', 'k', 'team_cancel', 'id', ARGV[3], 'm', '', 'team', team,
+           't', ARGV[2])
+return {'ok', joined}
+"""
+
+# KEYS: meta, members, teams, team-id sequence
+# ARGV: free, size, starts_ms, ends_ms, team_ms, ttl_ms, last team id, number of teams,
+#       then (team id, status, joined, deadline_ms) of each open or complete team,
+#       then member, team id pairs
+_LOAD_DEAL = """
+redis.call('SET', KEYS[4], ARGV[7], 'NX')
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'free', ARGV[1], 'size', ARGV[2], 'starts_ms', ARGV[3],
+           'ends_ms', ARGV[4], 'team_ms', ARGV[5])
+local last_team = 8 + 4 * tonumber(ARGV[8])
+for i = 9, last_team, 4 do
+  redis.call('HSET', KEYS[3], ARGV[i] .. ':s', ARGV[i + 1], ARGV[i] .. ':j', ARGV[i + 2],
+             ARGV[i] .. ':d', ARGV[i + 3])
+end
+for i = last_team + 1, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
+for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[6]) end
+return 1
+"""
+
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
@@ -131,6 +228,18 @@ class Claim:
     position: int = 0
     amount_fen: int = 0
     value: str = ""
+
+
+@dataclass(frozen=True)
+class DealKey:
+    """What names a 拼团 deal's keys: its id and its creation (ms), as an id may come back.
+
+    SQLite reuses the largest id of a table without AUTOINCREMENT once its row is deleted
+    (a tenant's deletion), and a new deal must not find the keys of a deleted one.
+    """
+
+    deal_id: int
+    created_ms: int
 
 
 def member_key(member_kind: str, member_id: str) -> str:
@@ -158,8 +267,10 @@ def _claim(reply: Any) -> Claim:
 class LogEntry:
     """One decision of a script in the activation log: a grab or an order, not yet in SQL.
 
-    ``kind`` is ``grab`` (``target`` the packet, ``share`` its ``position:amount``) or
-    ``order`` (``target`` the sale, ``order_id``, ``qty`` and ``attempt_id``).
+    ``kind`` is ``grab`` (``target`` the packet, ``share`` its ``position:amount``),
+    ``order`` (``target`` the sale, ``order_id``, ``qty`` and ``attempt_id``), or a 拼团
+    team's ``team_open`` (with its ``deadline_ms``), ``team_join`` or ``team_cancel``
+    (``target`` the deal, ``team_id``; no member for a cancellation).
     """
 
     entry_id: str
@@ -171,6 +282,8 @@ class LogEntry:
     order_id: int = 0
     qty: int = 0
     attempt_id: str = ""
+    team_id: int = 0
+    deadline_ms: int = 0
 
     @classmethod
     def parse(cls, entry_id: str, fields: dict[str, str]) -> LogEntry:
@@ -179,13 +292,30 @@ class LogEntry:
             entry_id=entry_id,
             kind=fields["k"],
             target=int(fields["id"]),
-            member=fields["m"],
+            member=fields.get("m", ""),
             at_ms=int(fields["t"]),
             share=fields.get("s", ""),
             order_id=int(fields.get("o", "0")),
             qty=int(fields.get("q", "0")),
             attempt_id=fields.get("a", ""),
+            team_id=int(fields.get("team", "0")),
+            deadline_ms=int(fields.get("d", "0")),
         )
+
+    def fields(self) -> dict[str, str | int]:
+        """Return the stream record's fields of the entry (``parse`` reads them back)."""
+        return {
+            "k": self.kind,
+            "id": self.target,
+            "m": self.member,
+            "t": self.at_ms,
+            "s": self.share,
+            "o": self.order_id,
+            "q": self.qty,
+            "a": self.attempt_id,
+            "team": self.team_id,
+            "d": self.deadline_ms,
+        }
 
 
 class RedisHotState:
@@ -203,6 +333,11 @@ class RedisHotState:
         self._buy = client.register_script(_BUY)
         self._load_sale = client.register_script(_LOAD_SALE)
         self._unlock = client.register_script(_UNLOCK)
+        self._team_ids = f"{prefix}gb:team-id"
+        self._open_team = client.register_script(_OPEN_TEAM)
+        self._join_team = client.register_script(_JOIN_TEAM)
+        self._cancel_team = client.register_script(_CANCEL_TEAM)
+        self._load_deal = client.register_script(_LOAD_DEAL)
 
     @classmethod
     def from_url(cls, url: str, prefix: str = "qunyun:") -> RedisHotState:
@@ -303,6 +438,75 @@ class RedisHotState:
         reply = self._buy(keys=keys, args=[member, qty, now_ms, attempt_id, sale_id])
         return Claim(str(reply[0]), value=str(reply[1]) if len(reply) > 1 else "")
 
+    # --- group-buys (拼团) ---------------------------------------------------------------
+
+    def _deal_keys(self, deal: DealKey) -> list[str]:
+        base = f"{self.prefix}gb:{{{deal.deal_id}}}:{deal.created_ms}"
+        return [f"{base}:meta", f"{base}:members", f"{base}:teams"]
+
+    def load_deal(
+        self,
+        deal: DealKey,
+        *,
+        free: int,
+        team_size: int,
+        starts_ms: int,
+        ends_ms: int,
+        team_ms: int,
+        teams: Iterable[tuple[int, str, int, int]],
+        members: Iterable[tuple[str, int]],
+        last_team_id: int,
+        now_ms: int,
+    ) -> bool:
+        """Write a deal's free units, teams and members as SQL has them, unless already there.
+
+        ``teams`` are the (id, status, joined, deadline ms) of its open and complete teams,
+        ``members`` the (member key, team id) of their members. ``last_team_id`` (the largest
+        team id in SQL) starts the team-id sequence when it is missing. Drain the log into
+        SQL first (``persist``).
+        """
+        quads: list[str | int] = []
+        count = 0
+        for team_id, status, joined, deadline_ms in teams:
+            quads += [team_id, status, joined, deadline_ms]
+            count += 1
+        pairs: list[str | int] = []
+        for member, team_id in members:
+            pairs += [member, team_id]
+        ttl = max(ends_ms - now_ms, 0) + KEEP_AFTER_END_MS
+        args = [
+            free, team_size, starts_ms, ends_ms, team_ms, ttl, last_team_id, count,
+            *quads, *pairs,
+        ]  # fmt: skip
+        keys = [*self._deal_keys(deal), self._team_ids]
+        return bool(self._load_deal(keys=keys, args=args))
+
+    def open_team(self, deal: DealKey, member: str, now_ms: int) -> Claim:
+        """Open a team led by ``member`` holding one unit, and log it; ``value`` is its id.
+
+        Statuses: ok, already (with the member's team), not_started, ended, sold_out, missing.
+        """
+        keys = [*self._deal_keys(deal), self.log_key, self._team_ids]
+        return _claim(self._open_team(keys=keys, args=[member, now_ms, deal.deal_id]))
+
+    def join_team(self, deal: DealKey, team_id: int, member: str, now_ms: int) -> Claim:
+        """Seat ``member`` in an open team with one unit, and log it; ``value`` is the count.
+
+        The seat that fills the team completes it. Statuses: ok, already (with the member's
+        team), ended (closed or past its deadline), full, sold_out, missing.
+        """
+        keys = [*self._deal_keys(deal), self.log_key]
+        return _claim(self._join_team(keys=keys, args=[member, now_ms, deal.deal_id, team_id]))
+
+    def cancel_team(self, deal: DealKey, team_id: int, now_ms: int) -> Claim:
+        """Cancel an open team past its deadline, free its units, and log it.
+
+        Statuses: ok (``value`` the members released), closed (not open), not_due, missing.
+        """
+        meta, _, teams = self._deal_keys(deal)
+        keys = [meta, teams, self.log_key]
+        return _claim(self._cancel_team(keys=keys, args=[team_id, now_ms, deal.deal_id]))
+
     # --- the activation log --------------------------------------------------------------
 
     def read_log(self, count: int, start: str = "-", end: str = "+") -> list[LogEntry]:
@@ -317,18 +521,7 @@ class RedisHotState:
 
     def set_aside(self, entry: LogEntry, reason: str) -> None:
         """Keep an entry that SQL refused in the ``…:failed`` stream, with the reason."""
-        fields = {
-            "entry": entry.entry_id,
-            "k": entry.kind,
-            "id": entry.target,
-            "m": entry.member,
-            "t": entry.at_ms,
-            "s": entry.share,
-            "o": entry.order_id,
-            "q": entry.qty,
-            "a": entry.attempt_id,
-            "reason": reason[:500],
-        }
+        fields = {"entry": entry.entry_id, **entry.fields(), "reason": reason[:500]}
         self.client.xadd(f"{self.log_key}:failed", fields)  # type: ignore[arg-type]
 
     def set_aside_entries(self) -> list[tuple[str, dict[str, str]]]:

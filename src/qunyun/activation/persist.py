@@ -8,6 +8,8 @@ decided it and appended it to the log (``hot``). This module moves the log into 
   an order row is inserted with the id Redis gave it (``ON CONFLICT DO NOTHING``), and the
   totals (a packet's grabbed count and fen, a sale's units sold, a buyer's units) rise only by
   what this transaction newly applied. Entries commute, so their order does not matter.
+- ``apply_team_changes`` writes a 拼团 team's opening, joins and cancellation, which do not
+  commute, in log order (its docstring says why that is safe).
 - ``drain`` applies the oldest entries in one transaction, commits, and only then deletes
   them from the log. Killed before the delete, the next drain applies them again and changes
   nothing. A lease in Redis keeps drainers from doing the same work at once, but correctness
@@ -27,7 +29,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -223,14 +225,154 @@ def apply_orders(connection: Connection, placed: Iterable[Placed]) -> int:
     return sum(sold.values())
 
 
+# --- 拼团 teams ----------------------------------------------------------------------------
+
+TEAM_CHANGES = frozenset({"team_open", "team_join", "team_cancel"})
+
+# The deal's row lock first. On SQLite a write, which begins the transaction (pysqlite starts
+# it at the first write): a read first would see teams that another writer then changes.
+_DEAL_SQLITE = Sql(
+    "UPDATE group_buys SET reserved = reserved WHERE id = :deal RETURNING tenant_id, team_size"
+)
+_DEAL_POSTGRESQL = Sql("SELECT tenant_id, team_size FROM group_buys WHERE id = :deal FOR UPDATE")
+_OPEN_TEAM = Sql(
+    """
+INSERT INTO group_buy_teams
+  (id, tenant_id, deal_id, leader_kind, leader_id, status, joined, deadline, created_at)
+SELECT :team, d.tenant_id, d.id, :kind, :member, 'open', 1, :deadline, :now
+FROM group_buys d WHERE d.id = :deal
+ON CONFLICT (id) DO NOTHING
+RETURNING id
+"""
+)
+_TEAM = Sql("SELECT deal_id, leader_kind, leader_id, status FROM group_buy_teams WHERE id = :team")
+_SEAT = Sql(
+    """
+INSERT INTO group_buy_members (team_id, member_kind, member_id, deal_id, tenant_id, joined_at)
+VALUES (:team, :kind, :member, :deal, :tenant, :now)
+ON CONFLICT (team_id, member_kind, member_id) DO NOTHING
+RETURNING team_id
+"""
+)
+_FILL = Sql(
+    """
+UPDATE group_buy_teams SET
+  joined = joined + 1,
+  status = CASE WHEN joined + 1 = :size THEN 'complete' ELSE status END,
+  closed_at = CASE WHEN joined + 1 = :size THEN :now ELSE closed_at END
+WHERE id = :team
+RETURNING joined
+"""
+)
+_CANCEL = Sql(
+    """
+UPDATE group_buy_teams SET status = 'cancelled', closed_at = :now
+WHERE id = :team AND status = 'open'
+RETURNING joined
+"""
+)
+_RELEASE = Sql("DELETE FROM group_buy_members WHERE team_id = :team")
+_STOCK = Sql(
+    "UPDATE group_buys SET reserved = reserved + :reserved, sold = sold + :sold WHERE id = :deal"
+)
+_TEAM_IDS_POSTGRESQL = Sql(
+    "SELECT setval(pg_get_serial_sequence('group_buy_teams', 'id'), "
+    "(SELECT max(id) FROM group_buy_teams))"
+)
+
+
+def apply_team_changes(connection: Connection, entries: list[LogEntry]) -> int:
+    """Write the 拼团 openings, joins and cancellations SQL does not have yet, in log order.
+
+    Unlike grabs and orders these do not commute (a cancellation frees the units and members
+    that later entries take), so they apply in the order Redis decided them, which is also
+    the order in which SQL had them all along: SQL always holds a prefix of each deal's log
+    (drainers apply the oldest entries first; a caller's transaction applies all up to the
+    newest), and every prefix satisfies the constraints. An entry is already applied when
+    its team exists (an opening), its member is seated or its team is no longer open (a
+    join: a completion or a cancellation comes after every join of the team) or its team is
+    no longer open (a cancellation). The deals are locked first, in id order, so that
+    appliers of the same entries queue instead of deadlocking. Return how many were new.
+
+    Raise Conflict when an entry contradicts SQL (Redis state not rebuilt from SQL).
+    """
+    if not entries:
+        return 0
+    deal_statement = _DEAL_POSTGRESQL if connection.dialect.name == "postgresql" else _DEAL_SQLITE
+    deals = {}
+    for deal_id in sorted({entry.target for entry in entries}):
+        deals[deal_id] = deal_statement.run(connection, deal=deal_id).first()
+    reserved: dict[int, int] = defaultdict(int)
+    sold: dict[int, int] = defaultdict(int)
+    applied = opened = 0
+    for entry in entries:
+        deal = deals[entry.target]
+        if deal is None:
+            raise Conflict(f"拼团 {entry.target} 在数据库中不存在")
+        kind, member_id = _split(entry.member)
+        now = db_time(connection, _moment(entry.at_ms))
+        team = {"team": entry.team_id, "now": now}
+        if entry.kind == "team_open":
+            deadline = db_time(connection, _moment(entry.deadline_ms))
+            if _OPEN_TEAM.run(
+                connection, **team, kind=kind, member=member_id, deadline=deadline,
+                deal=entry.target,
+            ).first() is None:  # fmt: skip
+                _check_team(connection, entry, kind, member_id)
+                continue
+            opened += 1
+        elif entry.kind == "team_join":
+            row = _TEAM.run(connection, team=entry.team_id).first()
+            if row is None or row.deal_id != entry.target:
+                raise Conflict(f"拼团队伍 {entry.team_id} 在数据库中不存在")
+            if row.status != "open":
+                continue
+        elif entry.kind == "team_cancel":
+            cancelled = _CANCEL.run(connection, **team).first()
+            if cancelled is not None:
+                _RELEASE.run(connection, team=entry.team_id)
+                reserved[entry.target] -= int(cancelled.joined)
+                applied += 1
+            continue
+        else:
+            continue
+        seat = {"kind": kind, "member": member_id, "deal": entry.target, "tenant": deal.tenant_id}
+        if _SEAT.run(connection, **team, **seat).first() is None:
+            continue
+        applied += 1
+        reserved[entry.target] += 1
+        if entry.kind == "team_join":
+            joined = int(_FILL.run(connection, **team, size=deal.team_size).scalar_one())
+            if joined == deal.team_size:  # the team's units turn from reserved to sold
+                reserved[entry.target] -= joined
+                sold[entry.target] += joined
+    for deal_id in deals:
+        if reserved[deal_id] or sold[deal_id]:
+            _STOCK.run(connection, reserved=reserved[deal_id], sold=sold[deal_id], deal=deal_id)
+    if opened and connection.dialect.name == "postgresql":
+        _TEAM_IDS_POSTGRESQL.run(connection)  # ids came from Redis: keep the sequence ahead
+    return applied
+
+
+def _check_team(connection: Connection, entry: LogEntry, kind: str, member_id: str) -> None:
+    """Raise Conflict unless the team of an opening already applied is the one it opened."""
+    row = _TEAM.run(connection, team=entry.team_id).first()
+    if row is None or (row.deal_id, row.leader_kind, row.leader_id) != (
+        entry.target, kind, member_id
+    ):  # fmt: skip
+        raise Conflict(f"拼团队伍 {entry.team_id} 在数据库中属于别的拼团或团长")
+
+
 # --- the log -------------------------------------------------------------------------------
 
 
 def apply_entries(connection: Connection, entries: Iterable[LogEntry]) -> int:
     """Apply log entries in the connection's transaction; return how many changed SQL."""
-    grabs, orders = [], []
+    grabs, orders, teams = [], [], []
     for entry in entries:
-        if entry.kind == "grab":
+        if entry.kind in TEAM_CHANGES:
+            teams.append(entry)
+        elif entry.kind == "grab":
             grabs.append(Taken(entry.target, entry.member, entry.share, _moment(entry.at_ms)))
         elif entry.kind == "order":
             orders.append(
@@ -243,7 +385,11 @@ def apply_entries(connection: Connection, entries: Iterable[LogEntry]) -> int:
                     _moment(entry.at_ms),
                 )
             )
-    return apply_grabs(connection, grabs) + apply_orders(connection, orders)
+    return (
+        apply_grabs(connection, grabs)
+        + apply_orders(connection, orders)
+        + apply_team_changes(connection, teams)
+    )
 
 
 def _apply_and_delete(engine: Engine, hot: RedisHotState, entries: list[LogEntry]) -> int:
@@ -304,14 +450,30 @@ def catch_up(attempt: Attempt, hot: RedisHotState) -> None:
     if attempt.owns_transactions:
         drain_all(attempt.connection.engine, hot)
         return
+    apply_logged(attempt.connection, hot)
+
+
+def apply_logged(
+    connection: Connection, hot: RedisHotState, keep: Callable[[LogEntry], bool] | None = None
+) -> None:
+    """Apply every entry logged until now (those ``keep`` keeps) in the connection's transaction.
+
+    The entries stay in the log for a drainer to delete. Keeping a deal's 拼团 entries only
+    keeps them in log order and spares the transaction the locks of grabs and orders.
+    """
     last = hot.last_log_id()
     start = "-"
     while last is not None:
         entries = hot.read_log(BATCH, start=start, end=last)
         if not entries:
             return
-        apply_entries(attempt.connection, entries)
+        apply_entries(connection, [entry for entry in entries if keep is None or keep(entry)])
         start = "(" + entries[-1].entry_id
+
+
+def team_changes(deal_id: int | None = None) -> Callable[[LogEntry], bool]:
+    """Return a ``keep`` of ``apply_logged``: the 拼团 entries of a deal, or of every deal."""
+    return lambda entry: entry.kind in TEAM_CHANGES and deal_id in (None, entry.target)
 
 
 class Persister:

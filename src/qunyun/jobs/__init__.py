@@ -70,7 +70,7 @@ def run_due_work(when: datetime | None = None) -> SweepReport:
         return found
 
     report.expired_packets = each(lambda s, t: expire_red_packets(s, t, when, hot))
-    report.cancelled_teams = each(lambda s, t: do_cancel_expired_teams(s, t, when=when))
+    report.cancelled_teams = each(lambda s, t: do_cancel_expired_teams(s, t, when=when, hot=hot))
     cutoffs = each(lambda s, t: do_make_due_cutoff(s, t, when=when))
     report.cutoffs = {
         slug: {

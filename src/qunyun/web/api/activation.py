@@ -293,7 +293,7 @@ def get_group_buy(deal_id: NumericId, actor: ApiActor, request: Request) -> Grou
     require_reader(actor)
     with work(request) as session:
         tenant = actor_tenant(session, actor)
-        view = group_buy_detail(session, tenant, deal_id)
+        view = group_buy_detail(session, tenant, deal_id, hot(request))
         access_in_group(session, actor, tenant, view.group_id, f"没有拼团 {deal_id}")
     return GroupBuyOut(
         id=view.id,
@@ -318,7 +318,9 @@ def open_team(deal_id: NumericId, member: ApiMember, request: Request) -> TeamOu
     """Open a team of a deal as its leader (the first of its members)."""
     with work(request) as session:
         tenant = member_tenant(session, member)
-        team = do_open_team(session, tenant, deal_id, member.kind, member.member_id)
+        team = do_open_team(
+            session, tenant, deal_id, member.kind, member.member_id, hot=hot(request)
+        )
         return _team(group_buy_detail(session, tenant, deal_id), team.id)
 
 
@@ -327,7 +329,7 @@ def join_team(team_id: NumericId, member: ApiMember, request: Request) -> TeamOu
     """Join a team; the last seat completes it."""
     with work(request) as session:
         tenant = member_tenant(session, member)
-        do_join_team(session, tenant, team_id, member.kind, member.member_id)
+        do_join_team(session, tenant, team_id, member.kind, member.member_id, hot=hot(request))
         return _team(
             group_buy_detail(session, tenant, team_deal(session, tenant, team_id)), team_id
         )

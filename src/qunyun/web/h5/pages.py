@@ -236,8 +236,10 @@ def buy(
 # --- 拼团 ------------------------------------------------------------------------------------
 
 
-def _deal_context(session: Session, tenant: Tenant, member: Member, deal_id: int) -> dict[str, Any]:
-    view = group_buy_detail(session, tenant, deal_id)
+def _deal_context(
+    request: Request, session: Session, tenant: Tenant, member: Member, deal_id: int
+) -> dict[str, Any]:
+    view = group_buy_detail(session, tenant, deal_id, hot(request))
     require_member(session, tenant, view.group_id, member.kind, member.member_id, f"拼团 {deal_id}")
     me = (member.kind, member.member_id)
     return {
@@ -254,7 +256,7 @@ def group_buy_page(deal_id: NumericId, request: Request, found: PageMember) -> R
     """Show a deal: open teams to join, or open a team."""
     member = found[0]
     with work(request) as session:
-        context = _deal_context(session, _tenant(session, member), member, deal_id)
+        context = _deal_context(request, session, _tenant(session, member), member, deal_id)
     return _page(request, "group_buy.html", context)
 
 
@@ -264,11 +266,18 @@ def open_team(deal_id: NumericId, request: Request, member: PostingMember) -> Re
     refusal = None
     try:
         with work(request) as session:
-            do_open_team(session, _tenant(session, member), deal_id, member.kind, member.member_id)
+            do_open_team(
+                session,
+                _tenant(session, member),
+                deal_id,
+                member.kind,
+                member.member_id,
+                hot=hot(request),
+            )
     except ActivationConflict as error:
         refusal = error.message
     with work(request) as session:
-        context = _deal_context(session, _tenant(session, member), member, deal_id)
+        context = _deal_context(request, session, _tenant(session, member), member, deal_id)
     return _page(request, "group_buy_body.html", context | {"refusal": refusal})
 
 
@@ -280,11 +289,18 @@ def join_team(team_id: NumericId, request: Request, member: PostingMember) -> Re
         deal_id = team_deal(session, _tenant(session, member), team_id)
     try:
         with work(request) as session:
-            do_join_team(session, _tenant(session, member), team_id, member.kind, member.member_id)
+            do_join_team(
+                session,
+                _tenant(session, member),
+                team_id,
+                member.kind,
+                member.member_id,
+                hot=hot(request),
+            )
     except ActivationConflict as error:
         refusal = error.message
     with work(request) as session:
-        context = _deal_context(session, _tenant(session, member), member, deal_id)
+        context = _deal_context(request, session, _tenant(session, member), member, deal_id)
     return _page(request, "group_buy_body.html", context | {"refusal": refusal})
 
 
