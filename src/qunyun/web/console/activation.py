@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from qunyun.activation.flashsales import do_create_flash_sale, flash_sale_detail
 from qunyun.activation.groupbuys import do_create_group_buy, group_buy_detail
+from qunyun.activation.hot import RedisHotState
 from qunyun.activation.models import ALL_GROUPS
 from qunyun.activation.operations import (
     OfferRow,
@@ -51,7 +52,7 @@ from qunyun.org.access import (
 from qunyun.org.models import Tenant
 from qunyun.web.console.pages import ConsoleActor, CsrfChecked, ObjectId, _actor
 from qunyun.web.console.render import render, templates
-from qunyun.web.deps import NumericId, work
+from qunyun.web.deps import NumericId, hot, work
 
 router = APIRouter()
 
@@ -338,7 +339,8 @@ class _OfferPages:
     name: str
     """The kind, as a "not found" message names it (``秒杀``)."""
     listing: Callable[[Session, Tenant, str], Sequence[OfferRow[Any]]]
-    detail: Callable[[Session, Tenant, int], Any]
+    detail: Callable[[Session, Tenant, int, RedisHotState | None], Any]
+    """The detail action; with Redis, what it decided and SQL has not applied yet is applied first."""
     form: OfferForm
     """The new-offer form as it opens: the kind's defaults (the window is set from now)."""
     length: timedelta
@@ -409,7 +411,7 @@ def _offer_page(request: Request, offer_id: int, pages: _OfferPages) -> Response
     actor = _actor(request)
     with work(request) as session:
         tenant = actor_tenant(session, actor)
-        view = pages.detail(session, tenant, offer_id)
+        view = pages.detail(session, tenant, offer_id, hot(request))
         access_in_group(session, actor, tenant, view.group_id, f"没有{pages.name} {offer_id}")
         context = {
             **_common(actor, tenant, view.group_id, pages.section),
