@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from uvicorn.supervisors import Multiprocess
 
 from qunyun.cli import main
 
@@ -35,25 +37,34 @@ def test_serve_runs_the_app_on_the_given_address(cli: Cli, served: list[dict[str
     assert isinstance(served[0]["app"], FastAPI)
 
 
-def test_serve_with_workers_runs_the_app_factory_in_each_process(
-    cli: Cli, served: list[dict[str, Any]]
+def test_serve_with_workers_shares_one_socket_that_sends_at_once(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    result = cli("serve", "--port", "8124", "--workers", "2")
+    started: list[tuple[uvicorn.Config, list[socket.socket]]] = []
 
-    assert result.output == (
-        "控制台：http://127.0.0.1:8124/    API 文档：http://127.0.0.1:8124/api/docs\n"
-    )
-    assert served == [
-        {
-            "app": "qunyun.web.app:create_app",
-            "factory": True,
-            "workers": 2,
-            "host": "127.0.0.1",
-            "port": 8124,
-            "log_level": "warning",
-            "timeout_worker_healthcheck": 60,
-        }
-    ]
+    def fake_run(supervisor: Multiprocess) -> None:
+        started.append((supervisor.config, supervisor.sockets))
+
+    monkeypatch.setattr(Multiprocess, "run", fake_run)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    result = cli("serve", "--port", str(port), "--workers", "2")
+
+    [(config, [listening])] = started
+    with listening:
+        assert result.output == (
+            f"控制台：http://127.0.0.1:{port}/    API 文档：http://127.0.0.1:{port}/api/docs\n"
+        )
+        assert (config.app, config.factory, config.workers) == (
+            "qunyun.web.app:create_app",
+            True,
+            2,
+        )
+        assert (config.log_level, config.timeout_worker_healthcheck) == ("warning", 60)
+        assert listening.getsockname() == ("127.0.0.1", port)
+        assert listening.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
 
 
 def test_demo_prints_the_logins_and_serves_only_from_a_terminal(

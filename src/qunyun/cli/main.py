@@ -660,35 +660,11 @@ def serve(
         _serve(host, port, workers)
 
 
-APP_FACTORY = "qunyun.web.app:create_app"
-"""What each worker process imports to build its own application."""
-WORKER_HEALTHCHECK_SECONDS = 60
-"""How long a worker may take to answer uvicorn's ping before it is killed and replaced
-(uvicorn's 5 s killed busy workers on a loaded machine, dropping their requests)."""
-
-
 def _serve(host: str, port: int, workers: int = 1) -> None:
-    import uvicorn
-
-    from qunyun.core.db import get_engine
-    from qunyun.web.app import create_app
-    from qunyun.web.auth import secret_key
+    from qunyun.web.serving import serve_app
 
     console.print(f"控制台：http://{host}:{port}/    API 文档：http://{host}:{port}/api/docs")
-    if workers == 1:
-        uvicorn.run(create_app(), host=host, port=port, log_level="warning")
-        return
-    get_engine()  # migrate once, before the workers start
-    secret_key()  # and make the signing key they share
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_level="warning",
-        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
-    )
+    serve_app(host, port, workers)
 
 
 # --- activation --------------------------------------------------------------------------
