@@ -38,7 +38,7 @@ from qunyun.channel.models import (
     StoreType,
     Tag,
 )
-from qunyun.core.bulk import BulkWriter
+from qunyun.core.bulk import BulkWriter, paused_gc
 from qunyun.core.clock import utcnow
 from qunyun.core.db import refresh_statistics
 from qunyun.core.errors import InvalidInput, QunyunError
@@ -745,6 +745,7 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 # --- the pipeline ------------------------------------------------------------------------
 
 
+@paused_gc()
 def do_import(
     session: Session,
     tenant: Tenant,

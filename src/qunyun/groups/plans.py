@@ -18,7 +18,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache, partial
+from functools import cache, cached_property, partial
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -33,7 +33,7 @@ from qunyun.channel.models import (
     StoreStatus,
     StoreType,
 )
-from qunyun.core.bulk import BulkWriter, driver_rows
+from qunyun.core.bulk import BulkWriter, driver_rows, paused_gc
 from qunyun.core.clock import utcnow
 from qunyun.core.db import refresh_statistics
 from qunyun.core.errors import Conflict, NotFound
@@ -164,9 +164,9 @@ class PlanSummary:
 @dataclass
 class _Channel:
     stores: list[StoreFacts]
-    facts: dict[str, StoreFacts]
     store_regions: dict[str, str]
-    store_values: dict[str, tuple[int, int]]
+    vip_facts: list[VipFacts]
+    """Each active store as the VIP matrix sees it (value, province, supervisor)."""
     staff: dict[str, Staff]
     groups: dict[str, Group]
     seats: dict[str, set[Seat]]
@@ -178,6 +178,11 @@ class _Channel:
         """Return the open groups of the store matrix."""
         return {gid: g for gid, g in self.groups.items() if g.matrix is Matrix.STORE}
 
+    @cached_property
+    def facts(self) -> dict[str, StoreFacts]:
+        """Return the active stores by id (made on first use: only new groups' names ask)."""
+        return {store.store_id: store for store in self.stores}
+
 
 _KINDS = {kind.value: kind for kind in ContactKind}
 _ROLES = {role.value: role for role in MemberRole}
@@ -188,13 +193,22 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
 
     The two big reads (every active store, every open seat: millions of rows for a national
     brand) go through the driver as plain tuples; SQLAlchemy's per-row result processing
-    would cost more than the plan itself.
+    would cost more than the plan itself. The store facts of the planner and of the VIP
+    matrix are made in the same pass.
     """
     session.flush()  # the driver reads below do not flush pending objects themselves
     connection = session.connection()
+    staff = {
+        person.staff_id: person
+        for person in session.scalars(
+            select(Staff).where(Staff.tenant_id == tenant.id).order_by(Staff.staff_id)
+        )
+    }
+    supervisors = {staff_id: person.manager_id for staff_id, person in staff.items()}
     stores: list[StoreFacts] = []
     regions: dict[str, str] = {}
-    values: dict[str, tuple[int, int]] = {}
+    vip_facts: list[VipFacts] = []
+    provinces: dict[str, str] = {}
     for sid, rep, store_type, tier, closeness, growth, region, purchase in driver_rows(
         connection,
         "SELECT store_id, rep_id, store_type, scale_tier, closeness, growth, region_code, "
@@ -203,7 +217,10 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
     ):
         stores.append(StoreFacts(sid, rep, store_type, tier, closeness, growth))
         regions[sid] = region
-        values[sid] = (purchase or 0, closeness)
+        province = provinces.get(region)
+        if province is None:
+            province = provinces[region] = _province(region) or ""
+        vip_facts.append(VipFacts(sid, province, purchase or 0, closeness, supervisors.get(rep)))
     distributors = [
         DistributorFacts(did, tier, parent, _province(region))
         for did, tier, parent, region in session.execute(
@@ -229,12 +246,6 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
         consumers.append(
             ConsumerFacts(cid, str(consumer_role), city, district, place.province_code)
         )
-    staff = {
-        person.staff_id: person
-        for person in session.scalars(
-            select(Staff).where(Staff.tenant_id == tenant.id).order_by(Staff.staff_id)
-        )
-    }
     groups = {
         group.group_id: group
         for group in session.scalars(
@@ -253,12 +264,10 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
         (tenant.id,),
     ):
         seats[group_id].add((kinds[kind], member_id, roles[role]))
-    facts = {store.store_id: store for store in stores}
     return _Channel(
         stores,
-        facts,
         regions,
-        values,
+        vip_facts,
         staff,
         groups,
         seats,
@@ -438,13 +447,28 @@ def _store_desired(
     )
     desired = []
     regions = channel.store_regions
+    # the province of a group is its stores' most common one; a territory in one province
+    # (nearly all) gives it without counting
+    territory_provinces: dict[str, set[str]] = defaultdict(set)
+    for store in stores:
+        territory_provinces[store.rep_id].add(regions[store.store_id])
+    only_province = {
+        rep: next(iter(places))
+        for rep, places in (
+            (rep, {_province(region) for region in territory})
+            for rep, territory in territory_provinces.items()
+        )
+        if len(places) == 1
+    }
     for gid, (rep, store_ids) in plan.groups.items():
-        places = Counter(regions[sid] for sid in store_ids)
-        provinces: Counter[str | None] = Counter()
-        for place, count in places.items():
-            provinces[_province(place)] += count
-        province = provinces.most_common(1)[0][0]
         name = channel.groups[gid].name if gid in channel.groups else ""
+        province = only_province.get(rep)
+        if province is None or not name:
+            places = Counter(regions[sid] for sid in store_ids)
+            provinces: Counter[str | None] = Counter()
+            for place, count in places.items():
+                provinces[_province(place)] += count
+            province = provinces.most_common(1)[0][0]
         if not name:
             numbers[rep] += 1
             name = _name(channel, rep, store_ids, places, numbers[rep], rules.store_group_name)
@@ -477,16 +501,10 @@ def _keyed_desired(
         if person.role is StaffRole.MANAGER and person.region_code:
             managers[catalogue().by_code[person.region_code].province_code].append(person.staff_id)
     directors = sorted(p.staff_id for p in active if p.role is StaffRole.DIRECTOR)
-    supervisors = {staff_id: person.manager_id for staff_id, person in channel.staff.items()}
-    regions, values = channel.store_regions, channel.store_values
-    vip_stores = [
-        VipFacts(sid, _province(regions[sid]) or "", *values[sid], supervisors.get(rep))
-        for sid, rep in ((store.store_id, store.rep_id) for store in channel.stores)
-    ]
     keyed = (
         dealer_groups(channel.distributors, managers, directors)
         + consumer_groups(channel.consumers, managers, settings)
-        + vip_groups(vip_stores, settings, vip_candidates)
+        + vip_groups(channel.vip_facts, settings, vip_candidates)
     )
     by_key: dict[str, dict[str, set[Seat]]] = defaultdict(dict)
     for gid, group in channel.groups.items():
@@ -577,6 +595,7 @@ def _seat_admins(channel: _Channel, desired: list[_Desired], most: int) -> None:
             group.seats.add((ContactKind.STAFF, admin, MemberRole.ADMIN))
 
 
+@paused_gc()
 def do_compute_plan(
     session: Session,
     tenant: Tenant,
@@ -598,12 +617,8 @@ def do_compute_plan(
     signals = plan_signals(
         tenant,
         lambda: [
-            StoreValue(
-                store.store_id,
-                _province(channel.store_regions[store.store_id]) or "",
-                channel.store_values[store.store_id][0],
-            )
-            for store in channel.stores
+            StoreValue(store.store_id, store.province_code, store.annual_purchase_fen)
+            for store in channel.vip_facts
         ],
         list(channel.groups),
         rules.matrices.vip_share,
@@ -749,6 +764,7 @@ def pending_revision(session: Session, tenant: Tenant) -> PlanRevision:
     return revision
 
 
+@paused_gc()
 def do_apply_plan(session: Session, tenant: Tenant, actor_name: str) -> PlanRevision:
     """Carry out the pending revision in the caller's transaction and mark it applied.
 
