@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from qunyun.channel.models import ContactKind, Store, StoreStatus
 from qunyun.core.bulk import BulkWriter
+from qunyun.core.db import whole_tenant
 from qunyun.core.settings import get_settings
 from qunyun.groups.models import (
     CoverageCell,
@@ -179,33 +180,36 @@ def _refresh_all_coverage(session: Session, tenant: Tenant) -> None:
     """Recompute every cell and gap in one pass over the stores and the store stays.
 
     The same figures as the per-rep statements, aggregated here: SQLite's plan for the
-    tenant-wide join (a temporary B-tree over every store) took 20 s at 200,000 stores.
+    tenant-wide join (a temporary B-tree over every store) took 20 s at 200,000 stores; the
+    stays are read without joining the groups (the open store and VIP groups are few).
     """
     for table in (CoverageCell, CoverageGap):
         session.execute(delete(table).where(table.tenant_id == tenant.id))
-    seats = (
-        select(Membership.member_id, Group.matrix)
-        .join(
-            Group,
-            (Group.tenant_id == Membership.tenant_id) & (Group.group_id == Membership.group_id),
-        )
-        .where(
-            Membership.tenant_id == tenant.id,
-            Membership.member_kind == ContactKind.STORE,
-            Membership.role == MemberRole.CUSTOMER,
-            Membership.left_at.is_(None),
-            Group.archived_at.is_(None),
-            Group.matrix.in_([Matrix.STORE, Matrix.VIP]),
-        )
+    matrix_of = dict(
+        session.execute(
+            select(Group.group_id, Group.matrix).where(
+                Group.tenant_id == tenant.id,
+                Group.archived_at.is_(None),
+                Group.matrix.in_([Matrix.STORE, Matrix.VIP]),
+            )
+        ).all()
+    )
+    seats = select(Membership.member_id, Membership.group_id).where(
+        whole_tenant(session, Membership.tenant_id) == tenant.id,
+        Membership.member_kind == ContactKind.STORE,
+        Membership.role == MemberRole.CUSTOMER,
+        Membership.left_at.is_(None),
     )
     in_store: set[str] = set()
     in_vip: set[str] = set()
-    for store_id, matrix in session.execute(seats):
-        (in_store if matrix is Matrix.STORE else in_vip).add(store_id)
+    for store_id, group_id in session.execute(seats):
+        matrix = matrix_of.get(group_id)
+        if matrix is not None:
+            (in_store if matrix is Matrix.STORE else in_vip).add(store_id)
     cells: dict[tuple[str, str], list[int]] = {}
     gaps: list[list[object]] = []
     stores = select(Store.store_id, Store.rep_id, Store.region_code, Store.distributor_id).where(
-        Store.tenant_id == tenant.id, Store.status == StoreStatus.ACTIVE
+        whole_tenant(session, Store.tenant_id) == tenant.id, Store.status == StoreStatus.ACTIVE
     )
     for store_id, rep_id, region_code, distributor_id in session.execute(stores):
         cell = cells.get((rep_id, region_code))

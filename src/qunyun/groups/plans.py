@@ -35,7 +35,7 @@ from qunyun.channel.models import (
 )
 from qunyun.core.bulk import BulkWriter, driver_rows, paused_gc
 from qunyun.core.clock import utcnow
-from qunyun.core.db import refresh_statistics
+from qunyun.core.db import refresh_statistics, whole_tenant
 from qunyun.core.errors import Conflict, NotFound
 from qunyun.core.settings import get_settings
 from qunyun.groups.figures import (
@@ -285,17 +285,16 @@ def channel_watermark(session: Session, tenant: Tenant) -> str:
     bumps ``updated_at``, opens a stay (a new id) or closes one (one fewer open), creates or
     archives a group, so a few aggregate queries stand in for reading every row.
 
-    On SQLite the ``updated_at`` maxima are read in one pass over the table (``tenant_id + 0``
-    keeps its planner off the tenant index, whose row-by-row lookups of two million stores took
-    6 s against 0.5 s); the stay counts come from the indexes alone.
+    The ``updated_at`` maxima are read in one pass over each table (``core.db.whole_tenant``);
+    the stay counts come from the indexes alone.
     """
-    sqlite = session.get_bind().dialect.name == "sqlite"
     parts: list[object] = []
     for model in (Store, Staff, Distributor, Consumer):
-        tenant_column = model.tenant_id + 0 if sqlite else model.tenant_id
         parts.extend(
             session.execute(
-                select(func.count(), func.max(model.updated_at)).where(tenant_column == tenant.id)
+                select(func.count(), func.max(model.updated_at)).where(
+                    whole_tenant(session, model.tenant_id) == tenant.id
+                )
             ).one()
         )
     parts.extend(
@@ -723,11 +722,15 @@ def do_compute_plan(
 
 def _summarise(changes: list[dict[str, Any]]) -> PlanSummary:
     summary = PlanSummary(0)
-    joined: dict[str, tuple[str, str]] = {}
-    left: set[str] = set()
+    keys: list[tuple[str, str]] = []
+    left: set[tuple[ContactKind, str]] = set()
     for change in changes:
         region = change["region_code"]
-        key = (change["matrix"].value, catalogue().by_code[region].name if region else "—")
+        keys.append((change["matrix"].value, catalogue().by_code[region].name if region else "—"))
+        if change["kind"] is ChangeKind.LEAVE and change["member_kind"] is not ContactKind.STAFF:
+            left.update((change["member_kind"], member) for member in change["member_ids"])
+    joined: dict[tuple[ContactKind, str], tuple[str, str]] = {}
+    for change, key in zip(changes, keys, strict=True):
         counts = summary.rows.setdefault(key, Counter())
         kind = change["kind"]
         if kind is ChangeKind.CREATE_GROUP:
@@ -743,12 +746,15 @@ def _summarise(changes: list[dict[str, Any]]) -> PlanSummary:
             )
         elif kind is ChangeKind.JOIN:
             counts["members_added"] += len(ids)
-            joined.update((f"{change['member_kind']}:{member}", key) for member in ids)
+            if left:  # a member who leaves one group for another (none in a first plan)
+                member_kind = change["member_kind"]
+                joined.update(
+                    ((member_kind, member), key) for member in ids if (member_kind, member) in left
+                )
         else:
             counts["members_removed"] += len(ids)
-            left.update(f"{change['member_kind']}:{member}" for member in ids)
-    for member in joined.keys() & left:  # a member who leaves one group for another
-        summary.rows[joined[member]]["members_moved"] += 1
+    for key in joined.values():
+        summary.rows[key]["members_moved"] += 1
     return summary
 
 
