@@ -246,24 +246,12 @@ def coverage_marks(session: Session, tenant: Tenant, store_ids: Collection[str])
     """
     marks: dict[str, Mark] = {}
     for chunk in _chunks(sorted(set(store_ids))):
-        seats: dict[str, set[Matrix]] = defaultdict(set)
-        for store_id, matrix in session.execute(
-            select(Membership.member_id, Group.matrix)
-            .join(
-                Group,
-                (Group.tenant_id == Membership.tenant_id) & (Group.group_id == Membership.group_id),
+        seats = {
+            store_id: (bool(in_store), bool(in_vip))
+            for store_id, in_store, in_vip in session.execute(
+                _seated(tenant, None).where(Membership.member_id.in_(chunk))
             )
-            .where(
-                Membership.tenant_id == tenant.id,
-                Membership.member_kind == ContactKind.STORE,
-                Membership.member_id.in_(chunk),
-                Membership.role == MemberRole.CUSTOMER,
-                Membership.left_at.is_(None),
-                Group.archived_at.is_(None),
-                Group.matrix.in_([Matrix.STORE, Matrix.VIP]),
-            )
-        ):
-            seats[store_id].add(matrix)
+        }
         for store_id, rep_id, region_code, distributor_id in session.execute(
             select(Store.store_id, Store.rep_id, Store.region_code, Store.distributor_id).where(
                 Store.tenant_id == tenant.id,
@@ -271,13 +259,11 @@ def coverage_marks(session: Session, tenant: Tenant, store_ids: Collection[str])
                 Store.status == StoreStatus.ACTIVE,
             )
         ):
-            matrices = seats.get(store_id, set())
             marks[store_id] = (
                 rep_id,
                 region_code,
                 distributor_id,
-                Matrix.STORE in matrices,
-                Matrix.VIP in matrices,
+                *seats.get(store_id, (False, False)),
             )
     return marks
 
