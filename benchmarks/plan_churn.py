@@ -13,7 +13,6 @@ import argparse
 import itertools
 import random
 import time
-from dataclasses import replace
 
 from qunyun.groups.planner import (
     GROWTH_ORDER,
@@ -64,9 +63,9 @@ def main() -> None:
     for old in before:
         if old.store_id in closed:
             continue
-        new = replace(old, rep_id=moved.get(old.store_id, old.rep_id))
+        new = old._replace(rep_id=moved.get(old.store_id, old.rep_id))
         if old.store_id in changed:
-            new = replace(new, closeness=6 - old.closeness)
+            new = new._replace(closeness=6 - old.closeness)
         after.append(new)
     after += [store(number) for number in range(args.stores, args.stores + quarter)]
     counter = itertools.count(1)

@@ -6,7 +6,6 @@ import itertools
 import math
 import random
 from collections.abc import Callable
-from dataclasses import replace
 from itertools import combinations
 
 import pytest
@@ -183,9 +182,9 @@ def churned_channel(draw: st.DrawFn) -> tuple[list[StoreFacts], list[StoreFacts]
         if fate == "close":
             continue
         if fate == "move":
-            store = replace(store, rep_id=draw(st.sampled_from(reps)))
+            store = store._replace(rep_id=draw(st.sampled_from(reps)))
         if fate == "attributes":
-            store = replace(store, growth=draw(st.sampled_from(GROWTH_ORDER)))
+            store = store._replace(growth=draw(st.sampled_from(GROWTH_ORDER)))
         after.append(store)
     for number in range(draw(st.integers(min_value=0, max_value=40))):
         after.append(
@@ -265,9 +264,9 @@ def test_one_percent_churn_moves_at_most_one_percent_of_unchanged_stores() -> No
     for old in before:
         if old.store_id in closed:
             continue
-        new = replace(old, rep_id=moved.get(old.store_id, old.rep_id))
+        new = old._replace(rep_id=moved.get(old.store_id, old.rep_id))
         if old.store_id in changed:
-            new = replace(new, closeness=6 - old.closeness)
+            new = new._replace(closeness=6 - old.closeness)
         after.append(new)
     after += [store(number) for number in range(20_000, 20_050)]
 

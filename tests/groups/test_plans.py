@@ -234,3 +234,39 @@ def test_the_revision_keeps_its_whole_summary_as_json(cli: Cli, engine: Engine) 
         == json.loads(cli("status", "--json").stdout)["groups"]
     )
     assert {row["matrix"] for row in rows} == {"store", "dealer", "vip"}
+
+
+def test_a_store_changing_reps_counts_as_one_member_moved(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    import json
+
+    # given an applied matrix and a store of one rep handed to another rep by an import
+    cli("demo", "--stores", "400", "--consumers", "0", "--no-serve", "--days", "0")
+    before = _export(cli, tmp_path / "before.csv")
+    store, rep = next(
+        (row["member_id"], row["territory_rep_id"])
+        for row in before
+        if row["member_role"] == "customer"
+    )
+    other = sorted({row["territory_rep_id"] for row in before} - {rep})[0]
+    moving = write(
+        tmp_path,
+        "move.csv",
+        "store_id,name,province,city,district,store_type,rep_id,status\n"
+        f"{store},换人,广东,广州,天河,便利店,{other},营业\n",
+    )
+    cli("import", "stores", moving)
+
+    # when the plan is computed
+    cli("plan")
+
+    # then its summary counts the store once as moved, in the store matrix only
+    with unit_of_work(engine) as session:
+        summary = session.scalars(
+            select(PlanRevision.summary).where(PlanRevision.status == RevisionStatus.PENDING)
+        ).one()
+    moved = Counter()
+    for row in json.loads(summary):
+        moved[row["matrix"]] += row.get("members_moved", 0)
+    assert +moved == Counter({"store": 1})

@@ -38,13 +38,13 @@ from qunyun.channel.models import (
     StoreType,
     Tag,
 )
-from qunyun.core.bulk import BulkWriter
+from qunyun.core.bulk import BulkWriter, paused_gc
 from qunyun.core.clock import utcnow
 from qunyun.core.db import refresh_statistics
 from qunyun.core.errors import InvalidInput, QunyunError
 from qunyun.core.tabular import Column, Table, open_table, write_csv
 from qunyun.core.types import ID_LENGTH
-from qunyun.groups.figures import refresh_coverage, store_reps
+from qunyun.groups.figures import Mark, coverage_marks, refresh_coverage, refresh_store_coverage
 from qunyun.org import regions
 from qunyun.org.actions import bump_figures_version
 from qunyun.org.models import STAFF_ROLE_LABELS, Staff, StaffRole, Tenant
@@ -745,6 +745,7 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 # --- the pipeline ------------------------------------------------------------------------
 
 
+@paused_gc()
 def do_import(
     session: Session,
     tenant: Tenant,
@@ -776,17 +777,21 @@ def do_import(
         if not skip_invalid:
             raise ImportRejected(report)
     is_stores = entity.model is Store
-    before = (
-        store_reps(session, tenant, list(records))
-        if is_stores and len(records) <= FEW_STORES
-        else None
-    )
-    touched = _write(session, entity, tenant, records, tag_sets, report, progress)
+    before: dict[str, Mark] | None = None
+
+    def read_marks(changing: set[str]) -> None:
+        nonlocal before
+        if is_stores and len(changing) <= FEW_STORES:
+            before = coverage_marks(session, tenant, changing)
+
+    touched = _write(session, entity, tenant, records, tag_sets, report, progress, read_marks)
     if is_stores and touched:
         if len(touched) > BULK_ROWS:
             refresh_statistics(session, ["stores"])
-        after = None if before is None else before | store_reps(session, tenant, touched)
-        refresh_coverage(session, tenant, after)
+        if before is None:
+            refresh_coverage(session, tenant)
+        else:
+            refresh_store_coverage(session, tenant, before, touched)
     else:
         bump_figures_version(session, tenant)  # staff: the overview's leaders and reasons
     session.add(
@@ -971,7 +976,8 @@ def _write_rejects(
 
 WRITE_BATCH = 20_000
 FEW_STORES = 50_000
-"""Up to this many stores in a file, the coverage of their reps is refreshed; more: all."""
+"""Up to this many stores inserted or changed, the coverage moves by their difference; more:
+it is recomputed for the whole tenant."""
 BULK_ROWS = 1_000
 """From this many stores written, the planner statistics are refreshed before the figures."""
 
@@ -984,10 +990,12 @@ def _write(
     tag_sets: dict[str, tuple[str, ...]],
     report: ImportReport,
     progress: Progress | None,
+    before_write: Callable[[set[str]], None] | None = None,
 ) -> set[str]:
     """Insert new rows, update changed ones (only the columns the file has), set tags.
 
-    Return the keys of the rows inserted or changed.
+    Return the keys of the rows inserted or changed; ``before_write`` gets them before any
+    row is written (to read what the write will change).
     """
     if not records:
         return set()
@@ -1015,6 +1023,8 @@ def _write(
             changed_keys.add(key)
             changed_rows.append([*values, updated, tenant.id, key])
     report.inserted, report.updated = len(new_rows), len(changed_rows)
+    if before_write is not None:
+        before_write(new_keys | changed_keys)
     total = len(new_rows) + len(changed_rows)
     done = 0
     if progress is not None:

@@ -9,7 +9,9 @@ work commits or rolls back.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
+import gc
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from enum import Enum
 from typing import Any
 
@@ -159,3 +161,20 @@ def driver_rows(
 
 def _enum_value(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Hold the cyclic garbage collector off while millions of rows become Python objects.
+
+    Each full collection walks every live object, and building millions of tuples triggers
+    one again and again. The rows and tuples made meanwhile hold no cycles, so reference
+    counting frees them all the same; collection resumes afterwards. Also a decorator.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()

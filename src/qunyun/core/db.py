@@ -13,9 +13,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, inspect, text
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Engine,
+    MetaData,
+    create_engine,
+    event,
+    inspect,
+    text,
+)
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from qunyun.core.errors import ConfigurationError
@@ -162,6 +171,18 @@ def rolled_back(engine: Engine | None = None) -> Iterator[Session]:
             transaction.rollback()
     finally:
         session.close()
+
+
+def whole_tenant(session: Session, tenant_id: InstrumentedAttribute[int]) -> ColumnElement[int]:
+    """Return a ``tenant_id`` column SQLite answers by scanning its table in order.
+
+    For reads and aggregates over most of a tenant's rows: through the tenant index SQLite
+    looks each row up on its own (two million active stores: 17.7 s against 4.5 s; the
+    latest ``updated_at``: 6.4 s against 0.5 s). PostgreSQL chooses its plan itself.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        return tenant_id + 0
+    return tenant_id.expression
 
 
 def refresh_statistics(session: Session, tables: list[str]) -> None:

@@ -13,14 +13,25 @@ refresh of the same reps or groups; ``refresh_coverage(session, tenant)`` recomp
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections import defaultdict
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Select, case, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    case,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from qunyun.channel.models import ContactKind, Store, StoreStatus
 from qunyun.core.bulk import BulkWriter
+from qunyun.core.db import whole_tenant
 from qunyun.core.settings import get_settings
 from qunyun.groups.models import (
     CoverageCell,
@@ -169,33 +180,36 @@ def _refresh_all_coverage(session: Session, tenant: Tenant) -> None:
     """Recompute every cell and gap in one pass over the stores and the store stays.
 
     The same figures as the per-rep statements, aggregated here: SQLite's plan for the
-    tenant-wide join (a temporary B-tree over every store) took 20 s at 200,000 stores.
+    tenant-wide join (a temporary B-tree over every store) took 20 s at 200,000 stores; the
+    stays are read without joining the groups (the open store and VIP groups are few).
     """
     for table in (CoverageCell, CoverageGap):
         session.execute(delete(table).where(table.tenant_id == tenant.id))
-    seats = (
-        select(Membership.member_id, Group.matrix)
-        .join(
-            Group,
-            (Group.tenant_id == Membership.tenant_id) & (Group.group_id == Membership.group_id),
-        )
-        .where(
-            Membership.tenant_id == tenant.id,
-            Membership.member_kind == ContactKind.STORE,
-            Membership.role == MemberRole.CUSTOMER,
-            Membership.left_at.is_(None),
-            Group.archived_at.is_(None),
-            Group.matrix.in_([Matrix.STORE, Matrix.VIP]),
-        )
+    matrix_of = dict(
+        session.execute(
+            select(Group.group_id, Group.matrix).where(
+                Group.tenant_id == tenant.id,
+                Group.archived_at.is_(None),
+                Group.matrix.in_([Matrix.STORE, Matrix.VIP]),
+            )
+        ).all()
+    )
+    seats = select(Membership.member_id, Membership.group_id).where(
+        whole_tenant(session, Membership.tenant_id) == tenant.id,
+        Membership.member_kind == ContactKind.STORE,
+        Membership.role == MemberRole.CUSTOMER,
+        Membership.left_at.is_(None),
     )
     in_store: set[str] = set()
     in_vip: set[str] = set()
-    for store_id, matrix in session.execute(seats):
-        (in_store if matrix is Matrix.STORE else in_vip).add(store_id)
+    for store_id, group_id in session.execute(seats):
+        matrix = matrix_of.get(group_id)
+        if matrix is not None:
+            (in_store if matrix is Matrix.STORE else in_vip).add(store_id)
     cells: dict[tuple[str, str], list[int]] = {}
     gaps: list[list[object]] = []
     stores = select(Store.store_id, Store.rep_id, Store.region_code, Store.distributor_id).where(
-        Store.tenant_id == tenant.id, Store.status == StoreStatus.ACTIVE
+        whole_tenant(session, Store.tenant_id) == tenant.id, Store.status == StoreStatus.ACTIVE
     )
     for store_id, rep_id, region_code, distributor_id in session.execute(stores):
         cell = cells.get((rep_id, region_code))
@@ -219,15 +233,121 @@ def _refresh_all_coverage(session: Session, tenant: Tenant) -> None:
     )
 
 
+Mark = tuple[str, str, str | None, bool, bool]
+"""A store's share of the coverage: (rep, region, distributor, in a store group, in a VIP group)."""
+
+
+def coverage_marks(session: Session, tenant: Tenant, store_ids: Collection[str]) -> dict[str, Mark]:
+    """Return the coverage share of each active store of ``store_ids`` (by primary key).
+
+    Read it before a write that changes these stores or their customer stays and pass it to
+    ``refresh_store_coverage`` after: the cells move by the difference, in time proportional
+    to the stores, not to their reps' territories.
+    """
+    marks: dict[str, Mark] = {}
+    for chunk in _chunks(sorted(set(store_ids))):
+        seats = {
+            store_id: (bool(in_store), bool(in_vip))
+            for store_id, in_store, in_vip in session.execute(
+                _seated(tenant, None).where(Membership.member_id.in_(chunk))
+            )
+        }
+        for store_id, rep_id, region_code, distributor_id in session.execute(
+            select(Store.store_id, Store.rep_id, Store.region_code, Store.distributor_id).where(
+                Store.tenant_id == tenant.id,
+                Store.store_id.in_(chunk),
+                Store.status == StoreStatus.ACTIVE,
+            )
+        ):
+            marks[store_id] = (
+                rep_id,
+                region_code,
+                distributor_id,
+                *seats.get(store_id, (False, False)),
+            )
+    return marks
+
+
+def refresh_store_coverage(
+    session: Session, tenant: Tenant, before: Mapping[str, Mark], store_ids: Collection[str]
+) -> None:
+    """Move the coverage figures of ``store_ids`` from ``before`` to the stores' state now.
+
+    ``before`` is ``coverage_marks`` of the stores read before the write. Their gaps are
+    rewritten, and the cells of their reps before and after change by the difference (a cell
+    left without active stores goes, as a recount would not make it).
+    """
+    if not store_ids:
+        return
+    after = coverage_marks(session, tenant, store_ids)
+    before = {store_id: before[store_id] for store_id in store_ids if store_id in before}
+    delta: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    for marks, sign in ((before, -1), (after, 1)):
+        for rep_id, region_code, _, in_store, in_vip in marks.values():
+            cell = delta[(rep_id, region_code)]
+            cell[0] += sign
+            cell[1] += sign * in_store
+            cell[2] += sign * (in_store or in_vip)
+    ids = sorted(set(store_ids))
+    for chunk in _chunks(ids):
+        session.execute(
+            delete(CoverageGap).where(
+                CoverageGap.tenant_id == tenant.id, CoverageGap.store_id.in_(chunk)
+            )
+        )
+    connection = session.connection()
+    BulkWriter(connection, CoverageGap.__table__).insert(  # type: ignore[arg-type]
+        ["tenant_id", "store_id", "rep_id", "region_code", "distributor_id", "in_vip_group"],
+        [
+            [tenant.id, store_id, rep_id, region_code, distributor_id, in_vip]
+            for store_id, (rep_id, region_code, distributor_id, in_store, in_vip) in after.items()
+            if not in_store
+        ],
+    )
+    changed = {key: counts for key, counts in delta.items() if any(counts)}
+    current: dict[tuple[str, str], tuple[int, int, int]] = {}
+    for reps in _chunks(sorted({rep for rep, _ in changed})):
+        for rep_id, region_code, active, stored, seated in session.execute(
+            select(
+                CoverageCell.rep_id,
+                CoverageCell.region_code,
+                CoverageCell.active,
+                CoverageCell.in_store_group,
+                CoverageCell.in_any_group,
+            ).where(CoverageCell.tenant_id == tenant.id, CoverageCell.rep_id.in_(reps))
+        ):
+            current[(rep_id, region_code)] = (active, stored, seated)
+    inserts: list[list[object]] = []
+    updates: list[list[object]] = []
+    gone: list[tuple[object, ...]] = []
+    for (rep_id, region_code), counts in changed.items():
+        old = current.get((rep_id, region_code))
+        new = [a + b for a, b in zip(old or (0, 0, 0), counts, strict=True)]
+        if new[0] <= 0:
+            if old is not None:
+                gone.append((tenant.id, rep_id, region_code))
+        elif old is None:
+            inserts.append([tenant.id, rep_id, region_code, *new])
+        else:
+            updates.append([*new, tenant.id, rep_id, region_code])
+    cells = BulkWriter(connection, CoverageCell.__table__)  # type: ignore[arg-type]
+    key = ["tenant_id", "rep_id", "region_code"]
+    cells.update(["active", "in_store_group", "in_any_group"], key, updates)
+    cells.execute_many(
+        "DELETE FROM coverage_cells WHERE tenant_id = ? AND rep_id = ? AND region_code = ?", gone
+    )
+    cells.insert([*key, "active", "in_store_group", "in_any_group"], inserts)
+    bump_figures_version(session, tenant)
+
+
 def store_reps(session: Session, tenant: Tenant, store_ids: Collection[str]) -> set[str]:
     """Return the reps of the stores (to refresh after their stays changed)."""
     reps: set[str] = set()
     for chunk in _chunks(sorted(set(store_ids))):
+        # no DISTINCT: SQLite would answer it by walking ix_stores_rep over the whole tenant
         reps.update(
             session.scalars(
-                select(Store.rep_id)
-                .where(Store.tenant_id == tenant.id, Store.store_id.in_(chunk))
-                .distinct()
+                select(Store.rep_id).where(Store.tenant_id == tenant.id, Store.store_id.in_(chunk))
             )
         )
     return reps

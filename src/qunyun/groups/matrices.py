@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from qunyun.channel.models import ContactKind
 from qunyun.groups.models import Matrix, MemberRole
@@ -40,9 +41,8 @@ class ConsumerFacts:
     province_code: str
 
 
-@dataclass(frozen=True)
-class VipFacts:
-    """What the VIP matrix needs of an active store."""
+class VipFacts(NamedTuple):
+    """What the VIP matrix needs of an active store (a tuple: millions are made per plan)."""
 
     store_id: str
     province_code: str

@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
 from operator import attrgetter
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -42,9 +42,8 @@ _GROWTH_RANK = {growth: rank for rank, growth in enumerate(GROWTH_ORDER)}
 _TIER_RANK: dict[str | None, int] = {tier: rank for rank, tier in enumerate(TIER_ORDER)}
 
 
-@dataclass(frozen=True)
-class StoreFacts:
-    """What the planner knows of an active store."""
+class StoreFacts(NamedTuple):
+    """What the planner knows of an active store (a tuple: two million are made per plan)."""
 
     store_id: str
     rep_id: str

@@ -18,7 +18,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache, partial
+from functools import cache, cached_property, partial
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -33,12 +33,18 @@ from qunyun.channel.models import (
     StoreStatus,
     StoreType,
 )
-from qunyun.core.bulk import BulkWriter, driver_rows
+from qunyun.core.bulk import BulkWriter, driver_rows, paused_gc
 from qunyun.core.clock import utcnow
-from qunyun.core.db import refresh_statistics
+from qunyun.core.db import refresh_statistics, whole_tenant
 from qunyun.core.errors import Conflict, NotFound
 from qunyun.core.settings import get_settings
-from qunyun.groups.figures import refresh_coverage, refresh_member_counts, store_reps
+from qunyun.groups.figures import (
+    Mark,
+    coverage_marks,
+    refresh_coverage,
+    refresh_member_counts,
+    refresh_store_coverage,
+)
 from qunyun.groups.matrices import (
     ConsumerFacts,
     DistributorFacts,
@@ -158,9 +164,9 @@ class PlanSummary:
 @dataclass
 class _Channel:
     stores: list[StoreFacts]
-    facts: dict[str, StoreFacts]
     store_regions: dict[str, str]
-    store_values: dict[str, tuple[int, int]]
+    vip_facts: list[VipFacts]
+    """Each active store as the VIP matrix sees it (value, province, supervisor)."""
     staff: dict[str, Staff]
     groups: dict[str, Group]
     seats: dict[str, set[Seat]]
@@ -172,6 +178,11 @@ class _Channel:
         """Return the open groups of the store matrix."""
         return {gid: g for gid, g in self.groups.items() if g.matrix is Matrix.STORE}
 
+    @cached_property
+    def facts(self) -> dict[str, StoreFacts]:
+        """Return the active stores by id (made on first use: only new groups' names ask)."""
+        return {store.store_id: store for store in self.stores}
+
 
 _KINDS = {kind.value: kind for kind in ContactKind}
 _ROLES = {role.value: role for role in MemberRole}
@@ -182,13 +193,22 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
 
     The two big reads (every active store, every open seat: millions of rows for a national
     brand) go through the driver as plain tuples; SQLAlchemy's per-row result processing
-    would cost more than the plan itself.
+    would cost more than the plan itself. The store facts of the planner and of the VIP
+    matrix are made in the same pass.
     """
     session.flush()  # the driver reads below do not flush pending objects themselves
     connection = session.connection()
+    staff = {
+        person.staff_id: person
+        for person in session.scalars(
+            select(Staff).where(Staff.tenant_id == tenant.id).order_by(Staff.staff_id)
+        )
+    }
+    supervisors = {staff_id: person.manager_id for staff_id, person in staff.items()}
     stores: list[StoreFacts] = []
     regions: dict[str, str] = {}
-    values: dict[str, tuple[int, int]] = {}
+    vip_facts: list[VipFacts] = []
+    provinces: dict[str, str] = {}
     for sid, rep, store_type, tier, closeness, growth, region, purchase in driver_rows(
         connection,
         "SELECT store_id, rep_id, store_type, scale_tier, closeness, growth, region_code, "
@@ -197,7 +217,10 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
     ):
         stores.append(StoreFacts(sid, rep, store_type, tier, closeness, growth))
         regions[sid] = region
-        values[sid] = (purchase or 0, closeness)
+        province = provinces.get(region)
+        if province is None:
+            province = provinces[region] = _province(region) or ""
+        vip_facts.append(VipFacts(sid, province, purchase or 0, closeness, supervisors.get(rep)))
     distributors = [
         DistributorFacts(did, tier, parent, _province(region))
         for did, tier, parent, region in session.execute(
@@ -223,12 +246,6 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
         consumers.append(
             ConsumerFacts(cid, str(consumer_role), city, district, place.province_code)
         )
-    staff = {
-        person.staff_id: person
-        for person in session.scalars(
-            select(Staff).where(Staff.tenant_id == tenant.id).order_by(Staff.staff_id)
-        )
-    }
     groups = {
         group.group_id: group
         for group in session.scalars(
@@ -247,12 +264,10 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
         (tenant.id,),
     ):
         seats[group_id].add((kinds[kind], member_id, roles[role]))
-    facts = {store.store_id: store for store in stores}
     return _Channel(
         stores,
-        facts,
         regions,
-        values,
+        vip_facts,
         staff,
         groups,
         seats,
@@ -265,15 +280,21 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
 def channel_watermark(session: Session, tenant: Tenant) -> str:
     """Return a fingerprint that changes whenever the channel or the groups change.
 
-    Row counts and the latest change times of stores, staff, distributors, consumers, groups
-    and memberships: every write bumps ``updated_at`` (or opens / closes a stay, or creates /
-    archives a group), so a few aggregate queries stand in for reading every row.
+    Row counts and the latest change times of stores, staff, distributors, consumers and
+    groups, and the counts of all and of open stays with the newest stay's id: every write
+    bumps ``updated_at``, opens a stay (a new id) or closes one (one fewer open), creates or
+    archives a group, so a few aggregate queries stand in for reading every row.
+
+    The ``updated_at`` maxima are read in one pass over each table (``core.db.whole_tenant``);
+    the stay counts come from the indexes alone.
     """
     parts: list[object] = []
     for model in (Store, Staff, Distributor, Consumer):
         parts.extend(
             session.execute(
-                select(func.count(), func.max(model.updated_at)).where(model.tenant_id == tenant.id)
+                select(func.count(), func.max(model.updated_at)).where(
+                    whole_tenant(session, model.tenant_id) == tenant.id
+                )
             ).one()
         )
     parts.extend(
@@ -285,10 +306,15 @@ def channel_watermark(session: Session, tenant: Tenant) -> str:
     )
     parts.extend(
         session.execute(
-            select(func.count(), func.max(Membership.id), func.max(Membership.left_at)).where(
-                Membership.tenant_id == tenant.id
-            )
+            select(func.count(), func.max(Membership.id)).where(Membership.tenant_id == tenant.id)
         ).one()
+    )
+    parts.append(
+        session.scalar(
+            select(func.count()).where(
+                Membership.tenant_id == tenant.id, Membership.left_at.is_(None)
+            )
+        )
     )
     return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()
 
@@ -420,13 +446,28 @@ def _store_desired(
     )
     desired = []
     regions = channel.store_regions
+    # the province of a group is its stores' most common one; a territory in one province
+    # (nearly all) gives it without counting
+    territory_provinces: dict[str, set[str]] = defaultdict(set)
+    for store in stores:
+        territory_provinces[store.rep_id].add(regions[store.store_id])
+    only_province = {
+        rep: next(iter(places))
+        for rep, places in (
+            (rep, {_province(region) for region in territory})
+            for rep, territory in territory_provinces.items()
+        )
+        if len(places) == 1
+    }
     for gid, (rep, store_ids) in plan.groups.items():
-        places = Counter(regions[sid] for sid in store_ids)
-        provinces: Counter[str | None] = Counter()
-        for place, count in places.items():
-            provinces[_province(place)] += count
-        province = provinces.most_common(1)[0][0]
         name = channel.groups[gid].name if gid in channel.groups else ""
+        province = only_province.get(rep)
+        if province is None or not name:
+            places = Counter(regions[sid] for sid in store_ids)
+            provinces: Counter[str | None] = Counter()
+            for place, count in places.items():
+                provinces[_province(place)] += count
+            province = provinces.most_common(1)[0][0]
         if not name:
             numbers[rep] += 1
             name = _name(channel, rep, store_ids, places, numbers[rep], rules.store_group_name)
@@ -459,16 +500,10 @@ def _keyed_desired(
         if person.role is StaffRole.MANAGER and person.region_code:
             managers[catalogue().by_code[person.region_code].province_code].append(person.staff_id)
     directors = sorted(p.staff_id for p in active if p.role is StaffRole.DIRECTOR)
-    supervisors = {staff_id: person.manager_id for staff_id, person in channel.staff.items()}
-    regions, values = channel.store_regions, channel.store_values
-    vip_stores = [
-        VipFacts(sid, _province(regions[sid]) or "", *values[sid], supervisors.get(rep))
-        for sid, rep in ((store.store_id, store.rep_id) for store in channel.stores)
-    ]
     keyed = (
         dealer_groups(channel.distributors, managers, directors)
         + consumer_groups(channel.consumers, managers, settings)
-        + vip_groups(vip_stores, settings, vip_candidates)
+        + vip_groups(channel.vip_facts, settings, vip_candidates)
     )
     by_key: dict[str, dict[str, set[Seat]]] = defaultdict(dict)
     for gid, group in channel.groups.items():
@@ -559,6 +594,7 @@ def _seat_admins(channel: _Channel, desired: list[_Desired], most: int) -> None:
             group.seats.add((ContactKind.STAFF, admin, MemberRole.ADMIN))
 
 
+@paused_gc()
 def do_compute_plan(
     session: Session,
     tenant: Tenant,
@@ -580,12 +616,8 @@ def do_compute_plan(
     signals = plan_signals(
         tenant,
         lambda: [
-            StoreValue(
-                store.store_id,
-                _province(channel.store_regions[store.store_id]) or "",
-                channel.store_values[store.store_id][0],
-            )
-            for store in channel.stores
+            StoreValue(store.store_id, store.province_code, store.annual_purchase_fen)
+            for store in channel.vip_facts
         ],
         list(channel.groups),
         rules.matrices.vip_share,
@@ -690,11 +722,15 @@ def do_compute_plan(
 
 def _summarise(changes: list[dict[str, Any]]) -> PlanSummary:
     summary = PlanSummary(0)
-    joined: dict[str, tuple[str, str]] = {}
-    left: set[str] = set()
+    keys: list[tuple[str, str]] = []
+    left: set[tuple[ContactKind, str]] = set()
     for change in changes:
         region = change["region_code"]
-        key = (change["matrix"].value, catalogue().by_code[region].name if region else "—")
+        keys.append((change["matrix"].value, catalogue().by_code[region].name if region else "—"))
+        if change["kind"] is ChangeKind.LEAVE and change["member_kind"] is not ContactKind.STAFF:
+            left.update((change["member_kind"], member) for member in change["member_ids"])
+    joined: dict[tuple[ContactKind, str], tuple[str, str]] = {}
+    for change, key in zip(changes, keys, strict=True):
         counts = summary.rows.setdefault(key, Counter())
         kind = change["kind"]
         if kind is ChangeKind.CREATE_GROUP:
@@ -710,12 +746,15 @@ def _summarise(changes: list[dict[str, Any]]) -> PlanSummary:
             )
         elif kind is ChangeKind.JOIN:
             counts["members_added"] += len(ids)
-            joined.update((f"{change['member_kind']}:{member}", key) for member in ids)
+            if left:  # a member who leaves one group for another (none in a first plan)
+                member_kind = change["member_kind"]
+                joined.update(
+                    ((member_kind, member), key) for member in ids if (member_kind, member) in left
+                )
         else:
             counts["members_removed"] += len(ids)
-            left.update(f"{change['member_kind']}:{member}" for member in ids)
-    for member in joined.keys() & left:  # a member who leaves one group for another
-        summary.rows[joined[member]]["members_moved"] += 1
+    for key in joined.values():
+        summary.rows[key]["members_moved"] += 1
     return summary
 
 
@@ -731,6 +770,7 @@ def pending_revision(session: Session, tenant: Tenant) -> PlanRevision:
     return revision
 
 
+@paused_gc()
 def do_apply_plan(session: Session, tenant: Tenant, actor_name: str) -> PlanRevision:
     """Carry out the pending revision in the caller's transaction and mark it applied.
 
@@ -753,6 +793,8 @@ def do_apply_plan(session: Session, tenant: Tenant, actor_name: str) -> PlanRevi
         "ORDER BY id",
         (revision.id,),
     )
+    moved = _moved_stores(changes)
+    marks = coverage_marks(session, tenant, moved) if len(moved) <= FEW_MOVED_STORES else None
     groups = BulkWriter(connection, Group.__table__)  # type: ignore[arg-type]
     created = groups.bound("created_at", now)
     groups.insert(
@@ -807,36 +849,47 @@ def do_apply_plan(session: Session, tenant: Tenant, actor_name: str) -> PlanRevi
     revision.applied_at = now
     revision.applied_by = actor_name
     session.flush()
-    _refresh_figures(session, tenant, changes)
+    _refresh_figures(session, tenant, changes, moved, marks)
     return revision
 
 
 FEW_MOVED_STORES = 50_000
-"""Up to this many stores joining or leaving, only their reps' coverage is recomputed."""
+"""Up to this many stores joining or leaving, the coverage moves by their difference."""
 BULK_STAYS = 1_000
 """From this many stays opened or closed, the planner statistics are refreshed first."""
 
 
-def _refresh_figures(session: Session, tenant: Tenant, changes: Sequence[Any]) -> None:
-    """Recompute the member counts of the changed groups and the coverage of moved stores.
-
-    ``changes`` are the driver's plain rows of ``do_apply_plan``: (kind, group_id, …,
-    member_kind, member_ids, member_role), enum columns as their values.
-    """
-    refresh_member_counts(session, tenant, {change[1] for change in changes})
-    moved = {
+def _moved_stores(changes: Sequence[Any]) -> set[str]:
+    """Return the stores joining or leaving a group in ``changes`` (the driver's plain rows)."""
+    return {
         member_id
         for kind, _, _, _, _, _, _, member_kind, ids, _ in changes
         if kind in (ChangeKind.JOIN, ChangeKind.LEAVE) and member_kind == ContactKind.STORE
         for member_id in (ids or "").split("\n")
     }
+
+
+def _refresh_figures(
+    session: Session,
+    tenant: Tenant,
+    changes: Sequence[Any],
+    moved: set[str],
+    marks: Mapping[str, Mark] | None,
+) -> None:
+    """Recompute the member counts of the changed groups and the coverage of moved stores.
+
+    ``changes`` are the driver's plain rows of ``do_apply_plan``: (kind, group_id, …,
+    member_kind, member_ids, member_role), enum columns as their values; ``marks`` the
+    coverage of the ``moved`` stores before the write (None: recompute the whole tenant).
+    """
+    refresh_member_counts(session, tenant, {change[1] for change in changes})
     stays = sum(len((change[8] or "").split("\n")) for change in changes)
     if stays > BULK_STAYS:
         refresh_statistics(session, ["memberships", "groups"])
-    if len(moved) > FEW_MOVED_STORES:
+    if marks is None:
         refresh_coverage(session, tenant)
-    elif moved:
-        refresh_coverage(session, tenant, store_reps(session, tenant, moved))
+    else:
+        refresh_store_coverage(session, tenant, marks, moved)
 
 
 EXPORT_HEADER = (
