@@ -77,24 +77,27 @@ HEALTH = [
 ]
 
 
-def generate(path: Path, events: int, members: int, groups: int, days: int, seed: int) -> None:
-    """Write ``events`` raw events to ``path`` (Parquet, string ids, timestamptz), in chunks."""
+def generate(folder: Path, events: int, members: int, groups: int, days: int, seed: int) -> None:
+    """Write ``events`` raw events, one Parquet file per local day (string ids, timestamptz).
+
+    Streams one day at a time (about events / days in memory), so that 10^8 events fit; a
+    day file appears under its final name only once written whole.
+    """
     rng = np.random.default_rng(seed)
     group_ids = pc.binary_join_element_wise("SG", pa.array(np.arange(groups)).cast(pa.string()), "")
     member_ids = pc.binary_join_element_wise(
         "M", pa.array(np.arange(members)).cast(pa.string()), ""
     )
+    per_day = np.full(days, events // days)
+    per_day[: events % days] += 1
     written = 0
-    writer: pq.ParquetWriter | None = None
-    chunk = 2_000_000
-    while written < events:
-        size = min(chunk, events - written)
+    for day, size in enumerate(per_day.tolist()):
         group = np.minimum(rng.zipf(1.3, size) - 1, groups - 1)
         group = (group * 7919 + rng.integers(0, 3, size)) % groups  # spread the heavy ones
         member = np.minimum(rng.zipf(1.2, size) - 1, members - 1)
         member = (member * 104729) % members
-        day = rng.integers(0, days, size)
         hour = rng.choice(24, size, p=_hour_shares())
+        # local (UTC+8) midnight of the day, then the local hour
         seconds = day * 86400 + (hour - 8) * 3600 + rng.integers(0, 3600, size)
         ts = (int(START.timestamp()) + seconds) * 1000 + rng.integers(0, 1000, size)
         kind = KINDS[rng.choice(len(KINDS), size, p=KIND_SHARES)]
@@ -116,12 +119,12 @@ def generate(path: Path, events: int, members: int, groups: int, days: int, seed
                 "content_id": _only_for(kind, "content_view", "CT1"),
             }
         )
-        if writer is None:
-            writer = pq.ParquetWriter(path, table.schema, compression="zstd")
-        writer.write_table(table)
+        local_day = (START + timedelta(days=day)).date().isoformat()
+        target = folder / f"local_day={local_day}" / "part.parquet"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(table, target.with_suffix(".writing"), compression="zstd")
+        target.with_suffix(".writing").rename(target)
         written += size
-    assert writer is not None
-    writer.close()
 
 
 def _only_for(kind: np.ndarray, wanted: str, value: str) -> pa.Array:
@@ -145,23 +148,6 @@ def _connect(work: Path) -> duckdb.DuckDBPyConnection:
 
 def _quoted(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
-
-
-def split_by_day(raw: Path, folder: Path, work: Path) -> list[Path]:
-    """Write the raw events to one folder per local day; return the folders, oldest first."""
-    if not folder.exists():
-        connection = _connect(work)
-        try:
-            connection.execute(
-                f"""
-                COPY (SELECT *, CAST(timezone('{ZONE}', ts) AS DATE) AS local_day
-                      FROM read_parquet({_quoted(raw)}))
-                TO {_quoted(folder)} (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (local_day))
-                """
-            )
-        finally:
-            connection.close()
-    return sorted(folder.glob("local_day=*"))
 
 
 # --- the three implementations -------------------------------------------------------------
@@ -230,9 +216,9 @@ def _health_rows(figures: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 
 
 def raw_sql(
-    raw: Path, out: Path, work: Path, as_of: date
+    raw: list[Path], out: Path, work: Path, as_of: date
 ) -> tuple[pa.Table, list[tuple[Any, ...]]]:
-    """Hand-written DuckDB SQL over the raw file: member daily to ``out``, group daily, health."""
+    """Hand-written DuckDB SQL over the raw files: member daily to ``out``, group daily, health."""
     counts = ",\n".join(
         f"count(*) FILTER (WHERE kind = '{kind}') AS {column}"
         for kind, column in KIND_COLUMNS.items()
@@ -247,7 +233,7 @@ def raw_sql(
             SELECT CAST(timezone('{ZONE}', ts) AS DATE) AS date,
                    nullif(group_id, '') AS group_id, member_kind, member_id,
                    {counts}
-            FROM read_parquet({_quoted(raw)})
+            FROM read_parquet([{', '.join(_quoted(file) for file in raw)}])
             GROUP BY ALL
             """
         )
@@ -301,18 +287,23 @@ def raw_sql(
 
 
 def with_pandas(
-    raw: Path, out: Path, work: Path, as_of: date, part_events: int
+    raw: list[Path], out: Path, work: Path, as_of: date, part_events: int
 ) -> tuple[pa.Table, list[tuple[Any, ...]]]:
     """Compute the same three analyses with pandas, out of core by a hash of the group id."""
     import pandas as pd
 
-    source = pq.ParquetFile(raw)
-    parts = max(1, math.ceil(source.metadata.num_rows / part_events))
+    sources = [pq.ParquetFile(file) for file in raw]
+    parts = max(1, math.ceil(sum(source.metadata.num_rows for source in sources) / part_events))
     folder = work / "pandas-parts"
     folder.mkdir(exist_ok=True)
     columns = ["ts", "kind", "group_id", "member_kind", "member_id"]
     writers: dict[int, pq.ParquetWriter] = {}
-    for batch in source.iter_batches(batch_size=1_000_000, columns=columns):
+    batches = (
+        batch
+        for source in sources
+        for batch in source.iter_batches(batch_size=1_000_000, columns=columns)
+    )
+    for batch in batches:
         frame = batch.to_pandas()
         if parts == 1:
             pieces = [(0, frame)]

@@ -28,7 +28,7 @@ from qunyun.events.actions import (
     do_rebuild_rollups,
     tenant_lake,
 )
-from qunyun.events.lake import ID_BUCKETS, id_buckets
+from qunyun.events.lake import id_hashes
 from qunyun.org.models import Tenant
 
 from ..conftest import Cli
@@ -65,9 +65,13 @@ def _lake_events(tenant: Tenant, root: Path) -> list[tuple[str, str, str]]:
 
 
 def _published_files(root: Path) -> int:
-    """Return how many Parquet files the tenant folder holds, retired ones left out."""
+    """Return how many data files (Parquet, id index) the tenant folder holds, retired ones left out."""
     folder = root / "tenant=acme"
-    return sum(1 for path in folder.rglob("*.parquet") if ".retired" not in path.parts)
+    return sum(
+        1
+        for path in folder.rglob("*")
+        if path.suffix in (".parquet", ".npy") and ".retired" not in path.parts
+    )
 
 
 def _write_jsonl(path: Path, records: list[object]) -> Path:
@@ -225,10 +229,11 @@ def test_compact_command_merges_days_ids_and_dictionaries(tmp_path: Path) -> Non
     again = do_compact_events(tenant, root=tmp_path)
 
     manifest = tenant_lake(tenant, tmp_path).manifest()
-    assert removed == 2 + 2 + (3 - len(manifest.ids))  # day, members, ids (buckets may repeat)
+    assert removed == 2 + 2  # the day's files, members' files (imports merged the id runs)
     assert again == 0
     assert len(manifest.events["2026-11-23"]) == 1
     assert len(manifest.members) == 1
+    assert manifest.id_runs == [{"file": manifest.id_runs[0]["file"], "count": 3}]
     assert [event_id for event_id, _, _ in _lake_events(tenant, tmp_path)] == ["e0", "e1", "e2"]
     assert _published_files(tmp_path) == len(manifest.files())
 
@@ -396,17 +401,25 @@ def test_events_compact_command(cli: Cli, tmp_path: Path) -> None:
     assert second.output == "事件库无需合并。\n"
 
 
-def test_id_buckets_never_change_and_spread_evenly() -> None:
-    # stored id files are found by these buckets: a change would make old ids invisible
-    assert id_buckets(
-        pa.array(["e1", "E0000000001", "a-much-longer-event-id-0001", "事件-1", ""])
-    ).to_pylist() == [55, 14, 23, 4, 12]
-    counts = np.bincount(
-        id_buckets(pa.array([f"E{n}" for n in range(64_000)])).to_numpy(), minlength=ID_BUCKETS
-    )
-    assert len(counts) == ID_BUCKETS
-    assert counts.min() > 800
-    assert counts.max() < 1200
+def test_id_hashes_never_change_and_spread_evenly() -> None:
+    # the id index stores these hashes: a change would make old ids invisible
+    assert [
+        hex(value)
+        for value in id_hashes(
+            pa.array(["e1", "E0000000001", "a-much-longer-event-id-0001", "事件-1", ""])
+        ).tolist()
+    ] == [
+        "0x438c5aa2496b5b56",
+        "0xa6cbf9d3678bfcc5",
+        "0x27320daceb73c5a0",
+        "0x2dd603e2229e173c",
+        "0xb9034ad37056f5fb",
+    ]
+    hashes = id_hashes(pa.array([f"E{n}" for n in range(64_000)]))
+    counts = np.bincount((hashes >> np.uint64(58)).astype(np.int64), minlength=64)
+    assert len(np.unique(hashes)) == 64_000
+    assert counts.min() > 900
+    assert counts.max() < 1100
 
 
 def test_csv_rows_keep_spreadsheet_numbers_through_line_breaks_and_bad_widths(
