@@ -31,8 +31,12 @@ rollups rebuilt, group daily, group health), both against the full recomputation
 from __future__ import annotations
 
 import argparse
+import cProfile
 import math
+import os
+import pstats
 import resource
+import shutil
 import statistics
 import sys
 import tempfile
@@ -233,7 +237,7 @@ def raw_sql(
             SELECT CAST(timezone('{ZONE}', ts) AS DATE) AS date,
                    nullif(group_id, '') AS group_id, member_kind, member_id,
                    {counts}
-            FROM read_parquet([{', '.join(_quoted(file) for file in raw)}])
+            FROM read_parquet([{", ".join(_quoted(file) for file in raw)}])
             GROUP BY ALL
             """
         )
@@ -474,6 +478,28 @@ def _load() -> str:
         return " ".join(handle.read().split()[:3])
 
 
+class StepClock:
+    """A ``progress`` callback of ``do_import_events`` that records the seconds of each step."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.last = self.started
+        self.seconds: dict[str, float] = {}
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        from qunyun.events.actions import WRITE_STEPS
+
+        if phase != "write":
+            return
+        now = time.perf_counter()
+        name = "read and validate" if done == 0 else WRITE_STEPS[done - 1]
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self.last
+        self.last = now
+
+    def line(self) -> str:
+        return ", ".join(f"{name} {seconds:.3f}" for name, seconds in self.seconds.items())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=10_000_000)
@@ -483,14 +509,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--runs", type=int, default=3, help="runs of each recomputation")
     parser.add_argument(
+        "--added-days", type=int, default=3, help="last days held out of the lake, then added"
+    )
+    parser.add_argument(
         "--pandas-part", type=int, default=4_000_000, help="events per pandas part at most"
     )
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas baseline")
+    parser.add_argument("--no-sql", action="store_true", help="skip the raw SQL baseline")
+    parser.add_argument(
+        "--profile", action="store_true", help="print a cProfile of the last day added"
+    )
     parser.add_argument(
         "--work",
         type=Path,
-        help="folder for the data; a raw file, day split and lake (without the last day) "
-        "left there by an earlier run of the same size are reused",
+        help="folder for the data; day files and a lake without the added days left there "
+        "by an earlier run of the same size are reused",
     )
     args = parser.parse_args()
 
@@ -500,47 +533,71 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="qunyun-events-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"work folder {work}, load {_load()}", file=sys.stderr)
-    raw = work / "events.parquet"
-    if not raw.exists():
+    day_folder = work / "days"
+    if not (day_folder / "complete").exists():
         with Clock() as clock:
-            generate(raw, args.events, args.members, args.groups, args.days, args.seed)
-        print(f"generated in {clock.wall:.1f} s", file=sys.stderr)
-    size = pq.ParquetFile(raw).metadata.num_rows
-    print(f"raw file: {size:,} events, {raw.stat().st_size / 2**20:,.0f} MiB", file=sys.stderr)
-    days = split_by_day(raw, work / "days", work)
+            generate(day_folder, args.events, args.members, args.groups, args.days, args.seed)
+        (day_folder / "complete").write_text("")
+        print(f"generated in {clock.wall:.1f} s ({clock.cpu:.1f} s CPU)", file=sys.stderr)
+    days = sorted(day_folder.glob("local_day=*"))
+    raw = [folder / "part.parquet" for folder in days]
+    size = sum(pq.ParquetFile(file).metadata.num_rows for file in raw)
+    megabytes = sum(file.stat().st_size for file in raw) / 2**20
+    print(f"raw files: {size:,} events in {len(raw)} days, {megabytes:,.0f} MiB", file=sys.stderr)
     tenant = Tenant(slug="bench", name="bench", timezone=ZONE, created_at=START)
-    root = work / "lake"
-    lake = tenant_lake(tenant, root)
-    imports: list[float] = []
-    if not (root / "tenant=bench" / "manifest.json").exists():
-        for folder in days[:-1]:
+    held = args.added_days
+    base = work / "lake-base"
+    imports: list[Clock] = []
+    if not (base / "tenant=bench" / "manifest.json").exists():
+        shutil.rmtree(base, ignore_errors=True)
+        for file in raw[:-held]:
+            steps = StepClock()
             with Clock() as clock:
-                for file in sorted(folder.glob("*.parquet")):
-                    do_import_events(tenant, file, root=root)
-            imports.append(clock.wall)
-            print(f"  imported {folder.name} in {clock.wall:.2f} s", file=sys.stderr)
-    manifest = lake.manifest()
-    assert sorted(manifest.events)[-1] < days[-1].name.split("=")[1], "the lake has the last day"
-    imported = manifest.event_count
-    last_day = date.fromisoformat(days[-1].name.split("=")[1])
-    tail = sorted(days[-1].glob("*.parquet"))
-    tail_events = sum(pq.ParquetFile(file).metadata.num_rows for file in tail)
-    if imports:
+                do_import_events(tenant, file, root=base, progress=steps)
+            imports.append(clock)
+            print(
+                f"  imported {file.parent.name} in {clock.wall:.2f} s ({clock.cpu:.2f} s CPU; "
+                f"{steps.line()}), load {_load()}",
+                file=sys.stderr,
+            )
         print(
-            f"imported {imported:,} events in {len(imports)} daily imports, {sum(imports):.1f} s "
-            f"(median day {statistics.median(imports):.2f} s, last {imports[-1]:.2f} s)",
+            f"imported {size - sum(_rows(file) for file in raw[-held:]):,} events in "
+            f"{len(imports)} daily imports: {sum(c.wall for c in imports):.1f} s wall, "
+            f"{sum(c.cpu for c in imports):.1f} s CPU (median day "
+            f"{statistics.median(c.wall for c in imports):.2f} s)",
             file=sys.stderr,
         )
+    # the lake's files are never changed in place (new files, renames, a replaced manifest),
+    # so a copy of hard links starts every run from the same lake
+    root = work / "lake"
+    shutil.rmtree(root, ignore_errors=True)
+    shutil.copytree(base, root, copy_function=os.link)
+    lake = tenant_lake(tenant, root)
+    last_day = date.fromisoformat(days[-1].name.split("=")[1])
 
-    # adding a day: the import (refreshing that day's rollups), that day's group daily rows
-    # and group health on that day (the earlier days' rollups stay as they are)
-    def add_day() -> Any:
-        for file in tail:
-            do_import_events(tenant, file, root=root)
-        return from_lake(lake, last_day, only_day=True)
-
-    print(f"add the last day ({tail_events:,} events), load {_load()}", file=sys.stderr)
-    added, _ = best("import of the day + group daily + group health", add_day, 1)
+    # adding a day: its import (which refreshes that day's rollups), that day's group daily
+    # rows and group health on that day (the earlier days' rollups stay as they are)
+    added: list[tuple[Clock, Clock, int]] = []
+    for number, file in enumerate(raw[-held:], start=1):
+        as_of = date.fromisoformat(file.parent.name.split("=")[1])
+        steps = StepClock()
+        profiler = cProfile.Profile() if args.profile and number == held else None
+        if profiler is not None:
+            profiler.enable()
+        with Clock() as importing:
+            do_import_events(tenant, file, root=root, progress=steps)
+        with Clock() as reading:
+            from_lake(lake, as_of, only_day=True)
+        if profiler is not None:
+            profiler.disable()
+            pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+        added.append((importing, reading, _rows(file)))
+        print(
+            f"  added {as_of} ({_rows(file):,} events): import {importing.wall:.2f} s "
+            f"({importing.cpu:.2f} s CPU; {steps.line()}), its group daily + health "
+            f"{reading.wall:.2f} s ({reading.cpu:.2f} s CPU), load {_load()}",
+            file=sys.stderr,
+        )
 
     def refresh() -> Any:
         do_rebuild_rollups(tenant, root=root, days=[last_day.isoformat()])
@@ -563,59 +620,85 @@ def main() -> None:
     full, (ours, our_health) = best("full recomputation from the lake", recompute, args.runs)
     one_day, _ = best("the rollups of the day alone", day_rollups, args.runs)
     every_day, _ = best("the rollups of every day alone", all_rollups, args.runs)
-    print(f"raw SQL, load {_load()}", file=sys.stderr)
-    raw_member_daily = work / "raw-member-daily.parquet"
-    by_sql, (sql_daily, sql_health) = best(
-        "hand-written DuckDB SQL over the raw file",
-        lambda: raw_sql(raw, raw_member_daily, work, last_day),
-        args.runs,
-    )
-    expected = _normalised(sql_daily)
-    assert _normalised(ours) == expected, "group daily: lake and raw SQL disagree"
-    assert our_health == sql_health, "group health: lake and raw SQL disagree"
     connection = _connect(work)
-    digest = _member_daily_digest(connection, f"read_parquet({_quoted(raw_member_daily)})")
-    assert _member_daily_digest(connection, lake_member_daily_relation(lake)) == digest, (
-        "member daily: lake and raw SQL disagree"
-    )
+    by_sql: Clock | None = None
+    if not args.no_sql:
+        print(f"raw SQL, load {_load()}", file=sys.stderr)
+        raw_member_daily = work / "raw-member-daily.parquet"
+        by_sql, (sql_daily, sql_health) = best(
+            "hand-written DuckDB SQL over the raw files",
+            lambda: raw_sql(raw, raw_member_daily, work, last_day),
+            args.runs,
+        )
+        expected = _normalised(sql_daily)
+        assert _normalised(ours) == expected, "group daily: lake and raw SQL disagree"
+        assert our_health == sql_health, "group health: lake and raw SQL disagree"
+        digest = _member_daily_digest(connection, f"read_parquet({_quoted(raw_member_daily)})")
+        assert _member_daily_digest(connection, lake_member_daily_relation(lake)) == digest, (
+            "member daily: lake and raw SQL disagree"
+        )
+        print(
+            f"member daily {digest[0]:,} rows, group daily {len(expected):,} rows, "
+            f"group health {len(sql_health):,} groups: lake and raw SQL agree",
+            file=sys.stderr,
+        )
     by_pandas: Clock | None = None
     if not args.no_pandas:
         print(f"pandas, load {_load()}", file=sys.stderr)
         pandas_member_daily = work / "pandas-member-daily.parquet"
         by_pandas, (pd_daily, pd_health) = best(
-            "pandas over the raw file",
+            "pandas over the raw files",
             lambda: with_pandas(raw, pandas_member_daily, work, last_day, args.pandas_part),
             1,
         )
-        assert _normalised(pd_daily) == expected, "group daily: pandas and raw SQL disagree"
-        assert pd_health == sql_health, "group health: pandas and raw SQL disagree"
+        assert _normalised(pd_daily) == _normalised(ours), "group daily: pandas and lake disagree"
+        assert pd_health == our_health, "group health: pandas and lake disagree"
         pandas_digest = _member_daily_digest(
             connection, f"read_parquet({_quoted(pandas_member_daily)})"
         )
-        assert pandas_digest == digest, "member daily: pandas and raw SQL disagree"
+        lake_digest = _member_daily_digest(connection, lake_member_daily_relation(lake))
+        assert pandas_digest == lake_digest, "member daily: pandas and lake disagree"
     connection.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        f"member daily {digest[0]:,} rows, group daily {len(expected):,} rows, "
-        f"group health {len(sql_health):,} groups; all three agree; load {_load()}",
-        file=sys.stderr,
-    )
+    print(f"done, load {_load()}", file=sys.stderr)
 
     def cell(clock: Clock) -> str:
-        return f"{clock.wall:.2f} s ({clock.cpu:.1f} s CPU)"
+        return f"{clock.wall:.2f} s ({clock.cpu:.2f} s CPU)"
 
-    pandas_cell = "n/a"
-    if by_pandas is not None:
-        pandas_cell = f"{cell(by_pandas)}, {by_pandas.wall / full.wall:.1f}×"
-    import_cell = f"{sum(imports):.0f} s" if imports else "reused"
+    def median_cell(walls: list[float], cpus: list[float]) -> str:
+        return f"{statistics.median(walls):.2f} s ({statistics.median(cpus):.2f} s CPU)"
+
+    import_walls = [importing.wall for importing, _, _ in added]
+    import_cpus = [importing.cpu for importing, _, _ in added]
+    add_walls = [importing.wall + reading.wall for importing, reading, _ in added]
+    add_cpus = [importing.cpu + reading.cpu for importing, reading, _ in added]
+    add_wall = statistics.median(add_walls)
+    add_cpu = statistics.median(add_cpus)
+    baselines = []
+    for name, baseline in (("raw SQL", by_sql), ("pandas", by_pandas)):
+        if baseline is not None:
+            baselines.append(f"{name} {cell(baseline)}, {baseline.wall / full.wall:.1f}×")
     print(
         f"| {datetime.now(UTC):%Y-%m-%d} | {size:,} | {args.groups:,} · {args.members:,} · "
-        f"{args.days} | {import_cell} | **{cell(full)}** | {cell(by_sql)}, "
-        f"{by_sql.wall / full.wall:.1f}× | {pandas_cell} | {cell(refreshed)}, "
-        f"1/{full.wall / refreshed.wall:.0f} | {cell(one_day)} vs {cell(every_day)}, "
-        f"1/{every_day.wall / one_day.wall:.0f} | {cell(added)}, "
-        f"{added.wall / full.wall:.2f} of the full | {peak:,.0f} MiB |"
+        f"{args.days} | **{cell(full)}** | {'; '.join(baselines) or 'n/a'} | "
+        f"{cell(refreshed)}, 1/{full.wall / refreshed.wall:.0f} "
+        f"(CPU 1/{full.cpu / refreshed.cpu:.0f}) | "
+        f"{median_cell(add_walls, add_cpus)}, 1/{full.wall / add_wall:.0f} "
+        f"(CPU 1/{full.cpu / add_cpu:.0f}); import alone {median_cell(import_walls, import_cpus)} | "
+        f"{cell(one_day)} vs {cell(every_day)}, 1/{every_day.wall / one_day.wall:.0f} | "
+        f"{peak:,.0f} MiB |"
     )
+    if imports:
+        total = sum(clock.cpu for clock in imports)
+        print(
+            f"import of every day {sum(clock.wall for clock in imports):.1f} s "
+            f"({total:.1f} s CPU); a day's import 1/{total / statistics.median(import_cpus):.0f} "
+            "of it (CPU)"
+        )
+
+
+def _rows(file: Path) -> int:
+    return int(pq.ParquetFile(file).metadata.num_rows)
 
 
 if __name__ == "__main__":

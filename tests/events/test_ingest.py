@@ -609,3 +609,32 @@ def test_a_second_writer_waits_for_the_first_to_finish(tmp_path: Path) -> None:
     # then
     assert result.accepted == 1
     assert time.monotonic() - started >= 0.2
+
+
+def test_a_lake_with_ids_by_bucket_is_indexed_on_its_next_write(tmp_path: Path) -> None:
+    # given: a lake as written before the id index, its ids in a bucket file
+    tenant = _tenant()
+    do_ingest_events(
+        tenant, [_event("e1", 1763913600000), _event("e2", 1763913600000)], root=tmp_path
+    )
+    folder = tmp_path / "tenant=acme"
+    stored = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    for run in stored.pop("id_runs"):
+        (folder / run["file"]).unlink()
+    (folder / "ids" / "bucket=07").mkdir(parents=True)
+    pq.write_table(pa.table({"event_id": ["e1", "e2"]}), folder / "ids/bucket=07/part-old.parquet")
+    stored["ids"] = {"07": ["ids/bucket=07/part-old.parquet"]}
+    (folder / "manifest.json").write_text(json.dumps(stored), encoding="utf-8")
+
+    # when
+    result = do_ingest_events(
+        tenant, [_event("e1", 1763913600000), _event("e3", 1763913600000)], root=tmp_path
+    )
+
+    # then
+    manifest = tenant_lake(tenant, tmp_path).manifest()
+    assert (result.accepted, result.duplicates) == (1, 1)
+    assert manifest.ids == {}
+    assert [run["count"] for run in manifest.id_runs] == [3]
+    assert _published_files(tmp_path) == len(manifest.files())
+    assert [event_id for event_id, _, _ in _lake_events(tenant, tmp_path)] == ["e1", "e2", "e3"]

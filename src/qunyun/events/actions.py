@@ -483,7 +483,7 @@ class _Ingestion:
         """
         ids = chunk.column("event_id").combine_chunks()
         hashes = id_hashes(ids)
-        order = np.argsort(hashes, kind="stable")  # equal hashes stay in arrival order
+        order = np.argsort(hashes)
         ordered = hashes[order]
         if len(ordered) > 1 and bool(np.any(ordered[1:] == ordered[:-1])):
             # the batch repeats an id (or two ids share a hash): keep each id's first row

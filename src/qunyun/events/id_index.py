@@ -59,13 +59,13 @@ class IdIndex:
         self.writer = writer
         self.staged_files = staged_files
         self.retired_files = 0
-        manifest = writer.manifest
-        if manifest.ids:
-            self._upgrade()
         self.stored_runs = [
-            np.load(writer.lake.folder / run["file"], mmap_mode="r") for run in manifest.id_runs
+            np.load(writer.lake.folder / run["file"], mmap_mode="r")
+            for run in writer.manifest.id_runs
         ]
         self.added: list[np.ndarray] = []
+        if writer.manifest.ids:
+            self._upgrade()
 
     def _upgrade(self) -> None:
         """Index a lake written before the id index (ids by bucket) from its event files."""
@@ -78,8 +78,11 @@ class IdIndex:
         buckets = [name for files in manifest.ids.values() for name in files]
         self.writer.retire(buckets)
         self.retired_files += len(buckets)
+        for run in manifest.id_runs:
+            self.writer.retire([run["file"]])
         manifest.ids = {}
         manifest.id_runs = []
+        self.stored_runs = []
         if hashes:
             run = np.stack([np.concatenate(hashes), np.concatenate(days).astype(np.uint64)])
             self._publish(run[:, np.argsort(run[0], kind="stable")])
@@ -93,13 +96,14 @@ class IdIndex:
         wanted = hashes[order]
         candidate_rows, candidate_days = [], []
         for run in [*self.stored_runs, *self.added]:
+            if not run.shape[1]:
+                continue
             left = np.searchsorted(run[0], wanted, "left")
-            right = np.searchsorted(run[0], wanted, "right")
-            counts = right - left
-            hit = np.flatnonzero(counts)
+            hit = np.flatnonzero(run[0][np.minimum(left, run.shape[1] - 1)] == wanted)
             if not len(hit):
                 continue
-            repeats = counts[hit]
+            # hits are rare (repeats and collisions): only they look for more equal hashes
+            repeats = np.searchsorted(run[0], wanted[hit], "right") - left[hit]
             within = np.arange(repeats.sum()) - np.repeat(np.cumsum(repeats) - repeats, repeats)
             candidate_rows.append(np.repeat(hit, repeats))
             candidate_days.append(np.asarray(run[1])[np.repeat(left[hit], repeats) + within])
