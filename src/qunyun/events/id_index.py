@@ -78,14 +78,13 @@ class IdIndex:
         buckets = [name for files in manifest.ids.values() for name in files]
         self.writer.retire(buckets)
         self.retired_files += len(buckets)
-        for run in manifest.id_runs:
-            self.writer.retire([run["file"]])
+        self.writer.retire([run["file"] for run in manifest.id_runs])
         manifest.ids = {}
         manifest.id_runs = []
         self.stored_runs = []
         if hashes:
-            run = np.stack([np.concatenate(hashes), np.concatenate(days).astype(np.uint64)])
-            self._publish(run[:, np.argsort(run[0], kind="stable")])
+            entries = np.stack([np.concatenate(hashes), np.concatenate(days).astype(np.uint64)])
+            self._publish(entries[:, np.argsort(entries[0])])
 
     def stored(self, event_ids: pa.Array, hashes: np.ndarray, order: np.ndarray) -> np.ndarray:
         """Return which of the rows ``order`` (sorted by hash) the tenant already has.
