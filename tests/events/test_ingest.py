@@ -4,7 +4,7 @@ import json
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from qunyun.analytics.group_daily import group_daily_rows
@@ -638,3 +638,69 @@ def test_a_lake_with_ids_by_bucket_is_indexed_on_its_next_write(tmp_path: Path) 
     assert [run["count"] for run in manifest.id_runs] == [3]
     assert _published_files(tmp_path) == len(manifest.files())
     assert [event_id for event_id, _, _ in _lake_events(tenant, tmp_path)] == ["e1", "e2", "e3"]
+
+
+@settings(max_examples=60, deadline=None)
+@example(  # a late message must not move a customer's last day back
+    [(0, "message", "G1", "store", 1), (5, "message", "G1", "store", 1)], [1]
+)
+@example(  # a new last day drops the customers last seen before the window
+    [(30, "message", "G1", "store", 1), (0, "join", "G2", "store", 2)], [1]
+)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 45),
+            st.sampled_from(["message", "message", "join"]),
+            st.sampled_from(["G1", "G2", ""]),
+            st.sampled_from(["store", "staff"]),
+            st.integers(0, 3),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.lists(st.integers(1, 39), max_size=3),
+)
+def test_recent_customers_hold_each_customers_last_message_day_of_the_window(
+    draws: list[tuple[int, str, str, str, int]], cuts: list[int]
+) -> None:
+    # given: events over 46 days in several imports, late ones among them
+    noon = datetime(2026, 11, 23, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
+    events = [
+        _event(
+            f"e{number}",
+            int((noon.timestamp() - days_back * 86400) * 1000),
+            kind,
+            group_id=group,
+            member_kind=member_kind,
+            member_id=f"M{member}",
+        )
+        for number, (days_back, kind, group, member_kind, member) in enumerate(draws)
+    ]
+    bounds = [0, *sorted(cut for cut in cuts if cut < len(events)), len(events)]
+    tenant = _tenant()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+
+        # when
+        for start, end in pairwise(bounds):
+            do_ingest_events(tenant, events[start:end], skip_invalid=False, root=root)
+        tables = open_lake(tenant_lake(tenant, root))
+        recent = tables.recent_customers
+        named = recent.join(tables.groups, "group_key").join(tables.members, "member_key")
+        stored = {
+            (row["group_id"], row["member_id"]): row["last_day"]
+            for row in named.to_pyarrow().to_pylist()
+        }
+        last_day = tables.manifest.recent_customers["day"]
+
+    # then
+    latest = min(days_back for days_back, *_ in draws)
+    expected: dict[tuple[str, str], object] = {}
+    for days_back, kind, group, member_kind, member in draws:
+        if kind == "message" and group and member_kind != "staff" and days_back - latest < 28:
+            day = (noon - timedelta(days=days_back)).date()
+            key = (group, f"M{member}")
+            expected[key] = max(expected.get(key, day), day)  # type: ignore[type-var]
+    assert last_day == (noon - timedelta(days=latest)).date().isoformat()
+    assert stored == expected

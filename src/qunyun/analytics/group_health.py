@@ -23,10 +23,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qunyun.analytics.lake import LakeTables
+from qunyun.events.recent import RECENT_DAYS
 from qunyun.groups.models import Group
 from qunyun.org.models import Tenant
 
-RECENT_DAYS = 28
 LIFE_DAYS = 90
 ACTIVE_DAYS = 8
 ACTIVE_SENDERS = 3
@@ -124,15 +124,21 @@ def group_health(
         life_messages=daily.customer_messages.sum(where=in_life),
         last_customer_message=daily.day.max(where=spoke & in_life),
     )
-    rollup = lake.member_daily
-    speakers = rollup.filter(
-        rollup.group_key.notnull()
-        & (rollup.messages > 0)
-        & ~rollup.is_staff
-        & (rollup.day >= recent_start)
-        & (rollup.day <= as_of)
-    )
-    speakers = speakers.select("group_key", "member_key").distinct()
+    stored = lake.manifest.recent_customers
+    if stored and as_of >= date.fromisoformat(stored["day"]):
+        # from the lake's last day on, the window's customers are a count, not a distinct
+        recent_customers = lake.recent_customers
+        speakers = recent_customers.filter(recent_customers.last_day >= recent_start)
+    else:
+        rollup = lake.member_daily
+        speakers = rollup.filter(
+            rollup.group_key.notnull()
+            & (rollup.messages > 0)
+            & ~rollup.is_staff
+            & (rollup.day >= recent_start)
+            & (rollup.day <= as_of)
+        )
+        speakers = speakers.select("group_key", "member_key").distinct()
     senders = speakers.group_by("group_key").aggregate(customer_senders=speakers.count())
     seen = lake.group_daily.filter(lake.group_daily.day <= as_of)
     seen = seen.select("group_key").distinct()

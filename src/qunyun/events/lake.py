@@ -11,6 +11,8 @@ Layout under ``$QUNYUN_HOME/lake/``::
     tenant=<slug>/member_daily/day=YYYY-MM-DD/part-<uuid>.parquet  rollup: counts per member,
                                                                group and day
     tenant=<slug>/group_daily/day=YYYY-MM-DD/part-<uuid>.parquet   rollup: group daily
+    tenant=<slug>/recent_customers/part-<uuid>.parquet        rollup: customers' last message
+                                                               day per group, last 28 days
     tenant=<slug>/members/part-<uuid>.parquet                 member dictionary (dense keys)
     tenant=<slug>/groups/part-<uuid>.parquet                  group dictionary (dense keys)
 
@@ -124,6 +126,8 @@ class Manifest:
     """The id index: runs of ``{"file", "count"}``, oldest (largest) first."""
     member_daily: dict[str, list[str]] = field(default_factory=dict)
     group_daily: dict[str, list[str]] = field(default_factory=dict)
+    recent_customers: dict[str, str] = field(default_factory=dict)
+    """The recent-customers rollup: ``{"file", "day"}`` (the lake's last day), or empty."""
     members: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     member_count: int = 0
@@ -143,6 +147,7 @@ class Manifest:
             "id_runs": self.id_runs,
             "member_daily": self.member_daily,
             "group_daily": self.group_daily,
+            "recent_customers": self.recent_customers,
             "members": self.members,
             "groups": self.groups,
         }
@@ -158,6 +163,7 @@ class Manifest:
             id_runs=[dict(run) for run in data.get("id_runs", [])],
             member_daily={day: list(files) for day, files in data.get("member_daily", {}).items()},
             group_daily={day: list(files) for day, files in data.get("group_daily", {}).items()},
+            recent_customers=dict(data.get("recent_customers", {})),
             members=list(data["members"]),
             groups=list(data["groups"]),
             member_count=data["member_count"],
@@ -168,6 +174,8 @@ class Manifest:
     def files(self) -> set[str]:
         """Return every file the manifest names."""
         named = set(self.members) | set(self.groups) | {run["file"] for run in self.id_runs}
+        if self.recent_customers:
+            named.add(self.recent_customers["file"])
         for area in (self.events, self.ids, self.member_daily, self.group_daily):
             for files in area.values():
                 named.update(files)
@@ -289,7 +297,15 @@ class TenantLake:
             temporary.unlink()
         self._expire_retired()
         named = manifest.files()
-        for kind in ("events", "ids", "member_daily", "group_daily", "members", "groups"):
+        for kind in (
+            "events",
+            "ids",
+            "member_daily",
+            "group_daily",
+            "recent_customers",
+            "members",
+            "groups",
+        ):
             for path in (self.folder / kind).rglob("*.*"):
                 if path.is_file() and str(path.relative_to(self.folder)) not in named:
                     path.unlink()
