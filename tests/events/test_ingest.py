@@ -645,7 +645,12 @@ def test_a_lake_with_ids_by_bucket_is_indexed_on_its_next_write(tmp_path: Path) 
     [(0, "message", "G1", "store", 1), (5, "message", "G1", "store", 1)], [1]
 )
 @example(  # a new last day drops the customers last seen before the window
-    [(30, "message", "G1", "store", 1), (0, "join", "G2", "store", 2)], [1]
+    [
+        (30, "message", "G1", "store", 1),
+        (10, "message", "G2", "store", 2),
+        (0, "join", "G2", "store", 3),
+    ],
+    [2],
 )
 @given(
     st.lists(
