@@ -34,7 +34,7 @@ from qunyun.events.lake import (
     sql_path,
 )
 from qunyun.events.readers import open_event_file, records_table
-from qunyun.events.recent import customer_pairs, update_recent_customers
+from qunyun.events.recent import customer_pairs, recent_window, update_recent_customers
 from qunyun.events.schema import FIELDS, KIND_COUNTS, LAKE_COLUMNS
 from qunyun.events.validation import check_event_batch
 from qunyun.org.models import Tenant
@@ -221,10 +221,12 @@ def _refresh_rollups(writer: LakeWriter, days: list[str]) -> None:
     group_folder = writer.scratch("group_daily")
 
     pairs: dict[str, np.ndarray] = {}
+    window = set(recent_window(manifest))
 
     def refresh(day: str) -> None:
         member_daily, group_daily = day_rollups(day, writer.lake.event_files(manifest, [day]))
-        pairs[day] = customer_pairs(member_daily)
+        if day in window:
+            pairs[day] = customer_pairs(member_daily)
         for target, table in ((folder, member_daily), (group_folder, group_daily)):
             (target / f"day={day}").mkdir()
             pq.write_table(

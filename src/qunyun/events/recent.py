@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from qunyun.events.id_index import day_name, day_numbers
-from qunyun.events.lake import LakeWriter
+from qunyun.events.lake import LakeWriter, Manifest
 
 RECENT_DAYS = 28
 """The window of group health's recent figures (local days, the as-of day included)."""
@@ -52,6 +52,14 @@ def _read_pairs(writer: LakeWriter, names: list[str]) -> list[np.ndarray]:
 _PAIR_COLUMNS = ["group_key", "member_key", "is_staff", "messages"]
 
 
+def recent_window(manifest: Manifest) -> list[str]:
+    """Return the ``RECENT_DAYS`` days (YYYY-MM-DD) ending on the lake's last day, or none."""
+    if not manifest.events:
+        return []
+    end = _number(max(manifest.events))
+    return [day_name(day) for day in range(end - (RECENT_DAYS - 1), end + 1)]
+
+
 def update_recent_customers(writer: LakeWriter, refreshed: dict[str, np.ndarray]) -> None:
     """Merge the customer pairs of the ``refreshed`` days (day → pairs) into the rollup.
 
@@ -59,12 +67,11 @@ def update_recent_customers(writer: LakeWriter, refreshed: dict[str, np.ndarray]
     (or when every day of the window was refreshed) it is built from the window's days.
     """
     manifest = writer.manifest
-    if not manifest.events:
+    window = recent_window(manifest)
+    if not window:
         return
-    last = max(manifest.events)
-    end = _number(last)
-    start = end - (RECENT_DAYS - 1)
-    window = [day_name(day) for day in range(start, end + 1)]
+    last = window[-1]
+    start = _number(window[0])
     stored = manifest.recent_customers
     keys = np.zeros(0, dtype=np.int64)
     days = np.zeros(0, dtype=np.int64)
