@@ -74,6 +74,15 @@ def _published_files(root: Path) -> int:
     )
 
 
+def _ingest_in_pieces(
+    tenant: Tenant, events: list[dict[str, object]], cuts: list[int], root: Path
+) -> None:
+    """Ingest ``events`` in calls that end at the ``cuts`` (positions; larger ones ignored)."""
+    bounds = [0, *sorted(cut for cut in cuts if cut < len(events)), len(events)]
+    for start, end in pairwise(bounds):
+        do_ingest_events(tenant, events[start:end], skip_invalid=False, root=root)
+
+
 def _write_jsonl(path: Path, records: list[object]) -> Path:
     path.write_text(
         "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records),
@@ -559,14 +568,12 @@ def test_the_lake_holds_the_first_event_of_each_id_however_the_batches_fall(
         _event(f"e{number}", 1763913600000 + minutes * 60_000, member_id=f"S{member}")
         for number, member, minutes in draws
     ]
-    bounds = [0, *sorted(cut for cut in cuts if cut < len(events)), len(events)]
     tenant = _tenant()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
 
         # when
-        for start, end in pairwise(bounds):
-            do_ingest_events(tenant, events[start:end], skip_invalid=False, root=root)
+        _ingest_in_pieces(tenant, events, cuts, root)
         stored = _lake_events(tenant, root)
 
     # then
@@ -682,14 +689,12 @@ def test_recent_customers_hold_each_customers_last_message_day_of_the_window(
         )
         for number, (days_back, kind, group, member_kind, member) in enumerate(draws)
     ]
-    bounds = [0, *sorted(cut for cut in cuts if cut < len(events)), len(events)]
     tenant = _tenant()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
 
         # when
-        for start, end in pairwise(bounds):
-            do_ingest_events(tenant, events[start:end], skip_invalid=False, root=root)
+        _ingest_in_pieces(tenant, events, cuts, root)
         tables = open_lake(tenant_lake(tenant, root))
         recent = tables.recent_customers
         named = recent.join(tables.groups, "group_key").join(tables.members, "member_key")
