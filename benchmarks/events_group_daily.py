@@ -1,27 +1,25 @@
 """Benchmark: group daily, member daily and group health from the lake vs raw SQL vs pandas.
 
 Generates N events (members, groups and days configurable; heavy-tailed groups and members,
-evening peaks, 10% of senders staff) as one raw Parquet file with string ids, streamed to
-disk in chunks. Splits it by local day and imports every day but the last into a lake, one
-import per day (`do_import_events`, timed). Then computes the issue's three analyses —
-member daily (one row per local day, group and member with a count per event kind, written
-to Parquet), group daily (the export's rows) and group health (every group's figures and
-status on the last day) — three ways, each from files on disk, and checks that the three
-give the same results:
+evening peaks, 10% of senders staff) as raw Parquet files with string ids, one per local day,
+streamed one day at a time. Imports every day but the last ``--added-days`` into a lake, one
+import per day (`do_import_events`, timed step by step), and keeps that lake for later runs.
+A run starts from a hard-linked copy of it and adds the held-out days one import at a time:
+**add a day** = the import (which refreshes that day's rollups) + that day's group-daily rows
++ group health on that day. Then it computes the issue's three analyses — member daily (one
+row per local day, group and member with a count per event kind, written to Parquet), group
+daily (the export's rows) and group health (every group's figures and status on the last
+day) — three ways, each from files on disk, and checks that the three agree:
 
-- lake: the full recomputation from the lake's stored events (dense integer keys, one folder
-  per local day): every day's member-daily and group-daily rollup rebuilt
-  (`do_rebuild_rollups`), then the group-daily export and group health from the rollups;
-- raw SQL: hand-written DuckDB SQL over the raw file (string ids, the local day from a zone
+- lake, **full recomputation**: every day's member-daily and group-daily rollup rebuilt from
+  the stored events (`do_rebuild_rollups`), then the group-daily export and group health;
+  and **refresh** of the last day: its rollups, its group daily, group health;
+- raw SQL: hand-written DuckDB SQL over the raw files (string ids, the local day from a zone
   conversion per event, no deduplication, which favours it): member daily written to
   Parquet, group daily and group health from it;
-- pandas: the same over the raw file with pandas, out of core: one pass splits the raw file
-  by a hash of `group_id` into parts of at most `--pandas-part` events (every analysis is
-  per group, so each part is exact on its own), then each part is computed in memory.
-
-Then it adds the last day: the import of that day (which refreshes that day's rollups) plus
-the group-daily export and group health, and separately the refresh alone (that day's
-rollups rebuilt, group daily, group health), both against the full recomputation.
+- pandas: the same over the raw files with pandas, out of core: one pass splits them by a
+  hash of `group_id` into parts of at most `--pandas-part` events (every analysis is per
+  group, so each part is exact on its own), then each part is computed in memory.
 
     .venv/bin/python benchmarks/events_group_daily.py --events 10000000
     .venv/bin/python benchmarks/events_group_daily.py --events 100000000 \
