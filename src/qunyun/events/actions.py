@@ -383,7 +383,14 @@ def _cells(table: pa.Table, position: int) -> list[str]:
 CHUNK_ROWS = 2_000_000
 """Events deduplicated, keyed and written at a time; a larger import is staged on disk."""
 
-WRITE_STEPS = ("deduplicate and key", "write", "id index", "compact", "rollups", "publish")
+WRITE_STEPS = (
+    "deduplicate, key, write",
+    "dictionaries",
+    "id index",
+    "compact",
+    "rollups",
+    "publish",
+)
 """The steps of an import's ``write`` phase, in order (``progress("write", done, total)``)."""
 
 
@@ -464,9 +471,9 @@ class _Ingestion:
         result.duplicates = incoming - result.accepted
         if result.accepted == 0:
             return
+        step(1)
         result.new_members = members.write()
         result.new_groups = groups.write()
-        step(1)
         touched = set()
         for day, name in writer.publish(events, "events"):
             manifest.events.setdefault(day, []).append(name)

@@ -34,7 +34,12 @@ _SPECS = {
 
 
 class KeyDictionary:
-    """One dictionary of the lake (``members`` or ``groups``) while a writer holds it."""
+    """One dictionary of the lake (``members`` or ``groups``) while a writer holds it.
+
+    Kinds are held as small codes, so that one probe of the whole dictionary by value finds
+    every (kind, value) of a batch: a stored entry that matches a distinct value lands at
+    ``value position * kinds + kind code``.
+    """
 
     def __init__(self, writer: LakeWriter, name: str) -> None:
         self.writer = writer
@@ -42,21 +47,38 @@ class KeyDictionary:
         self.spec = _SPECS[name]
         manifest = writer.manifest
         self.next_key: int = getattr(manifest, self.spec.count)
-        self.parts: dict[str | None, list[tuple[pa.Array, np.ndarray]]] = {}
-        self.added: list[tuple[str | None, pa.Array, np.ndarray]] = []
-        for path in writer.lake.paths(getattr(manifest, name)):
-            self._load(pq.read_table(str(path), partitioning=None))
+        self.kind_names: list[str | None] = [] if self.spec.kind else [None]
+        self.parts: list[tuple[pa.Array, np.ndarray, np.ndarray]] = []
+        self.added: list[tuple[pa.Array, np.ndarray, np.ndarray]] = []
+        files = [
+            pq.read_table(str(path), partitioning=None)
+            for path in writer.lake.paths(getattr(manifest, name))
+        ]
+        if files:
+            table = pa.concat_tables(files)
+            kinds = table.column(self.spec.kind) if self.spec.kind else None
+            self.parts.append(
+                (
+                    table.column(self.spec.value).combine_chunks(),
+                    np.asarray(table.column(self.spec.key).to_numpy(), dtype=np.int64),
+                    self._kind_codes(kinds, table.num_rows),
+                )
+            )
 
-    def _load(self, table: pa.Table) -> None:
-        values = table.column(self.spec.value).combine_chunks()
-        keys = np.asarray(table.column(self.spec.key).to_numpy(), dtype=np.int64)
-        if self.spec.kind is None:
-            self.parts.setdefault(None, []).append((values, keys))
-            return
-        kinds = table.column(self.spec.kind).combine_chunks()
-        for kind in pc.unique(kinds).to_pylist():
-            rows = np.flatnonzero(_mask(pc.equal(kinds, kind)))
-            self.parts.setdefault(kind, []).append((values.take(pa.array(rows)), keys[rows]))
+    def _kind_codes(self, kinds: pa.Array | pa.ChunkedArray | None, rows: int) -> np.ndarray:
+        """Return the code of each kind (registering kinds not seen yet)."""
+        if kinds is None:
+            return np.zeros(rows, dtype=np.int64)
+        encoded = pc.dictionary_encode(kinds)
+        if isinstance(encoded, pa.ChunkedArray):
+            encoded = encoded.combine_chunks()
+        mapping = []
+        for kind in encoded.dictionary.to_pylist():
+            if kind not in self.kind_names:
+                self.kind_names.append(kind)
+            mapping.append(self.kind_names.index(kind))
+        codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        return np.array(mapping, dtype=np.int64)[codes] if mapping else codes
 
     def keys(self, values: pa.Array, kinds: pa.Array | None = None) -> np.ndarray:
         """Return the key of each value (of each (kind, value)); -1 where one of them is null.
@@ -66,47 +88,49 @@ class KeyDictionary:
         """
         result = np.full(len(values), -1, dtype=np.int64)
         present = ~_mask(pc.is_null(values))
-        if kinds is None:
-            selections: list[tuple[str | None, np.ndarray]] = [(None, np.flatnonzero(present))]
-        else:
+        if kinds is not None:
             present &= ~_mask(pc.is_null(kinds))
-            selections = [
-                (kind, np.flatnonzero(present & _mask(pc.equal(kinds, kind))))
-                for kind in pc.unique(kinds.filter(pa.array(present))).to_pylist()
-            ]
-        for kind, rows in selections:
-            if not len(rows):
-                continue
-            encoded = pc.dictionary_encode(values.take(pa.array(rows)))
-            distinct = encoded.dictionary
-            found = np.full(len(distinct), -1, dtype=np.int64)
-            for stored, keys in self.parts.get(kind, []):
-                # the hash table is built on the batch's distinct values, the dictionary probes
-                at = pc.index_in(stored, value_set=distinct)
-                hit = ~_mask(pc.is_null(at))
-                found[np.asarray(at.fill_null(0).to_numpy())[hit]] = keys[hit]
-            missing = np.flatnonzero(found < 0)
-            if len(missing):
-                new = np.arange(self.next_key, self.next_key + len(missing), dtype=np.int64)
-                self.next_key += len(missing)
-                found[missing] = new
-                new_values = distinct.take(pa.array(missing))
-                self.parts.setdefault(kind, []).append((new_values, new))
-                self.added.append((kind, new_values, new))
-            result[rows] = found[np.asarray(encoded.indices.to_numpy())]
+        rows = np.flatnonzero(present)
+        if not len(rows):
+            return result
+        if len(rows) < len(values):
+            values = values.take(pa.array(rows))
+            kinds = None if kinds is None else kinds.take(pa.array(rows))
+        encoded = pc.dictionary_encode(values)
+        distinct = encoded.dictionary
+        kind_code = self._kind_codes(kinds, len(rows))
+        width = len(self.kind_names)
+        pair = np.asarray(encoded.indices.to_numpy(), dtype=np.int64) * width + kind_code
+        found = np.full(len(distinct) * width, -1, dtype=np.int64)
+        for stored, keys, codes in self.parts:
+            # the hash table is built on the batch's distinct values, the dictionary probes
+            at = np.asarray(pc.fill_null(pc.index_in(stored, value_set=distinct), -1).to_numpy())
+            hit = at >= 0
+            # a kind registered after this part was stored cannot be in it
+            found[at[hit] * width + codes[hit]] = keys[hit]
+        wanted = np.zeros(len(found), dtype=bool)
+        wanted[pair] = True
+        missing = np.flatnonzero(wanted & (found < 0))
+        if len(missing):
+            new = np.arange(self.next_key, self.next_key + len(missing), dtype=np.int64)
+            self.next_key += len(missing)
+            found[missing] = new
+            entry = (distinct.take(pa.array(missing // width)), new, missing % width)
+            self.parts.append(entry)
+            self.added.append(entry)
+        result[rows] = found[pair]
         return result
 
     def write(self) -> int:
         """Stage the keys given by this import as one more dictionary file; return how many."""
         if not self.added:
             return 0
-        keys = np.concatenate([keys for _, _, keys in self.added])
+        keys = np.concatenate([keys for _, keys, _ in self.added])
         columns: dict[str, pa.Array] = {self.spec.key: pa.array(keys.astype(np.int32))}
         if self.spec.kind is not None:
-            columns[self.spec.kind] = pa.concat_arrays(
-                [pa.repeat(pa.scalar(kind, pa.string()), len(keys)) for kind, _, keys in self.added]
-            )
-        columns[self.spec.value] = pa.concat_arrays([values for _, values, _ in self.added])
+            codes = np.concatenate([codes for _, _, codes in self.added])
+            columns[self.spec.kind] = pa.array(self.kind_names, pa.string()).take(pa.array(codes))
+        columns[self.spec.value] = pa.concat_arrays([values for values, _, _ in self.added])
         folder = self.writer.scratch(f"dictionary-{self.name}")
         pq.write_table(pa.table(columns), str(folder / "part.parquet"), compression="zstd")
         manifest = self.writer.manifest
