@@ -651,6 +651,9 @@ def test_a_lake_with_ids_by_bucket_is_indexed_on_its_next_write(tmp_path: Path) 
 @example(  # a late message must not move a customer's last day back
     [(0, "message", "G1", "store", 1), (5, "message", "G1", "store", 1)], [1]
 )
+@example(  # a new message moves a customer's last day on
+    [(5, "message", "G1", "store", 1), (0, "message", "G1", "store", 1)], [1]
+)
 @example(  # a new last day drops the customers last seen before the window
     [
         (30, "message", "G1", "store", 1),

@@ -9,7 +9,7 @@ this table instead of a distinct over 28 days of the member-daily rollup.
 It is kept by every refresh of day rollups, from the refreshed days' pairs alone: events are
 only ever added, so a day's pairs only grow and "the last day" of a pair is the largest day
 it was seen on. When the lake's last day moves on, pairs last seen before the new window
-drop out. The file is sorted by pair, so the update is a binary search and an insertion.
+drop out. The file and each day's pairs are sorted, so an update is a merge of sorted runs.
 """
 
 from __future__ import annotations
@@ -73,9 +73,7 @@ def update_recent_customers(writer: LakeWriter, refreshed: dict[str, np.ndarray]
     last = window[-1]
     start = _number(window[0])
     stored = manifest.recent_customers
-    keys = np.zeros(0, dtype=np.int64)
-    days = np.zeros(0, dtype=np.int64)
-    pending: list[tuple[int, np.ndarray]] = []
+    runs: list[tuple[np.ndarray, np.ndarray]] = []
     if stored and not all(day in refreshed for day in window if day in manifest.member_daily):
         table = pq.read_table(str(writer.lake.folder / stored["file"]), partitioning=None)
         keys = (np.asarray(table.column("group_key").to_numpy(), dtype=np.int64) << 32) | (
@@ -83,22 +81,25 @@ def update_recent_customers(writer: LakeWriter, refreshed: dict[str, np.ndarray]
         )
         days = day_numbers(table.column("last_day"))
         inside = days >= start
-        keys, days = keys[inside], days[inside]
+        runs.append((keys[inside], days[inside]))
     else:
         for day in window:
             if day not in refreshed and day in manifest.member_daily:
                 for pairs in _read_pairs(writer, manifest.member_daily[day]):
-                    pending.append((_number(day), pairs))
-    pending += [(_number(day), pairs) for day, pairs in refreshed.items() if day in window]
-    for day_number, pairs in sorted(pending, key=lambda item: item[0]):
-        # later days come last, so a pair found again takes the later day
-        at = np.searchsorted(keys, pairs)
-        found = at < len(keys)
-        found[found] = keys[at[found]] == pairs[found]
-        days[at[found]] = np.maximum(days[at[found]], day_number)
-        new = ~found
-        keys = np.insert(keys, at[new], pairs[new])
-        days = np.insert(days, at[new], day_number)
+                    runs.append((pairs, np.full(len(pairs), _number(day))))
+    runs += [
+        (pairs, np.full(len(pairs), _number(day)))
+        for day, pairs in refreshed.items()
+        if day in window
+    ]
+    keys = np.concatenate([keys for keys, _ in runs]) if runs else np.zeros(0, np.int64)
+    days = np.concatenate([days for _, days in runs]) if runs else np.zeros(0, np.int64)
+    # every run is sorted: a stable sort merges them; a pair seen on several days keeps the last
+    order = np.argsort(keys, kind="stable")
+    keys, days = keys[order], days[order]
+    if len(keys):
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        keys, days = keys[starts], np.maximum.reduceat(days, starts)
     folder = writer.scratch("recent_customers")
     table = pa.Table.from_arrays(
         [
