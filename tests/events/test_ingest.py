@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from qunyun.analytics.group_daily import group_daily_rows
 from qunyun.analytics.lake import open_lake
 from qunyun.core.errors import Conflict, InvalidInput
+from qunyun.events import id_index
 from qunyun.events import lake as lake_module
 from qunyun.events.actions import (
     EventsRejected,
@@ -717,3 +718,24 @@ def test_recent_customers_hold_each_customers_last_message_day_of_the_window(
             expected[key] = max(expected.get(key, day), day)  # type: ignore[type-var]
     assert last_day == (noon - timedelta(days=latest)).date().isoformat()
     assert stored == expected
+
+
+def test_id_runs_stop_growing_at_their_cap_and_still_find_every_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: runs capped at two ids, five imports of one event each
+    monkeypatch.setattr(id_index, "MAX_RUN_IDS", 2)
+    tenant = _tenant()
+    events = [_event(f"e{number}", 1763913600000 + number) for number in range(5)]
+    for event in events:
+        do_ingest_events(tenant, [event], root=tmp_path)
+
+    # when
+    again = do_ingest_events(tenant, events, root=tmp_path)
+    do_compact_events(tenant, root=tmp_path)
+
+    # then
+    runs = tenant_lake(tenant, tmp_path).manifest().id_runs
+    assert (again.accepted, again.duplicates) == (0, 5)
+    assert [run["count"] for run in runs] == [2, 2, 1]
+    assert do_ingest_events(tenant, events, root=tmp_path).duplicates == 5

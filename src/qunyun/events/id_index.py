@@ -7,8 +7,8 @@ reads the pages it touches rather than the lake; a hash found is only a candidat
 the ids of that day's event files confirm or refute, so a collision never drops an event.
 
 An import adds one run; the new run is merged into the newest stored one while it is at
-least half that one's size (a binary counter): a lake of n ids keeps about log2(n / batch)
-runs, and each hash is rewritten about as many times over its life.
+least half that one's size and the two hold at most ``MAX_RUN_IDS``: a lake of n ids keeps
+a few runs per doubling, and each hash is rewritten a few times over its life.
 """
 
 from __future__ import annotations
@@ -39,13 +39,25 @@ def day_numbers(days: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(days.cast(pa.int32()).to_numpy(), dtype=np.int64)
 
 
+MAX_RUN_IDS = 1 << 26
+"""Runs are not merged beyond this many ids (1 GiB), so that a merge needs bounded memory:
+a lake of 10^9 events keeps about 15 full runs, and a probe searches each."""
+
+
 def _merged(runs: list[np.ndarray]) -> np.ndarray:
     """Return one run holding the entries of ``runs`` (each sorted), sorted by hash."""
-    if len(runs) == 1:
-        return np.asarray(runs[0])
-    joined = np.concatenate([np.asarray(run) for run in runs], axis=1)
-    # a stable sort finds the sorted runs in the input and merges them in linear time
-    return joined[:, np.argsort(joined[0], kind="stable")]
+    merged = np.asarray(runs[0])
+    for run in runs[1:]:
+        newer = np.asarray(run)
+        # each newer entry goes after the older entries with a hash not above its own
+        at = np.searchsorted(merged[0], newer[0], "right") + np.arange(newer.shape[1])
+        out = np.empty((2, merged.shape[1] + newer.shape[1]), dtype=np.uint64)
+        older = np.ones(out.shape[1], dtype=bool)
+        older[at] = False
+        out[:, at] = newer
+        out[:, older] = merged
+        merged = out
+    return merged
 
 
 class IdIndex:
@@ -143,11 +155,15 @@ class IdIndex:
         if self.added:
             pending = _merged(self.added)
             self.added = []
-        elif merge_all and len(runs) >= 2:
+        elif merge_all and len(runs) >= 2 and runs[-1]["count"] + runs[-2]["count"] <= MAX_RUN_IDS:
             pending = self._take_newest_run()
         else:
             return
-        while runs and (merge_all or pending.shape[1] * MERGE_RATIO >= runs[-1]["count"]):
+        while (
+            runs
+            and (merge_all or pending.shape[1] * MERGE_RATIO >= runs[-1]["count"])
+            and pending.shape[1] + runs[-1]["count"] <= MAX_RUN_IDS
+        ):
             pending = _merged([self._take_newest_run(), pending])
         self._publish(pending)
 
