@@ -89,17 +89,22 @@ def update_recent_customers(writer: LakeWriter, refreshed: dict[str, np.ndarray]
                     runs.append((pairs, np.full(len(pairs), _number(day))))
     runs += [
         (pairs, np.full(len(pairs), _number(day)))
-        for day, pairs in refreshed.items()
+        for day, pairs in sorted(refreshed.items())
         if day in window
     ]
-    keys = np.concatenate([keys for keys, _ in runs]) if runs else np.zeros(0, np.int64)
-    days = np.concatenate([days for _, days in runs]) if runs else np.zeros(0, np.int64)
-    # every run is sorted: a stable sort merges them; a pair seen on several days keeps the last
-    order = np.argsort(keys, kind="stable")
-    keys, days = keys[order], days[order]
-    if len(keys):
-        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-        keys, days = keys[starts], np.maximum.reduceat(days, starts)
+    if len(runs) <= 3:
+        keys, days = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        for pairs, seen in runs:
+            keys, days = _merge_run(keys, days, pairs, seen)
+    else:
+        keys = np.concatenate([keys for keys, _ in runs])
+        days = np.concatenate([days for _, days in runs])
+        # every run is sorted: a stable sort merges them; a pair of several days keeps the last
+        order = np.argsort(keys, kind="stable")
+        keys, days = keys[order], days[order]
+        if len(keys):
+            starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+            keys, days = keys[starts], np.maximum.reduceat(days, starts)
     folder = writer.scratch("recent_customers")
     table = pa.Table.from_arrays(
         [
@@ -109,11 +114,36 @@ def update_recent_customers(writer: LakeWriter, refreshed: dict[str, np.ndarray]
         ],
         schema=RECENT_CUSTOMERS_SCHEMA,
     )
-    pq.write_table(table, str(folder / "part.parquet"), compression="snappy")
+    pq.write_table(table, str(folder / "part.parquet"), compression="snappy", use_dictionary=False)
     if stored:
         writer.retire([stored["file"]])
     ((_, name),) = writer.publish(folder, "recent_customers")
     manifest.recent_customers = {"file": name, "day": last}
+
+
+def _merge_run(
+    keys: np.ndarray, days: np.ndarray, pairs: np.ndarray, seen: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge sorted unique ``pairs`` seen on ``seen`` days into sorted unique ``keys``.
+
+    A pair already there keeps the later of its two days; the others are placed in order.
+    """
+    if not len(keys):
+        return pairs, seen
+    at = np.searchsorted(keys, pairs)
+    found = at < len(keys)
+    found[found] = keys[at[found]] == pairs[found]
+    days = days.copy()
+    days[at[found]] = np.maximum(days[at[found]], seen[found])
+    new = np.flatnonzero(~found)
+    place = at[new] + np.arange(len(new))
+    merged_keys = np.empty(len(keys) + len(new), dtype=np.int64)
+    merged_days = np.empty(len(merged_keys), dtype=np.int64)
+    old = np.ones(len(merged_keys), dtype=bool)
+    old[place] = False
+    merged_keys[place], merged_days[place] = pairs[new], seen[new]
+    merged_keys[old], merged_days[old] = keys, days
+    return merged_keys, merged_days
 
 
 def _number(day: str) -> int:
