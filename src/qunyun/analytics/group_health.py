@@ -152,40 +152,52 @@ def group_health(
         "customer_senders",
         *(name for name in per_group.columns if name != "group_key"),
     ).to_pyarrow()
-    figures = {row["group_id"]: row for row in rows.to_pylist()}
-    for group_id in known_groups:
-        figures.setdefault(group_id, {"group_id": group_id})
-    result = []
-    for group_id, row in figures.items():
-        counts = {
-            name: int(row.get(name) or 0)
-            for name in (
-                "customer_messages",
-                "active_days",
-                "customer_senders",
-                "staff_messages",
-                "previous_customer_messages",
-                "life_messages",
-            )
-        }
-        result.append(
-            GroupHealth(
-                group_id=group_id,
-                customer_messages=counts["customer_messages"],
-                active_days=counts["active_days"],
-                customer_senders=counts["customer_senders"],
-                staff_messages=counts["staff_messages"],
-                previous_customer_messages=counts["previous_customer_messages"],
-                last_customer_message=row.get("last_customer_message"),
-                status=classify(
-                    counts["customer_messages"],
-                    counts["active_days"],
-                    counts["customer_senders"],
-                    counts["life_messages"],
-                ),
-                trend=trend(counts["customer_messages"], counts["previous_customer_messages"]),
-            )
+    # column lists rather than a dict per row: there are tens of thousands of groups
+    columns = rows.to_pydict()
+    ids = list(columns["group_id"])
+    figures = {
+        name: [int(value or 0) for value in columns[name]]
+        for name in (
+            "customer_messages",
+            "active_days",
+            "customer_senders",
+            "staff_messages",
+            "previous_customer_messages",
+            "life_messages",
         )
+    }
+    lasts = list(columns["last_customer_message"])
+    seen = set(ids)
+    for group_id in dict.fromkeys(known_groups):
+        if group_id not in seen:
+            ids.append(group_id)
+            for values in figures.values():
+                values.append(0)
+            lasts.append(None)
+    result = [
+        GroupHealth(
+            group_id=group_id,
+            customer_messages=recent,
+            active_days=active_days,
+            customer_senders=senders,
+            staff_messages=staff,
+            previous_customer_messages=previous,
+            last_customer_message=last,
+            status=classify(recent, active_days, senders, life),
+            trend=trend(recent, previous),
+        )
+        for group_id, recent, active_days, senders, staff, previous, life, last in zip(
+            ids,
+            figures["customer_messages"],
+            figures["active_days"],
+            figures["customer_senders"],
+            figures["staff_messages"],
+            figures["previous_customer_messages"],
+            figures["life_messages"],
+            lasts,
+            strict=True,
+        )
+    ]
     order = {status: index for index, status in enumerate(STATUSES)}
     return sorted(result, key=lambda health: (order[health.status], health.group_id))
 
