@@ -738,4 +738,7 @@ def test_id_runs_stop_growing_at_their_cap_and_still_find_every_id(
     runs = tenant_lake(tenant, tmp_path).manifest().id_runs
     assert (again.accepted, again.duplicates) == (0, 5)
     assert [run["count"] for run in runs] == [2, 2, 1]
+    # merged runs are deleted at once: only writers read them
+    assert list((tmp_path / "tenant=acme" / ".retired").glob("*.npy")) == []
+    assert len(list((tmp_path / "tenant=acme" / "ids").iterdir())) == 3
     assert do_ingest_events(tenant, events, root=tmp_path).duplicates == 5

@@ -90,7 +90,7 @@ class IdIndex:
         buckets = [name for files in manifest.ids.values() for name in files]
         self.writer.retire(buckets)
         self.retired_files += len(buckets)
-        self.writer.retire([run["file"] for run in manifest.id_runs])
+        self.writer.drop([run["file"] for run in manifest.id_runs])
         manifest.ids = {}
         manifest.id_runs = []
         self.stored_runs = []
@@ -170,7 +170,7 @@ class IdIndex:
     def _take_newest_run(self) -> np.ndarray:
         run = self.writer.manifest.id_runs.pop()
         self.stored_runs.pop()
-        self.writer.retire([run["file"]])
+        self.writer.drop([run["file"]])
         self.retired_files += 1
         return np.asarray(np.load(self.writer.lake.folder / run["file"]))
 

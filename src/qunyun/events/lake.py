@@ -320,6 +320,7 @@ class LakeWriter:
         self.staging = staging
         self.moved: list[Path] = []
         self.obsolete: list[Path] = []
+        self.unread: list[Path] = []
         self._connection: duckdb.DuckDBPyConnection | None = None
 
     @property
@@ -372,6 +373,13 @@ class LakeWriter:
         """Mark published files to delete once the new manifest is in place."""
         self.obsolete.extend(self.lake.folder / name for name in names)
 
+    def drop(self, names: list[str]) -> None:
+        """Mark published files that only writers read (the id index) to delete at commit.
+
+        Readers never open them, so they need no time in ``.retired``.
+        """
+        self.unread.extend(self.lake.folder / name for name in names)
+
     def commit(self) -> None:
         """Publish the staged changes: replace the manifest atomically, then retire old files.
 
@@ -389,6 +397,9 @@ class LakeWriter:
             os.fsync(handle.fileno())
         os.replace(temporary, folder / "manifest.json")
         self.moved = []
+        for path in self.unread:
+            path.unlink(missing_ok=True)
+        self.unread = []
         retired = folder / ".retired"
         retired.mkdir(exist_ok=True)
         stamp = int(time.time())
