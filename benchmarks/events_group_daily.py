@@ -179,21 +179,11 @@ def _windows(as_of: date) -> dict[str, date]:
 
 def _health_rows(figures: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     """Turn per-group figures into ``HEALTH`` rows with the analytics' own status rules."""
-    from qunyun.analytics.group_health import classify, trend
+    from qunyun.analytics.group_health import COUNTED, classify, trend
 
     rows = []
     for row in figures:
-        counts = {
-            name: int(row.get(name) or 0)
-            for name in (
-                "customer_messages",
-                "active_days",
-                "customer_senders",
-                "staff_messages",
-                "previous_customer_messages",
-                "life_messages",
-            )
-        }
+        counts = {name: int(row.get(name) or 0) for name in COUNTED}
         status = classify(
             counts["customer_messages"],
             counts["active_days"],

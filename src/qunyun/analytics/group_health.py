@@ -35,6 +35,16 @@ STATUSES = ("dead", "dormant", "quiet", "active")
 """Statuses from the worst; exports list groups in this order."""
 STATUS_LABELS = {"active": "活跃", "quiet": "冷清", "dormant": "沉睡", "dead": "僵尸"}
 
+COUNTED = (
+    "customer_messages",
+    "active_days",
+    "customer_senders",
+    "staff_messages",
+    "previous_customer_messages",
+    "life_messages",
+)
+"""The per-group counts health is computed from (null in the engine's result means 0)."""
+
 GROUP_HEALTH_HEADER = (
     "group_id",
     "status",
@@ -155,17 +165,7 @@ def group_health(
     # column lists rather than a dict per row: there are tens of thousands of groups
     columns = rows.to_pydict()
     ids = list(columns["group_id"])
-    figures = {
-        name: [int(value or 0) for value in columns[name]]
-        for name in (
-            "customer_messages",
-            "active_days",
-            "customer_senders",
-            "staff_messages",
-            "previous_customer_messages",
-            "life_messages",
-        )
-    }
+    figures = {name: [int(value or 0) for value in columns[name]] for name in COUNTED}
     lasts = list(columns["last_customer_message"])
     seen = set(ids)
     for group_id in dict.fromkeys(known_groups):
