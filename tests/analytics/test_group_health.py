@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 import tempfile
 from datetime import UTC, date, datetime, timedelta
@@ -112,16 +113,22 @@ def events(draw: st.DrawFn) -> dict[str, object]:
     }
 
 
-@settings(max_examples=30, deadline=None)
-@given(st.lists(events(), min_size=1, max_size=120))
-def test_group_health_matches_a_plain_implementation(batch: list[dict[str, object]]) -> None:
+@settings(max_examples=40, deadline=None)
+@given(st.lists(events(), min_size=1, max_size=120), st.lists(st.integers(1, 119), max_size=3))
+def test_group_health_matches_a_plain_implementation(
+    batch: list[dict[str, object]], cuts: list[int]
+) -> None:
+    # given: the events in several imports (later ones bring late events for older days,
+    # and new last days that move the recent-customers window)
     tenant = Tenant(
         slug="acme", name="A", timezone="Asia/Shanghai", created_at=datetime(2026, 1, 1, tzinfo=UTC)
     )
     known = ["G2", "G9"]
+    bounds = [0, *sorted(cut for cut in cuts if cut < len(batch)), len(batch)]
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        do_ingest_events(tenant, batch, skip_invalid=False, root=root)
+        for start, end in itertools.pairwise(bounds):
+            do_ingest_events(tenant, batch[start:end], skip_invalid=False, root=root)
 
         health = group_health(open_lake(tenant_lake(tenant, root)), AS_OF, known)
 

@@ -4,7 +4,7 @@ import json
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,12 +13,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from qunyun.analytics.group_daily import group_daily_rows
 from qunyun.analytics.lake import open_lake
 from qunyun.core.errors import Conflict, InvalidInput
+from qunyun.events import id_index
 from qunyun.events import lake as lake_module
 from qunyun.events.actions import (
     EventsRejected,
@@ -28,7 +29,7 @@ from qunyun.events.actions import (
     do_rebuild_rollups,
     tenant_lake,
 )
-from qunyun.events.lake import ID_BUCKETS, id_buckets
+from qunyun.events.lake import id_hashes
 from qunyun.org.models import Tenant
 
 from ..conftest import Cli
@@ -65,9 +66,22 @@ def _lake_events(tenant: Tenant, root: Path) -> list[tuple[str, str, str]]:
 
 
 def _published_files(root: Path) -> int:
-    """Return how many Parquet files the tenant folder holds, retired ones left out."""
+    """Return how many data files (Parquet, id index) the tenant folder holds, retired ones left out."""
     folder = root / "tenant=acme"
-    return sum(1 for path in folder.rglob("*.parquet") if ".retired" not in path.parts)
+    return sum(
+        1
+        for path in folder.rglob("*")
+        if path.suffix in (".parquet", ".npy") and ".retired" not in path.parts
+    )
+
+
+def _ingest_in_pieces(
+    tenant: Tenant, events: list[dict[str, object]], cuts: list[int], root: Path
+) -> None:
+    """Ingest ``events`` in calls that end at the ``cuts`` (positions; larger ones ignored)."""
+    bounds = [0, *sorted(cut for cut in cuts if cut < len(events)), len(events)]
+    for start, end in pairwise(bounds):
+        do_ingest_events(tenant, events[start:end], skip_invalid=False, root=root)
 
 
 def _write_jsonl(path: Path, records: list[object]) -> Path:
@@ -225,10 +239,11 @@ def test_compact_command_merges_days_ids_and_dictionaries(tmp_path: Path) -> Non
     again = do_compact_events(tenant, root=tmp_path)
 
     manifest = tenant_lake(tenant, tmp_path).manifest()
-    assert removed == 2 + 2 + (3 - len(manifest.ids))  # day, members, ids (buckets may repeat)
+    assert removed == 2 + 2  # the day's files, members' files (imports merged the id runs)
     assert again == 0
     assert len(manifest.events["2026-11-23"]) == 1
     assert len(manifest.members) == 1
+    assert manifest.id_runs == [{"file": manifest.id_runs[0]["file"], "count": 3}]
     assert [event_id for event_id, _, _ in _lake_events(tenant, tmp_path)] == ["e0", "e1", "e2"]
     assert _published_files(tmp_path) == len(manifest.files())
 
@@ -396,17 +411,25 @@ def test_events_compact_command(cli: Cli, tmp_path: Path) -> None:
     assert second.output == "事件库无需合并。\n"
 
 
-def test_id_buckets_never_change_and_spread_evenly() -> None:
-    # stored id files are found by these buckets: a change would make old ids invisible
-    assert id_buckets(
-        pa.array(["e1", "E0000000001", "a-much-longer-event-id-0001", "事件-1", ""])
-    ).to_pylist() == [55, 14, 23, 4, 12]
-    counts = np.bincount(
-        id_buckets(pa.array([f"E{n}" for n in range(64_000)])).to_numpy(), minlength=ID_BUCKETS
-    )
-    assert len(counts) == ID_BUCKETS
-    assert counts.min() > 800
-    assert counts.max() < 1200
+def test_id_hashes_never_change_and_spread_evenly() -> None:
+    # the id index stores these hashes: a change would make old ids invisible
+    assert [
+        hex(value)
+        for value in id_hashes(
+            pa.array(["e1", "E0000000001", "a-much-longer-event-id-0001", "事件-1", ""])
+        ).tolist()
+    ] == [
+        "0x438c5aa2496b5b56",
+        "0xa6cbf9d3678bfcc5",
+        "0x27320daceb73c5a0",
+        "0x2dd603e2229e173c",
+        "0xb9034ad37056f5fb",
+    ]
+    hashes = id_hashes(pa.array([f"E{n}" for n in range(64_000)]))
+    counts = np.bincount((hashes >> np.uint64(58)).astype(np.int64), minlength=64)
+    assert len(np.unique(hashes)) == 64_000
+    assert counts.min() > 900
+    assert counts.max() < 1100
 
 
 def test_csv_rows_keep_spreadsheet_numbers_through_line_breaks_and_bad_widths(
@@ -546,14 +569,12 @@ def test_the_lake_holds_the_first_event_of_each_id_however_the_batches_fall(
         _event(f"e{number}", 1763913600000 + minutes * 60_000, member_id=f"S{member}")
         for number, member, minutes in draws
     ]
-    bounds = [0, *sorted(cut for cut in cuts if cut < len(events)), len(events)]
     tenant = _tenant()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
 
         # when
-        for start, end in pairwise(bounds):
-            do_ingest_events(tenant, events[start:end], skip_invalid=False, root=root)
+        _ingest_in_pieces(tenant, events, cuts, root)
         stored = _lake_events(tenant, root)
 
     # then
@@ -596,3 +617,128 @@ def test_a_second_writer_waits_for_the_first_to_finish(tmp_path: Path) -> None:
     # then
     assert result.accepted == 1
     assert time.monotonic() - started >= 0.2
+
+
+def test_a_lake_with_ids_by_bucket_is_indexed_on_its_next_write(tmp_path: Path) -> None:
+    # given: a lake as written before the id index, its ids in a bucket file
+    tenant = _tenant()
+    do_ingest_events(
+        tenant, [_event("e1", 1763913600000), _event("e2", 1763913600000)], root=tmp_path
+    )
+    folder = tmp_path / "tenant=acme"
+    stored = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    for run in stored.pop("id_runs"):
+        (folder / run["file"]).unlink()
+    (folder / "ids" / "bucket=07").mkdir(parents=True)
+    pq.write_table(pa.table({"event_id": ["e1", "e2"]}), folder / "ids/bucket=07/part-old.parquet")
+    stored["ids"] = {"07": ["ids/bucket=07/part-old.parquet"]}
+    (folder / "manifest.json").write_text(json.dumps(stored), encoding="utf-8")
+
+    # when
+    result = do_ingest_events(
+        tenant, [_event("e1", 1763913600000), _event("e3", 1763913600000)], root=tmp_path
+    )
+
+    # then
+    manifest = tenant_lake(tenant, tmp_path).manifest()
+    assert (result.accepted, result.duplicates) == (1, 1)
+    assert manifest.ids == {}
+    assert [run["count"] for run in manifest.id_runs] == [3]
+    assert _published_files(tmp_path) == len(manifest.files())
+    assert [event_id for event_id, _, _ in _lake_events(tenant, tmp_path)] == ["e1", "e2", "e3"]
+
+
+@settings(max_examples=60, deadline=None)
+@example(  # a late message must not move a customer's last day back
+    [(0, "message", "G1", "store", 1), (5, "message", "G1", "store", 1)], [1]
+)
+@example(  # a new message moves a customer's last day on
+    [(5, "message", "G1", "store", 1), (0, "message", "G1", "store", 1)], [1]
+)
+@example(  # a new last day drops the customers last seen before the window
+    [
+        (30, "message", "G1", "store", 1),
+        (10, "message", "G2", "store", 2),
+        (0, "join", "G2", "store", 3),
+    ],
+    [2],
+)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 45),
+            st.sampled_from(["message", "message", "join"]),
+            st.sampled_from(["G1", "G2", ""]),
+            st.sampled_from(["store", "staff"]),
+            st.integers(0, 3),
+        ),
+        min_size=1,
+        max_size=40,
+    ),
+    st.lists(st.integers(1, 39), max_size=3),
+)
+def test_recent_customers_hold_each_customers_last_message_day_of_the_window(
+    draws: list[tuple[int, str, str, str, int]], cuts: list[int]
+) -> None:
+    # given: events over 46 days in several imports, late ones among them
+    noon = datetime(2026, 11, 23, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
+    events = [
+        _event(
+            f"e{number}",
+            int((noon.timestamp() - days_back * 86400) * 1000),
+            kind,
+            group_id=group,
+            member_kind=member_kind,
+            member_id=f"M{member}",
+        )
+        for number, (days_back, kind, group, member_kind, member) in enumerate(draws)
+    ]
+    tenant = _tenant()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+
+        # when
+        _ingest_in_pieces(tenant, events, cuts, root)
+        tables = open_lake(tenant_lake(tenant, root))
+        recent = tables.recent_customers
+        named = recent.join(tables.groups, "group_key").join(tables.members, "member_key")
+        stored = {
+            (row["group_id"], row["member_id"]): row["last_day"]
+            for row in named.to_pyarrow().to_pylist()
+        }
+        last_day = tables.manifest.recent_customers["day"]
+
+    # then
+    latest = min(days_back for days_back, *_ in draws)
+    expected: dict[tuple[str, str], object] = {}
+    for days_back, kind, group, member_kind, member in draws:
+        if kind == "message" and group and member_kind != "staff" and days_back - latest < 28:
+            day = (noon - timedelta(days=days_back)).date()
+            key = (group, f"M{member}")
+            expected[key] = max(expected.get(key, day), day)  # type: ignore[type-var]
+    assert last_day == (noon - timedelta(days=latest)).date().isoformat()
+    assert stored == expected
+
+
+def test_id_runs_stop_growing_at_their_cap_and_still_find_every_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: runs capped at two ids, five imports of one event each
+    monkeypatch.setattr(id_index, "MAX_RUN_IDS", 2)
+    tenant = _tenant()
+    events = [_event(f"e{number}", 1763913600000 + number) for number in range(5)]
+    for event in events:
+        do_ingest_events(tenant, [event], root=tmp_path)
+
+    # when
+    again = do_ingest_events(tenant, events, root=tmp_path)
+    do_compact_events(tenant, root=tmp_path)
+
+    # then
+    runs = tenant_lake(tenant, tmp_path).manifest().id_runs
+    assert (again.accepted, again.duplicates) == (0, 5)
+    assert [run["count"] for run in runs] == [2, 2, 1]
+    # merged runs are deleted at once: only writers read them
+    assert list((tmp_path / "tenant=acme" / ".retired").glob("*.npy")) == []
+    assert len(list((tmp_path / "tenant=acme" / "ids").iterdir())) == 3
+    assert do_ingest_events(tenant, events, root=tmp_path).duplicates == 5

@@ -6,7 +6,7 @@ on the engine (``QUNYUN_ANALYTICS_ENGINE``). DuckDB reads the Parquet files in t
 default: Spark inside this process's JVM, on every core; ``QUNYUN_SPARK_CONF`` adds Spark
 settings) and the same expressions compile to Spark SQL. One Spark session serves the whole process (the JVM starts once, in a few seconds);
 each opened lake gets its own child session so that the table names of two lakes never meet.
-Imports (deduplication, the per-day rollups) stay on DuckDB: they write one day at a time.
+Imports (deduplication, keys, the per-day rollups) run in the process: they write a day at a time.
 """
 
 from __future__ import annotations

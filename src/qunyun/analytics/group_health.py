@@ -23,10 +23,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qunyun.analytics.lake import LakeTables
+from qunyun.events.recent import RECENT_DAYS
 from qunyun.groups.models import Group
 from qunyun.org.models import Tenant
 
-RECENT_DAYS = 28
 LIFE_DAYS = 90
 ACTIVE_DAYS = 8
 ACTIVE_SENDERS = 3
@@ -34,6 +34,16 @@ TREND_CHANGE = 0.2
 STATUSES = ("dead", "dormant", "quiet", "active")
 """Statuses from the worst; exports list groups in this order."""
 STATUS_LABELS = {"active": "活跃", "quiet": "冷清", "dormant": "沉睡", "dead": "僵尸"}
+
+COUNTED = (
+    "customer_messages",
+    "active_days",
+    "customer_senders",
+    "staff_messages",
+    "previous_customer_messages",
+    "life_messages",
+)
+"""The per-group counts health is computed from (null in the engine's result means 0)."""
 
 GROUP_HEALTH_HEADER = (
     "group_id",
@@ -124,15 +134,21 @@ def group_health(
         life_messages=daily.customer_messages.sum(where=in_life),
         last_customer_message=daily.day.max(where=spoke & in_life),
     )
-    rollup = lake.member_daily
-    speakers = rollup.filter(
-        rollup.group_key.notnull()
-        & (rollup.messages > 0)
-        & ~rollup.is_staff
-        & (rollup.day >= recent_start)
-        & (rollup.day <= as_of)
-    )
-    speakers = speakers.select("group_key", "member_key").distinct()
+    stored = lake.manifest.recent_customers
+    if stored and as_of >= date.fromisoformat(stored["day"]):
+        # from the lake's last day on, the window's customers are a count, not a distinct
+        recent_customers = lake.recent_customers
+        speakers = recent_customers.filter(recent_customers.last_day >= recent_start)
+    else:
+        rollup = lake.member_daily
+        speakers = rollup.filter(
+            rollup.group_key.notnull()
+            & (rollup.messages > 0)
+            & ~rollup.is_staff
+            & (rollup.day >= recent_start)
+            & (rollup.day <= as_of)
+        )
+        speakers = speakers.select("group_key", "member_key").distinct()
     senders = speakers.group_by("group_key").aggregate(customer_senders=speakers.count())
     seen = lake.group_daily.filter(lake.group_daily.day <= as_of)
     seen = seen.select("group_key").distinct()
@@ -146,40 +162,42 @@ def group_health(
         "customer_senders",
         *(name for name in per_group.columns if name != "group_key"),
     ).to_pyarrow()
-    figures = {row["group_id"]: row for row in rows.to_pylist()}
-    for group_id in known_groups:
-        figures.setdefault(group_id, {"group_id": group_id})
-    result = []
-    for group_id, row in figures.items():
-        counts = {
-            name: int(row.get(name) or 0)
-            for name in (
-                "customer_messages",
-                "active_days",
-                "customer_senders",
-                "staff_messages",
-                "previous_customer_messages",
-                "life_messages",
-            )
-        }
-        result.append(
-            GroupHealth(
-                group_id=group_id,
-                customer_messages=counts["customer_messages"],
-                active_days=counts["active_days"],
-                customer_senders=counts["customer_senders"],
-                staff_messages=counts["staff_messages"],
-                previous_customer_messages=counts["previous_customer_messages"],
-                last_customer_message=row.get("last_customer_message"),
-                status=classify(
-                    counts["customer_messages"],
-                    counts["active_days"],
-                    counts["customer_senders"],
-                    counts["life_messages"],
-                ),
-                trend=trend(counts["customer_messages"], counts["previous_customer_messages"]),
-            )
+    # column lists rather than a dict per row: there are tens of thousands of groups
+    columns = rows.to_pydict()
+    ids = list(columns["group_id"])
+    figures = {name: [int(value or 0) for value in columns[name]] for name in COUNTED}
+    lasts = list(columns["last_customer_message"])
+    seen = set(ids)
+    for group_id in dict.fromkeys(known_groups):
+        if group_id not in seen:
+            ids.append(group_id)
+            for values in figures.values():
+                values.append(0)
+            lasts.append(None)
+    result = [
+        GroupHealth(
+            group_id=group_id,
+            customer_messages=recent,
+            active_days=active_days,
+            customer_senders=senders,
+            staff_messages=staff,
+            previous_customer_messages=previous,
+            last_customer_message=last,
+            status=classify(recent, active_days, senders, life),
+            trend=trend(recent, previous),
         )
+        for group_id, recent, active_days, senders, staff, previous, life, last in zip(
+            ids,
+            figures["customer_messages"],
+            figures["active_days"],
+            figures["customer_senders"],
+            figures["staff_messages"],
+            figures["previous_customer_messages"],
+            figures["life_messages"],
+            lasts,
+            strict=True,
+        )
+    ]
     order = {status: index for index, status in enumerate(STATUSES)}
     return sorted(result, key=lambda health: (order[health.status], health.group_id))
 

@@ -54,7 +54,9 @@ class LakeTables:
     ``events`` are the events; ``member_daily`` the rollup with one row per local day, group
     (null for events outside groups) and member, counting each kind of event; ``group_daily``
     the stored group-daily figures by group key; ``members`` and
-    ``groups`` the dictionaries from dense keys to ids.
+    ``groups`` the dictionaries from dense keys to ids; ``recent_customers`` the last day each
+    customer spoke in each group, over the 28 days ending on ``manifest.recent_customers["day"]``
+    (``events.recent``).
     """
 
     backend: BaseBackend
@@ -64,6 +66,7 @@ class LakeTables:
     members: Table
     groups: Table
     manifest: Manifest
+    recent_customers: Table
 
 
 def open_lake(
@@ -127,7 +130,17 @@ def open_lake(
     groups = _dictionary(
         backend, lake, manifest.groups, "groups", {"group_key": dt.int32, "group_id": dt.string}
     )
-    return LakeTables(backend, events, member_daily, group_daily, members, groups, manifest)
+    if manifest.recent_customers:
+        recent = read_parquet(
+            backend, [str(lake.folder / manifest.recent_customers["file"])], "recent_customers"
+        )
+    else:
+        recent = empty_table(
+            backend,
+            "recent_customers",
+            ibis.schema({"group_key": dt.int32, "member_key": dt.int32, "last_day": dt.date}),
+        )
+    return LakeTables(backend, events, member_daily, group_daily, members, groups, manifest, recent)
 
 
 def _dictionary(

@@ -8,7 +8,8 @@ stays), give new members and groups dense integer keys, and publish the new file
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,15 +23,18 @@ import pyarrow.parquet as pq
 from qunyun.core.errors import QunyunError
 from qunyun.core.settings import get_settings
 from qunyun.core.tabular import write_csv
+from qunyun.events.id_index import IdIndex, day_name, day_numbers
+from qunyun.events.keys import KeyDictionary
 from qunyun.events.lake import (
     COMPACT_FILES,
     LakeWriter,
     TenantLake,
-    id_buckets,
+    id_hashes,
     read_parquet_sql,
     sql_path,
 )
 from qunyun.events.readers import open_event_file, records_table
+from qunyun.events.recent import customer_pairs, recent_window, update_recent_customers
 from qunyun.events.schema import FIELDS, KIND_COUNTS, LAKE_COLUMNS
 from qunyun.events.validation import check_event_batch
 from qunyun.org.models import Tenant
@@ -164,12 +168,15 @@ def do_import_events(
 
 
 def do_compact_events(tenant: Tenant, *, root: Path | None = None) -> int:
-    """Merge every day and id bucket of the tenant's lake into one file each; return files removed.
+    """Merge every day, the id index and the dictionaries into one file each; return files removed.
 
     Days without their rollups (a lake written before rollups existed) get them.
     """
     with tenant_lake(tenant, root).writing() as writer:
         removed = _compact(writer, min_files=2)
+        index = IdIndex(writer, lambda day: [])
+        index.write(merge_all=True)
+        removed += max(index.retired_files - 1, 0)
         manifest = writer.manifest
         missing = sorted(
             day
@@ -213,8 +220,13 @@ def _refresh_rollups(writer: LakeWriter, days: list[str]) -> None:
     folder = writer.scratch("member_daily")
     group_folder = writer.scratch("group_daily")
 
+    pairs: dict[str, np.ndarray] = {}
+    window = set(recent_window(manifest))
+
     def refresh(day: str) -> None:
         member_daily, group_daily = day_rollups(day, writer.lake.event_files(manifest, [day]))
+        if day in window:
+            pairs[day] = customer_pairs(member_daily)
         for target, table in ((folder, member_daily), (group_folder, group_daily)):
             (target / f"day={day}").mkdir()
             pq.write_table(
@@ -237,6 +249,7 @@ def _refresh_rollups(writer: LakeWriter, days: list[str]) -> None:
         manifest.member_daily.setdefault(day, []).append(name)
     for day, name in writer.publish(group_folder, "group_daily"):
         manifest.group_daily.setdefault(day, []).append(name)
+    update_recent_customers(writer, pairs)
 
 
 _KIND_CODES = {kind: code for code, kind in enumerate(KIND_COUNTS)}
@@ -367,8 +380,26 @@ def _cells(table: pa.Table, position: int) -> list[str]:
     return ["" if record.get(name) is None else str(record[name]) for name in FIELDS]
 
 
+CHUNK_ROWS = 2_000_000
+"""Events deduplicated, keyed and written at a time; a larger import is staged on disk."""
+
+WRITE_STEPS = (
+    "deduplicate, key, write",
+    "dictionaries",
+    "id index",
+    "compact",
+    "rollups",
+    "publish",
+)
+"""The steps of an import's ``write`` phase, in order (``progress("write", done, total)``)."""
+
+
 class _Ingestion:
-    """Validated batches collected in order, then deduplicated and written in one go."""
+    """Validated batches collected in order, then deduplicated and written in one go.
+
+    Batches stay in memory up to ``CHUNK_ROWS`` events; with ``stage`` (file imports) more
+    than that go to staging files, so that a file of any size imports in bounded memory.
+    """
 
     def __init__(self, writer: LakeWriter, zone: str, *, stage: bool = False) -> None:
         self.writer = writer
@@ -376,6 +407,7 @@ class _Ingestion:
         self.stage = stage
         self.seq = 0
         self.tables: list[pa.Table] = []
+        self.held = 0
         self.staged: list[Path] = []
 
     def add(self, raw: pa.Table) -> list[tuple[int, str]]:
@@ -383,219 +415,159 @@ class _Ingestion:
         checked = check_event_batch(raw, self.seq, self.zone)
         self.seq += raw.num_rows
         if checked.valid.num_rows:
-            valid = checked.valid
-            checked.valid = valid.append_column("bucket", id_buckets(valid.column("event_id")))
-            if self.stage:
-                folder = self.writer.scratch("incoming")
-                target = folder / f"batch-{len(self.staged):06d}.parquet"
-                pq.write_table(checked.valid, target, compression="lz4")
-                self.staged.append(target)
-            else:
-                self.tables.append(checked.valid)
+            self.tables.append(checked.valid)
+            self.held += checked.valid.num_rows
+            if self.stage and self.held > CHUNK_ROWS:
+                self._spill()
         return checked.rejected
+
+    def _spill(self) -> None:
+        folder = self.writer.scratch("incoming")
+        for table in self.tables:
+            target = folder / f"batch-{len(self.staged):06d}.parquet"
+            pq.write_table(table, target, compression="lz4")
+            self.staged.append(target)
+        self.tables, self.held = [], 0
+
+    def _chunks(self) -> Iterator[pa.Table]:
+        """Yield the valid events in arrival order, at most about ``CHUNK_ROWS`` at a time."""
+        pending: list[pa.Table] = []
+        rows = 0
+        tables = itertools.chain((pq.read_table(path) for path in self.staged), self.tables)
+        for table in tables:
+            if pending and rows + table.num_rows > CHUNK_ROWS:
+                yield pa.concat_tables(pending)
+                pending, rows = [], 0
+            pending.append(table)
+            rows += table.num_rows
+        if pending:
+            yield pa.concat_tables(pending)
 
     def finish(self, result: IngestResult, progress: Progress | None = None) -> None:
         """Deduplicate, key and write the collected events, compact and publish."""
-        steps = 5
 
         def step(done: int) -> None:
             if progress is not None:
-                progress("write", done, steps)
+                progress("write", done, len(WRITE_STEPS))
 
-        connection = self.writer.connection
-        manifest = self.writer.manifest
         if not self.staged and not self.tables:
             return
+        writer = self.writer
+        manifest = writer.manifest
         step(0)
-        if self.staged:
-            connection.execute(
-                f"CREATE TEMP VIEW incoming AS SELECT * FROM {read_parquet_sql(self.staged)}"
-            )
-        else:
-            connection.register("incoming", pa.concat_tables(self.tables))
-        connection.execute(
-            """
-            CREATE TEMP TABLE fresh AS
-            SELECT * FROM incoming
-            QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY seq) = 1
-            """
-        )
-        buckets = [
-            str(row[0]) for row in connection.sql("SELECT DISTINCT bucket FROM fresh").fetchall()
-        ]
-        known = [
-            self.writer.lake.folder / name for b in buckets for name in manifest.ids.get(b, [])
-        ]
-        if known:
-            # DuckDB builds a semi or anti join's hash table on its right side: probe the
-            # (large) known ids with the batch, then drop the (few) hits from the batch.
-            connection.execute(
-                f"""
-                CREATE TEMP TABLE known AS
-                SELECT k.event_id FROM {read_parquet_sql(known)} k
-                SEMI JOIN fresh f ON k.event_id = f.event_id
-                """
-            )
-            connection.execute(
-                """
-                CREATE TEMP TABLE survivors AS
-                SELECT f.* FROM fresh f ANTI JOIN known k ON f.event_id = k.event_id
-                """
-            )
-        else:
-            connection.execute("CREATE TEMP VIEW survivors AS SELECT * FROM fresh")
-        step(1)
-        incoming = _count(connection, "incoming")
-        result.accepted = _count(connection, "survivors")
+        events = writer.scratch("events")
+        index = IdIndex(writer, lambda day: sorted((events / f"day={day}").glob("*.parquet")))
+        members = KeyDictionary(writer, "members")
+        groups = KeyDictionary(writer, "groups")
+        incoming = 0
+        for number, chunk in enumerate(self._chunks()):
+            incoming += chunk.num_rows
+            survivors, days = self._new_events(chunk, index)
+            if not survivors.num_rows:
+                continue
+            result.accepted += survivors.num_rows
+            keyed = _keyed(survivors, members, groups)
+            _write_by_day(keyed, days, events, f"part-{number:06d}.parquet")
         result.duplicates = incoming - result.accepted
         if result.accepted == 0:
             return
-        result.new_members = self._extend_dictionary(
-            "members",
-            ("member_key", "member_kind", "member_id"),
-            """
-            SELECT member_kind, member_id FROM survivors
-            UNION
-            SELECT inviter_kind, inviter_id FROM survivors
-            WHERE inviter_kind IS NOT NULL AND inviter_id IS NOT NULL
-            """,
-        )
-        result.new_groups = self._extend_dictionary(
-            "groups",
-            ("group_key", "group_id"),
-            "SELECT DISTINCT group_id FROM survivors WHERE group_id IS NOT NULL",
-        )
-        step(2)
-        columns = ", ".join(
-            {
-                "group_key": "g.group_key",
-                "member_key": "m.member_key",
-                "inviter_key": "i.member_key AS inviter_key",
-            }.get(name, f"s.{name}")
-            for name in LAKE_COLUMNS
-        )
-        events = self.writer.scratch("events")
-        connection.execute(
-            f"""
-            COPY (
-                SELECT {columns}
-                FROM survivors s
-                JOIN all_members m ON m.member_kind = s.member_kind AND m.member_id = s.member_id
-                LEFT JOIN all_groups g ON g.group_id = s.group_id
-                LEFT JOIN all_members i
-                    ON i.member_kind = s.inviter_kind AND i.member_id = s.inviter_id
-            ) TO {sql_path(events)} (
-                FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day),
-                WRITE_PARTITION_COLUMNS true, FILENAME_PATTERN 'part-{{uuid}}'
-            )
-            """
-        )
-        ids = self.writer.scratch("ids")
-        connection.execute(
-            f"""
-            COPY (SELECT bucket, event_id FROM survivors)
-            TO {sql_path(ids)} (
-                FORMAT parquet, COMPRESSION zstd, PARTITION_BY (bucket),
-                FILENAME_PATTERN 'part-{{uuid}}'
-            )
-            """
-        )
-        step(3)
-        days = set()
-        for day, name in self.writer.publish(events, "events"):
+        step(1)
+        result.new_members = members.write()
+        result.new_groups = groups.write()
+        touched = set()
+        for day, name in writer.publish(events, "events"):
             manifest.events.setdefault(day, []).append(name)
-            days.add(day)
-        for bucket, name in self.writer.publish(ids, "ids"):
-            manifest.ids.setdefault(bucket, []).append(name)
+            touched.add(day)
         manifest.event_count += result.accepted
-        result.days = sorted(days)
-        _compact(self.writer, min_files=COMPACT_FILES, days=result.days, buckets=buckets)
-        _refresh_rollups(self.writer, result.days)
+        result.days = sorted(touched)
+        step(2)
+        index.write()
+        step(3)
+        _compact(writer, min_files=COMPACT_FILES, days=result.days)
         step(4)
-        self.writer.commit()
+        _refresh_rollups(writer, result.days)
         step(5)
+        writer.commit()
+        step(6)
 
-    def _extend_dictionary(self, name: str, columns: tuple[str, ...], wanted: str) -> int:
-        """Give the values of ``wanted`` not yet in the dictionary the next dense keys.
+    def _new_events(self, chunk: pa.Table, index: IdIndex) -> tuple[pa.Table, np.ndarray]:
+        """Return the events of ``chunk`` whose id is new (first of the batch), and their days.
 
-        Defines the view ``all_<name>`` (old and new entries); return how many are new.
+        The survivors' ids join the index for the chunks after this one.
         """
-        connection = self.writer.connection
-        manifest = self.writer.manifest
-        key, *values = columns
-        files: list[str] = getattr(manifest, name)
-        if files:
-            existing = f"{read_parquet_sql(self.writer.lake.paths(files))}"
-        else:
-            typed = ", ".join(
-                [
-                    "CAST(NULL AS INTEGER) AS " + key,
-                    *(f"CAST(NULL AS VARCHAR) AS {v}" for v in values),
-                ]
+        ids = chunk.column("event_id").combine_chunks()
+        hashes = id_hashes(ids)
+        order = np.argsort(hashes)
+        ordered = hashes[order]
+        if len(ordered) > 1 and bool(np.any(ordered[1:] == ordered[:-1])):
+            # the batch repeats an id (or two ids share a hash): keep each id's first row
+            first = np.zeros(len(ids), dtype=bool)
+            first[np.unique(pc.dictionary_encode(ids).indices.to_numpy(), return_index=True)[1]] = (
+                True
             )
-            existing = f"(SELECT {typed} WHERE false)"
-        count_name = "member_count" if name == "members" else "group_count"
-        base = getattr(manifest, count_name)
-        matches = " AND ".join(f"w.{v} = d.{v}" for v in values)
-        value_list = ", ".join(values)
-        connection.execute(
-            f"""
-            CREATE TEMP TABLE new_{name} AS
-            SELECT CAST({base} + row_number() OVER (ORDER BY {value_list}) - 1 AS INTEGER) AS {key},
-                   {value_list}
-            FROM ({wanted}) w ANTI JOIN {existing} d ON {matches}
-            """
-        )
-        connection.execute(
-            f"CREATE TEMP VIEW all_{name} AS SELECT * FROM {existing} UNION ALL SELECT * FROM new_{name}"
-        )
-        added = _count(connection, f"new_{name}")
-        if added:
-            folder = self.writer.scratch(f"dictionary-{name}")
-            connection.execute(
-                f"COPY new_{name} TO {sql_path(folder / 'part.parquet')} (FORMAT parquet, COMPRESSION zstd)"
-            )
-            for _, relative in self.writer.publish(folder, name):
-                files.append(relative)
-            setattr(manifest, count_name, base + added)
-        return added
+            order = order[first[order]]
+        order = order[~index.stored(ids, hashes, order)]
+        days = day_numbers(chunk.column("day"))
+        index.add(hashes[order], days[order])
+        keep = np.zeros(len(ids), dtype=bool)
+        keep[order] = True
+        rows = np.flatnonzero(keep)
+        if len(rows) == len(ids):
+            return chunk, days
+        return chunk.take(pa.array(rows)), days[rows]
 
 
-def _count(connection: Any, relation: str) -> int:
-    return int(connection.sql(f"SELECT count(*) FROM {relation}").fetchall()[0][0])
+def _keyed(survivors: pa.Table, members: KeyDictionary, groups: KeyDictionary) -> pa.Table:
+    """Return new events as the lake stores them (``LAKE_COLUMNS``, with dense keys)."""
+
+    def key_column(keys: np.ndarray) -> pa.Array:
+        return pa.array(keys.astype(np.int32), mask=keys < 0)
+
+    column = {name: survivors.column(name).combine_chunks() for name in survivors.column_names}
+    column["member_key"] = key_column(members.keys(column["member_id"], column["member_kind"]))
+    column["inviter_key"] = key_column(members.keys(column["inviter_id"], column["inviter_kind"]))
+    column["group_key"] = key_column(groups.keys(column["group_id"]))
+    return pa.table({name: column[name] for name in LAKE_COLUMNS})
 
 
-def _compact(
-    writer: LakeWriter,
-    *,
-    min_files: int,
-    days: list[str] | None = None,
-    buckets: list[str] | None = None,
-) -> int:
-    """Merge days and id buckets with at least ``min_files`` files; return how many files went."""
+def _write_by_day(events: pa.Table, days: np.ndarray, folder: Path, name: str) -> None:
+    """Write ``events`` as one file per local day under ``folder/day=YYYY-MM-DD/``."""
+    distinct = np.unique(days)
+    if len(distinct) == 1:
+        parts = [(int(distinct[0]), events)]
+    else:
+        order = np.argsort(days, kind="stable")
+        bounds = np.searchsorted(days[order], distinct)
+        ends = [*bounds[1:].tolist(), len(order)]
+        parts = [
+            (int(day), events.take(pa.array(order[start:end])))
+            for day, start, end in zip(distinct.tolist(), bounds.tolist(), ends, strict=True)
+        ]
+    for day, part in parts:
+        target = folder / f"day={day_name(day)}"
+        target.mkdir(exist_ok=True)
+        pq.write_table(part, str(target / name), compression="zstd")
+
+
+def _compact(writer: LakeWriter, *, min_files: int, days: list[str] | None = None) -> int:
+    """Merge days with at least ``min_files`` files, and dictionaries; return files removed."""
     manifest = writer.manifest
     removed = 0
-    areas: list[tuple[str, str, dict[str, list[str]], str]] = [
-        ("events", "day", manifest.events, "ORDER BY group_key, ts"),
-        ("ids", "bucket", manifest.ids, ""),
-    ]
-    for kind, partition, files_of, order in areas:
-        chosen = days if kind == "events" else buckets
-        for value in sorted(chosen if chosen is not None else files_of):
-            files = files_of.get(value, [])
-            if len(files) < min_files:
-                continue
-            folder = writer.scratch(f"compact-{kind}-{value}") / f"{partition}={value}"
-            folder.mkdir(parents=True)
-            writer.connection.execute(
-                f"""
-                COPY (SELECT * FROM {read_parquet_sql(writer.lake.paths(files))} {order})
-                TO {sql_path(folder / "part.parquet")} (FORMAT parquet, COMPRESSION zstd)
-                """
-            )
-            writer.retire(files)
-            files_of[value] = [name for _, name in writer.publish(folder.parent, kind)]
-            removed += len(files) - 1
+    for day in sorted(days if days is not None else manifest.events):
+        files = manifest.events.get(day, [])
+        if len(files) < min_files:
+            continue
+        folder = writer.scratch(f"compact-events-{day}") / f"day={day}"
+        folder.mkdir(parents=True)
+        writer.connection.execute(
+            f"""
+            COPY (SELECT * FROM {read_parquet_sql(writer.lake.paths(files))} ORDER BY group_key, ts)
+            TO {sql_path(folder / "part.parquet")} (FORMAT parquet, COMPRESSION zstd)
+            """
+        )
+        writer.retire(files)
+        manifest.events[day] = [name for _, name in writer.publish(folder.parent, "events")]
+        removed += len(files) - 1
     for name in ("members", "groups"):
         files = getattr(manifest, name)
         if len(files) < min_files:

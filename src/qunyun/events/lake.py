@@ -6,10 +6,13 @@ Layout under ``$QUNYUN_HOME/lake/``::
     tenant=<slug>/manifest.json        the files that exist for readers, replaced atomically
     tenant=<slug>/.writing             present while a writer works; left by one that died
     tenant=<slug>/events/day=YYYY-MM-DD/part-<uuid>.parquet   events (zstd)
-    tenant=<slug>/ids/bucket=NN/part-<uuid>.parquet           event ids by hash: deduplication
+    tenant=<slug>/ids/part-<uuid>.npy                          id index: sorted id hashes with
+                                                               their day (deduplication)
     tenant=<slug>/member_daily/day=YYYY-MM-DD/part-<uuid>.parquet  rollup: counts per member,
                                                                group and day
     tenant=<slug>/group_daily/day=YYYY-MM-DD/part-<uuid>.parquet   rollup: group daily
+    tenant=<slug>/recent_customers/part-<uuid>.parquet        rollup: customers' last message
+                                                               day per group, last 28 days
     tenant=<slug>/members/part-<uuid>.parquet                 member dictionary (dense keys)
     tenant=<slug>/groups/part-<uuid>.parquet                  group dictionary (dense keys)
 
@@ -40,9 +43,6 @@ import pyarrow as pa
 
 from qunyun.core.errors import Conflict
 
-ID_BUCKETS = 64
-"""Event ids are spread over this many buckets so that a small batch reads few of them."""
-
 LOCK_WAIT_SECONDS = 10.0
 """How long a writer waits for another writer of the same tenant (small batches queue up)."""
 
@@ -57,35 +57,41 @@ _DUCKDB_MEMORY = "4GB"
 
 _FNV_OFFSET = np.uint64(14695981039346656037)
 _FNV_PRIME = np.uint64(1099511628211)
-_HASHED_BYTES = 16
+_MIX = (np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
 
 
-def id_buckets(event_ids: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """Return the id bucket (0 … ``ID_BUCKETS`` - 1) of each event id (no nulls).
+def id_hashes(event_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Return a 64-bit hash (``uint64``) of each event id (no nulls).
 
-    FNV-1a over the length and the last 16 bytes of the id, computed here rather than by an
-    engine's hash function, so that the buckets of stored ids never change with a library
-    version. Ids end in what tells them apart (counters, random suffixes).
+    FNV-1a over every UTF-8 byte and the length, then the MurmurHash3 finaliser, computed
+    here rather than by an engine's hash function: the id index stores these hashes, so they
+    must never change with a library version. Equal hashes are only candidates; the index
+    confirms a repeat against the stored ids.
     """
     if isinstance(event_ids, pa.ChunkedArray):
         event_ids = event_ids.combine_chunks()
     strings = event_ids.cast(pa.large_string())
     count = len(strings)
     if count == 0:
-        return pa.array([], pa.int32())
+        return np.zeros(0, dtype=np.uint64)
     offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64)[
         strings.offset : strings.offset + count + 1
     ]
     data = np.frombuffer(strings.buffers()[2], dtype=np.uint8)
-    starts, ends = offsets[:-1], offsets[1:]
+    starts = offsets[:-1]
+    lengths = offsets[1:] - starts
     hashed = np.full(count, _FNV_OFFSET, dtype=np.uint64)
-    hashed = (hashed ^ (ends - starts).astype(np.uint64)) * _FNV_PRIME
     last = max(len(data) - 1, 0)
-    for back in range(1, _HASHED_BYTES + 1):
-        position = ends - back
-        byte = np.where(position >= starts, data[np.clip(position, 0, last)], 0)
-        hashed = (hashed ^ byte.astype(np.uint64)) * _FNV_PRIME
-    return pa.array(((hashed >> np.uint64(40)) % np.uint64(ID_BUCKETS)).astype(np.int32))
+    for position in range(int(lengths.max())):
+        live = lengths > position
+        byte = data[np.minimum(starts + position, last)].astype(np.uint64)
+        hashed = np.where(live, (hashed ^ byte) * _FNV_PRIME, hashed)
+    hashed = (hashed ^ lengths.astype(np.uint64)) * _FNV_PRIME
+    for multiplier in _MIX:
+        hashed ^= hashed >> np.uint64(33)
+        hashed *= multiplier
+    hashed ^= hashed >> np.uint64(33)
+    return hashed
 
 
 def sql_path(path: Path) -> str:
@@ -115,8 +121,13 @@ class Manifest:
     version: int = 0
     events: dict[str, list[str]] = field(default_factory=dict)
     ids: dict[str, list[str]] = field(default_factory=dict)
+    """Event ids by bucket, as lakes written before the id index held them (upgraded on write)."""
+    id_runs: list[dict[str, Any]] = field(default_factory=list)
+    """The id index: runs of ``{"file", "count"}``, oldest (largest) first."""
     member_daily: dict[str, list[str]] = field(default_factory=dict)
     group_daily: dict[str, list[str]] = field(default_factory=dict)
+    recent_customers: dict[str, str] = field(default_factory=dict)
+    """The recent-customers rollup: ``{"file", "day"}`` (the lake's last day), or empty."""
     members: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     member_count: int = 0
@@ -133,8 +144,10 @@ class Manifest:
             "group_count": self.group_count,
             "events": self.events,
             "ids": self.ids,
+            "id_runs": self.id_runs,
             "member_daily": self.member_daily,
             "group_daily": self.group_daily,
+            "recent_customers": self.recent_customers,
             "members": self.members,
             "groups": self.groups,
         }
@@ -146,9 +159,11 @@ class Manifest:
             tenant_created=data["tenant_created"],
             version=data["version"],
             events={day: list(files) for day, files in data["events"].items()},
-            ids={bucket: list(files) for bucket, files in data["ids"].items()},
+            ids={bucket: list(files) for bucket, files in data.get("ids", {}).items()},
+            id_runs=[dict(run) for run in data.get("id_runs", [])],
             member_daily={day: list(files) for day, files in data.get("member_daily", {}).items()},
             group_daily={day: list(files) for day, files in data.get("group_daily", {}).items()},
+            recent_customers=dict(data.get("recent_customers", {})),
             members=list(data["members"]),
             groups=list(data["groups"]),
             member_count=data["member_count"],
@@ -158,7 +173,9 @@ class Manifest:
 
     def files(self) -> set[str]:
         """Return every file the manifest names."""
-        named = set(self.members) | set(self.groups)
+        named = set(self.members) | set(self.groups) | {run["file"] for run in self.id_runs}
+        if self.recent_customers:
+            named.add(self.recent_customers["file"])
         for area in (self.events, self.ids, self.member_daily, self.group_daily):
             for files in area.values():
                 named.update(files)
@@ -267,7 +284,7 @@ class TenantLake:
     def _expire_retired(self) -> None:
         """Delete retired files older than ``RETIRED_SECONDS`` (caller holds the lock)."""
         expired = time.time() - RETIRED_SECONDS
-        for retired in (self.folder / ".retired").glob("*.parquet"):
+        for retired in (self.folder / ".retired").glob("*"):
             if int(retired.name.split("-", 1)[0]) < expired:
                 retired.unlink()
 
@@ -280,9 +297,17 @@ class TenantLake:
             temporary.unlink()
         self._expire_retired()
         named = manifest.files()
-        for kind in ("events", "ids", "member_daily", "group_daily", "members", "groups"):
-            for path in (self.folder / kind).rglob("*.parquet"):
-                if str(path.relative_to(self.folder)) not in named:
+        for kind in (
+            "events",
+            "ids",
+            "member_daily",
+            "group_daily",
+            "recent_customers",
+            "members",
+            "groups",
+        ):
+            for path in (self.folder / kind).rglob("*.*"):
+                if path.is_file() and str(path.relative_to(self.folder)) not in named:
                     path.unlink()
 
 
@@ -295,6 +320,7 @@ class LakeWriter:
         self.staging = staging
         self.moved: list[Path] = []
         self.obsolete: list[Path] = []
+        self.unread: list[Path] = []
         self._connection: duckdb.DuckDBPyConnection | None = None
 
     @property
@@ -324,20 +350,20 @@ class LakeWriter:
         return path
 
     def publish(self, staged: Path, kind: str) -> list[tuple[str, str]]:
-        """Move the Parquet files under ``staged`` into the tenant folder's ``kind`` area.
+        """Move the files under ``staged`` into the tenant folder's ``kind`` area.
 
         Return ``(partition, relative path)`` per file; the partition is the ``day=…`` or
         ``bucket=…`` folder name's value, or ``""``.
         """
         placed = []
-        for path in sorted(staged.rglob("*.parquet")):
+        for path in sorted(path for path in staged.rglob("*") if path.is_file()):
             partition_folder = path.parent.relative_to(staged)
             partition = (
                 str(partition_folder).split("=", 1)[1] if "=" in str(partition_folder) else ""
             )
             target_folder = self.lake.folder / kind / partition_folder
             target_folder.mkdir(parents=True, exist_ok=True)
-            target = target_folder / f"part-{uuid.uuid4().hex}.parquet"
+            target = target_folder / f"part-{uuid.uuid4().hex}{path.suffix}"
             os.replace(path, target)
             self.moved.append(target)
             placed.append((partition, str(target.relative_to(self.lake.folder))))
@@ -346,6 +372,13 @@ class LakeWriter:
     def retire(self, names: list[str]) -> None:
         """Mark published files to delete once the new manifest is in place."""
         self.obsolete.extend(self.lake.folder / name for name in names)
+
+    def drop(self, names: list[str]) -> None:
+        """Mark published files that only writers read (the id index) to delete at commit.
+
+        Readers never open them, so they need no time in ``.retired``.
+        """
+        self.unread.extend(self.lake.folder / name for name in names)
 
     def commit(self) -> None:
         """Publish the staged changes: replace the manifest atomically, then retire old files.
@@ -364,10 +397,13 @@ class LakeWriter:
             os.fsync(handle.fileno())
         os.replace(temporary, folder / "manifest.json")
         self.moved = []
+        for path in self.unread:
+            path.unlink(missing_ok=True)
+        self.unread = []
         retired = folder / ".retired"
         retired.mkdir(exist_ok=True)
         stamp = int(time.time())
         for path in self.obsolete:
             if path.exists():
-                os.replace(path, retired / f"{stamp}-{uuid.uuid4().hex}.parquet")
+                os.replace(path, retired / f"{stamp}-{uuid.uuid4().hex}{path.suffix}")
         self.obsolete = []

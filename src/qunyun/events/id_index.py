@@ -1,0 +1,182 @@
+"""The lake's id index: which event ids a tenant already has, as runs of sorted 64-bit hashes.
+
+A run is one ``.npy`` file of shape (2, n), ``uint64``: the sorted hashes (``id_hashes``) of n
+stored event ids and, beside each, the local day of its event (days since 1970-01-01). A
+probe sorts the batch's hashes and binary-searches every run, memory-mapped, so that it
+reads the pages it touches rather than the lake; a hash found is only a candidate, which
+the ids of that day's event files confirm or refute, so a collision never drops an event.
+
+An import adds one run; the new run is merged into the newest stored one while it is at
+least half that one's size and the two hold at most ``MAX_RUN_IDS``: a lake of n ids keeps
+a few runs per doubling, and each hash is rewritten a few times over its life.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from qunyun.events.lake import LakeWriter, id_hashes
+
+MERGE_RATIO = 2
+"""A new run is merged into the newest stored run while ``new * MERGE_RATIO >= stored``."""
+
+_EPOCH = np.datetime64("1970-01-01", "D")
+
+
+def day_name(day: int) -> str:
+    """Return the partition name (YYYY-MM-DD) of a day given as days since 1970-01-01."""
+    return str(_EPOCH + np.timedelta64(int(day), "D"))
+
+
+def day_numbers(days: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Return ``date32`` values as days since 1970-01-01 (``int64``)."""
+    return np.asarray(days.cast(pa.int32()).to_numpy(), dtype=np.int64)
+
+
+MAX_RUN_IDS = 1 << 26
+"""Runs are not merged beyond this many ids (1 GiB), so that a merge needs bounded memory:
+a lake of 10^9 events keeps about 15 full runs, and a probe searches each."""
+
+
+def _merged(runs: list[np.ndarray]) -> np.ndarray:
+    """Return one run holding the entries of ``runs`` (each sorted), sorted by hash."""
+    merged = np.asarray(runs[0])
+    for run in runs[1:]:
+        newer = np.asarray(run)
+        # each newer entry goes after the older entries with a hash not above its own
+        at = np.searchsorted(merged[0], newer[0], "right") + np.arange(newer.shape[1])
+        out = np.empty((2, merged.shape[1] + newer.shape[1]), dtype=np.uint64)
+        older = np.ones(out.shape[1], dtype=bool)
+        older[at] = False
+        out[:, at] = newer
+        out[:, older] = merged
+        merged = out
+    return merged
+
+
+class IdIndex:
+    """The id index of one writer: the published runs and the runs of the current import.
+
+    ``staged_files(day)`` returns the event files this import has written for ``day`` so far;
+    their ids confirm repeats of ids seen earlier in the same import.
+    """
+
+    def __init__(self, writer: LakeWriter, staged_files: Callable[[str], list[Path]]) -> None:
+        self.writer = writer
+        self.staged_files = staged_files
+        self.retired_files = 0
+        self.stored_runs = [
+            np.load(writer.lake.folder / run["file"], mmap_mode="r")
+            for run in writer.manifest.id_runs
+        ]
+        self.added: list[np.ndarray] = []
+        if writer.manifest.ids:
+            self._upgrade()
+
+    def _upgrade(self) -> None:
+        """Index a lake written before the id index (ids by bucket) from its event files."""
+        manifest = self.writer.manifest
+        hashes, days = [], []
+        for path in self.writer.lake.event_files(manifest):
+            table = pq.read_table(str(path), columns=["event_id", "day"], partitioning=None)
+            hashes.append(id_hashes(table.column("event_id")))
+            days.append(day_numbers(table.column("day")))
+        buckets = [name for files in manifest.ids.values() for name in files]
+        self.writer.retire(buckets)
+        self.retired_files += len(buckets)
+        self.writer.drop([run["file"] for run in manifest.id_runs])
+        manifest.ids = {}
+        manifest.id_runs = []
+        self.stored_runs = []
+        if hashes:
+            entries = np.stack([np.concatenate(hashes), np.concatenate(days).astype(np.uint64)])
+            self._publish(entries[:, np.argsort(entries[0])])
+
+    def stored(self, event_ids: pa.Array, hashes: np.ndarray, order: np.ndarray) -> np.ndarray:
+        """Return which of the rows ``order`` (sorted by hash) the tenant already has.
+
+        The rows are positions in ``event_ids`` and ``hashes``; the result is a mask over
+        ``order``.
+        """
+        wanted = hashes[order]
+        candidate_rows, candidate_days = [], []
+        for run in [*self.stored_runs, *self.added]:
+            if not run.shape[1]:
+                continue
+            left = np.searchsorted(run[0], wanted, "left")
+            hit = np.flatnonzero(run[0][np.minimum(left, run.shape[1] - 1)] == wanted)
+            if not len(hit):
+                continue
+            # hits are rare (repeats and collisions): only they look for more equal hashes
+            repeats = np.searchsorted(run[0], wanted[hit], "right") - left[hit]
+            within = np.arange(repeats.sum()) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+            candidate_rows.append(np.repeat(hit, repeats))
+            candidate_days.append(np.asarray(run[1])[np.repeat(left[hit], repeats) + within])
+        known = np.zeros(len(order), dtype=bool)
+        if not candidate_rows:
+            return known
+        rows = np.concatenate(candidate_rows)
+        days = np.concatenate(candidate_days)
+        for day in np.unique(days):
+            picked = np.unique(rows[days == day])
+            stored = self._ids_of_day(day_name(int(day)))
+            same = pc.is_in(event_ids.take(pa.array(order[picked])), value_set=stored)
+            known[picked] |= np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
+        return known
+
+    def _ids_of_day(self, day: str) -> pa.Array:
+        manifest = self.writer.manifest
+        files = [*self.writer.lake.event_files(manifest, [day]), *self.staged_files(day)]
+        chunks = [
+            chunk
+            for path in files
+            for chunk in pq.read_table(str(path), columns=["event_id"], partitioning=None)
+            .column(0)
+            .chunks
+        ]
+        return pa.chunked_array(chunks, pa.string()).combine_chunks()
+
+    def add(self, hashes: np.ndarray, days: np.ndarray) -> None:
+        """Remember the ids of new events (``hashes`` sorted) for the rest of the import."""
+        self.added.append(np.stack([hashes, days.astype(np.uint64)]))
+
+    def write(self, *, merge_all: bool = False) -> None:
+        """Add the import's run to the manifest, merged with the newest runs of similar size.
+
+        With ``merge_all`` every run becomes one (compaction).
+        """
+        runs = self.writer.manifest.id_runs
+        if self.added:
+            pending = _merged(self.added)
+            self.added = []
+        elif merge_all and len(runs) >= 2 and runs[-1]["count"] + runs[-2]["count"] <= MAX_RUN_IDS:
+            pending = self._take_newest_run()
+        else:
+            return
+        while (
+            runs
+            and (merge_all or pending.shape[1] * MERGE_RATIO >= runs[-1]["count"])
+            and pending.shape[1] + runs[-1]["count"] <= MAX_RUN_IDS
+        ):
+            pending = _merged([self._take_newest_run(), pending])
+        self._publish(pending)
+
+    def _take_newest_run(self) -> np.ndarray:
+        run = self.writer.manifest.id_runs.pop()
+        self.stored_runs.pop()
+        self.writer.drop([run["file"]])
+        self.retired_files += 1
+        return np.asarray(np.load(self.writer.lake.folder / run["file"]))
+
+    def _publish(self, run: np.ndarray) -> None:
+        folder = self.writer.scratch("id-run")
+        np.save(folder / "run.npy", run)
+        ((_, name),) = self.writer.publish(folder, "ids")
+        self.writer.manifest.id_runs.append({"file": name, "count": int(run.shape[1])})
+        self.stored_runs.append(np.load(self.writer.lake.folder / name, mmap_mode="r"))
