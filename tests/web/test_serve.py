@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,20 +13,22 @@ from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 
 from qunyun.cli import main
+from qunyun.web.serving import served_app
 
 from ..conftest import Cli
 
 
 @pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Record what would be served instead of serving it."""
+def served(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
+    """Record what would be served instead of serving it (and thaw what the app froze)."""
     calls: list[dict[str, Any]] = []
 
     def fake_run(app: FastAPI, **options: Any) -> None:
         calls.append({"app": app, **options})
 
     monkeypatch.setattr(uvicorn, "run", fake_run)
-    return calls
+    yield calls
+    gc.unfreeze()
 
 
 def test_serve_runs_the_app_on_the_given_address(cli: Cli, served: list[dict[str, Any]]) -> None:
@@ -58,7 +62,7 @@ def test_serve_with_workers_shares_one_socket_that_sends_at_once(
             f"控制台：http://127.0.0.1:{port}/    API 文档：http://127.0.0.1:{port}/api/docs\n"
         )
         assert (config.app, config.factory, config.workers) == (
-            "qunyun.web.app:create_app",
+            "qunyun.web.serving:served_app",
             True,
             2,
         )
@@ -84,3 +88,15 @@ def test_demo_prints_the_logins_and_serves_only_from_a_terminal(
     assert [(call["host"], call["port"]) for call in served] == [("127.0.0.1", 8200)]
     assert "非交互运行" not in at_terminal.output
     assert "非交互运行" not in opted_out.output
+
+
+def test_a_served_app_keeps_its_start_up_objects_out_of_the_collector() -> None:
+    gc.unfreeze()
+    try:
+        app = served_app()
+        frozen = gc.get_freeze_count()
+    finally:
+        gc.unfreeze()
+
+    assert isinstance(app, FastAPI)
+    assert frozen > 10_000
