@@ -219,6 +219,16 @@ def _profile_code(store: StoreFacts) -> int:
     )
 
 
+class _ProfileCodes(dict[tuple[str, str, str | None, int], int]):
+    """Profile codes by (type, growth, tier, closeness), each computed when first asked for."""
+
+    def __missing__(self, key: tuple[str, str, str | None, int]) -> int:
+        store_type, growth, tier, closeness = key
+        code = _profile_code(StoreFacts("", "", store_type, tier, closeness, growth))
+        self[key] = code
+        return code
+
+
 def _decode(codes: np.ndarray) -> np.ndarray:
     """Return the (type, growth, tier, closeness) columns of profile codes, one row each."""
     columns = []
@@ -450,12 +460,16 @@ def _columns(
     stores of rep ``reps[t]`` are ``order[bounds[t]:bounds[t + 1]]``.
     """
     size = len(facts)
-    reps = sorted({store.rep_id for store in facts})
+    # column by column through C-level maps (2M stores: a Python call per store and column
+    # cost seconds); a profile's code is computed once per distinct profile
+    rep_ids = list(map(attrgetter("rep_id"), facts))
+    reps = sorted(set(rep_ids))
     rep_index = {rep: index for index, rep in enumerate(reps)}
-    rep = np.fromiter((rep_index[s.rep_id] for s in facts), np.int64, size)
-    codes = np.fromiter((_profile_code(s) for s in facts), np.int64, size)
-    closeness = np.fromiter((s.closeness for s in facts), np.int64, size)
-    ids = np.array([s.store_id for s in facts])
+    rep = np.fromiter(map(rep_index.__getitem__, rep_ids), np.int64, size)
+    profile = attrgetter("store_type", "growth", "scale_tier", "closeness")
+    codes = np.fromiter(map(_ProfileCodes().__getitem__, map(profile, facts)), np.int64, size)
+    closeness = np.fromiter(map(attrgetter("closeness"), facts), np.int64, size)
+    ids = np.array(list(map(attrgetter("store_id"), facts)))
     id_rank = np.empty(size, dtype=np.int64)
     id_rank[np.argsort(ids, kind="stable")] = np.arange(size)
     # closeness raw after the clamped profile code, as _planner_order sorts

@@ -19,6 +19,7 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property, partial
+from operator import attrgetter
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -348,6 +349,9 @@ def _province(region_code: str | None) -> str | None:
     return catalogue().by_code[region_code].province_code if region_code else None
 
 
+_TYPE_AND_TIER = attrgetter("store_type", "scale_tier")
+
+
 def _name(
     channel: _Channel,
     rep_id: str,
@@ -358,7 +362,7 @@ def _name(
 ) -> str:
     """Return a new store group's name; ``places`` counts its stores per region."""
     facts = channel.facts
-    profiles = Counter((facts[sid].store_type, facts[sid].scale_tier) for sid in store_ids)
+    profiles = Counter(map(_TYPE_AND_TIER, map(facts.__getitem__, store_ids)))
     kinds: Counter[str] = Counter()
     tiers: Counter[str] = Counter()
     for (kind, tier), count in profiles.items():  # first seen first, as counting one by one
@@ -463,7 +467,7 @@ def _store_desired(
         name = channel.groups[gid].name if gid in channel.groups else ""
         province = only_province.get(rep)
         if province is None or not name:
-            places = Counter(regions[sid] for sid in store_ids)
+            places = Counter(map(regions.__getitem__, store_ids))
             provinces: Counter[str | None] = Counter()
             for place, count in places.items():
                 provinces[_province(place)] += count
