@@ -10,6 +10,7 @@ work commits or rolls back.
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from enum import Enum
@@ -169,12 +170,24 @@ def paused_gc() -> Iterator[None]:
 
     Each full collection walks every live object, and building millions of tuples triggers
     one again and again. The rows and tuples made meanwhile hold no cycles, so reference
-    counting frees them all the same; collection resumes afterwards. Also a decorator.
+    counting frees them all the same; collection resumes when the last of overlapping holders
+    (threads of one server) is done, if it was on before the first. Also a decorator.
     """
-    enabled = gc.isenabled()
-    gc.disable()
+    global _gc_holders, _gc_was_enabled
+    with _gc_lock:
+        if _gc_holders == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_holders += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _gc_lock:
+            _gc_holders -= 1
+            if _gc_holders == 0 and _gc_was_enabled:
+                gc.enable()
+
+
+_gc_lock = threading.Lock()
+_gc_holders = 0
+_gc_was_enabled = True

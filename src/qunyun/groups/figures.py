@@ -33,6 +33,7 @@ from qunyun.channel.models import ContactKind, Store, StoreStatus
 from qunyun.core.bulk import BulkWriter
 from qunyun.core.db import whole_tenant
 from qunyun.core.settings import get_settings
+from qunyun.groups.governance import Coverage
 from qunyun.groups.models import (
     CoverageCell,
     CoverageGap,
@@ -370,26 +371,13 @@ class CoverageScope:
 
 
 @dataclass
-class CoverageFigures:
-    """Active and covered stores in a scope, per province and rep, and the first gaps."""
+class CoverageFigures(Coverage):
+    """Active and covered stores in a scope, per province and rep, and the first gaps.
 
-    active: int
-    covered: int
-    by_region: dict[str, dict[str, int]]
-    by_rep: dict[str, dict[str, int]]
-    uncovered: list[dict[str, str]]
-    uncovered_count: int
+    ``uncovered`` lists the first gaps only; ``uncovered_count`` counts them all.
+    """
 
-    def as_dict(self) -> dict[str, object]:
-        """Return the figures as plain JSON-ready values (as ``Coverage.as_dict``)."""
-        return {
-            "active_stores": self.active,
-            "covered": self.covered,
-            "coverage": round(self.covered / self.active, 4) if self.active else 1.0,
-            "by_region": self.by_region,
-            "by_rep": self.by_rep,
-            "uncovered": self.uncovered,
-        }
+    uncovered_count: int = 0
 
 
 def coverage_figures(
