@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -13,13 +14,13 @@ from qunyun.groups.matrices import (
     DistributorFacts,
     KeyedGroup,
     MatrixSettings,
-    VipFacts,
     chunk,
     consumer_groups,
     dealer_groups,
     vip_groups,
 )
 from qunyun.groups.models import Matrix, MemberRole
+from qunyun.groups.planner import StoreFacts
 
 D, S, C = ContactKind.DISTRIBUTOR, ContactKind.STAFF, ContactKind.CONSUMER
 
@@ -73,13 +74,24 @@ def test_consumer_matrix_by_city_or_by_district_when_large() -> None:
     assert [seat[2] for seat in groups[1].customers].count(MemberRole.KOL) == 2
 
 
+def _vip_store(
+    store_id: str, region: str, purchase: int, closeness: int, rep: str = "R1"
+) -> StoreFacts:
+    return StoreFacts(store_id, rep, "convenience", "B", closeness, "stable", region, purchase)
+
+
 def test_vip_matrix_takes_the_most_valuable_close_stores_with_their_supervisors() -> None:
     stores = [
-        VipFacts(f"S{i:02d}", "440000", 1000 * i, 5 if i % 2 else 3, f"SUP{i % 3}")
+        _vip_store(f"S{i:02d}", "440100", 1000 * i, 5 if i % 2 else 3, f"R{i % 3}")
         for i in range(40)
     ]
 
-    (group,) = vip_groups(stores, MatrixSettings(vip_share=0.1, vip_min_closeness=4))
+    (group,) = vip_groups(
+        stores,
+        MatrixSettings(vip_share=0.1, vip_min_closeness=4),
+        province_of={"440100": "440000"},
+        supervisor_of={f"R{n}": f"SUP{n}" for n in range(3)},
+    )
 
     assert [seat[1] for seat in group.customers] == ["S39", "S37", "S35", "S33"]
     assert group.staff == {(S, f"SUP{n}", MemberRole.SUPERVISOR) for n in (0, 1, 2)}
@@ -132,17 +144,65 @@ def test_chunks_hold_every_member_once_keep_the_stayers_and_spread_kols(
 def test_vip_candidates_replace_the_rule_where_a_province_has_some() -> None:
     # given two provinces; the lake named a candidate only in 110000
     stores = [
-        VipFacts("A1", "110000", 9000, 5, None),
-        VipFacts("A2", "110000", 1000, 1, None),
-        VipFacts("B1", "440000", 9000, 5, None),
-        VipFacts("B2", "440000", 1000, 5, None),
+        _vip_store("A1", "110101", 9000, 5),
+        _vip_store("A2", "110101", 1000, 1),
+        _vip_store("B1", "440100", 9000, 5),
+        _vip_store("B2", "440100", 1000, 5),
     ]
 
     # when
-    groups = vip_groups(stores, MatrixSettings(vip_share=0.5), candidates={"A2"})
+    groups = vip_groups(
+        stores,
+        MatrixSettings(vip_share=0.5),
+        candidates={"A2"},
+        province_of={"110101": "110000", "440100": "440000"},
+        supervisor_of={},
+    )
 
     # then 110000 takes the candidate (not close, buys less); 440000 keeps the rule
     assert [(g.key, [seat[1] for seat in g.customers]) for g in groups] == [
         ("vip:110000", ["A2"]),
         ("vip:440000", ["B1"]),
     ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["440100", "330100"]),
+            st.integers(min_value=0, max_value=5),  # few purchase values: many ties
+            st.integers(min_value=1, max_value=5),
+        ),
+        min_size=1,
+        max_size=80,
+    ),
+    st.randoms(use_true_random=False),
+)
+def test_vip_ranking_is_purchase_then_store_id_whatever_the_input_order(
+    rows: list[tuple[str, int, int]], rng: random.Random
+) -> None:
+    # given stores in a shuffled order, with ties in purchase
+    stores = [
+        _vip_store(f"S{i:03d}", region, purchase, close)
+        for i, (region, purchase, close) in enumerate(rows)
+    ]
+    shuffled = stores[:]
+    rng.shuffle(shuffled)
+    share = MatrixSettings(vip_share=0.2)
+
+    # when
+    groups = vip_groups(
+        shuffled, share, province_of={"440100": "440000", "330100": "330000"}, supervisor_of={}
+    )
+
+    # then each province's group is the plain ranking's head: purchase down, store id up
+    expected = {}
+    for province, region in (("330000", "330100"), ("440000", "440100")):
+        members = [s for s in stores if s.region_code == region]
+        ranked = sorted(members, key=lambda s: (-s.annual_purchase_fen, s.store_id))
+        quota = max(1, round(len(members) * share.vip_share))
+        chosen = [s.store_id for s in ranked if s.closeness >= share.vip_min_closeness][:quota]
+        if members and chosen:
+            expected[f"vip:{province}"] = chosen
+    assert {g.key: [seat[1] for seat in g.customers] for g in groups} == expected

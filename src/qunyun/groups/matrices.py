@@ -10,12 +10,15 @@ stay in their chunk while they belong to the key.
 from __future__ import annotations
 
 import heapq
+from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from itertools import compress
+from operator import attrgetter
 
 from qunyun.channel.models import ContactKind
 from qunyun.groups.models import Matrix, MemberRole
+from qunyun.groups.planner import StoreFacts
 
 Seat = tuple[ContactKind, str, MemberRole]
 
@@ -39,16 +42,6 @@ class ConsumerFacts:
     city_code: str
     district_code: str | None
     province_code: str
-
-
-class VipFacts(NamedTuple):
-    """What the VIP matrix needs of an active store (a tuple: millions are made per plan)."""
-
-    store_id: str
-    province_code: str
-    annual_purchase_fen: int
-    closeness: int
-    supervisor_id: str | None
 
 
 @dataclass
@@ -160,35 +153,63 @@ def consumer_groups(
 
 
 def vip_groups(
-    stores: Iterable[VipFacts], settings: MatrixSettings, candidates: Collection[str] | None = None
+    stores: Iterable[StoreFacts],
+    settings: MatrixSettings,
+    candidates: Collection[str] | None = None,
+    *,
+    province_of: Mapping[str | None, str],
+    supervisor_of: Mapping[str, str | None],
 ) -> list[KeyedGroup]:
     """Return per province the most valuable close stores, with their supervisors.
 
-    ``candidates`` (the VIP candidates measured in the event lake, already per province and
-    within the quota) replace the rule of purchase and closeness in every province that has
-    one; a province without a candidate keeps the rule.
+    ``province_of`` maps each store's region to its province, ``supervisor_of`` each rep to
+    their manager. ``candidates`` (the VIP candidates measured in the event lake, already per
+    province and within the quota) replace the rule of purchase and closeness in every province
+    that has one; a province without a candidate keeps the rule. Stores are ranked by annual
+    purchase, then store id.
     """
-    by_province: dict[str, list[VipFacts]] = {}
-    for store in stores:
-        by_province.setdefault(store.province_code, []).append(store)
+    stores = list(stores)
+    provinces = list(map(province_of.__getitem__, map(_REGION, stores)))
+    sizes = Counter(provinces)
+    # only close stores and candidates can be chosen: one pass without a Python call per
+    # store picks the close ones (a small share)
+    close: Iterable[bool] = map(settings.vip_min_closeness.__le__, map(_CLOSENESS, stores))
+    if candidates:
+        close = (
+            near or store.store_id in candidates for near, store in zip(close, stores, strict=True)
+        )
+    by_province: dict[str, list[StoreFacts]] = defaultdict(list)
+    for province, store in compress(zip(provinces, stores, strict=True), close):
+        by_province[province].append(store)
     groups = []
-    for province, members in sorted(by_province.items()):
-        ranked = sorted(members, key=lambda s: (-s.annual_purchase_fen, s.store_id))
-        quota = max(1, round(len(members) * settings.vip_share))
-        chosen = [s for s in ranked if candidates is not None and s.store_id in candidates]
+    for province in sorted(sizes):
+        members = sorted(by_province[province], key=_STORE_ID)
+        quota = max(1, round(sizes[province] * settings.vip_share))
+        chosen = _ranked([s for s in members if s.store_id in candidates]) if candidates else []
         if not chosen:
-            chosen = [s for s in ranked if s.closeness >= settings.vip_min_closeness][:quota]
+            near = [s for s in members if s.closeness >= settings.vip_min_closeness]
+            chosen = heapq.nlargest(quota, near, key=_PURCHASE)  # stable: ties by store id
         if not chosen:
             continue
         group = KeyedGroup(f"vip:{province}", Matrix.VIP, province, "VIP门店群")
         group.customers = [(ContactKind.STORE, s.store_id, MemberRole.CUSTOMER) for s in chosen]
         group.staff = {
-            (ContactKind.STAFF, s.supervisor_id, MemberRole.SUPERVISOR)
-            for s in chosen
-            if s.supervisor_id
+            (ContactKind.STAFF, supervisor, MemberRole.SUPERVISOR)
+            for supervisor in map(supervisor_of.get, map(_REP_ID, chosen))
+            if supervisor
         }
         groups.append(group)
     return groups
+
+
+_STORE_ID, _REP_ID, _REGION, _CLOSENESS, _PURCHASE = map(
+    attrgetter, ("store_id", "rep_id", "region_code", "closeness", "annual_purchase_fen")
+)
+
+
+def _ranked(stores: list[StoreFacts]) -> list[StoreFacts]:
+    """Return ``stores`` (in store id order) by annual purchase, the highest first."""
+    return sorted(stores, key=_PURCHASE, reverse=True)  # stable: ties keep store id order
 
 
 def chunk(

@@ -24,8 +24,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
-from itertools import pairwise
+from dataclasses import dataclass, field
+from itertools import chain, pairwise
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -43,7 +43,11 @@ _TIER_RANK: dict[str | None, int] = {tier: rank for rank, tier in enumerate(TIER
 
 
 class StoreFacts(NamedTuple):
-    """What the planner knows of an active store (a tuple: two million are made per plan)."""
+    """What the planner knows of an active store (a tuple: two million are made per plan).
+
+    The region and the annual purchase are not the planner's: the plan's names, provinces and
+    VIP matrix read them from the same tuple, so a plan makes one object per store.
+    """
 
     store_id: str
     rep_id: str
@@ -51,6 +55,8 @@ class StoreFacts(NamedTuple):
     scale_tier: str | None
     closeness: int
     growth: str
+    region_code: str | None = None
+    annual_purchase_fen: int = 0
 
     @property
     def tier_index(self) -> int:
@@ -534,12 +540,19 @@ class StorePlan:
 
     ``groups`` holds kept and new groups (members of a kept group in store id order, of a new
     group in planner order); ``new_groups`` the ids created; ``archived`` the existing groups
-    left without members.
+    left without members; ``unchanged`` the kept groups whose members are exactly the current
+    ones (most of them after a small churn: their store seats need no comparing).
     """
 
     groups: dict[str, tuple[str, list[str]]]
     new_groups: list[str]
     archived: list[str]
+    unchanged: set[str] = field(default_factory=set)
+
+
+_STORE_TYPE, _GROWTH, _SCALE_TIER, _CLOSENESS, _STORE_ID = map(
+    attrgetter, ("store_type", "growth", "scale_tier", "closeness", "store_id")
+)
 
 
 class _Group:
@@ -549,9 +562,10 @@ class _Group:
     they are and never asks about them.
     """
 
-    def __init__(self, group_id: str, members: Iterable[StoreFacts] = ()) -> None:
+    def __init__(self, group_id: str, members: dict[str, StoreFacts]) -> None:
         self.group_id = group_id
-        self.members: dict[str, StoreFacts] = {store.store_id: store for store in members}
+        self.members = members
+        """The members by store id."""
         self.counted = False
         self.types: dict[str, int] = {}
         self.growths: dict[str, int] = {}
@@ -575,11 +589,11 @@ class _Group:
 
     def _tally(self) -> None:
         members = self.members.values()
-        self.types = dict(Counter(store.store_type for store in members))
-        self.growths = dict(Counter(store.growth for store in members))
-        for tier, count in Counter(store.scale_tier for store in members).items():
+        self.types = dict(Counter(map(_STORE_TYPE, members)))
+        self.growths = dict(Counter(map(_GROWTH, members)))
+        for tier, count in Counter(map(_SCALE_TIER, members)).items():
             self.tiers[_TIER_RANK.get(tier, 3)] += count
-        for closeness, count in Counter(store.closeness for store in members).items():
+        for closeness, count in Counter(map(_CLOSENESS, members)).items():
             self.closeness[min(max(closeness, 1), 5) - 1] += count
         self.counted = True
 
@@ -646,21 +660,26 @@ def replan_store_groups(
         members = by_rep.get(rep, [])
         existing = groups_by_rep.get(rep, [])
         if rebalance or not existing:
-            built = _rebalanced(rep, fresh.get(rep, []), existing, new_group_id)
-        else:
-            known = {group.group_id for group in existing}
             built = [
-                (
-                    group.group_id,
-                    [group.members[sid] for sid in sorted(group.members)]
-                    if group.group_id in known
-                    else sorted(group.members.values(), key=_planner_order),
+                (group_id, [store.store_id for store in ordered])
+                for group_id, ordered in _rebalanced(
+                    rep, fresh.get(rep, []), existing, new_group_id
                 )
-                for group in _kept(rep, members, existing, new_group_id, settings)
             ]
+        else:
+            current_ids = {group.group_id: group.store_ids for group in existing}
+            built = []
+            for kept in _kept(rep, members, existing, new_group_id, settings):
+                if kept.group_id in current_ids:
+                    ids = sorted(kept.members)  # the members are keyed by store id
+                    if current_ids[kept.group_id] == tuple(ids):
+                        plan.unchanged.add(kept.group_id)
+                else:
+                    ids = [s.store_id for s in sorted(kept.members.values(), key=_planner_order)]
+                built.append((kept.group_id, ids))
         kept_ids = {group.group_id for group in existing}
-        for group_id, ordered in built:
-            plan.groups[group_id] = (rep, [store.store_id for store in ordered])
+        for group_id, ids in built:
+            plan.groups[group_id] = (rep, ids)
             if group_id not in kept_ids:
                 plan.new_groups.append(group_id)
         built_ids = {group_id for group_id, _ in built}
@@ -701,14 +720,14 @@ def _kept(
     new_group_id: Callable[[str], str],
     settings: PlannerSettings,
 ) -> list[_Group]:
-    facts = {store.store_id: store for store in members}
+    facts = _by_id(members)
     groups = [
-        _Group(group.group_id, (facts[sid] for sid in group.store_ids if sid in facts))
+        _Group(group.group_id, {sid: facts[sid] for sid in group.store_ids if sid in facts})
         for group in existing
     ]
     groups = [group for group in groups if len(group)]
-    placed = {sid for group in groups for sid in group.members}
-    newcomers = sorted((s for s in members if s.store_id not in placed), key=_planner_order)
+    placed = set(chain.from_iterable(group.members for group in groups))
+    newcomers = sorted(map(facts.__getitem__, facts.keys() - placed), key=_planner_order)
     high, low = settings.max_members, settings.min_members
     overflow = []
     for store in newcomers:
@@ -719,7 +738,7 @@ def _kept(
             overflow.append(store)
     if overflow:
         for stores in plan_store_groups(overflow, settings).get(rep, []):
-            groups.append(_Group(new_group_id(rep), stores))
+            groups.append(_Group(new_group_id(rep), _by_id(stores)))
     target = group_count(len(members), settings)
     while len(groups) > target:
         smallest = min(groups, key=lambda group: (len(group), group.group_id))
@@ -750,6 +769,10 @@ def _kept(
                 donor.remove(donor_store)
                 small.add(donor_store)
     return groups
+
+
+def _by_id(stores: Sequence[StoreFacts]) -> dict[str, StoreFacts]:
+    return dict(zip(map(_STORE_ID, stores), stores, strict=True))
 
 
 def _mean_distance(group: _Group, other: _Group) -> float:

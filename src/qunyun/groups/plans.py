@@ -19,7 +19,8 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property, partial
-from operator import attrgetter
+from itertools import compress
+from operator import attrgetter, itemgetter, not_
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -50,7 +51,6 @@ from qunyun.groups.matrices import (
     ConsumerFacts,
     DistributorFacts,
     MatrixSettings,
-    VipFacts,
     chunk,
     consumer_groups,
     dealer_groups,
@@ -165,12 +165,14 @@ class PlanSummary:
 @dataclass
 class _Channel:
     stores: list[StoreFacts]
-    store_regions: dict[str, str]
-    vip_facts: list[VipFacts]
-    """Each active store as the VIP matrix sees it (value, province, supervisor)."""
+    provinces: dict[str | None, str]
+    """The province of every region that has active stores ('' for a region without one)."""
     staff: dict[str, Staff]
     groups: dict[str, Group]
+    store_seats: dict[str, list[str]]
+    """The stores sitting as customers in each open group, in store id order."""
     seats: dict[str, set[Seat]]
+    """Every other open seat of each open group."""
     distributors: list[DistributorFacts]
     consumers: list[ConsumerFacts]
     fingerprint: str
@@ -182,11 +184,31 @@ class _Channel:
     @cached_property
     def facts(self) -> dict[str, StoreFacts]:
         """Return the active stores by id (made on first use: only new groups' names ask)."""
-        return {store.store_id: store for store in self.stores}
+        return dict(zip(map(_STORE_ID, self.stores), self.stores, strict=True))
+
+    def seats_of(self, group_id: str) -> set[Seat]:
+        """Return every open seat of a group, its store customers included."""
+        seats = set(self.seats.get(group_id, ()))
+        seats.update(
+            (ContactKind.STORE, sid, MemberRole.CUSTOMER)
+            for sid in self.store_seats.get(group_id, ())
+        )
+        return seats
+
+    @cached_property
+    def supervisors(self) -> dict[str, str | None]:
+        """Return each staff member's manager."""
+        return {staff_id: person.manager_id for staff_id, person in self.staff.items()}
 
 
+_STORE_ID, _REGION = attrgetter("store_id"), attrgetter("region_code")
+_TERRITORY_REGION = attrgetter("rep_id", "region_code")
+_GROUP_ID, _KIND_AND_ROLE, _MEMBER_ID = itemgetter(0), itemgetter(1, 2), itemgetter(3)
+_STORE_CUSTOMER = (ContactKind.STORE.value, MemberRole.CUSTOMER.value)
 _KINDS = {kind.value: kind for kind in ContactKind}
 _ROLES = {role.value: role for role in MemberRole}
+_AS_STORE_FACTS = partial(tuple.__new__, StoreFacts)
+"""Make a ``StoreFacts`` of a row of its eight columns without a Python call per row."""
 
 
 def _read_channel(session: Session, tenant: Tenant) -> _Channel:
@@ -194,8 +216,9 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
 
     The two big reads (every active store, every open seat: millions of rows for a national
     brand) go through the driver as plain tuples; SQLAlchemy's per-row result processing
-    would cost more than the plan itself. The store facts of the planner and of the VIP
-    matrix are made in the same pass.
+    would cost more than the plan itself. A store row is its ``StoreFacts`` as it comes; the
+    store customers' seats are kept as plain ids per group, in the order of the open-stays
+    index that yields them.
     """
     session.flush()  # the driver reads below do not flush pending objects themselves
     connection = session.connection()
@@ -205,23 +228,19 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
             select(Staff).where(Staff.tenant_id == tenant.id).order_by(Staff.staff_id)
         )
     }
-    supervisors = {staff_id: person.manager_id for staff_id, person in staff.items()}
-    stores: list[StoreFacts] = []
-    regions: dict[str, str] = {}
-    vip_facts: list[VipFacts] = []
-    provinces: dict[str, str] = {}
-    for sid, rep, store_type, tier, closeness, growth, region, purchase in driver_rows(
-        connection,
-        "SELECT store_id, rep_id, store_type, scale_tier, closeness, growth, region_code, "
-        "annual_purchase_fen FROM stores WHERE tenant_id = ? AND status = ? ORDER BY store_id",
-        (tenant.id, StoreStatus.ACTIVE.value),
-    ):
-        stores.append(StoreFacts(sid, rep, store_type, tier, closeness, growth))
-        regions[sid] = region
-        province = provinces.get(region)
-        if province is None:
-            province = provinces[region] = _province(region) or ""
-        vip_facts.append(VipFacts(sid, province, purchase or 0, closeness, supervisors.get(rep)))
+    stores = list(
+        map(
+            _AS_STORE_FACTS,
+            driver_rows(
+                connection,
+                "SELECT store_id, rep_id, store_type, scale_tier, closeness, growth, region_code, "
+                "COALESCE(annual_purchase_fen, 0) FROM stores WHERE tenant_id = ? AND status = ? "
+                "ORDER BY store_id",
+                (tenant.id, StoreStatus.ACTIVE.value),
+            ),
+        )
+    )
+    provinces = {region: _province(region) or "" for region in set(map(_REGION, stores))}
     distributors = [
         DistributorFacts(did, tier, parent, _province(region))
         for did, tier, parent, region in session.execute(
@@ -255,22 +274,34 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
             .order_by(Group.group_id)
         )
     }
+    # every open stay in group order (the open-stays index gives it); stays of groups no
+    # longer open are dropped per group rather than joined row by row
+    rows = driver_rows(
+        connection,
+        "SELECT group_id, member_kind, role, member_id FROM memberships "
+        "WHERE tenant_id = ? AND left_at IS NULL ORDER BY group_id, member_kind, member_id",
+        (tenant.id,),
+    )
+    is_store_customer = list(map(_STORE_CUSTOMER.__eq__, map(_KIND_AND_ROLE, rows)))
+    store_seats = {
+        group_id: list(map(_MEMBER_ID, stays))
+        for group_id, stays in itertools.groupby(compress(rows, is_store_customer), _GROUP_ID)
+        if group_id in groups
+    }
     seats: dict[str, set[Seat]] = defaultdict(set)
     kinds, roles = _KINDS, _ROLES
-    for group_id, kind, member_id, role in driver_rows(
-        connection,
-        "SELECT m.group_id, m.member_kind, m.member_id, m.role FROM memberships m "
-        "JOIN groups g ON g.tenant_id = m.tenant_id AND g.group_id = m.group_id "
-        "WHERE m.tenant_id = ? AND m.left_at IS NULL AND g.archived_at IS NULL",
-        (tenant.id,),
-    ):
-        seats[group_id].add((kinds[kind], member_id, roles[role]))
+    for group_id, kind, role, member_id in compress(rows, map(not_, is_store_customer)):
+        if group_id in groups:
+            seats[group_id].add((kinds[kind], member_id, roles[role]))
+    del rows, is_store_customer
+    for ids in store_seats.values():
+        ids.sort()  # the database's collation need not be Python's
     return _Channel(
         stores,
-        regions,
-        vip_facts,
+        provinces,
         staff,
         groups,
+        store_seats,
         seats,
         distributors,
         consumers,
@@ -395,6 +426,9 @@ class _Desired:
     plan_key: str | None
     name: str
     seats: set[Seat]
+    """The seats wanted; of a store group, its staff seats only (see ``store_ids``)."""
+    store_ids: list[str] | None = None
+    """A store group's customers, or None when they stay exactly as they are."""
 
 
 def _planned(group: Group) -> bool:
@@ -419,6 +453,23 @@ def _seat_changes(base: dict[str, Any], seats: set[Seat], kind: ChangeKind) -> l
     ]
 
 
+def _customer_change(
+    base: dict[str, Any], store_ids: set[str], kind: ChangeKind
+) -> list[dict[str, Any]]:
+    """Return the change of store customers leaving or joining a group, if any."""
+    if not store_ids:
+        return []
+    return [
+        {
+            **base,
+            "kind": kind,
+            "member_kind": ContactKind.STORE,
+            "member_role": MemberRole.CUSTOMER,
+            "member_ids": sorted(store_ids),
+        }
+    ]
+
+
 def _store_desired(
     session: Session,
     tenant: Tenant,
@@ -429,19 +480,11 @@ def _store_desired(
 ) -> list[_Desired]:
     """Return the store groups; stores in ``outside`` (VIP stores kept apart) are left out."""
     current = [
-        CurrentGroup(
-            gid,
-            group.territory_rep_id or "",
-            tuple(
-                sorted(
-                    sid for kind, sid, _ in channel.seats.get(gid, ()) if kind is ContactKind.STORE
-                )
-            ),
-        )
+        CurrentGroup(gid, group.territory_rep_id or "", tuple(channel.store_seats.get(gid, ())))
         for gid, group in channel.store_groups().items()
     ]
     ids = _group_ids(session, tenant, GROUP_ID_PREFIXES[Matrix.STORE])
-    stores = [s for s in channel.stores if s.store_id not in outside]
+    stores = [s for s in channel.stores if s.store_id not in outside] if outside else channel.stores
     plan = replan_store_groups(
         stores, current, lambda rep: next(ids), rules.planner, rebalance=rebalance
     )
@@ -449,25 +492,19 @@ def _store_desired(
         rep for gid, (rep, _) in plan.groups.items() if gid in channel.groups
     )
     desired = []
-    regions = channel.store_regions
     # the province of a group is its stores' most common one; a territory in one province
     # (nearly all) gives it without counting
-    territory_provinces: dict[str, set[str]] = defaultdict(set)
-    for store in stores:
-        territory_provinces[store.rep_id].add(regions[store.store_id])
+    territory_provinces: dict[str, set[str | None]] = defaultdict(set)
+    for rep, region in set(map(_TERRITORY_REGION, stores)):
+        territory_provinces[rep].add(_province(region))
     only_province = {
-        rep: next(iter(places))
-        for rep, places in (
-            (rep, {_province(region) for region in territory})
-            for rep, territory in territory_provinces.items()
-        )
-        if len(places) == 1
+        rep: next(iter(places)) for rep, places in territory_provinces.items() if len(places) == 1
     }
     for gid, (rep, store_ids) in plan.groups.items():
         name = channel.groups[gid].name if gid in channel.groups else ""
         province = only_province.get(rep)
         if province is None or not name:
-            places = Counter(map(regions.__getitem__, store_ids))
+            places = Counter(map(_REGION, map(channel.facts.__getitem__, store_ids)))
             provinces: Counter[str | None] = Counter()
             for place, count in places.items():
                 provinces[_province(place)] += count
@@ -475,8 +512,6 @@ def _store_desired(
         if not name:
             numbers[rep] += 1
             name = _name(channel, rep, store_ids, places, numbers[rep], rules.store_group_name)
-        seats = {(ContactKind.STORE, sid, MemberRole.CUSTOMER) for sid in store_ids}
-        seats.update(chain_seats(channel.staff, rep))
         desired.append(
             _Desired(
                 gid,
@@ -485,7 +520,8 @@ def _store_desired(
                 province,
                 None,
                 name,
-                seats,
+                chain_seats(channel.staff, rep),
+                None if gid in plan.unchanged else store_ids,
             )
         )
     return desired
@@ -507,14 +543,20 @@ def _keyed_desired(
     keyed = (
         dealer_groups(channel.distributors, managers, directors)
         + consumer_groups(channel.consumers, managers, settings)
-        + vip_groups(channel.vip_facts, settings, vip_candidates)
+        + vip_groups(
+            channel.stores,
+            settings,
+            vip_candidates,
+            province_of=channel.provinces,
+            supervisor_of=channel.supervisors,
+        )
     )
     by_key: dict[str, dict[str, set[Seat]]] = defaultdict(dict)
     for gid, group in channel.groups.items():
         if group.plan_key is not None:
             customers = {
                 seat
-                for seat in channel.seats.get(gid, set())
+                for seat in channel.seats_of(gid)
                 if seat[2] in (MemberRole.CUSTOMER, MemberRole.KOL)
             }
             by_key[group.plan_key][gid] = customers
@@ -620,8 +662,10 @@ def do_compute_plan(
     signals = plan_signals(
         tenant,
         lambda: [
-            StoreValue(store.store_id, store.province_code, store.annual_purchase_fen)
-            for store in channel.vip_facts
+            StoreValue(
+                store.store_id, channel.provinces[store.region_code], store.annual_purchase_fen
+            )
+            for store in channel.stores
         ],
         list(channel.groups),
         rules.matrices.vip_share,
@@ -655,9 +699,18 @@ def do_compute_plan(
         }
         if group.group_id not in channel.groups:
             changes.append({**base, "kind": ChangeKind.CREATE_GROUP, "group_name": group.name})
-        have = channel.seats.get(group.group_id, set())
+        if group.matrix is Matrix.STORE:
+            # staff seats (and strays) as sets; store customers as ids, unless they stay as
+            # they are (most groups after a small churn)
+            have = channel.seats.get(group.group_id, set())
+            sitting = set(channel.store_seats.get(group.group_id, ()))
+            wanted = sitting if group.store_ids is None else set(group.store_ids)
+        else:
+            have, sitting, wanted = channel.seats_of(group.group_id), set(), set()
         changes.extend(_seat_changes(base, have - group.seats, ChangeKind.LEAVE))
+        changes.extend(_customer_change(base, sitting - wanted, ChangeKind.LEAVE))
         changes.extend(_seat_changes(base, group.seats - have, ChangeKind.JOIN))
+        changes.extend(_customer_change(base, wanted - sitting, ChangeKind.JOIN))
     for gid, existing in channel.groups.items():
         if gid in wanted_ids or not _planned(existing):
             continue
@@ -668,7 +721,7 @@ def do_compute_plan(
             "region_code": _province(existing.region_code),
             "plan_key": existing.plan_key,
         }
-        changes.extend(_seat_changes(base, channel.seats.get(gid, set()), ChangeKind.LEAVE))
+        changes.extend(_seat_changes(base, channel.seats_of(gid), ChangeKind.LEAVE))
         changes.append({**base, "kind": ChangeKind.ARCHIVE_GROUP})
     writing = time.perf_counter()
     session.execute(
