@@ -181,11 +181,6 @@ class _Channel:
         """Return the open groups of the store matrix."""
         return {gid: g for gid, g in self.groups.items() if g.matrix is Matrix.STORE}
 
-    @cached_property
-    def facts(self) -> dict[str, StoreFacts]:
-        """Return the active stores by id (made on first use: only new groups' names ask)."""
-        return dict(zip(map(_STORE_ID, self.stores), self.stores, strict=True))
-
     def seats_of(self, group_id: str) -> set[Seat]:
         """Return every open seat of a group, its store customers included."""
         seats = set(self.seats.get(group_id, ()))
@@ -385,6 +380,7 @@ _TYPE_AND_TIER = attrgetter("store_type", "scale_tier")
 
 def _name(
     channel: _Channel,
+    facts: Mapping[str, StoreFacts],
     rep_id: str,
     store_ids: list[str],
     places: Counter[str],
@@ -392,7 +388,6 @@ def _name(
     template: str,
 ) -> str:
     """Return a new store group's name; ``places`` counts its stores per region."""
-    facts = channel.facts
     profiles = Counter(map(_TYPE_AND_TIER, map(facts.__getitem__, store_ids)))
     kinds: Counter[str] = Counter()
     tiers: Counter[str] = Counter()
@@ -500,18 +495,31 @@ def _store_desired(
     only_province = {
         rep: next(iter(places)) for rep, places in territory_provinces.items() if len(places) == 1
     }
+    # the facts of the stores whose groups are named or counted below: new groups, and
+    # territories over more than one province (few)
+    looked_up = {
+        sid
+        for gid, (rep, store_ids) in plan.groups.items()
+        if gid not in channel.groups or rep not in only_province
+        for sid in store_ids
+    }
+    facts = {
+        s.store_id: s for s in compress(stores, map(looked_up.__contains__, map(_STORE_ID, stores)))
+    }
     for gid, (rep, store_ids) in plan.groups.items():
         name = channel.groups[gid].name if gid in channel.groups else ""
         province = only_province.get(rep)
         if province is None or not name:
-            places = Counter(map(_REGION, map(channel.facts.__getitem__, store_ids)))
+            places = Counter(map(_REGION, map(facts.__getitem__, store_ids)))
             provinces: Counter[str | None] = Counter()
             for place, count in places.items():
                 provinces[_province(place)] += count
             province = provinces.most_common(1)[0][0]
         if not name:
             numbers[rep] += 1
-            name = _name(channel, rep, store_ids, places, numbers[rep], rules.store_group_name)
+            name = _name(
+                channel, facts, rep, store_ids, places, numbers[rep], rules.store_group_name
+            )
         desired.append(
             _Desired(
                 gid,
