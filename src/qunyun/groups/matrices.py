@@ -183,7 +183,7 @@ def vip_groups(
         by_province[province].append(store)
     groups = []
     for province in sorted(sizes):
-        members = sorted(by_province[province], key=_STORE_ID)
+        members = sorted(by_province[province])  # by store id: it comes first and is unique
         quota = max(1, round(sizes[province] * settings.vip_share))
         chosen = _ranked([s for s in members if s.store_id in candidates]) if candidates else []
         if not chosen:

@@ -164,7 +164,8 @@ def territories(stores: Iterable[StoreFacts]) -> dict[str, list[StoreFacts]]:
     for store in stores:
         by_rep.setdefault(store.rep_id, []).append(store)
     return {
-        rep: sorted(members, key=attrgetter("store_id")) for rep, members in sorted(by_rep.items())
+        rep: sorted(members)
+        for rep, members in sorted(by_rep.items())  # store id first, unique
     }
 
 
