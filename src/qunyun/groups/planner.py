@@ -765,11 +765,34 @@ def _kept(
                         if group is not small and len(group) > low
                         for store in group.members.values()
                     ),
-                    key=lambda pair: (small.distance(pair[0]), pair[0].store_id),
+                    key=_closest_first(small),
                 )
                 donor.remove(donor_store)
                 small.add(donor_store)
     return groups
+
+
+_PROFILE = attrgetter("store_type", "growth", "scale_tier", "closeness")
+
+
+def _closest_first(group: _Group) -> Callable[[tuple[StoreFacts, _Group]], tuple[float, str]]:
+    """Return the sort key of (outside store, its group) pairs: closest to ``group`` first.
+
+    A store outside the group is as far from it as any other of the same profile, so each
+    profile's distance is computed once (a territory has thousands of stores, a few dozen
+    profiles).
+    """
+    distances: dict[tuple[str, str, str | None, int], float] = {}
+
+    def key(pair: tuple[StoreFacts, _Group]) -> tuple[float, str]:
+        store = pair[0]
+        profile = _PROFILE(store)
+        distance = distances.get(profile)
+        if distance is None:
+            distance = distances[profile] = group.distance(store)
+        return distance, store.store_id
+
+    return key
 
 
 def _by_id(stores: Sequence[StoreFacts]) -> dict[str, StoreFacts]:
