@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 from qunyun.core.errors import QunyunError
 from qunyun.core.settings import get_settings
 from qunyun.core.tabular import write_csv
+from qunyun.events.health import update_group_health
 from qunyun.events.id_index import IdIndex, day_name, day_numbers
 from qunyun.events.keys import KeyDictionary
 from qunyun.events.lake import (
@@ -242,14 +243,19 @@ def _refresh_rollups(writer: LakeWriter, days: list[str]) -> None:
     else:
         with ThreadPoolExecutor(ROLLUP_THREADS) as pool:
             list(pool.map(refresh, days))
+    old_daily = {}
     for day in days:
         writer.retire(manifest.member_daily.pop(day, []))
+        # the replaced group daily stays on disk until the commit: health moves by the change
+        old_daily[day] = writer.lake.paths(manifest.group_daily.get(day, []))
         writer.retire(manifest.group_daily.pop(day, []))
     for day, name in writer.publish(folder, "member_daily"):
         manifest.member_daily.setdefault(day, []).append(name)
     for day, name in writer.publish(group_folder, "group_daily"):
         manifest.group_daily.setdefault(day, []).append(name)
-    update_recent_customers(writer, pairs)
+    previous_health = dict(manifest.group_health)
+    recent = update_recent_customers(writer, pairs)
+    update_group_health(writer, old_daily, previous_health, recent)
 
 
 _KIND_CODES = {kind: code for code, kind in enumerate(KIND_COUNTS)}
