@@ -224,38 +224,50 @@ def _refresh_rollups(writer: LakeWriter, days: list[str]) -> None:
     pairs: dict[str, np.ndarray] = {}
     window = set(recent_window(manifest))
 
-    def refresh(day: str) -> None:
+    def write(table: pa.Table, target: Path, day: str) -> None:
+        (target / f"day={day}").mkdir()
+        pq.write_table(
+            table,
+            str(target / f"day={day}" / "part.parquet"),
+            compression=ROLLUP_COMPRESSION,
+            use_dictionary=False,
+        )
+
+    def refresh(day: str) -> pa.Table:
         member_daily, group_daily = day_rollups(day, writer.lake.event_files(manifest, [day]))
         if day in window:
             pairs[day] = customer_pairs(member_daily)
-        for target, table in ((folder, member_daily), (group_folder, group_daily)):
-            (target / f"day={day}").mkdir()
-            pq.write_table(
-                table,
-                str(target / f"day={day}" / "part.parquet"),
-                compression=ROLLUP_COMPRESSION,
-                use_dictionary=False,
-            )
+        write(group_daily, group_folder, day)
+        return member_daily
 
     # the days are independent, and NumPy and Arrow release the GIL for their heavy parts
-    if len(days) == 1:
-        refresh(days[0])
-    else:
-        with ThreadPoolExecutor(ROLLUP_THREADS) as pool:
-            list(pool.map(refresh, days))
-    old_daily = {}
+    with ThreadPoolExecutor(ROLLUP_THREADS) as pool:
+        if len(days) == 1:
+            # one day (an import): its member daily is written on the other core while the
+            # window's rollups are updated on this one
+            writing = [pool.submit(write, refresh(days[0]), folder, days[0])]
+        else:
+            writing = [
+                pool.submit(lambda day: write(refresh(day), folder, day), day) for day in days
+            ]
+            for future in writing:
+                future.result()
+        old_daily = {}
+        for day in days:
+            # the replaced group daily stays on disk until the commit: health moves by the change
+            old_daily[day] = writer.lake.paths(manifest.group_daily.get(day, []))
+            writer.retire(manifest.group_daily.pop(day, []))
+        for day, name in writer.publish(group_folder, "group_daily"):
+            manifest.group_daily.setdefault(day, []).append(name)
+        previous_health = dict(manifest.group_health)
+        recent = update_recent_customers(writer, pairs)
+        update_group_health(writer, old_daily, previous_health, recent)
+        for future in writing:
+            future.result()
     for day in days:
         writer.retire(manifest.member_daily.pop(day, []))
-        # the replaced group daily stays on disk until the commit: health moves by the change
-        old_daily[day] = writer.lake.paths(manifest.group_daily.get(day, []))
-        writer.retire(manifest.group_daily.pop(day, []))
     for day, name in writer.publish(folder, "member_daily"):
         manifest.member_daily.setdefault(day, []).append(name)
-    for day, name in writer.publish(group_folder, "group_daily"):
-        manifest.group_daily.setdefault(day, []).append(name)
-    previous_health = dict(manifest.group_health)
-    recent = update_recent_customers(writer, pairs)
-    update_group_health(writer, old_daily, previous_health, recent)
 
 
 _KIND_CODES = {kind: code for code, kind in enumerate(KIND_COUNTS)}

@@ -84,7 +84,7 @@ def update_recent_customers(
     if stored and not all(day in refreshed for day in window if day in manifest.member_daily):
         keys, days = read_recent_customers(writer.lake.folder / stored["file"])
         inside = days >= start
-        runs.append((keys[inside], days[inside]))
+        runs.append((keys, days) if inside.all() else (keys[inside], days[inside]))
     else:
         for day in window:
             if day not in refreshed and day in manifest.member_daily:
@@ -96,9 +96,9 @@ def update_recent_customers(
         if day in window
     ]
     if len(runs) <= 3:
-        keys, days = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        merged = np.zeros((2, 0), np.int64)
         for pairs, seen in runs:
-            keys, days = _merge_run(keys, days, pairs, seen)
+            merged = _merge_run(merged[0], merged[1], pairs, seen)
     else:
         keys = np.concatenate([keys for keys, _ in runs])
         days = np.concatenate([days for _, days in runs])
@@ -108,15 +108,16 @@ def update_recent_customers(
         if len(keys):
             starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
             keys, days = keys[starts], np.maximum.reduceat(days, starts)
+        merged = np.stack([keys, days])
     folder = writer.scratch("recent_customers")
     # raw arrays, not Parquet: the rollup is rewritten by every refresh (4 M pairs at 10^8
     # events), and a NumPy file is written and memory-mapped back at the speed of a copy
-    np.save(folder / "part.npy", np.stack([keys, days]))
+    np.save(folder / "part.npy", merged)
     if stored:
         writer.retire([stored["file"]])
     ((_, name),) = writer.publish(folder, "recent_customers")
     manifest.recent_customers = {"file": name, "day": last}
-    return keys, days
+    return merged[0], merged[1]
 
 
 def read_recent_customers(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -149,27 +150,27 @@ def recent_customers_table(path: Path) -> pa.Table:
 
 def _merge_run(
     keys: np.ndarray, days: np.ndarray, pairs: np.ndarray, seen: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+) -> np.ndarray:
     """Merge sorted unique ``pairs`` seen on ``seen`` days into sorted unique ``keys``.
 
     A pair already there keeps the later of its two days; the others are placed in order.
+    Return the merged keys and days as the two rows of one array.
     """
-    if not len(keys):
-        return pairs, seen
     at = np.searchsorted(keys, pairs)
     found = at < len(keys)
     found[found] = keys[at[found]] == pairs[found]
-    days = days.copy()
-    days[at[found]] = np.maximum(days[at[found]], seen[found])
     new = np.flatnonzero(~found)
     place = at[new] + np.arange(len(new))
-    merged_keys = np.empty(len(keys) + len(new), dtype=np.int64)
-    merged_days = np.empty(len(merged_keys), dtype=np.int64)
-    old = np.ones(len(merged_keys), dtype=bool)
+    merged = np.empty((2, len(keys) + len(new)), dtype=np.int64)
+    old = np.ones(merged.shape[1], dtype=bool)
     old[place] = False
-    merged_keys[place], merged_days[place] = pairs[new], seen[new]
-    merged_keys[old], merged_days[old] = keys, days
-    return merged_keys, merged_days
+    merged[0, place], merged[1, place] = pairs[new], seen[new]
+    merged[0, old], merged[1, old] = keys, days
+    if found.any():
+        # where the old keys went among the merged, for those seen again
+        target = np.flatnonzero(old)[at[found]]
+        merged[1, target] = np.maximum(merged[1, target], seen[found])
+    return merged
 
 
 def _number(day: str) -> int:
