@@ -95,10 +95,16 @@ def update_recent_customers(
         for day, pairs in sorted(refreshed.items())
         if day in window
     ]
-    if len(runs) <= 3:
+    if not runs:
         merged = np.zeros((2, 0), np.int64)
-        for pairs, seen in runs:
-            merged = _merge_run(merged[0], merged[1], pairs, seen)
+    elif len(runs) <= 3:
+        keys, days = runs[0]
+        merged = None
+        for pairs, seen in runs[1:]:
+            merged = _merge_run(keys, days, pairs, seen)
+            keys, days = merged[0], merged[1]
+        if merged is None:
+            merged = np.stack([keys, days])
     else:
         keys = np.concatenate([keys for keys, _ in runs])
         days = np.concatenate([days for _, days in runs])
@@ -127,7 +133,8 @@ def read_recent_customers(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """
     if path.suffix == ".npy":
         stored = np.load(path, mmap_mode="r")
-        return stored[0], stored[1]
+        # plain arrays over the mapping: a memmap's indexing adds a Python wrapper per call
+        return np.asarray(stored[0]), np.asarray(stored[1])
     table = pq.read_table(str(path), partitioning=None)
     keys = (np.asarray(table.column("group_key").to_numpy(), dtype=np.int64) << 32) | (
         np.asarray(table.column("member_key").to_numpy(), dtype=np.int64)
@@ -162,14 +169,16 @@ def _merge_run(
     new = np.flatnonzero(~found)
     place = at[new] + np.arange(len(new))
     merged = np.empty((2, len(keys) + len(new)), dtype=np.int64)
-    old = np.ones(merged.shape[1], dtype=bool)
+    # row views: NumPy's mixed (row, mask) indexing is ten times slower than a mask on a row
+    merged_keys, merged_days = merged[0], merged[1]
+    old = np.ones(len(merged_keys), dtype=bool)
     old[place] = False
-    merged[0, place], merged[1, place] = pairs[new], seen[new]
-    merged[0, old], merged[1, old] = keys, days
+    merged_keys[place], merged_days[place] = pairs[new], seen[new]
+    merged_keys[old], merged_days[old] = keys, days
     if found.any():
         # where the old keys went among the merged, for those seen again
         target = np.flatnonzero(old)[at[found]]
-        merged[1, target] = np.maximum(merged[1, target], seen[found])
+        merged_days[target] = np.maximum(merged_days[target], seen[found])
     return merged
 
 
