@@ -121,23 +121,9 @@ def group_health(
     nothing of them. Ordered from the worst status, then by group id. See
     ``group_health_table`` for ``stored``.
     """
-    columns = group_health_table(lake, as_of, known_groups, stored=stored).to_pydict()
-    return [
-        GroupHealth(
-            group_id=group_id,
-            customer_messages=recent,
-            active_days=active_days,
-            customer_senders=senders,
-            staff_messages=staff,
-            previous_customer_messages=previous,
-            last_customer_message=last,
-            status=status,
-            trend=direction,
-        )
-        for group_id, status, recent, active_days, senders, staff, previous, direction, last in zip(
-            *(columns[name] for name in GROUP_HEALTH_HEADER), strict=True
-        )
-    ]
+    table = group_health_table(lake, as_of, known_groups, stored=stored)
+    # the table's columns are the fields' names
+    return [GroupHealth(**row) for row in table.to_pylist()]
 
 
 def group_health_table(
