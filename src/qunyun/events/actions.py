@@ -525,12 +525,11 @@ class _Ingestion:
                     continue
                 result.accepted += survivors.num_rows
                 keyed = _keyed(survivors, members, groups)
-                for day, part in _split_by_day(keyed, days):
-                    writing.append(
-                        files.submit(_write_day, part, day, events, f"part-{number:06d}.parquet")
-                    )
-                    if day not in known:
-                        new_days.setdefault(day, []).append(part.select(_ROLLUP_READ))
+                for day_number, part in _split_by_day(keyed, days):
+                    name = f"part-{number:06d}.parquet"
+                    writing.append(files.submit(_write_day, part, day_number, events, name))
+                    if day_number not in known:
+                        new_days.setdefault(day_number, []).append(part.select(_ROLLUP_READ))
             result.duplicates = incoming - result.accepted
             if result.accepted == 0:
                 for future in writing:
@@ -543,7 +542,8 @@ class _Ingestion:
             index.write()
             step(3)
             computed = {
-                day_name(day): _rollups(day_name(day), parts) for day, parts in new_days.items()
+                day_name(number): _rollups(day_name(number), parts)
+                for number, parts in new_days.items()
             }
             new_days.clear()
             for future in writing:

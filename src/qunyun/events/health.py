@@ -86,7 +86,8 @@ def update_group_health(
 
 def read_group_health(path: Path) -> np.ndarray:
     """Return the stored figures: one row per name of ``FIGURES``, one column per group key."""
-    return np.load(path, mmap_mode="r")
+    figures: np.ndarray = np.load(path, mmap_mode="r")
+    return figures
 
 
 def _moved(

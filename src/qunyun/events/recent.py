@@ -99,12 +99,11 @@ def update_recent_customers(
         merged = np.zeros((2, 0), np.int64)
     elif len(runs) <= 3:
         keys, days = runs[0]
-        merged = None
+        if len(runs) == 1:
+            merged = np.stack([keys, days])
         for pairs, seen in runs[1:]:
             merged = _merge_run(keys, days, pairs, seen)
             keys, days = merged[0], merged[1]
-        if merged is None:
-            merged = np.stack([keys, days])
     else:
         keys = np.concatenate([keys for keys, _ in runs])
         days = np.concatenate([days for _, days in runs])
