@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from qunyun.core.errors import QunyunError
 from qunyun.core.settings import get_settings
 from qunyun.core.tabular import write_csv
-from qunyun.events.health import update_group_health
+from qunyun.events.health import group_health_figures, store_group_health
 from qunyun.events.id_index import IdIndex, day_name, day_numbers
 from qunyun.events.keys import KeyDictionary
 from qunyun.events.lake import (
@@ -267,8 +267,12 @@ def _refresh_rollups(
         for day, name in writer.publish(group_folder, "group_daily"):
             manifest.group_daily.setdefault(day, []).append(name)
         previous_health = dict(manifest.group_health)
-        recent = update_recent_customers(writer, pairs)
-        update_group_health(writer, old_daily, previous_health, recent)
+        # the recent customers (a rewrite of millions of pairs) on a worker, health here
+        recent = pool.submit(update_recent_customers, writer, pairs)
+        figures = group_health_figures(writer, old_daily, previous_health)
+        merged = recent.result()
+        if figures is not None and merged is not None:
+            store_group_health(writer, figures, merged[0], previous_health)
         for future in writing:
             future.result()
     for day in days:

@@ -49,39 +49,44 @@ INCREMENTAL_DAYS = 8
 _READ = ["day", "group_key", "customer_messages", "staff_messages"]
 
 
-def update_group_health(
-    writer: LakeWriter,
-    old_daily: dict[str, list[Path]],
-    previous: dict[str, str],
-    recent: tuple[np.ndarray, np.ndarray] | None,
-) -> None:
-    """Store the health figures as of the lake's last day after a refresh of day rollups.
+def group_health_figures(
+    writer: LakeWriter, old_daily: dict[str, list[Path]], previous: dict[str, str]
+) -> np.ndarray | None:
+    """Return the health figures as of the lake's last day after a refresh of day rollups.
 
-    Call after the refreshed days' group daily are in the manifest and the recent-customers
-    rollup is updated (``recent``: its pairs and last days). ``old_daily`` holds the group
-    daily files the refreshed days had before (still on disk: retired files go at the
-    commit), ``previous`` the stored figures' entry before the refresh.
+    Call after the refreshed days' group daily are in the manifest. ``old_daily`` holds the
+    group daily files the refreshed days had before (still on disk: retired files go at the
+    commit), ``previous`` the stored figures' entry before the refresh. The senders' row is
+    left for ``store_group_health``. None for an empty lake.
     """
     manifest = writer.manifest
-    if not manifest.events or recent is None:
-        return
+    if not manifest.events:
+        return None
     last = _number(max(manifest.events))
     groups = manifest.group_count
-    figures = None
     if previous and len(old_daily) <= INCREMENTAL_DAYS:
         before = _number(previous["day"])
         if before <= last <= before + INCREMENTAL_DAYS:
             figures = _moved(writer, old_daily, previous, before, last, groups)
-    if figures is None:
-        figures = _from_scratch(writer.lake.folder, manifest, last, groups)
-    keys, _ = recent
-    figures[FIGURES.index("customer_senders")] = np.bincount(keys >> 32, minlength=groups)
+            if figures is not None:
+                return figures
+    return _from_scratch(writer.lake.folder, manifest, last, groups)
+
+
+def store_group_health(
+    writer: LakeWriter, figures: np.ndarray, recent_pairs: np.ndarray, previous: dict[str, str]
+) -> None:
+    """Stage ``figures`` with the senders counted from the recent-customers pairs, publish."""
+    manifest = writer.manifest
+    figures[FIGURES.index("customer_senders")] = np.bincount(
+        recent_pairs >> 32, minlength=figures.shape[1]
+    )
     folder = writer.scratch("group_health")
     np.save(folder / "part.npy", figures)
     if previous:
         writer.retire([previous["file"]])
     ((_, name),) = writer.publish(folder, "group_health")
-    manifest.group_health = {"file": name, "day": day_name(last)}
+    manifest.group_health = {"file": name, "day": max(manifest.events)}
 
 
 def read_group_health(path: Path) -> np.ndarray:

@@ -69,8 +69,10 @@ def update_recent_customers(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Merge the customer pairs of the ``refreshed`` days (day → pairs) into the rollup.
 
-    Call after the days' member-daily rollups are in the manifest. Without a stored rollup
-    (or when every day of the window was refreshed) it is built from the window's days.
+    The other days of the window must have their member daily in the manifest. Without a
+    stored rollup (or when every day of the window was refreshed) it is built from the
+    window's days. The refresh runs this on a worker thread beside the health figures: it
+    touches only its own staging folder and the manifest's ``recent_customers``.
     Return the rollup's sorted pairs and their last days (day numbers), None for an empty lake.
     """
     manifest = writer.manifest
