@@ -5,8 +5,10 @@ import json
 import tempfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
@@ -14,7 +16,8 @@ from sqlalchemy import Engine
 from qunyun.analytics.group_health import group_health
 from qunyun.analytics.lake import open_lake
 from qunyun.core.db import unit_of_work
-from qunyun.events.actions import do_ingest_events, tenant_lake
+from qunyun.events import health as health_rollup
+from qunyun.events.actions import do_ingest_events, do_rebuild_rollups, tenant_lake
 from qunyun.groups.actions import do_create_group
 from qunyun.groups.models import Matrix
 from qunyun.org.models import Tenant
@@ -133,6 +136,84 @@ def test_group_health_matches_a_plain_implementation(
         health = group_health(open_lake(tenant_lake(tenant, root)), AS_OF, known)
 
     assert [group.row() for group in health] == reference_health(batch, AS_OF, known)
+
+
+@st.composite
+def days_of_events(draw: st.DrawFn) -> dict[str, object]:
+    # days near the lake's last day and the 28-, 56- and 90-day edges behind it, so that
+    # imports move the last day by a few days (stored figures moved) or many (recomputed)
+    days_back = draw(
+        st.one_of(st.integers(0, 100), st.sampled_from([0, 1, 2, 3, 27, 28, 29, 55, 56, 89, 90]))
+    )
+    moment = MIDNIGHT - timedelta(days=days_back) + timedelta(minutes=draw(st.sampled_from([0, 1])))
+    return {
+        "event_id": f"e{draw(st.integers(0, 200))}",
+        "ts": int(moment.timestamp() * 1000),
+        "kind": draw(st.sampled_from(["message", "message", "join"])),
+        "group_id": draw(st.sampled_from(["G1", "G2", "G3", "G4", ""])),
+        "member_kind": draw(st.sampled_from(["store", "consumer", "staff"])),
+        "member_id": draw(st.sampled_from(["1", "2", "3", "4"])),
+    }
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(days_of_events(), min_size=1, max_size=100),
+    st.lists(st.integers(1, 99), max_size=5),
+)
+def test_stored_health_of_the_last_day_equals_the_computed_and_a_rebuild(
+    batch: list[dict[str, object]], cuts: list[int]
+) -> None:
+    # given: the events in several imports, each refreshing the stored figures from the
+    # previous ones (late events for old days, last days moving on)
+    tenant = Tenant(
+        slug="acme", name="A", timezone="Asia/Shanghai", created_at=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    bounds = [0, *sorted(cut for cut in cuts if cut < len(batch)), len(batch)]
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        for start, end in itertools.pairwise(bounds):
+            do_ingest_events(tenant, batch[start:end], skip_invalid=False, root=root)
+        lake = tenant_lake(tenant, root)
+        last_day = date.fromisoformat(max(lake.manifest().events))
+        incremental = np.load(lake.folder / lake.manifest().group_health["file"])
+
+        # when
+        stored = [group.row() for group in group_health(open_lake(lake), last_day, ["G9"])]
+        computed = group_health(open_lake(lake), last_day, ["G9"], stored=False)
+        with patch.object(health_rollup, "INCREMENTAL_DAYS", 0):  # computed afresh
+            do_rebuild_rollups(tenant, root=root)
+        rebuilt = np.load(lake.folder / lake.manifest().group_health["file"])
+
+    # then
+    assert stored == reference_health(batch, last_day, ["G9"])
+    assert [group.row() for group in computed] == stored
+    assert incremental.tolist() == rebuilt.tolist()
+
+
+def test_stored_health_drops_a_last_message_that_leaves_the_90_days(tmp_path: Path) -> None:
+    # given: G1's customers spoke last 89 days before the lake's last day, G2's yesterday
+    tenant = Tenant(
+        slug="acme", name="A", timezone="Asia/Shanghai", created_at=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    do_ingest_events(tenant, [*_messages("G1", [90], 1), *_messages("G2", [1], 1)], root=tmp_path)
+    lake = tenant_lake(tenant, tmp_path)
+    before = group_health(open_lake(lake), AS_OF - timedelta(days=1))
+
+    # when: a day is added, and G1's message of 90 days ago is out of the life window
+    do_ingest_events(tenant, _messages("G2", [0], 1), root=tmp_path)
+    after = group_health(open_lake(lake), AS_OF)
+
+    # then
+    assert [group.row() for group in before] == [
+        ("G1", "dormant", 0, 0, 0, 0, 0, "flat", "2026-08-25"),
+        ("G2", "quiet", 1, 1, 1, 0, 0, "up", "2026-11-22"),
+    ]
+    assert [group.row() for group in after] == [
+        ("G1", "dead", 0, 0, 0, 0, 0, "flat", ""),
+        ("G2", "quiet", 2, 2, 1, 0, 0, "up", "2026-11-23"),
+    ]
+    assert after == group_health(open_lake(lake), AS_OF, stored=False)
 
 
 def _messages(group_id: str, days_back: list[int], senders: int) -> list[dict[str, object]]:

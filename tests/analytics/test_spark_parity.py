@@ -293,6 +293,9 @@ ANALYSES: dict[str, Callable[[LakeTables], list[Any]]] = {
     "group health": lambda lake: [
         health.row() for health in group_health(lake, AS_OF, OPEN_GROUPS)
     ],
+    "group health, computed by the engine": lambda lake: [
+        health.row() for health in group_health(lake, AS_OF, OPEN_GROUPS, stored=False)
+    ],
     "VIP candidates": lambda lake: list(vip_candidate_rows(lake, STORE_VALUES, AS_OF, 0.1)),
     "funnel": lambda lake: funnel_rows(lake, AS_OF, KNOWN),
     "cohorts": lambda lake: list(cohort_rows(lake, AS_OF)),

@@ -738,7 +738,12 @@ def test_id_runs_stop_growing_at_their_cap_and_still_find_every_id(
     runs = tenant_lake(tenant, tmp_path).manifest().id_runs
     assert (again.accepted, again.duplicates) == (0, 5)
     assert [run["count"] for run in runs] == [2, 2, 1]
-    # merged runs are deleted at once: only writers read them
-    assert list((tmp_path / "tenant=acme" / ".retired").glob("*.npy")) == []
+    # merged runs are deleted at once: only writers read them; what waits in .retired are
+    # the four replaced recent-customers arrays (2 rows) and health figures (7 rows)
+    retired = [np.load(path) for path in (tmp_path / "tenant=acme" / ".retired").glob("*.npy")]
+    assert (
+        sorted((array.dtype.name, array.shape[0]) for array in retired)
+        == [("int64", 2)] * 4 + [("int64", 7)] * 4
+    )
     assert len(list((tmp_path / "tenant=acme" / "ids").iterdir())) == 3
     assert do_ingest_events(tenant, events, root=tmp_path).duplicates == 5

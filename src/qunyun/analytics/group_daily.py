@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import date
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from ibis.expr.types import Table
 
 from qunyun.analytics.lake import LakeTables
+from qunyun.events.lake import TenantLake
 
 GROUP_DAILY_HEADER = (
     "date",
@@ -61,3 +66,40 @@ def group_daily_rows(lake: LakeTables) -> Iterator[tuple[object, ...]]:
         columns = batch.to_pydict()
         dates = [day.isoformat() for day in columns["date"]]
         yield from zip(dates, *(columns[name] for name in GROUP_DAILY_HEADER[1:]), strict=True)
+
+
+def day_group_daily(lake: TenantLake, day: date) -> pa.Table:
+    """Return the group-daily rows of one day (``GROUP_DAILY_HEADER``), ordered by group id.
+
+    Read from the day's stored rollup and the group dictionary, without an engine: what a
+    refresh of that day has just written (``events.actions.day_rollups``).
+    """
+    manifest = lake.manifest()
+    schema = pa.schema(
+        [("date", pa.date32()), ("group_id", pa.string())]
+        + [(name, pa.int64()) for name in GROUP_DAILY_HEADER[2:]]
+    )
+    stored = [
+        pq.read_table(str(path), partitioning=None)
+        for path in lake.paths(manifest.group_daily.get(day.isoformat(), []))
+    ]
+    if not stored:
+        return schema.empty_table()
+    daily = pa.concat_tables(stored)
+    groups = pa.concat_tables(
+        [
+            pq.read_table(str(path), columns=["group_key", "group_id"], partitioning=None)
+            for path in lake.paths(manifest.groups)
+        ]
+    )
+    keys = np.asarray(groups.column("group_key").to_numpy(), dtype=np.int64)
+    # the keys are dense: a group's id is found by position
+    position = np.empty(len(keys), dtype=np.int64)
+    position[keys] = np.arange(len(keys))
+    wanted = np.asarray(daily.column("group_key").to_numpy(), dtype=np.int64)
+    ids = groups.column("group_id").combine_chunks().take(pa.array(position[wanted]))
+    table = pa.Table.from_arrays(
+        [daily.column("day"), ids, *(daily.column(name) for name in GROUP_DAILY_HEADER[2:])],
+        schema=schema,
+    )
+    return table.take(pc.sort_indices(table, [("group_id", "ascending")]))

@@ -19,15 +19,20 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from qunyun.analytics.lake import LakeTables
+from qunyun.events.health import FIGURES, LIFE_DAYS, read_group_health
+from qunyun.events.lake import TenantLake
 from qunyun.events.recent import RECENT_DAYS
 from qunyun.groups.models import Group
 from qunyun.org.models import Tenant
 
-LIFE_DAYS = 90
 ACTIVE_DAYS = 8
 ACTIVE_SENDERS = 3
 TREND_CHANGE = 0.2
@@ -108,13 +113,69 @@ def trend(recent: int, previous: int) -> str:
 
 
 def group_health(
-    lake: LakeTables, as_of: date, known_groups: Iterable[str] = ()
+    lake: LakeTables, as_of: date, known_groups: Iterable[str] = (), *, stored: bool = True
 ) -> list[GroupHealth]:
     """Return the health of every group with events up to ``as_of`` and of ``known_groups``.
 
     ``known_groups`` (the open groups of the database) appear as dead when the lake has
-    nothing of them. Ordered from the worst status, then by group id.
+    nothing of them. Ordered from the worst status, then by group id. See
+    ``group_health_table`` for ``stored``.
     """
+    table = group_health_table(lake, as_of, known_groups, stored=stored)
+    # the table's columns are the fields' names
+    return [GroupHealth(**row) for row in table.to_pylist()]
+
+
+def group_health_table(
+    lake: LakeTables, as_of: date, known_groups: Iterable[str] = (), *, stored: bool = True
+) -> pa.Table:
+    """Return ``group_health`` as a table of ``GROUP_HEALTH_HEADER`` columns, in its order.
+
+    On the lake's last day the figures stored by the last refresh are read (``events.health``,
+    no query); for any other day, or with ``stored`` off, they are computed by the engine.
+    """
+    if stored:
+        table = stored_group_health(lake.source, as_of, known_groups)
+        if table is not None:
+            return table
+    return _computed(lake, as_of, known_groups)
+
+
+def stored_group_health(
+    lake: TenantLake, as_of: date, known_groups: Iterable[str] = ()
+) -> pa.Table | None:
+    """Return ``group_health_table`` from the stored figures, None unless they are of ``as_of``.
+
+    Reads two files (the figures and the group dictionary) and no engine, so it is what
+    follows an import: one row per group of the lake, in arrays.
+    """
+    manifest = lake.manifest()
+    stored = manifest.group_health
+    if not stored or stored["day"] != as_of.isoformat():
+        return None
+    figures = read_group_health(lake.folder / stored["file"])
+    dictionary = [
+        pq.read_table(str(path), columns=["group_key", "group_id"], partitioning=None)
+        for path in lake.paths(manifest.groups)
+    ]
+    ids = pa.array([], pa.string())
+    if dictionary:
+        groups = pa.concat_tables(dictionary)
+        keys = np.asarray(groups.column("group_key").to_numpy(), dtype=np.int64)
+        ids = groups.column("group_id").combine_chunks().take(pa.array(np.argsort(keys)))
+    count = len(ids)
+    values = {name: np.asarray(figures[FIGURES.index(name), :count]) for name in FIGURES}
+    last = values["last_customer_message"]
+    return _table(
+        ids,
+        values,
+        pa.array(last.astype(np.int32), mask=last < 0).cast(pa.date32()),
+        known_groups,
+    )
+
+
+def _computed(lake: LakeTables, as_of: date, known_groups: Iterable[str]) -> pa.Table:
+    """Return ``group_health_table`` computed by the engine from the rollups."""
     recent_start = as_of - timedelta(days=RECENT_DAYS - 1)
     previous_start = recent_start - timedelta(days=RECENT_DAYS)
     life_start = as_of - timedelta(days=LIFE_DAYS - 1)
@@ -162,44 +223,63 @@ def group_health(
         "customer_senders",
         *(name for name in per_group.columns if name != "group_key"),
     ).to_pyarrow()
-    # column lists rather than a dict per row: there are tens of thousands of groups
-    columns = rows.to_pydict()
-    ids = list(columns["group_id"])
-    figures = {name: [int(value or 0) for value in columns[name]] for name in COUNTED}
-    lasts = list(columns["last_customer_message"])
-    seen = set(ids)
-    for group_id in dict.fromkeys(known_groups):
-        if group_id not in seen:
-            ids.append(group_id)
-            for values in figures.values():
-                values.append(0)
-            lasts.append(None)
-    result = [
-        GroupHealth(
-            group_id=group_id,
-            customer_messages=recent,
-            active_days=active_days,
-            customer_senders=senders,
-            staff_messages=staff,
-            previous_customer_messages=previous,
-            last_customer_message=last,
-            status=classify(recent, active_days, senders, life),
-            trend=trend(recent, previous),
-        )
-        for group_id, recent, active_days, senders, staff, previous, life, last in zip(
-            ids,
-            figures["customer_messages"],
-            figures["active_days"],
-            figures["customer_senders"],
-            figures["staff_messages"],
-            figures["previous_customer_messages"],
-            figures["life_messages"],
-            lasts,
-            strict=True,
-        )
-    ]
-    order = {status: index for index, status in enumerate(STATUSES)}
-    return sorted(result, key=lambda health: (order[health.status], health.group_id))
+    values = {
+        name: np.asarray(rows.column(name).fill_null(0).to_numpy(), dtype=np.int64)
+        for name in COUNTED
+    }
+    return _table(
+        rows.column("group_id").combine_chunks(),
+        values,
+        rows.column("last_customer_message").combine_chunks().cast(pa.date32()),
+        known_groups,
+    )
+
+
+def _table(
+    ids: pa.Array, values: dict[str, np.ndarray], last: pa.Array, known_groups: Iterable[str]
+) -> pa.Table:
+    """Return the health table of groups ``ids`` with their figures, plus unseen known groups.
+
+    Status and trend are ``classify`` and ``trend`` over whole columns.
+    """
+    present = set(ids.to_pylist()) if known_groups else set()
+    unseen = [group for group in dict.fromkeys(known_groups) if group not in present]
+    if unseen:
+        ids = pa.concat_arrays([ids, pa.array(unseen, pa.string())])
+        values = {
+            name: np.concatenate([column, np.zeros(len(unseen), np.int64)])
+            for name, column in values.items()
+        }
+        last = pa.concat_arrays([last, pa.nulls(len(unseen), pa.date32())])
+    recent = values["customer_messages"]
+    previous = values["previous_customer_messages"]
+    is_active = (values["active_days"] >= ACTIVE_DAYS) & (
+        values["customer_senders"] >= ACTIVE_SENDERS
+    )
+    status = np.where(
+        recent == 0,
+        np.where(values["life_messages"] > 0, STATUSES.index("dormant"), STATUSES.index("dead")),
+        np.where(is_active, STATUSES.index("active"), STATUSES.index("quiet")),
+    )
+    rising = (recent >= previous * (1 + TREND_CHANGE)) & (recent > previous)
+    falling = (recent <= previous * (1 - TREND_CHANGE)) & (recent < previous)
+    direction = np.where(rising, 0, np.where(falling, 1, 2))
+    table = pa.table(
+        {
+            "group_id": ids,
+            "status": pa.DictionaryArray.from_arrays(
+                pa.array(status.astype(np.int8)), pa.array(STATUSES)
+            ).cast(pa.string()),
+            **{name: pa.array(values[name]) for name in GROUP_HEALTH_HEADER[2:7]},
+            "trend": pa.DictionaryArray.from_arrays(
+                pa.array(direction.astype(np.int8)), pa.array(["up", "down", "flat"])
+            ).cast(pa.string()),
+            "last_customer_message": last,
+            "_status": pa.array(status),
+        }
+    )
+    order = pc.sort_indices(table, [("_status", "ascending"), ("group_id", "ascending")])
+    return table.take(order).drop_columns(["_status"])
 
 
 def open_group_ids(session: Session, tenant: Tenant) -> list[str]:

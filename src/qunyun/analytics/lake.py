@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import ibis
@@ -12,6 +13,7 @@ from ibis.expr.types import Table
 
 from qunyun.analytics.engines import connect, empty_table, read_parquet
 from qunyun.events.lake import Manifest, TenantLake
+from qunyun.events.recent import recent_customers_table
 from qunyun.events.schema import KIND_COUNTS, LAKE_COLUMNS, MEMBER_DAILY_COLUMNS
 
 _LAKE_TYPES: dict[str, Any] = {
@@ -56,7 +58,8 @@ class LakeTables:
     the stored group-daily figures by group key; ``members`` and
     ``groups`` the dictionaries from dense keys to ids; ``recent_customers`` the last day each
     customer spoke in each group, over the 28 days ending on ``manifest.recent_customers["day"]``
-    (``events.recent``).
+    (``events.recent``), read only when asked for; ``source`` the lake's folder, for the
+    rollups stored as arrays (``events.health``).
     """
 
     backend: BaseBackend
@@ -66,7 +69,17 @@ class LakeTables:
     members: Table
     groups: Table
     manifest: Manifest
-    recent_customers: Table
+    source: TenantLake
+
+    @cached_property
+    def recent_customers(self) -> Table:
+        """The recent-customers rollup (a NumPy file) as a table of the engine."""
+        stored = self.manifest.recent_customers
+        schema = ibis.schema({"group_key": dt.int32, "member_key": dt.int32, "last_day": dt.date})
+        if not stored:
+            return empty_table(self.backend, "recent_customers", schema)
+        table = recent_customers_table(self.source.folder / stored["file"])
+        return ibis.memtable(table, schema=schema)
 
 
 def open_lake(
@@ -130,17 +143,7 @@ def open_lake(
     groups = _dictionary(
         backend, lake, manifest.groups, "groups", {"group_key": dt.int32, "group_id": dt.string}
     )
-    if manifest.recent_customers:
-        recent = read_parquet(
-            backend, [str(lake.folder / manifest.recent_customers["file"])], "recent_customers"
-        )
-    else:
-        recent = empty_table(
-            backend,
-            "recent_customers",
-            ibis.schema({"group_key": dt.int32, "member_key": dt.int32, "last_day": dt.date}),
-        )
-    return LakeTables(backend, events, member_daily, group_daily, members, groups, manifest, recent)
+    return LakeTables(backend, events, member_daily, group_daily, members, groups, manifest, lake)
 
 
 def _dictionary(

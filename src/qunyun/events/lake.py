@@ -11,8 +11,10 @@ Layout under ``$QUNYUN_HOME/lake/``::
     tenant=<slug>/member_daily/day=YYYY-MM-DD/part-<uuid>.parquet  rollup: counts per member,
                                                                group and day
     tenant=<slug>/group_daily/day=YYYY-MM-DD/part-<uuid>.parquet   rollup: group daily
-    tenant=<slug>/recent_customers/part-<uuid>.parquet        rollup: customers' last message
+    tenant=<slug>/recent_customers/part-<uuid>.npy            rollup: customers' last message
                                                                day per group, last 28 days
+    tenant=<slug>/group_health/part-<uuid>.npy                rollup: health figures per
+                                                               group as of the last day
     tenant=<slug>/members/part-<uuid>.parquet                 member dictionary (dense keys)
     tenant=<slug>/groups/part-<uuid>.parquet                  group dictionary (dense keys)
 
@@ -128,6 +130,8 @@ class Manifest:
     group_daily: dict[str, list[str]] = field(default_factory=dict)
     recent_customers: dict[str, str] = field(default_factory=dict)
     """The recent-customers rollup: ``{"file", "day"}`` (the lake's last day), or empty."""
+    group_health: dict[str, str] = field(default_factory=dict)
+    """The group-health figures as of the lake's last day: ``{"file", "day"}``, or empty."""
     members: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     member_count: int = 0
@@ -148,6 +152,7 @@ class Manifest:
             "member_daily": self.member_daily,
             "group_daily": self.group_daily,
             "recent_customers": self.recent_customers,
+            "group_health": self.group_health,
             "members": self.members,
             "groups": self.groups,
         }
@@ -164,6 +169,7 @@ class Manifest:
             member_daily={day: list(files) for day, files in data.get("member_daily", {}).items()},
             group_daily={day: list(files) for day, files in data.get("group_daily", {}).items()},
             recent_customers=dict(data.get("recent_customers", {})),
+            group_health=dict(data.get("group_health", {})),
             members=list(data["members"]),
             groups=list(data["groups"]),
             member_count=data["member_count"],
@@ -174,8 +180,9 @@ class Manifest:
     def files(self) -> set[str]:
         """Return every file the manifest names."""
         named = set(self.members) | set(self.groups) | {run["file"] for run in self.id_runs}
-        if self.recent_customers:
-            named.add(self.recent_customers["file"])
+        for stored in (self.recent_customers, self.group_health):
+            if stored:
+                named.add(stored["file"])
         for area in (self.events, self.ids, self.member_daily, self.group_daily):
             for files in area.values():
                 named.update(files)
@@ -284,9 +291,14 @@ class TenantLake:
     def _expire_retired(self) -> None:
         """Delete retired files older than ``RETIRED_SECONDS`` (caller holds the lock)."""
         expired = time.time() - RETIRED_SECONDS
-        for retired in (self.folder / ".retired").glob("*"):
-            if int(retired.name.split("-", 1)[0]) < expired:
-                retired.unlink()
+        folder = self.folder / ".retired"
+        if not folder.is_dir():
+            return
+        # scandir rather than glob: every write looks, and a busy hour retires thousands
+        with os.scandir(folder) as entries:
+            for retired in entries:
+                if int(retired.name.split("-", 1)[0]) < expired:
+                    os.unlink(retired.path)
 
     def _remove_unpublished(self, manifest: Manifest) -> None:
         """Delete files that a failed writer left and no manifest names (caller holds the lock)."""
@@ -303,6 +315,7 @@ class TenantLake:
             "member_daily",
             "group_daily",
             "recent_customers",
+            "group_health",
             "members",
             "groups",
         ):
