@@ -509,6 +509,19 @@ def grab_red_packet(
         return _grab(grab, tenant_id, packet_id, member_kind, member_id, when, hot)
 
 
+def grab_on(
+    grab: Attempt,
+    tenant_id: int,
+    packet_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+    *,
+    hot: RedisHotState | None = None,
+) -> Grab:
+    """Grab as ``grab_red_packet`` does, on an attempt the caller runs (the hot lane's)."""
+    return _grab(grab, tenant_id, packet_id, member_kind, member_id, None, hot)
+
+
 def _grab(
     grab: Attempt,
     tenant_id: int,
