@@ -41,7 +41,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -67,9 +67,14 @@ IDLE_SECONDS = 10.0
 
 @dataclass
 class _Job:
+    """An attempt waiting on the lane: answered to ``future``, or to ``waiter`` in ``loop``."""
+
     work: Callable[[Attempt], Any]
     batched: bool
-    future: Future[Any] = field(default_factory=Future)
+    future: Future[Any] | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    waiter: asyncio.Future[Any] | None = None
+    outcome: _Outcome | None = None
 
 
 class BatchAborted(RuntimeError):
@@ -98,6 +103,7 @@ class HotLane:
         self._thread: threading.Thread | None = None
         self._guard = threading.Lock()
         self._connection: Connection | None = None
+        self._writer_lock = None if self.is_postgresql else sqlite_writer(engine)
 
     # --- callers ------------------------------------------------------------------------------
 
@@ -113,15 +119,24 @@ class HotLane:
         self, works: Sequence[Callable[[Attempt], T]], *, batched: bool = True
     ) -> list[Future[T]]:
         """Queue several attempts at once: with ``batched`` they share one batch (or more)."""
-        jobs = [_Job(work, batched) for work in works]
+        jobs = [_Job(work, batched, future=Future()) for work in works]
+        self._queue(jobs)
+        return [job.future for job in jobs if job.future is not None]
+
+    async def run(self, work: Callable[[Attempt], T], *, batched: bool = True) -> T:
+        """Run ``work`` on the lane and return its answer (raise its error) in an event loop.
+
+        The answers of a batch reach their event loop in one wake-up, not one each.
+        """
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[T] = loop.create_future()
+        self._queue([_Job(work, batched, loop=loop, waiter=waiter)])
+        return await waiter
+
+    def _queue(self, jobs: list[_Job]) -> None:
         self._jobs.put(jobs)  # before the check of the thread: see ``_idle``
         if self._thread is None:
             self._start()
-        return [job.future for job in jobs]
-
-    async def run(self, work: Callable[[Attempt], T], *, batched: bool = True) -> T:
-        """Run ``work`` on the lane and return its answer (raise its error) in an event loop."""
-        return await asyncio.wrap_future(self.submit(work, batched=batched))
 
     def close(self) -> None:
         """Answer what is queued, stop the thread and give the connection back."""
@@ -190,13 +205,14 @@ class HotLane:
             for job in jobs:
                 if not job.batched:
                     _settle(job, _call(job, Attempt(connection, owns_transactions=True)))
-            self.attempts += len(jobs)
         except Exception as error:  # the connection failed: nothing unanswered was committed
             log.exception("hot lane: the database connection failed")
             self._drop_connection()
             for job in jobs:
-                if not job.future.done():
-                    job.future.set_exception(error)
+                if job.outcome is None:
+                    job.outcome = _Outcome(error=error)
+        self.attempts += len(jobs)
+        _deliver(jobs)
 
     def _open(self) -> Connection:
         if self._connection is None:
@@ -272,9 +288,7 @@ class HotLane:
 
     def _writer(self) -> Any:
         """SQLite: the process's writer lock, shared with ``Attempt.write`` (threads queue on it)."""
-        if self.is_postgresql:
-            return _NoLock()
-        return sqlite_writer(self.engine)
+        return _NoLock() if self._writer_lock is None else self._writer_lock
 
     def _begin(self, connection: Connection) -> None:
         (BEGIN if self.is_postgresql else BEGIN_IMMEDIATE).run(connection)
@@ -309,10 +323,38 @@ def _call(job: _Job, attempt: Attempt) -> _Outcome:
 
 
 def _settle(job: _Job, outcome: _Outcome) -> None:
+    """Keep the job's answer; ``_deliver`` sends it once every transaction of the batch ended."""
+    job.outcome = outcome
+
+
+def _deliver(jobs: list[_Job]) -> None:
+    """Answer every job: futures at once, each event loop's waiters in one call of that loop."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
+    for job in jobs:
+        if job.future is not None:
+            _answer(job.future, job.outcome)
+        elif job.loop is not None:
+            by_loop.setdefault(job.loop, []).append(job)
+    for loop, waiting in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_answer_waiters, waiting)
+        except RuntimeError:  # the loop is closed: nobody waits for these answers any more
+            log.debug("hot lane: %d answers for a closed event loop", len(waiting))
+
+
+def _answer_waiters(jobs: list[_Job]) -> None:
+    for job in jobs:
+        if job.waiter is not None and not job.waiter.done():  # a cancelled request: done
+            _answer(job.waiter, job.outcome)
+
+
+def _answer(future: Any, outcome: _Outcome | None) -> None:
+    if outcome is None:
+        outcome = _Outcome(error=BatchAborted("尝试未被处理，请重试"))
     if outcome.error is not None:
-        job.future.set_exception(outcome.error)
+        future.set_exception(outcome.error)
     else:
-        job.future.set_result(outcome.value)
+        future.set_result(outcome.value)
 
 
 class _NoLock:
