@@ -256,10 +256,11 @@ def order_on(
     qty: int,
     *,
     attempt_id: str | None = None,
+    when: datetime | None = None,
     hot: RedisHotState | None = None,
 ) -> int:
     """Order as ``order_flash_sale`` does, on an attempt the caller runs (the hot lane's)."""
-    return _order(buy, tenant_id, sale_id, member_kind, member_id, qty, attempt_id, None, hot)
+    return _order(buy, tenant_id, sale_id, member_kind, member_id, qty, attempt_id, when, hot)
 
 
 def _order(

@@ -516,10 +516,11 @@ def grab_on(
     member_kind: ContactKind,
     member_id: str,
     *,
+    when: datetime | None = None,
     hot: RedisHotState | None = None,
 ) -> Grab:
     """Grab as ``grab_red_packet`` does, on an attempt the caller runs (the hot lane's)."""
-    return _grab(grab, tenant_id, packet_id, member_kind, member_id, None, hot)
+    return _grab(grab, tenant_id, packet_id, member_kind, member_id, when, hot)
 
 
 def _grab(
