@@ -422,12 +422,8 @@ INSERT INTO activation_events
 VALUES (:event_id, :tenant, :now, 'red_packet_grab', :group_id, :kind, :member, :packet, :amount)
 """
 )
-# PostgreSQL: claim, share and event in one statement (one round trip, locks held only inside
-# PostgreSQL); a claim without its share (state left by another path) fails the statement.
-_GRAB_POSTGRESQL = Sql(
-    f"""
-WITH claim AS ({_CLAIM} RETURNING id, tenant_id, group_id, grabbed_count, status),
-share AS (
+# The CTEs after a claim on PostgreSQL: the claimed position's share, and its event.
+_SHARE_AND_EVENT = """share AS (
   UPDATE red_packet_shares s SET member_kind = :kind, member_id = :member, grabbed_at = :now
   FROM claim
   WHERE s.packet_id = claim.id AND s.position = claim.grabbed_count AND s.member_id IS NULL
@@ -439,7 +435,13 @@ event AS (
     claim.tenant_id, :now, 'red_packet_grab', claim.group_id, :kind, :member, claim.id,
     share.amount_fen
   FROM claim, share)
-SELECT claim.grabbed_count, claim.status, share.amount_fen, share.is_best_luck,
+"""
+# PostgreSQL: claim, share and event in one statement (one round trip, locks held only inside
+# PostgreSQL); a claim without its share (state left by another path) fails the statement.
+_GRAB_POSTGRESQL = Sql(
+    f"""
+WITH claim AS ({_CLAIM} RETURNING id, tenant_id, group_id, grabbed_count, status),
+{_SHARE_AND_EVENT}SELECT claim.grabbed_count, claim.status, share.amount_fen, share.is_best_luck,
   CASE WHEN share.position IS NULL THEN CAST(claim.status || ' share taken' AS integer) END
 FROM claim LEFT JOIN share ON true
 """
@@ -459,19 +461,7 @@ claim AS ({_CLAIM}
   AND EXISTS (SELECT 1 FROM packet
               WHERE packet.is_member AND packet.held_fen IS NULL AND packet.relay_id IS NULL)
   RETURNING id, tenant_id, group_id, grabbed_count, status),
-share AS (
-  UPDATE red_packet_shares s SET member_kind = :kind, member_id = :member, grabbed_at = :now
-  FROM claim
-  WHERE s.packet_id = claim.id AND s.position = claim.grabbed_count AND s.member_id IS NULL
-  RETURNING s.position, s.amount_fen, s.is_best_luck),
-event AS (
-  INSERT INTO activation_events
-    (event_id, tenant_id, ts, kind, group_id, member_kind, member_id, red_packet_id, amount_fen)
-  SELECT md5(claim.tenant_id || ':' || claim.id || ':' || share.position)::uuid::text,
-    claim.tenant_id, :now, 'red_packet_grab', claim.group_id, :kind, :member, claim.id,
-    share.amount_fen
-  FROM claim, share)
-SELECT packet.status AS packet_status, packet.expires_at, packet.relay_id, packet.is_member,
+{_SHARE_AND_EVENT}SELECT packet.status AS packet_status, packet.expires_at, packet.relay_id, packet.is_member,
   packet.held_fen, claim.grabbed_count, share.amount_fen, share.is_best_luck,
   CASE WHEN claim.id IS NOT NULL AND share.position IS NULL
     THEN CAST(claim.status || ' share taken' AS integer) END AS guard
