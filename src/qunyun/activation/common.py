@@ -127,6 +127,37 @@ class Sql:
             cursor.close()
         except dbapi.Error as error:
             raise DBAPIError.instance(text, params, error, dbapi.Error) from error
+        return self._rows(description, rows)
+
+    def run_many(self, connection: Connection, params: list[dict[str, Any]]) -> list[Rows]:
+        """Execute once per parameter set, in order; return the rows of each.
+
+        On PostgreSQL psycopg sends them all before reading any answer (pipeline mode): one
+        round trip for all, where ``run`` in a loop makes one each. The first failing
+        statement raises, as ``run`` would.
+        """
+        if not params:
+            return []
+        if connection.dialect.name != "postgresql":
+            return [self.run(connection, **each) for each in params]
+        driver: Any = connection.connection.driver_connection
+        dbapi: Any = connection.dialect.loaded_dbapi
+        answers = []
+        try:
+            with driver.cursor() as cursor:
+                cursor.executemany(self.postgresql, params, returning=True)
+                while True:
+                    description = cursor.description
+                    answers.append(
+                        self._rows(description, cursor.fetchall() if description else [])
+                    )
+                    if not cursor.nextset():
+                        break
+        except dbapi.Error as error:
+            raise DBAPIError.instance(self.postgresql, params, error, dbapi.Error) from error
+        return answers
+
+    def _rows(self, description: Any, rows: list[Any]) -> Rows:
         if not description:
             return Rows([])
         names = tuple(column[0] for column in description)
@@ -158,7 +189,8 @@ _sqlite_writers: dict[str, threading.Lock] = {}
 _sqlite_writers_guard = threading.Lock()
 
 
-def _sqlite_writer(engine: Engine) -> threading.Lock:
+def sqlite_writer(engine: Engine) -> threading.Lock:
+    """Return the process's lock of SQLite writers on ``engine`` (hot attempts queue on it)."""
     key = str(engine.url)
     with _sqlite_writers_guard:
         return _sqlite_writers.setdefault(key, threading.Lock())
@@ -175,9 +207,12 @@ class Attempt:
     of the process, so that threads queue on a Python lock instead of SQLite's busy-wait sleeps.
     """
 
-    def __init__(self, connection: Connection, *, owns_transactions: bool) -> None:
+    def __init__(
+        self, connection: Connection, *, owns_transactions: bool, in_batch: bool = False
+    ) -> None:
         self.connection = connection
         self.owns_transactions = owns_transactions
+        self.in_batch = in_batch
         self.is_postgresql = connection.dialect.name == "postgresql"
 
     def time(self, moment: datetime) -> Any:
@@ -189,28 +224,48 @@ class Attempt:
         """Yield the connection for the attempt's writes, committed together when owned.
 
         ``statements`` > 1 on PostgreSQL opens an explicit transaction around them.
+
+        In a batch of the hot lane (``activation.lane``: several attempts in one transaction,
+        which the lane commits) the writes run under a savepoint, so that an attempt refused
+        after a first write takes back only its own; one statement on PostgreSQL needs none
+        (it is atomic, and a failing one aborts the batch's transaction, which the lane sees).
         """
-        if not self.owns_transactions or (self.is_postgresql and statements == 1):
-            yield self.connection
-            return
-        lock = None if self.is_postgresql else _sqlite_writer(self.connection.engine)
-        if lock is not None:
-            lock.acquire()
-        try:
-            _BEGIN_IMMEDIATE.run(self.connection) if lock else _BEGIN.run(self.connection)
+        if self.in_batch:
+            if self.is_postgresql and statements == 1:
+                yield self.connection
+                return
+            _SAVEPOINT.run(self.connection)
             try:
                 yield self.connection
             except BaseException:
-                _ROLLBACK.run(self.connection)
+                _ROLLBACK_TO_SAVEPOINT.run(self.connection)
                 raise
-            _COMMIT.run(self.connection)
+            finally:
+                _RELEASE_SAVEPOINT.run(self.connection)
+            return
+        if not self.owns_transactions or (self.is_postgresql and statements == 1):
+            yield self.connection
+            return
+        lock = None if self.is_postgresql else sqlite_writer(self.connection.engine)
+        if lock is not None:
+            lock.acquire()
+        try:
+            BEGIN_IMMEDIATE.run(self.connection) if lock else BEGIN.run(self.connection)
+            try:
+                yield self.connection
+            except BaseException:
+                ROLLBACK.run(self.connection)
+                raise
+            COMMIT.run(self.connection)
         finally:
             if lock is not None:
                 lock.release()
 
 
-_BEGIN, _BEGIN_IMMEDIATE = Sql("BEGIN"), Sql("BEGIN IMMEDIATE")
-_COMMIT, _ROLLBACK = Sql("COMMIT"), Sql("ROLLBACK")
+BEGIN, BEGIN_IMMEDIATE = Sql("BEGIN"), Sql("BEGIN IMMEDIATE")
+COMMIT, ROLLBACK = Sql("COMMIT"), Sql("ROLLBACK")
+_SAVEPOINT, _RELEASE_SAVEPOINT = Sql("SAVEPOINT attempt"), Sql("RELEASE SAVEPOINT attempt")
+_ROLLBACK_TO_SAVEPOINT = Sql("ROLLBACK TO SAVEPOINT attempt")
 
 
 @contextmanager

@@ -247,6 +247,22 @@ def order_flash_sale(
         return _order(buy, tenant_id, sale_id, member_kind, member_id, qty, attempt_id, when, hot)
 
 
+def order_on(
+    buy: Attempt,
+    tenant_id: int,
+    sale_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+    qty: int,
+    *,
+    attempt_id: str | None = None,
+    when: datetime | None = None,
+    hot: RedisHotState | None = None,
+) -> int:
+    """Order as ``order_flash_sale`` does, on an attempt the caller runs (the hot lane's)."""
+    return _order(buy, tenant_id, sale_id, member_kind, member_id, qty, attempt_id, when, hot)
+
+
 def _order(
     buy: Attempt,
     tenant_id: int,

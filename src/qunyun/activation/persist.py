@@ -122,50 +122,58 @@ def apply_grabs(connection: Connection, taken: Iterable[Taken]) -> int:
     from qunyun.activation.redpackets import _ASK_NEXT_SENDER, event_id
 
     new: dict[int, list[tuple[Taken, int, int]]] = defaultdict(list)
-    for grab in taken:
+    grabs = list(taken)
+    takes = []
+    for grab in grabs:
         kind, member_id = _split(grab.member)
-        position = int(grab.share.split(":", 1)[0])
-        row = _TAKE.run(
-            connection,
-            kind=kind,
-            member=member_id,
-            now=db_time(connection, grab.at),
-            packet=grab.packet_id,
-            position=position,
-        ).first()
+        takes.append(
+            {
+                "kind": kind,
+                "member": member_id,
+                "now": db_time(connection, grab.at),
+                "packet": grab.packet_id,
+                "position": int(grab.share.split(":", 1)[0]),
+            }
+        )
+    for grab, take, rows in zip(grabs, takes, _TAKE.run_many(connection, takes), strict=True):
+        kind, member_id, position = take["kind"], take["member"], take["position"]
+        row = rows.first()
         if row is not None:
             new[grab.packet_id].append((grab, position, int(row.amount_fen)))
             continue
         holder = _HOLDER.run(connection, packet=grab.packet_id, position=position).first()
         if holder is None or (holder.member_kind, holder.member_id) != (kind, member_id):
             raise Conflict(f"红包 {grab.packet_id} 第 {position} 份在数据库中属于别人或不存在")
-    for packet_id, grabs in new.items():
-        last = max(grab.at for grab, _, _ in grabs)
+    for packet_id, applied in new.items():
+        last = max(grab.at for grab, _, _ in applied)
         packet = _COUNT.run(
             connection,
-            grabs=len(grabs),
-            fen=sum(amount for _, _, amount in grabs),
+            grabs=len(applied),
+            fen=sum(amount for _, _, amount in applied),
             now=db_time(connection, last),
             packet=packet_id,
         ).one()
-        for grab, position, amount in grabs:
+        events = []
+        for grab, position, amount in applied:
             kind, member_id = _split(grab.member)
-            _EVENT.run(
-                connection,
-                event_id=event_id(packet.tenant_id, packet_id, position),
-                tenant=packet.tenant_id,
-                now=db_time(connection, grab.at),
-                group_id=packet.group_id,
-                kind=kind,
-                member=member_id,
-                packet=packet_id,
-                amount=amount,
+            events.append(
+                {
+                    "event_id": event_id(packet.tenant_id, packet_id, position),
+                    "tenant": packet.tenant_id,
+                    "now": db_time(connection, grab.at),
+                    "group_id": packet.group_id,
+                    "kind": kind,
+                    "member": member_id,
+                    "packet": packet_id,
+                    "amount": amount,
+                }
             )
+        _EVENT.run_many(connection, events)
         if packet.relay_id is not None and packet.grabbed_count == packet.count:
             _ASK_NEXT_SENDER.run(
                 connection, packet=packet_id, relay=packet.relay_id, now=db_time(connection, last)
             )
-    return sum(len(grabs) for grabs in new.values())
+    return sum(len(applied) for applied in new.values())
 
 
 # --- orders --------------------------------------------------------------------------------
@@ -199,26 +207,32 @@ def apply_orders(connection: Connection, placed: Iterable[Placed]) -> int:
     """Write the orders that SQL does not have yet, with their units; return how many were new."""
     sold: dict[int, int] = defaultdict(int)
     bought: dict[tuple[int, str], int] = defaultdict(int)
-    for order in placed:
+    orders = list(placed)
+    places = []
+    for order in orders:
         kind, member_id = _split(order.member)
-        row = _PLACE.run(
-            connection,
-            order_id=order.order_id,
-            kind=kind,
-            member=member_id,
-            qty=order.qty,
-            attempt=order.attempt_id or None,
-            now=db_time(connection, order.at),
-            sale=order.sale_id,
-        ).first()
-        if row is not None:
+        places.append(
+            {
+                "order_id": order.order_id,
+                "kind": kind,
+                "member": member_id,
+                "qty": order.qty,
+                "attempt": order.attempt_id or None,
+                "now": db_time(connection, order.at),
+                "sale": order.sale_id,
+            }
+        )
+    for order, rows in zip(orders, _PLACE.run_many(connection, places), strict=True):
+        if rows.first() is not None:
             sold[order.sale_id] += order.qty
             bought[(order.sale_id, order.member)] += order.qty
     for sale_id, units in sold.items():
         _SOLD.run(connection, qty=units, sale=sale_id)
+    buyers = []
     for (sale_id, member), units in bought.items():
         kind, member_id = _split(member)
-        _BOUGHT.run(connection, sale=sale_id, kind=kind, member=member_id, qty=units)
+        buyers.append({"sale": sale_id, "kind": kind, "member": member_id, "qty": units})
+    _BOUGHT.run_many(connection, buyers)
     if sold and connection.dialect.name == "postgresql":
         # ids came from Redis: keep the table's own sequence ahead of them
         _ORDER_IDS_POSTGRESQL.run(connection)

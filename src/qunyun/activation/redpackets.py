@@ -18,7 +18,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, insert, select, update
@@ -422,12 +422,8 @@ INSERT INTO activation_events
 VALUES (:event_id, :tenant, :now, 'red_packet_grab', :group_id, :kind, :member, :packet, :amount)
 """
 )
-# PostgreSQL: claim, share and event in one statement (one round trip, locks held only inside
-# PostgreSQL); a claim without its share (state left by another path) fails the statement.
-_GRAB_POSTGRESQL = Sql(
-    f"""
-WITH claim AS ({_CLAIM} RETURNING id, tenant_id, group_id, grabbed_count, status),
-share AS (
+# The CTEs after a claim on PostgreSQL: the claimed position's share, and its event.
+_SHARE_AND_EVENT = """share AS (
   UPDATE red_packet_shares s SET member_kind = :kind, member_id = :member, grabbed_at = :now
   FROM claim
   WHERE s.packet_id = claim.id AND s.position = claim.grabbed_count AND s.member_id IS NULL
@@ -439,9 +435,37 @@ event AS (
     claim.tenant_id, :now, 'red_packet_grab', claim.group_id, :kind, :member, claim.id,
     share.amount_fen
   FROM claim, share)
-SELECT claim.grabbed_count, claim.status, share.amount_fen, share.is_best_luck,
+"""
+# PostgreSQL: claim, share and event in one statement (one round trip, locks held only inside
+# PostgreSQL); a claim without its share (state left by another path) fails the statement.
+_GRAB_POSTGRESQL = Sql(
+    f"""
+WITH claim AS ({_CLAIM} RETURNING id, tenant_id, group_id, grabbed_count, status),
+{_SHARE_AND_EVENT}SELECT claim.grabbed_count, claim.status, share.amount_fen, share.is_best_luck,
   CASE WHEN share.position IS NULL THEN CAST(claim.status || ' share taken' AS integer) END
 FROM claim LEFT JOIN share ON true
+"""
+)
+# PostgreSQL, the hot lane's grab: the read folded in too (one round trip). The claim runs only
+# for a member in the group who holds no share, of a packet outside a relay; the row tells
+# which check refused. The read is the statement's snapshot: a share the member took in a
+# transaction committed since fails the unique (packet, member) of shares, as before.
+_GRAB_POSTGRESQL_AT_ONCE = Sql(
+    f"""
+WITH packet AS (
+  SELECT p.id, p.status, p.expires_at, p.relay_id, {is_member_sql("p")} AS is_member,
+    (SELECT s.amount_fen FROM red_packet_shares s
+     WHERE s.packet_id = p.id AND s.member_kind = :kind AND s.member_id = :member) AS held_fen
+  FROM red_packets p WHERE p.id = :packet AND p.tenant_id = :tenant),
+claim AS ({_CLAIM}
+  AND EXISTS (SELECT 1 FROM packet
+              WHERE packet.is_member AND packet.held_fen IS NULL AND packet.relay_id IS NULL)
+  RETURNING id, tenant_id, group_id, grabbed_count, status),
+{_SHARE_AND_EVENT}SELECT packet.status AS packet_status, packet.expires_at, packet.relay_id, packet.is_member,
+  packet.held_fen, claim.grabbed_count, share.amount_fen, share.is_best_luck,
+  CASE WHEN claim.id IS NOT NULL AND share.position IS NULL
+    THEN CAST(claim.status || ' share taken' AS integer) END AS guard
+FROM packet LEFT JOIN claim ON true LEFT JOIN share ON true
 """
 )
 _ASK_NEXT_SENDER = Sql(
@@ -509,6 +533,20 @@ def grab_red_packet(
         return _grab(grab, tenant_id, packet_id, member_kind, member_id, when, hot)
 
 
+def grab_on(
+    grab: Attempt,
+    tenant_id: int,
+    packet_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+    *,
+    when: datetime | None = None,
+    hot: RedisHotState | None = None,
+) -> Grab:
+    """Grab as ``grab_red_packet`` does, on an attempt the caller runs (the hot lane's)."""
+    return _grab(grab, tenant_id, packet_id, member_kind, member_id, when, hot)
+
+
 def _grab(
     grab: Attempt,
     tenant_id: int,
@@ -526,6 +564,10 @@ def _grab(
         "member": member_id,
         "now": grab.time(when),
     }
+    if grab.is_postgresql and hot is None:
+        done = _grab_postgresql_at_once(grab, packet_id, member_kind, member_id, when, params)
+        if done is not None:
+            return done
     packet = _READ_FOR_GRAB.run(grab.connection, **params).first()
     if packet is None or not packet.is_member:
         raise NotFound(f"没有红包 {packet_id}")
@@ -576,6 +618,43 @@ def _grab(
         member_id=member_id,
         grabbed_at=when,
         is_best_luck=bool(is_best_luck),
+    )
+
+
+def _grab_postgresql_at_once(
+    grab: Attempt,
+    packet_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+    when: datetime,
+    params: dict[str, Any],
+) -> Grab | None:
+    """Grab on PostgreSQL in one statement, read included (``_GRAB_POSTGRESQL_AT_ONCE``).
+
+    Return None for a relay's packet, which the statement leaves alone (its last grab also
+    asks the next sender: the two-statement path).
+    """
+    with grab.write() as connection:
+        try:
+            row = _GRAB_POSTGRESQL_AT_ONCE.run(connection, **params).first()
+        except IntegrityError as error:  # the same member grabbing at the same moment
+            raise AlreadyGrabbed(f"{member_id} 已抢过红包 {packet_id}") from error
+    if row is None or not row.is_member:
+        raise NotFound(f"没有红包 {packet_id}")
+    if row.held_fen is not None:
+        raise AlreadyGrabbed(f"{member_id} 已抢过红包 {packet_id}（¥{format_yuan(row.held_fen)}）")
+    if row.relay_id is not None:
+        return None
+    if row.grabbed_count is None:
+        _raise_closed(packet_id, row.packet_status, read_time(row.expires_at), when)
+    return Grab(
+        packet_id=packet_id,
+        position=int(row.grabbed_count),
+        amount_fen=int(row.amount_fen),
+        member_kind=member_kind,
+        member_id=member_id,
+        grabbed_at=when,
+        is_best_luck=bool(row.is_best_luck),
     )
 
 

@@ -17,6 +17,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from qunyun import __version__
 from qunyun.activation.hot import RedisHotState, hot_state
+from qunyun.activation.lane import HotLane
 from qunyun.activation.persist import Persister
 from qunyun.web.api import activation as activation_api
 from qunyun.web.api import analytics as analytics_api
@@ -63,6 +64,7 @@ def create_app(
     app.state.engine = engine
     app.state.signer = TokenSigner(key)
     app.state.hot = hot if hot is not None else hot_state()
+    app.state.lane = HotLane(engine)
     app.add_middleware(
         SessionMiddleware,
         secret_key=key,
@@ -90,13 +92,17 @@ def create_app(
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Run the activation log's drainer while the app serves, when hot counters are in Redis."""
+    """Run the activation log's drainer while the app serves, when hot counters are in Redis.
+
+    At the end the hot lane answers what it holds and gives its connection back.
+    """
     persister = Persister(app.state.engine, app.state.hot) if app.state.hot else None
     if persister is not None:
         persister.start()
     try:
         yield
     finally:
+        app.state.lane.close()
         if persister is not None:
             persister.stop()
 

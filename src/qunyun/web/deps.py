@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from qunyun.activation.hot import RedisHotState
+from qunyun.activation.lane import HotLane
 from qunyun.core.db import unit_of_work
 from qunyun.core.errors import NotFound, Unauthenticated
 from qunyun.org.access import Actor
@@ -90,6 +91,12 @@ def hot(request: Request) -> RedisHotState | None:
     """Return the app's Redis hot state, or None when hot counters live in SQL."""
     state: RedisHotState | None = getattr(request.app.state, "hot", None)
     return state
+
+
+def lane(request: Request) -> HotLane:
+    """Return the app's hot lane, where grabs and orders run (``activation.lane``)."""
+    hot_lane: HotLane = request.app.state.lane
+    return hot_lane
 
 
 ApiMember = Annotated[Member, Depends(api_member)]

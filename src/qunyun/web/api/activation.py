@@ -3,14 +3,16 @@
 Staff endpoints take a staff bearer token and keep to the caller's scope (a group outside it
 answers 404); member endpoints take a member token from ``POST /members/token`` (what the H5
 pages hold) and act as that member. Each handler parses, authorizes, calls one action or
-query in its own unit of work, and renders; the two hot ones (grab, order) call an action
-that runs on a connection of its own (``activation.common.attempt``) instead of an ORM
-session. Refusals of a member's attempt answer 409 with
+query in its own unit of work, and renders; the two hot ones (grab, order) hand their
+attempt to the process's hot lane (``activation.lane``: one connection, attempts committed in
+groups, each answered after its group's commit) instead of an ORM session, and are async so
+that no thread of the pool is taken per request. Refusals of a member's attempt answer 409 with
 ``{"error": code, "detail": message}``.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Request
@@ -68,7 +70,7 @@ from qunyun.web.api.activation_schemas import (
     TeamOut,
 )
 from qunyun.web.auth import Member, TokenSigner
-from qunyun.web.deps import ApiActor, ApiMember, NumericId, hot, member_tenant, work
+from qunyun.web.deps import ApiActor, ApiMember, NumericId, hot, lane, member_tenant, work
 from qunyun.web.errors import REFUSALS
 
 router = APIRouter(tags=["activation"])
@@ -117,15 +119,19 @@ def create_red_packet(body: RedPacketIn, actor: ApiActor, request: Request) -> C
 
 
 @router.post("/red-packets/{packet_id}/grab", response_model=GrabOut, responses=REFUSALS)
-def grab_red_packet(packet_id: NumericId, member: ApiMember, request: Request) -> GrabOut:
+async def grab_red_packet(packet_id: NumericId, member: ApiMember, request: Request) -> GrabOut:
     """Grab the next share of a packet (404 when the member is not in its group)."""
-    grab = redpackets.grab_red_packet(
-        request.app.state.engine,
-        member.tenant_id,
-        packet_id,
-        member.kind,
-        member.member_id,
-        hot=hot(request),
+    state = hot(request)
+    grab = await lane(request).run(
+        partial(
+            redpackets.grab_on,
+            tenant_id=member.tenant_id,
+            packet_id=packet_id,
+            member_kind=member.kind,
+            member_id=member.member_id,
+            hot=state,
+        ),
+        batched=state is None,
     )
     return GrabOut(amount_fen=grab.amount_fen, position=grab.position)
 
@@ -187,7 +193,7 @@ def create_flash_sale(body: FlashSaleIn, actor: ApiActor, request: Request) -> C
     status_code=201,
     responses=REFUSALS,
 )
-def order_flash_sale(
+async def order_flash_sale(
     sale_id: NumericId,
     body: OrderIn,
     member: ApiMember,
@@ -195,15 +201,19 @@ def order_flash_sale(
     idempotency_key: IdempotencyKey = None,
 ) -> OrderCreatedOut:
     """Buy ``qty`` units as the member (never oversold, never past the per-member limit)."""
-    order_id = flashsales.order_flash_sale(
-        request.app.state.engine,
-        member.tenant_id,
-        sale_id,
-        member.kind,
-        member.member_id,
-        body.qty,
-        attempt_id=idempotency_key,
-        hot=hot(request),
+    state = hot(request)
+    order_id = await lane(request).run(
+        partial(
+            flashsales.order_on,
+            tenant_id=member.tenant_id,
+            sale_id=sale_id,
+            member_kind=member.kind,
+            member_id=member.member_id,
+            qty=body.qty,
+            attempt_id=idempotency_key,
+            hot=state,
+        ),
+        batched=state is None,
     )
     return OrderCreatedOut(order_id=order_id)
 

@@ -1,0 +1,271 @@
+"""The hot lane: attempts committed in groups, each answered as if alone, only after its commit.
+
+On SQLite and PostgreSQL (the ``engine`` fixture runs both): a batch whose attempts are refused
+for different reasons, a batch with an attempt that fails in the database (which aborts a
+PostgreSQL transaction) or is refused after a first write, a crowd of threads on one lane,
+and a lane killed (``kill -9``) in the middle of a batch.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import DBAPIError
+
+from qunyun.activation.common import Attempt, Sql
+from qunyun.activation.errors import (
+    ActivationConflict,
+    AlreadyGrabbed,
+    LimitExceeded,
+    PacketEmpty,
+    SoldOut,
+)
+from qunyun.activation.flashsales import do_create_flash_sale, flash_sale_detail, order_on
+from qunyun.activation.lane import HotLane
+from qunyun.activation.models import PacketStatus
+from qunyun.activation.redpackets import Grab, do_create_red_packet, grab_on, red_packet_detail
+from qunyun.core.db import unit_of_work
+from qunyun.core.errors import Conflict, NotFound
+from qunyun.org.models import Tenant
+from tests.activation.helpers import STORE, T0, group_with_members
+
+
+@pytest.fixture
+def lane(engine: Engine) -> Any:
+    """Return a hot lane on the test database, closed afterwards."""
+    hot_lane = HotLane(engine)
+    yield hot_lane
+    hot_lane.close()
+
+
+def _packet(engine: Engine, tenant: Tenant, total_fen: int, count: int) -> int:
+    with unit_of_work(engine) as session:
+        packet = do_create_red_packet(
+            session, tenant, "G1", total_fen, count, when=T0, rng=random.Random(5)
+        )
+        return packet.id
+
+
+def _grab(tenant: Tenant, packet: int, member: str) -> Callable[[Attempt], Grab]:
+    return partial(
+        grab_on, tenant_id=tenant.id, packet_id=packet, member_kind=STORE, member_id=member,
+        when=T0,
+    )  # fmt: skip
+
+
+def _outcome(future: Any) -> Any:
+    """Return ``(position, amount)`` of an answered grab, or the type of its refusal."""
+    error = future.exception(timeout=60)
+    if error is not None:
+        return type(error)
+    grab = future.result()
+    return grab.position, grab.amount_fen
+
+
+def test_a_batch_answers_each_attempt_as_if_alone_and_commits_the_rest(
+    engine: Engine, tenant: Tenant, lane: HotLane
+) -> None:
+    # given 5 members and a packet of ¥10.00 in 4 shares
+    group_with_members(engine, tenant, 5)
+    packet = _packet(engine, tenant, 1000, 4)
+
+    # when seven attempts reach the lane together: two grabs, an outsider, a member's second
+    # grab, the last two shares and one grab too many
+    members = ["S001", "S002", "X999", "S001", "S003", "S004", "S005"]
+    futures = lane.submit_together([_grab(tenant, packet, member) for member in members])
+    outcomes = [_outcome(future) for future in futures]
+
+    # then each is answered as it would be alone, in order, and all of them in one commit
+    positions = [outcome[0] for outcome in outcomes if isinstance(outcome, tuple)]
+    assert positions == [1, 2, 3, 4]
+    assert [o if isinstance(o, type) else "ok" for o in outcomes] == [
+        "ok", "ok", NotFound, AlreadyGrabbed, "ok", "ok", PacketEmpty,
+    ]  # fmt: skip
+    assert lane.batches == 1
+    with unit_of_work(engine) as session:
+        view = red_packet_detail(session, tenant, packet)
+    assert (view.remaining_fen, view.status) == (0, PacketStatus.FINISHED)
+    assert sorted((g.member_id, g.position) for g in view.grabs) == [
+        ("S001", 1), ("S002", 2), ("S003", 3), ("S004", 4),
+    ]  # fmt: skip
+    assert sum(g.amount_fen for g in view.grabs) == 1000
+    assert [g.amount_fen for g in sorted(view.grabs, key=lambda g: g.position)] == [
+        outcome[1] for outcome in outcomes if isinstance(outcome, tuple)
+    ]
+
+
+def _fails_in_the_database(attempt: Attempt) -> None:
+    with attempt.write():
+        Sql("UPDATE no_such_table SET x = 1").run(attempt.connection)
+
+
+def _renames_then_refuses(tenant_id: int, attempt: Attempt) -> None:
+    with attempt.write(statements=2):
+        Sql("UPDATE tenants SET name = 'renamed' WHERE id = :id").run(
+            attempt.connection, id=tenant_id
+        )
+        raise Conflict("refused after a first write")
+
+
+def test_an_attempt_failing_in_the_database_or_after_a_write_spoils_no_other(
+    engine: Engine, tenant: Tenant, lane: HotLane
+) -> None:
+    # given 3 members and a packet of ¥3.00 in 3 shares
+    group_with_members(engine, tenant, 3)
+    packet = _packet(engine, tenant, 300, 3)
+
+    # when a batch holds, between grabs, a statement the database refuses (which aborts a
+    # PostgreSQL transaction) and an attempt refused after its first write
+    works: list[Callable[[Attempt], Any]] = [
+        _grab(tenant, packet, "S001"),
+        _fails_in_the_database,
+        _grab(tenant, packet, "S002"),
+        partial(_renames_then_refuses, tenant.id),
+        _grab(tenant, packet, "S003"),
+    ]
+    futures = lane.submit_together(works)
+
+    # then the two failing attempts get their own errors, the three grabs their shares in order
+    assert isinstance(futures[1].exception(timeout=60), DBAPIError)
+    assert isinstance(futures[3].exception(timeout=60), Conflict)
+    assert [futures[index].result(timeout=60).position for index in (0, 2, 4)] == [1, 2, 3]
+    with unit_of_work(engine) as session:
+        view = red_packet_detail(session, tenant, packet)
+        name = session.scalar(select(Tenant.name).where(Tenant.id == tenant.id))
+    assert sorted((g.member_id, g.position) for g in view.grabs) == [
+        ("S001", 1), ("S002", 2), ("S003", 3),
+    ]  # fmt: skip
+    assert (view.remaining_fen, name) == (0, tenant.name)
+    # on PostgreSQL the failure aborted the first transaction: the grab before it ran again in
+    # a transaction of its own, the rest after it in another; SQLite's went on in one
+    assert lane.batches == (2 if engine.dialect.name == "postgresql" else 1)
+
+
+def test_a_crowd_on_one_lane_never_oversells_nor_passes_the_limit(
+    engine: Engine, tenant: Tenant, lane: HotLane
+) -> None:
+    # given 30 members and a sale of 40 units, at most 2 per member
+    members = group_with_members(engine, tenant, 30)
+    with unit_of_work(engine) as session:
+        sale = do_create_flash_sale(
+            session, tenant, "G1", "SKU-1", "秒杀", 990, 40, 2, T0 - timedelta(hours=1),
+            T0 + timedelta(hours=1),
+        ).id  # fmt: skip
+    answers: list[tuple[str, object]] = []
+    guard = threading.Lock()
+
+    def crowd(rotation: int) -> None:
+        for member in members[rotation:] + members[:rotation]:
+            order = partial(
+                order_on, tenant_id=tenant.id, sale_id=sale, member_kind=STORE,
+                member_id=member, qty=1, when=T0,
+            )  # fmt: skip
+            try:
+                answer: object = lane.submit(order).result(timeout=60)
+            except ActivationConflict as refused:
+                answer = type(refused)
+            with guard:
+                answers.append((member, answer))
+
+    # when 6 threads each try one unit for every member (180 attempts on 40 units)
+    threads = [threading.Thread(target=crowd, args=(5 * index,)) for index in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # then exactly 40 orders, none past the limit, each answered order in SQL once
+    orders = [answer for _, answer in answers if isinstance(answer, int)]
+    assert len(answers) == 180
+    assert len(orders) == len(set(orders)) == 40
+    assert {answer for _, answer in answers if not isinstance(answer, int)} <= {
+        SoldOut, LimitExceeded,
+    }  # fmt: skip
+    with unit_of_work(engine) as session:
+        view = flash_sale_detail(session, tenant, sale)
+    assert (view.stock, view.sold) == (40, 40)
+    assert sorted(order.id for order in view.orders) == sorted(orders)
+    per_member: dict[str, int] = {}
+    for order in view.orders:
+        per_member[order.member_id] = per_member.get(order.member_id, 0) + order.qty
+    assert max(per_member.values()) <= 2
+    assert lane.attempts == 180
+
+
+KILLED_LANE = textwrap.dedent(
+    """
+    import functools, sys, time
+    from datetime import UTC, datetime
+    from qunyun.activation.lane import HotLane
+    from qunyun.activation.redpackets import grab_on
+    from qunyun.channel.models import ContactKind
+    from qunyun.core.db import engine_for
+
+    url, tenant, packet, marker = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    when = datetime.fromisoformat(sys.argv[5])
+
+    def grab(member):
+        return functools.partial(
+            grab_on, tenant_id=tenant, packet_id=packet, member_kind=ContactKind.STORE,
+            member_id=member, when=when)
+
+    def stall(attempt):  # the batch's last attempt: the two grabs ran, nothing is committed
+        open(marker, "w").close()
+        time.sleep(600)
+
+    futures = HotLane(engine_for(url)).submit_together([grab("S001"), grab("S002"), stall])
+    for future in futures:
+        print("answered", future.result(), flush=True)
+    """
+)
+
+
+def test_a_lane_killed_in_the_middle_of_a_batch_leaves_nothing_of_it(
+    engine: Engine, tenant: Tenant, tmp_path: Path
+) -> None:
+    # given 3 members, a packet of ¥3.00 in 3 shares, and a process whose lane has run two
+    # grabs of a batch and waits in its third attempt
+    group_with_members(engine, tenant, 3)
+    packet = _packet(engine, tenant, 300, 3)
+    marker = tmp_path / "in-the-batch"
+    url = engine.url.render_as_string(hide_password=False)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_LANE, url, str(tenant.id), str(packet), str(marker),
+         T0.isoformat()],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy(),
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not marker.exists():
+        assert child.poll() is None, child.communicate()[1].decode()
+        assert time.monotonic() < deadline, "the lane never reached its third attempt"
+        time.sleep(0.02)
+
+    # when the process is killed with SIGKILL
+    os.kill(child.pid, signal.SIGKILL)
+    out, _ = child.communicate(timeout=30)
+
+    # then nothing was answered and nothing of the batch is in SQL; the shares are all free
+    assert out == b""
+    with unit_of_work(engine) as session:
+        view = red_packet_detail(session, tenant, packet)
+    assert (view.grabs, view.remaining_fen) == ([], 300)
+    lane = HotLane(engine)
+    try:
+        again = lane.submit(_grab(tenant, packet, "S002")).result(timeout=60)
+    finally:
+        lane.close()
+    assert again.position == 1
