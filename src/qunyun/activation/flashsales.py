@@ -212,8 +212,16 @@ def do_order_flash_sale(
     With ``hot`` the units are taken in Redis and the order applied to SQL in this
     transaction too. Raise what ``order_flash_sale`` raises.
     """
-    order_id = _order(
-        in_session(session), tenant.id, sale_id, member_kind, member_id, qty, attempt_id, when, hot
+    order_id = order_on(
+        in_session(session),
+        tenant.id,
+        sale_id,
+        member_kind,
+        member_id,
+        qty,
+        attempt_id=attempt_id,
+        when=when,
+        hot=hot,
     )
     order = session.get(FlashSaleOrder, order_id)
     if order is None:
@@ -244,7 +252,17 @@ def order_flash_sale(
     per-member limit and SoldOut when the stock left is short.
     """
     with attempt(engine) as buy:
-        return _order(buy, tenant_id, sale_id, member_kind, member_id, qty, attempt_id, when, hot)
+        return order_on(
+            buy,
+            tenant_id,
+            sale_id,
+            member_kind,
+            member_id,
+            qty,
+            attempt_id=attempt_id,
+            when=when,
+            hot=hot,
+        )
 
 
 def order_on(
@@ -259,21 +277,7 @@ def order_on(
     when: datetime | None = None,
     hot: RedisHotState | None = None,
 ) -> int:
-    """Order as ``order_flash_sale`` does, on an attempt the caller runs (the hot lane's)."""
-    return _order(buy, tenant_id, sale_id, member_kind, member_id, qty, attempt_id, when, hot)
-
-
-def _order(
-    buy: Attempt,
-    tenant_id: int,
-    sale_id: int,
-    member_kind: ContactKind,
-    member_id: str,
-    qty: int,
-    attempt_id: str | None,
-    when: datetime | None,
-    hot: RedisHotState | None,
-) -> int:
+    """Order as ``order_flash_sale`` does, on an attempt the caller runs (the hot lane's too)."""
     when = when or utcnow()
     params = {
         "tenant": tenant_id,

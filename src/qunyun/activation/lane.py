@@ -41,6 +41,7 @@ import queue
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -288,7 +289,7 @@ class HotLane:
 
     def _writer(self) -> Any:
         """SQLite: the process's writer lock, shared with ``Attempt.write`` (threads queue on it)."""
-        return _NoLock() if self._writer_lock is None else self._writer_lock
+        return nullcontext() if self._writer_lock is None else self._writer_lock
 
     def _begin(self, connection: Connection) -> None:
         (BEGIN if self.is_postgresql else BEGIN_IMMEDIATE).run(connection)
@@ -355,11 +356,3 @@ def _answer(future: Any, outcome: _Outcome | None) -> None:
         future.set_exception(outcome.error)
     else:
         future.set_result(outcome.value)
-
-
-class _NoLock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *_: object) -> None:
-        return None

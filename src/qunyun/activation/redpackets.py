@@ -507,7 +507,9 @@ def do_grab_red_packet(
     With ``hot`` the claim is made in Redis and applied to SQL in this transaction too (its log
     entry, applied again later, changes nothing). Raise what ``grab_red_packet`` raises.
     """
-    return _grab(in_session(session), tenant.id, packet_id, member_kind, member_id, when, hot)
+    return grab_on(
+        in_session(session), tenant.id, packet_id, member_kind, member_id, when=when, hot=hot
+    )
 
 
 def grab_red_packet(
@@ -530,7 +532,7 @@ def grab_red_packet(
     Ended when the packet expired.
     """
     with attempt(engine) as grab:
-        return _grab(grab, tenant_id, packet_id, member_kind, member_id, when, hot)
+        return grab_on(grab, tenant_id, packet_id, member_kind, member_id, when=when, hot=hot)
 
 
 def grab_on(
@@ -543,19 +545,7 @@ def grab_on(
     when: datetime | None = None,
     hot: RedisHotState | None = None,
 ) -> Grab:
-    """Grab as ``grab_red_packet`` does, on an attempt the caller runs (the hot lane's)."""
-    return _grab(grab, tenant_id, packet_id, member_kind, member_id, when, hot)
-
-
-def _grab(
-    grab: Attempt,
-    tenant_id: int,
-    packet_id: int,
-    member_kind: ContactKind,
-    member_id: str,
-    when: datetime | None,
-    hot: RedisHotState | None,
-) -> Grab:
+    """Grab as ``grab_red_packet`` does, on an attempt the caller runs (the hot lane's too)."""
     when = when or utcnow()
     params = {
         "tenant": tenant_id,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -86,18 +85,7 @@ def day_group_daily(lake: TenantLake, day: date) -> pa.Table:
     if not stored:
         return schema.empty_table()
     daily = pa.concat_tables(stored)
-    groups = pa.concat_tables(
-        [
-            pq.read_table(str(path), columns=["group_key", "group_id"], partitioning=None)
-            for path in lake.paths(manifest.groups)
-        ]
-    )
-    keys = np.asarray(groups.column("group_key").to_numpy(), dtype=np.int64)
-    # the keys are dense: a group's id is found by position
-    position = np.empty(len(keys), dtype=np.int64)
-    position[keys] = np.arange(len(keys))
-    wanted = np.asarray(daily.column("group_key").to_numpy(), dtype=np.int64)
-    ids = groups.column("group_id").combine_chunks().take(pa.array(position[wanted]))
+    ids = lake.group_ids(manifest).take(daily.column("group_key").combine_chunks())
     table = pa.Table.from_arrays(
         [daily.column("day"), ids, *(daily.column(name) for name in GROUP_DAILY_HEADER[2:])],
         schema=schema,

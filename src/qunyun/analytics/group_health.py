@@ -22,7 +22,6 @@ from datetime import date, timedelta
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -154,15 +153,7 @@ def stored_group_health(
     if not stored or stored["day"] != as_of.isoformat():
         return None
     figures = read_group_health(lake.folder / stored["file"])
-    dictionary = [
-        pq.read_table(str(path), columns=["group_key", "group_id"], partitioning=None)
-        for path in lake.paths(manifest.groups)
-    ]
-    ids = pa.array([], pa.string())
-    if dictionary:
-        groups = pa.concat_tables(dictionary)
-        keys = np.asarray(groups.column("group_key").to_numpy(), dtype=np.int64)
-        ids = groups.column("group_id").combine_chunks().take(pa.array(np.argsort(keys)))
+    ids = lake.group_ids(manifest)
     count = len(ids)
     values = {name: np.asarray(figures[FIGURES.index(name), :count]) for name in FIGURES}
     last = values["last_customer_message"]

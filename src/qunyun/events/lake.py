@@ -42,6 +42,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from qunyun.core.errors import Conflict
 
@@ -218,6 +219,18 @@ class TenantLake:
     def paths(self, names: list[str]) -> list[Path]:
         """Return the absolute paths of manifest entries."""
         return [self.folder / name for name in names]
+
+    def group_ids(self, manifest: Manifest) -> pa.Array:
+        """Return every group id of the dictionary at the position of its dense key."""
+        files = [
+            pq.read_table(str(path), columns=["group_key", "group_id"], partitioning=None)
+            for path in self.paths(manifest.groups)
+        ]
+        if not files:
+            return pa.array([], pa.string())
+        groups = pa.concat_tables(files)
+        keys = np.asarray(groups.column("group_key").to_numpy(), dtype=np.int64)
+        return groups.column("group_id").combine_chunks().take(pa.array(np.argsort(keys)))
 
     def member_daily_files(self, manifest: Manifest) -> list[Path]:
         """Return the member-daily rollup files, oldest day first."""

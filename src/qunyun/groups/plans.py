@@ -711,8 +711,11 @@ def do_compute_plan(
             # staff seats (and strays) as sets; store customers as ids, unless they stay as
             # they are (most groups after a small churn)
             have = channel.seats.get(group.group_id, set())
-            sitting = set(channel.store_seats.get(group.group_id, ()))
-            wanted = sitting if group.store_ids is None else set(group.store_ids)
+            if group.store_ids is None:
+                sitting = wanted = set()
+            else:
+                sitting = set(channel.store_seats.get(group.group_id, ()))
+                wanted = set(group.store_ids)
         else:
             have, sitting, wanted = channel.seats_of(group.group_id), set(), set()
         changes.extend(_seat_changes(base, have - group.seats, ChangeKind.LEAVE))
