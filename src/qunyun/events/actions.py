@@ -24,7 +24,7 @@ from qunyun.core.errors import QunyunError
 from qunyun.core.settings import get_settings
 from qunyun.core.tabular import write_csv
 from qunyun.events.health import group_health_figures, store_group_health
-from qunyun.events.id_index import IdIndex, day_name, day_numbers
+from qunyun.events.id_index import IdIndex, day_name, day_number, day_numbers
 from qunyun.events.keys import KeyDictionary
 from qunyun.events.lake import (
     COMPACT_FILES,
@@ -516,7 +516,7 @@ class _Ingestion:
         incoming = 0
         # days the lake did not have: their rollups are computed from the events in memory
         new_days: dict[int, list[pa.Table]] = {}
-        known = {_day_number(day) for day in manifest.events}
+        known = {day_number(day) for day in manifest.events}
         with ThreadPoolExecutor(1) as files:
             # event files are compressed on the other core while the import goes on
             writing: list[Future[None]] = []
@@ -529,11 +529,11 @@ class _Ingestion:
                     continue
                 result.accepted += survivors.num_rows
                 keyed = _keyed(survivors, members, groups)
-                for day_number, part in _split_by_day(keyed, days):
+                for part_day, part in _split_by_day(keyed, days):
                     name = f"part-{number:06d}.parquet"
-                    writing.append(files.submit(_write_day, part, day_number, events, name))
-                    if day_number not in known:
-                        new_days.setdefault(day_number, []).append(part.select(_ROLLUP_READ))
+                    writing.append(files.submit(_write_day, part, part_day, events, name))
+                    if part_day not in known:
+                        new_days.setdefault(part_day, []).append(part.select(_ROLLUP_READ))
             result.duplicates = incoming - result.accepted
             if result.accepted == 0:
                 for future in writing:
@@ -630,10 +630,6 @@ def _write_day(events: pa.Table, day: int, folder: Path, name: str) -> None:
         compression_level=EVENT_COMPRESSION_LEVEL,
         use_dictionary=EVENT_DICTIONARY_COLUMNS,
     )
-
-
-def _day_number(day: str) -> int:
-    return int((np.datetime64(day, "D") - np.datetime64("1970-01-01", "D")).astype(np.int64))
 
 
 def _compact(writer: LakeWriter, *, min_files: int, days: list[str] | None = None) -> int:

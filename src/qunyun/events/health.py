@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from qunyun.events.id_index import day_name, day_numbers
+from qunyun.events.id_index import day_name, day_number, day_numbers
 from qunyun.events.lake import LakeWriter, Manifest
 from qunyun.events.recent import RECENT_DAYS
 
@@ -62,10 +62,10 @@ def group_health_figures(
     manifest = writer.manifest
     if not manifest.events:
         return None
-    last = _number(max(manifest.events))
+    last = day_number(max(manifest.events))
     groups = manifest.group_count
     if previous and len(old_daily) <= INCREMENTAL_DAYS:
-        before = _number(previous["day"])
+        before = day_number(previous["day"])
         if before <= last <= before + INCREMENTAL_DAYS:
             figures = _moved(writer, old_daily, previous, before, last, groups)
             if figures is not None:
@@ -109,7 +109,7 @@ def _moved(
     figures = np.zeros((len(FIGURES), groups), dtype=np.int64)
     figures[len(FIGURES) - 1] = -1
     figures[:, : stored.shape[1]] = stored
-    refreshed = {_number(day) for day in old_daily}
+    refreshed = {day_number(day) for day in old_daily}
     # days outside the refresh whose place in a window changes as the last day moves
     moving = [
         day
@@ -163,7 +163,7 @@ def _windows(day: int, last: int) -> tuple[bool, bool, bool]:
 
 
 def _from_scratch(folder: Path, manifest: Manifest, last: int, groups: int) -> np.ndarray:
-    days = [day for day in manifest.group_daily if _number(day) > last - LIFE_DAYS]
+    days = [day for day in manifest.group_daily if day_number(day) > last - LIFE_DAYS]
     rows = _read([folder / name for day in sorted(days) for name in manifest.group_daily[day]])
     figures = np.zeros((len(FIGURES), groups), dtype=np.int64)
     figures[: len(SUMS)] = _sums(rows, last, groups)
@@ -231,7 +231,3 @@ def _read(paths: list[Path]) -> dict[str, np.ndarray]:
     }
     columns["day"] = day_numbers(table.column("day"))
     return columns
-
-
-def _number(day: str) -> int:
-    return int((np.datetime64(day, "D") - np.datetime64("1970-01-01", "D")).astype(np.int64))

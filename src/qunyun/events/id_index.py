@@ -34,6 +34,11 @@ def day_name(day: int) -> str:
     return str(_EPOCH + np.timedelta64(int(day), "D"))
 
 
+def day_number(day: str) -> int:
+    """Return the day of a partition name (YYYY-MM-DD) as days since 1970-01-01."""
+    return int((np.datetime64(day, "D") - _EPOCH).astype(np.int64))
+
+
 def day_numbers(days: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Return ``date32`` values as days since 1970-01-01 (``int64``)."""
     return np.asarray(days.cast(pa.int32()).to_numpy(), dtype=np.int64)

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from qunyun.events.id_index import day_name, day_numbers
+from qunyun.events.id_index import day_name, day_number, day_numbers
 from qunyun.events.lake import LakeWriter, Manifest
 
 RECENT_DAYS = 28
@@ -60,7 +60,7 @@ def recent_window(manifest: Manifest) -> list[str]:
     """Return the ``RECENT_DAYS`` days (YYYY-MM-DD) ending on the lake's last day, or none."""
     if not manifest.events:
         return []
-    end = _number(max(manifest.events))
+    end = day_number(max(manifest.events))
     return [day_name(day) for day in range(end - (RECENT_DAYS - 1), end + 1)]
 
 
@@ -80,7 +80,7 @@ def update_recent_customers(
     if not window:
         return None
     last = window[-1]
-    start = _number(window[0])
+    start = day_number(window[0])
     stored = manifest.recent_customers
     runs: list[tuple[np.ndarray, np.ndarray]] = []
     if stored and not all(day in refreshed for day in window if day in manifest.member_daily):
@@ -91,9 +91,9 @@ def update_recent_customers(
         for day in window:
             if day not in refreshed and day in manifest.member_daily:
                 for pairs in _read_pairs(writer, manifest.member_daily[day]):
-                    runs.append((pairs, np.full(len(pairs), _number(day))))
+                    runs.append((pairs, np.full(len(pairs), day_number(day))))
     runs += [
-        (pairs, np.full(len(pairs), _number(day)))
+        (pairs, np.full(len(pairs), day_number(day)))
         for day, pairs in sorted(refreshed.items())
         if day in window
     ]
@@ -181,7 +181,3 @@ def _merge_run(
         target = np.flatnonzero(old)[at[found]]
         merged_days[target] = np.maximum(merged_days[target], seen[found])
     return merged
-
-
-def _number(day: str) -> int:
-    return int((np.datetime64(day, "D") - np.datetime64("1970-01-01", "D")).astype(np.int64))
