@@ -111,12 +111,12 @@ def order_list_body(group_id: str, partner_id: str) -> dict[str, object]:
 
 
 def foreign_activation(engine: Engine, group_id: str) -> dict[str, str]:
-    """Make a packet, sale, deal with a team, 接龙 list and draw in a group; return path fillers."""
+    """Make a packet, relay, sale, deal with a team, 接龙 list and draw in a group; return path fillers."""
     from qunyun.activation.draws import do_open_draw
     from qunyun.activation.flashsales import do_create_flash_sale
     from qunyun.activation.groupbuys import do_create_group_buy, do_open_team
     from qunyun.activation.orderlists import ListItem, do_open_order_list
-    from qunyun.activation.redpackets import do_create_red_packet
+    from qunyun.activation.redpackets import do_create_red_packet, do_start_relay
 
     allow_packets_all_day(engine)
     member = stores_of_group(engine, group_id)[0]
@@ -143,8 +143,10 @@ def foreign_activation(engine: Engine, group_id: str) -> dict[str, str]:
         draw = do_open_draw(
             session, tenant, group_id, "抽奖", now + timedelta(hours=1), prizes=["茶礼盒"]
         )
+        relay = do_start_relay(session, tenant, group_id, 300, 3, 2)
         return {
             "{draw_id}": str(draw.id),
+            "{relay_id}": str(relay.id),
             "{packet_id}": str(packet.id),
             "{sale_id}": str(sale.id),
             "{deal_id}": str(deal.id),

@@ -34,7 +34,7 @@ from .conftest import bearer, console_login, csrf_of, store_groups_of
 ACTIVATION_BODIES: dict[str, dict[str, object]] = {}
 """Bodies of the activation POSTs, aimed at the other territory's group (filled by the test)."""
 
-ACTIVATION_ID = re.compile(r"\{(packet|sale|deal|list|team|draw)_id\}")
+ACTIVATION_ID = re.compile(r"\{(packet|sale|deal|list|team|draw|relay)_id\}")
 """Path parameters of activation objects (numeric ids)."""
 
 LOGIN = "login"
@@ -118,6 +118,15 @@ EXPECTED: dict[tuple[str, str], tuple[int | str, int, int]] = {
     ("GET", "/groups/{group_id}/group-buys"): (LOGIN, 404, 404),
     ("POST", "/groups/{group_id}/group-buys"): (LOGIN, 404, 404),
     ("GET", "/group-buys/{deal_id}"): (LOGIN, 404, 404),
+    ("GET", "/groups/{group_id}/relays"): (LOGIN, 404, 404),
+    ("POST", "/groups/{group_id}/relays"): (LOGIN, 404, 404),
+    ("GET", "/relays/{relay_id}"): (LOGIN, 404, 404),
+    ("POST", "/relays/{relay_id}/next"): (LOGIN, 404, 404),
+    ("POST", "/relays/{relay_id}/stop"): (LOGIN, 404, 404),
+    ("GET", "/groups/{group_id}/draws"): (LOGIN, 404, 404),
+    ("POST", "/groups/{group_id}/draws"): (LOGIN, 404, 404),
+    ("GET", "/draws/{draw_id}"): (LOGIN, 404, 404),
+    ("POST", "/draws/{draw_id}/draw"): (LOGIN, 404, 404),
     ("GET", "/h5/login"): (401, 401, 401),
     ("GET", "/h5/"): (401, 401, 401),
     ("GET", "/h5/red-packets/{packet_id}"): (401, 401, 401),

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from qunyun.activation.common import require_member, upsert
@@ -365,6 +365,18 @@ def do_reveal_draw(
     return ranked
 
 
+def do_draw_now(
+    session: Session, tenant: Tenant, draw_id: int, *, when: datetime | None = None
+) -> list[tuple[int, ContactKind, str, str]]:
+    """Close a draw's entries now (if still open) and reveal it; return what ``do_reveal_draw`` does.
+
+    Raise NotFound when the draw is not the tenant's and AlreadyDrawn once it is drawn.
+    """
+    when = when or utcnow()
+    do_close_draw(session, tenant, draw_id, when=when)
+    return do_reveal_draw(session, tenant, draw_id, when=when)
+
+
 def do_reveal_due_draws(
     session: Session, tenant: Tenant, *, when: datetime | None = None
 ) -> list[int]:
@@ -456,6 +468,56 @@ def _verification(session: Session, draw: LuckyDraw, when: datetime) -> Verifica
         entries_digest=entries_digest(tickets),
         results=results,
     )
+
+
+@dataclass(frozen=True)
+class DrawRow:
+    """A draw in a group's listing: where it stands, its entries and its commitment."""
+
+    id: int
+    title: str
+    status: str
+    """``open``, ``closed`` or ``drawn``, as in the verification data."""
+    winners: int
+    entries: int
+    seed_hash: str
+    entries_close_at: datetime
+
+
+def group_draws(
+    session: Session,
+    tenant: Tenant,
+    group_id: str,
+    *,
+    when: datetime | None = None,
+    limit: int = 200,
+) -> list[DrawRow]:
+    """Return a group's latest draws, newest first, with the number of entries of each."""
+    when = when or utcnow()
+    entries = (
+        select(func.count())
+        .select_from(LuckyDrawEntry)
+        .where(LuckyDrawEntry.draw_id == LuckyDraw.id)
+        .scalar_subquery()
+    )
+    found = session.execute(
+        select(LuckyDraw, entries)
+        .where(LuckyDraw.tenant_id == tenant.id, LuckyDraw.group_id == group_id)
+        .order_by(LuckyDraw.id.desc())
+        .limit(limit)
+    )
+    return [
+        DrawRow(
+            id=draw.id,
+            title=draw.title,
+            status=_status(draw, when),
+            winners=draw.winners,
+            entries=int(count),
+            seed_hash=draw.seed_hash,
+            entries_close_at=draw.entries_close_at,
+        )
+        for draw, count in found
+    ]
 
 
 def public_draw_verification(

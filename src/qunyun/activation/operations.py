@@ -1,4 +1,4 @@
-"""What operators set up and read: red-packet rules, budget ledgers, packets, sales and deals.
+"""What operators set up and read: red-packet rules, budget ledgers, packets, relays, offers.
 
 The command line and the console show these; the hot paths (grab, order, join) stay in
 ``redpackets``, ``flashsales`` and ``groupbuys``. Reads take the tenant and, where a listing
@@ -18,6 +18,8 @@ from typing import Any, Generic, TypeVar, cast
 from sqlalchemy import ScalarSelect, case, delete, func, select
 from sqlalchemy.orm import Session
 
+from qunyun.activation.common import in_session
+from qunyun.activation.hot import RedisHotState
 from qunyun.activation.models import (
     ALL_GROUPS,
     FlashSale,
@@ -29,10 +31,19 @@ from qunyun.activation.models import (
     RedPacketBudget,
     RedPacketRelay,
     RedPacketRule,
+    RedPacketShare,
+    RelayStatus,
     TeamStatus,
 )
-from qunyun.activation.redpackets import Rule, budget_month, do_set_rule, effective_rule
+from qunyun.activation.redpackets import (
+    Rule,
+    budget_month,
+    do_set_rule,
+    effective_rule,
+    tenant_relay,
+)
 from qunyun.activation.schedule import parse_time
+from qunyun.channel.models import ContactKind
 from qunyun.core.clock import utcnow
 from qunyun.core.errors import InvalidInput, NotFound
 from qunyun.groups.models import Group
@@ -322,6 +333,126 @@ def red_packets(
         )
         for packet in session.scalars(query.order_by(RedPacket.id.desc()).limit(limit))
     ]
+
+
+@dataclass(frozen=True)
+class RelayRow:
+    """A 红包接龙 relay: its rounds, where it stands, and who is asked to send the next round."""
+
+    id: int
+    group_id: str
+    total_fen: int
+    """The total of every round's packet."""
+    count: int
+    rounds: int
+    rounds_sent: int
+    status: RelayStatus
+    next_sender_kind: ContactKind | None
+    next_sender_id: str | None
+    """The best-luck grabber of the last finished round, asked to send the next one."""
+    refunded_fen: int
+    created_at: datetime
+    closed_at: datetime | None
+
+
+def _relay_row(relay: RedPacketRelay) -> RelayRow:
+    return RelayRow(
+        id=relay.id,
+        group_id=relay.group_id,
+        total_fen=relay.total_fen,
+        count=relay.count,
+        rounds=relay.rounds,
+        rounds_sent=relay.rounds_sent,
+        status=relay.status,
+        next_sender_kind=relay.next_sender_kind,
+        next_sender_id=relay.next_sender_id,
+        refunded_fen=relay.refunded_fen,
+        created_at=relay.created_at,
+        closed_at=relay.closed_at,
+    )
+
+
+def relays(
+    session: Session, tenant: Tenant, group_id: str | None = None, limit: int = LISTED
+) -> list[RelayRow]:
+    """Return the tenant's (or one group's) latest relays, newest first."""
+    query = select(RedPacketRelay).where(RedPacketRelay.tenant_id == tenant.id)
+    if group_id is not None:
+        query = query.where(RedPacketRelay.group_id == group_id)
+    found = session.scalars(query.order_by(RedPacketRelay.id.desc()).limit(limit))
+    return [_relay_row(relay) for relay in found]
+
+
+@dataclass(frozen=True)
+class RelayRound:
+    """One round of a relay: its packet, and the best-luck grabber once every share is taken."""
+
+    number: int
+    packet_id: int
+    sender_id: str
+    total_fen: int
+    count: int
+    grabbed_count: int
+    grabbed_fen: int
+    status: PacketStatus
+    created_at: datetime
+    best_luck_id: str | None
+    best_luck_fen: int | None
+
+
+@dataclass(frozen=True)
+class RelayView:
+    """A relay with its rounds, the first first."""
+
+    relay: RelayRow
+    rounds: list[RelayRound]
+
+    @property
+    def group_id(self) -> str:
+        """Return the relay's group."""
+        return self.relay.group_id
+
+
+def relay_detail(
+    session: Session, tenant: Tenant, relay_id: int, hot: RedisHotState | None = None
+) -> RelayView:
+    """Return a relay with its rounds; raise NotFound when it is not the tenant's.
+
+    With ``hot`` the grabs Redis acknowledged and SQL has not applied yet are applied first.
+    """
+    if hot is not None:
+        from qunyun.activation import persist
+
+        persist.catch_up(in_session(session), hot)
+    relay = tenant_relay(session, tenant, relay_id)
+    best = (
+        select(RedPacketShare.packet_id, RedPacketShare.member_id, RedPacketShare.amount_fen)
+        .where(RedPacketShare.is_best_luck)
+        .subquery()
+    )
+    found = session.execute(
+        select(RedPacket, best.c.member_id, best.c.amount_fen)
+        .outerjoin(best, best.c.packet_id == RedPacket.id)
+        .where(RedPacket.relay_id == relay_id)
+        .order_by(RedPacket.relay_round)
+    )
+    rounds = [
+        RelayRound(
+            number=packet.relay_round or 0,
+            packet_id=packet.id,
+            sender_id=packet.sender_id,
+            total_fen=packet.total_fen,
+            count=packet.count,
+            grabbed_count=packet.grabbed_count,
+            grabbed_fen=packet.grabbed_fen,
+            status=packet.status,
+            created_at=packet.created_at,
+            best_luck_id=member if packet.status is PacketStatus.FINISHED else None,
+            best_luck_fen=amount if packet.status is PacketStatus.FINISHED else None,
+        )
+        for packet, member, amount in found
+    ]
+    return RelayView(relay=_relay_row(relay), rounds=rounds)
 
 
 class OfferStatus(StrEnum):

@@ -892,22 +892,8 @@ def do_start_relay(
     return relay
 
 
-def do_send_relay_round(
-    session: Session,
-    tenant: Tenant,
-    relay_id: int,
-    member_kind: ContactKind,
-    member_id: str,
-    *,
-    when: datetime | None = None,
-    rng: random.Random | None = None,
-) -> RedPacket:
-    """Send the relay's next round as the member whose best luck asked them to.
-
-    Raise NotFound for an unknown relay, Ended when it is over, and Conflict when the previous
-    round is still being grabbed or someone else was asked.
-    """
-    when = when or utcnow()
+def tenant_relay(session: Session, tenant: Tenant, relay_id: int) -> RedPacketRelay:
+    """Return the tenant's relay; raise NotFound for any other id."""
     relay = session.scalar(
         select(RedPacketRelay).where(
             RedPacketRelay.id == relay_id, RedPacketRelay.tenant_id == tenant.id
@@ -915,21 +901,41 @@ def do_send_relay_round(
     )
     if relay is None:
         raise NotFound(f"没有红包接龙 {relay_id}")
+    return relay
+
+
+def do_send_relay_round(
+    session: Session,
+    tenant: Tenant,
+    relay_id: int,
+    member_kind: ContactKind | None = None,
+    member_id: str | None = None,
+    *,
+    when: datetime | None = None,
+    rng: random.Random | None = None,
+) -> RedPacket:
+    """Send the relay's next round as the member whose best luck asked them to.
+
+    Without a member, an operator sends it on behalf of the member asked. Raise NotFound for
+    an unknown relay, Ended when it is over, and Conflict when the previous round is still
+    being grabbed or someone else was asked.
+    """
+    when = when or utcnow()
+    relay = tenant_relay(session, tenant, relay_id)
     if relay.status is not RelayStatus.RUNNING:
         raise Ended(f"红包接龙 {relay_id} 已结束")
-    if (relay.next_sender_kind, relay.next_sender_id) != (member_kind, member_id):
-        raise Conflict(
-            f"红包接龙 {relay_id} 第 {relay.rounds_sent + 1} 轮应由上一轮手气最佳者发出"
-            if relay.next_sender_id
-            else f"红包接龙 {relay_id} 第 {relay.rounds_sent} 轮还没抢完"
-        )
+    asked_kind, asked_id = relay.next_sender_kind, relay.next_sender_id
+    if asked_kind is None or asked_id is None:
+        raise Conflict(f"红包接龙 {relay_id} 第 {relay.rounds_sent} 轮还没抢完")
+    if member_id is not None and (asked_kind, asked_id) != (member_kind, member_id):
+        raise Conflict(f"红包接龙 {relay_id} 第 {relay.rounds_sent + 1} 轮应由上一轮手气最佳者发出")
     advanced = session.execute(
         update(RedPacketRelay)
         .where(
             RedPacketRelay.id == relay_id,
             RedPacketRelay.status == RelayStatus.RUNNING,
             RedPacketRelay.rounds_sent == relay.rounds_sent,
-            RedPacketRelay.next_sender_id == member_id,
+            RedPacketRelay.next_sender_id == asked_id,
         )
         .values(
             rounds_sent=RedPacketRelay.rounds_sent + 1, next_sender_kind=None, next_sender_id=None
@@ -946,8 +952,8 @@ def do_send_relay_round(
         relay.group_id,
         relay.total_fen,
         relay.count,
-        member_kind,
-        member_id,
+        asked_kind,
+        asked_id,
         when,
         timedelta(minutes=rule.expiry_minutes),
         rng,
@@ -964,13 +970,7 @@ def do_stop_relay(
     Raise NotFound for an unknown relay and Conflict while a round is still being grabbed.
     """
     when = when or utcnow()
-    relay = session.scalar(
-        select(RedPacketRelay).where(
-            RedPacketRelay.id == relay_id, RedPacketRelay.tenant_id == tenant.id
-        )
-    )
-    if relay is None:
-        raise NotFound(f"没有红包接龙 {relay_id}")
+    relay = tenant_relay(session, tenant, relay_id)
     open_round = session.scalar(
         select(RedPacket.id).where(
             RedPacket.relay_id == relay_id, RedPacket.status == PacketStatus.OPEN

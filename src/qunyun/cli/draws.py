@@ -97,17 +97,18 @@ def draw_close(
     tenant: TenantOption = None,
 ) -> None:
     """Close a draw's entries now and, unless ``--no-reveal``, draw its winners."""
-    from qunyun.activation.draws import do_close_draw, do_reveal_draw, public_draw_verification
+    from qunyun.activation.draws import do_close_draw, do_draw_now, public_draw_verification
 
     with reported_errors(), _unit_of_work() as session:
         tenant_row = _tenant(session, tenant)
-        draw = do_close_draw(session, tenant_row, draw_id)
-        closing = format_local(draw.entries_close_at, tenant_row.timezone)
         members: dict[str, str] = {}
         if reveal:
-            ranked = do_reveal_draw(session, tenant_row, draw_id)
+            ranked = do_draw_now(session, tenant_row, draw_id)
             members = {ticket: member for _, _, member, ticket in ranked}
+        else:
+            do_close_draw(session, tenant_row, draw_id)
         data = public_draw_verification(session, draw_id)
+        closing = format_local(data.entries_close_at, tenant_row.timezone)
     console.print(f"抽奖 #{draw_id} 已截止报名（{closing}），{len(data.tickets):,} 人报名")
     if reveal:
         console.print(f"已开奖：种子 {data.seed}")

@@ -29,6 +29,7 @@ from qunyun.web.api import groups as groups_api
 from qunyun.web.api import plans as plans_api
 from qunyun.web.auth import ACCESS_TOKEN_SECONDS, SESSION_COOKIE, TokenSigner, secret_key
 from qunyun.web.console import activation as console_activation
+from qunyun.web.console import draws as console_draws
 from qunyun.web.console import growth as console_growth
 from qunyun.web.console import imports as console_imports
 from qunyun.web.console import pages
@@ -82,6 +83,7 @@ def create_app(
     app.include_router(h5_pages.router, include_in_schema=False)
     app.include_router(console_imports.router, include_in_schema=False)
     app.include_router(console_activation.router, include_in_schema=False)
+    app.include_router(console_draws.router, include_in_schema=False)
     app.include_router(console_growth.router, include_in_schema=False)
     app.add_api_route("/api/docs", _api_docs, include_in_schema=False)
     app.mount("/static", _StaticFiles(directory=STATIC), name="static")

@@ -1,4 +1,4 @@
-"""Console pages of activation for operators: red-packet rules and budget, sales and deals.
+"""Console pages of activation for operators: red-packet rules and budget, relays, offers.
 
 Every page belongs to a group that ``org.access`` lets the actor see (a rep his territory's
 groups, a group admin the groups he administers); sales and deals answer as missing when their
@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -26,15 +27,26 @@ from qunyun.activation.models import ALL_GROUPS
 from qunyun.activation.operations import (
     OfferRow,
     budget_ledger,
+    budget_use,
     current_month,
     flash_sales,
     group_buys,
     is_own_rule,
     offer_status,
     red_packets,
+    relay_detail,
+    relays,
     rules,
 )
-from qunyun.activation.redpackets import Rule, do_create_red_packet, do_set_rule, effective_rule
+from qunyun.activation.redpackets import (
+    Rule,
+    do_create_red_packet,
+    do_send_relay_round,
+    do_set_rule,
+    do_start_relay,
+    do_stop_relay,
+    effective_rule,
+)
 from qunyun.core.clock import format_local, utcnow
 from qunyun.core.errors import Conflict, InvalidInput
 from qunyun.core.money import format_yuan, parse_yuan
@@ -118,6 +130,140 @@ def _common(actor: Actor, tenant: Tenant, group_id: str, section: str) -> dict[s
     }
 
 
+Message = tuple[str, int | None]
+"""A text key of the page's confirmation and the number of what it names (``packet_sent``, 12)."""
+
+
+@dataclass(frozen=True)
+class Section:
+    """A group's page of one lever: its template ``activation_{name}.html`` and its reads.
+
+    ``context`` reads what the page shows of a group of the actor's scope (NotFound outside
+    it), with the new-thing form as it opens under ``form``; ``path`` is where the pages of
+    what it makes live (``/{path}/{id}``).
+    """
+
+    name: str
+    context: Callable[[Session, Actor, Tenant, str], dict[str, Any]]
+    path: str = ""
+
+
+def section_page(
+    request: Request,
+    actor: Actor,
+    group_id: str,
+    section: Section,
+    *,
+    refusal: str | None = None,
+    entered: dict[str, str] | None = None,
+    message: Message | None = None,
+) -> Response:
+    """Render a group's page of a lever, with a refusal and what was entered, or a message."""
+    with work(request) as session:
+        context = section.context(session, actor, actor_tenant(session, actor), group_id)
+    if refusal is not None:
+        context |= {"error": refusal, "form": context["form"] | (entered or {})}
+    if message is not None:
+        context["message"] = message
+    return render(request, f"activation_{section.name}.html", actor, context)
+
+
+def act_in_group(
+    request: Request, actor: Actor, group_id: str, act: Callable[[Session, Tenant], Any]
+) -> tuple[int | None, str | None]:
+    """Run ``act`` in one unit of work on a group of the actor's scope.
+
+    Return the id of what it made and None, or None and why it was refused (a field, the
+    rule or the budget); nothing is written then. Raise NotFound for a group outside the scope.
+    """
+    try:
+        with work(request) as session:
+            tenant = actor_tenant(session, actor)
+            access_group(session, actor, tenant, group_id)
+            return act(session, tenant).id, None
+    except (InvalidInput, Conflict) as refusal:
+        return None, refusal.message
+
+
+def create_in_group(
+    request: Request,
+    actor: Actor,
+    group_id: str,
+    section: Section,
+    create: Callable[[Session, Tenant], Any],
+    entered: dict[str, str],
+) -> Response:
+    """Make something in a group and show its page, or show the refusal with what was entered."""
+    made, refusal = act_in_group(request, actor, group_id, create)
+    if refusal is not None:
+        return section_page(request, actor, group_id, section, refusal=refusal, entered=entered)
+    return _see(request, f"/{section.path}/{made}")
+
+
+@dataclass(frozen=True)
+class ObjectPage:
+    """The page of one thing made in a group (a sale, a draw, a relay) and its template.
+
+    ``detail`` reads it (NotFound when it is not the tenant's; the view names its
+    ``group_id``), ``name`` is what a "not found" calls it (``抽奖``), ``context`` adds what
+    the page shows beyond the view (under ``view``) and the group.
+    """
+
+    template: str
+    section: str
+    name: str
+    detail: Callable[[Session, Tenant, int, RedisHotState | None], Any]
+    context: Callable[[Any], dict[str, Any]] = lambda view: {}
+
+
+def object_page(
+    request: Request,
+    actor: Actor,
+    object_id: int,
+    page: ObjectPage,
+    *,
+    refusal: str | None = None,
+    message: Message | None = None,
+) -> Response:
+    """Render the page of a thing of a group in the actor's scope (as missing outside it)."""
+    with work(request) as session:
+        tenant = actor_tenant(session, actor)
+        view = page.detail(session, tenant, object_id, hot(request))
+        access_in_group(session, actor, tenant, view.group_id, f"没有{page.name} {object_id}")
+        context = {
+            **_common(actor, tenant, view.group_id, page.section),
+            "group": session.get_one(Group, (tenant.id, view.group_id)),
+            "view": view,
+            **page.context(view),
+            "error": refusal,
+            "message": message,
+        }
+    return render(request, page.template, actor, context)
+
+
+def act_on_object(
+    request: Request,
+    actor: Actor,
+    object_id: int,
+    page: ObjectPage,
+    act: Callable[[Session, Tenant, int], object],
+    done: str,
+) -> Response:
+    """Run ``act`` on a thing of a group in the actor's scope; show its page after, or why not."""
+    require_activator(actor)
+    refusal = None
+    try:
+        with work(request) as session:
+            tenant = actor_tenant(session, actor)
+            view = page.detail(session, tenant, object_id, None)
+            access_in_group(session, actor, tenant, view.group_id, f"没有{page.name} {object_id}")
+            act(session, tenant, object_id)
+    except (InvalidInput, Conflict) as error:  # the state refuses it: nothing is written
+        refusal = error.message
+    message = None if refusal is not None else (done, object_id)
+    return object_page(request, actor, object_id, page, refusal=refusal, message=message)
+
+
 # --- red packets: rules, budget, sending ----------------------------------------------------
 
 
@@ -179,17 +325,17 @@ def _red_packet_context(
         "can_set_rule": may_set_rules(actor),
         "rule_form": RuleForm.of(rule),
         "rule_refused": False,
-        "send_form": {"total": "", "count": ""},
+        "form": {"total": "", "count": ""},
     }
+
+
+RED_PACKETS = Section("red_packets", _red_packet_context)
 
 
 @router.get("/groups/{group_id}/red-packets", response_class=HTMLResponse)
 def red_packets_page(request: Request, group_id: ObjectId) -> Response:
     """Show a group's red-packet rule, its budget use this month, the packets; send one."""
-    actor = _actor(request)
-    with work(request) as session:
-        context = _red_packet_context(session, actor, actor_tenant(session, actor), group_id)
-    return render(request, "activation_red_packets.html", actor, context)
+    return section_page(request, _actor(request), group_id, RED_PACKETS)
 
 
 @router.post("/groups/{group_id}/red-packets", response_class=HTMLResponse)
@@ -203,24 +349,17 @@ def send_red_packet(
 ) -> Response:
     """Send a red packet to the group as the logged-in staff member, from its month budget."""
     require_activator(actor)
-    error, sent = None, None
-    try:
-        with work(request) as session:
-            tenant = actor_tenant(session, actor)
-            access_group(session, actor, tenant, group_id)
-            sent = do_create_red_packet(
-                session, tenant, group_id, _fen(total, "总金额（元）"), _whole(count, "红包个数"),
-                sender_id=actor.name,
-            ).id  # fmt: skip
-    except (InvalidInput, Conflict) as refusal:  # out of bounds, window or budget
-        error = refusal.message
-    with work(request) as session:
-        context = _red_packet_context(session, actor, actor_tenant(session, actor), group_id)
-    if error is not None:
-        context |= {"error": error, "send_form": {"total": total, "count": count}}
-    else:
-        context["message"] = ("packet_sent", sent)
-    return render(request, "activation_red_packets.html", actor, context)
+    sent, refusal = act_in_group(
+        request, actor, group_id,
+        lambda session, tenant: do_create_red_packet(
+            session, tenant, group_id, _fen(total, "总金额（元）"), _whole(count, "红包个数"),
+            sender_id=actor.name,
+        ),
+    )  # fmt: skip
+    if refusal is not None:  # out of bounds, window or budget
+        entered = {"total": total, "count": count}
+        return section_page(request, actor, group_id, RED_PACKETS, refusal=refusal, entered=entered)
+    return section_page(request, actor, group_id, RED_PACKETS, message=("packet_sent", sent))
 
 
 def _refusal_of_rule(request: Request, actor: Actor, form: RuleForm, scope: str) -> str | None:
@@ -300,6 +439,77 @@ def set_default_rule(
     return render(request, "activation_rules.html", actor, _after_rule(context, form, refusal))
 
 
+# --- 红包接龙 relays -------------------------------------------------------------------------
+
+
+def _relays_context(
+    session: Session, actor: Actor, tenant: Tenant, group_id: str
+) -> dict[str, Any]:
+    group = access_group(session, actor, tenant, group_id)
+    return {
+        **_common(actor, tenant, group_id, "relays"),
+        "group": group,
+        "rule": effective_rule(session, tenant, group_id),
+        "use": budget_use(session, tenant, group_id, current_month(tenant)),
+        "relays": relays(session, tenant, group_id, PACKETS_SHOWN),
+        "form": {"total": "", "count": "", "rounds": "3"},
+    }
+
+
+RELAYS = Section("relays", _relays_context, "relays")
+RELAY = ObjectPage("activation_relay.html", "relays", "红包接龙", relay_detail)
+
+
+@router.get("/groups/{group_id}/relays", response_class=HTMLResponse)
+def relays_page(request: Request, group_id: ObjectId) -> Response:
+    """Show a group's 红包接龙 relays, its budget left and the form to start one."""
+    return section_page(request, _actor(request), group_id, RELAYS)
+
+
+@router.post("/groups/{group_id}/relays", response_class=HTMLResponse)
+def start_relay(
+    request: Request,
+    actor: ConsoleActor,
+    _csrf: CsrfChecked,
+    group_id: ObjectId,
+    total: Field = "",
+    count: Field = "",
+    rounds: Field = "",
+) -> Response:
+    """Start a relay in the group, every round paid from its month budget now; then show it."""
+    require_activator(actor)
+    return create_in_group(
+        request, actor, group_id, RELAYS,
+        lambda session, tenant: do_start_relay(
+            session, tenant, group_id, _fen(total, "每轮金额（元）"), _whole(count, "每轮个数"),
+            _whole(rounds, "轮数"), sender_id=actor.name,
+        ),
+        {"total": total, "count": count, "rounds": rounds},
+    )  # fmt: skip
+
+
+@router.get("/relays/{relay_id}", response_class=HTMLResponse)
+def relay_page(request: Request, relay_id: NumericId) -> Response:
+    """Show a relay: its rounds, each round's best-luck grabber, who is asked to send next."""
+    return object_page(request, _actor(request), relay_id, RELAY)
+
+
+@router.post("/relays/{relay_id}/next", response_class=HTMLResponse)
+def send_next_round(
+    request: Request, actor: ConsoleActor, _csrf: CsrfChecked, relay_id: NumericId
+) -> Response:
+    """Send the relay's next round on behalf of the member its last round asked."""
+    return act_on_object(request, actor, relay_id, RELAY, do_send_relay_round, "round_sent")
+
+
+@router.post("/relays/{relay_id}/stop", response_class=HTMLResponse)
+def stop_relay(
+    request: Request, actor: ConsoleActor, _csrf: CsrfChecked, relay_id: NumericId
+) -> Response:
+    """Stop a relay between rounds: the unsent rounds return to the month budget."""
+    return act_on_object(request, actor, relay_id, RELAY, do_stop_relay, "relay_was_stopped")
+
+
 # --- flash sales and group-buys: offers -------------------------------------------------------
 
 
@@ -346,23 +556,30 @@ class _OfferPages:
     length: timedelta
     """How long the new-offer form's window lasts by default."""
 
+    @property
+    def listing_page(self) -> Section:
+        """Return the group's page of this kind: its offers and the form to open one."""
+        return Section(self.section, partial(_offers_context, pages=self), self.path)
+
+    @property
+    def offer_page(self) -> ObjectPage:
+        """Return the page of one offer of this kind, with its status now."""
+        return ObjectPage(
+            f"activation_{self.section.removesuffix('s')}.html", self.section, self.name,
+            self.detail, _offer_terms,
+        )  # fmt: skip
+
+
+def _offer_terms(view: Any) -> dict[str, Any]:
+    return {"offer": view, "status": offer_status(view.starts_at, view.ends_at, utcnow()).value}
+
 
 def _window(form: OfferForm, zone: str) -> tuple[datetime, datetime]:
     return _moment(form.starts, "开始时间", zone), _moment(form.ends, "结束时间", zone)
 
 
-SALES = _OfferPages(
-    "flash_sales", "flash-sales", "秒杀", flash_sales, flash_sale_detail,
-    SaleForm(limit="1"), timedelta(hours=1),
-)  # fmt: skip
-DEALS = _OfferPages(
-    "group_buys", "group-buys", "拼团", group_buys, group_buy_detail,
-    DealForm(team_size="3", team_minutes=str(24 * 60)), timedelta(days=7),
-)  # fmt: skip
-
-
 def _offers_context(
-    session: Session, actor: Actor, tenant: Tenant, group_id: str, pages: _OfferPages
+    session: Session, actor: Actor, tenant: Tenant, group_id: str, *, pages: _OfferPages
 ) -> dict[str, Any]:
     group = access_group(session, actor, tenant, group_id)
     now = utcnow().replace(second=0, microsecond=0)
@@ -378,54 +595,20 @@ def _offers_context(
     }
 
 
-def _offers_page(request: Request, group_id: str, pages: _OfferPages) -> Response:
-    actor = _actor(request)
-    with work(request) as session:
-        context = _offers_context(session, actor, actor_tenant(session, actor), group_id, pages)
-    return render(request, f"activation_{pages.section}.html", actor, context)
-
-
-def _create_offer(
-    request: Request,
-    actor: Actor,
-    group_id: str,
-    pages: _OfferPages,
-    create: Callable[[Session, Tenant], Any],
-    entered: OfferForm,
-) -> Response:
-    """Create an offer in a group of the actor's scope and show it, or show the refusal."""
-    try:
-        with work(request) as session:
-            tenant = actor_tenant(session, actor)
-            access_group(session, actor, tenant, group_id)
-            offer_id = create(session, tenant).id
-    except InvalidInput as refusal:
-        with work(request) as session:
-            context = _offers_context(session, actor, actor_tenant(session, actor), group_id, pages)
-        context |= {"error": refusal.message, "form": context["form"] | entered.model_dump()}
-        return render(request, f"activation_{pages.section}.html", actor, context)
-    return _see(request, f"/{pages.path}/{offer_id}")
-
-
-def _offer_page(request: Request, offer_id: int, pages: _OfferPages) -> Response:
-    actor = _actor(request)
-    with work(request) as session:
-        tenant = actor_tenant(session, actor)
-        view = pages.detail(session, tenant, offer_id, hot(request))
-        access_in_group(session, actor, tenant, view.group_id, f"没有{pages.name} {offer_id}")
-        context = {
-            **_common(actor, tenant, view.group_id, pages.section),
-            "group": session.get_one(Group, (tenant.id, view.group_id)),
-            "offer": view,
-            "status": offer_status(view.starts_at, view.ends_at, utcnow()).value,
-        }
-    return render(request, f"activation_{pages.section.removesuffix('s')}.html", actor, context)
+SALES = _OfferPages(
+    "flash_sales", "flash-sales", "秒杀", flash_sales, flash_sale_detail,
+    SaleForm(limit="1"), timedelta(hours=1),
+)  # fmt: skip
+DEALS = _OfferPages(
+    "group_buys", "group-buys", "拼团", group_buys, group_buy_detail,
+    DealForm(team_size="3", team_minutes=str(24 * 60)), timedelta(days=7),
+)  # fmt: skip
 
 
 @router.get("/groups/{group_id}/flash-sales", response_class=HTMLResponse)
 def flash_sales_page(request: Request, group_id: ObjectId) -> Response:
     """Show a group's flash sales (stock, sold, orders) and the form to open one."""
-    return _offers_page(request, group_id, SALES)
+    return section_page(request, _actor(request), group_id, SALES.listing_page)
 
 
 @router.post("/groups/{group_id}/flash-sales", response_class=HTMLResponse)
@@ -438,27 +621,27 @@ def create_flash_sale(
 ) -> Response:
     """Open a flash sale in the group; then show it."""
     require_activator(actor)
-    return _create_offer(
-        request, actor, group_id, SALES,
+    return create_in_group(
+        request, actor, group_id, SALES.listing_page,
         lambda session, tenant: do_create_flash_sale(
             session, tenant, group_id, form.sku, form.title, _fen(form.price, "价格（元）"),
             _whole(form.stock, "库存"), _whole(form.limit, "每人限购"),
             *_window(form, tenant.timezone),
         ),
-        form,
+        form.model_dump(),
     )  # fmt: skip
 
 
 @router.get("/flash-sales/{sale_id}", response_class=HTMLResponse)
 def flash_sale_page(request: Request, sale_id: NumericId) -> Response:
     """Show a flash sale: stock, sold, what is left and every order."""
-    return _offer_page(request, sale_id, SALES)
+    return object_page(request, _actor(request), sale_id, SALES.offer_page)
 
 
 @router.get("/groups/{group_id}/group-buys", response_class=HTMLResponse)
 def group_buys_page(request: Request, group_id: ObjectId) -> Response:
     """Show a group's 拼团 deals (stock, teams) and the form to open one."""
-    return _offers_page(request, group_id, DEALS)
+    return section_page(request, _actor(request), group_id, DEALS.listing_page)
 
 
 @router.post("/groups/{group_id}/group-buys", response_class=HTMLResponse)
@@ -471,18 +654,18 @@ def create_group_buy(
 ) -> Response:
     """Open a 拼团 deal in the group; then show it."""
     require_activator(actor)
-    return _create_offer(
-        request, actor, group_id, DEALS,
+    return create_in_group(
+        request, actor, group_id, DEALS.listing_page,
         lambda session, tenant: do_create_group_buy(
             session, tenant, group_id, form.sku, form.title, _fen(form.price, "价格（元）"),
             _whole(form.team_size, "成团人数"), _whole(form.stock, "库存"),
             _whole(form.team_minutes, "成团时限（分钟）"), *_window(form, tenant.timezone),
         ),
-        form,
+        form.model_dump(),
     )  # fmt: skip
 
 
 @router.get("/group-buys/{deal_id}", response_class=HTMLResponse)
 def group_buy_page(request: Request, deal_id: NumericId) -> Response:
     """Show a 拼团 deal: stock sold and reserved, and every team with its members."""
-    return _offer_page(request, deal_id, DEALS)
+    return object_page(request, _actor(request), deal_id, DEALS.offer_page)

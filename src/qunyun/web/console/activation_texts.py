@@ -1,4 +1,4 @@
-"""Console texts of the activation pages (red packets, flash sales, 拼团), Chinese and English."""
+"""Console texts of the activation pages (红包, 接龙, 秒杀, 拼团, 抽奖), Chinese and English."""
 
 from __future__ import annotations
 
@@ -107,4 +107,97 @@ ACTIVATION_TEXTS: dict[str, tuple[str, str]] = {
     "joined": ("人数", "Joined"),
     "deadline": ("截止", "Deadline"),
     "no_teams": ("还没有人开团", "No team opened yet"),
+    "relays": ("红包接龙", "Relays"),
+    "relay": ("红包接龙", "Relay"),
+    "relay_explained": (
+        "接龙开始时从本月预算一次预留全部轮次（每轮金额 × 轮数）；每轮抢完后请手气最佳者发下一轮；"
+        "没发出的轮次和没抢的金额在接龙结束或停止时退回预算。",
+        "A relay reserves every round from this month's budget when it starts (total per round ×"
+        " rounds); after each round the best-luck grabber is asked to send the next; rounds"
+        " never sent and unclaimed fen return to the budget when it ends or is stopped.",
+    ),
+    "start_relay": ("发起红包接龙", "Start a relay"),
+    "round_total_yuan": ("每轮金额（元）", "Total per round (yuan)"),
+    "round_count": ("每轮个数", "Shares per round"),
+    "rounds": ("轮数", "Rounds"),
+    "start": ("开始", "Start"),
+    "round_total": ("每轮", "Per round"),
+    "rounds_sent": ("已发轮数", "Rounds sent"),
+    "asked_to_send": ("请发下一轮", "Asked to send next"),
+    "started_at": ("开始时间", "Started"),
+    "relay_running": ("进行中", "running"),
+    "relay_done": ("已完成", "done"),
+    "relay_stopped": ("已停止", "stopped"),
+    "no_relays": ("还没有红包接龙", "No relays yet"),
+    "reserved_budget": ("预留预算", "Reserved"),
+    "returned": ("已退回", "Returned"),
+    "round_being_grabbed": ("本轮还在抢", "this round is being grabbed"),
+    "send_next_round": ("代发第 {n} 轮", "Send round {n}"),
+    "stop_relay": ("停止接龙", "Stop the relay"),
+    "send_for_asked": (
+        "手气最佳者没有自己发时，可以代他发出下一轮（金额已预留，发送人记为他）。",
+        "When the best-luck grabber does not send, send the next round for them (it is paid"
+        " from the reservation and recorded as theirs).",
+    ),
+    "relay_rounds": ("各轮红包", "Rounds"),
+    "round": ("轮", "Round"),
+    "sender": ("发送人", "Sender"),
+    "best_luck": ("手气最佳", "Best luck"),
+    "round_sent": ("已发出下一轮", "Next round sent"),
+    "relay_was_stopped": (
+        "接龙已停止，未发轮次已退回预算",
+        "Relay stopped; unsent rounds returned",
+    ),
+    "draws": ("抽奖", "Lucky draws"),
+    "draw": ("抽奖", "Lucky draw"),
+    "entries": ("报名", "Entries"),
+    "winners": ("中奖", "Winners"),
+    "entries_open": ("开始报名", "Entries open"),
+    "entries_close": ("报名截止", "Entries close"),
+    "seed_hash": ("承诺哈希", "Committed hash"),
+    "draw_open": ("报名中", "open"),
+    "draw_closed": ("已截止，待开奖", "closed, to draw"),
+    "draw_drawn": ("已开奖", "drawn"),
+    "no_draws": ("还没有抽奖", "No lucky draws yet"),
+    "new_draw": ("新建抽奖", "New lucky draw"),
+    "prizes_by_rank": ("奖品（每行一个，第 1 名在前）", "Prizes (one a line, rank 1 first)"),
+    "prizes_placeholder": ("茶礼盒\n优惠券", "Tea gift box\nCoupon"),
+    "winner_count": ("中奖人数（不列奖品时填）", "Winners (when no prizes are listed)"),
+    "draw_form_hint": (
+        "开奖前公布种子的 SHA-256（承诺哈希），报名截止后公布种子，人人可验证。",
+        "The seed's SHA-256 (the commitment) is shown from now on; the seed after entries close,"
+        " so anyone can verify.",
+    ),
+    "open_draw": ("开始抽奖", "Open the draw"),
+    "draw_now_hint": (
+        "开奖会公布种子并按公开算法算出中奖者，之后不能再报名。",
+        "Drawing reveals the seed and ranks the winners by the public algorithm; no entry after.",
+    ),
+    "close_and_draw": ("截止报名并开奖", "Close entries and draw"),
+    "draw_now": ("开奖", "Draw"),
+    "draw_was_drawn": ("已开奖", "Drawn"),
+    "verification": ("公平性验证", "Verification"),
+    "anyone_can_verify": (
+        "任何人都可以用下面的公开数据重新计算中奖者：先核对 SHA-256(种子) 等于开奖前公布的承诺哈希，"
+        "再按算法给每张票打分排序。",
+        "Anyone can recompute the winners from the public data below: check that SHA-256(seed)"
+        " equals the hash committed before the draw, then score and sort the tickets by the"
+        " algorithm.",
+    ),
+    "verification_data": ("验证数据（JSON）", "Verification data (JSON)"),
+    "verify_after_draw": ("开奖后公布种子，才能验证。", "It can be verified once drawn."),
+    "verified": (
+        "✓ 验证通过：种子与承诺哈希一致，中奖票号就是按种子与报名票号重新计算的结果",
+        "✓ Verified: the seed matches the commitment and the winners are the ones recomputed"
+        " from the seed and the tickets",
+    ),
+    "seed": ("种子", "Seed"),
+    "seed_after_draw": ("（开奖后公布）", "(revealed once drawn)"),
+    "algorithm": ("算法", "Algorithm"),
+    "entries_digest": ("票号摘要", "Tickets digest"),
+    "tickets": ("报名票号", "Tickets"),
+    "ticket": ("票号", "Ticket"),
+    "prize": ("奖品", "Prize"),
+    "no_entries": ("还没有人报名", "No entries yet"),
+    "entered_at": ("报名时间", "Entered"),
 }
