@@ -1,4 +1,4 @@
-"""Operators' activation pages in a real browser on a phone: set a rule, send, open a sale.
+"""Operators' activation pages in a real browser on a phone: rules, a packet, a sale, a draw.
 
 Debian's Chromium through Playwright (never a downloaded browser), as the console's other
 browser tests; screenshots go to ``test-artifacts/hq-phone-activation-*.png``; any error on
@@ -11,10 +11,14 @@ import pytest
 from playwright.sync_api import Browser
 from sqlalchemy import Engine, select
 
-from qunyun.activation.models import FlashSale, RedPacket, RedPacketRule
+from qunyun.activation.draws import do_enter_draw, draw_winners
+from qunyun.activation.models import FlashSale, LuckyDraw, RedPacket, RedPacketRule
+from qunyun.channel.models import ContactKind
 from qunyun.core.db import unit_of_work
+from qunyun.org.models import Tenant
 
 from . import test_browser
+from .activation_helpers import stores_of_group
 from .conftest import store_groups_of
 from .test_browser import Session, _session
 
@@ -129,3 +133,52 @@ def test_hq_sets_the_tenant_default_rule_from_a_group_page_on_a_phone(
     assert page.inner_text("#rule-budget") == "¥300.00"
     assert page.inner_text("#rule-window") == "09:00–21:00"
     assert session.errors == []
+
+
+def test_a_rep_opens_a_draw_draws_it_and_sees_it_verify_on_a_phone(
+    browser: Browser, server: str, engine: Engine
+) -> None:
+    # given the rep on a phone, on the draws page of his store group
+    group = store_groups_of(engine, "R0001")[0]
+    session = _session(browser, server, "phone", "rep")
+    page = session.page
+    session.open(f"/groups/{group}")
+    page.click("#to-draws")
+    page.wait_for_selector("#new-draw")
+    _shot(session, "draws")
+
+    # when he opens a draw of two prizes, three members enter and he draws it
+    page.fill("#draw-title", "周年庆抽奖")
+    page.fill("#draw-prizes", "茶礼盒\n优惠券")
+    page.click("#open-draw")
+    page.wait_for_url(f"{server}/draws/*")
+    page.wait_for_selector("#proof")
+    draw_id = int(page.url.rsplit("/", 1)[1])
+    assert page.inner_text("#draw-status") == "报名中"
+    assert page.inner_text("#verify-after-draw") == "开奖后公布种子，才能验证。"
+    _shot(session, "draw-open")
+    tickets = _enter_members(engine, draw_id, stores_of_group(engine, group)[:3])
+    session.open(f"/draws/{draw_id}")
+    assert page.inner_text("#draw-entries") == "3"
+    page.click("#draw-now")
+    page.wait_for_selector("#verified")
+    _shot(session, "draw-drawn")
+
+    # then the page shows the revealed seed, the tickets, the winners and that it verifies
+    with unit_of_work(engine) as db:
+        draw = db.get_one(LuckyDraw, draw_id)
+        seed, seed_hash = draw.seed, draw.seed_hash
+    assert page.inner_text("#activation-message") == f"已开奖 #{draw_id}"
+    assert page.inner_text("#proof-seed") == seed
+    assert page.inner_text("#proof-seed-hash") == seed_hash
+    assert page.inner_text("#proof-tickets") == " ".join(sorted(tickets))
+    winners = draw_winners(seed, tickets, 2)
+    assert page.locator("#results tbody tr td:nth-child(2)").all_inner_texts() == winners
+    assert page.inner_text("#verified").startswith("✓ 验证通过")
+    assert session.errors == []
+
+
+def _enter_members(engine: Engine, draw_id: int, members: list[str]) -> list[str]:
+    with unit_of_work(engine) as db:
+        tenant = db.scalars(select(Tenant).where(Tenant.slug == "demo")).one()
+        return [do_enter_draw(db, tenant, draw_id, ContactKind.STORE, member) for member in members]

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from .activation_helpers import allow_packets_all_day, stores_of_group
+from .activation_helpers import allow_packets_all_day, draw_body, stores_of_group
 from .conftest import bearer, store_groups_of
 
 # one backend is enough: the pages call the same actions the API tests run on both
@@ -99,3 +99,27 @@ def test_links_and_pages_refuse_outsiders_like_missing_objects(
     assert bad_link.status_code == 401
     assert "链接无效或已过期，请在群里重新打开" in bad_link.text
     assert (elsewhere.status_code, elsewhere.headers["location"]) == (303, "/h5/")
+
+
+def test_home_lists_the_draws_open_to_the_member(
+    app: FastAPI, client: TestClient, engine: Engine
+) -> None:
+    # given a draw open in the rep's store group, one closed there and one in another group
+    group = store_groups_of(engine, "R0001")[0]
+    member = stores_of_group(engine, group)[0]
+    hq = bearer(client, "hq")
+    opened = [
+        client.post("/api/v1/draws", json=draw_body(target, minutes), headers=hq).json()["id"]
+        for target, minutes in ((group, 90), (group, 30), (store_groups_of(engine, "R0002")[0], 60))
+    ]
+    client.post(f"/api/v1/draws/{opened[1]}/close", headers=hq)
+
+    # when the member opens the H5 home
+    phone, _ = _phone(app, _member_token(client, hq, member), "/h5/")
+    home = phone.get("/h5/").text
+
+    # then only the open draw of their own group is listed, with its link
+    assert re.findall(r'<a href="(/h5/draws/\d+)" data-draw="\d+">([^<]+)</a>', home) == [
+        (f"/h5/draws/{opened[0]}", "周年庆抽奖")
+    ]
+    assert "请从群里的红包、秒杀、拼团、接龙或抽奖链接进入。" in home

@@ -38,7 +38,7 @@ from qunyun.activation.models import DrawStatus, LuckyDraw, LuckyDrawEntry, Luck
 from qunyun.channel.models import ContactKind
 from qunyun.core.clock import format_local, utcnow
 from qunyun.core.errors import Conflict, InvalidInput, NotFound
-from qunyun.groups.models import Group
+from qunyun.groups.models import Group, Membership
 from qunyun.org.models import Tenant
 
 MAX_WINNERS = 1_000
@@ -584,6 +584,47 @@ def member_draw_view(
         ticket=entry.ticket if entry is not None else None,
         rank=entry.rank if entry is not None else None,
     )
+
+
+def member_open_draws(
+    session: Session,
+    tenant: Tenant,
+    member_kind: ContactKind,
+    member_id: str,
+    *,
+    when: datetime | None = None,
+) -> list[tuple[int, str, datetime]]:
+    """Return (id, title, entries close) of the draws taking entries in the member's groups now.
+
+    The member's groups are those they are in now; soonest to close first.
+    """
+    when = when or utcnow()
+    in_group = (
+        select(Membership.group_id)
+        .join(
+            Group,
+            (Group.tenant_id == Membership.tenant_id) & (Group.group_id == Membership.group_id),
+        )
+        .where(
+            Membership.tenant_id == tenant.id,
+            Membership.member_kind == member_kind,
+            Membership.member_id == member_id,
+            Membership.left_at.is_(None),
+            Group.archived_at.is_(None),
+        )
+    )
+    found = session.execute(
+        select(LuckyDraw.id, LuckyDraw.title, LuckyDraw.entries_close_at)
+        .where(
+            LuckyDraw.tenant_id == tenant.id,
+            LuckyDraw.group_id.in_(in_group),
+            LuckyDraw.status == DrawStatus.OPEN,
+            LuckyDraw.entries_close_at > when,
+            (LuckyDraw.entries_open_at.is_(None)) | (LuckyDraw.entries_open_at <= when),
+        )
+        .order_by(LuckyDraw.entries_close_at, LuckyDraw.id)
+    )
+    return [(draw_id, title, closes) for draw_id, title, closes in found]
 
 
 def verification_record(data: Verification) -> dict[str, object]:

@@ -20,7 +20,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session
 
 from qunyun.activation.common import require_member
-from qunyun.activation.draws import do_enter_draw, member_draw_view
+from qunyun.activation.draws import do_enter_draw, member_draw_view, member_open_draws
 from qunyun.activation.errors import ActivationConflict
 from qunyun.activation.flashsales import do_order_flash_sale, flash_sale_detail
 from qunyun.activation.groupbuys import (
@@ -119,8 +119,14 @@ def login(
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, found: PageMember) -> Response:
-    """Say who is logged in (the pages themselves are opened from links in the group)."""
-    return _page(request, "home.html", {"who": found[0]})
+    """Say who is logged in and list the draws open to them (other pages come from links)."""
+    member = found[0]
+    with work(request) as session:
+        tenant = _tenant(session, member)
+        draws = member_open_draws(session, tenant, member.kind, member.member_id)
+        zone = tenant.timezone
+    listed = [(draw_id, title, format_local(closes, zone)) for draw_id, title, closes in draws]
+    return _page(request, "home.html", {"who": member, "draws": listed})
 
 
 # --- red packets -----------------------------------------------------------------------------
