@@ -34,16 +34,19 @@ from .activation_helpers import (
     member_headers,
     stores_of_group,
 )
-from .conftest import bearer, console_login, csrf_of, store_groups_of
-from .test_console_activation import _cells, _fields, _headers, _pairs, _text, _untagged
+from .conftest import bearer, console_login, store_groups_of
+from .test_console_activation import (
+    _cells,
+    _fields,
+    _headers,
+    _login,
+    _pairs,
+    _text,
+    _untagged,
+)
 
 ZONE = ZoneInfo("Asia/Shanghai")
 LOCAL = "%Y-%m-%dT%H:%M"
-
-
-def _login(client: TestClient, username: str, page: str) -> str:
-    console_login(client, username)
-    return csrf_of(client, page)
 
 
 def _closes(minutes: int = 60) -> str:

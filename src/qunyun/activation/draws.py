@@ -38,7 +38,8 @@ from qunyun.activation.models import DrawStatus, LuckyDraw, LuckyDrawEntry, Luck
 from qunyun.channel.models import ContactKind
 from qunyun.core.clock import format_local, utcnow
 from qunyun.core.errors import Conflict, InvalidInput, NotFound
-from qunyun.groups.models import Group, Membership
+from qunyun.groups.models import Group
+from qunyun.groups.queries import groups_of_member
 from qunyun.org.models import Tenant
 
 MAX_WINNERS = 1_000
@@ -599,20 +600,7 @@ def member_open_draws(
     The member's groups are those they are in now; soonest to close first.
     """
     when = when or utcnow()
-    in_group = (
-        select(Membership.group_id)
-        .join(
-            Group,
-            (Group.tenant_id == Membership.tenant_id) & (Group.group_id == Membership.group_id),
-        )
-        .where(
-            Membership.tenant_id == tenant.id,
-            Membership.member_kind == member_kind,
-            Membership.member_id == member_id,
-            Membership.left_at.is_(None),
-            Group.archived_at.is_(None),
-        )
-    )
+    in_group = groups_of_member(tenant, member_kind, member_id)
     found = session.execute(
         select(LuckyDraw.id, LuckyDraw.title, LuckyDraw.entries_close_at)
         .where(

@@ -164,26 +164,30 @@ def plan_changes(
     return list(session.scalars(query.order_by(PlanChange.id).limit(limit)))
 
 
-def is_current_member(
-    session: Session, tenant: Tenant, group_id: str, member_kind: ContactKind, member_id: str
-) -> bool:
-    """Return whether the member has an open stay in the tenant's (open) group ``group_id``."""
-    stay = session.scalar(
-        select(Membership.id)
+def groups_of_member(tenant: Tenant, member_kind: ContactKind, member_id: str) -> Select[str]:
+    """Return the query of the ids of the tenant's open groups where the member has an open stay."""
+    return (
+        select(Membership.group_id)
         .join(
             Group,
             (Group.tenant_id == Membership.tenant_id) & (Group.group_id == Membership.group_id),
         )
         .where(
             Membership.tenant_id == tenant.id,
-            Membership.group_id == group_id,
             Membership.member_kind == member_kind,
             Membership.member_id == member_id,
             Membership.left_at.is_(None),
             Group.archived_at.is_(None),
         )
-        .limit(1)
     )
+
+
+def is_current_member(
+    session: Session, tenant: Tenant, group_id: str, member_kind: ContactKind, member_id: str
+) -> bool:
+    """Return whether the member has an open stay in the tenant's (open) group ``group_id``."""
+    query = groups_of_member(tenant, member_kind, member_id)
+    stay = session.scalar(query.where(Membership.group_id == group_id).limit(1))
     return stay is not None
 
 
