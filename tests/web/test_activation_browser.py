@@ -1,4 +1,4 @@
-"""Operators' activation pages in a real browser on a phone: rules, a packet, a sale, a draw.
+"""Operators' activation pages in a real browser on a phone: rules, packets, a relay, a draw.
 
 Debian's Chromium through Playwright (never a downloaded browser), as the console's other
 browser tests; screenshots go to ``test-artifacts/hq-phone-activation-*.png``; any error on
@@ -13,12 +13,13 @@ from sqlalchemy import Engine, select
 
 from qunyun.activation.draws import do_enter_draw, draw_winners
 from qunyun.activation.models import FlashSale, LuckyDraw, RedPacket, RedPacketRule
+from qunyun.activation.redpackets import do_grab_red_packet
 from qunyun.channel.models import ContactKind
 from qunyun.core.db import unit_of_work
 from qunyun.org.models import Tenant
 
 from . import test_browser
-from .activation_helpers import stores_of_group
+from .activation_helpers import allow_packets_all_day, stores_of_group
 from .conftest import store_groups_of
 from .test_browser import Session, _session
 
@@ -182,3 +183,49 @@ def _enter_members(engine: Engine, draw_id: int, members: list[str]) -> list[str
     with unit_of_work(engine) as db:
         tenant = db.scalars(select(Tenant).where(Tenant.slug == "demo")).one()
         return [do_enter_draw(db, tenant, draw_id, ContactKind.STORE, member) for member in members]
+
+
+def test_hq_starts_a_relay_and_sends_the_next_round_for_the_best_luck_on_a_phone(
+    browser: Browser, server: str, engine: Engine
+) -> None:
+    # given HQ on a phone, on the relays page of R0002's store group, all day
+    group = store_groups_of(engine, "R0002")[0]
+    allow_packets_all_day(engine, budget_fen=5000)
+    session = _session(browser, server, "phone", "hq")
+    page = session.page
+    session.open(f"/groups/{group}/relays")
+    assert page.inner_text("#budget-left") == "¥50.00"
+
+    # when HQ starts 2 rounds of ¥5 in 2 shares and round 1 is grabbed
+    page.fill("#relay-total", "5")
+    page.fill("#relay-count", "2")
+    page.fill("#relay-rounds", "2")
+    _shot(session, "new-relay")
+    page.click("#start-relay")
+    page.wait_for_url(f"{server}/relays/*")
+    page.wait_for_selector("#rounds")
+    relay_id = int(page.url.rsplit("/", 1)[1])
+    assert page.inner_text("#relay-asked") == "本轮还在抢"
+    best = _grab_round(engine, relay_id, stores_of_group(engine, group)[:2])
+    session.open(f"/relays/{relay_id}")
+    _shot(session, "relay-asked")
+    page.click("#send-next-round")
+    page.wait_for_selector("#activation-message")
+    _shot(session, "relay-round-2")
+
+    # then round 2 is out as the best-luck grabber's, and both rounds are listed
+    assert page.inner_text("#activation-message") == f"已发出下一轮 #{relay_id}"
+    assert page.inner_text("#relay-rounds-sent") == "2/2"
+    assert page.locator("#rounds tbody tr td:nth-child(3)").all_inner_texts() == ["hq", best]
+    assert session.errors == []
+
+
+def _grab_round(engine: Engine, relay_id: int, members: list[str]) -> str:
+    """Let the members grab the relay's open round; return its best-luck grabber."""
+    with unit_of_work(engine) as db:
+        tenant = db.scalars(select(Tenant).where(Tenant.slug == "demo")).one()
+        packet = db.scalars(select(RedPacket.id).where(RedPacket.relay_id == relay_id)).one()
+        grabs = [
+            do_grab_red_packet(db, tenant, packet, ContactKind.STORE, member) for member in members
+        ]
+        return next(grab.member_id for grab in grabs if grab.is_best_luck)
