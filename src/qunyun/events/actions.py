@@ -340,12 +340,7 @@ def _rollups(day: str, read: list[pa.Table]) -> tuple[pa.Table, pa.Table]:
         name: pa.chunked_array([chunk for table in read for chunk in table.column(name).chunks])
         for name in _ROLLUP_READ
     }
-    groups = column["group_key"].combine_chunks()
-    group = np.asarray(groups.fill_null(-1).to_numpy(), dtype=np.int64)
-    member = np.asarray(column["member_key"].combine_chunks().to_numpy(), dtype=np.int64)
-    pairs = pc.dictionary_encode(pa.array((group << 32) | member))
-    position = pairs.indices.to_numpy()
-    keys = pairs.dictionary.to_numpy()
+    position, keys = _runs(pair_keys(column["group_key"], column["member_key"]))
     count = len(keys)
     kind = _codes(column["kind"], _KIND_CODES)
     staff = _codes(column["member_kind"], {"staff": 1}).astype(bool)
@@ -389,6 +384,29 @@ def _rollups(day: str, read: list[pa.Table]) -> tuple[pa.Table, pa.Table]:
         schema=GROUP_DAILY_SCHEMA,
     )
     return member_daily, group_daily
+
+
+def pair_keys(group_key: pa.ChunkedArray, member_key: pa.ChunkedArray) -> np.ndarray:
+    """Return each event's ``group_key << 32 | member_key`` (outside groups the group is -1)."""
+    group = np.asarray(group_key.fill_null(-1).to_numpy(), dtype=np.int64)
+    member = np.asarray(member_key.to_numpy(), dtype=np.int64)
+    return (group << 32) | member
+
+
+def _runs(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return each event's pair number and the distinct pairs (by number).
+
+    Event files are written in pair order (``_split_by_day``), so the pairs of a day read
+    from one file are runs, numbered in one pass; other input (several files of a day) is
+    hashed.
+    """
+    if len(pairs) < 2 or not bool(np.any(pairs[1:] < pairs[:-1])):
+        first = np.empty(len(pairs), dtype=bool)
+        first[:1] = True
+        np.not_equal(pairs[1:], pairs[:-1], out=first[1:])
+        return np.cumsum(first) - 1, pairs[first]
+    encoded = pc.dictionary_encode(pa.array(pairs))
+    return encoded.indices.to_numpy(), encoded.dictionary.to_numpy()
 
 
 def _codes(column: pa.ChunkedArray, codes: dict[str, int]) -> np.ndarray:
@@ -620,11 +638,17 @@ def _split_by_day(events: pa.Table, days: np.ndarray) -> list[tuple[int, pa.Tabl
 
 
 def _write_day(events: pa.Table, day: int, folder: Path, name: str) -> None:
-    """Write one day's ``events`` as ``folder/day=YYYY-MM-DD/name``."""
+    """Write one day's ``events`` as ``folder/day=YYYY-MM-DD/name``, in pair order.
+
+    Pair order is by group key (outside groups first), then member key: a refresh of the
+    day's rollups then finds its (group, member) pairs as runs instead of hashing them.
+    Imports write on another core, so the sort costs them little.
+    """
     target = folder / f"day={day_name(day)}"
     target.mkdir(exist_ok=True)
+    order = np.argsort(pair_keys(events.column("group_key"), events.column("member_key")))
     pq.write_table(
-        events,
+        events.take(pa.array(order)),
         str(target / name),
         compression="zstd",
         compression_level=EVENT_COMPRESSION_LEVEL,
@@ -644,7 +668,7 @@ def _compact(writer: LakeWriter, *, min_files: int, days: list[str] | None = Non
         folder.mkdir(parents=True)
         writer.connection.execute(
             f"""
-            COPY (SELECT * FROM {read_parquet_sql(writer.lake.paths(files))} ORDER BY group_key, ts)
+            COPY (SELECT * FROM {read_parquet_sql(writer.lake.paths(files))} ORDER BY group_key NULLS FIRST, member_key, ts)
             TO {sql_path(folder / "part.parquet")} (FORMAT parquet, COMPRESSION zstd)
             """
         )
