@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 import threading
 from collections import namedtuple
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,6 +19,8 @@ from qunyun.channel.models import ContactKind
 from qunyun.core.errors import InvalidInput, NotFound
 from qunyun.groups.queries import is_current_member
 from qunyun.org.models import Tenant
+
+T = TypeVar("T")
 
 
 def upsert(session: Session, model: type[Any]) -> Any:
@@ -167,6 +169,14 @@ class Sql:
         return Rows([row_type(*row) for row in rows])
 
 
+def outcome(run: Callable[[], T]) -> T | Exception:
+    """Return what ``run()`` returns, or the exception it raises (one answer among several)."""
+    try:
+        return run()
+    except Exception as error:
+        return error
+
+
 def db_time(connection: Connection, moment: datetime) -> Any:
     """Return an aware moment as the driver binds it: naive UTC text on SQLite, as is elsewhere.
 
@@ -284,10 +294,10 @@ _IS_MEMBER = """EXISTS (
     SELECT 1 FROM memberships m JOIN groups g
       ON g.tenant_id = m.tenant_id AND g.group_id = m.group_id
     WHERE m.tenant_id = {table}.tenant_id AND m.group_id = {table}.group_id
-      AND m.member_kind = :kind AND m.member_id = :member
+      AND m.member_kind = {kind} AND m.member_id = {member}
       AND m.left_at IS NULL AND g.archived_at IS NULL)"""
 
 
-def is_member_sql(table: str) -> str:
-    """Return the SQL of "the member (``:kind``, ``:member``) is in the group of ``table`` now"."""
-    return _IS_MEMBER.format(table=table)
+def is_member_sql(table: str, kind: str = ":kind", member: str = ":member") -> str:
+    """Return the SQL of "the member (``kind``, ``member``) is in the group of ``table`` now"."""
+    return _IS_MEMBER.format(table=table, kind=kind, member=member)

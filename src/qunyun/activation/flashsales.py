@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, NoReturn
 
 from sqlalchemy import Connection, Engine, Row, func, select
@@ -30,10 +31,12 @@ from qunyun.activation.common import (
     epoch_ms,
     in_session,
     is_member_sql,
+    outcome,
     read_time,
 )
 from qunyun.activation.errors import Ended, LimitExceeded, NotStarted, SoldOut
-from qunyun.activation.hot import RedisHotState, member_key
+from qunyun.activation.hot import Claim, RedisHotState, member_key
+from qunyun.activation.lane import Together
 from qunyun.activation.models import FlashSale, FlashSaleOrder
 from qunyun.channel.models import ContactKind
 from qunyun.core.clock import utcnow
@@ -147,14 +150,15 @@ _SELL_SQLITE = Sql(_SELL + "RETURNING sold")
 _ORDER_SQLITE = Sql(_ORDER)
 # PostgreSQL: the whole attempt is one statement, one round trip. ``verdict`` reads the sale,
 # the membership, an earlier order of the attempt and the member's count (the statement's
-# snapshot) and refuses without writing; an attempt it lets through takes the member's count,
+# snapshot; MATERIALIZED, so that the membership and the count are each read once, not once
+# per use) and refuses without writing; an attempt it lets through takes the member's count,
 # the stock and the order by conditional writes that re-check against the latest rows, so a
 # concurrent attempt that got there first still refuses this one. Data-modifying CTEs all run
 # to completion, so a sale found short after the count rose must fail the statement (the
 # guard's cast) to undo the count.
 _ORDER_POSTGRESQL = Sql(
     f"""
-WITH sale AS (
+WITH sale AS MATERIALIZED (
   SELECT s.price_fen, s.per_member_limit, s.starts_at, s.ends_at, s.stock - s.sold AS remaining,
     {is_member_sql("s")} AS is_member,
     (SELECT o.id FROM flash_sale_orders o
@@ -359,18 +363,130 @@ def _order_in_redis(
         persist.catch_up(buy, hot)
         load_sale_state(buy.connection, sale_id, hot, when)
         claim = hot.buy(sale_id, member, qty, epoch_ms(when), attempt_id or "")
-    if claim.status == "replay":
-        if not buy.owns_transactions:
-            persist.catch_up(buy, hot)
-        return int(claim.value)
-    if claim.status != "ok":
-        _raise_refusal(sale_id, int(sale.per_member_limit), claim.status)
-    order_id = int(claim.value)
-    if not buy.owns_transactions:  # in a caller's transaction: SQL has it when that commits
+    if claim.status == "replay" and not buy.owns_transactions:
+        persist.catch_up(buy, hot)
+    order_id = _bought(claim, sale_id, int(sale.per_member_limit))
+    if claim.status == "ok" and not buy.owns_transactions:  # SQL has it when the caller commits
         placed = persist.Placed(sale_id, member, qty, order_id, attempt_id or "", when)
         with buy.write() as connection:
             persist.apply_orders(connection, [placed])
     return order_id
+
+
+def _bought(claim: Claim, sale_id: int, limit: int) -> int:
+    """Return the order id a buy script answered (placed, or the attempt's earlier one)."""
+    if claim.status not in ("ok", "replay"):
+        _raise_refusal(sale_id, limit, claim.status)
+    return int(claim.value)
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """A member's order waiting to be bought in Redis with others (``order_together``)."""
+
+    hot: RedisHotState
+    tenant_id: int
+    sale_id: int
+    member_kind: ContactKind
+    member_id: str
+    qty: int
+    attempt_id: str | None
+
+
+def order_together(
+    hot: RedisHotState,
+    *,
+    tenant_id: int,
+    sale_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+    qty: int,
+    attempt_id: str | None = None,
+) -> Together:
+    """Return an order on Redis hot state that the hot lane runs with the others waiting."""
+    request = OrderRequest(hot, tenant_id, sale_id, member_kind, member_id, qty, attempt_id)
+    return Together(orders_in_redis, request)  # fmt: skip
+
+
+# The reads of ``_READ_FOR_ORDER`` for many orders at once, answered in their order.
+_READ_FOR_ORDERS = Sql(
+    f"""
+SELECT s.id AS sale_id, s.per_member_limit, {is_member_sql("s", "r.kind", "r.member")} AS is_member,
+  (SELECT o.id FROM flash_sale_orders o
+   WHERE o.sale_id = s.id AND o.attempt_id = r.attempt) AS earlier_order
+FROM unnest(CAST(:tenants AS bigint[]), CAST(:sales AS bigint[]), CAST(:kinds AS text[]),
+            CAST(:members AS text[]), CAST(:attempts AS text[]))
+  WITH ORDINALITY AS r(tenant, sale, kind, member, attempt, i)
+LEFT JOIN flash_sales s ON s.id = r.sale AND s.tenant_id = r.tenant
+ORDER BY r.i
+"""
+)
+
+
+def orders_in_redis(buy: Attempt, requests: list[OrderRequest]) -> list[int | Exception]:
+    """Order for each request as ``order_on`` does with ``hot``; answer each order id or refusal.
+
+    On PostgreSQL, on a connection of its own: the sales, memberships and earlier orders of
+    all requests in one read, then their buys in one Redis pipeline; a buy whose sale is not in
+    Redis (``missing``) then runs alone, which loads it. Elsewhere each runs alone.
+    """
+    when = utcnow()
+    hot = requests[0].hot
+    if not (buy.is_postgresql and buy.owns_transactions) or any(
+        request.hot is not hot for request in requests
+    ):
+        return [_order_alone(buy, request, when) for request in requests]
+    rows = _READ_FOR_ORDERS.run(
+        buy.connection,
+        tenants=[request.tenant_id for request in requests],
+        sales=[request.sale_id for request in requests],
+        kinds=[request.member_kind.value for request in requests],
+        members=[request.member_id for request in requests],
+        attempts=[request.attempt_id for request in requests],
+    ).all()
+    answers: list[int | Exception] = []
+    buying: list[int] = []
+    for index, (request, row) in enumerate(zip(requests, rows, strict=True)):
+        if row.sale_id is None or not row.is_member:
+            answers.append(NotFound(f"没有秒杀 {request.sale_id}"))
+        elif request.qty < 1:
+            answers.append(InvalidInput("购买数量至少为 1"))
+        elif row.earlier_order is not None:
+            answers.append(int(row.earlier_order))
+        else:
+            answers.append(Conflict(f"秒杀 {request.sale_id} 的下单未完成，请重试"))
+            buying.append(index)
+    claims = hot.buy_many(
+        [
+            (
+                requests[index].sale_id,
+                member_key(requests[index].member_kind.value, requests[index].member_id),
+                requests[index].qty,
+                epoch_ms(when),
+                requests[index].attempt_id or "",
+            )
+            for index in buying
+        ]
+    )
+    for index, claim in zip(buying, claims, strict=True):
+        if isinstance(claim, Exception):
+            answers[index] = claim
+        elif claim.status == "missing":  # alone: it drains the log and loads the sale
+            answers[index] = _order_alone(buy, requests[index], when)
+        else:
+            limit = int(rows[index].per_member_limit)
+            answers[index] = outcome(partial(_bought, claim, requests[index].sale_id, limit))
+    return answers
+
+
+def _order_alone(buy: Attempt, request: OrderRequest, when: datetime) -> int | Exception:
+    return outcome(
+        partial(
+            order_on, buy, request.tenant_id, request.sale_id, request.member_kind,
+            request.member_id, request.qty, attempt_id=request.attempt_id, when=when,
+            hot=request.hot,
+        )
+    )  # fmt: skip
 
 
 def _check_window(sale_id: int, starts_at: datetime, ends_at: datetime, when: datetime) -> None:

@@ -31,12 +31,14 @@ which then holds every key on one slot.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import redis
+from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
 from qunyun.core.errors import ConfigurationError
 
@@ -386,6 +388,17 @@ class RedisHotState:
         keys = [*self._packet_keys(packet_id), self.log_key]
         return _claim(self._claim_share(keys=keys, args=[member, now_ms, packet_id]))
 
+    def claim_shares(self, claims: Sequence[tuple[int, str, int]]) -> list[Claim | Exception]:
+        """Claim as ``claim_share`` does for each (packet id, member, now_ms), in one round trip.
+
+        Each claim is its own script (a pipeline, not a transaction), run in order; a claim
+        whose script failed answers its error.
+        """
+        calls = [([*self._packet_keys(packet), self.log_key], [member, now_ms, packet])
+                 for packet, member, now_ms in claims]  # fmt: skip
+        replies = self._pipelined(self._claim_share, calls)
+        return [reply if isinstance(reply, Exception) else _claim(reply) for reply in replies]
+
     def close_packet(self, packet_id: int) -> None:
         """Stop all further claims of a packet (it expired)."""
         self._close(keys=self._packet_keys(packet_id)[:1])
@@ -437,6 +450,43 @@ class RedisHotState:
         keys = [*self._sale_keys(sale_id), self.log_key, self._order_ids]
         reply = self._buy(keys=keys, args=[member, qty, now_ms, attempt_id, sale_id])
         return Claim(str(reply[0]), value=str(reply[1]) if len(reply) > 1 else "")
+
+    def buy_many(self, buys: Sequence[tuple[int, str, int, int, str]]) -> list[Claim | Exception]:
+        """Buy as ``buy`` does for each (sale id, member, qty, now_ms, attempt id), in one round trip.
+
+        Each buy is its own script (a pipeline, not a transaction), run in order; a buy whose
+        script failed answers its error.
+        """
+        calls = [
+            ([*self._sale_keys(sale), self.log_key, self._order_ids],
+             [member, qty, now_ms, attempt_id, sale])
+            for sale, member, qty, now_ms, attempt_id in buys
+        ]  # fmt: skip
+        replies = self._pipelined(self._buy, calls)
+        return [
+            reply if isinstance(reply, Exception)
+            else Claim(str(reply[0]), value=str(reply[1]) if len(reply) > 1 else "")
+            for reply in replies
+        ]  # fmt: skip
+
+    def _pipelined(self, script: Script, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """Run ``script`` once per (keys, args) in one pipeline; return each reply or its error.
+
+        A script Redis no longer knows (restarted, ``SCRIPT FLUSH``) did not run: those calls
+        run again one by one, which loads it.
+        """
+        pipeline = self.client.pipeline(transaction=False)
+        for keys, args in calls:
+            pipeline.evalsha(script.sha, len(keys), *keys, *args)
+        replies: list[Any] = pipeline.execute(raise_on_error=False)
+        for index, reply in enumerate(replies):
+            if isinstance(reply, NoScriptError):
+                keys, args = calls[index]
+                try:
+                    replies[index] = script(keys=keys, args=args)
+                except redis.ResponseError as error:
+                    replies[index] = error
+        return replies
 
     # --- group-buys (拼团) ---------------------------------------------------------------
 

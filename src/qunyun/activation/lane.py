@@ -25,8 +25,11 @@ then answers each. So:
   one commit (at most ``MAX_BATCH``).
 
 Attempts on Redis hot state (acknowledged at their Lua script, written to SQL by the drainer)
-write nothing in SQL: they run one by one on the lane's connection in autocommit (``batched
-=False``), which spares them a pooled connection's checkout and a thread of the pool each.
+write nothing in SQL: they run on the lane's connection in autocommit (``batched=False``),
+which spares them a pooled connection's checkout and a thread of the pool each. Those given as
+``Together`` run with the others of their kind that waited: one SQL read for all of them (the
+packet or sale and the membership, read as each would alone), then their scripts in one Redis
+pipeline, instead of two round trips each one after the other.
 
 The lane also replaces, for these endpoints, the thread pool of sync endpoints: one thread
 per process does the database work of every hot attempt, so the crowd's requests do not
@@ -43,7 +46,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine
 
@@ -76,6 +79,26 @@ class _Job:
     loop: asyncio.AbstractEventLoop | None = None
     waiter: asyncio.Future[Any] | None = None
     outcome: _Outcome | None = None
+
+
+@dataclass(frozen=True)
+class Together:
+    """An attempt that may run at once with the others of its kind waiting on the lane.
+
+    ``run_all(attempt, requests)`` answers each request in order, a value or the exception it
+    refuses with, as the attempt alone would (``run_all(attempt, [request])``). It must write
+    no SQL (``batched=False`` only): one failing request must not undo the others.
+    """
+
+    run_all: Callable[[Attempt, list[Any]], list[Any]]
+    request: Any
+
+    def __call__(self, attempt: Attempt) -> Any:
+        """Run the attempt alone."""
+        answer = self.run_all(attempt, [self.request])[0]
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
 
 
 class BatchAborted(RuntimeError):
@@ -203,9 +226,7 @@ class HotLane:
             connection = self._open()
             if batched:
                 self._run_batch(connection, batched)
-            for job in jobs:
-                if not job.batched:
-                    _settle(job, _call(job, Attempt(connection, owns_transactions=True)))
+            self._run_unbatched(connection, [job for job in jobs if not job.batched])
         except Exception as error:  # the connection failed: nothing unanswered was committed
             log.exception("hot lane: the database connection failed")
             self._drop_connection()
@@ -214,6 +235,29 @@ class HotLane:
                     job.outcome = _Outcome(error=error)
         self.attempts += len(jobs)
         _deliver(jobs)
+
+    def _run_unbatched(self, connection: Connection, jobs: list[_Job]) -> None:
+        """Run each job alone in autocommit, those of one ``Together`` kind in one call."""
+        attempt = Attempt(connection, owns_transactions=True)
+        kinds: dict[Any, list[_Job]] = {}
+        for job in jobs:
+            if isinstance(job.work, Together):
+                kinds.setdefault(job.work.run_all, []).append(job)
+            else:
+                _settle(job, _call(job, attempt))
+        for run_all, together in kinds.items():
+            if len(together) == 1:
+                _settle(together[0], _call(together[0], attempt))
+                continue
+            try:
+                answers = run_all(attempt, [cast(Together, job.work).request for job in together])
+            except Exception as error:  # as each attempt alone would have answered
+                answers = [error] * len(together)
+            for job, answer in zip(together, answers, strict=True):
+                if isinstance(answer, BaseException):
+                    _settle(job, _Outcome(error=answer))
+                else:
+                    _settle(job, _Outcome(value=answer))
 
     def _open(self) -> Connection:
         if self._connection is None:

@@ -18,6 +18,7 @@ import random
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
@@ -32,11 +33,13 @@ from qunyun.activation.common import (
     epoch_ms,
     in_session,
     is_member_sql,
+    outcome,
     read_time,
     upsert,
 )
 from qunyun.activation.errors import AlreadyGrabbed, BudgetExceeded, Ended, PacketEmpty
-from qunyun.activation.hot import RedisHotState, member_key
+from qunyun.activation.hot import Claim, RedisHotState, member_key
+from qunyun.activation.lane import Together
 from qunyun.activation.models import (
     ALL_GROUPS,
     ActivationEvent,
@@ -671,6 +674,17 @@ def _grab_in_redis(
         persist.catch_up(grab, hot)
         load_packet_state(grab.connection, packet_id, hot, when)
         claim = hot.claim_share(packet_id, member, epoch_ms(when))
+    granted = _claimed(claim, packet_id, member_kind, member_id, when)
+    if not grab.owns_transactions:  # in a caller's transaction: SQL has it when that commits
+        with grab.write() as connection:
+            persist.apply_grabs(connection, [persist.Taken(packet_id, member, claim.value, when)])
+    return granted
+
+
+def _claimed(
+    claim: Claim, packet_id: int, member_kind: ContactKind, member_id: str, when: datetime
+) -> Grab:
+    """Return the grab a claim script answered; raise its refusal."""
     if claim.status == "already":
         raise AlreadyGrabbed(
             f"{member_id} 已抢过红包 {packet_id}（¥{format_yuan(claim.amount_fen)}）"
@@ -681,9 +695,6 @@ def _grab_in_redis(
         raise Ended(f"红包 {packet_id} 已过期")
     if claim.status != "ok":
         raise Conflict(f"红包 {packet_id} 状态异常：{claim.status}")
-    if not grab.owns_transactions:  # in a caller's transaction: SQL has it when that commits
-        with grab.write() as connection:
-            persist.apply_grabs(connection, [persist.Taken(packet_id, member, claim.value, when)])
     return Grab(
         packet_id=packet_id,
         position=claim.position,
@@ -693,6 +704,110 @@ def _grab_in_redis(
         grabbed_at=when,
         is_best_luck=False,
     )
+
+
+@dataclass(frozen=True)
+class GrabRequest:
+    """A member's grab waiting to be claimed in Redis with others (``grab_together``)."""
+
+    hot: RedisHotState
+    tenant_id: int
+    packet_id: int
+    member_kind: ContactKind
+    member_id: str
+
+
+def grab_together(
+    hot: RedisHotState,
+    *,
+    tenant_id: int,
+    packet_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+) -> Together:
+    """Return a grab on Redis hot state that the hot lane runs with the others waiting."""
+    return Together(grabs_in_redis, GrabRequest(hot, tenant_id, packet_id, member_kind, member_id))
+
+
+# The reads of ``_READ_FOR_GRAB`` for many grabs at once, answered in their order.
+_READ_FOR_GRABS = Sql(
+    f"""
+SELECT p.id AS packet_id, {is_member_sql("p", "r.kind", "r.member")} AS is_member,
+  (SELECT s.amount_fen FROM red_packet_shares s
+   WHERE s.packet_id = p.id AND s.member_kind = r.kind AND s.member_id = r.member) AS held_fen
+FROM unnest(CAST(:tenants AS bigint[]), CAST(:packets AS bigint[]), CAST(:kinds AS text[]),
+            CAST(:members AS text[])) WITH ORDINALITY AS r(tenant, packet, kind, member, i)
+LEFT JOIN red_packets p ON p.id = r.packet AND p.tenant_id = r.tenant
+ORDER BY r.i
+"""
+)
+
+
+def grabs_in_redis(grab: Attempt, requests: list[GrabRequest]) -> list[Grab | Exception]:
+    """Grab for each request as ``grab_on`` does with ``hot``; answer each grab or refusal.
+
+    On PostgreSQL, on a connection of its own: the packets and memberships of all requests in
+    one read, then their claims in one Redis pipeline; a claim whose packet is not in Redis
+    (``missing``) then runs alone, which loads it. Elsewhere each runs alone.
+    """
+    when = utcnow()
+    hot = requests[0].hot
+    if not (grab.is_postgresql and grab.owns_transactions) or any(
+        request.hot is not hot for request in requests
+    ):
+        return [_grab_alone(grab, request, when) for request in requests]
+    rows = _READ_FOR_GRABS.run(
+        grab.connection,
+        tenants=[request.tenant_id for request in requests],
+        packets=[request.packet_id for request in requests],
+        kinds=[request.member_kind.value for request in requests],
+        members=[request.member_id for request in requests],
+    ).all()
+    answers: list[Grab | Exception] = []
+    claiming: list[int] = []
+    for index, (request, row) in enumerate(zip(requests, rows, strict=True)):
+        if row.packet_id is None or not row.is_member:
+            answers.append(NotFound(f"没有红包 {request.packet_id}"))
+        elif row.held_fen is not None:
+            answers.append(
+                AlreadyGrabbed(
+                    f"{request.member_id} 已抢过红包 {request.packet_id}"
+                    f"（¥{format_yuan(row.held_fen)}）"
+                )
+            )
+        else:
+            answers.append(Conflict(f"红包 {request.packet_id} 的领取未完成，请重试"))
+            claiming.append(index)
+    member_keys = {
+        index: member_key(requests[index].member_kind.value, requests[index].member_id)
+        for index in claiming
+    }
+    claims = hot.claim_shares(
+        [(requests[index].packet_id, member_keys[index], epoch_ms(when)) for index in claiming]
+    )
+    for index, claim in zip(claiming, claims, strict=True):
+        request = requests[index]
+        if isinstance(claim, Exception):
+            answers[index] = claim
+        elif claim.status == "missing":  # alone: it drains the log and loads the packet
+            answers[index] = _grab_alone(grab, request, when)
+        else:
+            answers[index] = outcome(
+                partial(
+                    _claimed, claim, request.packet_id, request.member_kind, request.member_id,
+                    when,
+                )
+            )  # fmt: skip
+    return answers
+
+
+def _grab_alone(grab: Attempt, request: GrabRequest, when: datetime) -> Grab | Exception:
+    return outcome(
+        partial(
+            grab_on, grab, request.tenant_id, request.packet_id, request.member_kind,
+            request.member_id, when=when, hot=request.hot,
+        )
+    )  # fmt: skip
 
 
 _SHARES_FOR_LOAD = Sql(

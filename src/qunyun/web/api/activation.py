@@ -29,6 +29,7 @@ from qunyun.activation.groupbuys import (
     group_buy_detail,
     team_deal,
 )
+from qunyun.activation.lane import Together
 from qunyun.activation.orderlists import (
     ListItem,
     do_add_line,
@@ -120,14 +121,23 @@ def create_red_packet(body: RedPacketIn, actor: ApiActor, request: Request) -> C
         return CreatedOut(id=packet.id)
 
 
-async def _on_lane(request: Request, action: Callable[..., T], **arguments: Any) -> T:
-    """Run a member's hot attempt (``action`` on an ``Attempt``) on the process's hot lane.
+async def _on_lane(
+    request: Request,
+    action: Callable[..., T],
+    together: Callable[..., Together],
+    **arguments: Any,
+) -> T:
+    """Run a member's hot attempt on the process's hot lane.
 
-    On SQL it is batched (committed with the attempts beside it, answered after the commit);
-    with Redis hot state it runs alone: its script is the acknowledgement, it writes no SQL.
+    On SQL it is ``action`` on an ``Attempt``, batched (committed with the attempts beside it,
+    answered after the commit); with Redis hot state it is ``together``'s, which writes no SQL
+    (its script is the acknowledgement) and runs with the others of its kind waiting.
     """
     state = hot(request)
-    return await lane(request).run(partial(action, hot=state, **arguments), batched=state is None)
+    if state is None:
+        return await lane(request).run(partial(action, **arguments))
+    answer: T = await lane(request).run(together(state, **arguments), batched=False)
+    return answer
 
 
 @router.post("/red-packets/{packet_id}/grab", response_model=GrabOut, responses=REFUSALS)
@@ -136,6 +146,7 @@ async def grab_red_packet(packet_id: NumericId, member: ApiMember, request: Requ
     grab = await _on_lane(
         request,
         redpackets.grab_on,
+        redpackets.grab_together,
         tenant_id=member.tenant_id,
         packet_id=packet_id,
         member_kind=member.kind,
@@ -212,6 +223,7 @@ async def order_flash_sale(
     order_id = await _on_lane(
         request,
         flashsales.order_on,
+        flashsales.order_together,
         tenant_id=member.tenant_id,
         sale_id=sale_id,
         member_kind=member.kind,
