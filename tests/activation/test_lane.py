@@ -35,9 +35,17 @@ from qunyun.activation.errors import (
     SoldOut,
 )
 from qunyun.activation.flashsales import do_create_flash_sale, flash_sale_detail, order_on
+from qunyun.activation.hot import RedisHotState
 from qunyun.activation.lane import HotLane
 from qunyun.activation.models import PacketStatus
-from qunyun.activation.redpackets import Grab, do_create_red_packet, grab_on, red_packet_detail
+from qunyun.activation.persist import drain_all
+from qunyun.activation.redpackets import (
+    Grab,
+    do_create_red_packet,
+    grab_on,
+    grab_together,
+    red_packet_detail,
+)
 from qunyun.core.db import unit_of_work
 from qunyun.core.errors import Conflict, NotFound
 from qunyun.org.models import Tenant
@@ -269,3 +277,36 @@ def test_a_lane_killed_in_the_middle_of_a_batch_leaves_nothing_of_it(
     finally:
         lane.close()
     assert again.position == 1
+
+
+def test_redis_grabs_waiting_together_are_answered_each_as_alone(
+    engine: Engine, tenant: Tenant, hot: RedisHotState, lane: HotLane
+) -> None:
+    # given: three members, a packet of three shares sent now, not yet in Redis
+    group_with_members(engine, tenant, 3)
+    with unit_of_work(engine) as session:
+        packet = do_create_red_packet(session, tenant, "G1", 300, 3, rng=random.Random(5)).id
+    together = partial(grab_together, hot, tenant_id=tenant.id, packet_id=packet, member_kind=STORE)
+
+    # when: a member twice and an outsider wait in one batch, then the last member and again one
+    first = lane.submit_together(
+        [together(member_id=m) for m in ("S001", "S002", "S001", "S404")], batched=False
+    )
+    first_answers = [_outcome(future) for future in first]
+    second = lane.submit_together([together(member_id=m) for m in ("S003", "S002")], batched=False)
+    second_answers = [_outcome(future) for future in second]
+
+    # then: positions in order, refusals as alone, and SQL gets exactly the three grabs
+    assert [a[0] if isinstance(a, tuple) else a for a in first_answers] == [
+        1, 2, AlreadyGrabbed, NotFound,
+    ]  # fmt: skip
+    assert [a[0] if isinstance(a, tuple) else a for a in second_answers] == [3, AlreadyGrabbed]
+    amounts = [a[1] for a in (*first_answers, *second_answers) if isinstance(a, tuple)]
+    assert sum(amounts) == 300
+    drain_all(engine, hot)
+    with unit_of_work(engine) as session:
+        view = red_packet_detail(session, tenant, packet)
+    assert [(g.member_id, g.position, g.amount_fen) for g in view.grabs] == [
+        ("S001", 1, amounts[0]), ("S002", 2, amounts[1]), ("S003", 3, amounts[2]),
+    ]  # fmt: skip
+    assert view.remaining_fen == 0
