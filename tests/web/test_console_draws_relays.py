@@ -223,13 +223,15 @@ def _grab_all(client: TestClient, engine: Engine, packet_id: int, members: list[
         assert grabbed.status_code == 200, grabbed.text
 
 
-def _best_luck_fen(engine: Engine, packet_id: int) -> int:
+def _best_luck(engine: Engine, packet_id: int) -> tuple[str, int]:
+    """Return the member and amount of a fully grabbed packet's best-luck share."""
     with unit_of_work(engine) as session:
-        return session.scalars(
-            select(RedPacketShare.amount_fen).where(
+        member, fen = session.execute(
+            select(RedPacketShare.member_id, RedPacketShare.amount_fen).where(
                 RedPacketShare.packet_id == packet_id, RedPacketShare.is_best_luck
             )
         ).one()
+        return str(member), int(fen)
 
 
 def _started_local(engine: Engine, relay_id: int) -> str:
@@ -285,10 +287,11 @@ def test_a_relay_runs_round_by_round_and_stops_with_the_rest_returned(
     )
     assert _text(refused_early.text, "relay-asked") == "本轮还在抢"
     # and once round 1 is grabbed its best-luck grabber is asked to send round 2
+    best_member, best_fen = _best_luck(engine, first[0][0])
+    assert best == best_member
     assert best in grabbers
     assert _text(asked, "relay-asked") == best
     assert _text(asked, "send-next-round") == "代发第 2 轮"
-    best_fen = _best_luck_fen(engine, first[0][0])
     assert _cells(asked, "round", 1) == [
         "1", f"#{first[0][0]}", "supervisor", "2/2 · ¥5.00", "已抢完",
         f"{best} · ¥{format_yuan(best_fen)}", f"/h5/red-packets/{first[0][0]}",

@@ -46,7 +46,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 
@@ -239,18 +239,17 @@ class HotLane:
     def _run_unbatched(self, connection: Connection, jobs: list[_Job]) -> None:
         """Run each job alone in autocommit, those of one ``Together`` kind in one call."""
         attempt = Attempt(connection, owns_transactions=True)
-        kinds: dict[Any, list[_Job]] = {}
+        kinds: dict[Any, tuple[list[_Job], list[Any]]] = {}
         for job in jobs:
             if isinstance(job.work, Together):
-                kinds.setdefault(job.work.run_all, []).append(job)
+                waiting, requests = kinds.setdefault(job.work.run_all, ([], []))
+                waiting.append(job)
+                requests.append(job.work.request)
             else:
                 _settle(job, _call(job, attempt))
-        for run_all, together in kinds.items():
-            if len(together) == 1:
-                _settle(together[0], _call(together[0], attempt))
-                continue
+        for run_all, (together, requests) in kinds.items():
             try:
-                answers = run_all(attempt, [cast(Together, job.work).request for job in together])
+                answers = run_all(attempt, requests)
             except Exception as error:  # as each attempt alone would have answered
                 answers = [error] * len(together)
             for job, answer in zip(together, answers, strict=True):

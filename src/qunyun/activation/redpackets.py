@@ -778,12 +778,15 @@ def grabs_in_redis(grab: Attempt, requests: list[GrabRequest]) -> list[Grab | Ex
         else:
             answers.append(Conflict(f"红包 {request.packet_id} 的领取未完成，请重试"))
             claiming.append(index)
-    member_keys = {
-        index: member_key(requests[index].member_kind.value, requests[index].member_id)
-        for index in claiming
-    }
     claims = hot.claim_shares(
-        [(requests[index].packet_id, member_keys[index], epoch_ms(when)) for index in claiming]
+        [
+            (
+                requests[index].packet_id,
+                member_key(requests[index].member_kind.value, requests[index].member_id),
+                epoch_ms(when),
+            )
+            for index in claiming
+        ]
     )
     for index, claim in zip(claiming, claims, strict=True):
         request = requests[index]

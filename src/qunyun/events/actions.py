@@ -215,8 +215,9 @@ def _refresh_rollups(
 
     A day's rollups are replaced whole, so re-running a day gives the same content. Each day
     is computed on its own from its event files: the dense keys make it counting rather than
-    a search (a hash of the day's (group, member) pairs, then counts per pair and per group
-    by position), so the cost follows the day's events, not the lake.
+    a search (the day's (group, member) pairs numbered — runs of a file in pair order, else a
+    hash — then counts per pair and per group by position), so the cost follows the day's
+    events, not the lake.
     """
     manifest = writer.manifest
     days = [day for day in days if manifest.events.get(day)]

@@ -90,7 +90,7 @@ def _fen(text: str, label: str) -> int:
         raise InvalidInput(f"{label}：{error}") from error
 
 
-def _whole(text: str, label: str) -> int:
+def parse_whole(text: str, label: str) -> int:
     """Return a whole number as typed; whether it is allowed is the action's to say."""
     try:
         value = int(text.strip())
@@ -101,14 +101,16 @@ def _whole(text: str, label: str) -> int:
     return value
 
 
-def _moment(text: str, label: str, zone: str) -> datetime:
+def parse_moment(text: str, label: str, zone: str) -> datetime:
+    """Return a local time typed in a form (``YYYY-MM-DDTHH:MM`` in ``zone``) as aware."""
     try:
         return datetime.strptime(text.strip(), LOCAL_INPUT).replace(tzinfo=ZoneInfo(zone))
     except ValueError as error:
         raise InvalidInput(f"{label}：时间应为 YYYY-MM-DDTHH:MM（收到 {text!r}）") from error
 
 
-def _input_time(moment: datetime, zone: str) -> str:
+def input_time(moment: datetime, zone: str) -> str:
+    """Return ``moment`` as a form's local-time field shows it in ``zone``."""
     return moment.astimezone(ZoneInfo(zone)).strftime(LOCAL_INPUT)
 
 
@@ -119,7 +121,8 @@ def _see(request: Request, url: str) -> Response:
     return RedirectResponse(url, status_code=303)
 
 
-def _common(actor: Actor, tenant: Tenant, group_id: str, section: str) -> dict[str, Any]:
+def section_context(actor: Actor, tenant: Tenant, group_id: str, section: str) -> dict[str, Any]:
+    """Return what every activation page of a group shows: its tabs, zone and permissions."""
     return {
         "group_id": group_id,
         "section": section,
@@ -231,7 +234,7 @@ def object_page(
         view = page.detail(session, tenant, object_id, hot(request))
         access_in_group(session, actor, tenant, view.group_id, f"没有{page.name} {object_id}")
         context = {
-            **_common(actor, tenant, view.group_id, page.section),
+            **section_context(actor, tenant, view.group_id, page.section),
             "group": session.get_one(Group, (tenant.id, view.group_id)),
             "view": view,
             **page.context(view),
@@ -299,11 +302,11 @@ class RuleForm(BaseModel):
             monthly_budget_fen=_fen(self.budget, "每月预算（元）"),
             min_total_fen=_fen(self.min_total, "每个红包最小金额（元）"),
             max_total_fen=_fen(self.max_total, "每个红包最大金额（元）"),
-            min_count=_whole(self.min_count, "最少个数"),
-            max_count=_whole(self.max_count, "最多个数"),
+            min_count=parse_whole(self.min_count, "最少个数"),
+            max_count=parse_whole(self.max_count, "最多个数"),
             window_start=self.window_start,
             window_end=self.window_end,
-            expiry_minutes=_whole(self.expiry_minutes, "过期时间（分钟）"),
+            expiry_minutes=parse_whole(self.expiry_minutes, "过期时间（分钟）"),
             scope=scope,
         )
 
@@ -315,7 +318,7 @@ def _red_packet_context(
     rule = effective_rule(session, tenant, group_id)
     ledger = budget_ledger(session, tenant, group_id, current_month(tenant))
     return {
-        **_common(actor, tenant, group_id, "red_packets"),
+        **section_context(actor, tenant, group_id, "red_packets"),
         "group": group,
         "rule": rule,
         "own_rule": is_own_rule(session, tenant, group_id),
@@ -352,7 +355,7 @@ def send_red_packet(
     sent, refusal = act_in_group(
         request, actor, group_id,
         lambda session, tenant: do_create_red_packet(
-            session, tenant, group_id, _fen(total, "总金额（元）"), _whole(count, "红包个数"),
+            session, tenant, group_id, _fen(total, "总金额（元）"), parse_whole(count, "红包个数"),
             sender_id=actor.name,
         ),
     )  # fmt: skip
@@ -447,7 +450,7 @@ def _relays_context(
 ) -> dict[str, Any]:
     group = access_group(session, actor, tenant, group_id)
     return {
-        **_common(actor, tenant, group_id, "relays"),
+        **section_context(actor, tenant, group_id, "relays"),
         "group": group,
         "rule": effective_rule(session, tenant, group_id),
         "use": budget_use(session, tenant, group_id, current_month(tenant)),
@@ -481,8 +484,8 @@ def start_relay(
     return create_in_group(
         request, actor, group_id, RELAYS,
         lambda session, tenant: do_start_relay(
-            session, tenant, group_id, _fen(total, "每轮金额（元）"), _whole(count, "每轮个数"),
-            _whole(rounds, "轮数"), sender_id=actor.name,
+            session, tenant, group_id, _fen(total, "每轮金额（元）"), parse_whole(count, "每轮个数"),
+            parse_whole(rounds, "轮数"), sender_id=actor.name,
         ),
         {"total": total, "count": count, "rounds": rounds},
     )  # fmt: skip
@@ -575,7 +578,7 @@ def _offer_terms(view: Any) -> dict[str, Any]:
 
 
 def _window(form: OfferForm, zone: str) -> tuple[datetime, datetime]:
-    return _moment(form.starts, "开始时间", zone), _moment(form.ends, "结束时间", zone)
+    return parse_moment(form.starts, "开始时间", zone), parse_moment(form.ends, "结束时间", zone)
 
 
 def _offers_context(
@@ -584,11 +587,11 @@ def _offers_context(
     group = access_group(session, actor, tenant, group_id)
     now = utcnow().replace(second=0, microsecond=0)
     form = pages.form.model_dump() | {
-        "starts": _input_time(now, tenant.timezone),
-        "ends": _input_time(now + pages.length, tenant.timezone),
+        "starts": input_time(now, tenant.timezone),
+        "ends": input_time(now + pages.length, tenant.timezone),
     }
     return {
-        **_common(actor, tenant, group_id, pages.section),
+        **section_context(actor, tenant, group_id, pages.section),
         "group": group,
         "offers": pages.listing(session, tenant, group_id),
         "form": form,
@@ -625,7 +628,7 @@ def create_flash_sale(
         request, actor, group_id, SALES.listing_page,
         lambda session, tenant: do_create_flash_sale(
             session, tenant, group_id, form.sku, form.title, _fen(form.price, "价格（元）"),
-            _whole(form.stock, "库存"), _whole(form.limit, "每人限购"),
+            parse_whole(form.stock, "库存"), parse_whole(form.limit, "每人限购"),
             *_window(form, tenant.timezone),
         ),
         form.model_dump(),
@@ -658,8 +661,8 @@ def create_group_buy(
         request, actor, group_id, DEALS.listing_page,
         lambda session, tenant: do_create_group_buy(
             session, tenant, group_id, form.sku, form.title, _fen(form.price, "价格（元）"),
-            _whole(form.team_size, "成团人数"), _whole(form.stock, "库存"),
-            _whole(form.team_minutes, "成团时限（分钟）"), *_window(form, tenant.timezone),
+            parse_whole(form.team_size, "成团人数"), parse_whole(form.stock, "库存"),
+            parse_whole(form.team_minutes, "成团时限（分钟）"), *_window(form, tenant.timezone),
         ),
         form.model_dump(),
     )  # fmt: skip

@@ -34,13 +34,13 @@ from qunyun.web.console.activation import (
     FormText,
     ObjectPage,
     Section,
-    _common,
-    _input_time,
-    _moment,
-    _whole,
     act_on_object,
     create_in_group,
+    input_time,
     object_page,
+    parse_moment,
+    parse_whole,
+    section_context,
     section_page,
 )
 from qunyun.web.console.pages import ConsoleActor, CsrfChecked, ObjectId, _actor
@@ -68,17 +68,17 @@ class DrawForm(BaseModel):
 
     def winner_count(self) -> int | None:
         """Return the number of winners typed, None when left empty (one per prize then)."""
-        return _whole(self.winners, "中奖人数") if self.winners.strip() else None
+        return parse_whole(self.winners, "中奖人数") if self.winners.strip() else None
 
 
 def _draws_context(session: Session, actor: Actor, tenant: Tenant, group_id: str) -> dict[str, Any]:
     group = access_group(session, actor, tenant, group_id)
     closes = utcnow().replace(second=0, microsecond=0) + ENTRIES_OPEN_FOR
     return {
-        **_common(actor, tenant, group_id, "draws"),
+        **section_context(actor, tenant, group_id, "draws"),
         "group": group,
         "draws": group_draws(session, tenant, group_id),
-        "form": DrawForm(entries_close_at=_input_time(closes, tenant.timezone)).model_dump(),
+        "form": DrawForm(entries_close_at=input_time(closes, tenant.timezone)).model_dump(),
     }
 
 
@@ -122,7 +122,7 @@ def open_draw(
         request, actor, group_id, DRAWS,
         lambda session, tenant: do_open_draw(
             session, tenant, group_id, form.title,
-            _moment(form.entries_close_at, "报名截止时间", tenant.timezone),
+            parse_moment(form.entries_close_at, "报名截止时间", tenant.timezone),
             prizes=form.prize_list(), winners=form.winner_count(),
         ),
         form.model_dump(),
