@@ -146,6 +146,20 @@ class Store(Base):
         Index("ix_stores_rep", "tenant_id", "rep_id"),
         Index("ix_stores_region", "tenant_id", "region_code"),
         Index("ix_stores_distributor", "tenant_id", "distributor_id"),
+        # the plan's read of every active store, answered from the index alone (0009)
+        Index(
+            "ix_stores_plan_facts",
+            "tenant_id",
+            "status",
+            "store_id",
+            "rep_id",
+            "store_type",
+            "scale_tier",
+            "closeness",
+            "growth",
+            "region_code",
+            "annual_purchase_fen",
+        ),
     )
 
     tenant_id: Mapped[int] = _tenant_fk()

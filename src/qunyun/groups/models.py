@@ -108,6 +108,19 @@ class Membership(Base):
             sqlite_where=text("left_at IS NULL"),
             postgresql_where=text("left_at IS NULL"),
         ),
+        # the plan's read of every open seat, answered from the index alone (0009): SQLite
+        # covers with a partial index only when it holds its WHERE column too
+        Index(
+            "ix_memberships_open_seats",
+            "tenant_id",
+            "group_id",
+            "member_kind",
+            "member_id",
+            "role",
+            "left_at",
+            sqlite_where=text("left_at IS NULL"),
+            postgresql_where=text("left_at IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

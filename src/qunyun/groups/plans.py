@@ -20,10 +20,10 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property, partial
 from itertools import compress
-from operator import attrgetter, itemgetter, not_
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session
 
 from qunyun.channel.models import (
@@ -198,12 +198,28 @@ class _Channel:
 
 _STORE_ID, _REGION = attrgetter("store_id"), attrgetter("region_code")
 _TERRITORY_REGION = attrgetter("rep_id", "region_code")
-_GROUP_ID, _KIND_AND_ROLE, _MEMBER_ID = itemgetter(0), itemgetter(1, 2), itemgetter(3)
 _STORE_CUSTOMER = (ContactKind.STORE.value, MemberRole.CUSTOMER.value)
 _KINDS = {kind.value: kind for kind in ContactKind}
 _ROLES = {role.value: role for role in MemberRole}
 _AS_STORE_FACTS = partial(tuple.__new__, StoreFacts)
 """Make a ``StoreFacts`` of a row of its eight columns without a Python call per row."""
+
+
+# The plan's big reads, answered from covering indexes (migration 0009): every active store
+# (the columns of ``StoreFacts``), the store customers' stays per group, every other open stay.
+ACTIVE_STORES_SQL = (
+    "SELECT store_id, rep_id, store_type, scale_tier, closeness, growth, region_code, "
+    "COALESCE(annual_purchase_fen, 0) FROM stores WHERE tenant_id = ? AND status = ? "
+    "ORDER BY store_id"
+)
+STORE_SEATS_SQL = (
+    "SELECT group_id, {joined} FROM memberships "
+    "WHERE tenant_id = ? AND left_at IS NULL AND member_kind = ? AND role = ? GROUP BY group_id"
+)
+OTHER_SEATS_SQL = (
+    "SELECT group_id, member_kind, role, member_id FROM memberships "
+    "WHERE tenant_id = ? AND left_at IS NULL AND NOT (member_kind = ? AND role = ?)"
+)
 
 
 def _read_channel(session: Session, tenant: Tenant) -> _Channel:
@@ -212,8 +228,8 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
     The two big reads (every active store, every open seat: millions of rows for a national
     brand) go through the driver as plain tuples; SQLAlchemy's per-row result processing
     would cost more than the plan itself. A store row is its ``StoreFacts`` as it comes; the
-    store customers' seats are kept as plain ids per group, in the order of the open-stays
-    index that yields them.
+    store customers' seats are kept as plain ids per group, sorted. Both reads are answered
+    from covering indexes (``ix_stores_plan_facts``, ``ix_memberships_open_seats``).
     """
     session.flush()  # the driver reads below do not flush pending objects themselves
     connection = session.connection()
@@ -228,9 +244,7 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
             _AS_STORE_FACTS,
             driver_rows(
                 connection,
-                "SELECT store_id, rep_id, store_type, scale_tier, closeness, growth, region_code, "
-                "COALESCE(annual_purchase_fen, 0) FROM stores WHERE tenant_id = ? AND status = ? "
-                "ORDER BY store_id",
+                ACTIVE_STORES_SQL,
                 (tenant.id, StoreStatus.ACTIVE.value),
             ),
         )
@@ -269,28 +283,27 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
             .order_by(Group.group_id)
         )
     }
-    # every open stay in group order (the open-stays index gives it); stays of groups no
-    # longer open are dropped per group rather than joined row by row
-    rows = driver_rows(
+    # the store customers' stays (millions) come one row per group, their ids joined by the
+    # database (ids never hold control characters: the import refuses them); every other open
+    # stay (staff seats, distributors, consumers: a few per group) one row each
+    store_seats: dict[str, list[str]] = {}
+    for group_id, joined in driver_rows(
         connection,
-        "SELECT group_id, member_kind, role, member_id FROM memberships "
-        "WHERE tenant_id = ? AND left_at IS NULL ORDER BY group_id, member_kind, member_id",
-        (tenant.id,),
-    )
-    is_store_customer = list(map(_STORE_CUSTOMER.__eq__, map(_KIND_AND_ROLE, rows)))
-    store_seats = {
-        group_id: list(map(_MEMBER_ID, stays))
-        for group_id, stays in itertools.groupby(compress(rows, is_store_customer), _GROUP_ID)
-        if group_id in groups
-    }
+        STORE_SEATS_SQL.format(joined=joined_ids(connection)),
+        (tenant.id, *_STORE_CUSTOMER),
+    ):
+        if group_id in groups:
+            ids = store_seats[group_id] = joined.split("\n")
+            ids.sort()  # the database's order need not be Python's
     seats: dict[str, set[Seat]] = defaultdict(set)
     kinds, roles = _KINDS, _ROLES
-    for group_id, kind, role, member_id in compress(rows, map(not_, is_store_customer)):
+    for group_id, kind, role, member_id in driver_rows(
+        connection,
+        OTHER_SEATS_SQL,
+        (tenant.id, *_STORE_CUSTOMER),
+    ):
         if group_id in groups:
             seats[group_id].add((kinds[kind], member_id, roles[role]))
-    del rows, is_store_customer
-    for ids in store_seats.values():
-        ids.sort()  # the database's collation need not be Python's
     return _Channel(
         stores,
         provinces,
@@ -302,6 +315,13 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
         consumers,
         channel_watermark(session, tenant),
     )
+
+
+def joined_ids(connection: Connection) -> str:
+    """Return the SQL aggregate joining a group's member ids with newlines."""
+    if connection.dialect.name == "postgresql":
+        return "string_agg(member_id, E'\\n')"
+    return "group_concat(member_id, char(10))"
 
 
 def channel_watermark(session: Session, tenant: Tenant) -> str:
