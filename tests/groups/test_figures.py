@@ -260,3 +260,33 @@ def test_a_full_refresh_mends_figures_left_behind_by_raw_sql(cli: Cli, engine: E
         assert [row["store_id"] for row in after.uncovered] == ["ST0000001"]
         assert tenant.figures_version == version + 2
     _assert_figures_match_a_recount(engine, _actors(engine))
+
+
+def test_a_full_refresh_of_one_brand_keeps_the_gaps_of_another(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    # given the demo brand planned and applied, and a second brand with the same channel
+    # imported but no groups: every one of its active stores is a gap
+    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve", "--days", "0")
+    cli("tenant", "create", "other", "--name", "另一品牌")
+    files = tmp_path / "home" / "demo"
+    for entity in ("staff", "distributors", "stores"):
+        cli("import", entity, str(files / f"{entity}.csv"), "--tenant", "other")
+    with unit_of_work(engine) as session:
+        other = session.scalars(select(Tenant).where(Tenant.slug == "other")).one()
+        other_tables = _coverage_tables(session, other)
+        active = session.scalar(
+            select(func.count()).where(Store.tenant_id == other.id, Store.status == "active")
+        )
+
+    # when the demo brand's figures are recomputed whole
+    with unit_of_work(engine) as session:
+        refresh_coverage(session, _tenant(session))
+
+    # then the other brand's cells and gaps are exactly as they were, and the demo's match
+    # their recount
+    with unit_of_work(engine) as session:
+        other = session.scalars(select(Tenant).where(Tenant.slug == "other")).one()
+        assert _coverage_tables(session, other) == other_tables
+        assert len(other_tables[1]) == active
+    _assert_figures_match_a_recount(engine, _actors(engine))

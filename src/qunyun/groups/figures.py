@@ -22,6 +22,7 @@ from sqlalchemy import (
     Select,
     case,
     delete,
+    exists,
     func,
     insert,
     select,
@@ -177,6 +178,25 @@ def refresh_coverage(
     bump_figures_version(session, tenant)
 
 
+def _clear_gaps(session: Session, tenant: Tenant) -> None:
+    """Delete every coverage gap of ``tenant``: the whole table when all of its rows are.
+
+    On SQLite a DELETE without WHERE drops the table's pages instead of visiting each row
+    (1.9 M gaps: 0.8 s against 27 s). Called after the cells' delete, which takes SQLite's
+    write lock for the transaction: no other brand's gap can appear between the check and
+    the delete.
+    """
+    statement = delete(CoverageGap)
+    if session.get_bind().dialect.name != "sqlite" or session.scalar(
+        select(
+            exists().where(CoverageGap.tenant_id < tenant.id)
+            | exists().where(CoverageGap.tenant_id > tenant.id)
+        )
+    ):
+        statement = statement.where(CoverageGap.tenant_id == tenant.id)
+    session.execute(statement)
+
+
 def _refresh_all_coverage(session: Session, tenant: Tenant) -> None:
     """Recompute every cell and gap in one pass over the stores and the store stays.
 
@@ -184,8 +204,8 @@ def _refresh_all_coverage(session: Session, tenant: Tenant) -> None:
     tenant-wide join (a temporary B-tree over every store) took 20 s at 200,000 stores; the
     stays are read without joining the groups (the open store and VIP groups are few).
     """
-    for table in (CoverageCell, CoverageGap):
-        session.execute(delete(table).where(table.tenant_id == tenant.id))
+    session.execute(delete(CoverageCell).where(CoverageCell.tenant_id == tenant.id))
+    _clear_gaps(session, tenant)
     matrix_of = dict(
         session.execute(
             select(Group.group_id, Group.matrix).where(
@@ -203,7 +223,8 @@ def _refresh_all_coverage(session: Session, tenant: Tenant) -> None:
     )
     in_store: set[str] = set()
     in_vip: set[str] = set()
-    for store_id, group_id in session.execute(seats):
+    connection = session.connection()  # Core rows: the ORM's row loading cost seconds here
+    for store_id, group_id in connection.execute(seats):
         matrix = matrix_of.get(group_id)
         if matrix is not None:
             (in_store if matrix is Matrix.STORE else in_vip).add(store_id)
@@ -212,7 +233,7 @@ def _refresh_all_coverage(session: Session, tenant: Tenant) -> None:
     stores = select(Store.store_id, Store.rep_id, Store.region_code, Store.distributor_id).where(
         whole_tenant(session, Store.tenant_id) == tenant.id, Store.status == StoreStatus.ACTIVE
     )
-    for store_id, rep_id, region_code, distributor_id in session.execute(stores):
+    for store_id, rep_id, region_code, distributor_id in connection.execute(stores):
         cell = cells.get((rep_id, region_code))
         if cell is None:
             cell = cells[(rep_id, region_code)] = [0, 0, 0]
@@ -224,7 +245,6 @@ def _refresh_all_coverage(session: Session, tenant: Tenant) -> None:
         is_vip = store_id in in_vip
         cell[2] += is_vip
         gaps.append([tenant.id, store_id, rep_id, region_code, distributor_id, is_vip])
-    connection = session.connection()
     BulkWriter(connection, CoverageCell.__table__).insert(  # type: ignore[arg-type]
         ["tenant_id", "rep_id", "region_code", "active", "in_store_group", "in_any_group"],
         [[tenant.id, rep, region, *counts] for (rep, region), counts in cells.items()],

@@ -224,7 +224,13 @@ class CoverageCell(Base):
 
 
 class CoverageGap(Base):
-    """An active store outside every open store group (kept with the coverage cells)."""
+    """An active store outside every open store group (kept with the coverage cells).
+
+    No foreign key to ``tenants`` (migration 0009): before a brand's first plan every active
+    store is a gap, and the first ``plan apply`` clears them all. SQLite erases a table in
+    one step only when no foreign key involves it (1.9 M gaps: 0.8 s against 27 s row by
+    row). The rows are derived figures; deleting a tenant deletes them by ``tenant_id``.
+    """
 
     __tablename__ = "coverage_gaps"
     __table_args__ = (
@@ -232,9 +238,7 @@ class CoverageGap(Base):
         Index("ix_coverage_gaps_distributor", "tenant_id", "distributor_id"),
     )
 
-    tenant_id: Mapped[int] = mapped_column(
-        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
-    )
+    tenant_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     store_id: Mapped[str] = mapped_column(ExternalId(), primary_key=True)
     rep_id: Mapped[str] = mapped_column(ExternalId())
     region_code: Mapped[str] = mapped_column(String(6))

@@ -1,4 +1,4 @@
-"""Covering indexes for the plan's two big reads: the active stores and the open stays
+"""Covering indexes for the plan's two big reads; coverage gaps without a foreign key
 
 Revision ID: 0009
 Revises: 0008
@@ -9,6 +9,10 @@ national brand). Through the primary key and ``uq_memberships_open`` each row co
 in the table as well; these indexes hold every column the reads ask for, so SQLite answers
 them from the index alone. The stays index carries ``left_at`` because SQLite uses a partial
 index as covering only when it holds the columns of its own WHERE clause.
+
+``coverage_gaps`` loses its foreign key to ``tenants``: the first apply of a brand clears
+every gap (all its active stores), and SQLite erases a whole table in one step only when no
+foreign key involves it.
 """
 
 import sqlalchemy as sa
@@ -43,8 +47,18 @@ def upgrade() -> None:
         sqlite_where=sa.text("left_at IS NULL"),
         postgresql_where=sa.text("left_at IS NULL"),
     )
+    with op.batch_alter_table("coverage_gaps") as batch_op:
+        batch_op.drop_constraint("fk_coverage_gaps_tenant_id_tenants", type_="foreignkey")
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("coverage_gaps") as batch_op:
+        batch_op.create_foreign_key(
+            "fk_coverage_gaps_tenant_id_tenants",
+            "tenants",
+            ["tenant_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
     op.drop_index("ix_memberships_open_seats", table_name="memberships")
     op.drop_index("ix_stores_plan_facts", table_name="stores")
