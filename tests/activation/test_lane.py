@@ -401,24 +401,23 @@ def test_a_lane_killed_in_the_middle_of_a_batch_leaves_nothing_of_it(
     assert again.position == 1
 
 
-def _all_day(engine: Engine, tenant: Tenant) -> None:
-    """Let the group send packets at any hour: the Redis paths grab at the real clock."""
+def _three_members_and_a_packet_now(engine: Engine, tenant: Tenant) -> int:
+    """Return a packet of ¥3.00 in 3 shares sent now to S001–S003 (the Redis paths grab now).
+
+    The group may send packets at any hour, so that the packet goes out whatever the clock.
+    """
+    group_with_members(engine, tenant, 3)
+    all_day = dataclasses.replace(DEFAULT_RULE, window_start="00:00", window_end="00:00")
     with unit_of_work(engine) as session:
-        do_set_rule(
-            session,
-            tenant,
-            dataclasses.replace(DEFAULT_RULE, window_start="00:00", window_end="00:00"),
-        )
+        do_set_rule(session, tenant, all_day)
+        return do_create_red_packet(session, tenant, "G1", 300, 3, rng=random.Random(5)).id
 
 
 def test_redis_grabs_waiting_together_are_answered_each_as_alone(
     engine: Engine, tenant: Tenant, hot: RedisHotState, lane: HotLane
 ) -> None:
     # given: three members, a packet of three shares sent now, not yet in Redis
-    group_with_members(engine, tenant, 3)
-    _all_day(engine, tenant)
-    with unit_of_work(engine) as session:
-        packet = do_create_red_packet(session, tenant, "G1", 300, 3, rng=random.Random(5)).id
+    packet = _three_members_and_a_packet_now(engine, tenant)
     together = partial(grab_together, hot, tenant_id=tenant.id, packet_id=packet, member_kind=STORE)
 
     # when: a member twice and an outsider wait in one batch, then the last member and again one
@@ -513,10 +512,7 @@ def test_a_member_who_left_is_refused_on_the_batched_redis_path(
 ) -> None:
     # given: three members, a packet of three shares and a sale of 5 units, both in Redis,
     # then S002 leaves the group
-    group_with_members(engine, tenant, 3)
-    _all_day(engine, tenant)
-    with unit_of_work(engine) as session:
-        packet = do_create_red_packet(session, tenant, "G1", 300, 3, rng=random.Random(5)).id
+    packet = _three_members_and_a_packet_now(engine, tenant)
     sale = _sale(engine, tenant, 5, 2, -timedelta(hours=1))
     with engine.connect() as connection:
         assert load_packet_state(connection, packet, hot)
