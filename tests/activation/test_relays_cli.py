@@ -44,34 +44,39 @@ def test_a_relay_is_started_sent_round_by_round_and_stopped(
     # when a relay of 3 rounds of ¥3.01 in 2 shares starts, asks too early, round 1 is grabbed
     started = cli("relay", "start", "--group", "G1", "--total-fen", "301", "--count", "2",
                   "--rounds", "3", "--sender", "R0001")  # fmt: skip
-    early = cli("relay", "next", "1", expect=1)
-    stop_early = cli("relay", "stop", "1", expect=1)
-    _grab_all(engine, tenant, 1, members[:2])
-    asked = json.loads(cli("relay", "show", "1", "--json").stdout)
-    table = cli("relay", "show", "1")
-    sent = cli("relay", "next", "1")
-    _grab_all(engine, tenant, 2, [members[2], members[0]])
-    stopped = cli("relay", "stop", "1")
-    again = cli("relay", "stop", "1", expect=1)
+    relay = str(json.loads(cli("relay", "list", "--json").stdout)[0]["id"])
+    first = json.loads(cli("relay", "show", relay, "--json").stdout)["packets"][0]["packet_id"]
+    early = cli("relay", "next", relay, expect=1)
+    stop_early = cli("relay", "stop", relay, expect=1)
+    _grab_all(engine, tenant, first, members[:2])
+    asked = json.loads(cli("relay", "show", relay, "--json").stdout)
+    table = cli("relay", "show", relay)
+    sent = cli("relay", "next", relay)
+    second = json.loads(cli("relay", "show", relay, "--json").stdout)["packets"][1]["packet_id"]
+    _grab_all(engine, tenant, second, [members[2], members[0]])
+    stopped = cli("relay", "stop", relay)
+    again = cli("relay", "stop", relay, expect=1)
     listed = json.loads(cli("relay", "list", "--json").stdout)
     budget = json.loads(cli("redpacket", "budget", "--group", "G1", "--json").stdout)
 
     # then round 1 went out at once, all three rounds reserved
     assert started.output == (
-        "已开始红包接龙 #1：社群 G1 · 每轮 ¥3.01 · 2 个 · 3 轮（预留 ¥9.03，本月预算剩余 ¥10.97）\n"
-        "第 1 轮红包 #1 已发出\n"
+        f"已开始红包接龙 #{relay}：社群 G1 · 每轮 ¥3.01 · 2 个 · 3 轮"
+        f"（预留 ¥9.03，本月预算剩余 ¥10.97）\n第 1 轮红包 #{first} 已发出\n"
     )
     # and nothing moves on while a round is being grabbed
-    assert early.stderr == "错误：红包接龙 1 第 1 轮还没抢完\n"
-    assert stop_early.stderr == "错误：红包接龙 1 当前红包 1 还在抢，请等它抢完或过期\n"
+    assert early.stderr == f"错误：红包接龙 {relay} 第 1 轮还没抢完\n"
+    assert stop_early.stderr == (
+        f"错误：红包接龙 {relay} 当前红包 {first} 还在抢，请等它抢完或过期\n"
+    )
     # and once grabbed, the best-luck grabber (the larger share: 301 fen never split evenly)
     # is asked, and the next round goes out as theirs
-    best, best_fen = _best_luck(engine, 1)
+    best, best_fen = _best_luck(engine, first)
     assert best in members[:2]
     assert asked["next_sender"] == {"member_kind": "store", "member_id": best}
     assert asked["packets"] == [
         {
-            "round": 1, "packet_id": 1, "sender_id": "R0001", "grabbed_count": 2,
+            "round": 1, "packet_id": first, "sender_id": "R0001", "grabbed_count": 2,
             "grabbed_fen": 301, "status": "finished", "best_luck_id": best,
             "best_luck_fen": best_fen,
         }
@@ -79,12 +84,12 @@ def test_a_relay_is_started_sent_round_by_round_and_stopped(
     assert best_fen > 301 - best_fen
     assert "下一轮发出人：store:" + best in table.output
     assert f"{best} ¥{format_yuan(best_fen)}" in table.output
-    assert sent.output == f"红包接龙 #1 第 2/3 轮红包 #2 已发出（代 {best} 发出）\n"
+    assert sent.output == (f"红包接龙 #{relay} 第 2/3 轮红包 #{second} 已发出（代 {best} 发出）\n")
     # and stopping after round 2 returns the unsent third round, and a stopped relay stays so
-    assert stopped.output == "红包接龙 #1：已停止，已退回预算 ¥3.01\n"
-    assert again.stderr == "错误：红包接龙 1 已结束\n"
+    assert stopped.output == f"红包接龙 #{relay}：已停止，已退回预算 ¥3.01\n"
+    assert again.stderr == f"错误：红包接龙 {relay} 已结束\n"
     assert [(r["id"], r["rounds_sent"], r["status"], r["refunded_fen"]) for r in listed] == [
-        (1, 2, "stopped", 301)
+        (int(relay), 2, "stopped", 301)
     ]
     assert (budget["spent_fen"], budget["remaining_fen"]) == (602, 1398)
 
