@@ -14,7 +14,9 @@ process pool (``--processes`` × ``--threads`` keep-alive httpx clients on loopb
 
 It prints requests per second and the ratio to the bare endpoint (target: each ≥ 0.5). With
 Redis the grab and order figures count until the server's drainer has applied the whole log
-to SQL (``drain lag``), not only until the last acknowledgement.
+to SQL (``drain lag``), not only until the last acknowledgement. It also prints the server
+processes' CPU time per request of each phase (``/proc``), which a shared machine disturbs
+less than the rates.
 
     .venv/bin/python benchmarks/activation_http.py --seconds 8
     .venv/bin/python benchmarks/activation_http.py --stores sqlite --seconds 5 --processes 1
@@ -324,11 +326,16 @@ def _run(store: Store, args: argparse.Namespace) -> dict[str, float]:
         grabs = [f"/api/v1/red-packets/{packet}/grab" for packet in prepared["packets"]]
         orders = [f"/api/v1/flash-sales/{prepared['sale']}/orders"] * 1000
         bare = ["/bench/bare"] * 1000
+        assert server.pid is not None
+        cpu = _ServerCpu(server.pid)
         bare_before, _ = _measure(base, "bare", bare, tokens, args)
+        bare_cpu = cpu.per_request(bare_before * args.seconds)
         grab_rate, grab_other = _measure(base, "grab", grabs, tokens, args)
         grab_rate, grab_lag = _sustained(store, grab_rate, args.seconds)
+        grab_cpu = cpu.per_request(grab_rate * (args.seconds + grab_lag) + grab_other)
         order_rate, order_other = _measure(base, "order", orders, tokens, args)
         order_rate, order_lag = _sustained(store, order_rate, args.seconds)
+        order_cpu = cpu.per_request(order_rate * (args.seconds + order_lag) + order_other)
         bare_after, _ = _measure(base, "bare", bare, tokens, args)
     finally:
         server.terminate()
@@ -346,7 +353,37 @@ def _run(store: Store, args: argparse.Namespace) -> dict[str, float]:
         "lag": max(grab_lag, order_lag),
         "setup": setup,
         "load": os.getloadavg()[0],
+        "cpu": (bare_cpu, grab_cpu, order_cpu),
     }
+
+
+class _ServerCpu:
+    """CPU time of the server's processes (the pid and its children), per request of a phase.
+
+    Less sensitive to a shared machine than the rates: what the server spends per request,
+    its drainer included (a Redis phase is counted until the log is empty).
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.last = self._seconds()
+
+    def _seconds(self) -> float:
+        pids = [self.pid]
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children")
+        if children.exists():
+            pids += [int(child) for child in children.read_text().split()]
+        ticks = 0
+        for pid in pids:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def per_request(self, requests: float) -> float:
+        """Return the server's CPU milliseconds per request since the last call."""
+        now = self._seconds()
+        spent, self.last = now - self.last, now
+        return 1000 * spent / max(requests, 1)
 
 
 def _sustained(store: Store, rate: float, seconds: float) -> tuple[float, float]:
@@ -434,7 +471,10 @@ def main() -> None:
                 f"{figures['order']:8.0f}  {figures['grab_ratio']:9.2f}  {figures['order_ratio']:10.2f}"
                 f"   (bare before/after {figures['bare_before']:.0f}/{figures['bare_after']:.0f}, "
                 f"refused {figures['refused']:.0f}, drain lag {figures['lag']:.2f} s, "
-                f"setup {figures['setup']:.0f} s, load {figures['load']:.1f} at the end)"
+                f"setup {figures['setup']:.0f} s, load {figures['load']:.1f} at the end; "
+                "server CPU ms per bare/grab/order request "
+                + "/".join(f"{value:.2f}" for value in figures["cpu"])
+                + ")"
             )
             failed |= min(figures["grab_ratio"], figures["order_ratio"]) < 0.5
     if failed:

@@ -8,6 +8,7 @@ and a lane killed (``kill -9``) in the middle of a batch.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import signal
@@ -26,28 +27,46 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError
 
-from qunyun.activation.common import Attempt, Sql
+from qunyun.activation.common import Attempt, Sql, Statement, attempt
 from qunyun.activation.errors import (
     ActivationConflict,
     AlreadyGrabbed,
     LimitExceeded,
+    NotStarted,
     PacketEmpty,
     SoldOut,
 )
-from qunyun.activation.flashsales import do_create_flash_sale, flash_sale_detail, order_on
+from qunyun.activation.flashsales import (
+    OrderRequest,
+    do_create_flash_sale,
+    flash_sale_detail,
+    load_sale_state,
+    order_in_batch,
+    order_on,
+    order_together,
+    orders_in_redis,
+)
 from qunyun.activation.hot import RedisHotState
-from qunyun.activation.lane import HotLane
-from qunyun.activation.models import PacketStatus
+from qunyun.activation.lane import HotLane, OneStatement
+from qunyun.activation.models import PacketStatus, RedPacket, RedPacketShare
+from qunyun.activation.operations import relay_detail
 from qunyun.activation.persist import drain_all
 from qunyun.activation.redpackets import (
+    DEFAULT_RULE,
     Grab,
     do_create_red_packet,
+    do_set_rule,
+    do_start_relay,
+    grab_in_batch,
     grab_on,
     grab_together,
+    load_packet_state,
     red_packet_detail,
 )
+from qunyun.core.clock import utcnow
 from qunyun.core.db import unit_of_work
-from qunyun.core.errors import Conflict, NotFound
+from qunyun.core.errors import Conflict, InvalidInput, NotFound
+from qunyun.groups.actions import do_leave
 from qunyun.org.models import Tenant
 from tests.activation.helpers import STORE, T0, group_with_members
 
@@ -68,11 +87,22 @@ def _packet(engine: Engine, tenant: Tenant, total_fen: int, count: int) -> int:
         return packet.id
 
 
-def _grab(tenant: Tenant, packet: int, member: str) -> Callable[[Attempt], Grab]:
-    return partial(
-        grab_on, tenant_id=tenant.id, packet_id=packet, member_kind=STORE, member_id=member,
-        when=T0,
-    )  # fmt: skip
+def _grab(
+    tenant: Tenant, packet: int, member: str, *, one_statement: bool = False
+) -> Callable[[Attempt], Grab]:
+    """Return a grab at T0: the whole attempt, or as the API hands it (``grab_in_batch``)."""
+    arguments: dict[str, Any] = {
+        "tenant_id": tenant.id, "packet_id": packet, "member_kind": STORE, "member_id": member,
+        "when": T0,
+    }  # fmt: skip
+    return grab_in_batch(**arguments) if one_statement else partial(grab_on, **arguments)
+
+
+ATTEMPT_FORMS = pytest.mark.parametrize(
+    "one_statement", [False, True], ids=["whole-attempts", "one-statement-attempts"]
+)
+"""The lane's attempts as plain functions (run one after the other) and as the API hands them
+(``OneStatement``: on PostgreSQL a batch of them goes in one pipeline)."""
 
 
 def _outcome(future: Any) -> Any:
@@ -84,8 +114,9 @@ def _outcome(future: Any) -> Any:
     return grab.position, grab.amount_fen
 
 
+@ATTEMPT_FORMS
 def test_a_batch_answers_each_attempt_as_if_alone_and_commits_the_rest(
-    engine: Engine, tenant: Tenant, lane: HotLane
+    engine: Engine, tenant: Tenant, lane: HotLane, one_statement: bool
 ) -> None:
     # given 5 members and a packet of ¥10.00 in 4 shares
     group_with_members(engine, tenant, 5)
@@ -94,7 +125,9 @@ def test_a_batch_answers_each_attempt_as_if_alone_and_commits_the_rest(
     # when seven attempts reach the lane together: two grabs, an outsider, a member's second
     # grab, the last two shares and one grab too many
     members = ["S001", "S002", "X999", "S001", "S003", "S004", "S005"]
-    futures = lane.submit_together([_grab(tenant, packet, member) for member in members])
+    futures = lane.submit_together(
+        [_grab(tenant, packet, member, one_statement=one_statement) for member in members]
+    )
     outcomes = [_outcome(future) for future in futures]
 
     # then each is answered as it would be alone, in order, and all of them in one commit
@@ -163,8 +196,96 @@ def test_an_attempt_failing_in_the_database_or_after_a_write_spoils_no_other(
     assert lane.batches == (2 if engine.dialect.name == "postgresql" else 1)
 
 
-def test_a_crowd_on_one_lane_never_oversells_nor_passes_the_limit(
+def _unknown_table(attempt: Attempt) -> Statement[None]:
+    return Statement(Sql("UPDATE no_such_table SET x = 1"), {}, lambda rows: None, lambda e: None)
+
+
+def _fails_in_one_statement() -> OneStatement:
+    """Return a one-statement attempt whose statement the database refuses."""
+
+    def whole(attempt: Attempt) -> None:
+        with attempt.write() as connection:
+            _unknown_table(attempt).run(connection)
+
+    return OneStatement(whole, _unknown_table)
+
+
+def test_a_statement_failing_in_a_pipeline_spoils_no_other(
     engine: Engine, tenant: Tenant, lane: HotLane
+) -> None:
+    # given 4 members and a packet of ¥4.00 in 4 shares
+    group_with_members(engine, tenant, 4)
+    packet = _packet(engine, tenant, 400, 4)
+
+    # when a batch of one-statement attempts holds, after a grab, one the database refuses
+    works: list[Callable[[Attempt], Any]] = [
+        _grab(tenant, packet, "S001", one_statement=True),
+        _fails_in_one_statement(),
+        _grab(tenant, packet, "S002", one_statement=True),
+        _grab(tenant, packet, "S001", one_statement=True),
+        _grab(tenant, packet, "S003", one_statement=True),
+    ]
+    futures = lane.submit_together(works)
+
+    # then the failing one gets its error, the others their answers as alone, in order
+    assert isinstance(futures[1].exception(timeout=60), DBAPIError)
+    assert [
+        o if isinstance(o, type) else o[0]
+        for o in (_outcome(futures[index]) for index in (0, 2, 3, 4))
+    ] == [1, 2, AlreadyGrabbed, 3]
+    with unit_of_work(engine) as session:
+        view = red_packet_detail(session, tenant, packet)
+    assert [(g.member_id, g.position) for g in view.grabs] == [
+        ("S001", 1), ("S002", 2), ("S003", 3),
+    ]  # fmt: skip
+    # on PostgreSQL the failure aborted the pipeline's transaction: the grab before it was
+    # sent again in a pipeline of its own, the failing one alone, the rest in another pipeline
+    assert lane.batches == (2 if engine.dialect.name == "postgresql" else 1)
+
+
+def test_a_relay_grab_that_one_statement_leaves_alone_runs_whole_after_the_batch(
+    engine: Engine, tenant: Tenant, lane: HotLane
+) -> None:
+    # given 3 members, a packet and a relay's round of ¥3.00 in 3 shares, at T0
+    group_with_members(engine, tenant, 3)
+    packet = _packet(engine, tenant, 300, 3)
+    with unit_of_work(engine) as session:
+        relay_id = do_start_relay(
+            session, tenant, "G1", 300, 3, 2, when=T0, rng=random.Random(2)
+        ).id
+        round_one = session.scalars(
+            select(RedPacket.id).where(RedPacket.relay_id == relay_id)
+        ).one()
+
+    # when the three members grab both together, as the API hands grabs to the lane
+    works = [
+        _grab(tenant, target, member, one_statement=True)
+        for member in ("S001", "S002", "S003")
+        for target in (round_one, packet)
+    ]
+    outcomes = [_outcome(future) for future in lane.submit_together(works)]
+
+    # then every grab is answered, the round's after the batch, and its last grab asks the
+    # best luck for round 2
+    assert [o[0] for o in outcomes] == [1, 1, 2, 2, 3, 3]
+    with unit_of_work(engine) as session:
+        relay_view = relay_detail(session, tenant, relay_id)
+        best = session.scalars(
+            select(RedPacketShare.member_id).where(
+                RedPacketShare.packet_id == round_one, RedPacketShare.is_best_luck
+            )
+        ).one()
+    assert [(r.number, r.packet_id, r.status) for r in relay_view.rounds] == [
+        (1, round_one, PacketStatus.FINISHED)
+    ]
+    assert relay_view.relay.next_sender_id == best
+    # on PostgreSQL: the batch's pipeline (the packet's grabs) and then the round's three
+    assert lane.batches == (2 if engine.dialect.name == "postgresql" else 1)
+
+
+@ATTEMPT_FORMS
+def test_a_crowd_on_one_lane_never_oversells_nor_passes_the_limit(
+    engine: Engine, tenant: Tenant, lane: HotLane, one_statement: bool
 ) -> None:
     # given 30 members and a sale of 40 units, at most 2 per member
     members = group_with_members(engine, tenant, 30)
@@ -178,10 +299,11 @@ def test_a_crowd_on_one_lane_never_oversells_nor_passes_the_limit(
 
     def crowd(rotation: int) -> None:
         for member in members[rotation:] + members[:rotation]:
-            order = partial(
-                order_on, tenant_id=tenant.id, sale_id=sale, member_kind=STORE,
-                member_id=member, qty=1, when=T0,
-            )  # fmt: skip
+            arguments: dict[str, Any] = {
+                "tenant_id": tenant.id, "sale_id": sale, "member_kind": STORE,
+                "member_id": member, "qty": 1, "when": T0,
+            }  # fmt: skip
+            order = order_in_batch(**arguments) if one_statement else partial(order_on, **arguments)
             try:
                 answer: object = lane.submit(order).result(timeout=60)
             except ActivationConflict as refused:
@@ -279,13 +401,23 @@ def test_a_lane_killed_in_the_middle_of_a_batch_leaves_nothing_of_it(
     assert again.position == 1
 
 
+def _three_members_and_a_packet_now(engine: Engine, tenant: Tenant) -> int:
+    """Return a packet of ¥3.00 in 3 shares sent now to S001–S003 (the Redis paths grab now).
+
+    The group may send packets at any hour, so that the packet goes out whatever the clock.
+    """
+    group_with_members(engine, tenant, 3)
+    all_day = dataclasses.replace(DEFAULT_RULE, window_start="00:00", window_end="00:00")
+    with unit_of_work(engine) as session:
+        do_set_rule(session, tenant, all_day)
+        return do_create_red_packet(session, tenant, "G1", 300, 3, rng=random.Random(5)).id
+
+
 def test_redis_grabs_waiting_together_are_answered_each_as_alone(
     engine: Engine, tenant: Tenant, hot: RedisHotState, lane: HotLane
 ) -> None:
     # given: three members, a packet of three shares sent now, not yet in Redis
-    group_with_members(engine, tenant, 3)
-    with unit_of_work(engine) as session:
-        packet = do_create_red_packet(session, tenant, "G1", 300, 3, rng=random.Random(5)).id
+    packet = _three_members_and_a_packet_now(engine, tenant)
     together = partial(grab_together, hot, tenant_id=tenant.id, packet_id=packet, member_kind=STORE)
 
     # when: a member twice and an outsider wait in one batch, then the last member and again one
@@ -310,3 +442,109 @@ def test_redis_grabs_waiting_together_are_answered_each_as_alone(
         ("S001", 1, amounts[0]), ("S002", 2, amounts[1]), ("S003", 3, amounts[2]),
     ]  # fmt: skip
     assert view.remaining_fen == 0
+
+
+def _sale(engine: Engine, tenant: Tenant, stock: int, limit: int, starts_in: timedelta) -> int:
+    """Create a sale of ``stock`` units, ``limit`` a member, open from now + ``starts_in``."""
+    now = utcnow()
+    with unit_of_work(engine) as session:
+        return do_create_flash_sale(
+            session, tenant, "G1", "SKU-1", "秒杀", 990, stock, limit, now + starts_in,
+            now + timedelta(hours=2),
+        ).id  # fmt: skip
+
+
+def _answer(answer: object) -> object:
+    """Return an order id as it is, or the type of a refusal."""
+    return answer if isinstance(answer, int) else type(answer)
+
+
+def test_redis_orders_waiting_together_are_answered_each_as_alone(
+    engine: Engine, tenant: Tenant, hot: RedisHotState
+) -> None:
+    # given: four members; sale A (3 units, 2 a member) in Redis; sale B (5 units, 1 a member)
+    # and sale C (opening in an hour) not yet in Redis
+    group_with_members(engine, tenant, 4)
+    sale_a = _sale(engine, tenant, 3, 2, -timedelta(hours=1))
+    sale_b = _sale(engine, tenant, 5, 1, -timedelta(hours=1))
+    sale_c = _sale(engine, tenant, 5, 1, timedelta(hours=1))
+    with engine.connect() as connection:
+        assert load_sale_state(connection, sale_a, hot)
+
+    def order(sale: int, member: str, qty: int = 1, key: str | None = None) -> OrderRequest:
+        return OrderRequest(hot, tenant.id, sale, STORE, member, qty, key)
+
+    # when: ten orders wait together: up to the limit, past it, more than is left, an outsider,
+    # the first two orders of a sale not in Redis, no units, a sale not started, a retry
+    requests = [
+        order(sale_a, "S001", 2), order(sale_a, "S001"), order(sale_a, "S002", 2),
+        order(sale_a, "S404"), order(sale_b, "S002"), order(sale_b, "S002"),
+        order(sale_a, "S003", 0), order(sale_c, "S003"), order(sale_a, "S003", key="k-1"),
+        order(sale_a, "S003", key="k-1"),
+    ]  # fmt: skip
+    with attempt(engine) as buy:
+        answers = orders_in_redis(buy, requests)
+
+    # then: each is answered as alone, in order; the retry gets the order it made
+    first = answers[0]
+    assert isinstance(first, int)
+    # PostgreSQL batches: sale B, not in Redis, is bought alone after the batch's pipeline;
+    # elsewhere each order runs alone in turn
+    order_b = first + 2 if engine.dialect.name == "postgresql" else first + 1
+    order_k = first + 1 if engine.dialect.name == "postgresql" else first + 2
+    assert [_answer(answer) for answer in answers] == [
+        first, LimitExceeded, SoldOut, NotFound, order_b, LimitExceeded, InvalidInput,
+        NotStarted, order_k, order_k,
+    ]  # fmt: skip
+    assert str(answers[3]) == f"没有秒杀 {sale_a}"
+    # and SQL gets exactly the three orders, with their units
+    drain_all(engine, hot)
+    with unit_of_work(engine) as session:
+        views = [flash_sale_detail(session, tenant, sale) for sale in (sale_a, sale_b, sale_c)]
+    assert [(view.sold, view.stock) for view in views] == [(3, 3), (1, 5), (0, 5)]
+    assert [[(o.id, o.member_id, o.qty) for o in view.orders] for view in views] == [
+        [(first, "S001", 2), (order_k, "S003", 1)], [(order_b, "S002", 1)], [],
+    ]  # fmt: skip
+
+
+def test_a_member_who_left_is_refused_on_the_batched_redis_path(
+    engine: Engine, tenant: Tenant, hot: RedisHotState, lane: HotLane
+) -> None:
+    # given: three members, a packet of three shares and a sale of 5 units, both in Redis,
+    # then S002 leaves the group
+    packet = _three_members_and_a_packet_now(engine, tenant)
+    sale = _sale(engine, tenant, 5, 2, -timedelta(hours=1))
+    with engine.connect() as connection:
+        assert load_packet_state(connection, packet, hot)
+        assert load_sale_state(connection, sale, hot)
+    with unit_of_work(engine) as session:
+        do_leave(session, tenant, "G1", STORE, "S002")
+    grab = partial(grab_together, hot, tenant_id=tenant.id, packet_id=packet, member_kind=STORE)
+    buy = partial(order_together, hot, tenant_id=tenant.id, sale_id=sale, member_kind=STORE)
+
+    # when: the three grab together, then the three order together
+    grabs = lane.submit_together(
+        [grab(member_id=m) for m in ("S001", "S002", "S003")], batched=False
+    )
+    grab_answers = [_outcome(future) for future in grabs]
+    orders = lane.submit_together(
+        [buy(member_id=m, qty=1) for m in ("S001", "S002", "S003")], batched=False
+    )
+    order_answers = [_answer(_order_outcome(future)) for future in orders]
+
+    # then: the member who left is refused both, as an outsider, and Redis gave them nothing
+    assert [a[0] if isinstance(a, tuple) else a for a in grab_answers] == [1, NotFound, 2]
+    assert isinstance(order_answers[0], int)
+    assert order_answers == [order_answers[0], NotFound, order_answers[0] + 1]
+    drain_all(engine, hot)
+    with unit_of_work(engine) as session:
+        packet_view = red_packet_detail(session, tenant, packet)
+        sale_view = flash_sale_detail(session, tenant, sale)
+    assert [(g.member_id, g.position) for g in packet_view.grabs] == [("S001", 1), ("S003", 2)]
+    assert [(o.member_id, o.qty) for o in sale_view.orders] == [("S001", 1), ("S003", 1)]
+    assert sale_view.sold == 2
+
+
+def _order_outcome(future: Any) -> object:
+    error = future.exception(timeout=60)
+    return error if error is not None else future.result()

@@ -166,6 +166,7 @@ def activation_bodies(group_id: str, store_id: str) -> dict[str, dict[str, objec
         "/api/v1/flash-sales/{sale_id}/orders": {"qty": 1},
         "/api/v1/order-lists/{list_id}/lines": {"item_code": "EGG30", "qty": 1},
         "/api/v1/draws": draw_body(group_id),
+        "/api/v1/relays": {"group_id": group_id, "total_fen": 300, "count": 3, "rounds": 2},
     }
 
 

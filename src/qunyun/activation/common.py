@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import threading
 from collections import namedtuple
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
@@ -129,7 +130,7 @@ class Sql:
             cursor.close()
         except dbapi.Error as error:
             raise DBAPIError.instance(text, params, error, dbapi.Error) from error
-        return self._rows(description, rows)
+        return self.rows(description, rows)
 
     def run_many(self, connection: Connection, params: list[dict[str, Any]]) -> list[Rows]:
         """Execute once per parameter set, in order; return the rows of each.
@@ -150,16 +151,15 @@ class Sql:
                 cursor.executemany(self.postgresql, params, returning=True)
                 while True:
                     description = cursor.description
-                    answers.append(
-                        self._rows(description, cursor.fetchall() if description else [])
-                    )
+                    answers.append(self.rows(description, cursor.fetchall() if description else []))
                     if not cursor.nextset():
                         break
         except dbapi.Error as error:
             raise DBAPIError.instance(self.postgresql, params, error, dbapi.Error) from error
         return answers
 
-    def _rows(self, description: Any, rows: list[Any]) -> Rows:
+    def rows(self, description: Any, rows: list[Any]) -> Rows:
+        """Return the driver's rows of this statement as ``Rows`` of named tuples."""
         if not description:
             return Rows([])
         names = tuple(column[0] for column in description)
@@ -167,6 +167,81 @@ class Sql:
         if row_type is None:
             row_type = self._row_types.setdefault(names, namedtuple("Row", names, rename=True))
         return Rows([row_type(*row) for row in rows])
+
+
+def run_pipeline(
+    connection: Connection, statements: Sequence[tuple[Sql, dict[str, Any]]]
+) -> tuple[list[Rows], DBAPIError | None]:
+    """Send ``statements`` at once on PostgreSQL (psycopg's pipeline mode); read their rows.
+
+    They run in order, each seeing the ones before it, as one after the other would: one round
+    trip for all. The first that fails stops the rest (PostgreSQL skips them until the
+    pipeline's sync; in a transaction block the transaction is aborted). Return the rows of
+    those that ran before it and its error as SQLAlchemy's (None when all ran). Raise when the
+    connection itself fails.
+    """
+    driver: Any = connection.connection.driver_connection
+    dbapi: Any = connection.dialect.loaded_dbapi
+    cursors = []
+    failure = None
+    try:
+        with driver.pipeline():
+            for sql, params in statements:
+                cursors.append(driver.execute(sql.postgresql, params))
+    except dbapi.Error as error:  # the first failing statement's, raised at the sync
+        failure = error
+    answers = []
+    for (sql, _), cursor in zip(statements, cursors, strict=False):
+        if cursor.pgresult is None:  # failed, or skipped after a failure
+            break
+        description = cursor.description
+        answers.append(sql.rows(description, cursor.fetchall() if description else []))
+        cursor.close()
+    if failure is None:
+        return answers, None
+    if driver.broken or len(answers) == len(statements):  # not a statement's failure
+        raise DBAPIError.instance(None, None, failure, dbapi.Error) from failure
+    sql, params = statements[len(answers)]
+    wrapped = DBAPIError.instance(sql.postgresql, params, failure, dbapi.Error)
+    if not isinstance(wrapped, DBAPIError):  # instance() wraps every DBAPI error as one
+        raise wrapped from failure
+    return answers, wrapped
+
+
+@dataclass(frozen=True)
+class Statement(Generic[T]):
+    """An attempt that is one statement: its SQL, and how its answer is read.
+
+    ``read`` turns the statement's rows into the attempt's answer, or raises its refusal;
+    ``refusal`` returns the refusal a failure of the statement means (a unique key taken at the
+    same moment …), or None for a fault, which is raised as it is. Running it alone
+    (``run``) and in a pipeline with others (the hot lane's batches) answer the same.
+    """
+
+    sql: Sql
+    params: dict[str, Any]
+    read: Callable[[Rows], T]
+    refusal: Callable[[DBAPIError], Exception | None]
+
+    def run(self, connection: Connection) -> T:
+        """Execute the statement alone and return its answer."""
+        try:
+            rows = self.sql.run(connection, **self.params)
+        except DBAPIError as error:
+            refused = self.refusal(error)
+            if refused is None:
+                raise
+            raise refused from error
+        return self.read(rows)
+
+    def answer(self, rows: Rows | DBAPIError) -> T:
+        """Return the answer of rows the statement returned (or raise its refusal or failure)."""
+        if isinstance(rows, DBAPIError):
+            refused = self.refusal(rows)
+            if refused is None:
+                raise rows
+            raise refused from rows
+        return self.read(rows)
 
 
 def outcome(run: Callable[[], T]) -> T | Exception:

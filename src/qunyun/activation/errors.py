@@ -55,3 +55,21 @@ class BudgetExceeded(ActivationConflict):
     """The group's red-packet budget for the month has not enough left."""
 
     code = "budget_exceeded"
+
+
+class RoundOpen(ActivationConflict):
+    """The relay's current round is still being grabbed: its best luck is not known yet."""
+
+    code = "round_open"
+
+
+class NotAsked(ActivationConflict):
+    """Someone other than the last round's best-luck grabber tries to send the next round."""
+
+    code = "not_asked"
+
+
+class RoundSent(ActivationConflict):
+    """The relay's next round was sent meanwhile (by another request)."""
+
+    code = "round_sent"

@@ -20,12 +20,14 @@ from functools import partial
 from typing import Any, NoReturn
 
 from sqlalchemy import Connection, Engine, Row, func, select
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from qunyun.activation.common import (
     Attempt,
+    Rows,
     Sql,
+    Statement,
     attempt,
     check_offer,
     epoch_ms,
@@ -36,7 +38,7 @@ from qunyun.activation.common import (
 )
 from qunyun.activation.errors import Ended, LimitExceeded, NotStarted, SoldOut
 from qunyun.activation.hot import Claim, RedisHotState, member_key
-from qunyun.activation.lane import Together
+from qunyun.activation.lane import OneStatement, Together
 from qunyun.activation.models import FlashSale, FlashSaleOrder
 from qunyun.channel.models import ContactKind
 from qunyun.core.clock import utcnow
@@ -283,17 +285,14 @@ def order_on(
 ) -> int:
     """Order as ``order_flash_sale`` does, on an attempt the caller runs (the hot lane's too)."""
     when = when or utcnow()
-    params = {
-        "tenant": tenant_id,
-        "sale": sale_id,
-        "kind": member_kind.value,
-        "member": member_id,
-        "qty": qty,
-        "attempt": attempt_id,
-        "now": buy.time(when),
-    }
-    if buy.is_postgresql and hot is None and qty >= 1:
-        return _order_postgresql(buy, sale_id, attempt_id, params)
+    at_once = order_statement(
+        buy, tenant_id, sale_id, member_kind, member_id, qty, attempt_id=attempt_id, when=when,
+        hot=hot,
+    )  # fmt: skip
+    if at_once is not None:
+        with buy.write() as connection:
+            return at_once.run(connection)
+    params = _order_params(buy, tenant_id, sale_id, member_kind, member_id, qty, attempt_id, when)
     sale = _READ_FOR_ORDER.run(buy.connection, **params).first()
     if sale is None or not sale.is_member:
         raise NotFound(f"没有秒杀 {sale_id}")
@@ -322,17 +321,65 @@ def order_on(
         raise Conflict(f"下单请求 {attempt_id} 正在处理，请稍后查看订单") from error
 
 
-def _order_postgresql(
-    buy: Attempt, sale_id: int, attempt_id: str | None, params: dict[str, Any]
-) -> int:
-    """Place the order on PostgreSQL in one statement (``_ORDER_POSTGRESQL``), or refuse it."""
-    try:
-        with buy.write() as connection:
-            row = _ORDER_POSTGRESQL.run(connection, **params).first()
-    except DataError as error:  # the guard: the count rose but the stock was short by then
-        raise SoldOut(f"秒杀 {sale_id} 库存不足") from error
-    except IntegrityError as error:  # the same attempt id placed at the same moment
-        raise Conflict(f"下单请求 {attempt_id} 正在处理，请稍后查看订单") from error
+def _order_params(
+    buy: Attempt,
+    tenant_id: int,
+    sale_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+    qty: int,
+    attempt_id: str | None,
+    when: datetime,
+) -> dict[str, Any]:
+    return {
+        "tenant": tenant_id,
+        "sale": sale_id,
+        "kind": member_kind.value,
+        "member": member_id,
+        "qty": qty,
+        "attempt": attempt_id,
+        "now": buy.time(when),
+    }
+
+
+def order_statement(
+    buy: Attempt,
+    tenant_id: int,
+    sale_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+    qty: int,
+    *,
+    attempt_id: str | None = None,
+    when: datetime | None = None,
+    hot: RedisHotState | None = None,
+) -> Statement[int] | None:
+    """Return the order as one statement (``_ORDER_POSTGRESQL``) on PostgreSQL with SQL state.
+
+    Return None elsewhere, and for a quantity under 1 (refused by ``order_on`` after the read).
+    """
+    if not buy.is_postgresql or hot is not None or qty < 1:
+        return None
+    when = when or utcnow()
+    return Statement(
+        _ORDER_POSTGRESQL,
+        _order_params(buy, tenant_id, sale_id, member_kind, member_id, qty, attempt_id, when),
+        partial(_ordered_at_once, sale_id),
+        partial(_order_refusal, sale_id, attempt_id),
+    )
+
+
+def _order_refusal(sale_id: int, attempt_id: str | None, error: DBAPIError) -> Exception | None:
+    if isinstance(error, DataError):  # the guard: the count rose but the stock was short by then
+        return SoldOut(f"秒杀 {sale_id} 库存不足")
+    if isinstance(error, IntegrityError):  # the same attempt id placed at the same moment
+        return Conflict(f"下单请求 {attempt_id} 正在处理，请稍后查看订单")
+    return None
+
+
+def _ordered_at_once(sale_id: int, rows: Rows) -> int:
+    """Read the row of ``_ORDER_POSTGRESQL``: the order placed (or replayed), or a refusal."""
+    row = rows.first()
     if row is None or row.status == "not_found":
         raise NotFound(f"没有秒杀 {sale_id}")
     if row.status == "replay":
@@ -342,6 +389,29 @@ def _order_postgresql(
     if row.status != "ok":
         _raise_refusal(sale_id, int(row.per_member_limit), row.status)
     return int(row.order_id)
+
+
+def order_in_batch(
+    *,
+    tenant_id: int,
+    sale_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+    qty: int,
+    attempt_id: str | None = None,
+    when: datetime | None = None,
+) -> OneStatement:
+    """Return an order on SQL hot state that the hot lane batches (one statement on PostgreSQL)."""
+    arguments: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "sale_id": sale_id,
+        "member_kind": member_kind,
+        "member_id": member_id,
+        "qty": qty,
+        "attempt_id": attempt_id,
+        "when": when,
+    }
+    return OneStatement(partial(order_on, **arguments), partial(order_statement, **arguments))
 
 
 def _order_in_redis(

@@ -20,6 +20,11 @@ then answers each. So:
   aborts the transaction — the lane sees that, rolls the batch back and runs the attempts
   before it again as a batch (nothing of them was answered yet), the failing one alone and
   the rest after them: a conflict never poisons the others' answers;
+- **one round trip a batch on PostgreSQL**: attempts that are one statement each
+  (``OneStatement``: a grab, an order) go in one psycopg pipeline with the batch's BEGIN and
+  COMMIT, instead of a round trip per statement; the statements still run one after the
+  other in the transaction, and one that fails aborts it (PostgreSQL skips the rest and the
+  COMMIT), which the lane replays as above;
 - **no artificial delay**: a batch is what waited while the one before it ran, so under no
   load an attempt runs alone at once, and under a crowd a batch grows to what came in during
   one commit (at most ``MAX_BATCH``).
@@ -56,6 +61,9 @@ from qunyun.activation.common import (
     COMMIT,
     ROLLBACK,
     Attempt,
+    Sql,
+    Statement,
+    run_pipeline,
     sqlite_writer,
 )
 
@@ -99,6 +107,26 @@ class Together:
         if isinstance(answer, BaseException):
             raise answer
         return answer
+
+
+@dataclass(frozen=True)
+class OneStatement:
+    """A batched attempt that may be one statement, sent with the rest of its batch at once.
+
+    ``statement(attempt)`` returns it (``common.Statement``: its SQL and how its answer is
+    read), or None where the attempt is more than one. On PostgreSQL a batch whose attempts
+    all are one statement goes in one pipeline: BEGIN, their statements, COMMIT, one round
+    trip for the whole batch. An answer of None means the statement did not decide the
+    attempt (it wrote nothing): the lane then runs ``run``, the whole attempt, after the
+    batch. Alone (``__call__``) it is ``run``.
+    """
+
+    run: Callable[[Attempt], Any]
+    statement: Callable[[Attempt], Statement[Any] | None]
+
+    def __call__(self, attempt: Attempt) -> Any:
+        """Run the whole attempt."""
+        return self.run(attempt)
 
 
 class BatchAborted(RuntimeError):
@@ -272,27 +300,38 @@ class HotLane:
             except Exception:  # already broken: nothing more to give back
                 log.debug("hot lane: closing a failed connection", exc_info=True)
 
-    def _run_batch(self, connection: Connection, jobs: list[_Job]) -> None:
+    def _run_batch(
+        self, connection: Connection, jobs: list[_Job], *, pipelined: bool = True
+    ) -> None:
         """Run ``jobs`` in as few transactions as conflicts allow; answer each after its commit."""
         while jobs:
-            outcomes, aborted_at = self._transaction(connection, jobs)
+            outcomes, aborted_at = self._transaction(connection, jobs, pipelined)
             if aborted_at is None:
+                undecided = []
                 for job, outcome in zip(jobs, outcomes, strict=True):
-                    _settle(job, outcome)
+                    if outcome is _UNDECIDED:
+                        undecided.append(job)
+                    else:
+                        _settle(job, outcome)
+                if undecided:  # their statements wrote nothing: now each whole attempt
+                    self._run_batch(connection, undecided, pipelined=False)
                 return
             if aborted_at > 0:  # they ran cleanly before the abort: again, without it
-                self._run_batch(connection, jobs[:aborted_at])
+                self._run_batch(connection, jobs[:aborted_at], pipelined=pipelined)
             self._run_alone(connection, jobs[aborted_at])
             jobs = jobs[aborted_at + 1 :]
 
     def _transaction(
-        self, connection: Connection, jobs: list[_Job]
+        self, connection: Connection, jobs: list[_Job], pipelined: bool
     ) -> tuple[list[_Outcome], int | None]:
         """Run ``jobs`` in one transaction and commit it; or roll back at the first that aborts it.
 
         Return the outcomes and None once committed, or the index of the aborting job.
         """
         attempt = Attempt(connection, owns_transactions=False, in_batch=True)
+        statements = self._statements(attempt, jobs) if pipelined else None
+        if statements is not None:
+            return self._pipeline(connection, statements)
         outcomes: list[_Outcome] = []
         with self._writer():
             self._begin(connection)
@@ -308,6 +347,57 @@ class HotLane:
                 self._rollback_quietly(connection)
                 raise
         self.batches += 1
+        return outcomes, None
+
+    def _statements(self, attempt: Attempt, jobs: list[_Job]) -> list[Statement[Any]] | None:
+        """Return the statement of each job, or None unless each one is a single statement."""
+        if not self.is_postgresql:
+            return None
+        statements = []
+        for job in jobs:
+            if not isinstance(job.work, OneStatement):
+                return None
+            try:
+                statement = job.work.statement(attempt)
+            except Exception:  # the whole attempt, run one after the other, answers it
+                return None
+            if statement is None:
+                return None
+            statements.append(statement)
+        return statements
+
+    def _pipeline(
+        self, connection: Connection, statements: list[Statement[Any]]
+    ) -> tuple[list[_Outcome], int | None]:
+        """Send BEGIN, the statements and COMMIT at once; read the answers once committed.
+
+        Return as ``_transaction`` does. A statement that fails aborts the transaction, and
+        PostgreSQL skips the rest, COMMIT included: nothing of the batch is committed.
+        """
+        sent: list[tuple[Sql, dict[str, Any]]] = [(BEGIN, {})]
+        sent += [(statement.sql, statement.params) for statement in statements]
+        sent.append((COMMIT, {}))
+        try:
+            answers, failure = run_pipeline(connection, sent)
+            if failure is not None:
+                ROLLBACK.run(connection)
+        except BaseException:
+            self._rollback_quietly(connection)
+            raise
+        if failure is not None:
+            failed = len(answers) - 1  # BEGIN came first
+            if not 0 <= failed < len(statements):  # BEGIN or COMMIT: the connection's fault
+                raise failure
+            return [], failed
+        self.batches += 1
+        outcomes = []
+        for statement, rows in zip(statements, answers[1:-1], strict=True):
+            try:
+                answer = statement.answer(rows)
+            except Exception as error:
+                outcomes.append(_Outcome(error=error))
+                continue
+            outcomes.append(_UNDECIDED if answer is None else _Outcome(value=answer))
         return outcomes, None
 
     def _run_alone(self, connection: Connection, job: _Job) -> None:
@@ -357,6 +447,10 @@ class HotLane:
 class _Outcome:
     value: Any = None
     error: BaseException | None = None
+
+
+_UNDECIDED = _Outcome()
+"""The outcome of a statement that did not decide its attempt (``OneStatement``)."""
 
 
 def _call(job: _Job, attempt: Attempt) -> _Outcome:

@@ -23,12 +23,14 @@ from typing import Any, NoReturn
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from qunyun.activation.common import (
     Attempt,
+    Rows,
     Sql,
+    Statement,
     attempt,
     epoch_ms,
     in_session,
@@ -37,9 +39,17 @@ from qunyun.activation.common import (
     read_time,
     upsert,
 )
-from qunyun.activation.errors import AlreadyGrabbed, BudgetExceeded, Ended, PacketEmpty
+from qunyun.activation.errors import (
+    AlreadyGrabbed,
+    BudgetExceeded,
+    Ended,
+    NotAsked,
+    PacketEmpty,
+    RoundOpen,
+    RoundSent,
+)
 from qunyun.activation.hot import Claim, RedisHotState, member_key
-from qunyun.activation.lane import Together
+from qunyun.activation.lane import OneStatement, Together
 from qunyun.activation.models import (
     ALL_GROUPS,
     ActivationEvent,
@@ -550,17 +560,13 @@ def grab_on(
 ) -> Grab:
     """Grab as ``grab_red_packet`` does, on an attempt the caller runs (the hot lane's too)."""
     when = when or utcnow()
-    params = {
-        "tenant": tenant_id,
-        "packet": packet_id,
-        "kind": member_kind.value,
-        "member": member_id,
-        "now": grab.time(when),
-    }
-    if grab.is_postgresql and hot is None:
-        done = _grab_postgresql_at_once(grab, packet_id, member_kind, member_id, when, params)
+    at_once = grab_statement(grab, tenant_id, packet_id, member_kind, member_id, when=when, hot=hot)
+    if at_once is not None:
+        with grab.write() as connection:
+            done = at_once.run(connection)
         if done is not None:
             return done
+    params = _grab_params(grab, tenant_id, packet_id, member_kind, member_id, when)
     packet = _READ_FOR_GRAB.run(grab.connection, **params).first()
     if packet is None or not packet.is_member:
         raise NotFound(f"没有红包 {packet_id}")
@@ -614,24 +620,61 @@ def grab_on(
     )
 
 
-def _grab_postgresql_at_once(
+def _grab_params(
     grab: Attempt,
+    tenant_id: int,
     packet_id: int,
     member_kind: ContactKind,
     member_id: str,
     when: datetime,
-    params: dict[str, Any],
-) -> Grab | None:
-    """Grab on PostgreSQL in one statement, read included (``_GRAB_POSTGRESQL_AT_ONCE``).
+) -> dict[str, Any]:
+    return {
+        "tenant": tenant_id,
+        "packet": packet_id,
+        "kind": member_kind.value,
+        "member": member_id,
+        "now": grab.time(when),
+    }
 
-    Return None for a relay's packet, which the statement leaves alone (its last grab also
-    asks the next sender: the two-statement path).
+
+def grab_statement(
+    grab: Attempt,
+    tenant_id: int,
+    packet_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+    *,
+    when: datetime | None = None,
+    hot: RedisHotState | None = None,
+) -> Statement[Grab | None] | None:
+    """Return the grab as one statement, read included, on PostgreSQL with SQL hot state.
+
+    Return None elsewhere. The statement's answer is None for a relay's packet, which it leaves
+    alone (the last grab of a round also asks the next sender: ``grab_on``'s two-statement
+    path).
     """
-    with grab.write() as connection:
-        try:
-            row = _GRAB_POSTGRESQL_AT_ONCE.run(connection, **params).first()
-        except IntegrityError as error:  # the same member grabbing at the same moment
-            raise AlreadyGrabbed(f"{member_id} 已抢过红包 {packet_id}") from error
+    if not grab.is_postgresql or hot is not None:
+        return None
+    when = when or utcnow()
+    return Statement(
+        _GRAB_POSTGRESQL_AT_ONCE,
+        _grab_params(grab, tenant_id, packet_id, member_kind, member_id, when),
+        partial(_grabbed_at_once, packet_id, member_kind, member_id, when),
+        partial(_grab_refusal, packet_id, member_id),
+    )
+
+
+def _grab_refusal(packet_id: int, member_id: str, error: DBAPIError) -> Exception | None:
+    if isinstance(error, IntegrityError):  # the same member grabbing at the same moment
+        return AlreadyGrabbed(f"{member_id} 已抢过红包 {packet_id}")
+    return None
+
+
+def _grabbed_at_once(
+    packet_id: int, member_kind: ContactKind, member_id: str, when: datetime, rows: Rows
+) -> Grab | None:
+    """Read the row of ``_GRAB_POSTGRESQL_AT_ONCE``: the grab, a refusal, or None for a relay."""
+    row = rows.first()
     if row is None or not row.is_member:
         raise NotFound(f"没有红包 {packet_id}")
     if row.held_fen is not None:
@@ -649,6 +692,25 @@ def _grab_postgresql_at_once(
         grabbed_at=when,
         is_best_luck=bool(row.is_best_luck),
     )
+
+
+def grab_in_batch(
+    *,
+    tenant_id: int,
+    packet_id: int,
+    member_kind: ContactKind,
+    member_id: str,
+    when: datetime | None = None,
+) -> OneStatement:
+    """Return a grab on SQL hot state that the hot lane batches (one statement on PostgreSQL)."""
+    arguments: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "packet_id": packet_id,
+        "member_kind": member_kind,
+        "member_id": member_id,
+        "when": when,
+    }
+    return OneStatement(partial(grab_on, **arguments), partial(grab_statement, **arguments))
 
 
 def _raise_closed(packet_id: int, status: str, expires_at: datetime, when: datetime) -> NoReturn:
@@ -1035,8 +1097,9 @@ def do_send_relay_round(
     """Send the relay's next round as the member whose best luck asked them to.
 
     Without a member, an operator sends it on behalf of the member asked. Raise NotFound for
-    an unknown relay, Ended when it is over, and Conflict when the previous round is still
-    being grabbed or someone else was asked.
+    an unknown relay, Ended when it is over, RoundOpen while the previous round is still
+    being grabbed, NotAsked when someone else was asked and RoundSent when the round was sent
+    meanwhile.
     """
     when = when or utcnow()
     relay = tenant_relay(session, tenant, relay_id)
@@ -1044,9 +1107,9 @@ def do_send_relay_round(
         raise Ended(f"红包接龙 {relay_id} 已结束")
     asked_kind, asked_id = relay.next_sender_kind, relay.next_sender_id
     if asked_kind is None or asked_id is None:
-        raise Conflict(f"红包接龙 {relay_id} 第 {relay.rounds_sent} 轮还没抢完")
+        raise RoundOpen(f"红包接龙 {relay_id} 第 {relay.rounds_sent} 轮还没抢完")
     if member_id is not None and (asked_kind, asked_id) != (member_kind, member_id):
-        raise Conflict(f"红包接龙 {relay_id} 第 {relay.rounds_sent + 1} 轮应由上一轮手气最佳者发出")
+        raise NotAsked(f"红包接龙 {relay_id} 第 {relay.rounds_sent + 1} 轮应由上一轮手气最佳者发出")
     advanced = session.execute(
         update(RedPacketRelay)
         .where(
@@ -1061,7 +1124,7 @@ def do_send_relay_round(
         .returning(RedPacketRelay.rounds_sent)
     ).first()
     if advanced is None:
-        raise Conflict(f"红包接龙 {relay_id} 这一轮已发出")
+        raise RoundSent(f"红包接龙 {relay_id} 这一轮已发出")
     session.refresh(relay)
     rule = effective_rule(session, tenant, relay.group_id)
     return _send(
@@ -1085,17 +1148,20 @@ def do_stop_relay(
 ) -> RedPacketRelay:
     """Stop a relay whose asked member does not send; unsent rounds return to the budget.
 
-    Raise NotFound for an unknown relay and Conflict while a round is still being grabbed.
+    Raise NotFound for an unknown relay, Ended when it is over already and RoundOpen while a
+    round is still being grabbed.
     """
     when = when or utcnow()
     relay = tenant_relay(session, tenant, relay_id)
+    if relay.status is not RelayStatus.RUNNING:
+        raise Ended(f"红包接龙 {relay_id} 已结束")
     open_round = session.scalar(
         select(RedPacket.id).where(
             RedPacket.relay_id == relay_id, RedPacket.status == PacketStatus.OPEN
         )
     )
     if open_round is not None:
-        raise Conflict(f"红包接龙 {relay_id} 当前红包 {open_round} 还在抢，请等它抢完或过期")
+        raise RoundOpen(f"红包接龙 {relay_id} 当前红包 {open_round} 还在抢，请等它抢完或过期")
     _stop_relay(session, tenant, relay_id, 0, when)
     session.refresh(relay)
     return relay

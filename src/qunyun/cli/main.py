@@ -1594,3 +1594,4 @@ def run() -> None:
 
 from qunyun.cli import draws as _draws  # noqa: E402, F401
 from qunyun.cli import jobs as _jobs  # noqa: E402, F401
+from qunyun.cli import relays as _relays  # noqa: E402, F401

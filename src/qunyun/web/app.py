@@ -27,6 +27,7 @@ from qunyun.web.api import events as events_api
 from qunyun.web.api import governance as governance_api
 from qunyun.web.api import groups as groups_api
 from qunyun.web.api import plans as plans_api
+from qunyun.web.api import relays as relays_api
 from qunyun.web.auth import ACCESS_TOKEN_SECONDS, SESSION_COOKIE, TokenSigner, secret_key
 from qunyun.web.console import activation as console_activation
 from qunyun.web.console import draws as console_draws
@@ -78,6 +79,7 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(activation_api.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(draws_api.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
+    app.include_router(relays_api.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(analytics_api.router, prefix=API_PREFIX, responses=ERROR_RESPONSES)
     app.include_router(pages.router, include_in_schema=False)
     app.include_router(h5_pages.router, include_in_schema=False)

@@ -13,8 +13,7 @@ that no thread of the pool is taken per request. Refusals of a member's attempt 
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
 
@@ -29,7 +28,7 @@ from qunyun.activation.groupbuys import (
     group_buy_detail,
     team_deal,
 )
-from qunyun.activation.lane import Together
+from qunyun.activation.lane import OneStatement, Together
 from qunyun.activation.orderlists import (
     ListItem,
     do_add_line,
@@ -76,7 +75,6 @@ from qunyun.web.deps import ApiActor, ApiMember, NumericId, hot, lane, member_te
 from qunyun.web.errors import REFUSALS
 
 router = APIRouter(tags=["activation"])
-T = TypeVar("T")
 
 IdempotencyKey = Annotated[
     str | None,
@@ -123,29 +121,29 @@ def create_red_packet(body: RedPacketIn, actor: ApiActor, request: Request) -> C
 
 async def _on_lane(
     request: Request,
-    action: Callable[..., T],
+    batched: Callable[..., OneStatement],
     together: Callable[..., Together],
     **arguments: Any,
-) -> T:
+) -> Any:
     """Run a member's hot attempt on the process's hot lane.
 
-    On SQL it is ``action`` on an ``Attempt``, batched (committed with the attempts beside it,
-    answered after the commit); with Redis hot state it is ``together``'s, which writes no SQL
-    (its script is the acknowledgement) and runs with the others of its kind waiting.
+    On SQL it is ``batched``'s (committed with the attempts beside it, in one pipeline on
+    PostgreSQL, answered after the commit); with Redis hot state it is ``together``'s, which
+    writes no SQL (its script is the acknowledgement) and runs with the others of its kind
+    waiting.
     """
     state = hot(request)
     if state is None:
-        return await lane(request).run(partial(action, **arguments))
-    answer: T = await lane(request).run(together(state, **arguments), batched=False)
-    return answer
+        return await lane(request).run(batched(**arguments))
+    return await lane(request).run(together(state, **arguments), batched=False)
 
 
 @router.post("/red-packets/{packet_id}/grab", response_model=GrabOut, responses=REFUSALS)
 async def grab_red_packet(packet_id: NumericId, member: ApiMember, request: Request) -> GrabOut:
     """Grab the next share of a packet (404 when the member is not in its group)."""
-    grab = await _on_lane(
+    grab: redpackets.Grab = await _on_lane(
         request,
-        redpackets.grab_on,
+        redpackets.grab_in_batch,
         redpackets.grab_together,
         tenant_id=member.tenant_id,
         packet_id=packet_id,
@@ -220,9 +218,9 @@ async def order_flash_sale(
     idempotency_key: IdempotencyKey = None,
 ) -> OrderCreatedOut:
     """Buy ``qty`` units as the member (never oversold, never past the per-member limit)."""
-    order_id = await _on_lane(
+    order_id: int = await _on_lane(
         request,
-        flashsales.order_on,
+        flashsales.order_in_batch,
         flashsales.order_together,
         tenant_id=member.tenant_id,
         sale_id=sale_id,
