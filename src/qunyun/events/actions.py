@@ -268,12 +268,12 @@ def _refresh_rollups(
         for day, name in writer.publish(group_folder, "group_daily"):
             manifest.group_daily.setdefault(day, []).append(name)
         previous_health = dict(manifest.group_health)
-        # the recent customers (a rewrite of millions of pairs) on a worker, health here
+        # the recent customers (a search of the day's pairs among millions) on a worker, health here
         recent = pool.submit(update_recent_customers, writer, pairs)
         figures = group_health_figures(writer, old_daily, previous_health)
-        merged = recent.result()
-        if figures is not None and merged is not None:
-            store_group_health(writer, figures, merged[0], previous_health)
+        senders = recent.result()
+        if figures is not None and senders is not None:
+            store_group_health(writer, figures, senders, previous_health)
         for future in writing:
             future.result()
     for day in days:
