@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from qunyun.events.id_index import day_name, day_number, day_numbers
+from qunyun.events.id_index import day_name, day_number, day_numbers, distinct_days
 from qunyun.events.lake import LakeWriter, Manifest
 from qunyun.events.recent import RECENT_DAYS
 
@@ -137,7 +137,7 @@ def _spoke_by_day(rows: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
     """Return the group keys with customer messages of each day in ``rows``."""
     spoke = rows["customer_messages"] > 0
     result: dict[int, np.ndarray] = {}
-    for day in np.unique(rows["day"]).tolist():
+    for day in distinct_days(rows["day"]).tolist():
         result[day] = np.sort(rows["group_key"][spoke & (rows["day"] == day)])
     return result
 

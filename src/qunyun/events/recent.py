@@ -123,7 +123,9 @@ def update_recent_customers(
     day_runs = {day: _read_run(folder / name) for day, name in kept.items()}
     for day, pairs in fresh.items():
         if len(pairs):
-            day_runs[day] = np.stack([pairs, _base_days(base_keys, base_days, pairs)])
+            replaced = manifest.recent_customer_runs.get(day)
+            known = _read_run(folder / replaced) if replaced else None
+            day_runs[day] = np.stack([pairs, _base_days(base_keys, base_days, pairs, known)])
     if sum(run.shape[1] for run in day_runs.values()) > RUN_SHARE * len(base_keys):
         keys, days = _merged(base_keys, base_days, day_runs, start)
         return _store_base(writer, keys, days, window[-1], groups)
@@ -162,13 +164,28 @@ def _group_starts(groups: int) -> np.ndarray:
     return np.arange(groups + 1, dtype=np.int64) << 32
 
 
-def _base_days(base_keys: np.ndarray, base_days: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-    """Return the base's day of each of the sorted ``pairs``, -1 for those it lacks."""
-    at = np.searchsorted(base_keys, pairs)
-    found = at < len(base_keys)
-    found[found] = base_keys[at[found]] == pairs[found]
+def _base_days(
+    base_keys: np.ndarray, base_days: np.ndarray, pairs: np.ndarray, known: np.ndarray | None
+) -> np.ndarray:
+    """Return the base's day of each of the sorted ``pairs``, -1 for those it lacks.
+
+    ``known`` is the run the day had (a subset of ``pairs``: they only grow), whose pairs
+    need no search in the base (a search among 4 M pairs at 10^8 events).
+    """
     days = np.full(len(pairs), -1, dtype=np.int64)
-    days[found] = base_days[at[found]]
+    wanted = np.arange(len(pairs))
+    if known is not None and known.shape[1]:
+        at = np.minimum(np.searchsorted(pairs, known[0]), len(pairs) - 1)
+        at = at[pairs[at] == known[0]]
+        days[at] = known[1][np.searchsorted(known[0], pairs[at])]
+        seen = np.zeros(len(pairs), dtype=bool)
+        seen[at] = True
+        wanted = np.flatnonzero(~seen)
+    wanted_pairs = pairs[wanted]
+    at = np.searchsorted(base_keys, wanted_pairs)
+    found = at < len(base_keys)
+    found[found] = base_keys[at[found]] == wanted_pairs[found]
+    days[wanted[found]] = base_days[at[found]]
     return days
 
 
@@ -185,8 +202,12 @@ def _senders(
     senders -= np.bincount(base_keys[base_days < start] >> 32, minlength=groups)
     lacking = [run[0][run[1] < start] for run in day_runs]
     if lacking:
-        added = np.unique(np.concatenate(lacking))
-        senders += np.bincount(added >> 32, minlength=groups)
+        # sorted runs: a stable sort merges them (np.unique hashes, 50 times slower here)
+        added = np.sort(np.concatenate(lacking), kind="stable")
+        distinct = np.empty(len(added), dtype=bool)
+        distinct[:1] = True
+        np.not_equal(added[1:], added[:-1], out=distinct[1:])
+        senders += np.bincount(added[distinct] >> 32, minlength=groups)
     return senders
 
 
