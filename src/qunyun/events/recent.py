@@ -42,6 +42,10 @@ RECENT_DAYS = 28
 RUN_SHARE = 0.25
 """The day runs are folded into a new base once they hold this share of the base's pairs."""
 
+MERGED_RUNS = 8
+"""Up to this many runs are united by merging them one by one, more by one stable sort (the
+28 days of a rebuild): folding four day runs of 270k pairs took 0.1 s by the sort."""
+
 RECENT_CUSTOMERS_SCHEMA = pa.schema(
     [("group_key", pa.int32()), ("member_key", pa.int32()), ("last_day", pa.date32())]
 )
@@ -231,6 +235,13 @@ def _union(runs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.nd
     """Return the distinct pairs of sorted ``runs`` of (pairs, days), each at its largest day."""
     if len(runs) == 1:
         return runs[0]
+    if len(runs) <= MERGED_RUNS:
+        # a few runs (the folding of day runs): merged one by one, each into the smaller union
+        keys, days = runs[0]
+        for pairs, seen in runs[1:]:
+            merged = _merge_run(keys, days, pairs, seen)
+            keys, days = merged[0], merged[1]
+        return keys, days
     keys = np.concatenate([np.zeros(0, np.int64), *(keys for keys, _ in runs)])
     days = np.concatenate([np.zeros(0, np.int64), *(days for _, days in runs)])
     if not len(keys):
