@@ -44,7 +44,8 @@ RUN_SHARE = 0.25
 
 MERGED_RUNS = 8
 """Up to this many runs are united by merging them one by one, more by one stable sort (the
-28 days of a rebuild): folding four day runs of 270k pairs took 0.1 s by the sort."""
+28 days of a rebuild): folding three day runs of 270k pairs into the base took 0.30–0.36 s
+of CPU with the sort, 0.10–0.16 s merged one by one (10^8 events)."""
 
 RECENT_CUSTOMERS_SCHEMA = pa.schema(
     [("group_key", pa.int32()), ("member_key", pa.int32()), ("last_day", pa.date32())]
