@@ -78,7 +78,7 @@ class LakeTables:
         schema = ibis.schema({"group_key": dt.int32, "member_key": dt.int32, "last_day": dt.date})
         if not stored:
             return empty_table(self.backend, "recent_customers", schema)
-        table = recent_customers_table(self.source.folder / stored["file"])
+        table = recent_customers_table(self.source.folder, self.manifest)
         return ibis.memtable(table, schema=schema)
 
 

@@ -24,7 +24,7 @@ from qunyun.core.errors import QunyunError
 from qunyun.core.settings import get_settings
 from qunyun.core.tabular import write_csv
 from qunyun.events.health import group_health_figures, store_group_health
-from qunyun.events.id_index import IdIndex, day_name, day_number, day_numbers
+from qunyun.events.id_index import IdIndex, day_name, day_number, day_numbers, distinct_days
 from qunyun.events.keys import KeyDictionary
 from qunyun.events.lake import (
     COMPACT_FILES,
@@ -49,6 +49,11 @@ ROLLUP_THREADS = 2
 ROLLUP_COMPRESSION = "snappy"
 """Rollups are rewritten whole by every import of their day: Snappy (or LZ4, measured the
 same) writes them with 40% less CPU than zstd, and every Parquet reader (Spark too) has it."""
+
+ROLLUP_STATISTICS = ["day"]
+"""Columns of the rollups written with min/max statistics: the day, by which readers skip
+files. Statistics of every column took a third of the member-daily write (46 ms of CPU for a
+day of 10^8 events' 380k rows, 30 ms without), and no reader filters by a count."""
 
 SCREEN_ERRORS = 50
 """How many rejected rows a command shows; the rejects file holds them all."""
@@ -236,6 +241,7 @@ def _refresh_rollups(
             str(target / f"day={day}" / "part.parquet"),
             compression=ROLLUP_COMPRESSION,
             use_dictionary=False,
+            write_statistics=ROLLUP_STATISTICS,
         )
 
     def refresh(day: str) -> pa.Table:
@@ -268,12 +274,12 @@ def _refresh_rollups(
         for day, name in writer.publish(group_folder, "group_daily"):
             manifest.group_daily.setdefault(day, []).append(name)
         previous_health = dict(manifest.group_health)
-        # the recent customers (a rewrite of millions of pairs) on a worker, health here
+        # the recent customers (a search of the day's pairs among millions) on a worker, health here
         recent = pool.submit(update_recent_customers, writer, pairs)
         figures = group_health_figures(writer, old_daily, previous_health)
-        merged = recent.result()
-        if figures is not None and merged is not None:
-            store_group_health(writer, figures, merged[0], previous_health)
+        senders = recent.result()
+        if figures is not None and senders is not None:
+            store_group_health(writer, figures, senders, previous_health)
         for future in writing:
             future.result()
     for day in days:
@@ -346,7 +352,9 @@ def _rollups(day: str, read: list[pa.Table]) -> tuple[pa.Table, pa.Table]:
     kind = _codes(column["kind"], _KIND_CODES)
     staff = _codes(column["member_kind"], {"staff": 1}).astype(bool)
     kinds = len(KIND_COUNTS)
-    counts = np.bincount(position * kinds + kind, minlength=count * kinds).reshape(count, kinds)
+    # one row per kind: each count column is contiguous (a column of a row per pair was a
+    # strided copy per kind)
+    counts = np.bincount(kind * count + position, minlength=kinds * count).reshape(kinds, count)
     is_staff = np.zeros(count, dtype=bool)
     is_staff[position] = staff
     pair_group = (keys >> 32).astype(np.int32)
@@ -356,13 +364,13 @@ def _rollups(day: str, read: list[pa.Table]) -> tuple[pa.Table, pa.Table]:
         pa.array(pair_group, mask=pair_group < 0),
         pa.array((keys & 0xFFFFFFFF).astype(np.int32)),
         pa.array(is_staff),
-        *(pa.array(counts[:, code].astype(np.int32)) for code in range(kinds)),
+        *(pa.array(counts[code].astype(np.int32)) for code in range(kinds)),
     ]
     member_daily = pa.Table.from_arrays(columns, schema=MEMBER_DAILY_SCHEMA)
     inside = pair_group >= 0
     grouped = pair_group[inside]
     size = int(grouped.max()) + 1 if len(grouped) else 0
-    messages = counts[inside, _KIND_CODES["message"]]
+    messages = counts[_KIND_CODES["message"]][inside]
 
     def per_group(values: np.ndarray) -> np.ndarray:
         return np.bincount(grouped, weights=values, minlength=size).astype(np.int64)
@@ -373,8 +381,8 @@ def _rollups(day: str, read: list[pa.Table]) -> tuple[pa.Table, pa.Table]:
         per_group(messages > 0),
         per_group(np.where(is_staff[inside], messages, 0)),
         per_group(np.where(is_staff[inside], 0, messages)),
-        per_group(counts[inside, _KIND_CODES["join"]]),
-        per_group(counts[inside, _KIND_CODES["leave"]]),
+        per_group(counts[_KIND_CODES["join"]][inside]),
+        per_group(counts[_KIND_CODES["leave"]][inside]),
     ]
     group_daily = pa.Table.from_arrays(
         [
@@ -626,7 +634,7 @@ def _keyed(survivors: pa.Table, members: KeyDictionary, groups: KeyDictionary) -
 
 def _split_by_day(events: pa.Table, days: np.ndarray) -> list[tuple[int, pa.Table]]:
     """Return ``events`` split by local day (day numbers ``days``), in order of day."""
-    distinct = np.unique(days)
+    distinct = distinct_days(days)
     if len(distinct) == 1:
         return [(int(distinct[0]), events)]
     order = np.argsort(days, kind="stable")

@@ -10,7 +10,7 @@ Every refresh of day rollups updates them from what changed: a window sum moves 
 refreshed days' new group daily minus their old, and, when the last day moves on, by the
 days that enter or leave a window (three old days per day added), so the cost follows the
 days, not the window. The senders come from the recent-customers rollup the same refresh
-wrote. Without stored figures, after many days at once (a rebuild) or when a refreshed
+updated. Without stored figures, after many days at once (a rebuild) or when a refreshed
 day's customer messages went down (only a change of the rollup's definition can do that),
 they are computed from the window's group daily.
 """
@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from qunyun.events.id_index import day_name, day_number, day_numbers
+from qunyun.events.id_index import day_name, day_number, day_numbers, distinct_days
 from qunyun.events.lake import LakeWriter, Manifest
 from qunyun.events.recent import RECENT_DAYS
 
@@ -74,13 +74,11 @@ def group_health_figures(
 
 
 def store_group_health(
-    writer: LakeWriter, figures: np.ndarray, recent_pairs: np.ndarray, previous: dict[str, str]
+    writer: LakeWriter, figures: np.ndarray, senders: np.ndarray, previous: dict[str, str]
 ) -> None:
-    """Stage ``figures`` with the senders counted from the recent-customers pairs, publish."""
+    """Stage ``figures`` with each group's customer senders (from the recent customers), publish."""
     manifest = writer.manifest
-    # the pairs are sorted: a group's senders lie between the first pairs of it and of the next
-    starts = np.arange(figures.shape[1] + 1, dtype=np.int64) << 32
-    figures[FIGURES.index("customer_senders")] = np.diff(np.searchsorted(recent_pairs, starts))
+    figures[FIGURES.index("customer_senders")] = senders
     folder = writer.scratch("group_health")
     np.save(folder / "part.npy", figures)
     if previous:
@@ -139,7 +137,7 @@ def _spoke_by_day(rows: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
     """Return the group keys with customer messages of each day in ``rows``."""
     spoke = rows["customer_messages"] > 0
     result: dict[int, np.ndarray] = {}
-    for day in np.unique(rows["day"]).tolist():
+    for day in distinct_days(rows["day"]).tolist():
         result[day] = np.sort(rows["group_key"][spoke & (rows["day"] == day)])
     return result
 

@@ -44,6 +44,19 @@ def day_numbers(days: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(days.cast(pa.int32()).to_numpy(), dtype=np.int64)
 
 
+def distinct_days(days: np.ndarray) -> np.ndarray:
+    """Return the distinct day numbers of ``days``, in order.
+
+    A count over the days' span rather than ``np.unique``, which hashes (NumPy 2.4 took
+    0.06 s for the one day of 1.1 M events, 0.66 s for 1.1 M values of 50,000).
+    """
+    if not len(days):
+        return np.zeros(0, dtype=np.int64)
+    numbers = np.asarray(days, dtype=np.int64)
+    low = int(numbers.min())
+    return np.flatnonzero(np.bincount(numbers - low)) + low
+
+
 MAX_RUN_IDS = 1 << 26
 """Runs are not merged beyond this many ids (1 GiB), so that a merge needs bounded memory:
 a lake of 10^9 events keeps about 15 full runs, and a probe searches each."""
@@ -128,7 +141,7 @@ class IdIndex:
             return known
         rows = np.concatenate(candidate_rows)
         days = np.concatenate(candidate_days)
-        for day in np.unique(days):
+        for day in distinct_days(days):
             picked = np.unique(rows[days == day])
             stored = self._ids_of_day(day_name(int(day)))
             same = pc.is_in(event_ids.take(pa.array(order[picked])), value_set=stored)

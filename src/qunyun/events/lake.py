@@ -13,6 +13,9 @@ Layout under ``$QUNYUN_HOME/lake/``::
     tenant=<slug>/group_daily/day=YYYY-MM-DD/part-<uuid>.parquet   rollup: group daily
     tenant=<slug>/recent_customers/part-<uuid>.npy            rollup: customers' last message
                                                                day per group, last 28 days
+                                                               (the base)
+    tenant=<slug>/recent_customers/day=YYYY-MM-DD/part-<uuid>.npy  its day runs: a day's
+                                                               customer pairs not yet in the base
     tenant=<slug>/group_health/part-<uuid>.npy                rollup: health figures per
                                                                group as of the last day
     tenant=<slug>/members/part-<uuid>.parquet                 member dictionary (dense keys)
@@ -130,7 +133,9 @@ class Manifest:
     member_daily: dict[str, list[str]] = field(default_factory=dict)
     group_daily: dict[str, list[str]] = field(default_factory=dict)
     recent_customers: dict[str, str] = field(default_factory=dict)
-    """The recent-customers rollup: ``{"file", "day"}`` (the lake's last day), or empty."""
+    """The recent-customers rollup's base: ``{"file", "day"}`` (the lake's last day), or empty."""
+    recent_customer_runs: dict[str, str] = field(default_factory=dict)
+    """The recent customers' day runs not yet folded into the base: day → file."""
     group_health: dict[str, str] = field(default_factory=dict)
     """The group-health figures as of the lake's last day: ``{"file", "day"}``, or empty."""
     members: list[str] = field(default_factory=list)
@@ -153,6 +158,7 @@ class Manifest:
             "member_daily": self.member_daily,
             "group_daily": self.group_daily,
             "recent_customers": self.recent_customers,
+            "recent_customer_runs": self.recent_customer_runs,
             "group_health": self.group_health,
             "members": self.members,
             "groups": self.groups,
@@ -170,6 +176,7 @@ class Manifest:
             member_daily={day: list(files) for day, files in data.get("member_daily", {}).items()},
             group_daily={day: list(files) for day, files in data.get("group_daily", {}).items()},
             recent_customers=dict(data.get("recent_customers", {})),
+            recent_customer_runs=dict(data.get("recent_customer_runs", {})),
             group_health=dict(data.get("group_health", {})),
             members=list(data["members"]),
             groups=list(data["groups"]),
@@ -181,6 +188,7 @@ class Manifest:
     def files(self) -> set[str]:
         """Return every file the manifest names."""
         named = set(self.members) | set(self.groups) | {run["file"] for run in self.id_runs}
+        named.update(self.recent_customer_runs.values())
         for stored in (self.recent_customers, self.group_health):
             if stored:
                 named.add(stored["file"])
