@@ -188,6 +188,7 @@ def test_a_refresh_writes_its_days_run_and_folds_the_runs_once_they_hold_a_quart
     first = lake.manifest()
     do_ingest_events(tenant, [_event((11, 1, 601, "message", "G1", "store", 8))], root=tmp_path)
     second = lake.manifest()
+    _, second_senders = _stored(tmp_path, tenant)
     do_ingest_events(
         tenant,
         [_event((12 + member, 0, 600, "message", "G2", "store", member)) for member in range(2)],
@@ -200,6 +201,8 @@ def test_a_refresh_writes_its_days_run_and_folds_the_runs_once_they_hold_a_quart
     assert (first.recent_customers["file"], list(first.recent_customer_runs)) == (base, [day[1]])
     assert (second.recent_customers["file"], list(second.recent_customer_runs)) == (base, [day[1]])
     assert second.recent_customer_runs[day[1]] != first.recent_customer_runs[day[1]]
+    # (the day's second run knows M0 from its first: counted once, from the base)
+    assert second_senders == {"G1": 9}
     assert third.recent_customers["file"] != base
     assert third.recent_customer_runs == {}
     assert third.recent_customers["day"] == day[2]

@@ -37,6 +37,7 @@ from qunyun.events.lake import (
 from qunyun.events.readers import open_event_file, records_table
 from qunyun.events.recent import customer_pairs, recent_window, update_recent_customers
 from qunyun.events.schema import FIELDS, KIND_COUNTS, LAKE_COLUMNS
+from qunyun.events.sorted_arrays import first_of_runs, is_sorted
 from qunyun.events.validation import check_event_batch
 from qunyun.org.models import Tenant
 
@@ -409,10 +410,8 @@ def _runs(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     from one file are runs, numbered in one pass; other input (several files of a day) is
     hashed.
     """
-    if len(pairs) < 2 or not bool(np.any(pairs[1:] < pairs[:-1])):
-        first = np.empty(len(pairs), dtype=bool)
-        first[:1] = True
-        np.not_equal(pairs[1:], pairs[:-1], out=first[1:])
+    if is_sorted(pairs):
+        first = first_of_runs(pairs)
         return np.cumsum(first) - 1, pairs[first]
     encoded = pc.dictionary_encode(pa.array(pairs))
     return encoded.indices.to_numpy(), encoded.dictionary.to_numpy()

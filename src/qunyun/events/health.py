@@ -26,6 +26,7 @@ import pyarrow.dataset as ds
 from qunyun.events.id_index import day_name, day_number, day_numbers, distinct_days
 from qunyun.events.lake import LakeWriter, Manifest
 from qunyun.events.recent import RECENT_DAYS
+from qunyun.events.sorted_arrays import search_sorted
 
 LIFE_DAYS = 90
 """The window in which a customer message keeps a group from being dead (local days)."""
@@ -121,7 +122,8 @@ def _moved(
     old_spoke, new_spoke = _spoke_by_day(old), _spoke_by_day(new)
     for day in refreshed:
         # customer messages only go down when the rollup's definition changed
-        if not np.all(_in(new_spoke.get(day, _NONE), old_spoke.get(day, _NONE))):
+        _, kept = search_sorted(new_spoke.get(day, _NONE), old_spoke.get(day, _NONE))
+        if not kept.all():
             return None
     figures[: len(SUMS)] += _sums(new, last, groups) - _sums(old, before, groups)
     ends = figures[len(FIGURES) - 1]
@@ -140,14 +142,6 @@ def _spoke_by_day(rows: dict[str, np.ndarray]) -> dict[int, np.ndarray]:
     for day in distinct_days(rows["day"]).tolist():
         result[day] = np.sort(rows["group_key"][spoke & (rows["day"] == day)])
     return result
-
-
-def _in(values: np.ndarray, among: np.ndarray) -> np.ndarray:
-    """Return whether each of ``among`` is in the sorted ``values`` (a mask over ``among``)."""
-    at = np.searchsorted(values, among)
-    found = at < len(values)
-    found[found] = values[at[found]] == among[found]
-    return found
 
 
 def _windows(day: int, last: int) -> tuple[bool, bool, bool]:

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 
 from qunyun.events.id_index import day_name, day_number, day_numbers
 from qunyun.events.lake import LakeWriter, Manifest
+from qunyun.events.sorted_arrays import first_of_runs, is_sorted, search_sorted
 
 RECENT_DAYS = 28
 """The window of group health's recent figures (local days, the as-of day included)."""
@@ -63,11 +64,7 @@ def customer_pairs(member_daily: pa.Table) -> np.ndarray:
     member = np.asarray(rows.column("member_key").to_numpy(), dtype=np.int64)
     pairs = (group << 32) | member
     # a day's rollup from a file in pair order is sorted already
-    return pairs if _is_sorted(pairs) else np.sort(pairs)
-
-
-def _is_sorted(values: np.ndarray) -> bool:
-    return len(values) < 2 or not bool(np.any(values[1:] < values[:-1]))
+    return pairs if is_sorted(pairs) else np.sort(pairs)
 
 
 def _read_pairs(writer: LakeWriter, names: list[str]) -> list[np.ndarray]:
@@ -180,16 +177,12 @@ def _base_days(
     days = np.full(len(pairs), -1, dtype=np.int64)
     wanted = np.arange(len(pairs))
     if known is not None and known.shape[1]:
-        at = np.minimum(np.searchsorted(pairs, known[0]), len(pairs) - 1)
-        at = at[pairs[at] == known[0]]
-        days[at] = known[1][np.searchsorted(known[0], pairs[at])]
+        at, found = search_sorted(pairs, known[0])
+        days[at[found]] = known[1][found]
         seen = np.zeros(len(pairs), dtype=bool)
-        seen[at] = True
+        seen[at[found]] = True
         wanted = np.flatnonzero(~seen)
-    wanted_pairs = pairs[wanted]
-    at = np.searchsorted(base_keys, wanted_pairs)
-    found = at < len(base_keys)
-    found[found] = base_keys[at[found]] == wanted_pairs[found]
+    at, found = search_sorted(base_keys, pairs[wanted])
     days[wanted[found]] = base_days[at[found]]
     return days
 
@@ -209,10 +202,7 @@ def _senders(
     if lacking:
         # sorted runs: a stable sort merges them (np.unique hashes, 50 times slower here)
         added = np.sort(np.concatenate(lacking), kind="stable")
-        distinct = np.empty(len(added), dtype=bool)
-        distinct[:1] = True
-        np.not_equal(added[1:], added[:-1], out=distinct[1:])
-        senders += np.bincount(added[distinct] >> 32, minlength=groups)
+        senders += np.bincount(added[first_of_runs(added)] >> 32, minlength=groups)
     return senders
 
 
@@ -228,8 +218,8 @@ def _merged(
         (run[0], np.full(run.shape[1], day_number(day))) for day, run in sorted(day_runs.items())
     ]
     pairs, seen = _union(runs)
-    merged = _merge_run(keys, days, pairs, seen)
-    return merged[0], merged[1]
+    merged_keys, merged_days = _merge_run(keys, days, pairs, seen)
+    return merged_keys, merged_days
 
 
 def _union(runs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
@@ -240,8 +230,7 @@ def _union(runs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.nd
         # a few runs (the folding of day runs): merged one by one, each into the smaller union
         keys, days = runs[0]
         for pairs, seen in runs[1:]:
-            merged = _merge_run(keys, days, pairs, seen)
-            keys, days = merged[0], merged[1]
+            keys, days = _merge_run(keys, days, pairs, seen)
         return keys, days
     keys = np.concatenate([np.zeros(0, np.int64), *(keys for keys, _ in runs)])
     days = np.concatenate([np.zeros(0, np.int64), *(days for _, days in runs)])
@@ -250,7 +239,7 @@ def _union(runs: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.nd
     # every run is sorted: a stable sort merges them; a pair of several days keeps the last
     order = np.argsort(keys, kind="stable")
     keys, days = keys[order], days[order]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    starts = np.flatnonzero(first_of_runs(keys))
     return keys[starts], np.maximum.reduceat(days, starts)
 
 
@@ -312,9 +301,7 @@ def _merge_run(
     A pair already there keeps the later of its two days; the others are placed in order.
     Return the merged keys and days as the two rows of one array.
     """
-    at = np.searchsorted(keys, pairs)
-    found = at < len(keys)
-    found[found] = keys[at[found]] == pairs[found]
+    at, found = search_sorted(keys, pairs)
     new = np.flatnonzero(~found)
     place = at[new] + np.arange(len(new))
     merged = np.empty((2, len(keys) + len(new)), dtype=np.int64)
