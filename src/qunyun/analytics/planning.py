@@ -10,13 +10,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from qunyun.analytics.group_health import group_health
-from qunyun.analytics.lake import open_lake
-from qunyun.analytics.member_levels import latest_day
-from qunyun.analytics.vip import StoreValue, vip_candidates
 from qunyun.events.actions import tenant_lake
 from qunyun.org.models import Tenant
+
+if TYPE_CHECKING:
+    from qunyun.analytics.vip import StoreValue
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,16 @@ def plan_signals(
     """Return the VIP candidates and the dead open groups, or None when the lake is empty.
 
     ``stores`` is called only when the lake holds events (a national brand has millions).
+    The analyses' stack (Ibis, DuckDB) is imported only then: a second and more.
     """
     where = tenant_lake(tenant, root)
     if not where.manifest().events:
         return None
+    from qunyun.analytics.group_health import group_health
+    from qunyun.analytics.lake import open_lake
+    from qunyun.analytics.member_levels import latest_day
+    from qunyun.analytics.vip import vip_candidates
+
     lake = open_lake(where)
     as_of = latest_day(lake)
     if as_of is None:

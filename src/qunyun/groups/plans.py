@@ -19,9 +19,8 @@ from collections import Counter, defaultdict
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, cached_property, partial
-from itertools import compress
 from operator import attrgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session
@@ -74,6 +73,9 @@ from qunyun.groups.planner import (
 )
 from qunyun.org.models import Staff, StaffRole, Tenant
 from qunyun.org.regions import catalogue
+
+if TYPE_CHECKING:
+    from qunyun.analytics.vip import StoreValue
 
 SEAT_ROLES = {
     StaffRole.DIRECTOR: MemberRole.DIRECTOR,
@@ -400,15 +402,14 @@ _TYPE_AND_TIER = attrgetter("store_type", "scale_tier")
 
 def _name(
     channel: _Channel,
-    facts: Mapping[str, StoreFacts],
     rep_id: str,
-    store_ids: list[str],
+    members: list[StoreFacts],
     places: Counter[str],
     number: int,
     template: str,
 ) -> str:
     """Return a new store group's name; ``places`` counts its stores per region."""
-    profiles = Counter(map(_TYPE_AND_TIER, map(facts.__getitem__, store_ids)))
+    profiles = Counter(map(_TYPE_AND_TIER, members))
     kinds: Counter[str] = Counter()
     tiers: Counter[str] = Counter()
     for (kind, tier), count in profiles.items():  # first seen first, as counting one by one
@@ -515,31 +516,19 @@ def _store_desired(
     only_province = {
         rep: next(iter(places)) for rep, places in territory_provinces.items() if len(places) == 1
     }
-    # the facts of the stores whose groups are named or counted below: new groups, and
-    # territories over more than one province (few)
-    looked_up = {
-        sid
-        for gid, (rep, store_ids) in plan.groups.items()
-        if gid not in channel.groups or rep not in only_province
-        for sid in store_ids
-    }
-    facts = {
-        s.store_id: s for s in compress(stores, map(looked_up.__contains__, map(_STORE_ID, stores)))
-    }
     for gid, (rep, store_ids) in plan.groups.items():
         name = channel.groups[gid].name if gid in channel.groups else ""
         province = only_province.get(rep)
         if province is None or not name:
-            places = Counter(map(_REGION, map(facts.__getitem__, store_ids)))
+            members = plan.facts(gid)
+            places = Counter(map(_REGION, members))
             provinces: Counter[str | None] = Counter()
             for place, count in places.items():
                 provinces[_province(place)] += count
             province = provinces.most_common(1)[0][0]
         if not name:
             numbers[rep] += 1
-            name = _name(
-                channel, facts, rep, store_ids, places, numbers[rep], rules.store_group_name
-            )
+            name = _name(channel, rep, members, places, numbers[rep], rules.store_group_name)
         desired.append(
             _Desired(
                 gid,
@@ -682,22 +671,22 @@ def do_compute_plan(
     A pending revision computed earlier is superseded. ``rules`` default to the settings.
     """
     started = time.perf_counter()
-    from qunyun.analytics.planning import plan_signals  # the lake's stack: imported on first use
-    from qunyun.analytics.vip import StoreValue
+    from qunyun.analytics.planning import plan_signals  # imported on first use
 
     rules = rules or PlanRules.from_settings()
     channel = _read_channel(session, tenant)
-    signals = plan_signals(
-        tenant,
-        lambda: [
+
+    def store_values() -> list[StoreValue]:
+        from qunyun.analytics.vip import StoreValue  # the lake's stack, once the lake has events
+
+        return [
             StoreValue(
                 store.store_id, channel.provinces[store.region_code], store.annual_purchase_fen
             )
             for store in channel.stores
-        ],
-        list(channel.groups),
-        rules.matrices.vip_share,
-    )
+        ]
+
+    signals = plan_signals(tenant, store_values, list(channel.groups), rules.matrices.vip_share)
     computing = time.perf_counter()
     keyed = _keyed_desired(
         session, tenant, channel, rules.matrices, signals.vip_stores if signals else None
