@@ -20,12 +20,12 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import filterfalse, pairwise
+from itertools import chain, pairwise
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -652,44 +652,22 @@ def replan_store_groups(
     new group of that territory.
     """
     settings = settings or PlannerSettings()
-    stores = list(stores)
+    by_rep = territories(stores)
     groups_by_rep: dict[str, list[CurrentGroup]] = {}
     for group in sorted(current, key=lambda group: group.group_id):
         groups_by_rep.setdefault(group.territory_rep_id, []).append(group)
     plan = StorePlan({}, [], [])
-    sizes = Counter(map(_REP_ID, stores))
-    # the kept territories start from their groups' stores, found by id (a store counts in a
-    # group of its own rep only); the stores placed nowhere are the newcomers. No pass puts
-    # two million stores in per-territory lists.
-    kept_groups: dict[str, list[_Group]] = {}
-    newcomers: dict[str, list[StoreFacts]] = defaultdict(list)
-    unplanned: list[StoreFacts] = []
-    if rebalance or not groups_by_rep:
-        unplanned = stores
-    else:
-        facts = dict(zip(map(_STORE_ID, stores), stores, strict=True))
-        placed: set[str] = set()
-        for rep, existing in groups_by_rep.items():
-            kept_groups[rep] = built_groups = []
-            for group in existing:
-                members = {
-                    sid: store
-                    for sid in group.store_ids
-                    if (store := facts.get(sid)) is not None and store.rep_id == rep
-                }
-                if members:
-                    built_groups.append(_Group(group.group_id, members))
-                    placed.update(members)
-        for sid in filterfalse(placed.__contains__, facts):
-            store = facts[sid]
-            if store.rep_id in groups_by_rep:
-                newcomers[store.rep_id].append(store)
-            else:
-                unplanned.append(store)
     # a fresh plan is made once for all territories (its cuts depend on the ratio reached over
     # all of them): when rebalancing, and for territories without any group yet
+    unplanned = [
+        s
+        for rep, members in by_rep.items()
+        if rebalance or rep not in groups_by_rep
+        for s in members
+    ]
     fresh = plan_store_groups(unplanned, settings) if unplanned else {}
-    for rep in sorted(set(sizes) | set(groups_by_rep)):
+    for rep in sorted(set(by_rep) | set(groups_by_rep)):
+        members = by_rep.get(rep, [])
         existing = groups_by_rep.get(rep, [])
         if rebalance or not existing:
             built = []
@@ -699,14 +677,7 @@ def replan_store_groups(
         else:
             current_ids = {group.group_id: group.store_ids for group in existing}
             built = []
-            for kept in _kept(
-                rep,
-                sizes[rep],
-                kept_groups[rep],
-                newcomers.get(rep, []),
-                new_group_id,
-                settings,
-            ):
+            for kept in _kept(rep, members, existing, new_group_id, settings):
                 if kept.group_id in current_ids:
                     ids = sorted(kept.members)  # the members are keyed by store id
                     if current_ids[kept.group_id] == tuple(ids):
@@ -755,17 +726,19 @@ def _rebalanced(
 
 def _kept(
     rep: str,
-    size: int,
-    groups: list[_Group],
-    newcomers: list[StoreFacts],
+    members: list[StoreFacts],
+    existing: list[CurrentGroup],
     new_group_id: Callable[[str], str],
     settings: PlannerSettings,
 ) -> list[_Group]:
-    """Return a territory's groups after the rules: ``groups`` hold their stores still there.
-
-    ``size`` is the territory's number of stores, ``newcomers`` its stores in no group yet.
-    """
-    newcomers = sorted(newcomers, key=_planner_order)
+    facts = _by_id(members)
+    groups = [
+        _Group(group.group_id, {sid: facts[sid] for sid in group.store_ids if sid in facts})
+        for group in existing
+    ]
+    groups = [group for group in groups if len(group)]
+    placed = set(chain.from_iterable(group.members for group in groups))
+    newcomers = sorted(map(facts.__getitem__, facts.keys() - placed), key=_planner_order)
     high, low = settings.max_members, settings.min_members
     overflow = []
     for store in newcomers:
@@ -777,7 +750,7 @@ def _kept(
     if overflow:
         for stores in plan_store_groups(overflow, settings).get(rep, []):
             groups.append(_Group(new_group_id(rep), _by_id(stores)))
-    target = group_count(size, settings)
+    target = group_count(len(members), settings)
     while len(groups) > target:
         smallest = min(groups, key=lambda group: (len(group), group.group_id))
         groups.remove(smallest)
@@ -792,7 +765,7 @@ def _kept(
                 key=lambda group: (group.distance(store), group.group_id),
             )
             receiver.add(store)
-    if size >= low:
+    if len(members) >= low:
         for small in [group for group in groups if len(group) < low]:
             while len(small) < low:
                 donor_store, donor = min(
