@@ -10,11 +10,13 @@ stay in their chunk while they belong to the key.
 from __future__ import annotations
 
 import heapq
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import attrgetter
+
+import numpy as np
 
 from qunyun.channel.models import ContactKind
 from qunyun.groups.models import Matrix, MemberRole
@@ -169,26 +171,53 @@ def vip_groups(
     purchase, then store id.
     """
     stores = list(stores)
-    provinces = list(map(province_of.__getitem__, map(_REGION, stores)))
-    sizes = Counter(provinces)
+    sizes: Counter[str] = Counter()
+    for region, count in Counter(map(_REGION, stores)).items():
+        sizes[province_of[region]] += count
     # only close stores and candidates can be chosen: one pass without a Python call per
-    # store picks the close ones (a small share)
-    close: Iterable[bool] = map(settings.vip_min_closeness.__le__, map(_CLOSENESS, stores))
+    # store picks them (a small share), in store id order
+    pool: Iterable[bool] = map(settings.vip_min_closeness.__le__, map(_CLOSENESS, stores))
     if candidates:
-        close = (
-            near or store.store_id in candidates for near, store in zip(close, stores, strict=True)
+        pool = (
+            near or store.store_id in candidates for near, store in zip(pool, stores, strict=True)
         )
-    by_province: dict[str, list[StoreFacts]] = defaultdict(list)
-    for province, store in compress(zip(provinces, stores, strict=True), close):
-        by_province[province].append(store)
+    chosen_from = sorted(compress(stores, pool))  # by store id: it comes first and is unique
+    number = {province: index for index, province in enumerate(sorted(sizes))}
+    of_province = np.fromiter(
+        map(number.__getitem__, map(province_of.__getitem__, map(_REGION, chosen_from))),
+        np.int64,
+        len(chosen_from),
+    )
+    near = np.fromiter(
+        map(settings.vip_min_closeness.__le__, map(_CLOSENESS, chosen_from)),
+        bool,
+        len(chosen_from),
+    )
+    purchase = np.fromiter(map(_PURCHASE, chosen_from), np.int64, len(chosen_from))
+    provinces = np.arange(len(number) + 1)
+
+    def best(wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the wanted stores per province by purchase, then store id, and the starts."""
+        at = np.flatnonzero(wanted)
+        ranked = at[np.lexsort((at, -purchase[at], of_province[at]))]
+        return ranked, np.searchsorted(of_province[ranked], provinces)
+
+    by_rule = best(near)
+    by_lake = None
+    if candidates:
+        wanted = map(candidates.__contains__, map(_STORE_ID, chosen_from))
+        by_lake = best(np.fromiter(wanted, bool, len(chosen_from)))
     groups = []
-    for province in sorted(sizes):
-        members = sorted(by_province[province])  # by store id: it comes first and is unique
-        quota = max(1, round(sizes[province] * settings.vip_share))
-        chosen = _ranked([s for s in members if s.store_id in candidates]) if candidates else []
-        if not chosen:
-            near = [s for s in members if s.closeness >= settings.vip_min_closeness]
-            chosen = heapq.nlargest(quota, near, key=_PURCHASE)  # stable: ties by store id
+    for province, index in number.items():
+        picked = np.empty(0, dtype=np.int64)
+        if by_lake is not None:
+            ranked, starts = by_lake
+            picked = ranked[starts[index] : starts[index + 1]]
+        if not len(picked):
+            quota = max(1, round(sizes[province] * settings.vip_share))
+            ranked, starts = by_rule
+            picked = ranked[starts[index] : min(starts[index] + quota, starts[index + 1])]
+        chosen = list(map(chosen_from.__getitem__, picked.tolist()))
         if not chosen:
             continue
         group = KeyedGroup(f"vip:{province}", Matrix.VIP, province, "VIP门店群")
