@@ -652,21 +652,23 @@ def replan_store_groups(
     new group of that territory.
     """
     settings = settings or PlannerSettings()
-    by_rep = territories(stores)
     groups_by_rep: dict[str, list[CurrentGroup]] = {}
     for group in sorted(current, key=lambda group: group.group_id):
         groups_by_rep.setdefault(group.territory_rep_id, []).append(group)
     plan = StorePlan({}, [], [])
     # a fresh plan is made once for all territories (its cuts depend on the ratio reached over
-    # all of them): when rebalancing, and for territories without any group yet
-    unplanned = [
-        s
-        for rep, members in by_rep.items()
-        if rebalance or rep not in groups_by_rep
-        for s in members
-    ]
+    # all of them, not on the stores' order): when rebalancing, and for territories without
+    # any group yet; only kept territories need their stores in lists
+    by_rep: dict[str, list[StoreFacts]] = {}
+    if rebalance or not groups_by_rep:
+        unplanned = list(stores)
+    else:
+        by_rep = territories(stores)
+        unplanned = [
+            s for rep, members in by_rep.items() if rep not in groups_by_rep for s in members
+        ]
     fresh = plan_store_groups(unplanned, settings) if unplanned else {}
-    for rep in sorted(set(by_rep) | set(groups_by_rep)):
+    for rep in sorted(set(by_rep) | set(fresh) | set(groups_by_rep)):
         members = by_rep.get(rep, [])
         existing = groups_by_rep.get(rep, [])
         if rebalance or not existing:

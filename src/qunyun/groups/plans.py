@@ -470,7 +470,7 @@ def _seat_changes(base: dict[str, Any], seats: set[Seat], kind: ChangeKind) -> l
 
 
 def _customer_change(
-    base: dict[str, Any], store_ids: set[str], kind: ChangeKind
+    base: dict[str, Any], store_ids: Collection[str], kind: ChangeKind
 ) -> list[dict[str, Any]]:
     """Return the change of store customers leaving or joining a group, if any."""
     if not store_ids:
@@ -720,17 +720,20 @@ def do_compute_plan(
             # staff seats (and strays) as sets; store customers as ids, unless they stay as
             # they are (most groups after a small churn)
             have = channel.seats.get(group.group_id, set())
-            if group.store_ids is None:
-                sitting = wanted = set()
-            else:
-                sitting = set(channel.store_seats.get(group.group_id, ()))
+            leaving: Collection[str] = ()
+            joining: Collection[str] = ()
+            sitting = channel.store_seats.get(group.group_id)
+            if group.store_ids is not None and sitting:
                 wanted = set(group.store_ids)
+                leaving, joining = set(sitting) - wanted, wanted - set(sitting)
+            elif group.store_ids is not None:
+                joining = group.store_ids  # no store customers yet (every group of a first plan)
         else:
-            have, sitting, wanted = channel.seats_of(group.group_id), set(), set()
+            have, leaving, joining = channel.seats_of(group.group_id), (), ()
         changes.extend(_seat_changes(base, have - group.seats, ChangeKind.LEAVE))
-        changes.extend(_customer_change(base, sitting - wanted, ChangeKind.LEAVE))
+        changes.extend(_customer_change(base, leaving, ChangeKind.LEAVE))
         changes.extend(_seat_changes(base, group.seats - have, ChangeKind.JOIN))
-        changes.extend(_customer_change(base, wanted - sitting, ChangeKind.JOIN))
+        changes.extend(_customer_change(base, joining, ChangeKind.JOIN))
     for gid, existing in channel.groups.items():
         if gid in wanted_ids or not _planned(existing):
             continue
