@@ -206,3 +206,65 @@ def test_vip_ranking_is_purchase_then_store_id_whatever_the_input_order(
         if members and chosen:
             expected[f"vip:{province}"] = chosen
     assert {g.key: [seat[1] for seat in g.customers] for g in groups} == expected
+
+
+def _plain_vip(
+    stores: list[StoreFacts],
+    settings: MatrixSettings,
+    candidates: set[str],
+    province_of: dict[str | None, str],
+) -> list[tuple[str, list[str]]]:
+    """The VIP rule written plainly: per province, its candidates, else its top close stores."""
+    groups = []
+    for province in sorted({province_of[s.region_code] for s in stores}):
+        members = sorted(s for s in stores if province_of[s.region_code] == province)
+        quota = max(1, round(len(members) * settings.vip_share))
+        chosen = sorted(
+            (s for s in members if s.store_id in candidates),
+            key=lambda s: -s.annual_purchase_fen,
+        )
+        if not chosen:
+            near = [s for s in members if s.closeness >= settings.vip_min_closeness]
+            chosen = sorted(near, key=lambda s: -s.annual_purchase_fen)[:quota]
+        if chosen:
+            groups.append((f"vip:{province}", [s.store_id for s in chosen]))
+    return groups
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["110101", "440100", "440300", None]),
+            st.integers(min_value=1, max_value=5),
+            st.integers(min_value=0, max_value=4),
+            st.booleans(),
+        ),
+        max_size=80,
+    ),
+    st.sampled_from([0.05, 0.2, 0.5]),
+    st.randoms(use_true_random=False),
+)
+def test_vip_groups_match_the_plain_rule(
+    rows: list[tuple[str | None, int, int, bool]], share: float, rng: random.Random
+) -> None:
+    # given: stores in any order, purchases with ties, candidates in some provinces only
+    stores = [
+        StoreFacts(f"S{i:03d}", f"R{i % 4}", "convenience", "B", close, "stable", region, buy * 100)
+        for i, (region, close, buy, _) in enumerate(rows)
+    ]
+    rng.shuffle(stores)
+    candidates = {f"S{i:03d}" for i, (*_, wanted) in enumerate(rows) if wanted}
+    province_of = {"110101": "110000", "440100": "440000", "440300": "440000", None: ""}
+    settings_ = MatrixSettings(vip_share=share)
+
+    for chosen in (candidates, set()):
+        # when
+        groups = vip_groups(
+            stores, settings_, chosen or None, province_of=province_of, supervisor_of={}
+        )
+
+        # then
+        assert [(g.key, [seat[1] for seat in g.customers]) for g in groups] == _plain_vip(
+            stores, settings_, chosen, province_of
+        )
