@@ -25,6 +25,7 @@ from qunyun.groups.planner import (
     plan_score,
     plan_store_groups,
     replan_store_groups,
+    territories,
 )
 
 SMALL = PlannerSettings(max_members=20, min_members=3)
@@ -304,3 +305,31 @@ def test_the_plan_is_never_worse_than_its_growth_first_start(stores: list[StoreF
     plan = plan_store_groups(stores, SMALL)
 
     assert plan_score(g for groups in plan.values() for g in groups) <= plan_score(start) + 1e-9
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=5), max_size=60),
+    st.booleans(),
+    st.randoms(use_true_random=False),
+)
+def test_territories_hold_each_reps_stores_in_store_id_order(
+    reps: list[int], shuffled: bool, rng: random.Random
+) -> None:
+    # given: stores as a plan reads them (in store id order), or in any order
+    stores = [
+        StoreFacts(f"S{i:03d}", f"R{rep}", "convenience", "B", 3, "stable")
+        for i, rep in enumerate(reps)
+    ]
+    if shuffled:
+        rng.shuffle(stores)
+
+    # when
+    by_rep = territories(stores)
+
+    # then
+    assert list(by_rep) == sorted({f"R{rep}" for rep in reps})
+    assert by_rep == {
+        rep: sorted((s for s in stores if s.rep_id == rep), key=lambda s: s.store_id)
+        for rep in by_rep
+    }

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import chain, pairwise
+from itertools import chain, islice, pairwise
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -33,6 +33,7 @@ import numpy as np
 
 from qunyun.channel.models import Growth, ScaleTier, StoreType
 
+_STORE_ID = attrgetter("store_id")
 TYPE_ORDER = tuple(kind.value for kind in StoreType)
 GROWTH_ORDER = tuple(growth.value for growth in Growth)
 TIER_ORDER = tuple(tier.value for tier in ScaleTier)
@@ -160,9 +161,14 @@ def group_count(stores: int, settings: PlannerSettings) -> int:
 
 def territories(stores: Iterable[StoreFacts]) -> dict[str, list[StoreFacts]]:
     """Return the stores of each serving rep, in store id order (reps in id order)."""
+    stores = list(stores)
+    ids = list(map(_STORE_ID, stores))
+    in_order = all(map(str.__lt__, ids, islice(ids, 1, None)))  # as a plan reads them
     by_rep: dict[str, list[StoreFacts]] = {}
     for store in stores:
         by_rep.setdefault(store.rep_id, []).append(store)
+    if in_order:  # each territory's list is in store id order already (sorting costs a second)
+        return {rep: by_rep[rep] for rep in sorted(by_rep)}
     return {
         rep: sorted(members)
         for rep, members in sorted(by_rep.items())  # store id first, unique
@@ -560,8 +566,8 @@ class StorePlan:
         return list(map(members.__getitem__, self.groups[group_id][1]))
 
 
-_STORE_TYPE, _GROWTH, _SCALE_TIER, _CLOSENESS, _STORE_ID, _REP_ID = map(
-    attrgetter, ("store_type", "growth", "scale_tier", "closeness", "store_id", "rep_id")
+_STORE_TYPE, _GROWTH, _SCALE_TIER, _CLOSENESS = map(
+    attrgetter, ("store_type", "growth", "scale_tier", "closeness")
 )
 
 
