@@ -604,13 +604,11 @@ class _Group:
         del self.members[store.store_id]
 
     def _tally(self) -> None:
-        members = self.members.values()
-        self.types = dict(Counter(map(_STORE_TYPE, members)))
-        self.growths = dict(Counter(map(_GROWTH, members)))
-        for tier, count in Counter(map(_SCALE_TIER, members)).items():
-            self.tiers[_TIER_RANK.get(tier, 3)] += count
-        for closeness, count in Counter(map(_CLOSENESS, members)).items():
-            self.closeness[min(max(closeness, 1), 5) - 1] += count
+        # one pass over the members (a few dozen profiles among them), not one per attribute
+        for (kind, growth, tier, closeness), count in Counter(
+            map(_PROFILE, self.members.values())
+        ).items():
+            self._count(kind, growth, _TIER_RANK.get(tier, 3), closeness, count)
         self.counted = True
 
     def _count(self, kind: str, growth: str, tier: int, closeness: int, step: int) -> None:
