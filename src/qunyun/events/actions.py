@@ -406,7 +406,7 @@ def pair_keys(group_key: pa.ChunkedArray, member_key: pa.ChunkedArray) -> np.nda
 def _runs(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return each event's pair number and the distinct pairs (by number).
 
-    Event files are written in pair order (``_split_by_day``), so the pairs of a day read
+    Event files are written in pair order (``_in_pair_order``), so the pairs of a day read
     from one file are runs, numbered in one pass; other input (several files of a day) is
     hashed.
     """
@@ -541,7 +541,7 @@ class _Ingestion:
         groups = KeyDictionary(writer, "groups")
         incoming = 0
         # days the lake did not have: their rollups are computed from the events in memory
-        new_days: dict[int, list[pa.Table]] = {}
+        new_days: dict[int, list[Future[pa.Table]]] = {}
         known = {day_number(day) for day in manifest.events}
         with ThreadPoolExecutor(1) as files:
             # event files are compressed on the other core while the import goes on
@@ -557,9 +557,12 @@ class _Ingestion:
                 keyed = _keyed(survivors, members, groups)
                 for part_day, part in _split_by_day(keyed, days):
                     name = f"part-{number:06d}.parquet"
-                    writing.append(files.submit(_write_day, part, part_day, events, name))
+                    # sorted on the other core, where it is then written; a new day's
+                    # rollups count the sorted events, whose pairs are runs
+                    ordered = files.submit(_in_pair_order, part)
+                    writing.append(files.submit(_write_day, ordered, part_day, events, name))
                     if part_day not in known:
-                        new_days.setdefault(part_day, []).append(part.select(_ROLLUP_READ))
+                        new_days.setdefault(part_day, []).append(ordered)
             result.duplicates = incoming - result.accepted
             if result.accepted == 0:
                 for future in writing:
@@ -572,7 +575,9 @@ class _Ingestion:
             index.write()
             step(3)
             computed = {
-                day_name(number): _rollups(day_name(number), parts)
+                day_name(number): _rollups(
+                    day_name(number), [part.result().select(_ROLLUP_READ) for part in parts]
+                )
                 for number, parts in new_days.items()
             }
             new_days.clear()
@@ -645,18 +650,23 @@ def _split_by_day(events: pa.Table, days: np.ndarray) -> list[tuple[int, pa.Tabl
     ]
 
 
-def _write_day(events: pa.Table, day: int, folder: Path, name: str) -> None:
-    """Write one day's ``events`` as ``folder/day=YYYY-MM-DD/name``, in pair order.
+def _in_pair_order(events: pa.Table) -> pa.Table:
+    """Return one day's ``events`` by group key (outside groups first), then member key.
 
-    Pair order is by group key (outside groups first), then member key: a refresh of the
-    day's rollups then finds its (group, member) pairs as runs instead of hashing them.
-    Imports write on another core, so the sort costs them little.
+    Event files are written in this pair order: a refresh of the day's rollups then finds its
+    (group, member) pairs as runs instead of hashing them. Imports sort on another core, so it
+    costs them little.
     """
+    order = np.argsort(pair_keys(events.column("group_key"), events.column("member_key")))
+    return events.take(pa.array(order))
+
+
+def _write_day(ordered: Future[pa.Table], day: int, folder: Path, name: str) -> None:
+    """Write one day's events (``ordered``: in pair order) as ``folder/day=YYYY-MM-DD/name``."""
     target = folder / f"day={day_name(day)}"
     target.mkdir(exist_ok=True)
-    order = np.argsort(pair_keys(events.column("group_key"), events.column("member_key")))
     pq.write_table(
-        events.take(pa.array(order)),
+        ordered.result(),
         str(target / name),
         compression="zstd",
         compression_level=EVENT_COMPRESSION_LEVEL,

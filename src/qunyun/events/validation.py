@@ -55,16 +55,16 @@ def check_event_batch(raw: pa.Table, first_seq: int, zone: str) -> CheckedBatch:
     for name in ("event_id", "member_id"):
         problems.append((_is_null(text[name]), _fixed(f"{name}：不能为空")))
     for name in TEXT_FIELDS:
-        too_long = pc.fill_null(pc.greater(pc.utf8_length(text[name]), MAX_ID_LENGTH), False)
-        problems.append((_mask(too_long), _fixed(f"{name}：超过 {MAX_ID_LENGTH} 个字符")))
+        problems.append((_too_long(text[name]), _fixed(f"{name}：超过 {MAX_ID_LENGTH} 个字符")))
 
-    problems.append(_choice(text, "kind", EVENT_KINDS, required=True))
-    problems.append(_choice(text, "member_kind", MEMBER_KINDS, required=True))
-    problems.append(_choice(text, "msg_type", MESSAGE_TYPES, required=False))
-    problems.append(_choice(text, "scene", JOIN_SCENES, required=False))
-    problems.append(_choice(text, "inviter_kind", MEMBER_KINDS, required=False))
+    kind_code, bad_kind = _choice(text, "kind", EVENT_KINDS, required=True)
+    problems.append(bad_kind)
+    problems.append(_choice(text, "member_kind", MEMBER_KINDS, required=True)[1])
+    problems.append(_choice(text, "msg_type", MESSAGE_TYPES, required=False)[1])
+    problems.append(_choice(text, "scene", JOIN_SCENES, required=False)[1])
+    problems.append(_choice(text, "inviter_kind", MEMBER_KINDS, required=False)[1])
     for kind, needed in KIND_FIELDS.items():
-        of_kind = _mask(pc.fill_null(pc.equal(text["kind"], kind), False))
+        of_kind = kind_code == EVENT_KINDS.index(kind)
         for name in needed:
             problems.append((of_kind & _is_null(text[name]), _fixed(f"{name}：{kind} 事件必须有")))
 
@@ -138,14 +138,59 @@ def _column(raw: pa.Table, name: str) -> pa.Array | None:
 
 
 def _text_column(raw: pa.Table, name: str, rows: int) -> pa.Array:
-    """Return ``name`` as trimmed strings, empty cells as null."""
+    """Return ``name`` as trimmed strings, empty cells as null.
+
+    Most columns hold nothing to trim: whether a value might is read from its first and last
+    byte (NumPy over the offsets), and only then is the column trimmed. Nulls are set only
+    where a cell is empty.
+    """
     column = _column(raw, name)
     if column is None:
         return pa.nulls(rows, pa.string())
     if not pa.types.is_string(column.type):
         column = column.cast(pa.string())
-    trimmed = pc.utf8_trim_whitespace(column)
-    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    starts, ends, data = _string_bytes(column)
+    filled = ends > starts
+    if _UNTRIMMED[data[starts[filled]]].any() or _UNTRIMMED[data[ends[filled] - 1]].any():
+        column = pc.utf8_trim_whitespace(column)
+        starts, ends, _ = _string_bytes(column)
+    empty = (ends == starts) & _mask(pc.is_valid(column))
+    if not empty.any():
+        return column
+    return pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), column)
+
+
+_UNTRIMMED = np.zeros(256, dtype=bool)
+"""First or last bytes of a value that trimming might remove: ASCII controls and space, and
+any byte of a multi-byte character (Unicode spaces); a value without them is trimmed already."""
+_UNTRIMMED[:0x21] = True
+_UNTRIMMED[0x7F:] = True
+
+
+def _string_bytes(column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return where each value of a ``string`` array starts and ends in its data, and the data."""
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[
+        column.offset : column.offset + len(column) + 1
+    ]
+    data = column.buffers()[2]
+    return offsets[:-1], offsets[1:], np.frombuffer(data or b"\0", dtype=np.uint8)
+
+
+def _too_long(column: pa.Array) -> np.ndarray:
+    """Return where a value has more than ``MAX_ID_LENGTH`` characters.
+
+    Characters are counted only in values of more bytes than that (a character is one byte
+    or more).
+    """
+    if column.null_count == len(column):
+        return np.zeros(len(column), dtype=bool)
+    starts, ends, _ = _string_bytes(column)
+    long = np.flatnonzero((ends - starts > MAX_ID_LENGTH) & _mask(pc.is_valid(column)))
+    too_long = np.zeros(len(column), dtype=bool)
+    if len(long):
+        characters = pc.utf8_length(column.take(pa.array(long)))
+        too_long[long] = _mask(pc.greater(characters, MAX_ID_LENGTH))
+    return too_long
 
 
 def _cell_text(raw: pa.Table, name: str) -> Callable[[int], str]:
@@ -162,9 +207,14 @@ def _cell_text(raw: pa.Table, name: str) -> Callable[[int], str]:
 
 def _choice(
     text: dict[str, pa.Array], name: str, allowed: tuple[str, ...], *, required: bool
-) -> tuple[np.ndarray, Callable[[int], str]]:
+) -> tuple[np.ndarray, tuple[np.ndarray, Callable[[int], str]]]:
+    """Return the position of each value in ``allowed`` (-1: another or none) and the problem."""
     column = text[name]
-    known = _mask(pc.is_in(column, value_set=pa.array(allowed)))
+    code = np.asarray(
+        pc.fill_null(pc.index_in(column, value_set=pa.array(allowed)), -1).to_numpy(),
+        dtype=np.int64,
+    )
+    known = code >= 0
     bad = ~known if required else ~known & ~_is_null(column)
 
     def describe(row: int) -> str:
@@ -174,7 +224,7 @@ def _choice(
         shown = value if len(value) <= _MAX_SHOWN else value[:_MAX_SHOWN] + "…"
         return f"{name}：未知的值 {shown!r}（可选：{'、'.join(allowed)}）"
 
-    return bad, describe
+    return code, (bad, describe)
 
 
 def _integer_column(raw: pa.Table, name: str, rows: int) -> tuple[pa.Array, np.ndarray]:
