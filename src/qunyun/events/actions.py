@@ -612,14 +612,15 @@ class _Ingestion:
                 True
             )
             order = order[first[order]]
-        order = order[~index.stored(ids, hashes, order)]
+            ordered = hashes[order]
+        new = ~index.stored(ids, ordered, order)
+        if not new.all():
+            order, ordered = order[new], ordered[new]
         days = day_numbers(chunk.column("day"))
-        index.add(hashes[order], days[order])
-        keep = np.zeros(len(ids), dtype=bool)
-        keep[order] = True
-        rows = np.flatnonzero(keep)
-        if len(rows) == len(ids):
+        index.add(ordered, days[order])
+        if len(order) == len(ids):
             return chunk, days
+        rows = np.sort(order)
         return chunk.take(pa.array(rows)), days[rows]
 
 

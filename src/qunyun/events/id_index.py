@@ -116,13 +116,12 @@ class IdIndex:
             entries = np.stack([np.concatenate(hashes), np.concatenate(days).astype(np.uint64)])
             self._publish(entries[:, np.argsort(entries[0])])
 
-    def stored(self, event_ids: pa.Array, hashes: np.ndarray, order: np.ndarray) -> np.ndarray:
-        """Return which of the rows ``order`` (sorted by hash) the tenant already has.
+    def stored(self, event_ids: pa.Array, wanted: np.ndarray, order: np.ndarray) -> np.ndarray:
+        """Return which of the rows ``order`` the tenant already has.
 
-        The rows are positions in ``event_ids`` and ``hashes``; the result is a mask over
-        ``order``.
+        The rows are positions in ``event_ids``, ``wanted`` their hashes (sorted); the result
+        is a mask over ``order``.
         """
-        wanted = hashes[order]
         candidate_rows, candidate_days = [], []
         for run in [*self.stored_runs, *self.added]:
             if not run.shape[1]:

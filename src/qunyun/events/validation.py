@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from qunyun.events.schema import (
+    CODED,
+    CODED_FIELDS,
     EARLIEST_MS,
     EVENT_KINDS,
     INCOMING_SCHEMA,
@@ -49,7 +51,7 @@ def check_event_batch(raw: pa.Table, first_seq: int, zone: str) -> CheckedBatch:
     """
     rows = raw.num_rows
     problems: list[tuple[np.ndarray, Callable[[int], str]]] = []
-    text = {name: _text_column(raw, name, rows) for name in TEXT_FIELDS}
+    text = {name: _text_column(raw, name, rows, coded=name in CODED_FIELDS) for name in TEXT_FIELDS}
     event_id = text["event_id"]
 
     for name in ("event_id", "member_id"):
@@ -127,37 +129,61 @@ def _mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def _is_null(values: pa.Array) -> np.ndarray:
-    return _mask(pc.is_null(values))
+    """Return where ``values`` are null, from the validity bitmap (no Arrow kernel)."""
+    if not values.null_count:
+        return np.zeros(len(values), dtype=bool)
+    validity = values.buffers()[0]
+    if validity is None:  # a null type, or a union
+        return _mask(pc.is_null(values))
+    bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+    return bits[values.offset : values.offset + len(values)] == 0
 
 
 def _column(raw: pa.Table, name: str) -> pa.Array | None:
     if name not in raw.column_names:
         return None
     column = raw.column(name)
-    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
 
 
-def _text_column(raw: pa.Table, name: str, rows: int) -> pa.Array:
-    """Return ``name`` as trimmed strings, empty cells as null.
+def _text_column(raw: pa.Table, name: str, rows: int, *, coded: bool = False) -> pa.Array:
+    """Return ``name`` as trimmed strings, empty cells as null (``coded``: as a dictionary).
 
     Most columns hold nothing to trim: whether a value might is read from its first and last
     byte (NumPy over the offsets), and only then is the column trimmed. Nulls are set only
-    where a cell is empty.
+    where a cell is empty. A dictionary column (a Parquet file's repeating values) whose
+    distinct values are trimmed, filled and unique is kept as it is.
     """
     column = _column(raw, name)
     if column is None:
-        return pa.nulls(rows, pa.string())
-    if not pa.types.is_string(column.type):
+        return pa.nulls(rows, CODED if coded else pa.string())
+    if pa.types.is_dictionary(column.type):
+        if coded and _clean_dictionary(column):
+            return column.cast(CODED)
+        column = column.cast(pa.string())
+    elif not pa.types.is_string(column.type):
         column = column.cast(pa.string())
     starts, ends, data = _string_bytes(column)
-    filled = ends > starts
-    if _UNTRIMMED[data[starts[filled]]].any() or _UNTRIMMED[data[ends[filled] - 1]].any():
+    if _may_trim(starts, ends, data):
         column = pc.utf8_trim_whitespace(column)
         starts, ends, _ = _string_bytes(column)
-    empty = (ends == starts) & _mask(pc.is_valid(column))
-    if not empty.any():
-        return column
-    return pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), column)
+    empty = ends == starts
+    if empty.any() and (empty := empty & ~_is_null(column)).any():
+        column = pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), column)
+    return pc.dictionary_encode(column) if coded else column
+
+
+def _clean_dictionary(column: pa.DictionaryArray) -> bool:
+    """Return whether a dictionary column's values are text, trimmed, filled and unique."""
+    values = column.dictionary
+    if not pa.types.is_string(values.type) or values.null_count:
+        return False
+    starts, ends, data = _string_bytes(values)
+    if not (ends > starts).all() or _may_trim(starts, ends, data):
+        return False
+    return bool(pc.count_distinct(values).as_py() == len(values))
 
 
 _UNTRIMMED = np.zeros(256, dtype=bool)
@@ -165,6 +191,18 @@ _UNTRIMMED = np.zeros(256, dtype=bool)
 any byte of a multi-byte character (Unicode spaces); a value without them is trimmed already."""
 _UNTRIMMED[:0x21] = True
 _UNTRIMMED[0x7F:] = True
+
+
+def _may_trim(starts: np.ndarray, ends: np.ndarray, data: np.ndarray) -> bool:
+    """Return whether a value may start or end with what trimming removes.
+
+    An empty value reads its neighbour's byte instead (clipped at the data's ends), which
+    can only answer yes in vain.
+    """
+    return bool(
+        _UNTRIMMED[np.take(data, starts, mode="clip")].any()
+        or _UNTRIMMED[np.take(data, ends - 1, mode="clip")].any()
+    )
 
 
 def _string_bytes(column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -176,6 +214,24 @@ def _string_bytes(column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return offsets[:-1], offsets[1:], np.frombuffer(data or b"\0", dtype=np.uint8)
 
 
+def _by_value(
+    column: pa.Array, compute: Callable[[pa.Array], np.ndarray], null: object
+) -> np.ndarray:
+    """Return ``compute`` of each value of a text column: of a dictionary's distinct values once.
+
+    ``compute`` takes a ``string`` array; ``null`` is the result where a cell is null.
+    """
+    if not pa.types.is_dictionary(column.type):
+        return compute(column)
+    of_values = compute(column.dictionary)
+    if not len(of_values):
+        return np.full(len(column), null)
+    result = of_values[np.asarray(column.indices.fill_null(0).to_numpy(), dtype=np.int64)]
+    if column.null_count:
+        result[_is_null(column)] = null
+    return result
+
+
 def _too_long(column: pa.Array) -> np.ndarray:
     """Return where a value has more than ``MAX_ID_LENGTH`` characters.
 
@@ -184,8 +240,12 @@ def _too_long(column: pa.Array) -> np.ndarray:
     """
     if column.null_count == len(column):
         return np.zeros(len(column), dtype=bool)
+    return _by_value(column, _too_long_values, False)
+
+
+def _too_long_values(column: pa.Array) -> np.ndarray:
     starts, ends, _ = _string_bytes(column)
-    long = np.flatnonzero((ends - starts > MAX_ID_LENGTH) & _mask(pc.is_valid(column)))
+    long = np.flatnonzero((ends - starts > MAX_ID_LENGTH) & ~_is_null(column))
     too_long = np.zeros(len(column), dtype=bool)
     if len(long):
         characters = pc.utf8_length(column.take(pa.array(long)))
@@ -210,9 +270,13 @@ def _choice(
 ) -> tuple[np.ndarray, tuple[np.ndarray, Callable[[int], str]]]:
     """Return the position of each value in ``allowed`` (-1: another or none) and the problem."""
     column = text[name]
-    code = np.asarray(
-        pc.fill_null(pc.index_in(column, value_set=pa.array(allowed)), -1).to_numpy(),
-        dtype=np.int64,
+    choices = pa.array(allowed)
+    code = _by_value(
+        column,
+        lambda values: np.asarray(
+            pc.fill_null(pc.index_in(values, value_set=choices), -1).to_numpy(), dtype=np.int64
+        ),
+        -1,
     )
     known = code >= 0
     bad = ~known if required else ~known & ~_is_null(column)
