@@ -72,8 +72,12 @@ def _merged(runs: list[np.ndarray]) -> np.ndarray:
         out = np.empty((2, merged.shape[1] + newer.shape[1]), dtype=np.uint64)
         older = np.ones(out.shape[1], dtype=bool)
         older[at] = False
-        out[:, at] = newer
-        out[:, older] = merged
+        for row in range(2):
+            # row views: NumPy's mixed (row, index) indexing of the 2-D array was 5 times
+            # slower (a run of 1.1 M ids into one of 20 M: 1.89 s of CPU, 0.33 s by rows)
+            target = out[row]
+            target[at] = newer[row]
+            target[older] = merged[row]
         merged = out
     return merged
 
