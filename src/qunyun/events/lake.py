@@ -424,6 +424,19 @@ class LakeWriter:
             placed.append((partition, str(target.relative_to(self.lake.folder))))
         return placed
 
+    def place(self, kind: str, partition: str, suffix: str) -> tuple[Path, str]:
+        """Return the path of a new file of ``kind`` beside the published ones, and its name.
+
+        ``partition`` is a folder such as ``day=…``, or "". For a file written there directly instead of staged and published: like a published
+        file it is removed if the writer closes without a commit, and a writer that dies
+        leaves it unnamed by any manifest, so the next writer deletes it.
+        """
+        folder = self.lake.folder / kind / partition
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"part-{uuid.uuid4().hex}{suffix}"
+        self.moved.append(target)
+        return target, str(target.relative_to(self.lake.folder))
+
     def retire(self, names: list[str]) -> None:
         """Mark published files to delete once the new manifest is in place."""
         self.obsolete.extend(self.lake.folder / name for name in names)
