@@ -611,6 +611,17 @@ class _Ingestion:
         """
         ids = chunk.column("event_id").combine_chunks()
         hashes = id_hashes(ids)
+        days = day_numbers(chunk.column("day"))
+        ordered = np.sort(hashes)
+        if (
+            len(distinct_days(days)) == 1
+            and not (len(ordered) > 1 and bool(np.any(ordered[1:] == ordered[:-1])))
+            and not len(index.candidates(ordered)[0])
+        ):
+            # the usual batch: one day, ids new to the batch and the lake; no rows to pick,
+            # so its hashes are sorted without their order
+            index.add(ordered, np.full(len(ordered), days[0]))
+            return chunk, days
         order = np.argsort(hashes)
         ordered = hashes[order]
         if len(ordered) > 1 and bool(np.any(ordered[1:] == ordered[:-1])):
@@ -624,7 +635,6 @@ class _Ingestion:
         new = ~index.stored(ids, ordered, order)
         if not new.all():
             order, ordered = order[new], ordered[new]
-        days = day_numbers(chunk.column("day"))
         index.add(ordered, days[order])
         if len(order) == len(ids):
             return chunk, days

@@ -151,11 +151,11 @@ class IdIndex:
             entries = np.stack([np.concatenate(hashes), np.concatenate(days).astype(np.uint64)])
             self._publish(entries[:, np.argsort(entries[0])])
 
-    def stored(self, event_ids: pa.Array, wanted: np.ndarray, order: np.ndarray) -> np.ndarray:
-        """Return which of the rows ``order`` the tenant already has.
+    def candidates(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the positions in ``wanted`` (sorted hashes) that a run holds, with its days.
 
-        The rows are positions in ``event_ids``, ``wanted`` their hashes (sorted); the result
-        is a mask over ``order``.
+        A position comes once per equal entry of a run; a candidate is a repeated id or a
+        collision, which only the stored ids tell apart.
         """
         runs = [run for run in [*self.stored_runs, *self.added] if run.shape[1]]
         # NumPy's search leaves the GIL: a large batch is searched in halves on two threads
@@ -166,13 +166,19 @@ class IdIndex:
             found = list(
                 pool.map(lambda task: _candidates(task[0], wanted, task[1], task[2]), tasks)
             )
-        candidate_rows = [rows for rows, _ in found if len(rows)]
-        candidate_days = [days for rows, days in found if len(rows)]
+        empty = np.zeros(0, dtype=np.int64)
+        rows = np.concatenate([empty, *(rows for rows, _ in found)])
+        days = np.concatenate([empty.astype(np.uint64), *(days for _, days in found)])
+        return rows, days
+
+    def stored(self, event_ids: pa.Array, wanted: np.ndarray, order: np.ndarray) -> np.ndarray:
+        """Return which of the rows ``order`` the tenant already has.
+
+        The rows are positions in ``event_ids``, ``wanted`` their hashes (sorted); the result
+        is a mask over ``order``.
+        """
+        rows, days = self.candidates(wanted)
         known = np.zeros(len(order), dtype=bool)
-        if not candidate_rows:
-            return known
-        rows = np.concatenate(candidate_rows)
-        days = np.concatenate(candidate_days)
         for day in distinct_days(days):
             picked = np.unique(rows[days == day])
             stored = self._ids_of_day(day_name(int(day)))
