@@ -467,8 +467,8 @@ WRITE_STEPS = (
     "deduplicate, key",
     "dictionaries",
     "id index",
-    "new days' rollups, event files, compact",
-    "rollups",
+    "new days' rollups, compact",
+    "rollups (and the event files being written)",
     "publish",
 )
 """The steps of an import's ``write`` phase, in order (``progress("write", done, total)``)."""

@@ -136,7 +136,8 @@ def _is_null(values: pa.Array) -> np.ndarray:
     if validity is None:  # a null type, or a union
         return _mask(pc.is_null(values))
     bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
-    return bits[values.offset : values.offset + len(values)] == 0
+    nulls: np.ndarray = bits[values.offset : values.offset + len(values)] == 0
+    return nulls
 
 
 def _column(raw: pa.Table, name: str) -> pa.Array | None:
