@@ -177,6 +177,43 @@ def test_kind_specific_fields_and_integers_are_checked(tmp_path: Path) -> None:
     ]
 
 
+def test_cells_are_trimmed_and_blank_ones_count_as_empty(tmp_path: Path) -> None:
+    # given: ids with spaces, tabs and an ideographic space around them, blank cells, and
+    # ids longer than the limit in characters and in bytes only
+    tenant = _tenant()
+    records = [
+        _event(" e1\t", 1763913600000, group_id="\u3000SG0002 ", member_id="S1 "),
+        _event("e2", 1763913600000, " join", group_id="   ", member_kind=" store"),
+        _event("   ", 1763913600000),
+        _event("e3", 1763913600000, member_id="\n"),
+        _event("x" * 129, 1763913600000),
+        _event("事" * 128, 1763913600000),
+        _event("e4", 1763913600000, member_id=" " + "事" * 129),
+    ]
+
+    # when
+    result = do_ingest_events(tenant, records, root=tmp_path)
+
+    # then
+    assert result.rejected == [
+        (2, "event_id：不能为空"),
+        (3, "member_id：不能为空"),
+        (4, "event_id：超过 128 个字符"),
+        (6, "member_id：超过 128 个字符"),
+    ]
+    rows = (
+        open_lake(tenant_lake(tenant, tmp_path))
+        .events.select("event_id", "kind", "group_id", "member_kind", "member_id")
+        .to_pyarrow()
+        .to_pylist()
+    )
+    assert sorted(tuple(row.values()) for row in rows) == [
+        ("e1", "message", "SG0002", "store", "S1"),
+        ("e2", "join", None, "store", "S1"),
+        ("事" * 128, "message", "SG0001", "store", "S1"),
+    ]
+
+
 def test_epoch_seconds_are_refused_as_out_of_range(tmp_path: Path) -> None:
     result = do_ingest_events(_tenant(), [_event("e1", 1763913600)], root=tmp_path)
 
@@ -431,6 +468,29 @@ def test_id_hashes_never_change_and_spread_evenly() -> None:
     assert len(np.unique(hashes)) == 64_000
     assert counts.min() > 900
     assert counts.max() < 1100
+
+
+def _plain_id_hash(event_id: str) -> int:
+    """FNV-1a over the UTF-8 bytes and the length, then the MurmurHash3 finaliser, in Python."""
+    mask = (1 << 64) - 1
+    hashed = 14695981039346656037
+    data = event_id.encode()
+    for byte in data:
+        hashed = ((hashed ^ byte) * 1099511628211) & mask
+    hashed = ((hashed ^ len(data)) * 1099511628211) & mask
+    for multiplier in (0xFF51AFD7ED558CCD, 0xC4CEB9FE1A85EC53):
+        hashed = ((hashed ^ (hashed >> 33)) * multiplier) & mask
+    return hashed ^ (hashed >> 33)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(max_size=40), min_size=1, max_size=30), st.integers(0, 5))
+def test_id_hashes_equal_a_plain_implementation(ids: list[str], skip: int) -> None:
+    # ids of mixed lengths, multi-byte characters, empty ones, in a sliced array
+    values = pa.array(["pad"] * skip + ids).slice(skip)
+
+    assert id_hashes(values).tolist() == [_plain_id_hash(value) for value in ids]
+    assert id_hashes(values.cast(pa.large_string())).tolist() == id_hashes(values).tolist()
 
 
 def test_csv_rows_keep_spreadsheet_numbers_through_line_breaks_and_bad_widths(

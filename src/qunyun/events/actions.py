@@ -24,7 +24,7 @@ from qunyun.core.errors import QunyunError
 from qunyun.core.settings import get_settings
 from qunyun.core.tabular import write_csv
 from qunyun.events.health import group_health_figures, store_group_health
-from qunyun.events.id_index import IdIndex, day_name, day_number, day_numbers, distinct_days
+from qunyun.events.id_index import IdIndex, day_name, day_numbers, distinct_days
 from qunyun.events.keys import KeyDictionary
 from qunyun.events.lake import (
     COMPACT_FILES,
@@ -406,7 +406,7 @@ def pair_keys(group_key: pa.ChunkedArray, member_key: pa.ChunkedArray) -> np.nda
 def _runs(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return each event's pair number and the distinct pairs (by number).
 
-    Event files are written in pair order (``_split_by_day``), so the pairs of a day read
+    Event files are written in pair order (``_pair_order``), so the pairs of a day read
     from one file are runs, numbered in one pass; other input (several files of a day) is
     hashed.
     """
@@ -467,8 +467,8 @@ WRITE_STEPS = (
     "deduplicate, key",
     "dictionaries",
     "id index",
-    "new days' rollups, event files, compact",
-    "rollups",
+    "new days' rollups, compact",
+    "rollups (and the event files being written)",
     "publish",
 )
 """The steps of an import's ``write`` phase, in order (``progress("write", done, total)``)."""
@@ -535,18 +535,17 @@ class _Ingestion:
         writer = self.writer
         manifest = writer.manifest
         step(0)
-        events = writer.scratch("events")
-        index = IdIndex(writer, lambda day: sorted((events / f"day={day}").glob("*.parquet")))
+        placed: dict[str, list[str]] = {}  # the event files this import writes, by day
+        index = IdIndex(writer, lambda day: writer.lake.paths(placed.get(day, [])))
         members = KeyDictionary(writer, "members")
         groups = KeyDictionary(writer, "groups")
         incoming = 0
         # days the lake did not have: their rollups are computed from the events in memory
-        new_days: dict[int, list[pa.Table]] = {}
-        known = {day_number(day) for day in manifest.events}
+        new_days: dict[str, list[tuple[pa.Table, Future[np.ndarray]]]] = {}
         with ThreadPoolExecutor(1) as files:
-            # event files are compressed on the other core while the import goes on
+            # event files are sorted and compressed on the other core while the import goes on
             writing: list[Future[None]] = []
-            for number, chunk in enumerate(self._chunks()):
+            for chunk in self._chunks():
                 incoming += chunk.num_rows
                 for future in writing:
                     future.result()  # a repeated id is confirmed against the written files
@@ -556,10 +555,13 @@ class _Ingestion:
                 result.accepted += survivors.num_rows
                 keyed = _keyed(survivors, members, groups)
                 for part_day, part in _split_by_day(keyed, days):
-                    name = f"part-{number:06d}.parquet"
-                    writing.append(files.submit(_write_day, part, part_day, events, name))
-                    if part_day not in known:
-                        new_days.setdefault(part_day, []).append(part.select(_ROLLUP_READ))
+                    day = day_name(part_day)
+                    path, name = writer.place("events", f"day={day}", ".parquet")
+                    order = files.submit(_pair_order, part)
+                    writing.append(files.submit(_write_day, part, order, path))
+                    if day not in manifest.events:
+                        new_days.setdefault(day, []).append((part, order))
+                    placed.setdefault(day, []).append(name)
             result.duplicates = incoming - result.accepted
             if result.accepted == 0:
                 for future in writing:
@@ -571,22 +573,33 @@ class _Ingestion:
             step(2)
             index.write()
             step(3)
+            # a new day's rollups count its events in pair order, whose pairs are runs
             computed = {
-                day_name(number): _rollups(day_name(number), parts)
-                for number, parts in new_days.items()
+                day: _rollups(
+                    day,
+                    [part.select(_ROLLUP_READ).take(order.result()) for part, order in parts],
+                )
+                for day, parts in new_days.items()
             }
             new_days.clear()
+            for day, names in placed.items():
+                manifest.events.setdefault(day, []).extend(names)
+            manifest.event_count += result.accepted
+            result.days = sorted(placed)
+            reads_files = any(
+                day not in computed or len(manifest.events[day]) >= COMPACT_FILES
+                for day in result.days
+            )
+            if reads_files:
+                # a day the lake had is refreshed, or compacted, from its files
+                for future in writing:
+                    future.result()
+                _compact(writer, min_files=COMPACT_FILES, days=result.days)
+            step(4)
+            # new days only: refreshed from memory while their files are still being written
+            _refresh_rollups(writer, result.days, computed)
             for future in writing:
                 future.result()
-        touched = set()
-        for day, name in writer.publish(events, "events"):
-            manifest.events.setdefault(day, []).append(name)
-            touched.add(day)
-        manifest.event_count += result.accepted
-        result.days = sorted(touched)
-        _compact(writer, min_files=COMPACT_FILES, days=result.days)
-        step(4)
-        _refresh_rollups(writer, result.days, computed)
         step(5)
         writer.commit()
         step(6)
@@ -598,6 +611,17 @@ class _Ingestion:
         """
         ids = chunk.column("event_id").combine_chunks()
         hashes = id_hashes(ids)
+        days = day_numbers(chunk.column("day"))
+        ordered = np.sort(hashes)
+        if (
+            len(distinct_days(days)) == 1
+            and not (len(ordered) > 1 and bool(np.any(ordered[1:] == ordered[:-1])))
+            and not len(index.candidates(ordered)[0])
+        ):
+            # the usual batch: one day, ids new to the batch and the lake; no rows to pick,
+            # so its hashes are sorted without their order
+            index.add(ordered, np.full(len(ordered), days[0]))
+            return chunk, days
         order = np.argsort(hashes)
         ordered = hashes[order]
         if len(ordered) > 1 and bool(np.any(ordered[1:] == ordered[:-1])):
@@ -607,14 +631,14 @@ class _Ingestion:
                 True
             )
             order = order[first[order]]
-        order = order[~index.stored(ids, hashes, order)]
-        days = day_numbers(chunk.column("day"))
-        index.add(hashes[order], days[order])
-        keep = np.zeros(len(ids), dtype=bool)
-        keep[order] = True
-        rows = np.flatnonzero(keep)
-        if len(rows) == len(ids):
+            ordered = hashes[order]
+        new = ~index.stored(ids, ordered, order)
+        if not new.all():
+            order, ordered = order[new], ordered[new]
+        index.add(ordered, days[order])
+        if len(order) == len(ids):
             return chunk, days
+        rows = np.sort(order)
         return chunk.take(pa.array(rows)), days[rows]
 
 
@@ -645,19 +669,21 @@ def _split_by_day(events: pa.Table, days: np.ndarray) -> list[tuple[int, pa.Tabl
     ]
 
 
-def _write_day(events: pa.Table, day: int, folder: Path, name: str) -> None:
-    """Write one day's ``events`` as ``folder/day=YYYY-MM-DD/name``, in pair order.
+def _pair_order(events: pa.Table) -> np.ndarray:
+    """Return the order of one day's ``events`` by group key (outside groups first), member key.
 
-    Pair order is by group key (outside groups first), then member key: a refresh of the
-    day's rollups then finds its (group, member) pairs as runs instead of hashing them.
-    Imports write on another core, so the sort costs them little.
+    Event files are written in this pair order: a refresh of the day's rollups then finds its
+    (group, member) pairs as runs instead of hashing them. Imports sort on another core, so it
+    costs them little.
     """
-    target = folder / f"day={day_name(day)}"
-    target.mkdir(exist_ok=True)
-    order = np.argsort(pair_keys(events.column("group_key"), events.column("member_key")))
+    return np.argsort(pair_keys(events.column("group_key"), events.column("member_key")))
+
+
+def _write_day(events: pa.Table, order: Future[np.ndarray], path: Path) -> None:
+    """Write one day's ``events`` in pair order (``order``) as the event file ``path``."""
     pq.write_table(
-        events.take(pa.array(order)),
-        str(target / name),
+        events.take(order.result()),
+        str(path),
         compression="zstd",
         compression_level=EVENT_COMPRESSION_LEVEL,
         use_dictionary=EVENT_DICTIONARY_COLUMNS,

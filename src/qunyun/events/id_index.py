@@ -13,7 +13,9 @@ a few runs per doubling, and each hash is rewritten a few times over its life.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -72,10 +74,43 @@ def _merged(runs: list[np.ndarray]) -> np.ndarray:
         out = np.empty((2, merged.shape[1] + newer.shape[1]), dtype=np.uint64)
         older = np.ones(out.shape[1], dtype=bool)
         older[at] = False
-        out[:, at] = newer
-        out[:, older] = merged
+        for row in range(2):
+            # row views: NumPy's mixed (row, index) indexing of the 2-D array was 5 times
+            # slower (a run of 1.1 M ids into one of 20 M: 1.89 s of CPU, 0.33 s by rows)
+            target = out[row]
+            target[at] = newer[row]
+            target[older] = merged[row]
         merged = out
     return merged
+
+
+PROBE_THREADS = 2
+"""Threads that search a batch's hashes in the runs (the machines have 2 cores)."""
+
+PROBE_SPLIT_IDS = 1 << 16
+"""Batches of at least this many ids are searched in parts on ``PROBE_THREADS`` threads: the
+search of 1.1 M hashes in the runs of 10^8 ids is the largest step of an import."""
+
+
+def _candidates(
+    run: np.ndarray, wanted: np.ndarray, start: int, end: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the positions of ``wanted[start:end]`` (sorted) whose hash ``run`` holds.
+
+    A position comes once per equal entry of the run, with that entry's day; positions count
+    from the start of ``wanted``.
+    """
+    hashes = np.asarray(run[0])  # a plain array over the mapping: no memmap wrapper per call
+    part = wanted[start:end]
+    left = np.searchsorted(hashes, part, "left")
+    hit = np.flatnonzero(hashes[np.minimum(left, run.shape[1] - 1)] == part)
+    if not len(hit):
+        return hit, hit
+    # hits are rare (repeats and collisions): only they look for more equal hashes
+    repeats = np.searchsorted(hashes, part[hit], "right") - left[hit]
+    within = np.arange(repeats.sum()) - np.repeat(np.cumsum(repeats) - repeats, repeats)
+    days = np.asarray(run[1])[np.repeat(left[hit], repeats) + within]
+    return np.repeat(hit, repeats) + start, days
 
 
 class IdIndex:
@@ -116,31 +151,34 @@ class IdIndex:
             entries = np.stack([np.concatenate(hashes), np.concatenate(days).astype(np.uint64)])
             self._publish(entries[:, np.argsort(entries[0])])
 
-    def stored(self, event_ids: pa.Array, hashes: np.ndarray, order: np.ndarray) -> np.ndarray:
-        """Return which of the rows ``order`` (sorted by hash) the tenant already has.
+    def candidates(self, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return the positions in ``wanted`` (sorted hashes) that a run holds, with its days.
 
-        The rows are positions in ``event_ids`` and ``hashes``; the result is a mask over
-        ``order``.
+        A position comes once per equal entry of a run; a candidate is a repeated id or a
+        collision, which only the stored ids tell apart.
         """
-        wanted = hashes[order]
-        candidate_rows, candidate_days = [], []
-        for run in [*self.stored_runs, *self.added]:
-            if not run.shape[1]:
-                continue
-            left = np.searchsorted(run[0], wanted, "left")
-            hit = np.flatnonzero(run[0][np.minimum(left, run.shape[1] - 1)] == wanted)
-            if not len(hit):
-                continue
-            # hits are rare (repeats and collisions): only they look for more equal hashes
-            repeats = np.searchsorted(run[0], wanted[hit], "right") - left[hit]
-            within = np.arange(repeats.sum()) - np.repeat(np.cumsum(repeats) - repeats, repeats)
-            candidate_rows.append(np.repeat(hit, repeats))
-            candidate_days.append(np.asarray(run[1])[np.repeat(left[hit], repeats) + within])
+        runs = [run for run in [*self.stored_runs, *self.added] if run.shape[1]]
+        # NumPy's search leaves the GIL: a large batch is searched in halves on two threads
+        pieces = PROBE_THREADS if len(wanted) >= PROBE_SPLIT_IDS else 1
+        bounds = np.linspace(0, len(wanted), pieces + 1).astype(np.int64).tolist()
+        tasks = [(run, start, end) for run in runs for start, end in itertools.pairwise(bounds)]
+        with ThreadPoolExecutor(pieces) as pool:
+            found = list(
+                pool.map(lambda task: _candidates(task[0], wanted, task[1], task[2]), tasks)
+            )
+        empty = np.zeros(0, dtype=np.int64)
+        rows = np.concatenate([empty, *(rows for rows, _ in found)])
+        days = np.concatenate([empty.astype(np.uint64), *(days for _, days in found)])
+        return rows, days
+
+    def stored(self, event_ids: pa.Array, wanted: np.ndarray, order: np.ndarray) -> np.ndarray:
+        """Return which of the rows ``order`` the tenant already has.
+
+        The rows are positions in ``event_ids``, ``wanted`` their hashes (sorted); the result
+        is a mask over ``order``.
+        """
+        rows, days = self.candidates(wanted)
         known = np.zeros(len(order), dtype=bool)
-        if not candidate_rows:
-            return known
-        rows = np.concatenate(candidate_rows)
-        days = np.concatenate(candidate_days)
         for day in distinct_days(days):
             picked = np.unique(rows[days == day])
             stored = self._ids_of_day(day_name(int(day)))

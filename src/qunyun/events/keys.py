@@ -51,7 +51,12 @@ class KeyDictionary:
         self.parts: list[tuple[pa.Array, np.ndarray, np.ndarray]] = []
         self.added: list[tuple[pa.Array, np.ndarray, np.ndarray]] = []
         files = [
-            pq.read_table(str(path), partitioning=None)
+            # kinds read as dictionaries: a handful of values over millions of rows
+            pq.read_table(
+                str(path),
+                partitioning=None,
+                read_dictionary=[self.spec.kind] if self.spec.kind else None,
+            )
             for path in writer.lake.paths(getattr(manifest, name))
         ]
         if files:
@@ -69,16 +74,18 @@ class KeyDictionary:
         """Return the code of each kind (registering kinds not seen yet)."""
         if kinds is None:
             return np.zeros(rows, dtype=np.int64)
-        encoded = pc.dictionary_encode(kinds)
-        if isinstance(encoded, pa.ChunkedArray):
-            encoded = encoded.combine_chunks()
-        mapping = []
-        for kind in encoded.dictionary.to_pylist():
-            if kind not in self.kind_names:
-                self.kind_names.append(kind)
-            mapping.append(self.kind_names.index(kind))
-        codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-        return np.array(mapping, dtype=np.int64)[codes] if mapping else codes
+        chunks = kinds.chunks if isinstance(kinds, pa.ChunkedArray) else [kinds]
+        parts = [np.zeros(0, dtype=np.int64)]
+        for chunk in chunks:
+            encoded = chunk if pa.types.is_dictionary(chunk.type) else pc.dictionary_encode(chunk)
+            mapping = []
+            for kind in encoded.dictionary.to_pylist():
+                if kind not in self.kind_names:
+                    self.kind_names.append(kind)
+                mapping.append(self.kind_names.index(kind))
+            codes = np.asarray(encoded.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+            parts.append(np.array(mapping, dtype=np.int64)[codes] if mapping else codes)
+        return np.concatenate(parts)
 
     def keys(self, values: pa.Array, kinds: pa.Array | None = None) -> np.ndarray:
         """Return the key of each value (of each (kind, value)); -1 where one of them is null.

@@ -73,26 +73,47 @@ def id_hashes(event_ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     here rather than by an engine's hash function: the id index stores these hashes, so they
     must never change with a library version. Equal hashes are only candidates; the index
     confirms a repeat against the stored ids.
+
+    One step per byte position over the ids long enough to have it, in place: every id takes
+    the positions below the shortest length, and only the longer ones the rest (ids of one
+    length, as feeds send them, take no mask at all).
     """
     if isinstance(event_ids, pa.ChunkedArray):
         event_ids = event_ids.combine_chunks()
-    strings = event_ids.cast(pa.large_string())
-    count = len(strings)
+    count = len(event_ids)
     if count == 0:
         return np.zeros(0, dtype=np.uint64)
-    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64)[
-        strings.offset : strings.offset + count + 1
-    ]
-    data = np.frombuffer(strings.buffers()[2], dtype=np.uint8)
+    if not pa.types.is_large_string(event_ids.type):
+        event_ids = event_ids.cast(pa.string())
+    wide = np.int64 if pa.types.is_large_string(event_ids.type) else np.int32
+    offsets = np.frombuffer(event_ids.buffers()[1], dtype=wide)[
+        event_ids.offset : event_ids.offset + count + 1
+    ].astype(np.int64)
+    data = np.frombuffer(event_ids.buffers()[2] or b"\0", dtype=np.uint8)
     starts = offsets[:-1]
     lengths = offsets[1:] - starts
     hashed = np.full(count, _FNV_OFFSET, dtype=np.uint64)
-    last = max(len(data) - 1, 0)
-    for position in range(int(lengths.max())):
-        live = lengths > position
-        byte = data[np.minimum(starts + position, last)].astype(np.uint64)
-        hashed = np.where(live, (hashed ^ byte) * _FNV_PRIME, hashed)
-    hashed = (hashed ^ lengths.astype(np.uint64)) * _FNV_PRIME
+    rows: np.ndarray | None = None  # every row while all of them have the position
+    at = starts.copy()
+    shortest, longest = int(lengths.min()), int(lengths.max())
+    for position in range(longest):
+        if position >= shortest:
+            live = (
+                np.flatnonzero(lengths > position)
+                if rows is None
+                else rows[lengths[rows] > position]
+            )
+            rows, at = live, starts[live] + position
+            values = hashed[rows]
+            values ^= data[at]
+            values *= _FNV_PRIME
+            hashed[rows] = values
+            continue
+        np.bitwise_xor(hashed, data[at], out=hashed)
+        hashed *= _FNV_PRIME
+        at += 1
+    hashed ^= lengths.astype(np.uint64)
+    hashed *= _FNV_PRIME
     for multiplier in _MIX:
         hashed ^= hashed >> np.uint64(33)
         hashed *= multiplier
@@ -402,6 +423,19 @@ class LakeWriter:
             self.moved.append(target)
             placed.append((partition, str(target.relative_to(self.lake.folder))))
         return placed
+
+    def place(self, kind: str, partition: str, suffix: str) -> tuple[Path, str]:
+        """Return the path of a new file of ``kind`` beside the published ones, and its name.
+
+        ``partition`` is a folder such as ``day=…``, or "". For a file written there directly instead of staged and published: like a published
+        file it is removed if the writer closes without a commit, and a writer that dies
+        leaves it unnamed by any manifest, so the next writer deletes it.
+        """
+        folder = self.lake.folder / kind / partition
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"part-{uuid.uuid4().hex}{suffix}"
+        self.moved.append(target)
+        return target, str(target.relative_to(self.lake.folder))
 
     def retire(self, names: list[str]) -> None:
         """Mark published files to delete once the new manifest is in place."""

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from qunyun.core.errors import InvalidInput
-from qunyun.events.schema import FIELDS, REQUIRED_FIELDS
+from qunyun.events.schema import CODED_FIELDS, FIELDS, REQUIRED_FIELDS
 
 BATCH_ROWS = 500_000
 """Records validated together; bounds memory whatever the file size."""
@@ -262,6 +262,15 @@ def _open_parquet(path: Path, batch_rows: int) -> EventFile:
     size = path.stat().st_size
     try:
         parquet = pq.ParquetFile(path)
+        # repeating text as dictionaries: the file holds them so, and every distinct value is
+        # then checked once (reading them as strings alone took half the read)
+        coded = [
+            column.name
+            for column in parquet.schema_arrow
+            if column.name in CODED_FIELDS and pa.types.is_string(column.type)
+        ]
+        if coded:
+            parquet = pq.ParquetFile(path, read_dictionary=coded)
     except (pa.ArrowInvalid, OSError) as error:
         raise InvalidInput(f"无法读取 Parquet 文件 {path.name}：{error}") from error
     names = list(parquet.schema_arrow.names)

@@ -34,6 +34,12 @@ TEXT_FIELDS = (
     "order_id",
     "content_id",
 )
+CODED_FIELDS = ("kind", "group_id", "member_kind", "msg_type", "scene", "inviter_kind")
+"""Text fields whose values repeat from event to event: read, checked and kept as Arrow
+dictionaries (codes into the distinct values), so that each distinct value is trimmed,
+checked and hashed once rather than once per event."""
+CODED = pa.dictionary(pa.int32(), pa.string())
+
 INTEGER_FIELDS = ("length", "amount_fen")
 FIELDS = ("event_id", "ts", *TEXT_FIELDS[1:], *INTEGER_FIELDS)
 """Every field an event record may carry; other fields are ignored."""
@@ -66,7 +72,7 @@ INCOMING_SCHEMA = pa.schema(
         ("event_id", pa.string()),
         ("ts", TIMESTAMP),
         ("day", pa.date32()),
-        *((name, pa.string()) for name in TEXT_FIELDS[1:]),
+        *((name, CODED if name in CODED_FIELDS else pa.string()) for name in TEXT_FIELDS[1:]),
         ("length", pa.int64()),
         ("amount_fen", pa.int64()),
     ]

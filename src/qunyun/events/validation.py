@@ -15,6 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from qunyun.events.schema import (
+    CODED,
+    CODED_FIELDS,
     EARLIEST_MS,
     EVENT_KINDS,
     INCOMING_SCHEMA,
@@ -49,22 +51,22 @@ def check_event_batch(raw: pa.Table, first_seq: int, zone: str) -> CheckedBatch:
     """
     rows = raw.num_rows
     problems: list[tuple[np.ndarray, Callable[[int], str]]] = []
-    text = {name: _text_column(raw, name, rows) for name in TEXT_FIELDS}
+    text = {name: _text_column(raw, name, rows, coded=name in CODED_FIELDS) for name in TEXT_FIELDS}
     event_id = text["event_id"]
 
     for name in ("event_id", "member_id"):
         problems.append((_is_null(text[name]), _fixed(f"{name}：不能为空")))
     for name in TEXT_FIELDS:
-        too_long = pc.fill_null(pc.greater(pc.utf8_length(text[name]), MAX_ID_LENGTH), False)
-        problems.append((_mask(too_long), _fixed(f"{name}：超过 {MAX_ID_LENGTH} 个字符")))
+        problems.append((_too_long(text[name]), _fixed(f"{name}：超过 {MAX_ID_LENGTH} 个字符")))
 
-    problems.append(_choice(text, "kind", EVENT_KINDS, required=True))
-    problems.append(_choice(text, "member_kind", MEMBER_KINDS, required=True))
-    problems.append(_choice(text, "msg_type", MESSAGE_TYPES, required=False))
-    problems.append(_choice(text, "scene", JOIN_SCENES, required=False))
-    problems.append(_choice(text, "inviter_kind", MEMBER_KINDS, required=False))
+    kind_code, bad_kind = _choice(text, "kind", EVENT_KINDS, required=True)
+    problems.append(bad_kind)
+    problems.append(_choice(text, "member_kind", MEMBER_KINDS, required=True)[1])
+    problems.append(_choice(text, "msg_type", MESSAGE_TYPES, required=False)[1])
+    problems.append(_choice(text, "scene", JOIN_SCENES, required=False)[1])
+    problems.append(_choice(text, "inviter_kind", MEMBER_KINDS, required=False)[1])
     for kind, needed in KIND_FIELDS.items():
-        of_kind = _mask(pc.fill_null(pc.equal(text["kind"], kind), False))
+        of_kind = kind_code == EVENT_KINDS.index(kind)
         for name in needed:
             problems.append((of_kind & _is_null(text[name]), _fixed(f"{name}：{kind} 事件必须有")))
 
@@ -127,25 +129,129 @@ def _mask(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def _is_null(values: pa.Array) -> np.ndarray:
-    return _mask(pc.is_null(values))
+    """Return where ``values`` are null, from the validity bitmap (no Arrow kernel)."""
+    if not values.null_count:
+        return np.zeros(len(values), dtype=bool)
+    validity = values.buffers()[0]
+    if validity is None:  # a null type, or a union
+        return _mask(pc.is_null(values))
+    bits = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")
+    nulls: np.ndarray = bits[values.offset : values.offset + len(values)] == 0
+    return nulls
 
 
 def _column(raw: pa.Table, name: str) -> pa.Array | None:
     if name not in raw.column_names:
         return None
     column = raw.column(name)
-    return column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if isinstance(column, pa.ChunkedArray):
+        return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+    return column
 
 
-def _text_column(raw: pa.Table, name: str, rows: int) -> pa.Array:
-    """Return ``name`` as trimmed strings, empty cells as null."""
+def _text_column(raw: pa.Table, name: str, rows: int, *, coded: bool = False) -> pa.Array:
+    """Return ``name`` as trimmed strings, empty cells as null (``coded``: as a dictionary).
+
+    Most columns hold nothing to trim: whether a value might is read from its first and last
+    byte (NumPy over the offsets), and only then is the column trimmed. Nulls are set only
+    where a cell is empty. A dictionary column (a Parquet file's repeating values) whose
+    distinct values are trimmed, filled and unique is kept as it is.
+    """
     column = _column(raw, name)
     if column is None:
-        return pa.nulls(rows, pa.string())
-    if not pa.types.is_string(column.type):
+        return pa.nulls(rows, CODED if coded else pa.string())
+    if pa.types.is_dictionary(column.type):
+        if coded and _clean_dictionary(column):
+            return column.cast(CODED)
         column = column.cast(pa.string())
-    trimmed = pc.utf8_trim_whitespace(column)
-    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+    elif not pa.types.is_string(column.type):
+        column = column.cast(pa.string())
+    starts, ends, data = _string_bytes(column)
+    if _may_trim(starts, ends, data):
+        column = pc.utf8_trim_whitespace(column)
+        starts, ends, _ = _string_bytes(column)
+    empty = ends == starts
+    if empty.any() and (empty := empty & ~_is_null(column)).any():
+        column = pc.if_else(pa.array(empty), pa.scalar(None, pa.string()), column)
+    return pc.dictionary_encode(column) if coded else column
+
+
+def _clean_dictionary(column: pa.DictionaryArray) -> bool:
+    """Return whether a dictionary column's values are text, trimmed, filled and unique."""
+    values = column.dictionary
+    if not pa.types.is_string(values.type) or values.null_count:
+        return False
+    starts, ends, data = _string_bytes(values)
+    if not (ends > starts).all() or _may_trim(starts, ends, data):
+        return False
+    return bool(pc.count_distinct(values).as_py() == len(values))
+
+
+_UNTRIMMED = np.zeros(256, dtype=bool)
+"""First or last bytes of a value that trimming might remove: ASCII controls and space, and
+any byte of a multi-byte character (Unicode spaces); a value without them is trimmed already."""
+_UNTRIMMED[:0x21] = True
+_UNTRIMMED[0x7F:] = True
+
+
+def _may_trim(starts: np.ndarray, ends: np.ndarray, data: np.ndarray) -> bool:
+    """Return whether a value may start or end with what trimming removes.
+
+    An empty value reads its neighbour's byte instead (clipped at the data's ends), which
+    can only answer yes in vain.
+    """
+    return bool(
+        _UNTRIMMED[np.take(data, starts, mode="clip")].any()
+        or _UNTRIMMED[np.take(data, ends - 1, mode="clip")].any()
+    )
+
+
+def _string_bytes(column: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return where each value of a ``string`` array starts and ends in its data, and the data."""
+    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32)[
+        column.offset : column.offset + len(column) + 1
+    ]
+    data = column.buffers()[2]
+    return offsets[:-1], offsets[1:], np.frombuffer(data or b"\0", dtype=np.uint8)
+
+
+def _by_value(
+    column: pa.Array, compute: Callable[[pa.Array], np.ndarray], null: object
+) -> np.ndarray:
+    """Return ``compute`` of each value of a text column: of a dictionary's distinct values once.
+
+    ``compute`` takes a ``string`` array; ``null`` is the result where a cell is null.
+    """
+    if not pa.types.is_dictionary(column.type):
+        return compute(column)
+    of_values = compute(column.dictionary)
+    if not len(of_values):
+        return np.full(len(column), null)
+    result = of_values[np.asarray(column.indices.fill_null(0).to_numpy(), dtype=np.int64)]
+    if column.null_count:
+        result[_is_null(column)] = null
+    return result
+
+
+def _too_long(column: pa.Array) -> np.ndarray:
+    """Return where a value has more than ``MAX_ID_LENGTH`` characters.
+
+    Characters are counted only in values of more bytes than that (a character is one byte
+    or more).
+    """
+    if column.null_count == len(column):
+        return np.zeros(len(column), dtype=bool)
+    return _by_value(column, _too_long_values, False)
+
+
+def _too_long_values(column: pa.Array) -> np.ndarray:
+    starts, ends, _ = _string_bytes(column)
+    long = np.flatnonzero((ends - starts > MAX_ID_LENGTH) & ~_is_null(column))
+    too_long = np.zeros(len(column), dtype=bool)
+    if len(long):
+        characters = pc.utf8_length(column.take(pa.array(long)))
+        too_long[long] = _mask(pc.greater(characters, MAX_ID_LENGTH))
+    return too_long
 
 
 def _cell_text(raw: pa.Table, name: str) -> Callable[[int], str]:
@@ -162,9 +268,18 @@ def _cell_text(raw: pa.Table, name: str) -> Callable[[int], str]:
 
 def _choice(
     text: dict[str, pa.Array], name: str, allowed: tuple[str, ...], *, required: bool
-) -> tuple[np.ndarray, Callable[[int], str]]:
+) -> tuple[np.ndarray, tuple[np.ndarray, Callable[[int], str]]]:
+    """Return the position of each value in ``allowed`` (-1: another or none) and the problem."""
     column = text[name]
-    known = _mask(pc.is_in(column, value_set=pa.array(allowed)))
+    choices = pa.array(allowed)
+    code = _by_value(
+        column,
+        lambda values: np.asarray(
+            pc.fill_null(pc.index_in(values, value_set=choices), -1).to_numpy(), dtype=np.int64
+        ),
+        -1,
+    )
+    known = code >= 0
     bad = ~known if required else ~known & ~_is_null(column)
 
     def describe(row: int) -> str:
@@ -174,7 +289,7 @@ def _choice(
         shown = value if len(value) <= _MAX_SHOWN else value[:_MAX_SHOWN] + "…"
         return f"{name}：未知的值 {shown!r}（可选：{'、'.join(allowed)}）"
 
-    return bad, describe
+    return code, (bad, describe)
 
 
 def _integer_column(raw: pa.Table, name: str, rows: int) -> tuple[pa.Array, np.ndarray]:
