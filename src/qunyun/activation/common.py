@@ -132,32 +132,6 @@ class Sql:
             raise DBAPIError.instance(text, params, error, dbapi.Error) from error
         return self.rows(description, rows)
 
-    def run_many(self, connection: Connection, params: list[dict[str, Any]]) -> list[Rows]:
-        """Execute once per parameter set, in order; return the rows of each.
-
-        On PostgreSQL psycopg sends them all before reading any answer (pipeline mode): one
-        round trip for all, where ``run`` in a loop makes one each. The first failing
-        statement raises, as ``run`` would.
-        """
-        if not params:
-            return []
-        if connection.dialect.name != "postgresql":
-            return [self.run(connection, **each) for each in params]
-        driver: Any = connection.connection.driver_connection
-        dbapi: Any = connection.dialect.loaded_dbapi
-        answers = []
-        try:
-            with driver.cursor() as cursor:
-                cursor.executemany(self.postgresql, params, returning=True)
-                while True:
-                    description = cursor.description
-                    answers.append(self.rows(description, cursor.fetchall() if description else []))
-                    if not cursor.nextset():
-                        break
-        except dbapi.Error as error:
-            raise DBAPIError.instance(self.postgresql, params, error, dbapi.Error) from error
-        return answers
-
     def rows(self, description: Any, rows: list[Any]) -> Rows:
         """Return the driver's rows of this statement as ``Rows`` of named tuples."""
         if not description:
