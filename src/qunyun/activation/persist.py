@@ -7,7 +7,8 @@ decided it and appended it to the log (``hot``). This module moves the log into 
   applies only once: a share takes its member only while it has none (``member_id IS NULL``),
   an order row is inserted with the id Redis gave it (``ON CONFLICT DO NOTHING``), and the
   totals (a packet's grabbed count and fen, a sale's units sold, a buyer's units) rise only by
-  what this transaction newly applied. Entries commute, so their order does not matter.
+  what this transaction newly applied. Entries commute, so their order does not matter. On
+  PostgreSQL all the grabs are one statement, and all the orders another.
 - ``apply_team_changes`` writes a 拼团 team's opening, joins and cancellation, which do not
   commute, in log order (its docstring says why that is safe).
 - ``drain`` applies the oldest entries in one transaction, commits, and only then deletes
@@ -612,9 +613,9 @@ class Persister:
     After a batch short of ``BATCH`` (the log caught up) it waits ``idle_seconds`` before the
     next, so that under a crowd a drain applies what came in meanwhile in one transaction
     instead of a few entries each time: a drain's own cost (the lease, the log's read and
-    delete, a transaction, a statement per packet or sale) is paid per batch, in the API's
-    process beside the attempts. The log is acknowledged state already; the wait only delays
-    SQL by as much (reads catch up first, ``catch_up``).
+    delete, a transaction, on PostgreSQL one statement for the grabs and one for the orders)
+    is paid per batch, in the API's process beside the attempts. The log is acknowledged
+    state already; the wait only delays SQL by as much (reads catch up first, ``catch_up``).
     """
 
     def __init__(self, engine: Engine, hot: RedisHotState, idle_seconds: float = 0.05) -> None:
