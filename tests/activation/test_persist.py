@@ -42,12 +42,14 @@ from qunyun.activation.models import (
     GroupBuyTeam,
     PacketStatus,
     RedPacket,
+    RedPacketRelay,
     RedPacketShare,
     TeamStatus,
 )
 from qunyun.activation.redpackets import (
     Grab,
     do_create_red_packet,
+    do_start_relay,
     grab_red_packet,
     load_packet_state,
 )
@@ -349,3 +351,112 @@ def test_group_buy_state_reloaded_after_a_loss_of_keys_keeps_every_seat(
         third: TeamStatus.OPEN,
     }
     assert hot.log_length() == 0
+
+
+def test_one_drain_applies_many_packets_and_sales_at_once_and_sets_aside_only_a_contradiction(
+    engine: Engine, tenant: Tenant, hot: RedisHotState
+) -> None:
+    # given a relay's round of 3 shares, a packet of 4 and two sales, loaded into Redis
+    members = group_with_members(engine, tenant, 6)
+    with unit_of_work(engine) as session:
+        relay = do_start_relay(session, tenant, "G1", 300, 3, 2, when=T0, rng=random.Random(3))
+        relay_id = relay.id
+        round_one = session.scalars(
+            select(RedPacket.id).where(RedPacket.relay_id == relay_id)
+        ).one()
+        packet = do_create_red_packet(
+            session, tenant, "G1", 400, 4, when=T0, rng=random.Random(4)
+        ).id
+        sales = [
+            do_create_flash_sale(
+                session, tenant, "G1", f"SKU{n}", "秒杀", 100 * n, 20, 3, T0,
+                T0 + timedelta(hours=1),
+            ).id
+            for n in (1, 2)
+        ]  # fmt: skip
+    with engine.connect() as connection:
+        for packet_id in (round_one, packet):
+            load_packet_state(connection, packet_id, hot, T0)
+        for sale_id in sales:
+            load_sale_state(connection, sale_id, hot, T0)
+    # and, in the log only: S004's grab of the packet's first share again (drained before),
+    # the relay's round grabbed whole, two more of the packet's shares, orders of both
+    # sales, and an entry giving the first share to S006 (a Redis state not rebuilt from SQL)
+    first = grab_red_packet(engine, tenant.id, packet, STORE, "S004", when=T0, hot=hot)
+    again = hot.read_log(10)
+    persist.drain_all(engine, hot)
+    hot.client.xadd(hot.log_key, again[0].fields())  # type: ignore[arg-type]
+    for member in members[:3]:
+        grab_red_packet(engine, tenant.id, round_one, STORE, member, when=T0, hot=hot)
+    for member in members[4:6]:
+        grab_red_packet(engine, tenant.id, packet, STORE, member, when=T0, hot=hot)
+    orders = [
+        order_flash_sale(engine, tenant.id, sale_id, STORE, member, qty, when=T0, hot=hot)
+        for sale_id in sales
+        for member, qty in (("S001", 1), ("S002", 3), ("S001", 2))
+    ]
+    forged = {"k": "grab", "id": str(packet), "m": "store:S006", "s": f"1:{first.amount_fen}"}
+    hot.client.xadd(hot.log_key, {**forged, "t": str(epoch_ms(T0))})
+
+    # when one drain reads them all
+    read = persist.drain(engine, hot)
+
+    # then everything but the forged entry is in SQL once, and the relay asks its best luck
+    assert read == 1 + 3 + 2 + 6 + 1
+    assert hot.log_length() == 0
+    set_aside = hot.set_aside_entries()
+    assert [(fields["id"], fields["m"]) for _, fields in set_aside] == [(str(packet), "store:S006")]
+    assert "属于别人" in set_aside[0][1]["reason"]
+    with unit_of_work(engine) as session:
+        relay_row = session.get_one(RedPacketRelay, relay_id)
+        best = session.execute(
+            select(RedPacketShare.member_id).where(
+                RedPacketShare.packet_id == round_one, RedPacketShare.is_best_luck
+            )
+        ).scalar_one()
+        counts = {
+            packet_id: (row.grabbed_count, row.grabbed_fen, row.status)
+            for packet_id in (round_one, packet)
+            for row in [session.get_one(RedPacket, packet_id)]
+        }
+        holders = dict(
+            session.execute(
+                select(RedPacketShare.position, RedPacketShare.member_id).where(
+                    RedPacketShare.packet_id == packet
+                )
+            ).all()
+        )
+        events = session.scalar(
+            select(func.count()).where(ActivationEvent.kind == "red_packet_grab")
+        )
+        sold = [session.get_one(FlashSale, sale_id).sold for sale_id in sales]
+        bought = sorted(
+            session.execute(
+                select(FlashSaleBuyer.sale_id, FlashSaleBuyer.member_id, FlashSaleBuyer.bought)
+            ).all()
+        )
+        placed = session.scalars(select(FlashSaleOrder.id).order_by(FlashSaleOrder.id)).all()
+    assert (relay_row.next_sender_kind, relay_row.next_sender_id) == (STORE, best)
+    assert counts == {
+        round_one: (3, 300, PacketStatus.FINISHED),
+        packet: (3, 400 - _amounts(engine, packet)[3], PacketStatus.OPEN),
+    }
+    assert holders == {1: "S004", 2: "S005", 3: "S006", 4: None}
+    assert events == 6
+    assert sold == [6, 6]
+    assert bought == [
+        (sales[0], "S001", 3), (sales[0], "S002", 3), (sales[1], "S001", 3),
+        (sales[1], "S002", 3),
+    ]  # fmt: skip
+    assert placed == sorted(orders)
+
+
+def _amounts(engine: Engine, packet_id: int) -> list[int]:
+    with unit_of_work(engine) as session:
+        return list(
+            session.scalars(
+                select(RedPacketShare.amount_fen)
+                .where(RedPacketShare.packet_id == packet_id)
+                .order_by(RedPacketShare.position)
+            )
+        )

@@ -123,3 +123,54 @@ def test_home_lists_the_draws_open_to_the_member(
         (f"/h5/draws/{opened[0]}", "周年庆抽奖")
     ]
     assert "请从群里的红包、秒杀、拼团、接龙或抽奖链接进入。" in home
+
+
+def test_the_best_luck_sends_the_next_relay_round_from_the_packet_page(
+    app: FastAPI, client: TestClient, engine: Engine
+) -> None:
+    # given a relay of 2 rounds of ¥3.01 in 2 shares, round 1 grabbed by two members
+    allow_packets_all_day(engine)
+    group = store_groups_of(engine, "R0001")[0]
+    members = stores_of_group(engine, group)[:2]
+    outsider = stores_of_group(engine, store_groups_of(engine, "R0002")[0])[0]
+    hq = bearer(client, "hq")
+    body = {"group_id": group, "total_fen": 301, "count": 2, "rounds": 2}
+    started = client.post("/api/v1/relays", json=body, headers=hq).json()
+    relay, first = started["id"], started["packet_id"]
+    phones = {
+        m: _phone(app, _member_token(client, hq, m), f"/h5/red-packets/{first}") for m in members
+    }
+    for phone, csrf in phones.values():
+        phone.post(f"/h5/red-packets/{first}/grab", headers={"X-CSRF-Token": csrf})
+    best = client.get(f"/api/v1/relays/{relay}", headers=hq).json()["next_sender"]["member_id"]
+    other = next(m for m in members if m != best)
+    outside, outside_csrf = _phone(app, _member_token(client, hq, outsider), "/h5/")
+
+    # when each opens round 1's page, the other, the outsider and the best luck ask to send
+    pages = {m: phones[m][0].get(f"/h5/red-packets/{first}").text for m in members}
+    forged = phones[best][0].post(f"/h5/relays/{relay}/next")
+    refused = phones[other][0].post(
+        f"/h5/relays/{relay}/next", headers={"X-CSRF-Token": phones[other][1]}
+    )
+    foreign = outside.post(f"/h5/relays/{relay}/next", headers={"X-CSRF-Token": outside_csrf})
+    sent = phones[best][0].post(
+        f"/h5/relays/{relay}/next", headers={"X-CSRF-Token": phones[best][1]}
+    )
+    view = client.get(f"/api/v1/relays/{relay}", headers=hq).json()
+    second = view["packets"][1]["packet_id"]
+    next_page = phones[best][0].get(f"/h5/red-packets/{second}").text
+
+    # then only the best luck's page offers round 2, and only its post sends it
+    assert "红包接龙 · 第 1/2 轮" in pages[best]
+    assert f'hx-post="/h5/relays/{relay}/next"' in pages[best]
+    assert "你是手气最佳，请发第 2 轮红包" in pages[best]
+    assert f'hx-post="/h5/relays/{relay}/next"' not in pages[other]
+    assert f"等待手气最佳 {best} 发第 2 轮" in pages[other]
+    assert forged.status_code == 403
+    assert refused.status_code == 200
+    assert f"红包接龙 {relay} 第 2 轮应由上一轮手气最佳者发出" in refused.text
+    assert (foreign.status_code, f"没有红包接龙 {relay}" in foreign.text) == (404, True)
+    assert (sent.status_code, sent.headers["hx-redirect"]) == (200, f"/h5/red-packets/{second}")
+    assert [(p["round"], p["sender_id"]) for p in view["packets"]] == [(1, "hq"), (2, best)]
+    assert "红包接龙 · 第 2/2 轮" in next_page
+    assert 'id="grab"' in next_page

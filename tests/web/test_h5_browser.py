@@ -112,6 +112,40 @@ def _yuan(fen: int) -> str:
     return f"{fen // 100}.{fen % 100:02d}"
 
 
+def test_the_best_luck_sends_the_next_relay_round_from_the_phone(
+    browser: Browser, server: str, client: TestClient, engine: Engine
+) -> None:
+    # given a relay of 2 rounds of ¥3.01 in 2 shares, round 1 grabbed by two members
+    allow_packets_all_day(engine)
+    group = store_groups_of(engine, "R0001")[0]
+    stores = stores_of_group(engine, group)[:2]
+    hq = bearer(client, "hq")
+    body = {"group_id": group, "total_fen": 301, "count": 2, "rounds": 2}
+    started = client.post("/api/v1/relays", json=body, headers=hq).json()
+    relay, first = started["id"], started["packet_id"]
+    for store in stores:
+        client.post(f"/api/v1/red-packets/{first}/grab", headers=member_headers(client, hq, store))
+    best = client.get(f"/api/v1/relays/{relay}", headers=hq).json()["next_sender"]["member_id"]
+    session = _phone(browser, server, client, best, f"/h5/red-packets/{first}")
+    page = session.page
+    session.shot("asked")
+
+    # when the best luck taps the button to send round 2
+    assert page.inner_text("#relay") == "红包接龙 · 第 1/2 轮"
+    assert page.inner_text("#relay-ask") == "你是手气最佳，请发第 2 轮红包"
+    page.click("#relay-next")
+    page.wait_for_selector("#grab")  # round 2's page, where HTMX was sent (HX-Redirect)
+    session.shot("sent")
+
+    # then the phone shows round 2's packet, sent as the member, ready to grab
+    view = client.get(f"/api/v1/relays/{relay}", headers=hq).json()
+    second = view["packets"][1]["packet_id"]
+    assert page.url == f"{server}/h5/red-packets/{second}"
+    assert page.inner_text("#relay") == "红包接龙 · 第 2/2 轮"
+    assert [(p["round"], p["sender_id"]) for p in view["packets"]] == [(1, "hq"), (2, best)]
+    assert session.errors == []
+
+
 def test_a_member_buys_in_a_flash_sale_with_a_countdown(
     browser: Browser, server: str, client: TestClient, engine: Engine
 ) -> None:

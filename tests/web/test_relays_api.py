@@ -141,3 +141,52 @@ def test_relays_keep_to_the_scope_and_name_what_is_wrong(
     )  # fmt: skip
     assert (too_dear.status_code, too_dear.json()["error"]) == (409, "budget_exceeded")
     assert as_member.status_code == 401
+
+
+def test_the_best_luck_sends_the_next_round_with_a_member_token(
+    client: TestClient, engine: Engine
+) -> None:
+    # given a relay of 2 rounds of ¥3.01 in 2 shares, three members and an outsider
+    hq = bearer(client, "hq")
+    group = store_groups_of(engine, "R0001")[0]
+    members = stores_of_group(engine, group)[:3]
+    outsider = stores_of_group(engine, store_groups_of(engine, "R0002")[0])[0]
+    heads = {m: member_headers(client, hq, m) for m in [*members, outsider]}
+    body = {"group_id": group, "total_fen": 301, "count": 2, "rounds": 2}
+    started = client.post("/api/v1/relays", json=body, headers=hq).json()
+    relay, first = started["id"], started["packet_id"]
+
+    # when a member asks too early, round 1 is grabbed, then the others and the best luck ask
+    early = client.post(f"/api/v1/relays/{relay}/rounds", headers=heads[members[0]])
+    grabs = [
+        client.post(f"/api/v1/red-packets/{first}/grab", headers=heads[m]).json()
+        for m in members[:2]
+    ]
+    best = members[[g["amount_fen"] for g in grabs].index(max(g["amount_fen"] for g in grabs))]
+    other = next(m for m in members if m != best)
+    not_asked = client.post(f"/api/v1/relays/{relay}/rounds", headers=heads[other])
+    from_outside = client.post(f"/api/v1/relays/{relay}/rounds", headers=heads[outsider])
+    as_staff = client.post(f"/api/v1/relays/{relay}/rounds", headers=hq)
+    sent = client.post(f"/api/v1/relays/{relay}/rounds", headers=heads[best])
+    twice = client.post(f"/api/v1/relays/{relay}/rounds", headers=heads[best])
+    view = client.get(f"/api/v1/relays/{relay}", headers=hq).json()
+
+    # then only the best luck sent round 2, once, as its sender
+    assert (early.status_code, early.json()) == (
+        409, {"error": "round_open", "detail": f"红包接龙 {relay} 第 1 轮还没抢完"},
+    )  # fmt: skip
+    assert (not_asked.status_code, not_asked.json()) == (
+        409,
+        {"error": "not_asked", "detail": f"红包接龙 {relay} 第 2 轮应由上一轮手气最佳者发出"},
+    )
+    assert (from_outside.status_code, from_outside.json()) == (
+        404, {"detail": f"没有红包接龙 {relay}"},
+    )  # fmt: skip
+    assert as_staff.status_code == 401
+    second = view["packets"][1]["packet_id"]
+    assert (sent.status_code, sent.json()) == (201, {"id": relay, "packet_id": second})
+    assert (twice.status_code, twice.json()["error"]) == (409, "round_open")
+    assert (view["rounds_sent"], view["next_sender"]) == (2, None)
+    assert [(p["round"], p["sender_id"], p["status"]) for p in view["packets"]] == [
+        (1, "hq", "finished"), (2, best, "open"),
+    ]  # fmt: skip

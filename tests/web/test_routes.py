@@ -109,6 +109,7 @@ EXPECTED: dict[tuple[str, str], tuple[int | str, int, int]] = {
     ("GET", "/api/v1/relays/{relay_id}"): (401, 404, 404),
     ("POST", "/api/v1/relays/{relay_id}/next"): (401, 404, 404),
     ("POST", "/api/v1/relays/{relay_id}/stop"): (401, 404, 404),
+    ("POST", "/api/v1/relays/{relay_id}/rounds"): (401, 401, 401),
     ("GET", "/h5/draws/{draw_id}"): (401, 401, 401),
     ("POST", "/h5/draws/{draw_id}/entries"): (401, 401, 401),
     ("GET", "/groups/{group_id}/red-packets"): (LOGIN, 404, 404),
@@ -135,6 +136,7 @@ EXPECTED: dict[tuple[str, str], tuple[int | str, int, int]] = {
     ("GET", "/h5/"): (401, 401, 401),
     ("GET", "/h5/red-packets/{packet_id}"): (401, 401, 401),
     ("POST", "/h5/red-packets/{packet_id}/grab"): (401, 401, 401),
+    ("POST", "/h5/relays/{relay_id}/next"): (401, 401, 401),
     ("GET", "/h5/flash-sales/{sale_id}"): (401, 401, 401),
     ("POST", "/h5/flash-sales/{sale_id}/orders"): (401, 401, 401),
     ("GET", "/h5/group-buys/{deal_id}"): (401, 401, 401),
@@ -374,7 +376,7 @@ def test_member_tokens_open_only_member_routes_and_staff_tokens_only_staff_route
         body = {"json": bodies[path]} if method == "POST" and path in bodies else {}
         return client.request(method, url, headers=headers, **body).status_code  # type: ignore[arg-type]
 
-    # then the member routes are the six member actions
+    # then the member routes are the seven member actions
     assert member_routes == {
         ("POST", "/api/v1/draws/{draw_id}/entries"),
         ("POST", "/api/v1/red-packets/{packet_id}/grab"),
@@ -382,6 +384,7 @@ def test_member_tokens_open_only_member_routes_and_staff_tokens_only_staff_route
         ("POST", "/api/v1/group-buys/{deal_id}/teams"),
         ("POST", "/api/v1/group-buy-teams/{team_id}/members"),
         ("POST", "/api/v1/order-lists/{list_id}/lines"),
+        ("POST", "/api/v1/relays/{relay_id}/rounds"),
     }
     # and a member token is refused on every staff route, an HQ token on every member route
     for method, path in sorted(bearer_routes - member_routes):

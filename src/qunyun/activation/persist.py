@@ -7,7 +7,8 @@ decided it and appended it to the log (``hot``). This module moves the log into 
   applies only once: a share takes its member only while it has none (``member_id IS NULL``),
   an order row is inserted with the id Redis gave it (``ON CONFLICT DO NOTHING``), and the
   totals (a packet's grabbed count and fen, a sale's units sold, a buyer's units) rise only by
-  what this transaction newly applied. Entries commute, so their order does not matter.
+  what this transaction newly applied. Entries commute, so their order does not matter. On
+  PostgreSQL all the grabs are one statement, and all the orders another.
 - ``apply_team_changes`` writes a 拼团 team's opening, joins and cancellation, which do not
   commute, in log order (its docstring says why that is safe).
 - ``drain`` applies the oldest entries in one transaction, commits, and only then deletes
@@ -114,36 +115,82 @@ ON CONFLICT (event_id) DO NOTHING
 )
 
 
+# PostgreSQL: a drain's grabs in ONE statement, whatever their number: the shares taken,
+# their packets' totals and their events (data-modifying CTEs), instead of a statement per
+# grab and per packet. ``taken`` holds only the shares this statement gave their member, so
+# the totals rise by what it newly applied, as the statements one by one did. An entry that
+# took no share (applied before, or a share held by another) comes back in ``missed``.
+_TAKE_ALL_POSTGRESQL = Sql(
+    """
+WITH r AS (
+  SELECT * FROM unnest(CAST(:packets AS bigint[]), CAST(:positions AS integer[]),
+                       CAST(:kinds AS text[]), CAST(:members AS text[]),
+                       CAST(:moments AS timestamptz[]))
+    WITH ORDINALITY AS r(packet, position, kind, member, at, i)),
+taken AS (
+  UPDATE red_packet_shares s SET member_kind = r.kind, member_id = r.member, grabbed_at = r.at
+  FROM r
+  WHERE s.packet_id = r.packet AND s.position = r.position AND s.member_id IS NULL
+  RETURNING s.packet_id, s.position, s.amount_fen, s.member_kind, s.member_id, s.grabbed_at),
+counted AS (
+  UPDATE red_packets p SET
+    grabbed_count = p.grabbed_count + t.grabs,
+    grabbed_fen = p.grabbed_fen + t.fen,
+    status = CASE WHEN p.status = 'open' AND p.grabbed_count + t.grabs = p.count
+                  THEN 'finished' ELSE p.status END,
+    closed_at = CASE WHEN p.status = 'open' AND p.grabbed_count + t.grabs = p.count
+                     THEN t.last ELSE p.closed_at END
+  FROM (SELECT packet_id, count(*) AS grabs, sum(amount_fen) AS fen, max(grabbed_at) AS last
+        FROM taken GROUP BY packet_id) t
+  WHERE p.id = t.packet_id
+  RETURNING p.id, p.tenant_id, p.group_id, p.relay_id, p.grabbed_count, p.count, t.last),
+event AS (
+  INSERT INTO activation_events
+    (event_id, tenant_id, ts, kind, group_id, member_kind, member_id, red_packet_id, amount_fen)
+  SELECT md5(c.tenant_id || ':' || c.id || ':' || t.position)::uuid::text, c.tenant_id,
+    t.grabbed_at, 'red_packet_grab', c.group_id, t.member_kind, t.member_id, c.id, t.amount_fen
+  FROM taken t JOIN counted c ON c.id = t.packet_id
+  ON CONFLICT (event_id) DO NOTHING)
+SELECT (SELECT count(*) FROM taken) AS applied,
+  (SELECT array_agg(r.i) FROM r WHERE NOT EXISTS (
+     SELECT 1 FROM taken t WHERE t.packet_id = r.packet AND t.position = r.position
+       AND t.member_kind = r.kind AND t.member_id = r.member)) AS missed,
+  (SELECT array_agg(ARRAY[c.id, c.relay_id] ORDER BY c.id) FROM counted c
+   WHERE c.relay_id IS NOT NULL AND c.grabbed_count = c.count) AS finished_relays,
+  (SELECT array_agg(c.last ORDER BY c.id) FROM counted c
+   WHERE c.relay_id IS NOT NULL AND c.grabbed_count = c.count) AS finished_at
+"""
+)
+
+
 def apply_grabs(connection: Connection, taken: Iterable[Taken]) -> int:
     """Write the grabs that SQL does not have yet; return how many were new.
 
     Raise Conflict when a share is held in SQL by someone else (Redis disagrees with SQL).
     """
+    grabs = list(taken)
+    if not grabs:
+        return 0
+    if connection.dialect.name == "postgresql":
+        return _apply_grabs_at_once(connection, grabs)
     from qunyun.activation.redpackets import _ASK_NEXT_SENDER, event_id
 
     new: dict[int, list[tuple[Taken, int, int]]] = defaultdict(list)
-    grabs = list(taken)
-    takes = []
     for grab in grabs:
         kind, member_id = _split(grab.member)
-        takes.append(
-            {
-                "kind": kind,
-                "member": member_id,
-                "now": db_time(connection, grab.at),
-                "packet": grab.packet_id,
-                "position": int(grab.share.split(":", 1)[0]),
-            }
-        )
-    for grab, take, rows in zip(grabs, takes, _TAKE.run_many(connection, takes), strict=True):
-        kind, member_id, position = take["kind"], take["member"], take["position"]
-        row = rows.first()
-        if row is not None:
-            new[grab.packet_id].append((grab, position, int(row.amount_fen)))
+        position = _position(grab)
+        row = _TAKE.run(
+            connection,
+            kind=kind,
+            member=member_id,
+            now=db_time(connection, grab.at),
+            packet=grab.packet_id,
+            position=position,
+        ).first()
+        if row is None:
+            _check_holder(connection, grab)
             continue
-        holder = _HOLDER.run(connection, packet=grab.packet_id, position=position).first()
-        if holder is None or (holder.member_kind, holder.member_id) != (kind, member_id):
-            raise Conflict(f"红包 {grab.packet_id} 第 {position} 份在数据库中属于别人或不存在")
+        new[grab.packet_id].append((grab, position, int(row.amount_fen)))
     for packet_id, applied in new.items():
         last = max(grab.at for grab, _, _ in applied)
         packet = _COUNT.run(
@@ -153,27 +200,57 @@ def apply_grabs(connection: Connection, taken: Iterable[Taken]) -> int:
             now=db_time(connection, last),
             packet=packet_id,
         ).one()
-        events = []
         for grab, position, amount in applied:
             kind, member_id = _split(grab.member)
-            events.append(
-                {
-                    "event_id": event_id(packet.tenant_id, packet_id, position),
-                    "tenant": packet.tenant_id,
-                    "now": db_time(connection, grab.at),
-                    "group_id": packet.group_id,
-                    "kind": kind,
-                    "member": member_id,
-                    "packet": packet_id,
-                    "amount": amount,
-                }
+            _EVENT.run(
+                connection,
+                event_id=event_id(packet.tenant_id, packet_id, position),
+                tenant=packet.tenant_id,
+                now=db_time(connection, grab.at),
+                group_id=packet.group_id,
+                kind=kind,
+                member=member_id,
+                packet=packet_id,
+                amount=amount,
             )
-        _EVENT.run_many(connection, events)
         if packet.relay_id is not None and packet.grabbed_count == packet.count:
             _ASK_NEXT_SENDER.run(
                 connection, packet=packet_id, relay=packet.relay_id, now=db_time(connection, last)
             )
     return sum(len(applied) for applied in new.values())
+
+
+def _apply_grabs_at_once(connection: Connection, grabs: list[Taken]) -> int:
+    """Apply grabs on PostgreSQL with ``_TAKE_ALL_POSTGRESQL``; return how many were new."""
+    from qunyun.activation.redpackets import _ASK_NEXT_SENDER
+
+    kinds, members = zip(*(_split(grab.member) for grab in grabs), strict=True)
+    row = _TAKE_ALL_POSTGRESQL.run(
+        connection,
+        packets=[grab.packet_id for grab in grabs],
+        positions=[_position(grab) for grab in grabs],
+        kinds=list(kinds),
+        members=list(members),
+        moments=[grab.at for grab in grabs],
+    ).one()
+    for index in row.missed or ():
+        _check_holder(connection, grabs[index - 1])
+    finished = zip(row.finished_relays or (), row.finished_at or (), strict=True)
+    for (packet_id, relay_id), last in finished:  # a statement of its own: it reads the shares
+        _ASK_NEXT_SENDER.run(connection, packet=packet_id, relay=relay_id, now=last)
+    return int(row.applied)
+
+
+def _position(grab: Taken) -> int:
+    return int(grab.share.split(":", 1)[0])
+
+
+def _check_holder(connection: Connection, grab: Taken) -> None:
+    """Raise Conflict unless the grab's share is already held by its member (applied before)."""
+    position = _position(grab)
+    holder = _HOLDER.run(connection, packet=grab.packet_id, position=position).first()
+    if holder is None or (holder.member_kind, holder.member_id) != _split(grab.member):
+        raise Conflict(f"红包 {grab.packet_id} 第 {position} 份在数据库中属于别人或不存在")
 
 
 # --- orders --------------------------------------------------------------------------------
@@ -197,45 +274,85 @@ ON CONFLICT (sale_id, member_kind, member_id)
 DO UPDATE SET bought = flash_sale_buyers.bought + excluded.bought
 """
 )
-_ORDER_IDS_POSTGRESQL = Sql(
-    "SELECT setval(pg_get_serial_sequence('flash_sale_orders', 'id'), "
-    "(SELECT max(id) FROM flash_sale_orders))"
+
+
+# PostgreSQL: a drain's orders in ONE statement: the orders inserted with their Redis ids,
+# and the units of the orders this statement inserted added to their sales and buyers; the
+# ids came from Redis, so the table's own sequence is moved past them (``last_id``).
+_PLACE_ALL_POSTGRESQL = Sql(
+    """
+WITH r AS (
+  SELECT * FROM unnest(CAST(:orders AS bigint[]), CAST(:sales AS bigint[]),
+                       CAST(:kinds AS text[]), CAST(:members AS text[]),
+                       CAST(:quantities AS integer[]), CAST(:attempts AS text[]),
+                       CAST(:moments AS timestamptz[]))
+    AS r(order_id, sale, kind, member, qty, attempt, at)),
+placed AS (
+  INSERT INTO flash_sale_orders
+    (id, tenant_id, sale_id, member_kind, member_id, qty, amount_fen, attempt_id, created_at)
+  SELECT r.order_id, s.tenant_id, s.id, r.kind, r.member, r.qty, r.qty * s.price_fen,
+    r.attempt, r.at
+  FROM r JOIN flash_sales s ON s.id = r.sale
+  ORDER BY r.order_id
+  ON CONFLICT DO NOTHING
+  RETURNING id, sale_id, member_kind, member_id, qty),
+sold AS (
+  UPDATE flash_sales f SET sold = f.sold + p.units
+  FROM (SELECT sale_id, sum(qty) AS units FROM placed GROUP BY sale_id) p
+  WHERE f.id = p.sale_id),
+bought AS (
+  INSERT INTO flash_sale_buyers (sale_id, member_kind, member_id, bought)
+  SELECT sale_id, member_kind, member_id, sum(qty) FROM placed
+  GROUP BY sale_id, member_kind, member_id
+  ON CONFLICT (sale_id, member_kind, member_id)
+  DO UPDATE SET bought = flash_sale_buyers.bought + excluded.bought)
+SELECT coalesce(sum(qty), 0) AS units,
+  CASE WHEN count(*) > 0 THEN setval(pg_get_serial_sequence('flash_sale_orders', 'id'),
+    greatest(max(id), (SELECT max(id) FROM flash_sale_orders))) END AS last_id
+FROM placed
+"""
 )
 
 
 def apply_orders(connection: Connection, placed: Iterable[Placed]) -> int:
-    """Write the orders that SQL does not have yet, with their units; return how many were new."""
+    """Write the orders that SQL does not have yet, with their units; return the units new."""
+    orders = list(placed)
+    if not orders:
+        return 0
+    if connection.dialect.name == "postgresql":
+        kinds, members = zip(*(_split(order.member) for order in orders), strict=True)
+        row = _PLACE_ALL_POSTGRESQL.run(
+            connection,
+            orders=[order.order_id for order in orders],
+            sales=[order.sale_id for order in orders],
+            kinds=list(kinds),
+            members=list(members),
+            quantities=[order.qty for order in orders],
+            attempts=[order.attempt_id or None for order in orders],
+            moments=[order.at for order in orders],
+        ).one()
+        return int(row.units)
     sold: dict[int, int] = defaultdict(int)
     bought: dict[tuple[int, str], int] = defaultdict(int)
-    orders = list(placed)
-    places = []
     for order in orders:
         kind, member_id = _split(order.member)
-        places.append(
-            {
-                "order_id": order.order_id,
-                "kind": kind,
-                "member": member_id,
-                "qty": order.qty,
-                "attempt": order.attempt_id or None,
-                "now": db_time(connection, order.at),
-                "sale": order.sale_id,
-            }
-        )
-    for order, rows in zip(orders, _PLACE.run_many(connection, places), strict=True):
-        if rows.first() is not None:
+        if _PLACE.run(
+            connection,
+            order_id=order.order_id,
+            kind=kind,
+            member=member_id,
+            qty=order.qty,
+            attempt=order.attempt_id or None,
+            now=db_time(connection, order.at),
+            sale=order.sale_id,
+        ).first() is not None:  # fmt: skip
             sold[order.sale_id] += order.qty
             bought[(order.sale_id, order.member)] += order.qty
     for sale_id, units in sold.items():
         _SOLD.run(connection, qty=units, sale=sale_id)
-    buyers = []
     for (sale_id, member), units in bought.items():
         kind, member_id = _split(member)
-        buyers.append({"sale": sale_id, "kind": kind, "member": member_id, "qty": units})
-    _BOUGHT.run_many(connection, buyers)
-    if sold and connection.dialect.name == "postgresql":
-        # ids came from Redis: keep the table's own sequence ahead of them
-        _ORDER_IDS_POSTGRESQL.run(connection)
+        _BOUGHT.run(connection, sale=sale_id, kind=kind, member=member_id, qty=units)
     return sum(sold.values())
 
 
@@ -496,9 +613,9 @@ class Persister:
     After a batch short of ``BATCH`` (the log caught up) it waits ``idle_seconds`` before the
     next, so that under a crowd a drain applies what came in meanwhile in one transaction
     instead of a few entries each time: a drain's own cost (the lease, the log's read and
-    delete, a transaction, a statement per packet or sale) is paid per batch, in the API's
-    process beside the attempts. The log is acknowledged state already; the wait only delays
-    SQL by as much (reads catch up first, ``catch_up``).
+    delete, a transaction, on PostgreSQL one statement for the grabs and one for the orders)
+    is paid per batch, in the API's process beside the attempts. The log is acknowledged
+    state already; the wait only delays SQL by as much (reads catch up first, ``catch_up``).
     """
 
     def __init__(self, engine: Engine, hot: RedisHotState, idle_seconds: float = 0.05) -> None:

@@ -37,6 +37,7 @@ from qunyun.activation.common import (
     is_member_sql,
     outcome,
     read_time,
+    require_member,
     upsert,
 )
 from qunyun.activation.errors import (
@@ -124,6 +125,9 @@ class PacketView:
     remaining_fen: int
     status: PacketStatus
     grabs: list[Grab]
+    relay_id: int | None = None
+    relay_round: int | None = None
+    """The relay whose round this packet is, and the round (None outside a relay)."""
 
 
 # --- rules and budgets -----------------------------------------------------------------------
@@ -1009,6 +1013,8 @@ def red_packet_detail(
         remaining_fen=packet.total_fen - sum(grab.amount_fen for grab in grabs),
         status=packet.status,
         grabs=grabs,
+        relay_id=packet.relay_id,
+        relay_round=packet.relay_round,
     )
 
 
@@ -1099,10 +1105,15 @@ def do_send_relay_round(
     Without a member, an operator sends it on behalf of the member asked. Raise NotFound for
     an unknown relay, Ended when it is over, RoundOpen while the previous round is still
     being grabbed, NotAsked when someone else was asked and RoundSent when the round was sent
-    meanwhile.
+    meanwhile. A member who is not in the relay's group now is told there is no such relay
+    (NotFound), as on every member path.
     """
     when = when or utcnow()
     relay = tenant_relay(session, tenant, relay_id)
+    if member_kind is not None and member_id is not None:
+        require_member(
+            session, tenant, relay.group_id, member_kind, member_id, f"红包接龙 {relay_id}"
+        )
     if relay.status is not RelayStatus.RUNNING:
         raise Ended(f"红包接龙 {relay_id} 已结束")
     asked_kind, asked_id = relay.next_sender_kind, relay.next_sender_id

@@ -1,7 +1,8 @@
 """红包接龙 relay API for staff: start a relay, read it, send its next round, stop it.
 
-The next round is sent on behalf of the member the last round's best luck asked (as in the
-console); members grab each round's packet with ``POST /red-packets/{id}/grab``. With Redis
+Staff send the next round on behalf of the member the last round's best luck asked (as in
+the console), or that member sends it with a member token (``POST …/rounds``, what the H5
+page's button does); members grab each round's packet with ``POST /red-packets/{id}/grab``. With Redis
 hot state the grabs Redis acknowledged are applied first, so that a finished round is seen
 finished.
 """
@@ -27,7 +28,7 @@ from qunyun.org.access import (
     require_reader,
 )
 from qunyun.org.models import Tenant
-from qunyun.web.deps import ApiActor, NumericId, hot, work
+from qunyun.web.deps import ApiActor, ApiMember, NumericId, hot, member_tenant, work
 from qunyun.web.errors import REFUSALS
 
 router = APIRouter(tags=["red-packet relays"])
@@ -167,6 +168,25 @@ def get_relay(relay_id: NumericId, actor: ApiActor, request: Request) -> RelayOu
 def send_next_round(relay_id: NumericId, actor: ApiActor, request: Request) -> RelayOut:
     """Send the next round on behalf of the member asked (409 ``round_open``, ``ended``)."""
     return _staff_act(request, actor, relay_id, do_send_relay_round)
+
+
+@router.post(
+    "/relays/{relay_id}/rounds", response_model=RelayCreatedOut, status_code=201,
+    responses=REFUSALS,
+)  # fmt: skip
+def send_round_as_member(
+    relay_id: NumericId, member: ApiMember, request: Request
+) -> RelayCreatedOut:
+    """Send the next round as the member the last round's best luck asked (member token).
+
+    409 ``not_asked`` for any other member of the group, ``round_open`` while the round is
+    grabbed, ``ended``; 404 for a member outside the relay's group.
+    """
+    with work(request) as session:
+        tenant = member_tenant(session, member)
+        relay_detail(session, tenant, relay_id, hot(request))  # a finished round seen finished
+        packet = do_send_relay_round(session, tenant, relay_id, member.kind, member.member_id)
+        return RelayCreatedOut(id=relay_id, packet_id=packet.id)
 
 
 @router.post("/relays/{relay_id}/stop", response_model=RelayOut, responses=REFUSALS)

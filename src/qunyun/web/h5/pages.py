@@ -29,8 +29,15 @@ from qunyun.activation.groupbuys import (
     group_buy_detail,
     team_deal,
 )
+from qunyun.activation.models import RelayStatus
+from qunyun.activation.operations import relay_detail
 from qunyun.activation.orderlists import do_add_line, order_list_detail
-from qunyun.activation.redpackets import do_grab_red_packet, red_packet_detail
+from qunyun.activation.redpackets import (
+    do_grab_red_packet,
+    do_send_relay_round,
+    red_packet_detail,
+    tenant_relay,
+)
 from qunyun.core.clock import format_local, utcnow
 from qunyun.core.errors import Forbidden, NotFound, Unauthenticated
 from qunyun.core.money import format_yuan
@@ -147,7 +154,30 @@ def _packet_context(
         ),
         None,
     )
-    return {"packet": view, "mine": mine, "is_finished": len(view.grabs) == view.count}
+    context: dict[str, Any] = {
+        "packet": view,
+        "mine": mine,
+        "is_finished": len(view.grabs) == view.count,
+    }
+    if view.relay_id is not None:
+        context["relay"] = _relay_context(session, tenant, member, view.relay_id, view.relay_round)
+    return context
+
+
+def _relay_context(
+    session: Session, tenant: Tenant, member: Member, relay_id: int, round_number: int | None
+) -> dict[str, Any]:
+    """Return where a packet's relay stands for the member: who is asked to send the next round."""
+    relay = tenant_relay(session, tenant, relay_id)
+    asked_id = relay.next_sender_id if relay.status is RelayStatus.RUNNING else None
+    return {
+        "id": relay.id,
+        "round": round_number,
+        "rounds": relay.rounds,
+        "next_round": relay.rounds_sent + 1,
+        "asked_id": asked_id,
+        "is_asked": asked_id == member.member_id and relay.next_sender_kind is member.kind,
+    }
 
 
 @router.get("/red-packets/{packet_id}", response_class=HTMLResponse)
@@ -174,6 +204,29 @@ def grab(packet_id: NumericId, request: Request, member: PostingMember) -> Respo
     with work(request) as session:
         context = _packet_context(session, _tenant(session, member), member, packet_id, request)
     return _page(request, "red_packet_body.html", context | {"refusal": refusal, "fresh": True})
+
+
+@router.post("/relays/{relay_id}/next", response_class=HTMLResponse)
+def send_relay_round(relay_id: NumericId, request: Request, member: PostingMember) -> Response:
+    """Send the relay's next round as the best luck it asked; go to the new round's page.
+
+    A refusal (someone else asked, the round still grabbed, the relay over) shows on the page
+    of the relay's latest round.
+    """
+    try:
+        with work(request) as session:
+            tenant = _tenant(session, member)
+            relay_detail(session, tenant, relay_id, hot(request))  # a finished round seen so
+            packet_id = do_send_relay_round(
+                session, tenant, relay_id, member.kind, member.member_id
+            ).id
+    except ActivationConflict as error:  # rolled back: the refusal is shown on the page
+        with work(request) as session:
+            tenant = _tenant(session, member)
+            latest = relay_detail(session, tenant, relay_id).rounds[-1].packet_id
+            context = _packet_context(session, tenant, member, latest, request)
+        return _page(request, "red_packet_body.html", context | {"relay_refusal": error.message})
+    return Response(headers={"HX-Redirect": f"/h5/red-packets/{packet_id}"})
 
 
 # --- flash sales -----------------------------------------------------------------------------
