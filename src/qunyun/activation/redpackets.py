@@ -1099,6 +1099,7 @@ def do_send_relay_round(
     *,
     when: datetime | None = None,
     rng: random.Random | None = None,
+    hot: RedisHotState | None = None,
 ) -> RedPacket:
     """Send the relay's next round as the member whose best luck asked them to.
 
@@ -1106,9 +1107,14 @@ def do_send_relay_round(
     an unknown relay, Ended when it is over, RoundOpen while the previous round is still
     being grabbed, NotAsked when someone else was asked and RoundSent when the round was sent
     meanwhile. A member who is not in the relay's group now is told there is no such relay
-    (NotFound), as on every member path.
+    (NotFound), as on every member path. With ``hot`` the grabs Redis acknowledged are applied
+    first, so that a round grabbed empty in Redis is seen finished.
     """
     when = when or utcnow()
+    if hot is not None:
+        from qunyun.activation import persist  # persist reads this module's statements
+
+        persist.catch_up(in_session(session), hot)
     relay = tenant_relay(session, tenant, relay_id)
     if member_kind is not None and member_id is not None:
         require_member(

@@ -236,11 +236,6 @@ _STORE_ID, _REP_ID, _REGION, _CLOSENESS, _PURCHASE = map(
 )
 
 
-def _ranked(stores: list[StoreFacts]) -> list[StoreFacts]:
-    """Return ``stores`` (in store id order) by annual purchase, the highest first."""
-    return sorted(stores, key=_PURCHASE, reverse=True)  # stable: ties keep store id order
-
-
 def chunk(
     wanted: KeyedGroup,
     existing: Mapping[str, set[Seat]],

@@ -566,11 +566,6 @@ class StorePlan:
         return list(map(members.__getitem__, self.groups[group_id][1]))
 
 
-_STORE_TYPE, _GROWTH, _SCALE_TIER, _CLOSENESS = map(
-    attrgetter, ("store_type", "growth", "scale_tier", "closeness")
-)
-
-
 class _Group:
     """A group under construction, with attribute counts for O(1) similarity.
 

@@ -198,7 +198,7 @@ class _Channel:
         return {staff_id: person.manager_id for staff_id, person in self.staff.items()}
 
 
-_STORE_ID, _REGION = attrgetter("store_id"), attrgetter("region_code")
+_REGION = attrgetter("region_code")
 _TERRITORY_REGION = attrgetter("rep_id", "region_code")
 _STORE_CUSTOMER = (ContactKind.STORE.value, MemberRole.CUSTOMER.value)
 _KINDS = {kind.value: kind for kind in ContactKind}

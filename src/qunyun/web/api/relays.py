@@ -184,8 +184,9 @@ def send_round_as_member(
     """
     with work(request) as session:
         tenant = member_tenant(session, member)
-        relay_detail(session, tenant, relay_id, hot(request))  # a finished round seen finished
-        packet = do_send_relay_round(session, tenant, relay_id, member.kind, member.member_id)
+        packet = do_send_relay_round(
+            session, tenant, relay_id, member.kind, member.member_id, hot=hot(request)
+        )
         return RelayCreatedOut(id=relay_id, packet_id=packet.id)
 
 

@@ -216,9 +216,8 @@ def send_relay_round(relay_id: NumericId, request: Request, member: PostingMembe
     try:
         with work(request) as session:
             tenant = _tenant(session, member)
-            relay_detail(session, tenant, relay_id, hot(request))  # a finished round seen so
             packet_id = do_send_relay_round(
-                session, tenant, relay_id, member.kind, member.member_id
+                session, tenant, relay_id, member.kind, member.member_id, hot=hot(request)
             ).id
     except ActivationConflict as error:  # rolled back: the refusal is shown on the page
         with work(request) as session:
