@@ -146,6 +146,7 @@ class Store(Base):
         Index("ix_stores_rep", "tenant_id", "rep_id"),
         Index("ix_stores_region", "tenant_id", "region_code"),
         Index("ix_stores_distributor", "tenant_id", "distributor_id"),
+        Index("ix_stores_changes", "tenant_id", "updated_at"),  # the channel watermark (0010)
         # the plan's read of every active store, answered from the index alone (0009)
         Index(
             "ix_stores_plan_facts",
@@ -189,7 +190,10 @@ class Consumer(Base):
     """A consumer the brand reaches directly: seed user, KOL, fan or ordinary member."""
 
     __tablename__ = "consumers"
-    __table_args__ = (Index("ix_consumers_region", "tenant_id", "region_code"),)
+    __table_args__ = (
+        Index("ix_consumers_region", "tenant_id", "region_code"),
+        Index("ix_consumers_changes", "tenant_id", "updated_at"),  # the channel watermark (0010)
+    )
 
     tenant_id: Mapped[int] = _tenant_fk()
     consumer_id: Mapped[str] = mapped_column(ExternalId(), primary_key=True)

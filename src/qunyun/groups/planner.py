@@ -21,11 +21,12 @@ import math
 import multiprocessing
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import chain, islice, pairwise
+from functools import partial
+from itertools import chain, compress, islice, pairwise
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -555,54 +556,215 @@ class StorePlan:
     new_groups: list[str]
     archived: list[str]
     unchanged: set[str] = field(default_factory=set)
-    members: dict[str, Mapping[str, StoreFacts] | list[StoreFacts]] = field(default_factory=dict)
-    """Each group's stores: by store id, or as a list in the order of ``groups``."""
+    members: dict[str, list[StoreFacts] | Callable[[], list[StoreFacts]]] = field(
+        default_factory=dict
+    )
+    """Each group's stores in the order of its ids in ``groups``, or how to list them: most
+    groups of a re-plan are never asked for theirs."""
 
     def facts(self, group_id: str) -> list[StoreFacts]:
         """Return the stores of a group in the order of its ids in ``groups``."""
         members = self.members[group_id]
-        if isinstance(members, list):
-            return members
-        return list(map(members.__getitem__, self.groups[group_id][1]))
+        return members if isinstance(members, list) else members()
+
+    def record(self, rep: str, existing: Sequence[CurrentGroup], built: Iterable[str]) -> None:
+        """Note the new groups among ``built`` and the ``existing`` ones no longer built.
+
+        ``built`` are the groups of territory ``rep`` now in ``groups``.
+        """
+        kept_ids = {group.group_id for group in existing}
+        built_ids = set()
+        for group_id in built:
+            built_ids.add(group_id)
+            if group_id not in kept_ids:
+                self.new_groups.append(group_id)
+        self.archived.extend(g.group_id for g in existing if g.group_id not in built_ids)
+
+
+class _Seating:
+    """The active stores in store id order, and where the current groups seat them.
+
+    A re-plan's bulk work, done on arrays once for all territories: each store's territory,
+    each group's seated stores (those still active in the group's territory), the stores
+    seated nowhere. A store seated twice in its territory stays in the first group only.
+    """
+
+    def __init__(self, stores: list[StoreFacts], groups: Sequence[CurrentGroup]) -> None:
+        ids = list(map(_STORE_ID, stores))
+        if not all(map(str.__lt__, ids, islice(ids, 1, None))):  # a plan reads them in order
+            stores = sorted(stores)  # store id first, unique
+            ids = list(map(_STORE_ID, stores))
+        self.stores, self.ids = stores, ids
+        size = len(stores)
+        rep_ids = list(map(attrgetter("rep_id"), stores))
+        self.reps = sorted(set(rep_ids) | {group.territory_rep_id for group in groups})
+        rep_index = {rep: index for index, rep in enumerate(self.reps)}
+        rep = np.fromiter(map(rep_index.__getitem__, rep_ids), np.int64, size)
+        self.order = np.argsort(rep, kind="stable")  # by territory, store id order inside
+        self.bounds = np.searchsorted(rep[self.order], np.arange(len(self.reps) + 1))
+        profiles = _Profiles()
+        self.profile = np.fromiter(map(profiles.__getitem__, map(_PROFILE, stores)), np.int64, size)
+        self.profiles = list(profiles)
+        # each seat's store position, by a hash join in Arrow (millions of seats)
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        lengths = np.fromiter((len(group.store_ids) for group in groups), np.int64, len(groups))
+        seated = pc.index_in(
+            pa.array(list(chain.from_iterable(group.store_ids for group in groups)), pa.string()),
+            value_set=pa.array(ids, pa.string()),
+        )
+        position = seated.fill_null(-1).to_numpy().astype(np.int64)
+        owner = np.repeat(np.arange(len(groups)), lengths)
+        group_rep = np.fromiter(
+            map(rep_index.__getitem__, (group.territory_rep_id for group in groups)),
+            np.int64,
+            len(groups),
+        )
+        keep = (position >= 0) & (rep[position] == group_rep[owner])
+        if keep.any() and int(np.bincount(position[keep]).max()) > 1:  # seated twice
+            seats = np.flatnonzero(keep)
+            keep[:] = False
+            keep[seats[np.unique(position[seats], return_index=True)[1]]] = True
+        self.keep = keep
+        """Whether each seat (the groups' ``store_ids`` one after the other) is kept."""
+        self.seat_starts = np.concatenate(([0], np.cumsum(lengths)))
+        position, owner = position[keep], owner[keep]
+        backwards = (np.diff(position) <= 0) & (np.diff(owner) == 0)
+        self.unordered = np.zeros(len(groups), dtype=bool)
+        if backwards.any():  # seats out of store id order (a plan reads them sorted)
+            self.unordered[owner[1:][backwards]] = True
+            resorted = np.lexsort((position, owner))
+            position, owner = position[resorted], owner[resorted]
+        self.groups = groups
+        self.seated = np.full(size, -1, dtype=np.int64)
+        self.seated[position] = owner
+        self.position = position
+        self.starts = np.searchsorted(owner, np.arange(len(groups) + 1))
+        self.in_order = (lengths == np.diff(self.starts)) & ~self.unordered
+        """Whether a group keeps every seat of its current stores, listed in id order."""
+
+    def territory(self, index: int) -> np.ndarray:
+        """Return the positions of the stores of ``reps[index]``, in store id order."""
+        order: np.ndarray = self.order
+        return order[self.bounds[index] : self.bounds[index + 1]]
+
+    def seats(self, group: int) -> np.ndarray:
+        """Return the positions of the stores group ``group`` keeps, in store id order."""
+        position: np.ndarray = self.position
+        return position[self.starts[group] : self.starts[group + 1]]
+
+    def facts_at(self, positions: np.ndarray) -> list[StoreFacts]:
+        """Return the stores at ``positions``."""
+        return list(map(self.stores.__getitem__, positions.tolist()))
+
+    def kept_ids(self, group: int) -> list[str]:
+        """Return the ids of the stores group ``group`` keeps, in store id order."""
+        if self.unordered[group]:
+            return self.ids_at(self.seats(group))
+        low, high = self.seat_starts[group], self.seat_starts[group + 1]
+        return list(compress(self.groups[group].store_ids, self.keep[low:high].tolist()))
+
+    def ids_at(self, positions: np.ndarray) -> list[str]:
+        """Return the ids of the stores at ``positions``."""
+        return list(map(self.ids.__getitem__, positions.tolist()))
+
+
+class _Profiles(dict[tuple[str, str, str | None, int], int]):
+    """Numbers for (type, growth, tier, closeness) profiles, in the order first met."""
+
+    def __missing__(self, key: tuple[str, str, str | None, int]) -> int:
+        number = self[key] = len(self)
+        return number
 
 
 class _Group:
     """A group under construction, with attribute counts for O(1) similarity.
 
-    The counts are made on the first similarity asked for: a re-plan keeps most groups as
-    they are and never asks about them.
+    A kept group starts from the stores it seats (``seating`` positions, made into facts only
+    when its members are asked for); a new group from its members. The counts are made on
+    the first similarity asked for: a re-plan keeps most groups as they are and never asks.
     """
 
-    def __init__(self, group_id: str, members: dict[str, StoreFacts]) -> None:
+    def __init__(
+        self,
+        group_id: str,
+        members: dict[str, StoreFacts] | None = None,
+        *,
+        seating: _Seating | None = None,
+        seats: np.ndarray | None = None,
+        current: int | None = None,
+    ) -> None:
         self.group_id = group_id
-        self.members = members
-        """The members by store id."""
+        self._members = members
+        self._seating, self.seats = seating, seats
+        self.current = current
+        """The group's index among the seating's current groups (None for a new group)."""
+        self.added: dict[str, StoreFacts] = {}
+        """Stores added before the members were made (in the order added)."""
+        self.size = len(members) if members is not None else len(seats) if seats is not None else 0
+        self.changed = False
         self.counted = False
         self.types: dict[str, int] = {}
         self.growths: dict[str, int] = {}
         self.tiers = [0] * 4
         self.closeness = [0] * 5
 
+    @property
+    def members(self) -> dict[str, StoreFacts]:
+        """The members by store id (the seated stores in id order, then those added)."""
+        if self._members is None:
+            assert self._seating is not None
+            assert self.seats is not None
+            seated = self._seating.facts_at(self.seats)
+            self._members = dict(zip(map(_STORE_ID, seated), seated, strict=True))
+            self._members.update(self.added)
+            self.added = {}
+        return self._members
+
+    def store_ids(self) -> list[str]:
+        """Return the members' ids in store id order."""
+        if self._members is not None:
+            return sorted(self._members)
+        assert self._seating is not None
+        assert self.seats is not None
+        assert self.current is not None
+        return sorted(self._seating.kept_ids(self.current) + list(self.added))
+
     def __len__(self) -> int:
-        return len(self.members)
+        return self.size
 
     def add(self, store: StoreFacts) -> None:
         """Put ``store`` in the group."""
         if self.counted:
             self._count(store.store_type, store.growth, store.tier_index, store.closeness, 1)
-        self.members[store.store_id] = store
+        if self._members is None:
+            self.added[store.store_id] = store
+        else:
+            self._members[store.store_id] = store
+        self.size += 1
+        self.changed = True
 
     def remove(self, store: StoreFacts) -> None:
         """Take ``store`` out of the group."""
         if self.counted:
             self._count(store.store_type, store.growth, store.tier_index, store.closeness, -1)
         del self.members[store.store_id]
+        self.size -= 1
+        self.changed = True
 
     def _tally(self) -> None:
         # one pass over the members (a few dozen profiles among them), not one per attribute
-        for (kind, growth, tier, closeness), count in Counter(
-            map(_PROFILE, self.members.values())
-        ).items():
+        if self._members is None:
+            assert self._seating is not None
+            assert self.seats is not None
+            counts = np.bincount(self._seating.profile[self.seats])
+            profiles = self._seating.profiles
+            tallies = [(profiles[number], int(counts[number])) for number in np.flatnonzero(counts)]
+            tallies += [(_PROFILE(store), 1) for store in self.added.values()]
+        else:
+            tallies = list(Counter(map(_PROFILE, self._members.values())).items())
+        for (kind, growth, tier, closeness), count in tallies:
             self._count(kind, growth, _TIER_RANK.get(tier, 3), closeness, count)
         self.counted = True
 
@@ -613,18 +775,20 @@ class _Group:
         self.closeness[min(max(closeness, 1), 5) - 1] += step
 
     def distance(self, store: StoreFacts) -> float:
-        """Return the mean dissimilarity of ``store`` to the members (0 for an empty group)."""
-        size = len(self.members) - (store.store_id in self.members)
+        """Return the mean dissimilarity of ``store`` to the members (0 for an empty group).
+
+        ``store`` is not a member (every caller asks about stores from elsewhere).
+        """
+        size = self.size
         if size <= 0:
             return 0.0
         if not self.counted:
             self._tally()
-        inside = store.store_id in self.members
         tier = store.tier_index
         close = min(max(store.closeness, 1), 5) - 1
         total = (
-            (size - self.types.get(store.store_type, 0) + inside)
-            + (size - self.growths.get(store.growth, 0) + inside)
+            (size - self.types.get(store.store_type, 0))
+            + (size - self.growths.get(store.growth, 0))
             + sum(count * abs(index - tier) for index, count in enumerate(self.tiers)) / 3
             + sum(count * abs(index - close) for index, count in enumerate(self.closeness)) / 4
         )
@@ -655,50 +819,63 @@ def replan_store_groups(
     for group in sorted(current, key=lambda group: group.group_id):
         groups_by_rep.setdefault(group.territory_rep_id, []).append(group)
     plan = StorePlan({}, [], [])
-    # a fresh plan is made once for all territories (its cuts depend on the ratio reached over
-    # all of them, not on the stores' order): when rebalancing, and for territories without
-    # any group yet; only kept territories need their stores in lists
-    by_rep: dict[str, list[StoreFacts]] = {}
+    stores = list(stores)
     if rebalance or not groups_by_rep:
-        unplanned = list(stores)
-    else:
-        by_rep = territories(stores)
-        unplanned = [
-            s for rep, members in by_rep.items() if rep not in groups_by_rep for s in members
-        ]
-    fresh = plan_store_groups(unplanned, settings) if unplanned else {}
-    for rep in sorted(set(by_rep) | set(fresh) | set(groups_by_rep)):
-        members = by_rep.get(rep, [])
-        existing = groups_by_rep.get(rep, [])
-        if rebalance or not existing:
-            built = []
-            for group_id, ordered in _rebalanced(rep, fresh.get(rep, []), existing, new_group_id):
-                built.append((group_id, list(map(_STORE_ID, ordered))))
+        # a fresh plan is made once for all territories (its cuts depend on the ratio reached
+        # over all of them, not on the stores' order)
+        fresh = plan_store_groups(stores, settings) if stores else {}
+        for rep in sorted(set(fresh) | set(groups_by_rep)):
+            existing = groups_by_rep.get(rep, [])
+            built = _rebalanced(rep, fresh.get(rep, []), existing, new_group_id)
+            for group_id, ordered in built:
+                plan.groups[group_id] = (rep, list(map(_STORE_ID, ordered)))
                 plan.members[group_id] = ordered
-        else:
-            current_ids = {group.group_id: group.store_ids for group in existing}
-            built = []
-            for kept in _kept(rep, members, existing, new_group_id, settings):
-                if kept.group_id in current_ids:
-                    ids = sorted(kept.members)  # the members are keyed by store id
-                    if current_ids[kept.group_id] == tuple(ids):
-                        plan.unchanged.add(kept.group_id)
-                    plan.members[kept.group_id] = kept.members
-                else:
-                    ordered = sorted(kept.members.values(), key=_planner_order)
-                    ids = list(map(_STORE_ID, ordered))
-                    plan.members[kept.group_id] = ordered
-                built.append((kept.group_id, ids))
-        kept_ids = {group.group_id for group in existing}
-        for group_id, ids in built:
-            plan.groups[group_id] = (rep, ids)
-            if group_id not in kept_ids:
+            plan.record(rep, existing, (group_id for group_id, _ in built))
+        return plan
+    ordered_groups = [group for rep in sorted(groups_by_rep) for group in groups_by_rep[rep]]
+    seating = _Seating(stores, ordered_groups)
+    territories = {rep: index for index, rep in enumerate(seating.reps)}
+    unplanned = [
+        position
+        for rep, index in territories.items()
+        if rep not in groups_by_rep
+        for position in seating.territory(index).tolist()
+    ]
+    fresh = plan_store_groups(seating.facts_at(np.array(unplanned, np.int64)), settings)
+    number = 0  # the index of each current group in ``ordered_groups``
+    for rep in seating.reps:
+        existing = groups_by_rep.get(rep, [])
+        if not existing:
+            for group_id, members in _rebalanced(rep, fresh.get(rep, []), [], new_group_id):
+                plan.groups[group_id] = (rep, list(map(_STORE_ID, members)))
+                plan.members[group_id] = members
                 plan.new_groups.append(group_id)
-        built_ids = {group_id for group_id, _ in built}
-        plan.archived.extend(
-            group.group_id for group in existing if group.group_id not in built_ids
-        )
+            continue
+        groups = _kept(rep, seating, territories[rep], number, existing, new_group_id, settings)
+        number += len(existing)
+        for kept in groups:
+            seats = kept.seats
+            if kept.current is not None and not kept.changed and seats is not None:
+                if seating.in_order[kept.current]:  # every seat kept, in store id order
+                    ids = list(ordered_groups[kept.current].store_ids)
+                    plan.unchanged.add(kept.group_id)
+                else:
+                    ids = seating.kept_ids(kept.current)
+                plan.members[kept.group_id] = partial(seating.facts_at, seats)
+            elif kept.current is not None:
+                ids = kept.store_ids()
+                plan.members[kept.group_id] = partial(_in_order, kept, ids)
+            else:
+                facts = sorted(kept.members.values(), key=_planner_order)
+                ids = list(map(_STORE_ID, facts))
+                plan.members[kept.group_id] = facts
+            plan.groups[kept.group_id] = (rep, ids)
+        plan.record(rep, existing, (kept.group_id for kept in groups))
     return plan
+
+
+def _in_order(group: _Group, ids: list[str]) -> list[StoreFacts]:
+    return list(map(group.members.__getitem__, ids))
 
 
 def _rebalanced(
@@ -727,19 +904,26 @@ def _rebalanced(
 
 def _kept(
     rep: str,
-    members: list[StoreFacts],
+    seating: _Seating,
+    territory: int,
+    first: int,
     existing: list[CurrentGroup],
     new_group_id: Callable[[str], str],
     settings: PlannerSettings,
 ) -> list[_Group]:
-    facts = _by_id(members)
+    """Return the groups of a territory that has groups, as the rules force them to change.
+
+    The current groups still seating a store, with the newcomers placed, then any new ones;
+    surplus groups dissolved, groups under the minimum filled up. ``first`` is the index of
+    ``existing[0]`` among the seating's groups.
+    """
     groups = [
-        _Group(group.group_id, {sid: facts[sid] for sid in group.store_ids if sid in facts})
-        for group in existing
+        _Group(group.group_id, seating=seating, seats=seats, current=first + offset)
+        for offset, group in enumerate(existing)
+        if len(seats := seating.seats(first + offset))
     ]
-    groups = [group for group in groups if len(group)]
-    placed = set(chain.from_iterable(group.members for group in groups))
-    newcomers = sorted(map(facts.__getitem__, facts.keys() - placed), key=_planner_order)
+    stores = seating.territory(territory)
+    newcomers = sorted(seating.facts_at(stores[seating.seated[stores] < 0]), key=_planner_order)
     high, low = settings.max_members, settings.min_members
     overflow = []
     for store in newcomers:
@@ -749,9 +933,9 @@ def _kept(
         else:
             overflow.append(store)
     if overflow:
-        for stores in plan_store_groups(overflow, settings).get(rep, []):
-            groups.append(_Group(new_group_id(rep), _by_id(stores)))
-    target = group_count(len(members), settings)
+        for members in plan_store_groups(overflow, settings).get(rep, []):
+            groups.append(_Group(new_group_id(rep), _by_id(members)))
+    target = group_count(len(stores), settings)
     while len(groups) > target:
         smallest = min(groups, key=lambda group: (len(group), group.group_id))
         groups.remove(smallest)
@@ -766,7 +950,7 @@ def _kept(
                 key=lambda group: (group.distance(store), group.group_id),
             )
             receiver.add(store)
-    if len(members) >= low:
+    if len(stores) >= low:
         for small in [group for group in groups if len(group) < low]:
             while len(small) < low:
                 donor_store, donor = min(

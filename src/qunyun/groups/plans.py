@@ -36,7 +36,7 @@ from qunyun.channel.models import (
 )
 from qunyun.core.bulk import BulkWriter, driver_rows, paused_gc
 from qunyun.core.clock import utcnow
-from qunyun.core.db import refresh_statistics, whole_tenant
+from qunyun.core.db import refresh_statistics
 from qunyun.core.errors import Conflict, NotFound
 from qunyun.core.settings import get_settings
 from qunyun.groups.figures import (
@@ -334,18 +334,24 @@ def channel_watermark(session: Session, tenant: Tenant) -> str:
     bumps ``updated_at``, opens a stay (a new id) or closes one (one fewer open), creates or
     archives a group, so a few aggregate queries stand in for reading every row.
 
-    The ``updated_at`` maxima are read in one pass over each table (``core.db.whole_tenant``);
-    the stay counts come from the indexes alone.
+    Each count and maximum is a query of its own: alone, a maximum is one step down an index
+    (``ix_stores_changes``, ``ix_consumers_changes``, the primary key of the stays) and a count
+    a scan of the smallest index, where together they would read every row.
     """
-    parts: list[object] = []
-    for model in (Store, Staff, Distributor, Consumer):
-        parts.extend(
+
+    def count_and_latest(table: Any, column: Any, *where: Any) -> list[object]:
+        return list(
             session.execute(
-                select(func.count(), func.max(model.updated_at)).where(
-                    whole_tenant(session, model.tenant_id) == tenant.id
+                select(
+                    select(func.count()).select_from(table).where(*where).scalar_subquery(),
+                    select(func.max(column)).where(*where).scalar_subquery(),
                 )
             ).one()
         )
+
+    parts: list[object] = []
+    for model in (Store, Staff, Distributor, Consumer):
+        parts.extend(count_and_latest(model, model.updated_at, model.tenant_id == tenant.id))
     parts.extend(
         session.execute(
             select(func.count(), func.max(Group.created_at), func.max(Group.archived_at)).where(
@@ -353,11 +359,7 @@ def channel_watermark(session: Session, tenant: Tenant) -> str:
             )
         ).one()
     )
-    parts.extend(
-        session.execute(
-            select(func.count(), func.max(Membership.id)).where(Membership.tenant_id == tenant.id)
-        ).one()
-    )
+    parts.extend(count_and_latest(Membership, Membership.id, Membership.tenant_id == tenant.id))
     parts.append(
         session.scalar(
             select(func.count()).where(
