@@ -12,7 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qunyun.events.actions import tenant_lake
+from qunyun.events.lake import tenant_lake
 from qunyun.org.models import Tenant
 
 if TYPE_CHECKING:

@@ -21,7 +21,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from qunyun.core.errors import QunyunError
-from qunyun.core.settings import get_settings
 from qunyun.core.tabular import write_csv
 from qunyun.events.health import group_health_figures, store_group_health
 from qunyun.events.id_index import IdIndex, day_name, day_numbers, distinct_days
@@ -29,10 +28,10 @@ from qunyun.events.keys import KeyDictionary
 from qunyun.events.lake import (
     COMPACT_FILES,
     LakeWriter,
-    TenantLake,
     id_hashes,
     read_parquet_sql,
     sql_path,
+    tenant_lake,
 )
 from qunyun.events.readers import open_event_file, records_table
 from qunyun.events.recent import customer_pairs, recent_window, update_recent_customers
@@ -93,11 +92,6 @@ class EventsRejected(QunyunError):
     def __init__(self, message: str, result: IngestResult) -> None:
         super().__init__(message)
         self.result = result
-
-
-def tenant_lake(tenant: Tenant, root: Path | None = None) -> TenantLake:
-    """Return the lake of ``tenant`` (under ``$QUNYUN_HOME/lake`` unless ``root`` is given)."""
-    return TenantLake(root or get_settings().home / "lake", tenant.slug, tenant.created_at)
 
 
 def do_ingest_events(

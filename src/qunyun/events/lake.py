@@ -40,14 +40,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from qunyun.core.errors import Conflict
+from qunyun.core.settings import get_settings
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from qunyun.org.models import Tenant
 
 LOCK_WAIT_SECONDS = 10.0
 """How long a writer waits for another writer of the same tenant (small batches queue up)."""
@@ -219,6 +224,11 @@ class Manifest:
         return named
 
 
+def tenant_lake(tenant: Tenant, root: Path | None = None) -> TenantLake:
+    """Return the lake of ``tenant`` (under ``$QUNYUN_HOME/lake`` unless ``root`` is given)."""
+    return TenantLake(root or get_settings().home / "lake", tenant.slug, tenant.created_at)
+
+
 class TenantLake:
     """One tenant's folder of the lake.
 
@@ -382,6 +392,8 @@ class LakeWriter:
     def connection(self) -> duckdb.DuckDBPyConnection:
         """The writer's DuckDB session, opened on first use (a rollup refresh needs none)."""
         if self._connection is None:
+            import duckdb  # on first use: a plan only asks the lake whether it has events
+
             self._connection = duckdb.connect(
                 config={
                     "memory_limit": _DUCKDB_MEMORY,

@@ -561,6 +561,8 @@ class StorePlan:
     )
     """Each group's stores in the order of its ids in ``groups``, or how to list them: most
     groups of a re-plan are never asked for theirs."""
+    regions: dict[str, set[str | None]] | None = None
+    """The regions of each territory's stores, when the re-plan worked them out."""
 
     def facts(self, group_id: str) -> list[StoreFacts]:
         """Return the stores of a group in the order of its ids in ``groups``."""
@@ -599,10 +601,10 @@ class _Seating:
         rep_ids = list(map(attrgetter("rep_id"), stores))
         self.reps = sorted(set(rep_ids) | {group.territory_rep_id for group in groups})
         rep_index = {rep: index for index, rep in enumerate(self.reps)}
-        rep = np.fromiter(map(rep_index.__getitem__, rep_ids), np.int64, size)
+        rep = self.rep = np.fromiter(map(rep_index.__getitem__, rep_ids), np.int64, size)
         self.order = np.argsort(rep, kind="stable")  # by territory, store id order inside
         self.bounds = np.searchsorted(rep[self.order], np.arange(len(self.reps) + 1))
-        profiles = _Profiles()
+        profiles = _Numbers()
         self.profile = np.fromiter(map(profiles.__getitem__, map(_PROFILE, stores)), np.int64, size)
         self.profiles = list(profiles)
         # each seat's store position, by a hash join in Arrow (millions of seats)
@@ -644,6 +646,21 @@ class _Seating:
         self.in_order = (lengths == np.diff(self.starts)) & ~self.unordered
         """Whether a group keeps every seat of its current stores, listed in id order."""
 
+    def territory_regions(self) -> dict[str, set[str | None]]:
+        """Return the regions the stores of each territory lie in."""
+        numbers = _Numbers()
+        region = np.fromiter(
+            map(numbers.__getitem__, map(attrgetter("region_code"), self.stores)),
+            np.int64,
+            len(self.stores),
+        )
+        regions = list(numbers)
+        pairs = np.unique(self.rep * max(len(regions), 1) + region)
+        found: dict[str, set[str | None]] = {}
+        for rep, number in zip(*np.divmod(pairs, max(len(regions), 1)), strict=True):
+            found.setdefault(self.reps[rep], set()).add(regions[number])
+        return found
+
     def territory(self, index: int) -> np.ndarray:
         """Return the positions of the stores of ``reps[index]``, in store id order."""
         order: np.ndarray = self.order
@@ -670,10 +687,10 @@ class _Seating:
         return list(map(self.ids.__getitem__, positions.tolist()))
 
 
-class _Profiles(dict[tuple[str, str, str | None, int], int]):
-    """Numbers for (type, growth, tier, closeness) profiles, in the order first met."""
+class _Numbers(dict[Any, int]):
+    """Numbers for values (a store's region, its attribute profile), in the order first met."""
 
-    def __missing__(self, key: tuple[str, str, str | None, int]) -> int:
+    def __missing__(self, key: Any) -> int:
         number = self[key] = len(self)
         return number
 
@@ -834,6 +851,7 @@ def replan_store_groups(
         return plan
     ordered_groups = [group for rep in sorted(groups_by_rep) for group in groups_by_rep[rep]]
     seating = _Seating(stores, ordered_groups)
+    plan.regions = seating.territory_regions()
     territories = {rep: index for index, rep in enumerate(seating.reps)}
     unplanned = [
         position

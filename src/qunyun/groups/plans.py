@@ -513,8 +513,12 @@ def _store_desired(
     # the province of a group is its stores' most common one; a territory in one province
     # (nearly all) gives it without counting
     territory_provinces: dict[str, set[str | None]] = defaultdict(set)
-    for rep, region in set(map(_TERRITORY_REGION, stores)):
-        territory_provinces[rep].add(_province(region))
+    if plan.regions is None:
+        for rep, region in set(map(_TERRITORY_REGION, stores)):
+            territory_provinces[rep].add(_province(region))
+    else:
+        for rep, regions in plan.regions.items():
+            territory_provinces[rep].update(map(_province, regions))
     only_province = {
         rep: next(iter(places)) for rep, places in territory_provinces.items() if len(places) == 1
     }
