@@ -10,17 +10,15 @@ stay in their chunk while they belong to the key.
 from __future__ import annotations
 
 import heapq
-from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from itertools import compress
 from operator import attrgetter
 
 import numpy as np
 
 from qunyun.channel.models import ContactKind
 from qunyun.groups.models import Matrix, MemberRole
-from qunyun.groups.planner import StoreFacts
+from qunyun.groups.planner import StoreColumns, StoreFacts
 
 Seat = tuple[ContactKind, str, MemberRole]
 
@@ -155,7 +153,7 @@ def consumer_groups(
 
 
 def vip_groups(
-    stores: Iterable[StoreFacts],
+    stores: Iterable[StoreFacts] | StoreColumns,
     settings: MatrixSettings,
     candidates: Collection[str] | None = None,
     *,
@@ -168,33 +166,19 @@ def vip_groups(
     their manager. ``candidates`` (the VIP candidates measured in the event lake, already per
     province and within the quota) replace the rule of purchase and closeness in every province
     that has one; a province without a candidate keeps the rule. Stores are ranked by annual
-    purchase, then store id.
+    purchase, then store id. ``stores`` may come as the plan's ``StoreColumns``.
     """
-    stores = list(stores)
-    sizes: Counter[str] = Counter()
-    for region, count in Counter(map(_REGION, stores)).items():
-        sizes[province_of[region]] += count
-    # only close stores and candidates can be chosen: one pass without a Python call per
-    # store picks them (a small share), in store id order
-    pool: Iterable[bool] = map(settings.vip_min_closeness.__le__, map(_CLOSENESS, stores))
-    if candidates:
-        pool = (
-            near or store.store_id in candidates for near, store in zip(pool, stores, strict=True)
-        )
-    chosen_from = sorted(compress(stores, pool))  # by store id: it comes first and is unique
-    number = {province: index for index, province in enumerate(sorted(sizes))}
-    of_province = np.fromiter(
-        map(number.__getitem__, map(province_of.__getitem__, map(_REGION, chosen_from))),
-        np.int64,
-        len(chosen_from),
+    columns = stores if isinstance(stores, StoreColumns) else StoreColumns(stores)
+    # every store's province, closeness and purchase as arrays (positions in store id order)
+    names = sorted({province_of[region] for region in columns.regions})
+    number = {province: index for index, province in enumerate(names)}
+    region_province = np.array(
+        [number[province_of[region]] for region in columns.regions], dtype=np.int64
     )
-    near = np.fromiter(
-        map(settings.vip_min_closeness.__le__, map(_CLOSENESS, chosen_from)),
-        bool,
-        len(chosen_from),
-    )
-    purchase = np.fromiter(map(_PURCHASE, chosen_from), np.int64, len(chosen_from))
-    provinces = np.arange(len(number) + 1)
+    of_province = region_province[columns.region] if len(columns) else region_province
+    sizes = np.bincount(of_province, minlength=len(names))
+    purchase = columns.purchase
+    provinces = np.arange(len(names) + 1)
 
     def best(wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return the wanted stores per province by purchase, then store id, and the starts."""
@@ -202,11 +186,11 @@ def vip_groups(
         ranked = at[np.lexsort((at, -purchase[at], of_province[at]))]
         return ranked, np.searchsorted(of_province[ranked], provinces)
 
-    by_rule = best(near)
+    by_rule = best(columns.closeness >= settings.vip_min_closeness)
     by_lake = None
     if candidates:
-        wanted = map(candidates.__contains__, map(_STORE_ID, chosen_from))
-        by_lake = best(np.fromiter(wanted, bool, len(chosen_from)))
+        wanted = map(candidates.__contains__, columns.ids)
+        by_lake = best(np.fromiter(wanted, bool, len(columns)))
     groups = []
     for province, index in number.items():
         picked = np.empty(0, dtype=np.int64)
@@ -214,10 +198,10 @@ def vip_groups(
             ranked, starts = by_lake
             picked = ranked[starts[index] : starts[index + 1]]
         if not len(picked):
-            quota = max(1, round(sizes[province] * settings.vip_share))
+            quota = max(1, round(int(sizes[index]) * settings.vip_share))
             ranked, starts = by_rule
             picked = ranked[starts[index] : min(starts[index] + quota, starts[index + 1])]
-        chosen = list(map(chosen_from.__getitem__, picked.tolist()))
+        chosen = columns.facts_at(picked)
         if not chosen:
             continue
         group = KeyedGroup(f"vip:{province}", Matrix.VIP, province, "VIP门店群")

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from itertools import chain, compress, islice, pairwise
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -530,6 +530,110 @@ def _pool(workers: int) -> Iterator[Callable[..., Iterable[Any]]]:
         yield lambda function, tasks: executor.map(function, tasks, chunksize=32)
 
 
+class StoreColumns:
+    """Active stores in store id order, and their attributes as arrays of codes.
+
+    Made once per plan and shared by the re-plan and the VIP matrix: each column costs a pass
+    over millions of ``StoreFacts``, made when first asked for. A column of codes numbers the
+    distinct values in the order first met (``reps`` in id order).
+    """
+
+    def __init__(self, stores: Iterable[StoreFacts]) -> None:
+        stores = list(stores)
+        ids = list(map(_STORE_ID, stores))
+        if not all(map(str.__lt__, ids, islice(ids, 1, None))):  # a plan reads them in order
+            stores = sorted(stores)  # store id first, unique
+            ids = list(map(_STORE_ID, stores))
+        self.stores = stores
+        self.ids = ids
+
+    def __len__(self) -> int:
+        return len(self.stores)
+
+    @cached_property
+    def _reps(self) -> tuple[list[str], np.ndarray]:
+        reps, codes = _coded(map(attrgetter("rep_id"), self.stores), len(self.stores))
+        ranked = sorted(range(len(reps)), key=reps.__getitem__)
+        rank = np.empty(len(reps), dtype=np.int64)
+        rank[ranked] = np.arange(len(reps))
+        return [reps[number] for number in ranked], rank[codes]
+
+    @property
+    def reps(self) -> list[str]:
+        """The serving reps, in id order."""
+        return self._reps[0]
+
+    @property
+    def rep(self) -> np.ndarray:
+        """Each store's rep, as its index in ``reps``."""
+        return self._reps[1]
+
+    @cached_property
+    def _profiles(self) -> tuple[list[tuple[str, str, str | None, int]], np.ndarray]:
+        return _coded(map(_PROFILE, self.stores), len(self.stores))
+
+    @property
+    def profiles(self) -> list[tuple[str, str, str | None, int]]:
+        """The (type, growth, tier, closeness) profiles present."""
+        return self._profiles[0]
+
+    @property
+    def profile(self) -> np.ndarray:
+        """Each store's profile, as its index in ``profiles``."""
+        return self._profiles[1]
+
+    @cached_property
+    def closeness(self) -> np.ndarray:
+        """Each store's closeness."""
+        by_profile = np.array([profile[3] for profile in self.profiles], dtype=np.int64)
+        return by_profile[self.profile] if len(by_profile) else by_profile
+
+    @cached_property
+    def _regions(self) -> tuple[list[str | None], np.ndarray]:
+        return _coded(map(attrgetter("region_code"), self.stores), len(self.stores))
+
+    @property
+    def regions(self) -> list[str | None]:
+        """The regions present."""
+        return self._regions[0]
+
+    @property
+    def region(self) -> np.ndarray:
+        """Each store's region, as its index in ``regions``."""
+        return self._regions[1]
+
+    @cached_property
+    def purchase(self) -> np.ndarray:
+        """Each store's annual purchase (fen)."""
+        return np.fromiter(
+            map(attrgetter("annual_purchase_fen"), self.stores), np.int64, len(self.stores)
+        )
+
+    def facts_at(self, positions: np.ndarray) -> list[StoreFacts]:
+        """Return the stores at ``positions``."""
+        return list(map(self.stores.__getitem__, positions.tolist()))
+
+    def ids_at(self, positions: np.ndarray) -> list[str]:
+        """Return the ids of the stores at ``positions``."""
+        return list(map(self.ids.__getitem__, positions.tolist()))
+
+    def territory_regions(self) -> dict[str, set[str | None]]:
+        """Return the regions the stores of each territory lie in."""
+        width = max(len(self.regions), 1)
+        pairs = np.unique(self.rep * width + self.region)
+        found: dict[str, set[str | None]] = {}
+        for rep, number in zip(*np.divmod(pairs, width), strict=True):
+            found.setdefault(self.reps[rep], set()).add(self.regions[number])
+        return found
+
+
+def _coded(values: Iterable[Any], size: int) -> tuple[list[Any], np.ndarray]:
+    """Return the distinct values in the order first met, and each value's number."""
+    numbers = _Numbers()
+    codes = np.fromiter(map(numbers.__getitem__, values), np.int64, size)
+    return list(numbers), codes
+
+
 # --- re-planning against the groups that exist ---------------------------------------------
 
 
@@ -591,22 +695,21 @@ class _Seating:
     seated nowhere. A store seated twice in its territory stays in the first group only.
     """
 
-    def __init__(self, stores: list[StoreFacts], groups: Sequence[CurrentGroup]) -> None:
-        ids = list(map(_STORE_ID, stores))
-        if not all(map(str.__lt__, ids, islice(ids, 1, None))):  # a plan reads them in order
-            stores = sorted(stores)  # store id first, unique
-            ids = list(map(_STORE_ID, stores))
-        self.stores, self.ids = stores, ids
-        size = len(stores)
-        rep_ids = list(map(attrgetter("rep_id"), stores))
-        self.reps = sorted(set(rep_ids) | {group.territory_rep_id for group in groups})
+    def __init__(self, columns: StoreColumns, groups: Sequence[CurrentGroup]) -> None:
+        self.columns = columns
+        self.stores, self.ids = columns.stores, columns.ids
+        size = len(columns)
+        self.reps = columns.reps
+        rep = columns.rep
+        extra = {group.territory_rep_id for group in groups} - set(self.reps)
+        if extra:  # territories left without an active store
+            self.reps = sorted({*self.reps, *extra})
+            index = {rep: number for number, rep in enumerate(self.reps)}
+            rep = np.array([index[name] for name in columns.reps], dtype=np.int64)[rep]
         rep_index = {rep: index for index, rep in enumerate(self.reps)}
-        rep = self.rep = np.fromiter(map(rep_index.__getitem__, rep_ids), np.int64, size)
         self.order = np.argsort(rep, kind="stable")  # by territory, store id order inside
         self.bounds = np.searchsorted(rep[self.order], np.arange(len(self.reps) + 1))
-        profiles = _Numbers()
-        self.profile = np.fromiter(map(profiles.__getitem__, map(_PROFILE, stores)), np.int64, size)
-        self.profiles = list(profiles)
+        self.profile, self.profiles = columns.profile, columns.profiles
         # each seat's store position, by a hash join in Arrow (millions of seats)
         import pyarrow as pa
         import pyarrow.compute as pc
@@ -614,7 +717,7 @@ class _Seating:
         lengths = np.fromiter((len(group.store_ids) for group in groups), np.int64, len(groups))
         seated = pc.index_in(
             pa.array(list(chain.from_iterable(group.store_ids for group in groups)), pa.string()),
-            value_set=pa.array(ids, pa.string()),
+            value_set=pa.array(self.ids, pa.string()),
         )
         position = seated.fill_null(-1).to_numpy().astype(np.int64)
         owner = np.repeat(np.arange(len(groups)), lengths)
@@ -646,21 +749,6 @@ class _Seating:
         self.in_order = (lengths == np.diff(self.starts)) & ~self.unordered
         """Whether a group keeps every seat of its current stores, listed in id order."""
 
-    def territory_regions(self) -> dict[str, set[str | None]]:
-        """Return the regions the stores of each territory lie in."""
-        numbers = _Numbers()
-        region = np.fromiter(
-            map(numbers.__getitem__, map(attrgetter("region_code"), self.stores)),
-            np.int64,
-            len(self.stores),
-        )
-        regions = list(numbers)
-        pairs = np.unique(self.rep * max(len(regions), 1) + region)
-        found: dict[str, set[str | None]] = {}
-        for rep, number in zip(*np.divmod(pairs, max(len(regions), 1)), strict=True):
-            found.setdefault(self.reps[rep], set()).add(regions[number])
-        return found
-
     def territory(self, index: int) -> np.ndarray:
         """Return the positions of the stores of ``reps[index]``, in store id order."""
         order: np.ndarray = self.order
@@ -673,7 +761,7 @@ class _Seating:
 
     def facts_at(self, positions: np.ndarray) -> list[StoreFacts]:
         """Return the stores at ``positions``."""
-        return list(map(self.stores.__getitem__, positions.tolist()))
+        return self.columns.facts_at(positions)
 
     def kept_ids(self, group: int) -> list[str]:
         """Return the ids of the stores group ``group`` keeps, in store id order."""
@@ -684,7 +772,7 @@ class _Seating:
 
     def ids_at(self, positions: np.ndarray) -> list[str]:
         """Return the ids of the stores at ``positions``."""
-        return list(map(self.ids.__getitem__, positions.tolist()))
+        return self.columns.ids_at(positions)
 
 
 class _Numbers(dict[Any, int]):
@@ -813,7 +901,7 @@ class _Group:
 
 
 def replan_store_groups(
-    stores: Iterable[StoreFacts],
+    stores: Iterable[StoreFacts] | StoreColumns,
     current: Iterable[CurrentGroup],
     new_group_id: Callable[[str], str],
     settings: PlannerSettings | None = None,
@@ -829,18 +917,18 @@ def replan_store_groups(
     most similar ones, and a group under the minimum takes the most similar stores of its
     territory's other groups. With ``rebalance`` each territory is planned afresh, and the new
     groups take over the ids of the old ones they overlap most. ``new_group_id(rep)`` names a
-    new group of that territory.
+    new group of that territory. ``stores`` may come as the plan's ``StoreColumns``.
     """
     settings = settings or PlannerSettings()
+    columns = stores if isinstance(stores, StoreColumns) else StoreColumns(stores)
     groups_by_rep: dict[str, list[CurrentGroup]] = {}
     for group in sorted(current, key=lambda group: group.group_id):
         groups_by_rep.setdefault(group.territory_rep_id, []).append(group)
     plan = StorePlan({}, [], [])
-    stores = list(stores)
     if rebalance or not groups_by_rep:
         # a fresh plan is made once for all territories (its cuts depend on the ratio reached
         # over all of them, not on the stores' order)
-        fresh = plan_store_groups(stores, settings) if stores else {}
+        fresh = plan_store_groups(columns.stores, settings) if len(columns) else {}
         for rep in sorted(set(fresh) | set(groups_by_rep)):
             existing = groups_by_rep.get(rep, [])
             built = _rebalanced(rep, fresh.get(rep, []), existing, new_group_id)
@@ -850,8 +938,8 @@ def replan_store_groups(
             plan.record(rep, existing, (group_id for group_id, _ in built))
         return plan
     ordered_groups = [group for rep in sorted(groups_by_rep) for group in groups_by_rep[rep]]
-    seating = _Seating(stores, ordered_groups)
-    plan.regions = seating.territory_regions()
+    seating = _Seating(columns, ordered_groups)
+    plan.regions = columns.territory_regions()
     territories = {rep: index for index, rep in enumerate(seating.reps)}
     unplanned = [
         position

@@ -68,6 +68,7 @@ from qunyun.groups.models import (
 from qunyun.groups.planner import (
     CurrentGroup,
     PlannerSettings,
+    StoreColumns,
     StoreFacts,
     replan_store_groups,
 )
@@ -167,6 +168,9 @@ class PlanSummary:
 @dataclass
 class _Channel:
     stores: list[StoreFacts]
+    """The active stores, in store id order."""
+    columns: StoreColumns
+    """The same stores' attributes as arrays (the re-plan's and the VIP matrix's)."""
     provinces: dict[str | None, str]
     """The province of every region that has active stores ('' for a region without one)."""
     staff: dict[str, Staff]
@@ -251,7 +255,8 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
             ),
         )
     )
-    provinces = {region: _province(region) or "" for region in set(map(_REGION, stores))}
+    columns = StoreColumns(stores)
+    provinces = {region: _province(region) or "" for region in columns.regions}
     distributors = [
         DistributorFacts(did, tier, parent, _province(region))
         for did, tier, parent, region in session.execute(
@@ -307,7 +312,8 @@ def _read_channel(session: Session, tenant: Tenant) -> _Channel:
         if group_id in groups:
             seats[group_id].add((kinds[kind], member_id, roles[role]))
     return _Channel(
-        stores,
+        columns.stores,
+        columns,
         provinces,
         staff,
         groups,
@@ -504,7 +510,11 @@ def _store_desired(
     ids = _group_ids(session, tenant, GROUP_ID_PREFIXES[Matrix.STORE])
     stores = [s for s in channel.stores if s.store_id not in outside] if outside else channel.stores
     plan = replan_store_groups(
-        stores, current, lambda rep: next(ids), rules.planner, rebalance=rebalance
+        StoreColumns(stores) if outside else channel.columns,
+        current,
+        lambda rep: next(ids),
+        rules.planner,
+        rebalance=rebalance,
     )
     numbers: Counter[str] = Counter(
         rep for gid, (rep, _) in plan.groups.items() if gid in channel.groups
@@ -567,7 +577,7 @@ def _keyed_desired(
         dealer_groups(channel.distributors, managers, directors)
         + consumer_groups(channel.consumers, managers, settings)
         + vip_groups(
-            channel.stores,
+            channel.columns,
             settings,
             vip_candidates,
             province_of=channel.provinces,
