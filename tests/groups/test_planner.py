@@ -333,3 +333,46 @@ def test_territories_hold_each_reps_stores_in_store_id_order(
         rep: sorted((s for s in stores if s.rep_id == rep), key=lambda s: s.store_id)
         for rep in by_rep
     }
+
+
+def test_a_store_seated_twice_in_its_territory_stays_in_the_first_group_only() -> None:
+    # given a store sitting in two groups of its territory (a manual slip)
+    stores = [
+        StoreFacts(f"S{number:02d}", "R1", "convenience", "C", 3, "stable") for number in range(6)
+    ]
+    current = [
+        CurrentGroup("G1", "R1", ("S00", "S01", "S02", "S03")),
+        CurrentGroup("G2", "R1", ("S03", "S04", "S05")),
+    ]
+
+    plan = replan_store_groups(stores, current, _namer(), PlannerSettings(4, 1))
+
+    # then it stays in the first group by id and leaves the other; nothing else moves
+    assert plan.groups == {
+        "G1": ("R1", ["S00", "S01", "S02", "S03"]),
+        "G2": ("R1", ["S04", "S05"]),
+    }
+    assert plan.unchanged == {"G1"}
+    assert (plan.new_groups, plan.archived) == ([], [])
+
+
+def test_a_replan_lists_kept_groups_in_store_id_order_and_names_the_unchanged() -> None:
+    # given groups whose seats are listed out of order, one of them losing a closed store
+    stores = [
+        StoreFacts(f"S{number:02d}", "R1", "bakery", "B", 2, "growing") for number in range(8)
+    ]
+    current = [
+        CurrentGroup("G1", "R1", ("S00", "S01", "S02", "S03")),
+        CurrentGroup("G2", "R1", ("S07", "S05", "S06", "S04")),
+        CurrentGroup("G3", "R1", ("S08", "S09")),  # both closed: absent from the stores
+    ]
+
+    plan = replan_store_groups(stores, current, _namer(), PlannerSettings(4, 1))
+
+    assert plan.groups == {
+        "G1": ("R1", ["S00", "S01", "S02", "S03"]),
+        "G2": ("R1", ["S04", "S05", "S06", "S07"]),
+    }
+    assert plan.unchanged == {"G1"}  # G2's members are the same, its listing is not
+    assert plan.archived == ["G3"]
+    assert [store.store_id for store in plan.facts("G2")] == ["S04", "S05", "S06", "S07"]

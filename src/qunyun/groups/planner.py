@@ -667,6 +667,11 @@ class StorePlan:
     groups of a re-plan are never asked for theirs."""
     regions: dict[str, set[str | None]] | None = None
     """The regions of each territory's stores, when the re-plan worked them out."""
+    columns: StoreColumns | None = None
+    """The stores the re-plan worked on, when it kept groups."""
+    positions: dict[str, np.ndarray] = field(default_factory=dict)
+    """The kept groups that kept their seated stores and got none: their stores' positions
+    in ``columns`` (in the order of their ids in ``groups``)."""
 
     def facts(self, group_id: str) -> list[StoreFacts]:
         """Return the stores of a group in the order of its ids in ``groups``."""
@@ -939,7 +944,7 @@ def replan_store_groups(
         return plan
     ordered_groups = [group for rep in sorted(groups_by_rep) for group in groups_by_rep[rep]]
     seating = _Seating(columns, ordered_groups)
-    plan.regions = columns.territory_regions()
+    plan.columns, plan.regions = columns, columns.territory_regions()
     territories = {rep: index for index, rep in enumerate(seating.reps)}
     unplanned = [
         position
@@ -968,6 +973,7 @@ def replan_store_groups(
                 else:
                     ids = seating.kept_ids(kept.current)
                 plan.members[kept.group_id] = partial(seating.facts_at, seats)
+                plan.positions[kept.group_id] = seats
             elif kept.current is not None:
                 ids = kept.store_ids()
                 plan.members[kept.group_id] = partial(_in_order, kept, ids)

@@ -22,6 +22,7 @@ from functools import cache, cached_property, partial
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import Session
 
@@ -532,10 +533,13 @@ def _store_desired(
     only_province = {
         rep: next(iter(places)) for rep, places in territory_provinces.items() if len(places) == 1
     }
+    most_common = _MostCommonProvince(plan.columns) if plan.columns else None
     for gid, (rep, store_ids) in plan.groups.items():
         name = channel.groups[gid].name if gid in channel.groups else ""
         province = only_province.get(rep)
-        if province is None or not name:
+        if province is None and name and most_common and gid in plan.positions:
+            province = most_common(plan.positions[gid])
+        elif province is None or not name:
             members = plan.facts(gid)
             places = Counter(map(_REGION, members))
             provinces: Counter[str | None] = Counter()
@@ -558,6 +562,25 @@ def _store_desired(
             )
         )
     return desired
+
+
+class _MostCommonProvince:
+    """The province most of a group's stores lie in (the first met of those tied), on arrays."""
+
+    def __init__(self, columns: StoreColumns) -> None:
+        places = list(map(_province, columns.regions))
+        self.provinces = sorted(set(places), key=lambda place: place or "")
+        number = {place: index for index, place in enumerate(self.provinces)}
+        by_region = np.array([number[place] for place in places], dtype=np.int64)
+        self.of_store = by_region[columns.region] if len(columns) else by_region
+
+    def __call__(self, positions: np.ndarray) -> str | None:
+        codes = self.of_store[positions]
+        counts = np.bincount(codes)
+        tied = np.flatnonzero(counts == counts.max())
+        if len(tied) > 1:  # as Counter.most_common: the first met among the most common
+            return self.provinces[int(codes[np.isin(codes, tied)][0])]
+        return self.provinces[int(tied[0])]
 
 
 def _keyed_desired(
