@@ -402,7 +402,7 @@ def _search(
 
 
 def plan_store_groups(
-    stores: Iterable[StoreFacts],
+    stores: Iterable[StoreFacts] | StoreColumns,
     settings: PlannerSettings | None = None,
     rounds: int = 2,
     workers: int | None = None,
@@ -420,10 +420,11 @@ def plan_store_groups(
     processes share them (default: two from ``PARALLEL_FROM`` stores on, else one).
     """
     settings = settings or PlannerSettings()
-    facts = list(stores)
+    columns = stores if isinstance(stores, StoreColumns) else StoreColumns(stores)
+    facts = columns.stores
     if not facts:
         return {}
-    codes, order, bounds, reps, id_rank = _columns(facts)
+    codes, order, bounds, reps, id_rank = _columns(columns)
     territory_codes = [codes[order[low:high]] for low, high in pairwise(bounds)]
     sizes = np.diff(bounds)
     split = [t for t, size in enumerate(sizes) if group_count(int(size), settings) > 1]
@@ -466,30 +467,25 @@ def plan_store_groups(
 
 
 def _columns(
-    facts: Sequence[StoreFacts],
+    columns: StoreColumns,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], np.ndarray]:
     """Return the stores' profile codes, the planner order, territory bounds, reps, id ranks.
 
     The planner order sorts by rep, then type, growth, tier, closeness and store id; the
-    stores of rep ``reps[t]`` are ``order[bounds[t]:bounds[t + 1]]``.
+    stores of rep ``reps[t]`` are ``order[bounds[t]:bounds[t + 1]]``. The stores come in store
+    id order, so a store's id rank is its position.
     """
-    size = len(facts)
-    # column by column through C-level maps (2M stores: a Python call per store and column
-    # cost seconds); a profile's code is computed once per distinct profile
-    rep_ids = list(map(attrgetter("rep_id"), facts))
-    reps = sorted(set(rep_ids))
-    rep_index = {rep: index for index, rep in enumerate(reps)}
-    rep = np.fromiter(map(rep_index.__getitem__, rep_ids), np.int64, size)
-    profile = attrgetter("store_type", "growth", "scale_tier", "closeness")
-    codes = np.fromiter(map(_ProfileCodes().__getitem__, map(profile, facts)), np.int64, size)
-    closeness = np.fromiter(map(attrgetter("closeness"), facts), np.int64, size)
-    ids = np.array(list(map(attrgetter("store_id"), facts)))
-    id_rank = np.empty(size, dtype=np.int64)
-    id_rank[np.argsort(ids, kind="stable")] = np.arange(size)
+    size = len(columns)
+    # a profile's code is computed once per distinct profile, then taken per store
+    radix = _ProfileCodes()
+    by_profile = np.array([radix[profile] for profile in columns.profiles], dtype=np.int64)
+    codes = by_profile[columns.profile]
+    rep = columns.rep
+    id_rank = np.arange(size, dtype=np.int64)
     # closeness raw after the clamped profile code, as _planner_order sorts
-    order = np.lexsort((id_rank, closeness, codes // _RADIX[3], rep))
-    bounds = np.searchsorted(rep[order], np.arange(len(reps) + 1))
-    return codes, order, bounds, reps, id_rank
+    order = np.lexsort((id_rank, columns.closeness, codes // _RADIX[3], rep))
+    bounds = np.searchsorted(rep[order], np.arange(len(columns.reps) + 1))
+    return codes, order, bounds, columns.reps, id_rank
 
 
 def _split(
@@ -933,7 +929,7 @@ def replan_store_groups(
     if rebalance or not groups_by_rep:
         # a fresh plan is made once for all territories (its cuts depend on the ratio reached
         # over all of them, not on the stores' order)
-        fresh = plan_store_groups(columns.stores, settings) if len(columns) else {}
+        fresh = plan_store_groups(columns, settings) if len(columns) else {}
         for rep in sorted(set(fresh) | set(groups_by_rep)):
             existing = groups_by_rep.get(rep, [])
             built = _rebalanced(rep, fresh.get(rep, []), existing, new_group_id)
