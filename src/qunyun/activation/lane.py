@@ -123,6 +123,11 @@ class OneStatement:
 
     run: Callable[[Attempt], Any]
     statement: Callable[[Attempt], Statement[Any] | None]
+    together: Callable[[Attempt, list[Any]], Statement[list[Any] | None] | None] | None = None
+    """Where given: the statement of a whole batch of attempts of this kind (their ``request``s
+    in order), answering each one's value, or None when it did not decide them all (it then
+    wrote nothing); None where it cannot be one statement."""
+    request: Any = None
 
     def __call__(self, attempt: Attempt) -> Any:
         """Run the whole attempt."""
@@ -151,6 +156,8 @@ class HotLane:
         """Transactions committed with at least one attempt (for diagnosis)."""
         self.attempts = 0
         """Attempts answered (for diagnosis)."""
+        self.merged = 0
+        """Batches committed as one statement of their kind (``OneStatement.together``)."""
         self._jobs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._guard = threading.Lock()
@@ -301,9 +308,20 @@ class HotLane:
                 log.debug("hot lane: closing a failed connection", exc_info=True)
 
     def _run_batch(
-        self, connection: Connection, jobs: list[_Job], *, pipelined: bool = True
+        self,
+        connection: Connection,
+        jobs: list[_Job],
+        *,
+        pipelined: bool = True,
+        merge: bool = True,
     ) -> None:
-        """Run ``jobs`` in as few transactions as conflicts allow; answer each after its commit."""
+        """Run ``jobs`` in as few transactions as conflicts allow; answer each after its commit.
+
+        First as one statement of their kind where they have one (``_merged``), else in one
+        pipeline of a statement each, else attempt by attempt.
+        """
+        if pipelined and merge and self._merged(connection, jobs):
+            return
         while jobs:
             outcomes, aborted_at = self._transaction(connection, jobs, pipelined)
             if aborted_at is None:
@@ -314,10 +332,10 @@ class HotLane:
                     else:
                         _settle(job, outcome)
                 if undecided:  # their statements wrote nothing: now each whole attempt
-                    self._run_batch(connection, undecided, pipelined=False)
+                    self._run_batch(connection, undecided, pipelined=False, merge=False)
                 return
             if aborted_at > 0:  # they ran cleanly before the abort: again, without it
-                self._run_batch(connection, jobs[:aborted_at], pipelined=pipelined)
+                self._run_batch(connection, jobs[:aborted_at], pipelined=pipelined, merge=False)
             self._run_alone(connection, jobs[aborted_at])
             jobs = jobs[aborted_at + 1 :]
 
@@ -365,6 +383,49 @@ class HotLane:
                 return None
             statements.append(statement)
         return statements
+
+    def _merged(self, connection: Connection, jobs: list[_Job]) -> bool:
+        """Run a batch of one kind as its one statement (``OneStatement.together``) and commit.
+
+        Return whether that answered every job. False (nothing committed, nothing answered)
+        when the batch is not one statement or the statement did not decide every attempt or
+        failed: the caller then runs the batch attempt by attempt.
+        """
+        if not self.is_postgresql or len(jobs) < 2:
+            return False
+        works = [job.work for job in jobs if isinstance(job.work, OneStatement)]
+        together = works[0].together if works else None
+        if together is None or len(works) < len(jobs):
+            return False
+        if any(work.together != together for work in works):
+            return False
+        attempt = Attempt(connection, owns_transactions=False, in_batch=True)
+        try:
+            statement = together(attempt, [work.request for work in works])
+        except Exception:  # attempt by attempt, each answers its own
+            return False
+        if statement is None:
+            return False
+        sent = [(BEGIN, {}), (statement.sql, statement.params), (COMMIT, {})]
+        try:
+            answers, failure = run_pipeline(connection, sent)
+            if failure is not None:
+                ROLLBACK.run(connection)
+        except BaseException:
+            self._rollback_quietly(connection)
+            raise
+        if failure is not None:
+            if len(answers) != 1:  # BEGIN or COMMIT: the connection's fault
+                raise failure
+            return False  # overtaken, or a key taken at the same moment: attempt by attempt
+        values = statement.answer(answers[1])
+        if values is None:  # it wrote nothing, and its transaction committed nothing
+            return False
+        for job, value in zip(jobs, values, strict=True):
+            _settle(job, _Outcome(value=value))
+        self.batches += 1
+        self.merged += 1
+        return True
 
     def _pipeline(
         self, connection: Connection, statements: list[Statement[Any]]
