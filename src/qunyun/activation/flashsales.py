@@ -427,21 +427,8 @@ def order_in_batch(
         partial(order_on, **arguments),
         partial(order_statement, **arguments),
         together=orders_at_once,
-        request=BatchedOrder(tenant_id, sale_id, member_kind, member_id, qty, attempt_id, when),
+        request=arguments,
     )
-
-
-@dataclass(frozen=True)
-class BatchedOrder:
-    """An order on SQL hot state waiting in the hot lane's batch (``orders_at_once``)."""
-
-    tenant_id: int
-    sale_id: int
-    member_kind: ContactKind
-    member_id: str
-    qty: int
-    attempt_id: str | None
-    when: datetime | None
 
 
 # PostgreSQL: a batch of orders, in their order, as ONE statement, when every one of them is
@@ -516,24 +503,27 @@ ORDER BY v.i
 )
 
 
-def orders_at_once(buy: Attempt, orders: list[BatchedOrder]) -> Statement[list[Any] | None] | None:
+def orders_at_once(
+    buy: Attempt, orders: list[dict[str, Any]]
+) -> Statement[list[Any] | None] | None:
     """Return a batch of orders as one statement (``_ORDERS_AT_ONCE_POSTGRESQL``) on PostgreSQL.
 
-    Its answer is each order's id, in order, or None when not every order was placed (it
-    then wrote nothing: the lane runs each alone). Return None elsewhere, and for a quantity
-    under 1 (refused alone, after the read).
+    ``orders`` are the arguments of each ``order_in_batch``, in order. The statement answers
+    each order's id, or None when not every order was placed (it then wrote nothing: the lane
+    runs each alone). Return None elsewhere, and for a quantity under 1 (refused alone, after
+    the read).
     """
-    if not buy.is_postgresql or any(order.qty < 1 for order in orders):
+    if not buy.is_postgresql or any(order["qty"] < 1 for order in orders):
         return None
     now = utcnow()
     params = {
-        "tenants": [order.tenant_id for order in orders],
-        "sales": [order.sale_id for order in orders],
-        "kinds": [order.member_kind.value for order in orders],
-        "members": [order.member_id for order in orders],
-        "quantities": [order.qty for order in orders],
-        "attempts": [order.attempt_id for order in orders],
-        "moments": [order.when or now for order in orders],
+        "tenants": [order["tenant_id"] for order in orders],
+        "sales": [order["sale_id"] for order in orders],
+        "kinds": [order["member_kind"].value for order in orders],
+        "members": [order["member_id"] for order in orders],
+        "quantities": [order["qty"] for order in orders],
+        "attempts": [order["attempt_id"] for order in orders],
+        "moments": [order["when"] or now for order in orders],
     }
     return Statement(_ORDERS_AT_ONCE_POSTGRESQL, params, _placed_at_once, _never_refused)
 

@@ -54,6 +54,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from qunyun.activation.common import (
     BEGIN,
@@ -61,6 +62,7 @@ from qunyun.activation.common import (
     COMMIT,
     ROLLBACK,
     Attempt,
+    Rows,
     Sql,
     Statement,
     run_pipeline,
@@ -406,14 +408,7 @@ class HotLane:
             return False
         if statement is None:
             return False
-        sent = [(BEGIN, {}), (statement.sql, statement.params), (COMMIT, {})]
-        try:
-            answers, failure = run_pipeline(connection, sent)
-            if failure is not None:
-                ROLLBACK.run(connection)
-        except BaseException:
-            self._rollback_quietly(connection)
-            raise
+        answers, failure = self._send(connection, [statement])
         if failure is not None:
             if len(answers) != 1:  # BEGIN or COMMIT: the connection's fault
                 raise failure
@@ -435,16 +430,7 @@ class HotLane:
         Return as ``_transaction`` does. A statement that fails aborts the transaction, and
         PostgreSQL skips the rest, COMMIT included: nothing of the batch is committed.
         """
-        sent: list[tuple[Sql, dict[str, Any]]] = [(BEGIN, {})]
-        sent += [(statement.sql, statement.params) for statement in statements]
-        sent.append((COMMIT, {}))
-        try:
-            answers, failure = run_pipeline(connection, sent)
-            if failure is not None:
-                ROLLBACK.run(connection)
-        except BaseException:
-            self._rollback_quietly(connection)
-            raise
+        answers, failure = self._send(connection, statements)
         if failure is not None:
             failed = len(answers) - 1  # BEGIN came first
             if not 0 <= failed < len(statements):  # BEGIN or COMMIT: the connection's fault
@@ -460,6 +446,26 @@ class HotLane:
                 continue
             outcomes.append(_UNDECIDED if answer is None else _Outcome(value=answer))
         return outcomes, None
+
+    def _send(
+        self, connection: Connection, statements: Sequence[Statement[Any]]
+    ) -> tuple[list[Rows], DBAPIError | None]:
+        """Send BEGIN, ``statements`` and COMMIT in one pipeline; roll back after a failure.
+
+        Return ``run_pipeline``'s answer: the rows of BEGIN and of the statements that ran,
+        and the failure (None once committed).
+        """
+        sent: list[tuple[Sql, dict[str, Any]]] = [(BEGIN, {})]
+        sent += [(statement.sql, statement.params) for statement in statements]
+        sent.append((COMMIT, {}))
+        try:
+            answers, failure = run_pipeline(connection, sent)
+            if failure is not None:
+                ROLLBACK.run(connection)
+        except BaseException:
+            self._rollback_quietly(connection)
+            raise
+        return answers, failure
 
     def _run_alone(self, connection: Connection, job: _Job) -> None:
         """Run one job in a transaction of its own; answer its error when it aborts it."""
