@@ -25,6 +25,10 @@ then answers each. So:
   COMMIT, instead of a round trip per statement; the statements still run one after the
   other in the transaction, and one that fails aborts it (PostgreSQL skips the rest and the
   COMMIT), which the lane replays as above;
+- **one statement a batch where the kind has one**: a batch of attempts that all give the
+  same ``OneStatement.together`` (orders) is first sent as that one statement; it writes only
+  when it decides every attempt (each judged as after those before it), and otherwise, or
+  when it fails, nothing of it happened and the batch runs a statement per attempt as above;
 - **no artificial delay**: a batch is what waited while the one before it ran, so under no
   load an attempt runs alone at once, and under a crowd a batch grows to what came in during
   one commit (at most ``MAX_BATCH``).
