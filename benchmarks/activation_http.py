@@ -16,7 +16,8 @@ It prints requests per second and the ratio to the bare endpoint (target: each â
 Redis the grab and order figures count until the server's drainer has applied the whole log
 to SQL (``drain lag``), not only until the last acknowledgement. It also prints the server
 processes' CPU time per request of each phase (``/proc``), which a shared machine disturbs
-less than the rates.
+less than the rates, and that of the PostgreSQL backends of the benchmark's database (on the
+same cores; where PostgreSQL runs on this machine).
 
     .venv/bin/python benchmarks/activation_http.py --seconds 8
     .venv/bin/python benchmarks/activation_http.py --stores sqlite --seconds 5 --processes 1
@@ -328,14 +329,21 @@ def _run(store: Store, args: argparse.Namespace) -> dict[str, float]:
         bare = ["/bench/bare"] * 1000
         assert server.pid is not None
         cpu = _ServerCpu(server.pid)
+        database = _DatabaseCpu(store)
         bare_before, _ = _measure(base, "bare", bare, tokens, args)
         bare_cpu = cpu.per_request(bare_before * args.seconds)
+        database.per_request(bare_before * args.seconds)
         grab_rate, grab_other = _measure(base, "grab", grabs, tokens, args)
         grab_rate, grab_lag = _sustained(store, grab_rate, args.seconds)
-        grab_cpu = cpu.per_request(grab_rate * (args.seconds + grab_lag) + grab_other)
+        grab_requests = grab_rate * (args.seconds + grab_lag) + grab_other
+        grab_cpu = cpu.per_request(grab_requests)
+        grab_database = database.per_request(grab_requests)
         order_rate, order_other = _measure(base, "order", orders, tokens, args)
         order_rate, order_lag = _sustained(store, order_rate, args.seconds)
-        order_cpu = cpu.per_request(order_rate * (args.seconds + order_lag) + order_other)
+        order_requests = order_rate * (args.seconds + order_lag) + order_other
+        order_cpu = cpu.per_request(order_requests)
+        order_database = database.per_request(order_requests)
+        database.dispose()
         bare_after, _ = _measure(base, "bare", bare, tokens, args)
     finally:
         server.terminate()
@@ -354,6 +362,7 @@ def _run(store: Store, args: argparse.Namespace) -> dict[str, float]:
         "setup": setup,
         "load": os.getloadavg()[0],
         "cpu": (bare_cpu, grab_cpu, order_cpu),
+        "database_cpu": (grab_database, order_database),
     }
 
 
@@ -384,6 +393,54 @@ class _ServerCpu:
         now = self._seconds()
         spent, self.last = now - self.last, now
         return 1000 * spent / max(requests, 1)
+
+
+class _DatabaseCpu:
+    """CPU time of the PostgreSQL backends of the store's database, per request of a phase.
+
+    The server's own CPU leaves out what PostgreSQL spends for it, on the same cores. Read
+    from ``/proc`` of the backends that ``pg_stat_activity`` lists, so only where PostgreSQL
+    runs on this machine (NaN elsewhere, and for SQLite); a backend that ends within a phase
+    loses its last part.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.engine: Any = None
+        self.last: dict[int, float] = {}
+        if store.database_url.startswith("postgresql"):
+            self.engine = create_engine(store.database_url, isolation_level="AUTOCOMMIT")
+            self.last = self._seconds()
+
+    def _seconds(self) -> dict[int, float]:
+        with self.engine.connect() as connection:
+            pids = connection.execute(
+                text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND pid <> pg_backend_pid()"
+                )
+            ).scalars()
+            seconds = {}
+            for pid in pids:
+                try:
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:  # not on this machine, or ended since
+                    continue
+                seconds[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return seconds
+
+    def per_request(self, requests: float) -> float:
+        """Return the backends' CPU milliseconds per request since the last call."""
+        if self.engine is None:
+            return float("nan")
+        now = self._seconds()
+        spent = sum(value - self.last.get(pid, 0.0) for pid, value in now.items())
+        self.last = now
+        return 1000 * spent / max(requests, 1) if now else float("nan")
+
+    def dispose(self) -> None:
+        """Give the connection back (the database is dropped after the run)."""
+        if self.engine is not None:
+            self.engine.dispose()
 
 
 def _sustained(store: Store, rate: float, seconds: float) -> tuple[float, float]:
@@ -474,6 +531,8 @@ def main() -> None:
                 f"setup {figures['setup']:.0f} s, load {figures['load']:.1f} at the end; "
                 "server CPU ms per bare/grab/order request "
                 + "/".join(f"{value:.2f}" for value in figures["cpu"])
+                + "; PostgreSQL backends' CPU ms per grab/order "
+                + "/".join(f"{value:.2f}" for value in figures["database_cpu"])
                 + ")"
             )
             failed |= min(figures["grab_ratio"], figures["order_ratio"]) < 0.5

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from qunyun.activation.errors import Ended, LimitExceeded, NotStarted, SoldOut
 from qunyun.activation.flashsales import do_create_flash_sale, do_order_flash_sale
@@ -92,6 +92,59 @@ def test_a_retried_attempt_returns_its_first_order(
     assert again == first
     with pytest.raises(LimitExceeded):
         _order(engine, tenant, sale_id, "S001", 1, 3, path, attempt="req-2")
+
+
+_ROWS_READ = text(
+    "SELECT c.relname, pg_stat_get_xact_tuples_returned(c.oid) FROM pg_class c"
+    " WHERE c.oid = CAST('flash_sale_orders' AS regclass) OR c.oid IN"
+    " (SELECT indexrelid FROM pg_index WHERE indrelid = CAST('flash_sale_orders' AS regclass))"
+)
+"""Rows of ``flash_sale_orders`` read by this backend's scans, by table (sequential) and index.
+
+The counts are the backend's not yet reported, which include its earlier transactions'; within
+one transaction they only grow."""
+
+
+def test_an_order_without_an_attempt_id_reads_none_of_the_sales_orders(
+    engine: Engine, tenant: Tenant
+) -> None:
+    """Whatever plan PostgreSQL prepared: a generic one, made while a sale had few orders,
+    looked for the attempt's earlier order among every order of the sale, a cost per order
+    that grew with the sale."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL's prepared plans")
+    # given a sale with 12 orders
+    members = group_with_members(engine, tenant, 12)
+    sale_id = _sale(engine, tenant, stock=100, limit=10)
+    for member in members:
+        _order(engine, tenant, sale_id, member, 1, 1, None)
+
+    # when 12 more are placed in one transaction, on generic plans (psycopg prepares a
+    # statement at its 5th run)
+    with unit_of_work(engine) as session:
+        session.execute(text("SET LOCAL plan_cache_mode = force_generic_plan"))
+        before = dict(session.execute(_ROWS_READ).all())
+        placed = [
+            do_order_flash_sale(
+                session, tenant, sale_id, STORE, member, 1, when=T0 + timedelta(minutes=2)
+            ).id
+            for member in members
+        ]
+        after = dict(session.execute(_ROWS_READ).all())
+
+    # then no order was looked for among the sale's orders: the only rows read are the new
+    # ones, each once by its id (the ORM's load of the order)
+    assert len(set(placed)) == 12
+    assert {name: after[name] - before[name] for name in after} == {
+        "flash_sale_orders": 0,
+        "pk_flash_sale_orders": 12,
+        "uq_flash_sale_orders_sale_id_attempt_id": 0,
+        "ix_flash_sale_orders_member": 0,
+    }
+    with unit_of_work(engine) as session:
+        sale = session.get(FlashSale, sale_id)
+        assert sale is not None
+        assert sale.sold == 24
 
 
 def _deal(engine: Engine, tenant: Tenant, stock: int = 6) -> int:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.exc import DBAPIError
 
 from qunyun.activation.common import Attempt, Sql, Statement, attempt
@@ -48,7 +48,7 @@ from qunyun.activation.flashsales import (
 )
 from qunyun.activation.hot import RedisHotState
 from qunyun.activation.lane import HotLane, OneStatement
-from qunyun.activation.models import PacketStatus, RedPacket, RedPacketShare
+from qunyun.activation.models import FlashSaleBuyer, PacketStatus, RedPacket, RedPacketShare
 from qunyun.activation.operations import relay_detail
 from qunyun.activation.persist import drain_all
 from qunyun.activation.redpackets import (
@@ -334,6 +334,146 @@ def test_a_crowd_on_one_lane_never_oversells_nor_passes_the_limit(
         per_member[order.member_id] = per_member.get(order.member_id, 0) + order.qty
     assert max(per_member.values()) <= 2
     assert lane.attempts == 180
+
+
+def _batched_order(
+    tenant: Tenant, sale: int, member: str, qty: int, key: str | None = None
+) -> OneStatement:
+    return order_in_batch(
+        tenant_id=tenant.id, sale_id=sale, member_kind=STORE, member_id=member, qty=qty,
+        attempt_id=key, when=T0,
+    )  # fmt: skip
+
+
+def _open_sale(engine: Engine, tenant: Tenant, stock: int, limit: int) -> int:
+    with unit_of_work(engine) as session:
+        return do_create_flash_sale(
+            session, tenant, "G1", "SKU-1", "秒杀", 990, stock, limit, T0 - timedelta(hours=1),
+            T0 + timedelta(hours=1),
+        ).id  # fmt: skip
+
+
+def _bought(engine: Engine) -> dict[tuple[int, str], int]:
+    with unit_of_work(engine) as session:
+        rows = session.execute(
+            select(FlashSaleBuyer.sale_id, FlashSaleBuyer.member_id, FlashSaleBuyer.bought)
+        ).all()
+    return {(sale, member): bought for sale, member, bought in rows}
+
+
+def test_a_batch_of_orders_all_placed_is_one_statement_answered_as_if_alone(
+    engine: Engine, tenant: Tenant, lane: HotLane
+) -> None:
+    # given 3 members, sale A of 10 units (3 a member) and sale B of 5 units (1 a member)
+    group_with_members(engine, tenant, 3)
+    sale_a = _open_sale(engine, tenant, 10, 3)
+    sale_b = _open_sale(engine, tenant, 5, 1)
+
+    # when six orders reach the lane together, a member up to the limit of A in two of them
+    orders = [
+        _batched_order(tenant, sale_a, "S001", 2), _batched_order(tenant, sale_a, "S002", 1),
+        _batched_order(tenant, sale_a, "S001", 1), _batched_order(tenant, sale_b, "S003", 1),
+        _batched_order(tenant, sale_b, "S002", 1),
+        _batched_order(tenant, sale_a, "S003", 2, key="k-1"),
+    ]  # fmt: skip
+    futures = lane.submit_together(orders)
+    answers = [_order_outcome(future) for future in futures]
+
+    # then each is placed, its id in the batch's order; on PostgreSQL in one statement
+    first = answers[0]
+    assert isinstance(first, int)
+    assert answers == [first + offset for offset in range(6)]
+    assert (lane.batches, lane.merged) == (1, 1 if engine.dialect.name == "postgresql" else 0)
+    with unit_of_work(engine) as session:
+        view_a = flash_sale_detail(session, tenant, sale_a)
+        view_b = flash_sale_detail(session, tenant, sale_b)
+        placed = {order.id: order for order in view_a.orders + view_b.orders}
+    assert (view_a.sold, view_b.sold) == (6, 2)
+    assert [
+        (placed[order].sale_id, placed[order].member_id, placed[order].qty,
+         placed[order].amount_fen, placed[order].attempt_id)
+        for order in answers
+    ] == [
+        (sale_a, "S001", 2, 1980, None), (sale_a, "S002", 1, 990, None),
+        (sale_a, "S001", 1, 990, None), (sale_b, "S003", 1, 990, None),
+        (sale_b, "S002", 1, 990, None), (sale_a, "S003", 2, 1980, "k-1"),
+    ]  # fmt: skip
+    assert _bought(engine) == {
+        (sale_a, "S001"): 3, (sale_a, "S002"): 1, (sale_a, "S003"): 2, (sale_b, "S002"): 1,
+        (sale_b, "S003"): 1,
+    }  # fmt: skip
+
+
+def test_a_batch_of_orders_with_a_refusal_or_a_retry_is_answered_order_by_order(
+    engine: Engine, tenant: Tenant, lane: HotLane
+) -> None:
+    # given 3 members, a sale of 4 units (2 a member), and S003's order with key k-1
+    group_with_members(engine, tenant, 3)
+    sale = _open_sale(engine, tenant, 4, 2)
+    earlier = lane.submit(_batched_order(tenant, sale, "S003", 1, key="k-1")).result(timeout=60)
+
+    # when a batch comes with an order past the limit, a retry of k-1, and more than is left
+    orders = [
+        _batched_order(tenant, sale, "S001", 2), _batched_order(tenant, sale, "S001", 1),
+        _batched_order(tenant, sale, "S003", 1, key="k-1"), _batched_order(tenant, sale, "S002", 2),
+        _batched_order(tenant, sale, "S002", 1),
+    ]  # fmt: skip
+    futures = lane.submit_together(orders)
+    answers = [_order_outcome(future) for future in futures]
+
+    # then each is answered as alone, and only what was placed is written
+    assert [_answer(answer) for answer in answers] == [
+        earlier + 1, LimitExceeded, earlier, SoldOut, earlier + 2,
+    ]  # fmt: skip
+    assert lane.merged == 0
+    with unit_of_work(engine) as session:
+        view = flash_sale_detail(session, tenant, sale)
+    assert view.sold == 4
+    assert sorted(order.id for order in view.orders) == [earlier, earlier + 1, earlier + 2]
+    assert _bought(engine) == {(sale, "S001"): 2, (sale, "S002"): 1, (sale, "S003"): 1}
+
+
+def test_a_batch_of_orders_overtaken_by_another_transaction_writes_nothing_of_its_own(
+    engine: Engine, tenant: Tenant, lane: HotLane
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("one statement for a batch is PostgreSQL's")
+    # given 3 members, a sale of 5 units, and another transaction that sells the last 4
+    # (not committed yet: it holds the sale's row)
+    group_with_members(engine, tenant, 3)
+    sale = _open_sale(engine, tenant, 5, 5)
+    other = engine.connect()
+    other.execute(text("UPDATE flash_sales SET sold = 1 + 4 WHERE id = :id"), {"id": sale})
+
+    # when a batch of three orders (which its snapshot sees room for) waits for that row, and
+    # the other transaction commits
+    try:
+        futures = lane.submit_together(
+            [_batched_order(tenant, sale, member, 1) for member in ("S001", "S002", "S003")]
+        )
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as watcher:
+            deadline = time.monotonic() + 30
+            while not watcher.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock'"
+                )
+            ).scalar_one():
+                assert time.monotonic() < deadline, "the batch never waited for the sale's row"
+                time.sleep(0.01)
+        other.commit()
+    finally:
+        other.close()
+    answers = [_answer(_order_outcome(future)) for future in futures]
+
+    # then the batch's statement failed and took back its members' units; each order, placed
+    # alone after it, is sold out
+    assert answers == [SoldOut, SoldOut, SoldOut]
+    assert lane.merged == 0
+    assert _bought(engine) == {}
+    with unit_of_work(engine) as session:
+        view = flash_sale_detail(session, tenant, sale)
+    assert (view.sold, view.orders) == (5, [])
 
 
 KILLED_LANE = textwrap.dedent(

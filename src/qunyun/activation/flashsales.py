@@ -120,12 +120,25 @@ def do_create_flash_sale(
     return sale
 
 
+def _earlier_order(attempt: str) -> str:
+    """Return the SQL of the order the attempt ``attempt`` already made in sale ``s``, if any.
+
+    Most attempts carry no id (NULL): the test of NULL first, so that they look nothing up.
+    Without it a prepared statement's generic plan, made while the sale had few orders, may
+    find the order through ``ix_flash_sale_orders_member`` (by ``sale_id`` alone, the attempt
+    id a filter) instead of the unique key: every order of the sale read for each attempt, a
+    cost that grows with the sale (0.5 ms of PostgreSQL per order at 1,000 orders, 2.9 at
+    7,000; ``docs/benchmarks.md``, session 9).
+    """
+    return f"""SELECT o.id FROM flash_sale_orders o
+   WHERE CAST({attempt} AS text) IS NOT NULL AND o.sale_id = s.id AND o.attempt_id = {attempt}"""
+
+
 _READ_FOR_ORDER = Sql(
     f"""
 SELECT s.group_id, s.price_fen, s.per_member_limit, s.starts_at, s.ends_at,
   {is_member_sql("s")} AS is_member,
-  (SELECT o.id FROM flash_sale_orders o
-   WHERE o.sale_id = s.id AND o.attempt_id = :attempt) AS earlier_order
+  ({_earlier_order(":attempt")}) AS earlier_order
 FROM flash_sales s WHERE s.id = :sale AND s.tenant_id = :tenant
 """
 )
@@ -163,8 +176,7 @@ _ORDER_POSTGRESQL = Sql(
 WITH sale AS MATERIALIZED (
   SELECT s.price_fen, s.per_member_limit, s.starts_at, s.ends_at, s.stock - s.sold AS remaining,
     {is_member_sql("s")} AS is_member,
-    (SELECT o.id FROM flash_sale_orders o
-     WHERE o.sale_id = s.id AND o.attempt_id = :attempt) AS earlier_order,
+    ({_earlier_order(":attempt")}) AS earlier_order,
     COALESCE((SELECT b.bought FROM flash_sale_buyers b
       WHERE b.sale_id = s.id AND b.member_kind = :kind AND b.member_id = :member), 0) AS bought
   FROM flash_sales s WHERE s.id = :sale AND s.tenant_id = :tenant),
@@ -411,7 +423,120 @@ def order_in_batch(
         "attempt_id": attempt_id,
         "when": when,
     }
-    return OneStatement(partial(order_on, **arguments), partial(order_statement, **arguments))
+    return OneStatement(
+        partial(order_on, **arguments),
+        partial(order_statement, **arguments),
+        together=orders_at_once,
+        request=arguments,
+    )
+
+
+# PostgreSQL: a batch of orders, in their order, as ONE statement, when every one of them is
+# placed; otherwise it writes nothing and answers NULL ids, and the lane places them one
+# statement each (which answers each refusal as alone). ``verdict`` reads what each order of
+# ``_ORDER_POSTGRESQL`` reads, as if the orders before it in the batch were placed (running
+# sums by member and by sale); the writes then take each member's units and each sale's
+# stock once, by conditional writes that re-check the latest rows: a batch that a concurrent
+# one overtook fails the statement (the guard's cast), which undoes it all. The order ids are
+# drawn in the batch's order (PostgreSQL computes a volatile ``nextval`` after the sort).
+_ORDERS_AT_ONCE_POSTGRESQL = Sql(
+    f"""
+WITH r AS MATERIALIZED (
+  SELECT * FROM unnest(CAST(:tenants AS bigint[]), CAST(:sales AS bigint[]),
+    CAST(:kinds AS text[]), CAST(:members AS text[]), CAST(:quantities AS integer[]),
+    CAST(:attempts AS text[]), CAST(:moments AS timestamptz[]))
+    WITH ORDINALITY AS r(tenant, sale, kind, member, qty, attempt, at, i)),
+verdict AS MATERIALIZED (
+  SELECT r.*, s.id AS found, s.price_fen, s.per_member_limit, s.starts_at, s.ends_at,
+    s.stock - s.sold AS remaining, {is_member_sql("s", "r.kind", "r.member")} AS is_member,
+    ({_earlier_order("r.attempt")}) AS earlier_order,
+    COALESCE((SELECT b.bought FROM flash_sale_buyers b
+      WHERE b.sale_id = s.id AND b.member_kind = r.kind AND b.member_id = r.member), 0)
+      + sum(r.qty) OVER (PARTITION BY r.sale, r.kind, r.member ORDER BY r.i) AS bought,
+    sum(r.qty) OVER (PARTITION BY r.sale ORDER BY r.i) AS taken,
+    count(r.attempt) OVER (PARTITION BY r.sale, r.attempt) AS attempts
+  FROM r LEFT JOIN flash_sales s ON s.id = r.sale AND s.tenant_id = r.tenant),
+decided AS (
+  SELECT COALESCE(bool_and(found IS NOT NULL AND is_member AND earlier_order IS NULL
+    AND attempts <= 1 AND qty >= 1 AND starts_at <= at AND at < ends_at
+    AND bought <= per_member_limit AND taken <= remaining), false) AS ok,
+    count(DISTINCT (sale, kind, member)) AS members, count(DISTINCT sale) AS sales,
+    count(*) AS orders
+  FROM verdict),
+buyer AS (
+  INSERT INTO flash_sale_buyers (sale_id, member_kind, member_id, bought)
+  SELECT sale, kind, member, sum(qty) FROM verdict WHERE (SELECT ok FROM decided)
+  GROUP BY sale, kind, member
+  ON CONFLICT (sale_id, member_kind, member_id)
+  DO UPDATE SET bought = flash_sale_buyers.bought + excluded.bought
+  WHERE flash_sale_buyers.bought + excluded.bought
+    <= (SELECT max(v.per_member_limit) FROM verdict v WHERE v.sale = excluded.sale_id)
+  RETURNING sale_id),
+sold AS (
+  UPDATE flash_sales s SET sold = s.sold + t.qty
+  FROM (SELECT sale, sum(qty) AS qty, min(at) AS first_at, max(at) AS last_at
+        FROM verdict GROUP BY sale) t
+  WHERE s.id = t.sale AND s.sold + t.qty <= s.stock
+    AND s.starts_at <= t.first_at AND s.ends_at > t.last_at
+    AND (SELECT count(*) FROM buyer) = (SELECT members FROM decided)
+  RETURNING s.id),
+numbered AS MATERIALIZED (
+  SELECT v.i, nextval(CAST(pg_get_serial_sequence('flash_sale_orders', 'id') AS regclass))
+    AS order_id
+  FROM verdict v WHERE (SELECT count(*) FROM sold) = (SELECT sales FROM decided)
+    AND (SELECT ok FROM decided)
+  ORDER BY v.i),
+placed AS (
+  INSERT INTO flash_sale_orders
+    (id, tenant_id, sale_id, member_kind, member_id, qty, amount_fen, attempt_id, created_at)
+  SELECT n.order_id, v.tenant, v.sale, v.kind, v.member, v.qty, v.qty * v.price_fen,
+    v.attempt, v.at
+  FROM numbered n JOIN verdict v ON v.i = n.i
+  RETURNING id)
+SELECT v.i, n.order_id,
+  CASE WHEN (SELECT ok FROM decided)
+        AND (SELECT count(*) FROM placed) <> (SELECT orders FROM decided)
+       THEN CAST('batch overtaken: ' || (SELECT count(*) FROM placed) AS integer) END AS guard
+FROM verdict v LEFT JOIN numbered n ON n.i = v.i
+ORDER BY v.i
+"""
+)
+
+
+def orders_at_once(
+    buy: Attempt, orders: list[dict[str, Any]]
+) -> Statement[list[Any] | None] | None:
+    """Return a batch of orders as one statement (``_ORDERS_AT_ONCE_POSTGRESQL``) on PostgreSQL.
+
+    ``orders`` are the arguments of each ``order_in_batch``, in order. The statement answers
+    each order's id, or None when not every order was placed (it then wrote nothing: the lane
+    runs each alone). Return None elsewhere, and for a quantity under 1 (refused alone, after
+    the read).
+    """
+    if not buy.is_postgresql or any(order["qty"] < 1 for order in orders):
+        return None
+    now = utcnow()
+    params = {
+        "tenants": [order["tenant_id"] for order in orders],
+        "sales": [order["sale_id"] for order in orders],
+        "kinds": [order["member_kind"].value for order in orders],
+        "members": [order["member_id"] for order in orders],
+        "quantities": [order["qty"] for order in orders],
+        "attempts": [order["attempt_id"] for order in orders],
+        "moments": [order["when"] or now for order in orders],
+    }
+    return Statement(_ORDERS_AT_ONCE_POSTGRESQL, params, _placed_at_once, _never_refused)
+
+
+def _placed_at_once(rows: Rows) -> list[Any] | None:
+    ids = [row.order_id for row in rows.all()]
+    if not ids or any(order_id is None for order_id in ids):
+        return None
+    return [int(order_id) for order_id in ids]
+
+
+def _never_refused(error: DBAPIError) -> Exception | None:
+    return None
 
 
 def _order_in_redis(
@@ -482,8 +607,7 @@ def order_together(
 _READ_FOR_ORDERS = Sql(
     f"""
 SELECT s.id AS sale_id, s.per_member_limit, {is_member_sql("s", "r.kind", "r.member")} AS is_member,
-  (SELECT o.id FROM flash_sale_orders o
-   WHERE o.sale_id = s.id AND o.attempt_id = r.attempt) AS earlier_order
+  ({_earlier_order("r.attempt")}) AS earlier_order
 FROM unnest(CAST(:tenants AS bigint[]), CAST(:sales AS bigint[]), CAST(:kinds AS text[]),
             CAST(:members AS text[]), CAST(:attempts AS text[]))
   WITH ORDINALITY AS r(tenant, sale, kind, member, attempt, i)

@@ -25,6 +25,10 @@ then answers each. So:
   COMMIT, instead of a round trip per statement; the statements still run one after the
   other in the transaction, and one that fails aborts it (PostgreSQL skips the rest and the
   COMMIT), which the lane replays as above;
+- **one statement a batch where the kind has one**: a batch of attempts that all give the
+  same ``OneStatement.together`` (orders) is first sent as that one statement; it writes only
+  when it decides every attempt (each judged as after those before it), and otherwise, or
+  when it fails, nothing of it happened and the batch runs a statement per attempt as above;
 - **no artificial delay**: a batch is what waited while the one before it ran, so under no
   load an attempt runs alone at once, and under a crowd a batch grows to what came in during
   one commit (at most ``MAX_BATCH``).
@@ -54,6 +58,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from qunyun.activation.common import (
     BEGIN,
@@ -61,6 +66,7 @@ from qunyun.activation.common import (
     COMMIT,
     ROLLBACK,
     Attempt,
+    Rows,
     Sql,
     Statement,
     run_pipeline,
@@ -123,6 +129,11 @@ class OneStatement:
 
     run: Callable[[Attempt], Any]
     statement: Callable[[Attempt], Statement[Any] | None]
+    together: Callable[[Attempt, list[Any]], Statement[list[Any] | None] | None] | None = None
+    """Where given: the statement of a whole batch of attempts of this kind (their ``request``s
+    in order), answering each one's value, or None when it did not decide them all (it then
+    wrote nothing); None where it cannot be one statement."""
+    request: Any = None
 
     def __call__(self, attempt: Attempt) -> Any:
         """Run the whole attempt."""
@@ -151,6 +162,8 @@ class HotLane:
         """Transactions committed with at least one attempt (for diagnosis)."""
         self.attempts = 0
         """Attempts answered (for diagnosis)."""
+        self.merged = 0
+        """Batches committed as one statement of their kind (``OneStatement.together``)."""
         self._jobs: queue.SimpleQueue[list[_Job] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._guard = threading.Lock()
@@ -301,9 +314,20 @@ class HotLane:
                 log.debug("hot lane: closing a failed connection", exc_info=True)
 
     def _run_batch(
-        self, connection: Connection, jobs: list[_Job], *, pipelined: bool = True
+        self,
+        connection: Connection,
+        jobs: list[_Job],
+        *,
+        pipelined: bool = True,
+        merge: bool = True,
     ) -> None:
-        """Run ``jobs`` in as few transactions as conflicts allow; answer each after its commit."""
+        """Run ``jobs`` in as few transactions as conflicts allow; answer each after its commit.
+
+        First as one statement of their kind where they have one (``_merged``), else in one
+        pipeline of a statement each, else attempt by attempt.
+        """
+        if pipelined and merge and self._merged(connection, jobs):
+            return
         while jobs:
             outcomes, aborted_at = self._transaction(connection, jobs, pipelined)
             if aborted_at is None:
@@ -314,10 +338,10 @@ class HotLane:
                     else:
                         _settle(job, outcome)
                 if undecided:  # their statements wrote nothing: now each whole attempt
-                    self._run_batch(connection, undecided, pipelined=False)
+                    self._run_batch(connection, undecided, pipelined=False, merge=False)
                 return
             if aborted_at > 0:  # they ran cleanly before the abort: again, without it
-                self._run_batch(connection, jobs[:aborted_at], pipelined=pipelined)
+                self._run_batch(connection, jobs[:aborted_at], pipelined=pipelined, merge=False)
             self._run_alone(connection, jobs[aborted_at])
             jobs = jobs[aborted_at + 1 :]
 
@@ -366,6 +390,42 @@ class HotLane:
             statements.append(statement)
         return statements
 
+    def _merged(self, connection: Connection, jobs: list[_Job]) -> bool:
+        """Run a batch of one kind as its one statement (``OneStatement.together``) and commit.
+
+        Return whether that answered every job. False (nothing committed, nothing answered)
+        when the batch is not one statement or the statement did not decide every attempt or
+        failed: the caller then runs the batch attempt by attempt.
+        """
+        if not self.is_postgresql or len(jobs) < 2:
+            return False
+        works = [job.work for job in jobs if isinstance(job.work, OneStatement)]
+        together = works[0].together if works else None
+        if together is None or len(works) < len(jobs):
+            return False
+        if any(work.together != together for work in works):
+            return False
+        attempt = Attempt(connection, owns_transactions=False, in_batch=True)
+        try:
+            statement = together(attempt, [work.request for work in works])
+        except Exception:  # attempt by attempt, each answers its own
+            return False
+        if statement is None:
+            return False
+        answers, failure = self._send(connection, [statement])
+        if failure is not None:
+            if len(answers) != 1:  # BEGIN or COMMIT: the connection's fault
+                raise failure
+            return False  # overtaken, or a key taken at the same moment: attempt by attempt
+        values = statement.answer(answers[1])
+        if values is None:  # it wrote nothing, and its transaction committed nothing
+            return False
+        for job, value in zip(jobs, values, strict=True):
+            _settle(job, _Outcome(value=value))
+        self.batches += 1
+        self.merged += 1
+        return True
+
     def _pipeline(
         self, connection: Connection, statements: list[Statement[Any]]
     ) -> tuple[list[_Outcome], int | None]:
@@ -374,16 +434,7 @@ class HotLane:
         Return as ``_transaction`` does. A statement that fails aborts the transaction, and
         PostgreSQL skips the rest, COMMIT included: nothing of the batch is committed.
         """
-        sent: list[tuple[Sql, dict[str, Any]]] = [(BEGIN, {})]
-        sent += [(statement.sql, statement.params) for statement in statements]
-        sent.append((COMMIT, {}))
-        try:
-            answers, failure = run_pipeline(connection, sent)
-            if failure is not None:
-                ROLLBACK.run(connection)
-        except BaseException:
-            self._rollback_quietly(connection)
-            raise
+        answers, failure = self._send(connection, statements)
         if failure is not None:
             failed = len(answers) - 1  # BEGIN came first
             if not 0 <= failed < len(statements):  # BEGIN or COMMIT: the connection's fault
@@ -399,6 +450,26 @@ class HotLane:
                 continue
             outcomes.append(_UNDECIDED if answer is None else _Outcome(value=answer))
         return outcomes, None
+
+    def _send(
+        self, connection: Connection, statements: Sequence[Statement[Any]]
+    ) -> tuple[list[Rows], DBAPIError | None]:
+        """Send BEGIN, ``statements`` and COMMIT in one pipeline; roll back after a failure.
+
+        Return ``run_pipeline``'s answer: the rows of BEGIN and of the statements that ran,
+        and the failure (None once committed).
+        """
+        sent: list[tuple[Sql, dict[str, Any]]] = [(BEGIN, {})]
+        sent += [(statement.sql, statement.params) for statement in statements]
+        sent.append((COMMIT, {}))
+        try:
+            answers, failure = run_pipeline(connection, sent)
+            if failure is not None:
+                ROLLBACK.run(connection)
+        except BaseException:
+            self._rollback_quietly(connection)
+            raise
+        return answers, failure
 
     def _run_alone(self, connection: Connection, job: _Job) -> None:
         """Run one job in a transaction of its own; answer its error when it aborts it."""
