@@ -67,12 +67,12 @@ def _lake_events(tenant: Tenant, root: Path) -> list[tuple[str, str, str]]:
 
 
 def _published_files(root: Path) -> int:
-    """Return how many data files (Parquet, id index) the tenant folder holds, retired ones left out."""
+    """Return how many data files (Parquet, id and key indexes) the tenant folder holds, retired ones left out."""
     folder = root / "tenant=acme"
     return sum(
         1
         for path in folder.rglob("*")
-        if path.suffix in (".parquet", ".npy") and ".retired" not in path.parts
+        if path.suffix in (".parquet", ".npy", ".arrow") and ".retired" not in path.parts
     )
 
 

@@ -20,6 +20,9 @@ Layout under ``$QUNYUN_HOME/lake/``::
                                                                group as of the last day
     tenant=<slug>/members/part-<uuid>.parquet                 member dictionary (dense keys)
     tenant=<slug>/groups/part-<uuid>.parquet                  group dictionary (dense keys)
+    tenant=<slug>/key_index/part-<uuid>.arrow                 each dictionary's entries sorted by
+                                                               hash (Arrow IPC): imports look
+                                                               keys up here
 
 A writer stages new files, moves them beside the published ones and then replaces the
 manifest in one ``os.replace``: until that moment readers do not see them, and a writer that
@@ -161,6 +164,8 @@ class Manifest:
     """The group-health figures as of the lake's last day: ``{"file", "day"}``, or empty."""
     members: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
+    key_index: dict[str, str] = field(default_factory=dict)
+    """The key index of each dictionary (``members``, ``groups``) → file; only writers read it."""
     member_count: int = 0
     group_count: int = 0
     event_count: int = 0
@@ -183,6 +188,7 @@ class Manifest:
             "group_health": self.group_health,
             "members": self.members,
             "groups": self.groups,
+            "key_index": self.key_index,
         }
 
     @classmethod
@@ -201,6 +207,7 @@ class Manifest:
             group_health=dict(data.get("group_health", {})),
             members=list(data["members"]),
             groups=list(data["groups"]),
+            key_index=dict(data.get("key_index", {})),
             member_count=data["member_count"],
             group_count=data["group_count"],
             event_count=data["event_count"],
@@ -210,6 +217,7 @@ class Manifest:
         """Return every file the manifest names."""
         named = set(self.members) | set(self.groups) | {run["file"] for run in self.id_runs}
         named.update(self.recent_customer_runs.values())
+        named.update(self.key_index.values())
         for stored in (self.recent_customers, self.group_health):
             if stored:
                 named.add(stored["file"])
@@ -360,6 +368,7 @@ class TenantLake:
             "group_health",
             "members",
             "groups",
+            "key_index",
         ):
             for path in (self.folder / kind).rglob("*.*"):
                 if path.is_file() and str(path.relative_to(self.folder)) not in named:
