@@ -3,13 +3,13 @@
 A member is its (member_kind, member_id), a group its group_id. The dictionary files
 (``members/``, ``groups/``: Parquet, key → value) are what readers join; an import finds keys
 in the dictionary's **key index** instead (``key_index/part-….arrow``, manifest
-``key_index``): every entry of the dictionary sorted by a 64-bit hash of (kind, value), with
-its key, kind and value, an uncompressed Arrow IPC file that is memory-mapped. The batch's
+``key_index``): runs of the dictionary's entries sorted by a 64-bit hash of (kind, value),
+each with its key, kind and value, uncompressed Arrow IPC files that are memory-mapped. The batch's
 distinct values are hashed and searched in it, and a hash found is confirmed against the
 entry's value and kind, so the cost follows the batch, not the dictionary (an import used
 to read every dictionary file — 87 of them after 87 imports — and probe all 2 M members).
 Values not found get the next keys in order of first appearance and are written as one more
-dictionary file; the index is rewritten with them merged in.
+dictionary file and one more index run, merged with the newest runs of similar size.
 """
 
 from __future__ import annotations
@@ -63,28 +63,30 @@ class KeyDictionary:
         self.next_key: int = getattr(manifest, self.spec.count)
         self.kind_names: list[str | None] = [] if self.spec.kind else [None]
         self.added: list[_Entries] = []
-        self.index: _Entries | None = None
-        self.hashes = np.zeros(0, dtype=np.uint64)
-        self.rebuilt = False  # the index was built from the dictionary files: write it
-        stored = manifest.key_index.get(name)
-        if stored is not None:
-            self._read_index(writer.lake.folder / stored)
-        elif getattr(manifest, name):
-            self._index_files()
+        self.runs: list[_Run] = [
+            self._read_run(writer.lake.folder / run["file"])
+            for run in manifest.key_index.get(name, [])
+        ]
+        self.pending: _Run | None = None  # a run to publish without new keys (an upgrade)
+        if not self.runs and getattr(manifest, name):
+            self.pending = self._index_files()
+            self.runs = [self.pending]
 
-    def _read_index(self, path: Path) -> None:
+    def _read_run(self, path: Path) -> _Run:
         # the arrays stay views of the mapping: only the pages a search touches are read
         table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
-        self.hashes = np.asarray(table.column("hash").to_numpy())
         kinds = table.column("kind").combine_chunks() if self.spec.kind else None
-        self.index = _Entries(
-            table.column("value").combine_chunks(),
-            np.asarray(table.column("key").to_numpy(), dtype=np.int64),
-            self._kind_codes(kinds, table.num_rows),
+        return _Run(
+            np.asarray(table.column("hash").to_numpy()),
+            _Entries(
+                table.column("value").combine_chunks(),
+                np.asarray(table.column("key").to_numpy(), dtype=np.int64),
+                self._kind_codes(kinds, table.num_rows),
+            ),
         )
 
-    def _index_files(self) -> None:
-        """Build the index of a lake written before it, from the dictionary files."""
+    def _index_files(self) -> _Run:
+        """Return the index of a lake written before it, from the dictionary files."""
         tables = [
             pq.read_table(
                 str(path),
@@ -95,16 +97,18 @@ class KeyDictionary:
         ]
         table = pa.concat_tables(tables)
         kinds = table.column(self.spec.kind) if self.spec.kind else None
-        entries = _Entries(
-            table.column(self.spec.value).combine_chunks(),
-            np.asarray(table.column(self.spec.key).to_numpy(), dtype=np.int64),
-            self._kind_codes(kinds, table.num_rows),
+        return self._sorted_run(
+            _Entries(
+                table.column(self.spec.value).combine_chunks(),
+                np.asarray(table.column(self.spec.key).to_numpy(), dtype=np.int64),
+                self._kind_codes(kinds, table.num_rows),
+            )
         )
+
+    def _sorted_run(self, entries: _Entries) -> _Run:
         hashes = self._hashes(entries.values, entries.kinds)
         order = np.argsort(hashes, kind="stable")
-        self.hashes = hashes[order]
-        self.index = _take(entries, order)
-        self.rebuilt = True
+        return _Run(hashes[order], _take(entries, order))
 
     def _kind_codes(self, kinds: pa.Array | pa.ChunkedArray | None, rows: int) -> np.ndarray:
         """Return the code of each kind (registering kinds not seen yet)."""
@@ -190,35 +194,41 @@ class KeyDictionary:
     def _stored_keys(self, values: pa.Array, kinds: np.ndarray) -> np.ndarray:
         """Return the stored key of each distinct (kind code, value), -1 where there is none."""
         keys = np.full(len(values), -1, dtype=np.int64)
-        index = self.index
-        if index is None or not len(values) or not len(self.hashes):
+        runs = [run for run in self.runs if len(run.hashes)]
+        if not len(values) or not runs:
             return keys
         hashes = self._hashes(values, kinds)
-        at = np.searchsorted(self.hashes, hashes)
-        rows = np.arange(len(values))
-        # entries of equal hash are adjacent: each round looks one entry further
-        while len(rows):
-            inside = at < len(self.hashes)
-            rows, at = rows[inside], at[inside]
-            same = self.hashes[at] == hashes[rows]
-            rows, at = rows[same], at[same]
-            if not len(rows):
-                break
-            match = (index.kinds[at] == kinds[rows]) & _mask(
-                pc.equal(index.values.take(pa.array(at)), values.take(pa.array(rows)))
-            )
-            keys[rows[match]] = index.keys[at[match]]
-            rows, at = rows[~match], at[~match] + 1
+        for run in runs:
+            wanted = np.flatnonzero(keys < 0)
+            at = np.searchsorted(run.hashes, hashes[wanted])
+            # entries of equal hash are adjacent: each round looks one entry further
+            while len(wanted):
+                inside = at < len(run.hashes)
+                wanted, at = wanted[inside], at[inside]
+                same = run.hashes[at] == hashes[wanted]
+                wanted, at = wanted[same], at[same]
+                if not len(wanted):
+                    break
+                entries = run.entries
+                match = (entries.kinds[at] == kinds[wanted]) & _mask(
+                    pc.equal(entries.values.take(pa.array(at)), values.take(pa.array(wanted)))
+                )
+                keys[wanted[match]] = entries.keys[at[match]]
+                wanted, at = wanted[~match], at[~match] + 1
         return keys
 
     def write(self) -> int:
         """Stage the keys given by this import as one more dictionary file; return how many.
 
-        The key index is rewritten with them (or written for the first time).
+        Their index run is merged into the newest stored runs while it is at least half as
+        large (``MERGE_RATIO``, as the id index does), so a dictionary of n entries keeps a
+        few runs per doubling and an import rewrites no more than its own keys on most days.
         """
+        manifest = self.writer.manifest
+        runs = manifest.key_index.setdefault(self.name, [])
         if not self.added:
-            if self.rebuilt:
-                self._write_index()
+            if self.pending is not None:
+                self._publish(self.pending)
             return 0
         added = _concat(self.added)
         columns: dict[str, pa.Array] = {self.spec.key: pa.array(added.keys.astype(np.int32))}
@@ -229,63 +239,71 @@ class KeyDictionary:
         columns[self.spec.value] = added.values
         folder = self.writer.scratch(f"dictionary-{self.name}")
         pq.write_table(pa.table(columns), str(folder / "part.parquet"), compression="zstd")
-        manifest = self.writer.manifest
         for _, relative in self.writer.publish(folder, self.name):
             getattr(manifest, self.name).append(relative)
         setattr(manifest, self.spec.count, self.next_key)
-        self._merge_index(added)
         self.added = []
-        self._write_index()
+        run = self._sorted_run(added)
+        if self.pending is not None:
+            # an upgraded lake: its whole index is new
+            run = _merged(self.pending, run)
+            self.pending = None
+        else:
+            while runs and len(run.hashes) * MERGE_RATIO >= runs[-1]["count"]:
+                # only writers read the index: a run merged away needs no time in .retired
+                self.writer.drop([runs.pop()["file"]])
+                run = _merged(self.runs.pop(), run)
+        self._publish(run)
         return len(added.keys)
 
-    def _merge_index(self, added: _Entries) -> None:
-        """Merge ``added`` into the index, in hash order (a linear merge of two sorted runs)."""
-        hashes = self._hashes(added.values, added.kinds)
-        order = np.argsort(hashes, kind="stable")
-        hashes, added = hashes[order], _take(added, order)
-        if self.index is None:
-            self.hashes, self.index = hashes, added
-            return
-        stored = len(self.hashes)
-        at = np.searchsorted(self.hashes, hashes, "right") + np.arange(len(hashes))
-        source = np.empty(stored + len(hashes), dtype=np.int64)
-        older = np.ones(len(source), dtype=bool)
-        older[at] = False
-        source[older] = np.arange(stored)
-        source[at] = np.arange(stored, stored + len(hashes))
-        both = _concat([self.index, added])
-        self.hashes = np.concatenate([self.hashes, hashes])[source]
-        self.index = _take(both, source)
-
-    def _write_index(self) -> None:
-        index = self.index
-        if index is None:
-            return
+    def _publish(self, run: _Run) -> None:
         names = pa.array([name or "" for name in self.kind_names], pa.string())
         table = pa.table(
             {
-                "hash": pa.array(self.hashes),
-                "key": pa.array(index.keys.astype(np.int32)),
+                "hash": pa.array(run.hashes),
+                "key": pa.array(run.entries.keys.astype(np.int32)),
                 "kind": pa.DictionaryArray.from_arrays(
-                    pa.array(index.kinds.astype(np.int32)), names
+                    pa.array(run.entries.kinds.astype(np.int32)), names
                 ),
-                "value": index.values,
+                "value": run.entries.values,
             }
         )
         folder = self.writer.scratch(f"key-index-{self.name}")
         with (
-            pa.OSFile(str(folder / f"{self.name}.arrow"), "wb") as sink,
+            pa.OSFile(str(folder / "run.arrow"), "wb") as sink,
             pa.ipc.new_file(sink, table.schema) as ipc,
         ):
             ipc.write_table(table)
-        manifest = self.writer.manifest
-        previous = manifest.key_index.get(self.name)
-        if previous is not None:
-            # only writers read the index: it needs no time in .retired
-            self.writer.drop([previous])
         ((_, name),) = self.writer.publish(folder, "key_index")
-        manifest.key_index[self.name] = name
-        self.rebuilt = False
+        self.writer.manifest.key_index[self.name].append({"file": name, "count": len(run.hashes)})
+        self.pending = None
+
+
+MERGE_RATIO = 2
+"""A new index run is merged into the newest stored run while ``new * MERGE_RATIO >= stored``."""
+
+
+@dataclass
+class _Run:
+    """Entries of a dictionary sorted by their index hash."""
+
+    hashes: np.ndarray
+    entries: _Entries
+
+
+def _merged(older: _Run, newer: _Run) -> _Run:
+    """Return one run of the entries of two runs, in hash order (a linear merge)."""
+    stored = len(older.hashes)
+    at = np.searchsorted(older.hashes, newer.hashes, "right") + np.arange(len(newer.hashes))
+    source = np.empty(stored + len(newer.hashes), dtype=np.int64)
+    placed = np.zeros(len(source), dtype=bool)
+    placed[at] = True
+    source[~placed] = np.arange(stored)
+    source[at] = np.arange(stored, len(source))
+    return _Run(
+        np.concatenate([older.hashes, newer.hashes])[source],
+        _take(_concat([older.entries, newer.entries]), source),
+    )
 
 
 def _take(entries: _Entries, order: np.ndarray) -> _Entries:

@@ -164,8 +164,9 @@ class Manifest:
     """The group-health figures as of the lake's last day: ``{"file", "day"}``, or empty."""
     members: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
-    key_index: dict[str, str] = field(default_factory=dict)
-    """The key index of each dictionary (``members``, ``groups``) → file; only writers read it."""
+    key_index: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """The key index of each dictionary (``members``, ``groups``): runs of ``{"file",
+    "count"}``, oldest (largest) first; only writers read it."""
     member_count: int = 0
     group_count: int = 0
     event_count: int = 0
@@ -207,7 +208,10 @@ class Manifest:
             group_health=dict(data.get("group_health", {})),
             members=list(data["members"]),
             groups=list(data["groups"]),
-            key_index=dict(data.get("key_index", {})),
+            key_index={
+                name: [dict(run) for run in runs]
+                for name, runs in data.get("key_index", {}).items()
+            },
             member_count=data["member_count"],
             group_count=data["group_count"],
             event_count=data["event_count"],
@@ -217,7 +221,7 @@ class Manifest:
         """Return every file the manifest names."""
         named = set(self.members) | set(self.groups) | {run["file"] for run in self.id_runs}
         named.update(self.recent_customer_runs.values())
-        named.update(self.key_index.values())
+        named.update(run["file"] for runs in self.key_index.values() for run in runs)
         for stored in (self.recent_customers, self.group_health):
             if stored:
                 named.add(stored["file"])
