@@ -7,7 +7,8 @@ Layout under ``$QUNYUN_HOME/lake/``::
     tenant=<slug>/.writing             present while a writer works; left by one that died
     tenant=<slug>/events/day=YYYY-MM-DD/part-<uuid>.parquet   events (zstd)
     tenant=<slug>/ids/part-<uuid>.npy                          id index: sorted id hashes with
-                                                               their day (deduplication)
+                                                               their day (deduplication), and
+                                                               each run's directory
     tenant=<slug>/member_daily/day=YYYY-MM-DD/part-<uuid>.parquet  rollup: counts per member,
                                                                group and day
     tenant=<slug>/group_daily/day=YYYY-MM-DD/part-<uuid>.parquet   rollup: group daily
@@ -153,7 +154,8 @@ class Manifest:
     ids: dict[str, list[str]] = field(default_factory=dict)
     """Event ids by bucket, as lakes written before the id index held them (upgraded on write)."""
     id_runs: list[dict[str, Any]] = field(default_factory=list)
-    """The id index: runs of ``{"file", "count"}``, oldest (largest) first."""
+    """The id index: runs of ``{"file", "count", "directory"}``, oldest (largest) first (runs
+    written before directories have none until the next write)."""
     member_daily: dict[str, list[str]] = field(default_factory=dict)
     group_daily: dict[str, list[str]] = field(default_factory=dict)
     recent_customers: dict[str, str] = field(default_factory=dict)
@@ -220,6 +222,7 @@ class Manifest:
     def files(self) -> set[str]:
         """Return every file the manifest names."""
         named = set(self.members) | set(self.groups) | {run["file"] for run in self.id_runs}
+        named.update(run["directory"] for run in self.id_runs if "directory" in run)
         named.update(self.recent_customer_runs.values())
         named.update(run["file"] for runs in self.key_index.values() for run in runs)
         for stored in (self.recent_customers, self.group_health):
