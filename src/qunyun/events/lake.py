@@ -34,6 +34,7 @@ them only when ``.writing`` is left over, so that a small write does not list th
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -52,6 +53,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from qunyun.core.errors import Conflict
+from qunyun.events.sorted_arrays import is_sorted
 
 LOCK_WAIT_SECONDS = 10.0
 """How long a writer waits for another writer of the same tenant (small batches queue up)."""
@@ -234,6 +236,20 @@ class Manifest:
         return named
 
 
+@functools.lru_cache(maxsize=4)
+def _group_ids(paths: tuple[str, ...]) -> pa.Array:
+    files = [
+        pq.read_table(path, columns=["group_key", "group_id"], partitioning=None) for path in paths
+    ]
+    if not files:
+        return pa.array([], pa.string())
+    groups = pa.concat_tables(files)
+    keys = np.asarray(groups.column("group_key").to_numpy(), dtype=np.int64)
+    ids = groups.column("group_id").combine_chunks()
+    # the files hold their keys in order, one after the other: mostly nothing to sort
+    return ids if is_sorted(keys) else ids.take(pa.array(np.argsort(keys)))
+
+
 class TenantLake:
     """One tenant's folder of the lake.
 
@@ -265,16 +281,13 @@ class TenantLake:
         return [self.folder / name for name in names]
 
     def group_ids(self, manifest: Manifest) -> pa.Array:
-        """Return every group id of the dictionary at the position of its dense key."""
-        files = [
-            pq.read_table(str(path), columns=["group_key", "group_id"], partitioning=None)
-            for path in self.paths(manifest.groups)
-        ]
-        if not files:
-            return pa.array([], pa.string())
-        groups = pa.concat_tables(files)
-        keys = np.asarray(groups.column("group_key").to_numpy(), dtype=np.int64)
-        return groups.column("group_id").combine_chunks().take(pa.array(np.argsort(keys)))
+        """Return every group id of the dictionary at the position of its dense key.
+
+        Dictionary files never change (a new version has new names), so the ids of one list
+        of files are read once per process: what follows an import (that day's group daily,
+        then health) asks twice.
+        """
+        return _group_ids(tuple(str(path) for path in self.paths(manifest.groups)))
 
     def member_daily_files(self, manifest: Manifest) -> list[Path]:
         """Return the member-daily rollup files, oldest day first."""
