@@ -353,9 +353,20 @@ def _rollups(day: str, read: list[pa.Table]) -> tuple[pa.Table, pa.Table]:
     kind = _codes(column["kind"], _KIND_CODES)
     staff = _codes(column["member_kind"], {"staff": 1}).astype(bool)
     kinds = len(KIND_COUNTS)
-    # one row per kind: each count column is contiguous (a column of a row per pair was a
-    # strided copy per kind)
-    counts = np.bincount(kind * count + position, minlength=kinds * count).reshape(kinds, count)
+    # one row per kind the day has (a day lacks most kinds of the nine): each count column is
+    # contiguous (a column of a row per pair was a strided copy per kind)
+    present = np.flatnonzero(np.bincount(kind, minlength=kinds))
+    row = np.full(kinds, -1, dtype=np.int64)
+    row[present] = np.arange(len(present))
+    slots = row[kind] if len(present) < kinds else kind.astype(np.int64)
+    slots *= count
+    slots += position
+    counted = np.bincount(slots, minlength=len(present) * count).reshape(len(present), count)
+    del slots
+    none = np.zeros(count, dtype=np.int32)
+    counts = [
+        counted[row[code]].astype(np.int32) if row[code] >= 0 else none for code in range(kinds)
+    ]
     is_staff = np.zeros(count, dtype=bool)
     is_staff[position] = staff
     pair_group = (keys >> 32).astype(np.int32)
@@ -365,7 +376,7 @@ def _rollups(day: str, read: list[pa.Table]) -> tuple[pa.Table, pa.Table]:
         pa.array(pair_group, mask=pair_group < 0),
         pa.array((keys & 0xFFFFFFFF).astype(np.int32)),
         pa.array(is_staff),
-        *(pa.array(counts[code].astype(np.int32)) for code in range(kinds)),
+        *(pa.array(counts[code]) for code in range(kinds)),
     ]
     member_daily = pa.Table.from_arrays(columns, schema=MEMBER_DAILY_SCHEMA)
     inside = pair_group >= 0
@@ -423,9 +434,11 @@ def _codes(column: pa.ChunkedArray, codes: dict[str, int]) -> np.ndarray:
     for chunk in column.chunks:
         if not pa.types.is_dictionary(chunk.type):
             chunk = pc.dictionary_encode(chunk)
-        mapping = np.array([codes.get(value, 0) for value in chunk.dictionary.to_pylist()])
-        parts.append(mapping[chunk.indices.to_numpy()] if len(mapping) else np.zeros(0, int))
-    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
+        mapping = np.array(
+            [codes.get(value, 0) for value in chunk.dictionary.to_pylist()], dtype=np.int32
+        )
+        parts.append(mapping[chunk.indices.to_numpy()] if len(mapping) else np.zeros(0, np.int32))
+    return np.concatenate(parts) if len(parts) > 1 else parts[0] if parts else np.zeros(0, np.int32)
 
 
 def _merge(
