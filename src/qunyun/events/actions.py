@@ -640,6 +640,8 @@ class _Ingestion:
         The survivors' ids join the index for the chunks after this one.
         """
         ids = chunk.column("event_id").combine_chunks()
+        # the events keep the combined ids: keying and writing them combines no strings again
+        chunk = chunk.set_column(chunk.schema.get_field_index("event_id"), "event_id", ids)
         hashes = id_hashes(ids)
         days = day_numbers(chunk.column("day"))
         ordered = np.sort(hashes)
