@@ -67,12 +67,12 @@ def _lake_events(tenant: Tenant, root: Path) -> list[tuple[str, str, str]]:
 
 
 def _published_files(root: Path) -> int:
-    """Return how many data files (Parquet, id index) the tenant folder holds, retired ones left out."""
+    """Return how many data files (Parquet, id and key indexes) the tenant folder holds, retired ones left out."""
     folder = root / "tenant=acme"
     return sum(
         1
         for path in folder.rglob("*")
-        if path.suffix in (".parquet", ".npy") and ".retired" not in path.parts
+        if path.suffix in (".parquet", ".npy", ".arrow") and ".retired" not in path.parts
     )
 
 
@@ -281,7 +281,13 @@ def test_compact_command_merges_days_ids_and_dictionaries(tmp_path: Path) -> Non
     assert again == 0
     assert len(manifest.events["2026-11-23"]) == 1
     assert len(manifest.members) == 1
-    assert manifest.id_runs == [{"file": manifest.id_runs[0]["file"], "count": 3}]
+    assert manifest.id_runs == [
+        {
+            "file": manifest.id_runs[0]["file"],
+            "count": 3,
+            "directory": manifest.id_runs[0]["directory"],
+        }
+    ]
     assert [event_id for event_id, _, _ in _lake_events(tenant, tmp_path)] == ["e0", "e1", "e2"]
     assert _published_files(tmp_path) == len(manifest.files())
 
@@ -690,6 +696,7 @@ def test_a_lake_with_ids_by_bucket_is_indexed_on_its_next_write(tmp_path: Path) 
     stored = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     for run in stored.pop("id_runs"):
         (folder / run["file"]).unlink()
+        (folder / run["directory"]).unlink()
     (folder / "ids" / "bucket=07").mkdir(parents=True)
     pq.write_table(pa.table({"event_id": ["e1", "e2"]}), folder / "ids/bucket=07/part-old.parquet")
     stored["ids"] = {"07": ["ids/bucket=07/part-old.parquet"]}
@@ -806,7 +813,7 @@ def test_id_runs_stop_growing_at_their_cap_and_still_find_every_id(
         sorted((array.dtype.name, array.shape[0]) for array in retired)
         == [("int64", 2)] * 4 + [("int64", 7)] * 4
     )
-    assert len(list((tmp_path / "tenant=acme" / "ids").iterdir())) == 3
+    assert len(list((tmp_path / "tenant=acme" / "ids").iterdir())) == 3 + 3  # and directories
     assert do_ingest_events(tenant, events, root=tmp_path).duplicates == 5
 
 

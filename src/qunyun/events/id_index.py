@@ -1,9 +1,10 @@
 """The lake's id index: which event ids a tenant already has, as runs of sorted 64-bit hashes.
 
 A run is one ``.npy`` file of shape (2, n), ``uint64``: the sorted hashes (``id_hashes``) of n
-stored event ids and, beside each, the local day of its event (days since 1970-01-01). A
-probe sorts the batch's hashes and binary-searches every run, memory-mapped, so that it
-reads the pages it touches rather than the lake; a hash found is only a candidate, which
+stored event ids and, beside each, the local day of its event (days since 1970-01-01), with
+a **directory** (another ``.npy``: where each hash prefix of about log2 n bits starts). A
+probe looks each of the batch's hashes up among the one or two entries of its prefix in
+every run, memory-mapped, so that it reads the pages it touches rather than the lake; a hash found is only a candidate, which
 the ids of that day's event files confirm or refute, so a collision never drops an event.
 
 An import adds one run; the new run is merged into the newest stored one while it is at
@@ -92,25 +93,59 @@ PROBE_SPLIT_IDS = 1 << 16
 search of 1.1 M hashes in the runs of 10^8 ids is the largest step of an import."""
 
 
+def directory(hashes: np.ndarray) -> np.ndarray:
+    """Return a run's directory: where each ``2^k`` prefix of its sorted hashes starts.
+
+    ``k`` is the largest with ``2^k`` at most the run's size, so a prefix holds one or two
+    hashes on average (hashes are uniform); the directory has ``2^k + 1`` entries (``uint32``:
+    runs stop at ``MAX_RUN_IDS``), about 2 bytes per id.
+    """
+    bits = _prefix_bits(len(hashes))
+    counts = np.bincount((hashes >> np.uint64(64 - bits)).astype(np.int64), minlength=1 << bits)
+    starts = np.zeros(len(counts) + 1, dtype=np.uint32)
+    np.cumsum(counts, out=starts[1:])
+    return starts
+
+
+def _prefix_bits(count: int) -> int:
+    return max(int(count).bit_length() - 1, 1)
+
+
 def _candidates(
-    run: np.ndarray, wanted: np.ndarray, start: int, end: int
+    run: np.ndarray, starts: np.ndarray, wanted: np.ndarray, start: int, end: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Return the positions of ``wanted[start:end]`` (sorted) whose hash ``run`` holds.
+    """Return the positions of ``wanted[start:end]`` whose hash ``run`` holds.
 
     A position comes once per equal entry of the run, with that entry's day; positions count
-    from the start of ``wanted``.
+    from the start of ``wanted``. ``starts`` is the run's directory: each hash is compared
+    with the few entries of its prefix only, one round per entry, instead of a binary
+    search (a 61 M-id run: 1.1 M hashes looked up in 0.09–0.13 s against 0.40 s, whose ~26
+    dependent reads per hash miss the cache).
     """
     hashes = np.asarray(run[0])  # a plain array over the mapping: no memmap wrapper per call
     part = wanted[start:end]
-    left = np.searchsorted(hashes, part, "left")
-    hit = np.flatnonzero(hashes[np.minimum(left, run.shape[1] - 1)] == part)
-    if not len(hit):
-        return hit, hit
-    # hits are rare (repeats and collisions): only they look for more equal hashes
-    repeats = np.searchsorted(hashes, part[hit], "right") - left[hit]
-    within = np.arange(repeats.sum()) - np.repeat(np.cumsum(repeats) - repeats, repeats)
-    days = np.asarray(run[1])[np.repeat(left[hit], repeats) + within]
-    return np.repeat(hit, repeats) + start, days
+    prefix = (part >> np.uint64(64 - _prefix_bits(len(hashes)))).astype(np.int64)
+    at = starts[prefix].astype(np.int64)
+    stop = starts[prefix + 1].astype(np.int64)
+    live = np.flatnonzero(at < stop)
+    at, stop = at[live], stop[live]
+    found: list[np.ndarray] = []
+    positions: list[np.ndarray] = []
+    while len(live):
+        stored = hashes[at]
+        needed = part[live]
+        same = stored == needed
+        if same.any():
+            # hits are rare (repeats and collisions); equal hashes are neighbours
+            found.append(live[same])
+            positions.append(at[same])
+        more = (stored <= needed) & (at + 1 < stop)
+        live, at, stop = live[more], at[more] + 1, stop[more]
+    if not found:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty.astype(np.uint64)
+    days = np.asarray(run[1])[np.concatenate(positions)]
+    return np.concatenate(found) + start, days
 
 
 class IdIndex:
@@ -126,6 +161,13 @@ class IdIndex:
         self.retired_files = 0
         self.stored_runs = [
             np.load(writer.lake.folder / run["file"], mmap_mode="r")
+            for run in writer.manifest.id_runs
+        ]
+        # runs written before directories existed get one here, published by ``write``
+        self.directories = [
+            np.load(writer.lake.folder / run["directory"], mmap_mode="r")
+            if "directory" in run
+            else None
             for run in writer.manifest.id_runs
         ]
         self.added: list[np.ndarray] = []
@@ -144,9 +186,11 @@ class IdIndex:
         self.writer.retire(buckets)
         self.retired_files += len(buckets)
         self.writer.drop([run["file"] for run in manifest.id_runs])
+        self.writer.drop([run["directory"] for run in manifest.id_runs if "directory" in run])
         manifest.ids = {}
         manifest.id_runs = []
         self.stored_runs = []
+        self.directories = []
         if hashes:
             entries = np.stack([np.concatenate(hashes), np.concatenate(days).astype(np.uint64)])
             self._publish(entries[:, np.argsort(entries[0])])
@@ -157,14 +201,31 @@ class IdIndex:
         A position comes once per equal entry of a run; a candidate is a repeated id or a
         collision, which only the stored ids tell apart.
         """
-        runs = [run for run in [*self.stored_runs, *self.added] if run.shape[1]]
-        # NumPy's search leaves the GIL: a large batch is searched in halves on two threads
+        for number, run in enumerate(self.stored_runs):
+            if self.directories[number] is None:
+                self.directories[number] = directory(np.asarray(run[0]))
+        runs = [
+            (run, np.asarray(starts))
+            for run, starts in zip(
+                [*self.stored_runs, *self.added],
+                [*self.directories, *(directory(run[0]) for run in self.added)],
+                strict=True,
+            )
+            if run.shape[1] and starts is not None
+        ]
+        # NumPy's loops leave the GIL: a large batch is searched in halves on two threads
         pieces = PROBE_THREADS if len(wanted) >= PROBE_SPLIT_IDS else 1
         bounds = np.linspace(0, len(wanted), pieces + 1).astype(np.int64).tolist()
-        tasks = [(run, start, end) for run in runs for start, end in itertools.pairwise(bounds)]
+        tasks = [
+            (run, starts, start, end)
+            for run, starts in runs
+            for start, end in itertools.pairwise(bounds)
+        ]
         with ThreadPoolExecutor(pieces) as pool:
             found = list(
-                pool.map(lambda task: _candidates(task[0], wanted, task[1], task[2]), tasks)
+                pool.map(
+                    lambda task: _candidates(task[0], task[1], wanted, task[2], task[3]), tasks
+                )
             )
         empty = np.zeros(0, dtype=np.int64)
         rows = np.concatenate([empty, *(rows for rows, _ in found)])
@@ -221,18 +282,36 @@ class IdIndex:
             and pending.shape[1] + runs[-1]["count"] <= MAX_RUN_IDS
         ):
             pending = _merged([self._take_newest_run(), pending])
+        for number, run in enumerate(runs):
+            starts = self.directories[number]
+            if "directory" not in run and starts is not None:
+                # a run of a lake written before directories: store the one computed here
+                run["directory"] = self._save("id-directory", np.asarray(starts))
         self._publish(pending)
 
     def _take_newest_run(self) -> np.ndarray:
         run = self.writer.manifest.id_runs.pop()
         self.stored_runs.pop()
-        self.writer.drop([run["file"]])
+        self.directories.pop()
+        self.writer.drop([run["file"], *([run["directory"]] if "directory" in run else [])])
         self.retired_files += 1
         return np.asarray(np.load(self.writer.lake.folder / run["file"]))
 
+    def _save(self, name: str, array: np.ndarray) -> str:
+        folder = self.writer.scratch(name)
+        np.save(folder / "part.npy", array)
+        ((_, published),) = self.writer.publish(folder, "ids")
+        return published
+
     def _publish(self, run: np.ndarray) -> None:
-        folder = self.writer.scratch("id-run")
-        np.save(folder / "run.npy", run)
-        ((_, name),) = self.writer.publish(folder, "ids")
-        self.writer.manifest.id_runs.append({"file": name, "count": int(run.shape[1])})
+        starts = directory(run[0])
+        name = self._save("id-run", run)
+        self.writer.manifest.id_runs.append(
+            {
+                "file": name,
+                "count": int(run.shape[1]),
+                "directory": self._save("id-directory", starts),
+            }
+        )
         self.stored_runs.append(np.load(self.writer.lake.folder / name, mmap_mode="r"))
+        self.directories.append(starts)

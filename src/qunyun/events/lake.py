@@ -7,7 +7,8 @@ Layout under ``$QUNYUN_HOME/lake/``::
     tenant=<slug>/.writing             present while a writer works; left by one that died
     tenant=<slug>/events/day=YYYY-MM-DD/part-<uuid>.parquet   events (zstd)
     tenant=<slug>/ids/part-<uuid>.npy                          id index: sorted id hashes with
-                                                               their day (deduplication)
+                                                               their day (deduplication), and
+                                                               each run's directory
     tenant=<slug>/member_daily/day=YYYY-MM-DD/part-<uuid>.parquet  rollup: counts per member,
                                                                group and day
     tenant=<slug>/group_daily/day=YYYY-MM-DD/part-<uuid>.parquet   rollup: group daily
@@ -20,6 +21,9 @@ Layout under ``$QUNYUN_HOME/lake/``::
                                                                group as of the last day
     tenant=<slug>/members/part-<uuid>.parquet                 member dictionary (dense keys)
     tenant=<slug>/groups/part-<uuid>.parquet                  group dictionary (dense keys)
+    tenant=<slug>/key_index/part-<uuid>.arrow                 each dictionary's entries sorted by
+                                                               hash (Arrow IPC): imports look
+                                                               keys up here
 
 A writer stages new files, moves them beside the published ones and then replaces the
 manifest in one ``os.replace``: until that moment readers do not see them, and a writer that
@@ -30,6 +34,7 @@ them only when ``.writing`` is left over, so that a small write does not list th
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -48,6 +53,7 @@ import pyarrow.parquet as pq
 
 from qunyun.core.errors import Conflict
 from qunyun.core.settings import get_settings
+from qunyun.events.sorted_arrays import is_sorted
 
 if TYPE_CHECKING:
     import duckdb
@@ -155,7 +161,8 @@ class Manifest:
     ids: dict[str, list[str]] = field(default_factory=dict)
     """Event ids by bucket, as lakes written before the id index held them (upgraded on write)."""
     id_runs: list[dict[str, Any]] = field(default_factory=list)
-    """The id index: runs of ``{"file", "count"}``, oldest (largest) first."""
+    """The id index: runs of ``{"file", "count", "directory"}``, oldest (largest) first (runs
+    written before directories have none until the next write)."""
     member_daily: dict[str, list[str]] = field(default_factory=dict)
     group_daily: dict[str, list[str]] = field(default_factory=dict)
     recent_customers: dict[str, str] = field(default_factory=dict)
@@ -166,6 +173,9 @@ class Manifest:
     """The group-health figures as of the lake's last day: ``{"file", "day"}``, or empty."""
     members: list[str] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
+    key_index: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """The key index of each dictionary (``members``, ``groups``): runs of ``{"file",
+    "count"}``, oldest (largest) first; only writers read it."""
     member_count: int = 0
     group_count: int = 0
     event_count: int = 0
@@ -188,6 +198,7 @@ class Manifest:
             "group_health": self.group_health,
             "members": self.members,
             "groups": self.groups,
+            "key_index": self.key_index,
         }
 
     @classmethod
@@ -206,6 +217,10 @@ class Manifest:
             group_health=dict(data.get("group_health", {})),
             members=list(data["members"]),
             groups=list(data["groups"]),
+            key_index={
+                name: [dict(run) for run in runs]
+                for name, runs in data.get("key_index", {}).items()
+            },
             member_count=data["member_count"],
             group_count=data["group_count"],
             event_count=data["event_count"],
@@ -214,7 +229,9 @@ class Manifest:
     def files(self) -> set[str]:
         """Return every file the manifest names."""
         named = set(self.members) | set(self.groups) | {run["file"] for run in self.id_runs}
+        named.update(run["directory"] for run in self.id_runs if "directory" in run)
         named.update(self.recent_customer_runs.values())
+        named.update(run["file"] for runs in self.key_index.values() for run in runs)
         for stored in (self.recent_customers, self.group_health):
             if stored:
                 named.add(stored["file"])
@@ -227,6 +244,20 @@ class Manifest:
 def tenant_lake(tenant: Tenant, root: Path | None = None) -> TenantLake:
     """Return the lake of ``tenant`` (under ``$QUNYUN_HOME/lake`` unless ``root`` is given)."""
     return TenantLake(root or get_settings().home / "lake", tenant.slug, tenant.created_at)
+
+
+@functools.lru_cache(maxsize=4)
+def _group_ids(paths: tuple[str, ...]) -> pa.Array:
+    files = [
+        pq.read_table(path, columns=["group_key", "group_id"], partitioning=None) for path in paths
+    ]
+    if not files:
+        return pa.array([], pa.string())
+    groups = pa.concat_tables(files)
+    keys = np.asarray(groups.column("group_key").to_numpy(), dtype=np.int64)
+    ids = groups.column("group_id").combine_chunks()
+    # the files hold their keys in order, one after the other: mostly nothing to sort
+    return ids if is_sorted(keys) else ids.take(pa.array(np.argsort(keys)))
 
 
 class TenantLake:
@@ -260,16 +291,13 @@ class TenantLake:
         return [self.folder / name for name in names]
 
     def group_ids(self, manifest: Manifest) -> pa.Array:
-        """Return every group id of the dictionary at the position of its dense key."""
-        files = [
-            pq.read_table(str(path), columns=["group_key", "group_id"], partitioning=None)
-            for path in self.paths(manifest.groups)
-        ]
-        if not files:
-            return pa.array([], pa.string())
-        groups = pa.concat_tables(files)
-        keys = np.asarray(groups.column("group_key").to_numpy(), dtype=np.int64)
-        return groups.column("group_id").combine_chunks().take(pa.array(np.argsort(keys)))
+        """Return every group id of the dictionary at the position of its dense key.
+
+        Dictionary files never change (a new version has new names), so the ids of one list
+        of files are read once per process: what follows an import (that day's group daily,
+        then health) asks twice.
+        """
+        return _group_ids(tuple(str(path) for path in self.paths(manifest.groups)))
 
     def member_daily_files(self, manifest: Manifest) -> list[Path]:
         """Return the member-daily rollup files, oldest day first."""
@@ -370,6 +398,7 @@ class TenantLake:
             "group_health",
             "members",
             "groups",
+            "key_index",
         ):
             for path in (self.folder / kind).rglob("*.*"):
                 if path.is_file() and str(path.relative_to(self.folder)) not in named:
