@@ -94,7 +94,15 @@ def test_vip_matrix_takes_the_most_valuable_close_stores_with_their_supervisors(
     )
 
     assert [seat[1] for seat in group.customers] == ["S39", "S37", "S35", "S33"]
-    assert group.staff == {(S, f"SUP{n}", MemberRole.SUPERVISOR) for n in (0, 1, 2)}
+    # each store brings its own supervisor, seated only beside it
+    assert group.staff == set()
+    assert group.staff_for(group.customers) == {
+        (S, f"SUP{n}", MemberRole.SUPERVISOR) for n in (0, 1, 2)
+    }
+    assert group.staff_for(group.customers[:2]) == {  # S39 of R0, S37 of R1
+        (S, "SUP0", MemberRole.SUPERVISOR),
+        (S, "SUP1", MemberRole.SUPERVISOR),
+    }
 
 
 @settings(max_examples=100, deadline=None)

@@ -9,8 +9,12 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, select
 
 from qunyun.core import settings as settings_module
+from qunyun.core.db import unit_of_work
+from qunyun.demo.generator import generate
+from qunyun.org.models import Staff
 
 from ..conftest import Cli
 from .test_plans import _demo_stores, _export
@@ -142,3 +146,46 @@ def test_a_bad_plan_setting_is_refused_with_its_name(
     result = cli("plan", "--tenant", "acme", expect=2)
 
     assert message in result.output
+
+
+def test_a_vip_group_seats_the_supervisors_of_its_own_stores_only(
+    cli: Cli, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given a brand whose provinces have several supervisors, and VIP groups small enough that
+    # a province's VIP stores fill several of them
+    _configure(monkeypatch, group_max_members="10", group_min_members="5")
+    files = generate(tmp_path / "files", stores=2000, consumers=0, reps=40, seed=3)
+    cli("tenant", "create", "acme", "--name", "A")
+    for entity, path in (
+        ("staff", files.staff),
+        ("distributors", files.distributors),
+        ("stores", files.stores),
+    ):
+        cli("import", entity, path)
+
+    # when the plan is computed and applied
+    cli("plan")
+    cli("plan", "apply")
+    rows = _export(cli, tmp_path / "m.csv", matrix="vip")
+
+    # then each VIP group's staff are the supervisors of its stores' reps, and nobody else
+    with unit_of_work(engine) as session:
+        manager = {p.staff_id: p.manager_id for p in session.scalars(select(Staff))}
+    with files.stores.open(encoding="utf-8") as handle:
+        rep_of = {row["store_id"]: row["rep_id"] for row in csv.DictReader(handle)}
+    groups: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in rows:
+        groups[row["group_id"]].append(row)
+    seated: dict[str, set[str]] = defaultdict(set)
+    for group in groups.values():
+        stores = [row["member_id"] for row in group if row["member_kind"] == "store"]
+        assert 1 <= len(stores) <= 10
+        staff = sorted(
+            (row["member_id"], row["member_role"])
+            for row in group
+            if row["member_kind"] == "staff" and row["member_role"] != "admin"
+        )
+        assert staff == sorted({(manager[rep_of[store]], "supervisor") for store in stores})
+        seated[group[0]["group_name"].rsplit(" ", 1)[0]].add(tuple(staff))
+    # some province's VIP groups differ in their supervisors (else the rule would not show)
+    assert max(map(len, seated.values())) >= 2

@@ -46,7 +46,11 @@ class ConsumerFacts:
 
 @dataclass
 class KeyedGroup:
-    """The members a key wants: customers (split into chunks when many) and staff seats."""
+    """The members a key wants: customers (split into chunks when many) and staff seats.
+
+    ``staff`` sit in every group of the key; a customer's own staff seat in ``staff_of``
+    (a VIP store's supervisor) sits only in the group that holds the customer.
+    """
 
     key: str
     matrix: Matrix
@@ -54,6 +58,12 @@ class KeyedGroup:
     label: str
     customers: list[Seat] = field(default_factory=list)
     staff: set[Seat] = field(default_factory=set)
+    staff_of: dict[Seat, Seat] = field(default_factory=dict)
+
+    def staff_for(self, members: Iterable[Seat]) -> set[Seat]:
+        """Return the staff seats of the key's group that holds ``members``."""
+        own = self.staff_of
+        return self.staff | {own[seat] for seat in members if seat in own}
 
 
 @dataclass(frozen=True)
@@ -160,7 +170,10 @@ def vip_groups(
     province_of: Mapping[str | None, str],
     supervisor_of: Mapping[str, str | None],
 ) -> list[KeyedGroup]:
-    """Return per province the most valuable close stores, with their supervisors.
+    """Return per province the most valuable close stores, each with its supervisor.
+
+    A store's supervisor (its rep's manager) sits in the VIP group that holds the store, not in
+    the province's other VIP groups: a group's staff are those of its own stores.
 
     ``province_of`` maps each store's region to its province, ``supervisor_of`` each rep to
     their manager. ``candidates`` (the VIP candidates measured in the event lake, already per
@@ -206,9 +219,11 @@ def vip_groups(
             continue
         group = KeyedGroup(f"vip:{province}", Matrix.VIP, province, "VIP门店群")
         group.customers = [(ContactKind.STORE, s.store_id, MemberRole.CUSTOMER) for s in chosen]
-        group.staff = {
-            (ContactKind.STAFF, supervisor, MemberRole.SUPERVISOR)
-            for supervisor in map(supervisor_of.get, map(_REP_ID, chosen))
+        group.staff_of = {
+            seat: (ContactKind.STAFF, supervisor, MemberRole.SUPERVISOR)
+            for seat, supervisor in zip(
+                group.customers, map(supervisor_of.get, map(_REP_ID, chosen)), strict=True
+            )
             if supervisor
         }
         groups.append(group)

@@ -647,7 +647,7 @@ def _keyed_desired(
                     province,
                     wanted.key,
                     name,
-                    set(members) | wanted.staff,
+                    set(members) | wanted.staff_for(members),
                 )
             )
     return desired
