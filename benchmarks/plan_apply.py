@@ -6,7 +6,8 @@ created, every membership written). Then 1% of the stores churn through an ordin
 import (a quarter each: new, closed, moved to another rep, closeness changed) and `plan` +
 `plan apply` run again. Prints the phases of each plan (reading the channel, the planning
 computation, writing the revision), how many stores that did not change still moved, and the
-process's peak memory.
+process's peak memory — after the first plan and apply, after the churn's import and at the
+end (the peak only grows: the last is the whole run's, the first the fresh plan's own).
 
     .venv/bin/python benchmarks/plan_apply.py --stores 2000000
 
@@ -68,15 +69,19 @@ def main() -> None:
         return summary, planned, applied
 
     first, planned, applied = plan_and_apply("fresh")
+    print(f"peak after the fresh plan and apply: {_peak_mib():,.0f} MiB", file=sys.stderr)
     before = _store_groups(engine, tenant.id)
     churn_start = time.perf_counter()
     unchanged = _churn(work, tenant, stores_csv, args.seed)
     churned_in = time.perf_counter() - churn_start
-    print(f"churn import {churned_in:.1f} s; load: {_load()}", file=sys.stderr)
+    print(
+        f"churn import {churned_in:.1f} s, peak after it {_peak_mib():,.0f} MiB; load: {_load()}",
+        file=sys.stderr,
+    )
     second, replanned, reapplied = plan_and_apply("after 1% churn")
     after = _store_groups(engine, tenant.id)
     moved = sum(1 for sid in unchanged if before.get(sid) != after.get(sid))
-    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mib = _peak_mib()
     totals = first.totals()
     print(f"load after: {_load()}", file=sys.stderr)
     print(
@@ -92,6 +97,11 @@ def main() -> None:
         f"{planned + applied:.1f} s | {replanned:.1f} s ({second.seconds['compute']:.1f} s) | "
         f"{reapplied:.1f} s | {moved:,} ({moved / args.stores:.3%}) | {peak_mib:,.0f} MiB |"
     )
+
+
+def _peak_mib() -> float:
+    """Return the process's peak resident memory so far, in MiB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _prepare(work: Path, stores: int, reps: int, cache: Path | None) -> Path:
