@@ -1,4 +1,4 @@
-"""Scheduled jobs (Huey): every minute, what has fallen due in activation.
+"""Scheduled jobs (Huey): every minute, what has fallen due in activation, and its events.
 
 A job is an adapter like a CLI command: it opens a unit of work per tenant and action, calls
 one idempotent action of ``qunyun.activation``, and reports what it did. The queue is a
@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from qunyun.core.clock import utcnow
 from qunyun.core.db import get_engine, unit_of_work
+from qunyun.core.errors import Conflict
 from qunyun.core.settings import Settings, get_settings
 from qunyun.org.models import Tenant
 
@@ -34,6 +35,10 @@ class SweepReport:
     cancelled_teams: dict[str, list[int]] = field(default_factory=dict)
     cutoffs: dict[str, dict[str, Any]] = field(default_factory=dict)
     revealed_draws: dict[str, list[int]] = field(default_factory=dict)
+    exported_events: dict[str, int] = field(default_factory=dict)
+    """Activation events (red-packet sends and grabs) appended to the event lake now."""
+    busy_lakes: list[str] = field(default_factory=list)
+    """Tenants whose lake another process was writing: their events wait for the next run."""
 
     def as_dict(self) -> dict[str, Any]:
         """Return the report as plain values (a job's stored result)."""
@@ -46,6 +51,7 @@ def run_due_work(when: datetime | None = None) -> SweepReport:
     Each tenant's action is its own transaction: a failure in one leaves the others done.
     """
     from qunyun.activation.draws import do_reveal_due_draws
+    from qunyun.activation.events import do_export_events_to_lake
     from qunyun.activation.groupbuys import do_cancel_expired_teams
     from qunyun.activation.hot import hot_state
     from qunyun.activation.sweeps import do_make_due_cutoff, expire_red_packets
@@ -82,6 +88,17 @@ def run_due_work(when: datetime | None = None) -> SweepReport:
         for slug, summary in cutoffs.items()
     }
     report.revealed_draws = each(lambda s, t: do_reveal_due_draws(s, t, when=when))
+
+    def export(session: Any, tenant: Tenant) -> int:
+        try:
+            return do_export_events_to_lake(session, tenant).exported
+        except Conflict:
+            # an import holds the lake: nothing was marked, so the next run sends them
+            report.busy_lakes.append(tenant.slug)
+            return 0
+
+    # last, so that the grabs of the packets expired above are in this run's export
+    report.exported_events = each(export)
     return report
 
 
