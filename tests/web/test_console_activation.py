@@ -344,7 +344,7 @@ def test_the_group_page_leads_to_the_activation_pages(client: TestClient, engine
     page = client.get(f"/groups/{group}").text
     links = re.findall(r'id="to-[a-z-]+" href="([^"]+)"|href="([^"]+)" id="to-[a-z-]+"', page)
 
-    sections = ("red-packets", "relays", "flash-sales", "group-buys", "draws")
+    sections = ("red-packets", "relays", "flash-sales", "group-buys", "draws", "order-lists")
     assert [first or second for first, second in links] == [
         f"/groups/{group}/{section}" for section in sections
     ]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, timedelta
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -15,10 +17,19 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from starlette.routing import Mount
 
-from qunyun.channel.models import Store
+from qunyun.activation.orderlists import (
+    ListItem,
+    do_add_line,
+    do_cutoff,
+    do_open_order_list,
+    latest_cutoff,
+)
+from qunyun.channel.models import ContactKind, Store
+from qunyun.core.clock import utcnow
 from qunyun.core.db import unit_of_work
 from qunyun.demo.build import DEMO_PASSWORD
 from qunyun.events.actions import do_ingest_events
+from qunyun.groups.models import Membership
 from qunyun.org.access import Actor, access_tenant
 from qunyun.web.deps import api_member
 
@@ -132,6 +143,15 @@ EXPECTED: dict[tuple[str, str], tuple[int | str, int, int]] = {
     ("POST", "/groups/{group_id}/draws"): (LOGIN, 404, 404),
     ("GET", "/draws/{draw_id}"): (LOGIN, 404, 404),
     ("POST", "/draws/{draw_id}/draw"): (LOGIN, 404, 404),
+    ("GET", "/groups/{group_id}/order-lists"): (LOGIN, 404, 404),
+    ("POST", "/groups/{group_id}/order-lists"): (LOGIN, 404, 404),
+    ("GET", "/order-lists/{list_id}"): (LOGIN, 404, 404),
+    ("GET", "/order-cutoffs"): (LOGIN, 200, 200),
+    ("POST", "/order-cutoffs"): (LOGIN, 200, 200),
+    ("GET", "/order-cutoffs/{cutoff_id}/pick-list"): (LOGIN, 200, 404),
+    ("GET", "/order-cutoffs/{cutoff_id}/pick-list.csv"): (LOGIN, 200, 404),
+    ("GET", "/order-cutoffs/{cutoff_id}/delivery"): (LOGIN, 200, 404),
+    ("GET", "/order-cutoffs/{cutoff_id}/delivery.csv"): (LOGIN, 200, 404),
     ("GET", "/h5/login"): (401, 401, 401),
     ("GET", "/h5/"): (401, 401, 401),
     ("GET", "/h5/red-packets/{packet_id}"): (401, 401, 401),
@@ -202,6 +222,7 @@ def test_every_route_refuses_anonymous_and_out_of_scope_callers(
         "{region}": "440000",
     }
     fill |= foreign_activation(engine, foreign_group)
+    fill["{cutoff_id}"] = _foreign_cutoff(engine, foreign_group, foreign_store)
 
     def concrete(path: str) -> str:
         for name, value in fill.items():
@@ -264,6 +285,34 @@ def test_every_route_refuses_anonymous_and_out_of_scope_callers(
                 assert foreign_group not in text, (caller.username, method, path)
                 assert foreign_store not in text, (caller.username, method, path)
                 assert "FOREIGN-CONTENT" not in text, (caller.username, method, path)
+                assert "FOREIGN-ITEM" not in text, (caller.username, method, path)
+
+
+def _foreign_cutoff(engine: Engine, group: str, store: str) -> str:
+    """Cut off a line of the other territory's list of three days ago; return the cutoff's id.
+
+    A cutoff is the tenant's: an outsider of the same tenant sees it, but none of its lines.
+    """
+    shanghai = ZoneInfo("Asia/Shanghai")
+    local = (utcnow().astimezone(shanghai) - timedelta(days=3)).replace(hour=10, minute=0)
+    when = local.astimezone(UTC)  # 10:00 local: before that day's cutoffs
+    with unit_of_work(engine) as session:
+        tenant = access_tenant(session, Actor.operator(), "demo")
+        member = session.scalars(
+            select(Membership.member_id).where(
+                Membership.group_id == group,
+                Membership.member_kind == ContactKind.STORE,
+                Membership.left_at.is_(None),
+            )
+        ).first()
+        assert member is not None
+        items = [ListItem("FOREIGN-ITEM", "外区商品", 100, "FOREIGN-WAREHOUSE")]
+        order_list = do_open_order_list(
+            session, tenant, group, ContactKind.STORE, member, items, 500, when=when
+        )
+        do_add_line(session, tenant, order_list.id, ContactKind.STORE, member, "FOREIGN-ITEM", 2,
+                    when=when + timedelta(seconds=1))  # fmt: skip
+        return str(do_cutoff(session, tenant, latest_cutoff(session, tenant, utcnow())).cutoff_id)
 
 
 def _foreign_activity(engine: Engine, group: str, store: str) -> None:

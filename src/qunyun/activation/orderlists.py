@@ -15,7 +15,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import ColumnElement, Select, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -265,7 +265,8 @@ def do_cutoff(session: Session, tenant: Tenant, cutoff_at: datetime) -> CutoffSu
     )
 
 
-def _cutoff(session: Session, tenant: Tenant, cutoff_id: int) -> OrderCutoff:
+def order_cutoff(session: Session, tenant: Tenant, cutoff_id: int) -> OrderCutoff:
+    """Return a cutoff of the tenant; raise NotFound when it has none of that id."""
     cutoff = session.scalar(
         select(OrderCutoff).where(OrderCutoff.id == cutoff_id, OrderCutoff.tenant_id == tenant.id)
     )
@@ -281,9 +282,43 @@ DELIVERY_HEADER = [
 ]  # fmt: skip
 
 
-def pick_list(session: Session, tenant: Tenant, cutoff_id: int) -> list[list[str | int]]:
-    """Return the quantities to pick per supplier and item for a cutoff (PICK_LIST_HEADER)."""
-    _cutoff(session, tenant, cutoff_id)
+def recent_cutoffs(session: Session, tenant: Tenant, limit: int = 20) -> list[OrderCutoff]:
+    """Return the tenant's latest ``limit`` cutoffs, newest first."""
+    return list(
+        session.scalars(
+            select(OrderCutoff)
+            .where(OrderCutoff.tenant_id == tenant.id)
+            .order_by(OrderCutoff.cutoff_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+def _lists_of_groups(tenant: Tenant, in_scope: ColumnElement[bool]) -> Select[int]:
+    """Return the ids of the tenant's lists in groups that meet ``in_scope`` (a Group condition)."""
+    return select(OrderList.id).where(
+        OrderList.tenant_id == tenant.id,
+        OrderList.group_id.in_(
+            select(Group.group_id).where(Group.tenant_id == tenant.id, in_scope)
+        ),
+    )
+
+
+def pick_list(
+    session: Session,
+    tenant: Tenant,
+    cutoff_id: int,
+    *,
+    in_scope: ColumnElement[bool] | None = None,
+) -> list[list[str | int]]:
+    """Return the quantities to pick per supplier and item for a cutoff (PICK_LIST_HEADER).
+
+    ``in_scope`` (a condition on ``Group``) keeps the lines of those groups' lists only.
+    """
+    order_cutoff(session, tenant, cutoff_id)
+    scoped = (
+        () if in_scope is None else (OrderLine.list_id.in_(_lists_of_groups(tenant, in_scope)),)
+    )
     rows = session.execute(
         select(
             OrderListItem.supplier_id,
@@ -297,7 +332,7 @@ def pick_list(session: Session, tenant: Tenant, cutoff_id: int) -> list[list[str
             (OrderListItem.list_id == OrderLine.list_id)
             & (OrderListItem.item_code == OrderLine.item_code),
         )
-        .where(OrderLine.cutoff_id == cutoff_id)
+        .where(OrderLine.cutoff_id == cutoff_id, *scoped)
         .group_by(OrderListItem.supplier_id, OrderLine.item_code, OrderListItem.name)
         .order_by(OrderListItem.supplier_id, OrderLine.item_code)
     ).all()
@@ -306,9 +341,23 @@ def pick_list(session: Session, tenant: Tenant, cutoff_id: int) -> list[list[str
     ]
 
 
-def delivery_batch(session: Session, tenant: Tenant, cutoff_id: int) -> list[list[str | int]]:
-    """Return a cutoff's orders to deliver, per supplier, group and partner (DELIVERY_HEADER)."""
-    cutoff = _cutoff(session, tenant, cutoff_id)
+def delivery_batch(
+    session: Session,
+    tenant: Tenant,
+    cutoff_id: int,
+    *,
+    in_scope: ColumnElement[bool] | None = None,
+) -> list[list[str | int]]:
+    """Return a cutoff's orders to deliver, per supplier, group and partner (DELIVERY_HEADER).
+
+    ``in_scope`` (a condition on ``Group``) keeps the orders of those groups' lists only.
+    """
+    cutoff = order_cutoff(session, tenant, cutoff_id)
+    scoped = (
+        ()
+        if in_scope is None
+        else (CollectedOrder.list_id.in_(_lists_of_groups(tenant, in_scope)),)
+    )
     rows = session.execute(
         select(
             OrderListItem.supplier_id,
@@ -326,7 +375,7 @@ def delivery_batch(session: Session, tenant: Tenant, cutoff_id: int) -> list[lis
             & (OrderListItem.item_code == OrderLine.item_code),
         )
         .join(OrderList, OrderList.id == CollectedOrder.list_id)
-        .where(CollectedOrder.cutoff_id == cutoff_id)
+        .where(CollectedOrder.cutoff_id == cutoff_id, *scoped)
         .group_by(
             OrderListItem.supplier_id,
             OrderList.group_id,
@@ -344,13 +393,24 @@ def delivery_batch(session: Session, tenant: Tenant, cutoff_id: int) -> list[lis
     ]  # fmt: skip
 
 
-def partner_commissions(session: Session, tenant: Tenant, cutoff_id: int) -> dict[str, int]:
-    """Return each partner's commission (fen) from a cutoff's orders."""
-    _cutoff(session, tenant, cutoff_id)
+def partner_commissions(
+    session: Session,
+    tenant: Tenant,
+    cutoff_id: int,
+    *,
+    in_scope: ColumnElement[bool] | None = None,
+) -> dict[str, int]:
+    """Return each partner's commission (fen) from a cutoff's orders (of ``in_scope`` groups)."""
+    order_cutoff(session, tenant, cutoff_id)
+    scoped = (
+        ()
+        if in_scope is None
+        else (CollectedOrder.list_id.in_(_lists_of_groups(tenant, in_scope)),)
+    )
     rows = session.execute(
         select(OrderList.partner_id, func.sum(CollectedOrder.commission_fen))
         .join(OrderList, OrderList.id == CollectedOrder.list_id)
-        .where(CollectedOrder.cutoff_id == cutoff_id)
+        .where(CollectedOrder.cutoff_id == cutoff_id, *scoped)
         .group_by(OrderList.partner_id)
     ).all()
     return {partner: int(total) for partner, total in rows}
@@ -434,3 +494,54 @@ def order_list_detail(
             for line in lines
         ],
     )
+
+
+@dataclass(frozen=True)
+class ListRow:
+    """A list of a group as its listing shows it: partner, lines and their amount."""
+
+    id: int
+    list_date: date
+    partner_kind: ContactKind
+    partner_id: str
+    commission_bp: int
+    lines: int
+    locked_lines: int
+    amount_fen: int
+
+
+def group_order_lists(
+    session: Session, tenant: Tenant, group_id: str, limit: int = 30
+) -> list[ListRow]:
+    """Return a group's latest ``limit`` lists, newest first, with their lines' figures."""
+    lines = (
+        select(
+            OrderLine.list_id,
+            func.count().label("lines"),
+            func.count(OrderLine.cutoff_id).label("locked"),
+            func.sum(OrderLine.amount_fen).label("amount"),
+        )
+        .where(OrderLine.tenant_id == tenant.id)
+        .group_by(OrderLine.list_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(OrderList, lines.c.lines, lines.c.locked, lines.c.amount)
+        .outerjoin(lines, lines.c.list_id == OrderList.id)
+        .where(OrderList.tenant_id == tenant.id, OrderList.group_id == group_id)
+        .order_by(OrderList.list_date.desc(), OrderList.id.desc())
+        .limit(limit)
+    ).all()
+    return [
+        ListRow(
+            id=row.id,
+            list_date=row.list_date,
+            partner_kind=row.partner_kind,
+            partner_id=row.partner_id,
+            commission_bp=row.commission_bp,
+            lines=int(count or 0),
+            locked_lines=int(locked or 0),
+            amount_fen=int(amount or 0),
+        )
+        for row, count, locked, amount in rows
+    ]

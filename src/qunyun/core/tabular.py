@@ -330,11 +330,25 @@ def write_csv(
     off for files other programs read by their exact header.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    count = 0
     with path.open("w", encoding="utf-8-sig" if for_excel else "utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([spreadsheet_safe(cell) for cell in header])
-        for row in rows:
-            writer.writerow([spreadsheet_safe(cell) for cell in row])
-            count += 1
+        return _write_rows(handle, header, rows)
+
+
+def csv_bytes(
+    header: Sequence[str], rows: Iterable[Sequence[object]], *, for_excel: bool = False
+) -> bytes:
+    """Return the bytes ``write_csv`` writes to a file, for a download."""
+    buffer = io.StringIO(newline="")
+    _write_rows(buffer, header, rows)
+    return buffer.getvalue().encode("utf-8-sig" if for_excel else "utf-8")
+
+
+def _write_rows(handle: IO[str], header: Sequence[str], rows: Iterable[Sequence[object]]) -> int:
+    """Write the header and rows as CSV with formula-like cells escaped; return the rows."""
+    writer = csv.writer(handle)
+    writer.writerow([spreadsheet_safe(cell) for cell in header])
+    count = 0
+    for row in rows:
+        writer.writerow([spreadsheet_safe(cell) for cell in row])
+        count += 1
     return count

@@ -33,6 +33,7 @@ from qunyun.web.console import activation as console_activation
 from qunyun.web.console import draws as console_draws
 from qunyun.web.console import growth as console_growth
 from qunyun.web.console import imports as console_imports
+from qunyun.web.console import orderlists as console_orderlists
 from qunyun.web.console import pages
 from qunyun.web.errors import ERROR_RESPONSES, add_error_handlers
 from qunyun.web.h5 import pages as h5_pages
@@ -86,6 +87,7 @@ def create_app(
     app.include_router(console_imports.router, include_in_schema=False)
     app.include_router(console_activation.router, include_in_schema=False)
     app.include_router(console_draws.router, include_in_schema=False)
+    app.include_router(console_orderlists.router, include_in_schema=False)
     app.include_router(console_growth.router, include_in_schema=False)
     app.add_api_route("/api/docs", _api_docs, include_in_schema=False)
     app.mount("/static", _StaticFiles(directory=STATIC), name="static")

@@ -15,6 +15,12 @@
       window.addEventListener("resize", function () { chart.resize(); });
     });
   }
+  // A button with data-print prints the page (pick lists, delivery batches).
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("button[data-print]")) {
+      window.print();
+    }
+  });
   // A link with data-progress shows that progress element while the next page is computed.
   document.addEventListener("click", function (event) {
     var link = event.target.closest && event.target.closest("a[data-progress]");
