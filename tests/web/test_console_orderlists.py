@@ -128,6 +128,9 @@ def test_hq_opens_todays_list_and_sees_it_in_the_groups_lists(
         "商品第 1 行：应为 编号,名称,价格（元）,供货方（收到 'EGG30,鸡蛋,3.5'）"
     )
     assert 'value="' + stores[0] + '"' in bad_item.text  # what was typed stays
+    assert '<textarea name="items" id="list-items" rows="4"' in empty
+    assert re.search(r'id="list-items"[^>]*></textarea>', empty) is not None
+    assert re.search(r'id="list-items"[^>]*>EGG30,鸡蛋,3.5</textarea>', bad_item.text) is not None
     assert _text(bad_price.text, "activation-error") == (
         "商品第 1 行的价格：金额最多两位小数：'3.555'"
     )

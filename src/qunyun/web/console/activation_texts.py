@@ -246,6 +246,7 @@ ACTIVATION_TEXTS: dict[str, tuple[str, str]] = {
     "cutoff_made": ("截单完成", "Cut off"),
     "pick_list": ("拣货单", "Pick list"),
     "delivery_batch": ("配送批次", "Delivery batch"),
+    "cutoff_papers": ("单据", "Papers"),
     "download_csv": ("下载 CSV", "Download CSV"),
     "print": ("打印", "Print"),
     "nothing_to_pick": ("这次截单没有要拣的货", "Nothing to pick at this cutoff"),
