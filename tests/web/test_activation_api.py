@@ -14,11 +14,15 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from qunyun.activation.hot import RedisHotState
+from qunyun.analytics.lake import open_lake
 from qunyun.channel.models import ContactKind
 from qunyun.core.clock import utcnow
 from qunyun.core.db import unit_of_work
+from qunyun.core.settings import get_settings
+from qunyun.events.actions import tenant_lake
 from qunyun.groups.actions import do_create_group, do_join
 from qunyun.groups.models import Matrix, MemberRole
+from qunyun.jobs import run_due_work
 from qunyun.org.models import Tenant
 from qunyun.web.app import create_app
 
@@ -213,6 +217,56 @@ def test_members_grab_a_packet_once_each_until_it_is_empty(
             for index in range(3)
         ],
     }
+
+
+def test_a_packet_and_its_grabs_reach_the_event_lake_once_through_the_job(
+    client: TestClient,
+    hq: dict[str, str],
+    group: str,
+    stores: list[str],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    # given the job configured with the app's Redis (if any), the demo's own packets in the
+    # lake already, then a packet of ¥3 in 3 shares sent by HQ and grabbed by two members
+    hot: RedisHotState | None = client.app.state.hot  # type: ignore[attr-defined]
+    if hot is not None:
+        monkeypatch.setenv("QUNYUN_REDIS_URL", request.getfixturevalue("redis_url"))
+        monkeypatch.setenv("QUNYUN_REDIS_PREFIX", hot.prefix)
+        get_settings.cache_clear()
+    run_due_work()
+    packet = client.post(
+        "/api/v1/red-packets", json={"group_id": group, "total_fen": 300, "count": 3}, headers=hq
+    ).json()["id"]
+    grabbed = {
+        store: client.post(
+            f"/api/v1/red-packets/{packet}/grab", headers=member_headers(client, hq, store)
+        ).json()["amount_fen"]
+        for store in stores[:2]
+    }
+
+    # when the due work runs twice
+    first = run_due_work()
+    second = run_due_work()
+
+    # then the lake holds the send and the two grabs with their amounts, once each
+    with unit_of_work(engine) as session:
+        tenant = session.scalars(select(Tenant).where(Tenant.slug == "demo")).one()
+    events = open_lake(tenant_lake(tenant)).events
+    rows = (
+        events.filter(events.red_packet_id == str(packet))
+        .select("kind", "group_id", "member_kind", "member_id", "amount_fen")
+        .to_pyarrow()
+        .to_pylist()
+    )
+    assert first.exported_events == {"demo": 3}
+    assert second.exported_events == {}
+    assert sorted(tuple(row.values()) for row in rows) == [
+        ("red_packet_grab", group, "store", stores[0], grabbed[stores[0]]),
+        ("red_packet_grab", group, "store", stores[1], grabbed[stores[1]]),
+        ("red_packet_send", group, "staff", "hq", 300),
+    ]
 
 
 def test_a_member_outside_the_group_gets_404_and_staff_outside_the_scope_too(

@@ -54,6 +54,7 @@ def run_due_work(when: datetime | None = None) -> SweepReport:
     from qunyun.activation.events import do_export_events_to_lake
     from qunyun.activation.groupbuys import do_cancel_expired_teams
     from qunyun.activation.hot import hot_state
+    from qunyun.activation.persist import drain_all
     from qunyun.activation.sweeps import do_make_due_cutoff, expire_red_packets
 
     when = when or utcnow()
@@ -97,6 +98,9 @@ def run_due_work(when: datetime | None = None) -> SweepReport:
             report.busy_lakes.append(tenant.slug)
             return 0
 
+    if hot is not None:
+        # a grab Redis acknowledged reaches SQL through the log: applied now, this run exports it
+        drain_all(engine, hot)
     # last, so that the grabs of the packets expired above are in this run's export
     report.exported_events = each(export)
     return report
