@@ -212,7 +212,14 @@ def test_a_cutoff_locks_the_lines_into_orders_for_the_pick_list_and_the_delivery
     # and the delivery batch lists the orders per supplier, the partner's commission
     local_cutoff = _cutoff_at(engine, cutoff_id).astimezone(ZONE)
     slot = "下午" if local_cutoff.hour < 14 else "上午"
-    assert _text(delivery.text, "cutoff-deliver").endswith(slot)
+    deliver_on = local_cutoff.date() + timedelta(days=0 if local_cutoff.hour < 14 else 1)
+    assert _rows(made.text, "cutoff") == {
+        str(cutoff_id): [
+            str(cutoff_id), f"{local_cutoff:%Y-%m-%d %H:%M}", f"{deliver_on} {slot}",
+            "拣货单配送批次",
+        ]
+    }  # fmt: skip
+    assert _text(delivery.text, "cutoff-deliver") == f"{deliver_on} {slot}"
     assert (_text(delivery.text, "delivery-orders"), _text(delivery.text, "delivery-total")) == (
         "3", "¥266.70",
     )  # fmt: skip
