@@ -1022,6 +1022,9 @@ EXPORT_HEADER = (
     "member_id",
     "member_role",
 )
+PLAN_CHANGES_HEADER = ("change", *EXPORT_HEADER)
+"""The header of ``qunyun plan show --out``: a change (create_group, archive_group, join, leave)
+per member, the columns of the export after it."""
 
 
 def membership_rows(session: Session, tenant: Tenant) -> Iterator[tuple[str, ...]]:
