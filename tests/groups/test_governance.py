@@ -16,13 +16,31 @@ from ..conftest import Cli
 
 
 def _seats(cli: Cli, path: Path) -> set[tuple[str, str, str]]:
+    return {(group, member, role) for group, _, member, role in _staff_rows(cli, path)}
+
+
+def _staff_rows(cli: Cli, path: Path) -> set[tuple[str, str, str, str]]:
+    """Return (group, matrix, staff id, role) of every open staff seat, from ``plan export``."""
+    return {
+        (row["group_id"], row["matrix"], row["member_id"], row["member_role"])
+        for row in _export(cli, path)
+        if row["member_kind"] == "staff"
+    }
+
+
+def _export(cli: Cli, path: Path) -> list[dict[str, str]]:
     cli("plan", "export", "--out", path)
     with path.open(encoding="utf-8") as handle:
-        return {
-            (row["group_id"], row["member_id"], row["member_role"])
-            for row in csv.DictReader(handle)
-            if row["member_kind"] == "staff"
-        }
+        return list(csv.DictReader(handle))
+
+
+def _demo_rows(name: str) -> dict[str, dict[str, str]]:
+    """Return the demo's ``staff.csv`` or ``stores.csv`` rows by id."""
+    with (get_settings().home / "demo" / f"{name}.csv").open(encoding="utf-8") as handle:
+        return {row.get("staff_id") or row["store_id"]: row for row in csv.DictReader(handle)}
+
+
+NO_CHANGE = "社群矩阵已符合规则，无需变更。\n"
 
 
 def test_coverage_before_and_after_the_plan(cli: Cli, tmp_path: Path) -> None:
@@ -104,27 +122,128 @@ def test_handover_refuses_people_of_different_roles(cli: Cli) -> None:
 def test_a_supervisor_handover_cascades_to_his_reps_groups_and_touches_no_other(
     cli: Cli, tmp_path: Path
 ) -> None:
-    # given the demo brand: S001 supervises the 广东 reps, S002 (under M02) the 浙江 ones
+    # given the demo brand: S001 supervises the 广东 reps, S002 (under M02) the 浙江 ones; the
+    # 广东 VIP group seats S001 as the supervisor of its stores
     cli("demo", "--stores", "900", "--consumers", "0", "--no-serve", "--days", "0")
-    with (get_settings().home / "demo" / "staff.csv").open(encoding="utf-8") as handle:
-        staff = {row["staff_id"]: row for row in csv.DictReader(handle)}
-    handed = {sid for sid, row in staff.items() if row["manager_id"] == "S001"}
-    before = _seats(cli, tmp_path / "before.csv")
+    handed = {sid for sid, row in _demo_rows("staff").items() if row["manager_id"] == "S001"}
+    rows = _staff_rows(cli, tmp_path / "before.csv")
+    before = {(group, member, role) for group, _, member, role in rows}
     groups_of = {gid for gid, member, role in before if role == "rep" and member in handed}
+    vip = {gid for gid, matrix, member, _ in rows if (matrix, member) == ("vip", "S001")}
+    assert len(vip) == 1
 
     # when S001 hands over to S002
     result = cli("handover", "--from", "S001", "--to", "S002")
 
-    # then those reps' groups seat S002 and his manager M02 instead of S001 and M01
+    # then those reps' groups seat S002 and his manager M02 instead of S001 and M01, the VIP
+    # group S002 instead of S001, and the next plan has nothing to change
     after = _seats(cli, tmp_path / "after.csv")
     assert result.output == (
         f"已交接 S001 → S002：门店 0、社群 0、下属 {len(handed)}；"
-        f"员工席位 关闭 {2 * len(groups_of)} / 新增 {2 * len(groups_of)}\n"
+        f"员工席位 关闭 {2 * len(groups_of) + 1} / 新增 {2 * len(groups_of) + 1}\n"
     )
     assert before - after == {
         seat for gid in groups_of for seat in ((gid, "S001", "supervisor"), (gid, "M01", "manager"))
-    }
+    } | {(gid, "S001", "supervisor") for gid in vip}
     assert after - before == {
         seat for gid in groups_of for seat in ((gid, "S002", "supervisor"), (gid, "M02", "manager"))
-    }
+    } | {(gid, "S002", "supervisor") for gid in vip}
     assert json.loads(cli("audit", "--json").stdout)["breaches"] == []
+    assert cli("plan").output.endswith(NO_CHANGE)
+
+
+def test_a_departed_managers_handover_reseats_his_dealer_consumer_and_store_groups(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    # given the demo brand, whose 广东 manager M01 sits in the 广东 tier-1 dealer group, the
+    # 广东 consumer groups and (two levels above the rep) the 广东 store groups; M01 leaves
+    cli("demo", "--stores", "900", "--consumers", "300", "--no-serve", "--days", "0")
+    rows = _staff_rows(cli, tmp_path / "before.csv")
+    before = {(group, member, role) for group, _, member, role in rows}
+    seated = {gid: matrix for gid, matrix, member, _ in rows if member == "M01"}
+    assert sorted(set(seated.values())) == ["consumer", "dealer", "store"]
+    assert {(gid, role) for gid, _, member, role in rows if member == "M01"} == {
+        (gid, "manager") for gid in seated
+    }
+    cli("staff", "leave", "M01")
+
+    # when M01 hands over to M02
+    result = cli("handover", "--from", "M01", "--to", "M02")
+
+    # then M02 holds M01's manager seat in every one of those groups and nothing else changed;
+    # M01's stays are closed, not gone
+    after = _seats(cli, tmp_path / "after.csv")
+    assert result.output == (
+        f"已交接 M01 → M02：门店 0、社群 0、下属 2；"
+        f"员工席位 关闭 {len(seated)} / 新增 {len(seated)}\n"
+    )
+    assert before - after == {(gid, "M01", "manager") for gid in seated}
+    assert after - before == {(gid, "M02", "manager") for gid in seated}
+    with unit_of_work(engine) as session:
+        stays = session.execute(
+            select(Membership.group_id, Membership.left_at.is_not(None)).where(
+                Membership.member_id == "M01"
+            )
+        ).all()
+    assert sorted(tuple(stay) for stay in stays) == [(gid, True) for gid in sorted(seated)]
+
+
+def test_a_reps_handover_to_another_supervisors_rep_seats_that_supervisor_in_the_vip_group(
+    cli: Cli, tmp_path: Path
+) -> None:
+    # given the demo brand: the 广东 VIP group holds stores of R0002 and R0003 (both under
+    # S001), and seats S001 for them
+    cli("demo", "--stores", "900", "--consumers", "0", "--no-serve", "--days", "0")
+    stores = _demo_rows("stores")
+    exported = _export(cli, tmp_path / "before.csv")
+    vip_reps = {
+        (row["group_id"], stores[row["member_id"]]["rep_id"])
+        for row in exported
+        if (row["matrix"], row["member_kind"]) == ("vip", "store")
+    }
+    (vip,) = {gid for gid, rep in vip_reps if rep == "R0002"}
+    assert {rep for gid, rep in vip_reps if gid == vip} == {"R0002", "R0003"}
+    before = _seats(cli, tmp_path / "before.csv")
+    (store_group,) = {gid for gid, member, role in before if (member, role) == ("R0002", "rep")}
+
+    # when R0002 hands over to R0004 of 浙江 (under S002 and M02)
+    result = cli("handover", "--from", "R0002", "--to", "R0004")
+
+    # then R0002's store group seats R0004's chain, the VIP group seats S002 beside S001 (who
+    # still supervises R0003's stores there), and the next plan has nothing to change
+    after = _seats(cli, tmp_path / "after.csv")
+    assert result.output.endswith("社群 1、下属 0；员工席位 关闭 3 / 新增 4\n")
+    assert before - after == {
+        (store_group, "R0002", "rep"),
+        (store_group, "S001", "supervisor"),
+        (store_group, "M01", "manager"),
+    }
+    assert after - before == {
+        (store_group, "R0004", "rep"),
+        (store_group, "S002", "supervisor"),
+        (store_group, "M02", "manager"),
+        (vip, "S002", "supervisor"),
+    }
+    assert cli("plan").output.endswith(NO_CHANGE)
+
+
+def test_a_group_admins_handover_gives_his_admin_seats_in_every_matrix_to_the_taker(
+    cli: Cli, tmp_path: Path
+) -> None:
+    # given the demo brand, whose 广东 admin A01 runs the 广东 groups of all four matrices
+    cli("demo", "--stores", "900", "--consumers", "300", "--no-serve", "--days", "0")
+    rows = _staff_rows(cli, tmp_path / "before.csv")
+    before = {(group, member, role) for group, _, member, role in rows}
+    run = {gid: matrix for gid, matrix, member, _ in rows if member == "A01"}
+    assert sorted(set(run.values())) == ["consumer", "dealer", "store", "vip"]
+
+    # when A01 hands over to A02
+    result = cli("handover", "--from", "A01", "--to", "A02")
+
+    # then A02 is the admin of each of those groups, and no other seat changed
+    after = _seats(cli, tmp_path / "after.csv")
+    assert result.output == (
+        f"已交接 A01 → A02：门店 0、社群 0、下属 0；员工席位 关闭 {len(run)} / 新增 {len(run)}\n"
+    )
+    assert before - after == {(gid, "A01", "admin") for gid in run}
+    assert after - before == {(gid, "A02", "admin") for gid in run}
