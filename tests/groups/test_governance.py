@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 from sqlalchemy import Engine, select
 
+from qunyun.channel.models import ContactKind
 from qunyun.core.db import unit_of_work
 from qunyun.core.settings import get_settings
-from qunyun.groups.models import Membership
+from qunyun.groups.actions import do_join
+from qunyun.groups.models import MemberRole, Membership
+from qunyun.org.models import Tenant
 
 from ..conftest import Cli
 
@@ -78,7 +82,7 @@ def test_audit_finds_a_departed_rep_and_handover_mends_it_keeping_history(
 ) -> None:
     # given an applied matrix whose rep R0002 then leaves
     cli("demo", "--stores", "300", "--consumers", "0", "--no-serve", "--days", "0")
-    assert cli("audit").output == "所有终端店群均符合规则。\n"
+    assert cli("audit").output == "所有社群均符合规则。\n"
     before = _seats(cli, tmp_path / "before.csv")
     r2_groups = sorted(
         {group for group, member, role in before if (member, role) == ("R0002", "rep")}
@@ -101,7 +105,7 @@ def test_audit_finds_a_departed_rep_and_handover_mends_it_keeping_history(
     assert {(g, m, r) for g, m, r in after if g in r2_groups and r == "rep"} == {
         (group, "R0003", "rep") for group in r2_groups
     }
-    assert cli("audit").output == "所有终端店群均符合规则。\n"
+    assert cli("audit").output == "所有社群均符合规则。\n"
     with unit_of_work(engine) as session:
         stays = session.execute(
             select(Membership.group_id, Membership.left_at.is_not(None)).where(
@@ -247,3 +251,182 @@ def test_a_group_admins_handover_gives_his_admin_seats_in_every_matrix_to_the_ta
     )
     assert before - after == {(gid, "A01", "admin") for gid in run}
     assert after - before == {(gid, "A02", "admin") for gid in run}
+
+
+BRAND_STAFF = """staff_id,name,role,manager_id,region
+D1,王总,director,,
+M1,李经理,manager,D1,广东
+S1,张主管,supervisor,M1,广东
+S2,刘主管,supervisor,,广东
+R1,赵业务,rep,S1,广东
+R2,钱业务,rep,S1,广东
+A1,孙群管,group_admin,M1,广东
+"""
+STORES_HEADER = "store_id,name,province,city,district,store_type,rep_id\n"
+
+
+def _stores_csv(tmp_path: Path, name: str, stores: dict[str, str]) -> Path:
+    """Write a stores file of ``stores`` (store id → rep id), all convenience stores in 天河."""
+    path = tmp_path / name
+    path.write_text(
+        STORES_HEADER
+        + "".join(f"{sid},店{sid},广东,广州,天河,便利店,{rep}\n" for sid, rep in stores.items()),
+        encoding="utf-8",
+    )
+    return path
+
+
+def _small_brand(cli: Cli, tmp_path: Path) -> dict[str, str]:
+    """Plan and apply a brand of R1 (200 stores, T1001 …) and R2 (40, T2001 …) under S1.
+
+    Return each rep's store group.
+    """
+    cli("tenant", "create", "acme", "--name", "示例饮料")
+    staff = tmp_path / "staff.csv"
+    staff.write_text(BRAND_STAFF, encoding="utf-8")
+    cli("import", "staff", staff)
+    stores = {f"T1{n:03d}": "R1" for n in range(1, 201)} | {
+        f"T2{n:03d}": "R2" for n in range(1, 41)
+    }
+    cli("import", "stores", _stores_csv(tmp_path, "stores.csv", stores))
+    cli("plan")
+    cli("plan", "apply")
+    assert cli("audit").output == "所有社群均符合规则。\n"
+    return {
+        row["territory_rep_id"]: row["group_id"]
+        for row in _export(cli, tmp_path / "groups.csv")
+        if row["matrix"] == "store"
+    }
+
+
+def _join(engine: Engine, group_id: str, kind: ContactKind, member_id: str) -> None:
+    with unit_of_work(engine) as session:
+        tenant = session.scalars(select(Tenant)).one()
+        do_join(session, tenant, group_id, kind, member_id, MemberRole.CUSTOMER)
+
+
+def test_audit_reports_a_store_group_missing_a_level_above_its_rep(
+    cli: Cli, tmp_path: Path
+) -> None:
+    # given a planned brand whose rep R2 then reports to S2, a supervisor without a manager
+    group_of = _small_brand(cli, tmp_path)
+    staff = tmp_path / "moved.csv"
+    staff.write_text("staff_id,name,role,manager_id,region\nR2,钱业务,rep,S2,广东\n", "utf-8")
+    cli("import", "staff", staff)
+
+    # when the audit runs
+    result = cli("audit", "--json", expect=1)
+
+    # then R2's group misses its new supervisor, and the level above him is nobody
+    assert json.loads(result.stdout) == {
+        "breaches": [
+            {"group_id": group_of["R2"], "rule": "missing_staff", "detail": "缺少上级 S2"},
+            {
+                "group_id": group_of["R2"],
+                "rule": "missing_staff",
+                "detail": "缺少上上级：组织架构中没有此人",
+            },
+        ]
+    }
+
+
+def test_audit_reports_a_201st_store_joined_directly(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    # given a planned brand whose rep R1 has a full group of 200 stores, and a new store of R1
+    group_of = _small_brand(cli, tmp_path)
+    cli("import", "stores", _stores_csv(tmp_path, "new.csv", {"T1201": "R1"}))
+
+    # when the new store joins R1's group directly, not through a plan
+    _join(engine, group_of["R1"], ContactKind.STORE, "T1201")
+
+    # then the audit reports the group over the maximum, and only that
+    assert json.loads(cli("audit", "--json", expect=1).stdout) == {
+        "breaches": [
+            {"group_id": group_of["R1"], "rule": "over_max", "detail": "201 家门店，超过上限 200"}
+        ]
+    }
+
+
+def test_audit_reports_a_store_of_another_territory_joined(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    # given a planned brand, and R1's store T1001 joined to R2's group as well
+    group_of = _small_brand(cli, tmp_path)
+    _join(engine, group_of["R2"], ContactKind.STORE, "T1001")
+
+    # when the audit runs, then R2's group mixes territories
+    assert json.loads(cli("audit", "--json", expect=1).stdout) == {
+        "breaches": [
+            {
+                "group_id": group_of["R2"],
+                "rule": "mixed_territory",
+                "detail": "混入其他业务员的门店：R1（1）",
+            }
+        ]
+    }
+
+
+def test_audit_reports_a_departed_manager_in_dealer_consumer_and_store_groups(
+    cli: Cli, tmp_path: Path
+) -> None:
+    # given the demo brand, whose 广东 manager M01 sits in groups of three matrices, and leaves
+    cli("demo", "--stores", "900", "--consumers", "300", "--no-serve", "--days", "0")
+    seated = {
+        gid: matrix
+        for gid, matrix, member, _ in _staff_rows(cli, tmp_path / "m.csv")
+        if member == "M01"
+    }
+    assert sorted(set(seated.values())) == ["consumer", "dealer", "store"]
+    cli("staff", "leave", "M01")
+
+    # when the audit runs, then every one of those groups holds a departed person
+    assert json.loads(cli("audit", "--json", expect=1).stdout) == {
+        "breaches": [
+            {"group_id": gid, "rule": "departed_staff", "detail": "M01 已离职仍在群中"}
+            for gid in sorted(seated)
+        ]
+    }
+
+
+def test_audit_counts_a_dealer_network_without_its_tier_1_boss(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    # given a planned brand with a tier-1 distributor G000 heading a network of 200: its
+    # network group seats G000 beside them, and the audit does not count him
+    _small_brand(cli, tmp_path)
+    cli("import", "distributors", _distributors_csv(tmp_path, "d.csv", range(0, 201)))
+    cli("plan")
+    cli("plan", "apply")
+    rows = _export(cli, tmp_path / "after.csv")
+    (network,) = {row["group_id"] for row in rows if row["member_id"] == "G001"}
+    assert (
+        sum(1 for row in rows if row["group_id"] == network and row["member_kind"] == "distributor")
+        == 201
+    )
+    assert cli("audit").output == "所有社群均符合规则。\n"
+
+    # when a 201st lower-tier distributor joins the network group directly
+    cli("import", "distributors", _distributors_csv(tmp_path, "new.csv", [201]))
+    _join(engine, network, ContactKind.DISTRIBUTOR, "G201")
+
+    # then the audit reports the dealer group over the maximum
+    assert json.loads(cli("audit", "--json", expect=1).stdout) == {
+        "breaches": [
+            {"group_id": network, "rule": "over_max", "detail": "201 家经销商，超过上限 200"}
+        ]
+    }
+
+
+def _distributors_csv(tmp_path: Path, name: str, numbers: Iterable[int]) -> Path:
+    """Write distributors G000 (tier 1) and G001 … (tier 2 under G000) of ``numbers``."""
+    path = tmp_path / name
+    path.write_text(
+        "distributor_id,name,tier,parent_id,province,city\n"
+        + "".join(
+            "G000,一级商贸,1,,广东,广州\n" if n == 0 else f"G{n:03d},二级{n},2,G000,广东,广州\n"
+            for n in numbers
+        ),
+        encoding="utf-8",
+    )
+    return path

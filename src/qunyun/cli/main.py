@@ -466,16 +466,16 @@ def coverage(
         console.print(missing)
 
 
-@app.command("audit", help="检查终端店群是否违反规则；有问题时退出码为 1。Audit store groups.")
+@app.command("audit", help="检查各矩阵的社群是否违反规则；有问题时退出码为 1。Audit groups.")
 def audit(
     tenant: TenantOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="输出 JSON。")] = False,
 ) -> None:
-    """List store groups that break a rule; exit 1 when any does."""
-    from qunyun.groups.governance import audit_store_groups
+    """List groups that break a rule; exit 1 when any does."""
+    from qunyun.groups.governance import audit_groups
 
     with reported_errors(), _unit_of_work() as session:
-        breaches = audit_store_groups(session, _tenant(session, tenant))
+        breaches = audit_groups(session, _tenant(session, tenant))
     if as_json:
         rows = [{"group_id": b.group_id, "rule": b.rule, "detail": b.detail} for b in breaches]
         sys.stdout.write(json.dumps({"breaches": rows}, ensure_ascii=False) + "\n")
@@ -485,7 +485,7 @@ def audit(
             table.add_row(breach.group_id, breach.rule, breach.detail)
         console.print(table)
     else:
-        console.print("所有终端店群均符合规则。")
+        console.print("所有社群均符合规则。")
     if breaches:
         raise typer.Exit(1)
 
