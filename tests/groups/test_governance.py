@@ -17,6 +17,7 @@ from qunyun.groups.models import MemberRole, Membership
 from qunyun.org.models import Tenant
 
 from ..conftest import Cli
+from .brand import plan_brand, stores_csv
 
 
 def _seats(cli: Cli, path: Path) -> set[tuple[str, str, str]]:
@@ -253,50 +254,15 @@ def test_a_group_admins_handover_gives_his_admin_seats_in_every_matrix_to_the_ta
     assert after - before == {(gid, "A02", "admin") for gid in run}
 
 
-BRAND_STAFF = """staff_id,name,role,manager_id,region
-D1,王总,director,,
-M1,李经理,manager,D1,广东
-S1,张主管,supervisor,M1,广东
-S2,刘主管,supervisor,,广东
-R1,赵业务,rep,S1,广东
-R2,钱业务,rep,S1,广东
-A1,孙群管,group_admin,M1,广东
-"""
-STORES_HEADER = "store_id,name,province,city,district,store_type,rep_id\n"
-
-
-def _stores_csv(tmp_path: Path, name: str, stores: dict[str, str]) -> Path:
-    """Write a stores file of ``stores`` (store id → rep id), all convenience stores in 天河."""
-    path = tmp_path / name
-    path.write_text(
-        STORES_HEADER
-        + "".join(f"{sid},店{sid},广东,广州,天河,便利店,{rep}\n" for sid, rep in stores.items()),
-        encoding="utf-8",
-    )
-    return path
-
-
 def _small_brand(cli: Cli, tmp_path: Path) -> dict[str, str]:
     """Plan and apply a brand of R1 (200 stores, T1001 …) and R2 (40, T2001 …) under S1.
 
     Return each rep's store group.
     """
-    cli("tenant", "create", "acme", "--name", "示例饮料")
-    staff = tmp_path / "staff.csv"
-    staff.write_text(BRAND_STAFF, encoding="utf-8")
-    cli("import", "staff", staff)
-    stores = {f"T1{n:03d}": "R1" for n in range(1, 201)} | {
-        f"T2{n:03d}": "R2" for n in range(1, 41)
-    }
-    cli("import", "stores", _stores_csv(tmp_path, "stores.csv", stores))
-    cli("plan")
-    cli("plan", "apply")
+    groups = plan_brand(cli, tmp_path, {"R1": 200, "R2": 40})
     assert cli("audit").output == "所有社群均符合规则。\n"
-    return {
-        row["territory_rep_id"]: row["group_id"]
-        for row in _export(cli, tmp_path / "groups.csv")
-        if row["matrix"] == "store"
-    }
+    assert {rep: len(of) for rep, of in groups.items()} == {"R1": 1, "R2": 1}
+    return {rep: next(iter(of)) for rep, of in groups.items()}
 
 
 def _join(engine: Engine, group_id: str, kind: ContactKind, member_id: str) -> None:
@@ -335,7 +301,7 @@ def test_audit_reports_a_201st_store_joined_directly(
 ) -> None:
     # given a planned brand whose rep R1 has a full group of 200 stores, and a new store of R1
     group_of = _small_brand(cli, tmp_path)
-    cli("import", "stores", _stores_csv(tmp_path, "new.csv", {"T1201": "R1"}))
+    cli("import", "stores", stores_csv(tmp_path, "new.csv", {"T1201": "R1"}))
 
     # when the new store joins R1's group directly, not through a plan
     _join(engine, group_of["R1"], ContactKind.STORE, "T1201")

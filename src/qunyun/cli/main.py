@@ -343,6 +343,7 @@ def staff_leave(
 SUMMARY_COLUMNS = (
     ("groups_created", "新建群"),
     ("groups_archived", "归档群"),
+    ("groups_merged", "其中合并"),
     ("members_added", "加入成员"),
     ("members_removed", "移出成员"),
     ("members_moved", "其中换群"),

@@ -126,6 +126,15 @@ Seat = tuple[ContactKind, str, MemberRole]
 class PlanSummary:
     """What a plan changes, per matrix and province; and the dead groups it advises on.
 
+    ``rows`` count per (matrix, province name): ``groups_created``, ``groups_archived`` and,
+    of those archived, ``groups_merged`` — an archived group at least one of whose customers
+    (stores, distributors, seed users, KOLs) joins another group of the same territory (store
+    groups: the same serving rep) or the same plan key (the other matrices) in the same
+    revision: the group was merged into its siblings, not dissolved; ``members_added`` and
+    ``members_removed`` (customers joining and leaving groups), of the added
+    ``members_moved`` (customers who leave one group and join another), and
+    ``staff_seats_added`` / ``staff_seats_removed``.
+
     ``dead_groups`` (group id, matrix, province name) are open groups where no customer spoke
     in the 90 days up to the lake's last day (僵尸群): candidates to merge or archive, which
     the plan itself leaves alone. ``vip_from_lake`` says whether the VIP matrix came from the
@@ -840,15 +849,34 @@ def do_compute_plan(
 
 
 def _summarise(changes: list[dict[str, Any]]) -> PlanSummary:
+    """Count the changes per matrix and province (see ``PlanSummary``), in two passes.
+
+    The first pass notes the archived groups and where each leaving customer leaves from;
+    the second counts, and finds the moves and merges among the joins: linear in the changes
+    and the members they list.
+    """
     summary = PlanSummary(0)
     keys: list[tuple[str, str]] = []
     left: set[tuple[ContactKind, str]] = set()
+    left_from: dict[tuple[Matrix, ContactKind, str], tuple[str, tuple[str | None, str | None]]]
+    left_from = {}
+    archived: dict[str, tuple[str, str]] = {}
     for change in changes:
         region = change["region_code"]
-        keys.append((change["matrix"].value, catalogue().by_code[region].name if region else "—"))
-        if change["kind"] is ChangeKind.LEAVE and change["member_kind"] is not ContactKind.STAFF:
-            left.update((change["member_kind"], member) for member in change["member_ids"])
+        key = (change["matrix"].value, catalogue().by_code[region].name if region else "—")
+        keys.append(key)
+        kind = change["kind"]
+        if kind is ChangeKind.ARCHIVE_GROUP:
+            archived[change["group_id"]] = key
+        elif kind is ChangeKind.LEAVE and change["member_kind"] is not ContactKind.STAFF:
+            origin = (change["group_id"], _scope(change))
+            matrix, member_kind = change["matrix"], change["member_kind"]
+            left.update((member_kind, member) for member in change["member_ids"])
+            left_from.update(
+                ((matrix, member_kind, member), origin) for member in change["member_ids"]
+            )
     joined: dict[tuple[ContactKind, str], tuple[str, str]] = {}
+    merged: set[str] = set()
     for change, key in zip(changes, keys, strict=True):
         counts = summary.rows.setdefault(key, Counter())
         kind = change["kind"]
@@ -866,15 +894,27 @@ def _summarise(changes: list[dict[str, Any]]) -> PlanSummary:
         elif kind is ChangeKind.JOIN:
             counts["members_added"] += len(ids)
             if left:  # a member who leaves one group for another (none in a first plan)
-                member_kind = change["member_kind"]
-                joined.update(
-                    ((member_kind, member), key) for member in ids if (member_kind, member) in left
-                )
+                matrix, member_kind = change["matrix"], change["member_kind"]
+                scope = _scope(change)
+                for member in ids:
+                    if (member_kind, member) not in left:
+                        continue
+                    joined[(member_kind, member)] = key
+                    source = left_from.get((matrix, member_kind, member))
+                    if source is not None and source[0] in archived and source[1] == scope:
+                        merged.add(source[0])
         else:
             counts["members_removed"] += len(ids)
     for key in joined.values():
         summary.rows[key]["members_moved"] += 1
+    for group_id in merged:
+        summary.rows[archived[group_id]]["groups_merged"] += 1
     return summary
+
+
+def _scope(change: dict[str, Any]) -> tuple[str | None, str | None]:
+    """Return what a change's group serves: its territory (store groups) or its plan key."""
+    return change["territory_rep_id"], change["plan_key"]
 
 
 def pending_revision(session: Session, tenant: Tenant) -> PlanRevision:

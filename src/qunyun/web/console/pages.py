@@ -322,6 +322,7 @@ DEAD_GROUPS_SHOWN = 200
 SUMMARY_KEYS = (
     "groups_created",
     "groups_archived",
+    "groups_merged",
     "members_added",
     "members_removed",
     "members_moved",
