@@ -7,17 +7,17 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from qunyun.channel.models import ContactKind
 from qunyun.core.db import unit_of_work
 from qunyun.core.settings import get_settings
 from qunyun.groups.actions import do_join
-from qunyun.groups.models import MemberRole, Membership
+from qunyun.groups.models import Group, Matrix, MemberRole, Membership
 from qunyun.org.models import Tenant
 
 from ..conftest import Cli
-from .brand import plan_brand, stores_csv
+from .brand import BRAND_STAFF, plan_brand, stores_csv
 
 
 def _seats(cli: Cli, path: Path) -> set[tuple[str, str, str]]:
@@ -396,3 +396,49 @@ def _distributors_csv(tmp_path: Path, name: str, numbers: Iterable[int]) -> Path
         encoding="utf-8",
     )
     return path
+
+
+def test_every_planned_group_is_owned_by_the_company_account_and_a_person_owner_is_a_breach(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    # given a brand whose company account is QY-ACME, planned and applied, with a dealer group
+    cli("tenant", "create", "acme", "--name", "示例饮料", "--company-account", "QY-ACME")
+    staff = tmp_path / "staff.csv"
+    staff.write_text(BRAND_STAFF, encoding="utf-8")
+    cli("import", "staff", staff)
+    cli("import", "stores", stores_csv(tmp_path, "s.csv", {"T1001": "R1", "T2001": "R2"}))
+    cli("import", "distributors", _distributors_csv(tmp_path, "d.csv", [0, 1]))
+    cli("plan")
+    cli("plan", "apply")
+    with unit_of_work(engine) as session:
+        owners = dict(session.execute(select(Group.matrix, Group.owner_id)).all())
+    assert owners == {Matrix.STORE: "QY-ACME", Matrix.DEALER: "QY-ACME"}
+    assert cli("audit").output == "所有社群均符合规则。\n"
+
+    # when a chat platform reports that the rep R1 owns his store group
+    with unit_of_work(engine) as session:
+        (group,) = session.scalars(select(Group.group_id).where(Group.territory_rep_id == "R1"))
+        session.execute(update(Group).where(Group.group_id == group).values(owner_id="R1"))
+
+    # then the audit reports a person as owner, and only that
+    assert json.loads(cli("audit", "--json", expect=1).stdout) == {
+        "breaches": [
+            {
+                "group_id": group,
+                "rule": "person_owner",
+                "detail": "群主是员工 R1，应为公司账号 QY-ACME",
+            }
+        ]
+    }
+
+
+def test_a_tenant_owns_its_groups_by_its_slug_unless_told_otherwise(
+    cli: Cli, engine: Engine
+) -> None:
+    # when the demo brand is created without a company account, then its groups are "demo"'s
+    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve", "--days", "0")
+
+    with unit_of_work(engine) as session:
+        owners = set(session.scalars(select(Group.owner_id)))
+        account = session.scalars(select(Tenant.company_account_id)).one()
+    assert (owners, account) == ({"demo"}, "demo")

@@ -122,12 +122,18 @@ def tenant_create(
     slug: Annotated[str, typer.Argument(help="租户标识，如 acme-drinks。")],
     name: Annotated[str, typer.Option("--name", help="品牌名称。")],
     timezone: Annotated[str, typer.Option(help="展示与按天统计所用时区。")] = DEFAULT_ZONE,
+    company_account: Annotated[
+        str | None,
+        typer.Option(
+            "--company-account", help="拥有全部社群的公司账号（群主，不是个人）；默认为租户标识。"
+        ),
+    ] = None,
 ) -> None:
     """Create a tenant (a brand)."""
     from qunyun.org.actions import do_create_tenant
 
     with reported_errors(), _unit_of_work() as session:
-        tenant = do_create_tenant(session, slug, name, timezone)
+        tenant = do_create_tenant(session, slug, name, timezone, company_account)
     console.print(f"已创建租户 [bold]{tenant.slug}[/]（{tenant.name}）")
 
 

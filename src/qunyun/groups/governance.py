@@ -141,9 +141,9 @@ def audit_groups(
     members — customers and KOLs; the tier-1 boss who heads his network's dealer group sits
     beside them, as a staff seat does (``over_max``). Rules of store groups: the serving rep
     and both levels above hold seats (``missing_staff``); customers all from the group's
-    territory (``mixed_territory``). The owner is the company by construction (groups have
-    no owner person), so that rule cannot break here; it is checked again when groups come
-    from a chat platform.
+    territory (``mixed_territory``). The owner is the company, never a person: a group whose
+    owner is a staff member breaks the rule (``person_owner``; Qunyun gives every group it
+    creates the tenant's company account, a chat platform may say otherwise).
     """
     staff = {
         person.staff_id: person
@@ -180,6 +180,14 @@ def audit_groups(
     for group_id, group in sorted(groups.items()):
         members = seats.get(group_id, set())
         staff_ids = {member_id for kind, member_id, _ in members if kind is ContactKind.STAFF}
+        if group.owner_id in staff:
+            breaches.append(
+                Breach(
+                    group_id,
+                    "person_owner",
+                    f"群主是员工 {group.owner_id}，应为公司账号 {tenant.company_account_id}",
+                )
+            )
         if group.matrix is Matrix.STORE:
             breaches.extend(_missing_chain(group, staff, staff_ids))
         if not any(role is MemberRole.ADMIN for _, _, role in members):

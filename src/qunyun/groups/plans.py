@@ -956,6 +956,7 @@ def do_apply_plan(session: Session, tenant: Tenant, actor_name: str) -> PlanRevi
     marks = coverage_marks(session, tenant, moved) if len(moved) <= FEW_MOVED_STORES else None
     groups = BulkWriter(connection, Group.__table__)  # type: ignore[arg-type]
     created = groups.bound("created_at", now)
+    owner = tenant.company_account_id  # the company owns every group it creates, never a person
     groups.insert(
         [
             "tenant_id",
@@ -965,10 +966,11 @@ def do_apply_plan(session: Session, tenant: Tenant, actor_name: str) -> PlanRevi
             "territory_rep_id",
             "region_code",
             "plan_key",
+            "owner_id",
             "created_at",
         ],
         (
-            [tenant.id, gid, name or gid, matrix, rep, region, key, created]
+            [tenant.id, gid, name or gid, matrix, rep, region, key, owner, created]
             for kind, gid, name, matrix, rep, region, key, *_ in changes
             if kind == ChangeKind.CREATE_GROUP
         ),
