@@ -281,8 +281,9 @@ def test_a_territory_shrinking_to_one_group_counts_a_merge_and_a_plain_archive_d
     # given R1's 230 stores in two groups of 115 and R2's 40 in one
     groups = plan_brand(cli, tmp_path, {"R1": 230, "R2": 40})
     assert sorted(map(len, groups["R1"].values())) == [115, 115]
-    (small, big) = sorted(groups["R1"])  # either: they are of one size
+    small, big = sorted(groups["R1"])  # of one size: the one that shrinks is the small one
     (r2_group,) = groups["R2"]
+
     # when 90 stores of one R1 group close (25 stay, under the minimum of 30) and all of R2's
     closing = groups["R1"][small][:90] + groups["R2"][r2_group]
     rep_of = {sid: "R1" if sid.startswith("T1") else "R2" for sid in closing}
