@@ -355,26 +355,26 @@ def test_audit_reports_a_departed_manager_in_dealer_consumer_and_store_groups(
     }
 
 
-def test_audit_counts_a_dealer_network_without_its_tier_1_boss(
+def test_audit_reports_a_dealer_network_group_over_the_maximum(
     cli: Cli, engine: Engine, tmp_path: Path
 ) -> None:
-    # given a planned brand with a tier-1 distributor G000 heading a network of 200: its
-    # network group seats G000 beside them, and the audit does not count him
+    # given a planned brand with a tier-1 distributor G000 heading a network of 199: its
+    # network group holds them and him, 200
     _small_brand(cli, tmp_path)
-    cli("import", "distributors", _distributors_csv(tmp_path, "d.csv", range(0, 201)))
+    cli("import", "distributors", _distributors_csv(tmp_path, "d.csv", range(0, 200)))
     cli("plan")
     cli("plan", "apply")
     rows = _export(cli, tmp_path / "after.csv")
     (network,) = {row["group_id"] for row in rows if row["member_id"] == "G001"}
     assert (
-        sum(1 for row in rows if row["group_id"] == network and row["member_kind"] == "distributor")
-        == 201
+        sum(1 for row in rows if (row["group_id"], row["member_kind"]) == (network, "distributor"))
+        == 200
     )
     assert cli("audit").output == "所有社群均符合规则。\n"
 
-    # when a 201st lower-tier distributor joins the network group directly
-    cli("import", "distributors", _distributors_csv(tmp_path, "new.csv", [201]))
-    _join(engine, network, ContactKind.DISTRIBUTOR, "G201")
+    # when a 200th lower-tier distributor joins the network group directly
+    cli("import", "distributors", _distributors_csv(tmp_path, "new.csv", [200]))
+    _join(engine, network, ContactKind.DISTRIBUTOR, "G200")
 
     # then the audit reports the dealer group over the maximum
     assert json.loads(cli("audit", "--json", expect=1).stdout) == {

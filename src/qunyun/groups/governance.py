@@ -124,8 +124,6 @@ CUSTOMER_NOUNS = {
     Matrix.DEALER: "家经销商",
     Matrix.CONSUMER: "位消费者",
 }
-NETWORK_KEY = "dealer:net:"
-"""The plan key of a tier-1 distributor's network group (``groups.matrices.dealer_groups``)."""
 
 
 def audit_groups(
@@ -138,8 +136,8 @@ def audit_groups(
 
     Rules of every group: a group admin holds a seat (``missing_admin``); nobody who left
     holds a staff seat (``departed_staff``); at most QUNYUN_GROUP_MAX_MEMBERS customer
-    members — customers and KOLs; the tier-1 boss who heads his network's dealer group sits
-    beside them, as a staff seat does (``over_max``). Rules of store groups: the serving rep
+    members — customers and KOLs, a network's tier-1 boss among them (``over_max``). Rules of
+    store groups: the serving rep
     and both levels above hold seats (``missing_staff``); customers all from the group's
     territory (``mixed_territory``). The owner is the company, never a person: a group whose
     owner is a staff member breaks the rule (``person_owner``; Qunyun gives every group it
@@ -196,17 +194,10 @@ def audit_groups(
             person = staff.get(member_id)
             if person is not None and person.left_at is not None:
                 breaches.append(Breach(group_id, "departed_staff", f"{member_id} 已离职仍在群中"))
-        head = (
-            (ContactKind.DISTRIBUTOR, group.plan_key.removeprefix(NETWORK_KEY), MemberRole.CUSTOMER)
-            if group.plan_key and group.plan_key.startswith(NETWORK_KEY)
-            else None
-        )
         customers = [
             (kind, member_id)
             for kind, member_id, role in members
-            if kind is not ContactKind.STAFF
-            and role in CUSTOMER_ROLES
-            and (kind, member_id, role) != head
+            if kind is not ContactKind.STAFF and role in CUSTOMER_ROLES
         ]
         if len(customers) > most:
             noun = CUSTOMER_NOUNS[group.matrix]
