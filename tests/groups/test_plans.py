@@ -16,6 +16,7 @@ from qunyun.org.models import Staff
 
 from ..channel.sample import write
 from ..conftest import Cli
+from .brand import plan_brand, store_groups, stores_csv
 
 HEADER = "group_id,group_name,matrix,territory_rep_id,member_kind,member_id,member_role"
 
@@ -270,6 +271,55 @@ def test_a_store_changing_reps_counts_as_one_member_moved(
     for row in json.loads(summary):
         moved[row["matrix"]] += row.get("members_moved", 0)
     assert +moved == Counter({"store": 1})
+
+
+def test_a_territory_shrinking_to_one_group_counts_a_merge_and_a_plain_archive_does_not(
+    cli: Cli, engine: Engine, tmp_path: Path
+) -> None:
+    import json
+
+    # given R1's 230 stores in two groups of 115 and R2's 40 in one
+    groups = plan_brand(cli, tmp_path, {"R1": 230, "R2": 40})
+    assert sorted(map(len, groups["R1"].values())) == [115, 115]
+    small, big = sorted(groups["R1"])  # of one size: the one that shrinks is the small one
+    (r2_group,) = groups["R2"]
+
+    # when 90 stores of one R1 group close (25 stay, under the minimum of 30) and all of R2's
+    closing = groups["R1"][small][:90] + groups["R2"][r2_group]
+    rep_of = {sid: "R1" if sid.startswith("T1") else "R2" for sid in closing}
+    cli("import", "stores", stores_csv(tmp_path, "close.csv", rep_of, status="关闭"))
+    result = cli("plan")
+
+    # then the small R1 group is merged into the other (its 25 stores move there), R2's group
+    # is archived without a merge, and each loses its four staff seats
+    expected = {
+        "groups_created": 0,
+        "groups_archived": 2,
+        "groups_merged": 1,
+        "members_added": 25,
+        "members_removed": 90 + 25 + 40,
+        "members_moved": 25,
+        "staff_seats_added": 0,
+        "staff_seats_removed": 8,
+    }
+    rows = [
+        [cell.strip() for cell in line.split("│")[1:-1]]
+        for line in result.output.splitlines()
+        if line.startswith("│")
+    ]
+    values = [str(count) for count in expected.values()]
+    assert rows == [["终端店群", "广东省", *values], ["合计", "", *values]]
+    with unit_of_work(engine) as session:
+        summary = session.scalars(
+            select(PlanRevision.summary).where(PlanRevision.status == RevisionStatus.PENDING)
+        ).one()
+    assert json.loads(summary) == [
+        {"matrix": "store", "region": "广东省", **{k: v for k, v in expected.items() if v}}
+    ]
+    cli("plan", "apply")
+    assert store_groups(cli, tmp_path / "after.csv") == {
+        "R1": {big: sorted(groups["R1"][big] + groups["R1"][small][90:])}
+    }
 
 
 def test_plan_history_and_show_read_back_what_each_plan_did(cli: Cli, tmp_path: Path) -> None:

@@ -268,6 +268,20 @@ def test_hq_computes_reviews_and_applies_a_plan(
     assert computed.json()["status"] == "pending"
     assert computed.json()["computed_by"] == "web:hq"
     assert pending.json() == computed.json()
+    assert computed.json()["summary"] == [
+        {
+            "matrix": "store",
+            "region": "河南省",
+            "groups_created": 0,
+            "groups_archived": 0,
+            "groups_merged": 0,
+            "members_added": 0,
+            "members_removed": 1,
+            "members_moved": 0,
+            "staff_seats_added": 0,
+            "staff_seats_removed": 0,
+        }
+    ]
     assert [
         (change["kind"], change["member_ids"])
         for change in changes.json()["items"]

@@ -123,12 +123,18 @@ def tenant_create(
     slug: Annotated[str, typer.Argument(help="租户标识，如 acme-drinks。")],
     name: Annotated[str, typer.Option("--name", help="品牌名称。")],
     timezone: Annotated[str, typer.Option(help="展示与按天统计所用时区。")] = DEFAULT_ZONE,
+    company_account: Annotated[
+        str | None,
+        typer.Option(
+            "--company-account", help="拥有全部社群的公司账号（群主，不是个人）；默认为租户标识。"
+        ),
+    ] = None,
 ) -> None:
     """Create a tenant (a brand)."""
     from qunyun.org.actions import do_create_tenant
 
     with reported_errors(), _unit_of_work() as session:
-        tenant = do_create_tenant(session, slug, name, timezone)
+        tenant = do_create_tenant(session, slug, name, timezone, company_account)
     console.print(f"已创建租户 [bold]{tenant.slug}[/]（{tenant.name}）")
 
 
@@ -344,6 +350,7 @@ def staff_leave(
 SUMMARY_COLUMNS = (
     ("groups_created", "新建群"),
     ("groups_archived", "归档群"),
+    ("groups_merged", "其中合并"),
     ("members_added", "加入成员"),
     ("members_removed", "移出成员"),
     ("members_moved", "其中换群"),
@@ -584,16 +591,16 @@ def coverage(
         console.print(missing)
 
 
-@app.command("audit", help="检查终端店群是否违反规则；有问题时退出码为 1。Audit store groups.")
+@app.command("audit", help="检查各矩阵的社群是否违反规则；有问题时退出码为 1。Audit groups.")
 def audit(
     tenant: TenantOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="输出 JSON。")] = False,
 ) -> None:
-    """List store groups that break a rule; exit 1 when any does."""
-    from qunyun.groups.governance import audit_store_groups
+    """List groups that break a rule; exit 1 when any does."""
+    from qunyun.groups.governance import audit_groups
 
     with reported_errors(), _unit_of_work() as session:
-        breaches = audit_store_groups(session, _tenant(session, tenant))
+        breaches = audit_groups(session, _tenant(session, tenant))
     if as_json:
         rows = [{"group_id": b.group_id, "rule": b.rule, "detail": b.detail} for b in breaches]
         sys.stdout.write(json.dumps({"breaches": rows}, ensure_ascii=False) + "\n")
@@ -603,7 +610,7 @@ def audit(
             table.add_row(breach.group_id, breach.rule, breach.detail)
         console.print(table)
     else:
-        console.print("所有终端店群均符合规则。")
+        console.print("所有社群均符合规则。")
     if breaches:
         raise typer.Exit(1)
 

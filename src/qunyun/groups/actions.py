@@ -29,7 +29,7 @@ def do_create_group(
     territory_rep_id: str | None = None,
     region_code: str | None = None,
 ) -> Group:
-    """Create a group owned by the tenant; raise Conflict when the id is taken."""
+    """Create a group owned by the tenant's company account; raise Conflict when the id is taken."""
     if session.get(Group, (tenant.id, group_id)) is not None:
         raise Conflict(f"社群 {group_id} 已存在")
     group = Group(
@@ -39,6 +39,7 @@ def do_create_group(
         matrix=matrix,
         territory_rep_id=territory_rep_id,
         region_code=region_code,
+        owner_id=tenant.company_account_id,
         created_at=utcnow(),
     )
     session.add(group)

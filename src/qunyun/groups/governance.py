@@ -1,4 +1,4 @@
-"""Read-only checks of the store matrix: coverage of active stores and rule breaches."""
+"""Read-only checks of the matrices: coverage of active stores, and rule breaches of groups."""
 
 from __future__ import annotations
 
@@ -110,71 +110,84 @@ def _grouped_stores(session: Session, tenant: Tenant, store_ids: list[str]) -> s
 
 @dataclass(frozen=True)
 class Breach:
-    """A store group that breaks a rule of the matrix."""
+    """A group that breaks a rule of its matrix."""
 
     group_id: str
     rule: str
     detail: str
 
 
-def audit_store_groups(
+CUSTOMER_ROLES = (MemberRole.CUSTOMER, MemberRole.KOL)
+CUSTOMER_NOUNS = {
+    Matrix.STORE: "家门店",
+    Matrix.VIP: "家门店",
+    Matrix.DEALER: "家经销商",
+    Matrix.CONSUMER: "位消费者",
+}
+
+
+def audit_groups(
     session: Session, tenant: Tenant, within: ColumnElement[bool] | None = None
 ) -> list[Breach]:
-    """Return every breach of the store-group rules, by group and rule.
+    """Return every rule breach of the open groups of all four matrices, by group and rule.
 
     ``within`` (a condition on ``Group``, from an access guard) limits the groups checked,
     and the stays and stores read to theirs (a group page reads one group, not the tenant).
 
-    Rules: the serving rep, both levels above the rep and a group admin hold seats; nobody who
-    left holds a seat; at most QUNYUN_GROUP_MAX_MEMBERS customers; customers all from the group's territory. The
-    owner is the company by construction (groups have no owner person), so that rule cannot
-    break here; it is checked again when groups come from a chat platform.
+    Rules of every group: a group admin holds a seat (``missing_admin``); nobody who left
+    holds a staff seat (``departed_staff``); at most QUNYUN_GROUP_MAX_MEMBERS customer
+    members — customers and KOLs, a network's tier-1 boss among them (``over_max``). Rules of
+    store groups: the serving rep
+    and both levels above hold seats (``missing_staff``); customers all from the group's
+    territory (``mixed_territory``). The owner is the company, never a person: a group whose
+    owner is a staff member breaks the rule (``person_owner``; Qunyun gives every group it
+    creates the tenant's company account, a chat platform may say otherwise).
     """
     staff = {
         person.staff_id: person
         for person in session.scalars(select(Staff).where(Staff.tenant_id == tenant.id))
     }
-    group_query = select(Group).where(
-        Group.tenant_id == tenant.id, Group.matrix == Matrix.STORE, Group.archived_at.is_(None)
-    )
+    group_query = select(Group).where(Group.tenant_id == tenant.id, Group.archived_at.is_(None))
     if within is not None:
         group_query = group_query.where(within)
     groups = {group.group_id: group for group in session.scalars(group_query)}
     # a few groups (a group page, a rep's territory) read only their stays and stores; many
     # groups read the whole tenant once, as bound-parameter lists have a limit
     is_few = within is not None and len(groups) <= FEW_GROUPS
-    seats_query = open_seats_query(tenant, Matrix.STORE)
+    seats_query = open_seats_query(tenant)
     stores_query = select(Store.store_id, Store.rep_id).where(Store.tenant_id == tenant.id)
     if is_few:
         seats_query = seats_query.where(Membership.group_id.in_(sorted(groups)))
     seats: dict[str, set[tuple[ContactKind, str, MemberRole]]] = defaultdict(set)
     for group_id, kind, member_id, role in session.execute(seats_query):
         seats[group_id].add((kind, member_id, role))
+    store_groups = {gid for gid, group in groups.items() if group.matrix is Matrix.STORE}
     if is_few:
-        customers = sorted(
-            {m for stays in seats.values() for kind, m, _ in stays if kind is ContactKind.STORE}
+        store_ids = sorted(
+            {
+                member_id
+                for gid in store_groups
+                for kind, member_id, _ in seats.get(gid, ())
+                if kind is ContactKind.STORE
+            }
         )
-        stores_query = stores_query.where(Store.store_id.in_(customers))
-    rep_of = dict(session.execute(stores_query).all())
+        stores_query = stores_query.where(Store.store_id.in_(store_ids))
+    rep_of = dict(session.execute(stores_query).all()) if store_groups else {}
     breaches: list[Breach] = []
     most = get_settings().group_max_members
     for group_id, group in sorted(groups.items()):
         members = seats.get(group_id, set())
         staff_ids = {member_id for kind, member_id, _ in members if kind is ContactKind.STAFF}
-        rep = group.territory_rep_id
-        chain = [rep]
-        person = staff.get(rep) if rep else None
-        for _ in range(2):
-            boss = person.manager_id if person else None
-            chain.append(boss)
-            person = staff.get(boss) if boss else None
-        for label, wanted in zip(("业务员", "上级", "上上级"), chain, strict=True):
-            if wanted is None:
-                breaches.append(
-                    Breach(group_id, "missing_staff", f"缺少{label}：组织架构中没有此人")
+        if group.owner_id in staff:
+            breaches.append(
+                Breach(
+                    group_id,
+                    "person_owner",
+                    f"群主是员工 {group.owner_id}，应为公司账号 {tenant.company_account_id}",
                 )
-            elif wanted not in staff_ids:
-                breaches.append(Breach(group_id, "missing_staff", f"缺少{label} {wanted}"))
+            )
+        if group.matrix is Matrix.STORE:
+            breaches.extend(_missing_chain(group, staff, staff_ids))
         if not any(role is MemberRole.ADMIN for _, _, role in members):
             breaches.append(Breach(group_id, "missing_admin", "缺少群管理员"))
         for member_id in sorted(staff_ids):
@@ -182,20 +195,47 @@ def audit_store_groups(
             if person is not None and person.left_at is not None:
                 breaches.append(Breach(group_id, "departed_staff", f"{member_id} 已离职仍在群中"))
         customers = [
-            member_id
+            (kind, member_id)
             for kind, member_id, role in members
-            if kind is ContactKind.STORE and role is MemberRole.CUSTOMER
+            if kind is not ContactKind.STAFF and role in CUSTOMER_ROLES
         ]
         if len(customers) > most:
+            noun = CUSTOMER_NOUNS[group.matrix]
             breaches.append(
-                Breach(group_id, "over_max", f"{len(customers)} 家门店，超过上限 {most}")
+                Breach(group_id, "over_max", f"{len(customers)} {noun}，超过上限 {most}")
             )
-        foreign = Counter(
-            rep_of.get(member_id) for member_id in customers if rep_of.get(member_id) != rep
-        )
-        if foreign:
-            others = "、".join(
-                f"{other}（{count}）" for other, count in sorted(foreign.items(), key=str)
+        if group.matrix is Matrix.STORE:
+            rep = group.territory_rep_id
+            foreign = Counter(
+                rep_of.get(member_id)
+                for kind, member_id in customers
+                if kind is ContactKind.STORE and rep_of.get(member_id) != rep
             )
-            breaches.append(Breach(group_id, "mixed_territory", f"混入其他业务员的门店：{others}"))
+            if foreign:
+                others = "、".join(
+                    f"{other}（{count}）" for other, count in sorted(foreign.items(), key=str)
+                )
+                breaches.append(
+                    Breach(group_id, "mixed_territory", f"混入其他业务员的门店：{others}")
+                )
+    return breaches
+
+
+def _missing_chain(group: Group, staff: dict[str, Staff], staff_ids: set[str]) -> list[Breach]:
+    """Return the breaches of a store group missing its rep or either level above the rep."""
+    rep = group.territory_rep_id
+    chain = [rep]
+    person = staff.get(rep) if rep else None
+    for _ in range(2):
+        boss = person.manager_id if person else None
+        chain.append(boss)
+        person = staff.get(boss) if boss else None
+    breaches = []
+    for label, wanted in zip(("业务员", "上级", "上上级"), chain, strict=True):
+        if wanted is None:
+            breaches.append(
+                Breach(group.group_id, "missing_staff", f"缺少{label}：组织架构中没有此人")
+            )
+        elif wanted not in staff_ids:
+            breaches.append(Breach(group.group_id, "missing_staff", f"缺少{label} {wanted}"))
     return breaches

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -16,6 +17,10 @@ from qunyun.groups.figures import refresh_coverage, refresh_member_counts
 from qunyun.groups.models import Group, Matrix, MemberRole, Membership
 from qunyun.groups.plans import chain_seats
 from qunyun.org.models import STAFF_ROLE_LABELS, Staff, StaffRole, Tenant
+
+Seat = tuple[ContactKind, str, MemberRole]
+CHUNK = 5_000
+"""Groups whose seats one query reads (bound parameters have a limit)."""
 
 
 @dataclass(frozen=True)
@@ -52,14 +57,12 @@ def check_handover(
 
 
 def do_handover(session: Session, tenant: Tenant, from_id: str, to_id: str) -> HandoverReport:
-    """Move ``from_id``'s stores, groups and direct reports to ``to_id`` in one transaction.
+    """Move ``from_id``'s stores, groups, direct reports and seats to ``to_id`` in one transaction.
 
     A rep's stores and store groups change hands; anyone's direct reports change manager (so a
     supervisor's handover cascades to the groups of all his reps). Then the staff seats of
-    those store groups are made right again — the serving rep and the two levels above — by
-    closing the stays that no longer fit and opening the missing ones; history is kept.
-    Only the groups whose chain can have changed are read and touched: those of the taker
-    and of the people up to two levels below him.
+    every touched group are made right again by closing the stays that no longer fit and
+    opening the missing ones; history is kept (``_reseat``).
     """
     giver, _ = check_handover(session, tenant, from_id, to_id)
     stores = groups = 0
@@ -83,7 +86,7 @@ def do_handover(session: Session, tenant: Tenant, from_id: str, to_id: str) -> H
         .values(manager_id=to_id, updated_at=utcnow()),
     )
     session.flush()
-    closed, opened, reseated = _reseat(session, tenant, _served_below(session, tenant, to_id))
+    closed, opened, reseated = _reseat(session, tenant, from_id, to_id)
     refresh_member_counts(session, tenant, reseated)
     if stores:
         refresh_coverage(session, tenant, {from_id, to_id})
@@ -95,78 +98,152 @@ def _changed(session: Session, statement: Update) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
-def _served_below(session: Session, tenant: Tenant, person_id: str) -> set[str]:
-    """Return the person and the people up to two levels below: whose groups seat him."""
-    found = {person_id}
-    level = {person_id}
+def _served_below(session: Session, tenant: Tenant, person_id: str) -> list[set[str]]:
+    """Return the person, his direct reports and theirs: the levels whose groups seat him."""
+    levels = [{person_id}]
     for _ in range(2):
-        level = set(
-            session.scalars(
-                select(Staff.staff_id).where(
-                    Staff.tenant_id == tenant.id, Staff.manager_id.in_(sorted(level))
+        levels.append(
+            set(
+                session.scalars(
+                    select(Staff.staff_id).where(
+                        Staff.tenant_id == tenant.id, Staff.manager_id.in_(sorted(levels[-1]))
+                    )
                 )
             )
         )
-        found |= level
-    return found
+    return levels
 
 
-def _reseat(session: Session, tenant: Tenant, reps: set[str]) -> tuple[int, int, set[str]]:
-    """Make the chain seats (rep and two levels above) of ``reps``' store groups match the org.
+_OPEN_GROUP = (
+    (Group.tenant_id == Membership.tenant_id)
+    & (Group.group_id == Membership.group_id)
+    & Group.archived_at.is_(None)
+)
 
-    Return the seats closed and opened, and the groups whose seats changed.
 
-    Only these groups can have changed: a handover to X changes the chain of X's own groups
-    and of those of the people up to two levels below X.
+def _reseat(
+    session: Session, tenant: Tenant, from_id: str, to_id: str
+) -> tuple[int, int, set[str]]:
+    """Make the staff seats of every group the handover touched right; keep the history.
+
+    Return the seats closed and opened, and the groups whose seats changed. The touched
+    groups, and what their seats become:
+
+    - the store groups of the taker and of the people up to two levels below him (their chain
+      can have changed), and every store group seating the giver: the serving rep and the two
+      levels above, as the org now says (``chain_seats``); the group admin seat as below;
+    - the planned VIP groups holding a store of the taker or of his direct reports (its
+      supervisor can have changed): the supervisor seats are the managers of their stores'
+      reps, as the plan seats them; every other seat as below;
+    - every other open group seating the giver (dealer and consumer groups: managers and
+      directors; group admins anywhere): the taker takes the giver's seat in the same role,
+      unless he already sits there.
+
+    Only these groups are read, not the tenant's.
     """
     staff = {
         person.staff_id: person
         for person in session.scalars(select(Staff).where(Staff.tenant_id == tenant.id))
     }
-    territory = dict(
-        session.execute(
-            select(Group.group_id, Group.territory_rep_id).where(
-                Group.tenant_id == tenant.id,
-                Group.matrix == Matrix.STORE,
-                Group.archived_at.is_(None),
-                Group.territory_rep_id.in_(sorted(reps)),
-            )
-        ).all()
-    )
-    current: dict[str, dict[tuple[ContactKind, str, MemberRole], int]] = {
-        gid: {} for gid in territory
-    }
-    query = (
-        select(
-            Membership.id,
-            Membership.group_id,
-            Membership.member_kind,
-            Membership.member_id,
-            Membership.role,
+    levels = _served_below(session, tenant, to_id)
+    territories = set().union(*levels)
+    touched_groups = select(
+        Group.group_id, Group.matrix, Group.territory_rep_id, Group.plan_key
+    ).where(Group.tenant_id == tenant.id, Group.archived_at.is_(None))
+    matrix_of: dict[str, Matrix] = {}
+    rep_of: dict[str, str | None] = {}
+    for group_id, matrix, rep, _ in session.execute(
+        touched_groups.where(
+            Group.matrix == Matrix.STORE, Group.territory_rep_id.in_(sorted(territories))
         )
+    ):
+        matrix_of[group_id], rep_of[group_id] = matrix, rep
+    for group_id, matrix, rep, _ in session.execute(
+        touched_groups.join(
+            Membership,
+            (Membership.tenant_id == Group.tenant_id) & (Membership.group_id == Group.group_id),
+        ).where(
+            Membership.member_kind == ContactKind.STAFF,
+            Membership.member_id == from_id,
+            Membership.left_at.is_(None),
+        )
+    ):
+        matrix_of[group_id], rep_of[group_id] = matrix, rep
+    # the supervisor of a VIP store is its rep's manager: it changed for the stores of the
+    # taker (a rep's handover) and of his direct reports (a supervisor's)
+    vip_store_stays = (
+        select(Membership.group_id, Store.rep_id)
+        .join(Group, _OPEN_GROUP)
         .join(
-            Group,
-            (Group.tenant_id == Membership.tenant_id) & (Group.group_id == Membership.group_id),
+            Store,
+            (Store.tenant_id == Membership.tenant_id) & (Store.store_id == Membership.member_id),
         )
         .where(
-            Group.territory_rep_id.in_(sorted(reps)),
             Membership.tenant_id == tenant.id,
+            Membership.member_kind == ContactKind.STORE,
+            Membership.role == MemberRole.CUSTOMER,
             Membership.left_at.is_(None),
-            Membership.member_kind == ContactKind.STAFF,
-            Membership.role != MemberRole.ADMIN,
+            Group.matrix == Matrix.VIP,
+            Group.plan_key.is_not(None),
         )
     )
-    for membership_id, group_id, kind, member_id, role in session.execute(query):
-        if group_id in current:
+    affected = sorted(
+        set(
+            session.scalars(
+                vip_store_stays.with_only_columns(Membership.group_id).where(
+                    Store.rep_id.in_(sorted(levels[0] | levels[1]))
+                )
+            )
+        )
+    )
+    vip_stores = [
+        row
+        for start in range(0, len(affected), CHUNK)
+        for row in session.execute(
+            vip_store_stays.where(Membership.group_id.in_(affected[start : start + CHUNK]))
+        )
+    ]
+    supervisors: dict[str, set[Seat]] = defaultdict(set)
+    recomputed = set()
+    for group_id, rep in vip_stores:
+        matrix_of[group_id], rep_of[group_id] = Matrix.VIP, None
+        recomputed.add(group_id)
+        person = staff.get(rep)
+        if person is not None and person.manager_id:
+            supervisors[group_id].add((ContactKind.STAFF, person.manager_id, MemberRole.SUPERVISOR))
+    current: dict[str, dict[Seat, int]] = {gid: {} for gid in matrix_of}
+    for start in range(0, len(current), CHUNK):
+        chunk = sorted(current)[start : start + CHUNK]
+        for membership_id, group_id, kind, member_id, role in session.execute(
+            select(
+                Membership.id,
+                Membership.group_id,
+                Membership.member_kind,
+                Membership.member_id,
+                Membership.role,
+            ).where(
+                Membership.tenant_id == tenant.id,
+                Membership.group_id.in_(chunk),
+                Membership.left_at.is_(None),
+                Membership.member_kind == ContactKind.STAFF,
+            )
+        ):
             current[group_id][(kind, member_id, role)] = membership_id
     now = utcnow()
-    writer = BulkWriter(session.connection(), Membership.__table__)  # type: ignore[arg-type]
     to_close: list[list[object]] = []
     to_open: list[list[object]] = []
     touched: set[str] = set()
-    for group_id, rep in sorted(territory.items()):
-        wanted = chain_seats(staff, rep) if rep else set()
-        have = current[group_id]
+    for group_id, have in sorted(current.items()):
+        if matrix_of[group_id] is Matrix.STORE:
+            rep = rep_of[group_id]
+            derived = chain_seats(staff, rep) if rep else set()
+            is_derived = _not_admin
+        elif group_id in recomputed:
+            derived = supervisors[group_id]
+            is_derived = _supervisor
+        else:
+            derived, is_derived = set(), _never
+        wanted = _with_taker(derived, [s for s in have if not is_derived(s)], from_id, to_id)
         if wanted != have.keys():
             touched.add(group_id)
         to_close.extend([now, have[seat]] for seat in sorted(have.keys() - wanted))
@@ -174,8 +251,43 @@ def _reseat(session: Session, tenant: Tenant, reps: set[str]) -> tuple[int, int,
             [tenant.id, group_id, kind, member_id, role, now]
             for kind, member_id, role in sorted(wanted - have.keys())
         )
+    writer = BulkWriter(session.connection(), Membership.__table__)  # type: ignore[arg-type]
     writer.update(["left_at"], ["id"], to_close)
     writer.insert(
         ["tenant_id", "group_id", "member_kind", "member_id", "role", "joined_at"], to_open
     )
     return len(to_close), len(to_open), touched
+
+
+def _not_admin(seat: Seat) -> bool:
+    return seat[2] is not MemberRole.ADMIN
+
+
+def _supervisor(seat: Seat) -> bool:
+    return seat[2] is MemberRole.SUPERVISOR
+
+
+def _never(seat: Seat) -> bool:
+    return False
+
+
+def _with_taker(derived: set[Seat], kept: list[Seat], from_id: str, to_id: str) -> set[Seat]:
+    """Return the seats a group wants: the derived ones, then the kept ones, giver → taker.
+
+    A person holds one open seat in a group (``uq_memberships_open``): a derived seat wins
+    over a kept one, and the taker takes the giver's seat only where he does not sit yet.
+    """
+    wanted = set(derived)
+    sitting = {(kind, member_id) for kind, member_id, _ in derived}
+    handed: list[Seat] = []
+    for kind, member_id, role in sorted(kept):
+        if kind is ContactKind.STAFF and member_id == from_id:
+            handed.append((kind, to_id, role))
+        elif (kind, member_id) not in sitting:
+            wanted.add((kind, member_id, role))
+            sitting.add((kind, member_id))
+    for kind, member_id, role in handed:
+        if (kind, member_id) not in sitting:
+            wanted.add((kind, member_id, role))
+            sitting.add((kind, member_id))
+    return wanted

@@ -55,6 +55,8 @@ class MemberRole(StrEnum):
 class Group(Base):
     """A chat group owned by the company (the tenant), never by a person.
 
+    ``owner_id`` is the account that owns the group on the chat platform: the tenant's
+    company account for every group Qunyun creates; the audit reports a staff member there.
     ``territory_rep_id`` is the serving rep whose territory a store group belongs to.
     ``member_count`` is the number of open stays, kept by the writes that open and close them
     (``groups.figures.refresh_member_counts``), so that lists do not count stays per request.
@@ -79,6 +81,7 @@ class Group(Base):
     territory_rep_id: Mapped[str | None] = mapped_column(ExternalId())
     region_code: Mapped[str | None] = mapped_column(ForeignKey("regions.code"))
     external_chat_id: Mapped[str | None] = mapped_column(String(128))
+    owner_id: Mapped[str | None] = mapped_column(String(64))
     plan_key: Mapped[str | None] = mapped_column(String(100))
     """What a planned dealer / consumer / VIP group is for (``dealer:t1:440000``)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -128,6 +128,15 @@ Seat = tuple[ContactKind, str, MemberRole]
 class PlanSummary:
     """What a plan changes, per matrix and province; and the dead groups it advises on.
 
+    ``rows`` count per (matrix, province name): ``groups_created``, ``groups_archived`` and,
+    of those archived, ``groups_merged`` — an archived group at least one of whose customers
+    (stores, distributors, seed users, KOLs) joins another group of the same territory (store
+    groups: the same serving rep) or the same plan key (the other matrices) in the same
+    revision: the group was merged into its siblings, not dissolved; ``members_added`` and
+    ``members_removed`` (customers joining and leaving groups), of the added
+    ``members_moved`` (customers who leave one group and join another), and
+    ``staff_seats_added`` / ``staff_seats_removed``.
+
     ``dead_groups`` (group id, matrix, province name) are open groups where no customer spoke
     in the 90 days up to the lake's last day (僵尸群): candidates to merge or archive, which
     the plan itself leaves alone. ``vip_from_lake`` says whether the VIP matrix came from the
@@ -842,15 +851,34 @@ def do_compute_plan(
 
 
 def _summarise(changes: list[dict[str, Any]]) -> PlanSummary:
+    """Count the changes per matrix and province (see ``PlanSummary``), in two passes.
+
+    The first pass notes the archived groups and where each leaving customer leaves from;
+    the second counts, and finds the moves and merges among the joins: linear in the changes
+    and the members they list.
+    """
     summary = PlanSummary(0)
     keys: list[tuple[str, str]] = []
     left: set[tuple[ContactKind, str]] = set()
+    left_from: dict[tuple[Matrix, ContactKind, str], tuple[str, tuple[str | None, str | None]]]
+    left_from = {}
+    archived: dict[str, tuple[str, str]] = {}
     for change in changes:
         region = change["region_code"]
-        keys.append((change["matrix"].value, catalogue().by_code[region].name if region else "—"))
-        if change["kind"] is ChangeKind.LEAVE and change["member_kind"] is not ContactKind.STAFF:
-            left.update((change["member_kind"], member) for member in change["member_ids"])
+        key = (change["matrix"].value, catalogue().by_code[region].name if region else "—")
+        keys.append(key)
+        kind = change["kind"]
+        if kind is ChangeKind.ARCHIVE_GROUP:
+            archived[change["group_id"]] = key
+        elif kind is ChangeKind.LEAVE and change["member_kind"] is not ContactKind.STAFF:
+            origin = (change["group_id"], _scope(change))
+            matrix, member_kind = change["matrix"], change["member_kind"]
+            left.update((member_kind, member) for member in change["member_ids"])
+            left_from.update(
+                ((matrix, member_kind, member), origin) for member in change["member_ids"]
+            )
     joined: dict[tuple[ContactKind, str], tuple[str, str]] = {}
+    merged: set[str] = set()
     for change, key in zip(changes, keys, strict=True):
         counts = summary.rows.setdefault(key, Counter())
         kind = change["kind"]
@@ -868,15 +896,27 @@ def _summarise(changes: list[dict[str, Any]]) -> PlanSummary:
         elif kind is ChangeKind.JOIN:
             counts["members_added"] += len(ids)
             if left:  # a member who leaves one group for another (none in a first plan)
-                member_kind = change["member_kind"]
-                joined.update(
-                    ((member_kind, member), key) for member in ids if (member_kind, member) in left
-                )
+                matrix, member_kind = change["matrix"], change["member_kind"]
+                scope = _scope(change)
+                for member in ids:
+                    if (member_kind, member) not in left:
+                        continue
+                    joined[(member_kind, member)] = key
+                    source = left_from.get((matrix, member_kind, member))
+                    if source is not None and source[0] in archived and source[1] == scope:
+                        merged.add(source[0])
         else:
             counts["members_removed"] += len(ids)
     for key in joined.values():
         summary.rows[key]["members_moved"] += 1
+    for group_id in merged:
+        summary.rows[archived[group_id]]["groups_merged"] += 1
     return summary
+
+
+def _scope(change: dict[str, Any]) -> tuple[str | None, str | None]:
+    """Return what a change's group serves: its territory (store groups) or its plan key."""
+    return change["territory_rep_id"], change["plan_key"]
 
 
 def pending_revision(session: Session, tenant: Tenant) -> PlanRevision:
@@ -918,6 +958,7 @@ def do_apply_plan(session: Session, tenant: Tenant, actor_name: str) -> PlanRevi
     marks = coverage_marks(session, tenant, moved) if len(moved) <= FEW_MOVED_STORES else None
     groups = BulkWriter(connection, Group.__table__)  # type: ignore[arg-type]
     created = groups.bound("created_at", now)
+    owner = tenant.company_account_id  # the company owns every group it creates, never a person
     groups.insert(
         [
             "tenant_id",
@@ -927,10 +968,11 @@ def do_apply_plan(session: Session, tenant: Tenant, actor_name: str) -> PlanRevi
             "territory_rep_id",
             "region_code",
             "plan_key",
+            "owner_id",
             "created_at",
         ],
         (
-            [tenant.id, gid, name or gid, matrix, rep, region, key, created]
+            [tenant.id, gid, name or gid, matrix, rep, region, key, owner, created]
             for kind, gid, name, matrix, rep, region, key, *_ in changes
             if kind == ChangeKind.CREATE_GROUP
         ),

@@ -16,8 +16,12 @@ from qunyun.org.models import Staff, Tenant
 _SLUG = re.compile(r"^[a-z][a-z0-9-]{1,39}$")
 
 
-def check_create_tenant(session: Session, slug: str, name: str) -> None:
-    """Raise InvalidInput for a malformed slug or empty name, Conflict for a taken slug."""
+def check_create_tenant(
+    session: Session, slug: str, name: str, company_account_id: str | None = None
+) -> None:
+    """Raise InvalidInput for a malformed slug, empty name or account, Conflict for a taken slug."""
+    if company_account_id is not None and not 1 <= len(company_account_id.strip()) <= 64:
+        raise InvalidInput("公司账号 --company-account 须为 1–64 个字符")
     if not _SLUG.match(slug):
         raise InvalidInput(
             f"租户标识 {slug!r} 不合法：2–40 个小写字母、数字或连字符，以字母开头（如 acme-drinks）"
@@ -29,11 +33,24 @@ def check_create_tenant(session: Session, slug: str, name: str) -> None:
 
 
 def do_create_tenant(
-    session: Session, slug: str, name: str, timezone: str = DEFAULT_ZONE
+    session: Session,
+    slug: str,
+    name: str,
+    timezone: str = DEFAULT_ZONE,
+    company_account_id: str | None = None,
 ) -> Tenant:
-    """Create a tenant (a brand) after ``check_create_tenant``."""
-    check_create_tenant(session, slug, name)
-    tenant = Tenant(slug=slug, name=name.strip(), timezone=timezone, created_at=utcnow())
+    """Create a tenant (a brand) after ``check_create_tenant``.
+
+    Its groups are owned by ``company_account_id`` (default: the slug).
+    """
+    check_create_tenant(session, slug, name, company_account_id)
+    tenant = Tenant(
+        slug=slug,
+        name=name.strip(),
+        timezone=timezone,
+        created_at=utcnow(),
+        company_account_id=(company_account_id or slug).strip(),
+    )
     session.add(tenant)
     session.flush()
     return tenant

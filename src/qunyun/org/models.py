@@ -33,6 +33,9 @@ class Tenant(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     figures_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """Raised by every write that changes the pre-aggregated figures (cached per version)."""
+    company_account_id: Mapped[str] = mapped_column(String(64), server_default="")
+    """The company account that owns every group of the brand (群主), never a person; the
+    tenant's slug unless given (``qunyun tenant create --company-account``)."""
 
 
 class RegionRow(Base):

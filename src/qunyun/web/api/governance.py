@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from qunyun.groups.figures import coverage_figures
-from qunyun.groups.governance import audit_store_groups
+from qunyun.groups.governance import audit_groups
 from qunyun.groups.handover import do_handover
 from qunyun.org.access import (
     access_staff,
@@ -33,11 +33,11 @@ def coverage(actor: ApiActor, request: Request) -> CoverageOut:
 
 @router.get("/audit", response_model=AuditOut)
 def audit(actor: ApiActor, request: Request) -> AuditOut:
-    """Return the rule breaches of the store groups in the caller's scope."""
+    """Return the rule breaches of the groups in the caller's scope."""
     require_reader(actor)
     with work(request) as session:
         tenant = actor_tenant(session, actor)
-        breaches = audit_store_groups(session, tenant, groups_in_scope(session, actor, tenant))
+        breaches = audit_groups(session, tenant, groups_in_scope(session, actor, tenant))
     return AuditOut(
         breaches=[BreachOut(group_id=b.group_id, rule=b.rule, detail=b.detail) for b in breaches]
     )

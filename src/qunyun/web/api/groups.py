@@ -10,7 +10,7 @@ from qunyun.analytics.figures import CommunityFigures, community_figures
 from qunyun.channel.models import ContactKind, Store
 from qunyun.channel.queries import store_page
 from qunyun.events.actions import tenant_lake
-from qunyun.groups.governance import audit_store_groups
+from qunyun.groups.governance import audit_groups
 from qunyun.groups.models import Group
 from qunyun.groups.queries import GroupRow, group_members, group_page
 from qunyun.org.access import (
@@ -103,7 +103,7 @@ def get_group(actor: ApiActor, request: Request, group_id: ObjectId) -> GroupDet
         tenant = actor_tenant(session, actor)
         group = access_group(session, actor, tenant, group_id)
         members = group_members(session, group)
-        breaches = audit_store_groups(
+        breaches = audit_groups(
             session, tenant, (Group.tenant_id == tenant.id) & (Group.group_id == group.group_id)
         )
     figures = community_figures(tenant_lake(tenant))

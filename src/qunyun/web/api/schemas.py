@@ -144,6 +144,7 @@ class PlanRow(BaseModel):
     region: str
     groups_created: int = 0
     groups_archived: int = 0
+    groups_merged: int = 0
     members_added: int = 0
     members_removed: int = 0
     members_moved: int = 0

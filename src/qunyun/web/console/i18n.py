@@ -75,6 +75,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "shown_first": ("仅显示前 200 条", "First 200 shown"),
     "groups_created": ("新建群", "Groups created"),
     "groups_archived": ("归档群", "Groups archived"),
+    "groups_merged": ("其中合并", "Of which merged"),
     "members_added": ("加入成员", "Members added"),
     "members_removed": ("移出成员", "Members removed"),
     "members_moved": ("其中换群", "Of which moved"),

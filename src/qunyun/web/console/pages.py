@@ -15,7 +15,7 @@ from qunyun.analytics.figures import CommunityFigures, community_figures
 from qunyun.analytics.overview import Overview, overview_of
 from qunyun.core.errors import Forbidden, QunyunError, Unauthenticated
 from qunyun.events.actions import tenant_lake
-from qunyun.groups.governance import audit_store_groups
+from qunyun.groups.governance import audit_groups
 from qunyun.groups.handover import do_handover
 from qunyun.groups.models import MATRIX_LABELS, Group, Matrix, PlanRevision, RevisionStatus
 from qunyun.groups.plans import do_apply_plan, do_compute_plan
@@ -283,7 +283,7 @@ def group_page(request: Request, group_id: ObjectId) -> Response:
         tenant = actor_tenant(session, actor)
         group = access_group(session, actor, tenant, group_id)
         members = group_members(session, group)
-        breaches = audit_store_groups(
+        breaches = audit_groups(
             session, tenant, (Group.tenant_id == tenant.id) & (Group.group_id == group.group_id)
         )
     figures = community_figures(tenant_lake(tenant))
@@ -322,6 +322,7 @@ DEAD_GROUPS_SHOWN = 200
 SUMMARY_KEYS = (
     "groups_created",
     "groups_archived",
+    "groups_merged",
     "members_added",
     "members_removed",
     "members_moved",
