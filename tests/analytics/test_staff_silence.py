@@ -14,9 +14,9 @@ from qunyun.analytics.lake import open_lake
 from qunyun.analytics.staff_silence import SeatedLeader, staff_silence
 from qunyun.channel.models import ContactKind
 from qunyun.core.db import unit_of_work
+from qunyun.events.actions import do_ingest_events, tenant_lake
 from qunyun.groups.actions import do_create_group, do_join, do_leave
 from qunyun.groups.models import Matrix, MemberRole
-from qunyun.events.actions import do_ingest_events, tenant_lake
 from qunyun.org.models import StaffRole, Tenant
 
 from ..channel.sample import STAFF_CSV, write
@@ -120,7 +120,9 @@ def reference_silence(
             spoken.setdefault(str(event["member_id"]), []).append((str(event.get("group_id")), day))
     rows = []
     for leader in leaders:
-        own = [(group, day) for group, day in spoken.get(leader.staff_id, []) if group in leader.groups]
+        own = [
+            (group, day) for group, day in spoken.get(leader.staff_id, []) if group in leader.groups
+        ]
         last = max((day for _, day in own), default=None)
         rows.append(
             (
@@ -184,6 +186,9 @@ def test_staff_silence_matches_a_plain_implementation(
         do_ingest_events(tenant, batch[:half], skip_invalid=False, root=root)
         do_ingest_events(tenant, batch[half:], skip_invalid=False, root=root)
 
-        rows = [voice.row() for voice in staff_silence(open_lake(tenant_lake(tenant, root)), seated, _AS_OF)]
+        rows = [
+            voice.row()
+            for voice in staff_silence(open_lake(tenant_lake(tenant, root)), seated, _AS_OF)
+        ]
 
     assert rows == reference_silence(batch, seated, _AS_OF)

@@ -106,7 +106,9 @@ def test_the_demo_report_shows_every_analysis(cli: Cli) -> None:
     printed = cli("report", "--tenant", "demo").output
 
     # then: every analysis has something to show
-    assert all(report["member_levels"][level] > 0 for level in ("core", "active", "casual", "lurker"))
+    assert all(
+        report["member_levels"][level] > 0 for level in ("core", "active", "casual", "lurker")
+    )
     assert report["leaders"] > 0
     assert len(report["silent_leaders"]) > 0  # bosses who never speak
     assert report["group_health"]["dead"] > 0
