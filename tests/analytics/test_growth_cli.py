@@ -267,6 +267,48 @@ def test_exports_of_the_growth_analyses(cli: Cli, tenant: Tenant, tmp_path: Path
     ]
 
 
+def test_exports_of_one_content_and_of_the_top_referrers(
+    cli: Cli, tenant: Tenant, tmp_path: Path
+) -> None:
+    # given: a second content C2, shared in one dealer group
+    _channel(cli, tmp_path)
+    second = {
+        "event_id": "k1",
+        "ts": "2026-11-07T10:00:00+08:00",
+        "kind": "content_share",
+        "group_id": "DG1",
+        "member_kind": "staff",
+        "member_id": "A1",
+        "content_id": "C2",
+    }
+    _import(cli, tmp_path, [*GROWTH_EVENTS, second])
+    reach_all, reach_c1 = tmp_path / "reach.csv", tmp_path / "reach-c1.csv"
+    reach_none, top = tmp_path / "reach-none.csv", tmp_path / "top.csv"
+
+    # when
+    cli("analytics", "export", "reach", "--out", reach_all)
+    one = cli("analytics", "export", "reach", "--content", "C1", "--out", reach_c1)
+    cli("analytics", "export", "reach", "--content", "NOPE", "--out", reach_none)
+    best = cli("analytics", "export", "referrals", "--top", "1", "--out", top)
+    zero = cli("analytics", "export", "referrals", "--top", "0", "--out", top, expect=2)
+
+    # then
+    assert [line.split(",")[0] for line in _csv(reach_all)[1:]] == ["C1"] * 3 + ["C2"] * 3
+    assert one.output == f"已导出 3 行到 {reach_c1}\n"
+    assert _csv(reach_c1) == [
+        "content_id,tier,groups,reached,share,first_seen,median_delay_hours,decay",
+        "C1,dealer,2,2,1.0000,2026-11-05T02:00:00+00:00,,",
+        "C1,store,2,1,0.5000,2026-11-05T20:00:00+00:00,18.00,0.5000",
+        "C1,consumer,1,0,0.0000,,,1.0000",
+    ]
+    assert _csv(reach_none) == [
+        "content_id,tier,groups,reached,share,first_seen,median_delay_hours,decay"
+    ]
+    assert best.output == f"已导出 1 行到 {top}\n"
+    assert _csv(top) == ["rank,member_kind,member_id,direct,total,depth", "1,store,S0001,1,2,2"]
+    assert "--top" in zero.output
+
+
 def test_html_report_has_every_section_and_no_external_url(
     cli: Cli, tenant: Tenant, tmp_path: Path
 ) -> None:

@@ -204,7 +204,7 @@ def reference_funnel(batch: list[Event]) -> list[tuple[object, ...]]:
                 for e in firsts
             )
             counts[4] += any(
-                e["kind"] == "referral"
+                e["kind"] in ("referral", "join")
                 and (e["inviter_kind"], e["inviter_id"]) == member
                 and _day(e) >= day
                 for e in _firsts(batch)
@@ -254,6 +254,39 @@ def test_funnel_and_cohorts_match_a_plain_implementation(batch: list[Event]) -> 
 
     assert funnel == reference_funnel(batch)
     assert cohorts == reference_cohorts(batch)
+
+
+def test_a_join_by_invite_counts_as_a_referral_in_the_funnel() -> None:
+    # given: consumer 1 joins CG1, then brings consumer 2 into CG1 by invite (a join naming
+    # him as inviter); store 3 joins SG1 and is named by no event
+    def join(event_id: str, days_back: int, member: tuple[str, str], **inviter: str) -> Event:
+        moment = MIDNIGHT - timedelta(days=days_back) + timedelta(hours=10)
+        return {
+            "event_id": event_id,
+            "ts": int(moment.timestamp() * 1000),
+            "kind": "join",
+            "group_id": "SG1" if member[0] == "store" else "CG1",
+            "member_kind": member[0],
+            "member_id": member[1],
+            **inviter,
+        }
+
+    batch = [
+        join("j1", 10, ("consumer", "1"), scene="qr"),
+        join("j2", 5, ("consumer", "2"), scene="invite", inviter_kind="consumer", inviter_id="1"),
+        join("j3", 5, ("store", "3"), scene="direct"),
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        # when
+        rows = funnel_rows(_lake(batch, folder), AS_OF, KNOWN)
+
+    # then
+    assert rows == [
+        ("dealer", 0, 0, 0, 0, 0),
+        ("store", 1, 0, 0, 0, 0),
+        ("consumer", 2, 0, 0, 0, 1),
+        ("vip", 0, 0, 0, 0, 0),
+    ]
 
 
 # --- reach down the tiers

@@ -26,7 +26,13 @@ import pytest
 
 from qunyun.analytics import engines
 from qunyun.analytics.funnel import cohort_rows, cohorts, funnel_rows
-from qunyun.analytics.group_daily import group_daily, group_daily_rows
+from qunyun.analytics.group_daily import (
+    GROUP_DAILY_HEADER,
+    daily_by_group_key,
+    daily_from_events,
+    group_daily,
+    group_daily_rows,
+)
 from qunyun.analytics.group_health import group_health
 from qunyun.analytics.lake import LakeTables, open_lake
 from qunyun.analytics.member_levels import level_counts, member_level_rows, member_levels
@@ -318,6 +324,33 @@ def test_every_analysis_gives_the_same_rows_on_spark(
 
     assert on_duckdb  # every analysis has something to show on this lake
     assert on_spark == on_duckdb
+
+
+GROUP_DAILY_COMPUTED: dict[str, Callable[[LakeTables], Any]] = {
+    "from the events": lambda lake: daily_from_events(lake.events),
+    "from the member-daily rollup": lambda lake: daily_by_group_key(lake.member_daily),
+}
+"""Group daily computed by an engine; imports store it computed with NumPy."""
+
+
+def _by_day_and_group(table: Any) -> list[dict[str, Any]]:
+    columns = ["day", "group_key", *GROUP_DAILY_HEADER[2:]]
+    return table.select(*columns).order_by(["day", "group_key"]).to_pyarrow().to_pylist()
+
+
+@pytest.mark.parametrize("name", list(GROUP_DAILY_COMPUTED))
+def test_group_daily_computed_on_each_engine_equals_the_stored_rollup(
+    both: tuple[LakeTables, LakeTables], name: str
+) -> None:
+    duckdb, spark = both
+
+    stored = _by_day_and_group(duckdb.group_daily)
+    on_duckdb = _by_day_and_group(GROUP_DAILY_COMPUTED[name](duckdb))
+    on_spark = _by_day_and_group(GROUP_DAILY_COMPUTED[name](spark))
+
+    assert len(stored) > 500
+    assert on_duckdb == stored
+    assert on_spark == stored
 
 
 EXPRESSIONS: dict[str, Callable[[LakeTables], Any]] = {

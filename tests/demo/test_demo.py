@@ -95,3 +95,42 @@ def test_demo_command_builds_the_tenant_and_rerun_recreates_it(cli: Cli) -> None
     # director, managers, a supervisor per region, reps 3+2+2+2 (at least 2 per region), admins
     assert status["staff"] == 1 + 4 + 4 + 9 + 4
     assert sum(status["stores_by_region"].values()) == 300
+
+
+def test_the_demo_report_shows_every_analysis(cli: Cli) -> None:
+    # given: a small demo brand with five weeks of activity
+    cli("demo", "--stores", "300", "--days", "35", "--no-serve")
+
+    # when
+    report = json.loads(cli("report", "--tenant", "demo", "--json").stdout)
+    printed = cli("report", "--tenant", "demo").output
+
+    # then: every analysis has something to show
+    assert all(
+        report["member_levels"][level] > 0 for level in ("core", "active", "casual", "lurker")
+    )
+    assert report["leaders"] > 0
+    assert len(report["silent_leaders"]) > 0  # bosses who never speak
+    assert report["group_health"]["dead"] > 0
+    assert report["group_health"]["active"] > 0
+    assert report["vip_candidates"]["stores"] > 0
+    assert report["vip_candidates"]["top"]
+    assert [row["matrix"] for row in report["funnel"]] == ["dealer", "store", "consumer", "vip"]
+    assert all(row["activated"] > 0 for row in report["funnel"])
+    assert report["cohorts"]
+    assert report["cohorts"][0]["members"] > 0
+    assert report["cohorts"][0]["active"][0] > 0
+    assert report["reach"]["contents"]
+    assert report["reach"]["mean_share"]["store"] > 0
+    assert report["referrals"]["top"][0]["total"] > 0
+    for title in (
+        "成员等级",
+        "群健康度",
+        "沉默的领导",
+        "VIP 候选门店",
+        "AARRR 漏斗",
+        "周留存（按首次入群周）",
+        "内容逐级触达",
+        "推荐排行榜",
+    ):
+        assert title in printed

@@ -264,6 +264,30 @@ def test_late_events_land_in_their_day_and_compaction_keeps_every_event(tmp_path
     assert len(list((tmp_path / "tenant=acme" / "events" / "day=2026-11-23").iterdir())) == 1
 
 
+def test_event_files_are_zstd_as_imported_and_as_compacted(tmp_path: Path) -> None:
+    # given: eight imports for one day (the eighth compacts the day) and one for another day
+    tenant = _tenant()
+    for number in range(8):
+        do_ingest_events(
+            tenant, [_event(f"d{number}", f"2026-11-23T0{number}:00:00+08:00")], root=tmp_path
+        )
+    do_ingest_events(tenant, [_event("late", "2026-11-01T00:00:00+08:00")], root=tmp_path)
+    lake = tenant_lake(tenant, tmp_path)
+
+    # when
+    files = lake.event_files(lake.manifest())
+    codecs = {
+        metadata.row_group(group).column(column).compression
+        for metadata in (pq.ParquetFile(path).metadata for path in files)
+        for group in range(metadata.num_row_groups)
+        for column in range(metadata.num_columns)
+    }
+
+    # then
+    assert len(files) == 2
+    assert codecs == {"ZSTD"}
+
+
 def test_compact_command_merges_days_ids_and_dictionaries(tmp_path: Path) -> None:
     tenant = _tenant()
     for number in range(3):

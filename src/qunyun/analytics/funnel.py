@@ -5,9 +5,11 @@ Members are customers (every member kind but staff). Up to the as-of day, per ma
 - **acquired**: joined a group of the matrix (a ``join`` event); the join day is the first;
 - **activated**: sent a ``message`` or a ``red_packet_grab`` in a group of the matrix within 7
   days of joining (join day to join day + 6);
-- **retained**: did so in week 4 after joining (join day + 21 to + 27);
+- **retained**: did so in the fourth 7-day week counted from the join day (join day + 21 to
+  + 27; days 0–6 are the first week, the activation window);
 - **revenue**: placed an ``order`` (in any group or none) on or after the join day;
-- **referral**: is the inviter of a ``referral`` event on or after the join day.
+- **referral**: invited someone on or after the join day: is the inviter of a ``referral``
+  event, or of a ``join`` (any group, any scene) that names an inviter.
 
 Cohort retention: a member's cohort is the week (Monday to Sunday, local days) of their first
 ``join`` in any group; week *k* counts the cohort's members who sent a message or grabbed a red
@@ -36,6 +38,8 @@ COHORT_HEADER = ("cohort_week", "members", "week", "active", "share")
 ACTIVATION_DAYS = 7
 RETENTION_FIRST_DAY = 21
 RETENTION_LAST_DAY = 27
+INVITING_KINDS = ("referral", "join")
+"""Events whose inviter invited someone: a referral, or a join with an inviter (e.g. ``invite``)."""
 
 
 def _customer_rollup(lake: LakeTables, as_of: date) -> Table:
@@ -75,7 +79,7 @@ def funnel(
     buyers = buyers.group_by(buyer_key=buyers.member_key).aggregate(last_order=buyers.day.max())
     events = lake.events
     invites = events.filter(
-        (events.kind == "referral") & (events.day <= as_of) & events.inviter_key.notnull()
+        events.kind.isin(INVITING_KINDS) & (events.day <= as_of) & events.inviter_key.notnull()
     )
     inviters = invites.group_by(inviter=invites.inviter_key).aggregate(
         last_invite=invites.day.max()

@@ -30,7 +30,9 @@ def daily_by_group_key(member_daily: Table) -> Table:
 
     One row per (day, group) with at least one event; distinct senders are the rollup's rows
     with messages (one row per day, group and member), so no distinct count is needed.
-    Events outside groups are left out. Imports store this per day beside the rollup.
+    Events outside groups are left out. Imports compute the same figures with NumPy and store
+    them per day (``events.actions.day_rollups``); the Spark parity tests hold the stored
+    rollups to this expression and to ``daily_from_events`` on every engine.
     """
     rollup = member_daily.filter(member_daily.group_key.notnull())
     return rollup.group_by([rollup.day, rollup.group_key]).aggregate(
@@ -40,6 +42,27 @@ def daily_by_group_key(member_daily: Table) -> Table:
         customer_messages=rollup.messages.sum(where=~rollup.is_staff).fill_null(0).cast("int64"),
         joins=rollup.joins.sum().cast("int64"),
         leaves=rollup.leaves.sum().cast("int64"),
+    )
+
+
+def daily_from_events(events: Table) -> Table:
+    """Return group daily by dense group key straight from the lake's events.
+
+    The definition itself, with no rollup in between: ``messages`` counts ``message`` events,
+    ``active_members`` the distinct members (a dense key per member kind and id) among their
+    senders, staff and customer messages by ``member_kind``, joins and leaves; one row per
+    (local day, group) with at least one event. Events outside groups are left out.
+    """
+    inside = events.filter(events.group_key.notnull())
+    is_message = inside.kind == "message"
+    is_staff = inside.member_kind == "staff"
+    return inside.group_by([inside.day, inside.group_key]).aggregate(
+        messages=inside.count(where=is_message).cast("int64"),
+        active_members=inside.member_key.nunique(where=is_message).cast("int64"),
+        staff_messages=inside.count(where=is_message & is_staff).cast("int64"),
+        customer_messages=inside.count(where=is_message & ~is_staff).cast("int64"),
+        joins=inside.count(where=inside.kind == "join").cast("int64"),
+        leaves=inside.count(where=inside.kind == "leave").cast("int64"),
     )
 
 

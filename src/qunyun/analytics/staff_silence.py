@@ -2,8 +2,10 @@
 
 The seeds' worst case is a boss who only lurks in the dealer and store groups. A leader is
 every active staff member with the role ``director`` or ``manager`` who holds an open seat in
-an open group; they are **silent** when they sent no message in any group in the 90 local
-days ending on the as-of day.
+an open group; they are **silent** when they sent no message in the groups they sit in in the
+90 local days ending on the as-of day. Messages elsewhere — in a group they have no seat in, or
+outside groups — do not break the silence: a director who chats in his own team's group but
+never speaks in the dealer groups he sits in is the case to find.
 """
 
 from __future__ import annotations
@@ -109,9 +111,9 @@ def seated_leaders(
 
 
 def staff_silence(lake: LakeTables, leaders: list[SeatedLeader], as_of: date) -> list[LeaderVoice]:
-    """Return each leader's messages in the window ending ``as_of``; silent ones first.
+    """Return each leader's messages in their own groups in the window ending ``as_of``.
 
-    Then by role (directors first) and staff id.
+    Silent ones first, then by role (directors first) and staff id.
     """
     first = as_of - timedelta(days=SILENCE_WINDOW_DAYS - 1)
     events = lake.events
@@ -128,11 +130,13 @@ def staff_silence(lake: LakeTables, leaders: list[SeatedLeader], as_of: date) ->
         .to_pyarrow()
         .to_pylist()
     )
+    seats = {leader.staff_id: leader.groups for leader in leaders}
     voices: dict[str, tuple[set[str], int, date | None]] = {}
     for row in per_group:
+        if row["group_id"] not in seats[row["member_id"]]:
+            continue
         groups, messages, last = voices.get(row["member_id"], (set(), 0, None))
-        if row["group_id"] is not None:
-            groups.add(row["group_id"])
+        groups.add(row["group_id"])
         latest = row["last"] if last is None or row["last"] > last else last
         voices[row["member_id"]] = (groups, messages + int(row["messages"]), latest)
     result = []
