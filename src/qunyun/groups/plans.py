@@ -199,8 +199,14 @@ class _Channel:
 
     @cached_property
     def supervisors(self) -> dict[str, str | None]:
-        """Return each staff member's manager."""
-        return {staff_id: person.manager_id for staff_id, person in self.staff.items()}
+        """Return each staff member's manager, None where the manager left (nobody to seat)."""
+        staff = self.staff
+        return {
+            staff_id: manager
+            if (manager := person.manager_id) and manager in staff and staff[manager].is_active
+            else None
+            for staff_id, person in staff.items()
+        }
 
 
 _REGION = attrgetter("region_code")
