@@ -38,9 +38,18 @@ def _brand(territories: dict[str, list[str]]) -> Brand:
         first = len(brand.stores)
         brand.stores.extend(
             Shop(
-                f"T{first + n:04d}", rep, "广东", "广州", "天河",
-                kind, 50_000, "", 3, "稳定", True,
-            )  # fmt: skip
+                f"T{first + n:04d}",
+                rep,
+                "广东",
+                "广州",
+                "天河",
+                kind,
+                50_000,
+                "",
+                3,
+                "稳定",
+                True,
+            )
             for n, kind in enumerate(types, start=1)
         )
     return brand

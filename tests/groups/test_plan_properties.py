@@ -180,7 +180,9 @@ def brands(draw: st.DrawFn) -> Brand:
             brand.add(Person(f"A{p}{a}", "群管理员", manager.staff_id, province, leaves))
         for r in range(draw(st.integers(1, 3))):
             # a rep reports to a supervisor, or straight to the manager, or to nobody
-            boss = draw(st.sampled_from([*(s.staff_id for s in supervisors), manager.staff_id, None]))
+            boss = draw(
+                st.sampled_from([*(s.staff_id for s in supervisors), manager.staff_id, None])
+            )
             rep = brand.add(Person(f"R{p}{r}", "业务员", boss, province, draw(st.booleans())))
             brand.stores.extend(_shop(rng, rep.staff_id, province) for _ in range(draw(sizes)))
         for t in range(draw(st.integers(0, 2))):
@@ -238,7 +240,11 @@ def _groups(rows: list[dict[str, str]]) -> dict[str, list[dict[str, str]]]:
 
 
 def _members(group: list[dict[str, str]], kind: str, role: str = "customer") -> list[str]:
-    return sorted(row["member_id"] for row in group if (row["member_kind"], row["member_role"]) == (kind, role))
+    return sorted(
+        row["member_id"]
+        for row in group
+        if (row["member_kind"], row["member_role"]) == (kind, role)
+    )
 
 
 def _staff_seats(group: list[dict[str, str]]) -> set[tuple[str, str]]:
@@ -445,7 +451,9 @@ def _check_store_matrix(
         }
         for label, member in zip(("业务员", "上级", "上上级"), chain, strict=True):
             if member is None:
-                expected_breaches.append((group_id, "missing_staff", f"缺少{label}：组织架构中没有此人"))
+                expected_breaches.append(
+                    (group_id, "missing_staff", f"缺少{label}：组织架构中没有此人")
+                )
             elif not brand.is_active(member):
                 expected_breaches.append((group_id, "missing_staff", f"缺少{label} {member}"))
         if not _members(group, "staff", "admin"):
