@@ -137,3 +137,32 @@ def test_rebalance_regroups_stores_by_their_new_attributes(cli: Cli, tmp_path: P
         shop.store_id for shop in flipped
     }
     assert NOTHING_TO_CHANGE in cli("plan").output
+
+
+def test_a_new_group_takes_a_name_no_open_group_of_its_territory_has(
+    cli: Cli, tmp_path: Path
+) -> None:
+    # given a territory whose groups 01–03 of alike stores shrank to two (02 dissolved)
+    brand = _brand({"R1": ["便利店"] * 600})
+    cli("tenant", "create", "acme", "--name", "A")
+    _load(cli, brand, tmp_path)
+    groups = _store_groups(cli, tmp_path / "first.csv")
+    by_group: dict[str, list[Shop]] = defaultdict(list)
+    for shop in brand.stores:
+        by_group[groups[shop.store_id]].append(shop)
+    first, second, third = (by_group[group] for group in sorted(by_group))
+    for shop in second[:100] + third[:100]:
+        shop.is_active = False
+    _import_stores(cli, brand, tmp_path)
+    cli("plan")
+    cli("plan", "apply")
+
+    # when 50 new stores open there, finding no room
+    brand.stores.extend(replace(first[0], store_id=f"T{n:04d}") for n in range(601, 651))
+    _import_stores(cli, brand, tmp_path)
+    cli("plan")
+    cli("plan", "apply")
+
+    # then the new group is numbered after the two that stay, not as the second of three
+    names = sorted({row["group_name"] for row in _export(cli, tmp_path / "after.csv")})
+    assert names == [f"广州天河·便利店C类·员工R1服务群 {number}" for number in ("01", "03", "04")]

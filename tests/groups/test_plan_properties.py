@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
+import re
 import math
 import random
 from collections import Counter, defaultdict
@@ -39,6 +40,8 @@ PLACES = {
 STORE_TYPES = ("便利店", "超市", "餐饮", "烟酒店", "母婴店", "批发部", "其他")
 GROWTHS = ("潜力", "稳定", "下滑")
 SEAT_ROLES = {"总监": "director", "经理": "manager", "主管": "supervisor", "业务员": "rep"}
+STORE_GROUP_NAME = rf".+·({'|'.join(STORE_TYPES)})[ABCD]类·员工{{rep}}服务群 \d{{{{2}}}}"
+"""The default name template's names of store groups of rep ``{rep}``."""
 NOTHING_TO_CHANGE = "社群矩阵已符合规则，无需变更。"
 _tenants = itertools.count(1)
 
@@ -301,7 +304,7 @@ def _read(cli: Cli, directory: Path) -> Applied:
 
 
 PROPERTY_SETTINGS = settings(
-    max_examples=20,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
     # no shrinking: a brand takes a second through the CLI, and shrinking one has taken five
@@ -431,6 +434,7 @@ def _check_store_matrix(
     }
     expected_breaches = []
     provinces = {}
+    names: dict[str, list[str]] = defaultdict(list)
     for group_id, group in groups.items():
         rep = group[0]["territory_rep_id"]
         stores = _members(group, "store")
@@ -453,6 +457,9 @@ def _check_store_matrix(
         if not _members(group, "staff", "admin"):
             expected_breaches.append((group_id, "missing_admin", "缺少群管理员"))
         provinces[group_id] = shops[stores[0]].province  # a territory lies in one province
+        assert re.fullmatch(STORE_GROUP_NAME.format(rep=rep), group[0]["group_name"])
+        names[rep].append(group[0]["group_name"])
+    assert all(len(set(named)) == len(named) for named in names.values())
     assert sorted((b["group_id"], b["rule"], b["detail"]) for b in audit) == sorted(
         expected_breaches
     )
