@@ -12,9 +12,9 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-import re
 import math
 import random
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
