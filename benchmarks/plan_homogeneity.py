@@ -11,34 +11,19 @@ groups — with the planning time, both measured in this process.
 from __future__ import annotations
 
 import argparse
-import csv
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from qunyun.channel.imports import scale_tier_for
-from qunyun.core.money import parse_yuan
-from qunyun.demo.generator import generate
+from qunyun.demo.generator import generate, planner_stores
 from qunyun.groups.planner import (
     PlannerSettings,
-    StoreFacts,
     baseline_groups,
     plan_score,
     plan_store_groups,
     territories,
 )
-
-TYPES = {
-    "便利店": "convenience",
-    "超市": "supermarket",
-    "餐饮": "restaurant",
-    "烟酒店": "tobacco_liquor",
-    "母婴店": "mother_baby",
-    "批发部": "wholesale",
-    "其他": "other",
-}
-GROWTH = {"潜力": "potential", "稳定": "stable", "下滑": "declining"}
 
 
 def main() -> None:
@@ -48,19 +33,7 @@ def main() -> None:
     args = parser.parse_args()
 
     files = generate(Path(tempfile.mkdtemp()), stores=args.stores, consumers=0, seed=args.seed)
-    with files.stores.open(encoding="utf-8") as handle:
-        stores = [
-            StoreFacts(
-                row["store_id"],
-                row["rep_id"],
-                TYPES[row["store_type"]],
-                scale_tier_for(parse_yuan(row["annual_purchase_yuan"])).value,
-                int(row["closeness"]),
-                GROWTH[row["growth"]],
-            )
-            for row in csv.DictReader(handle)
-            if row["status"] == "营业"
-        ]
+    stores = planner_stores(files.stores)
     rules = PlannerSettings()
     sizes = sorted(len(members) for members in territories(stores).values())
     start = time.perf_counter()

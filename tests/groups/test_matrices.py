@@ -65,7 +65,9 @@ def test_consumer_matrix_by_city_or_by_district_when_large() -> None:
         ConsumerFacts("B2", "fan", "330100", None, "330000"),
     ]
 
-    groups = consumer_groups(consumers, {"440000": ["M1"]}, MatrixSettings(district_groups_from=3))
+    groups = consumer_groups(
+        consumers, {"440000": ["M1"]}, MatrixSettings(district_groups_from=3, min_members=2)
+    )
 
     assert [(g.key, len(g.customers), sorted(g.staff)) for g in groups] == [
         ("consumer:330100", 1, []),
@@ -275,4 +277,81 @@ def test_vip_groups_match_the_plain_rule(
         # then
         assert [(g.key, [seat[1] for seat in g.customers]) for g in groups] == _plain_vip(
             stores, settings_, chosen, province_of
+        )
+
+
+def _city(sizes: list[int], kols: dict[int, int] | None = None) -> list[ConsumerFacts]:
+    """Seed users of city 440100 in districts 440101…, ``kols[d]`` of district d's being KOLs."""
+    kols = kols or {}
+    return [
+        ConsumerFacts(
+            f"C{d}{i:03d}", "kol" if i < kols.get(d, 0) else "seed", "440100", f"44010{d}", "440000"
+        )
+        for d, size in enumerate(sizes, start=1)
+        for i in range(size)
+    ]
+
+
+def test_a_small_district_joins_the_citys_rest_and_kols_spread_over_the_keys() -> None:
+    # given a city of 250 (grouped by district) whose districts are 150, 60, 20, 10, 7 and 3
+    # strong, its three KOLs all in the first
+    consumers = _city([150, 60, 20, 10, 7, 3], kols={1: 3})
+
+    groups = consumer_groups(consumers, {"440000": ["M1"]}, MatrixSettings())
+
+    # then the four small districts make one group of the city's rest, and each key has a KOL
+    assert [
+        (g.key, len(g.customers), [s[1] for s in g.customers if s[2] is MemberRole.KOL])
+        for g in groups
+    ] == [
+        ("consumer:440100", 41, ["C1002"]),
+        ("consumer:440101", 148, ["C1000"]),
+        ("consumer:440102", 61, ["C1001"]),
+    ]
+    assert all(g.staff == {(S, "M1", MemberRole.MANAGER)} for g in groups)
+
+
+def test_a_citys_rest_under_the_minimum_joins_its_smallest_district() -> None:
+    groups = consumer_groups(_city([180, 40, 10]), {}, MatrixSettings())
+
+    assert [(g.key, len(g.customers)) for g in groups] == [
+        ("consumer:440101", 180),
+        ("consumer:440102", 50),
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.integers(min_value=0, max_value=40), min_size=1, max_size=6),
+    st.lists(st.integers(min_value=0, max_value=6), min_size=6, max_size=6),
+)
+def test_consumer_groups_keep_the_size_limits_and_a_kol_per_group_where_the_city_can(
+    sizes: list[int], kol_counts: list[int]
+) -> None:
+    rules = MatrixSettings(max_members=20, min_members=5, district_groups_from=30)
+    consumers = _city(sizes, dict(enumerate(kol_counts, start=1)))
+    counter = itertools.count(1)
+
+    keys = consumer_groups(consumers, {}, rules)
+    plans = {k.key: chunk(k, {}, lambda: f"G{next(counter)}", rules.max_members) for k in keys}
+
+    # every seed user and KOL in exactly one group of at most 20 and at least 5 (unless the
+    # whole city is smaller)
+    placed = sorted(seat[1] for plan in plans.values() for seats in plan.values() for seat in seats)
+    assert placed == sorted(c.consumer_id for c in consumers)
+    for plan in plans.values():
+        for seats in plan.values():
+            assert min(rules.min_members, len(consumers)) <= len(seats) <= rules.max_members
+    # a key lacks KOLs only when no key of the city has one to spare (and members above the
+    # minimum to give it); when none lacks, every group has one
+    spare = {
+        k.key: sum(s[2] is MemberRole.KOL for s in k.customers) - len(plans[k.key]) for k in keys
+    }
+    givers = [k for k in keys if spare[k.key] > 0 and len(k.customers) > rules.min_members]
+    assert min(spare.values(), default=0) >= 0 or not givers
+    if min(spare.values(), default=0) >= 0:
+        assert all(
+            any(s[2] is MemberRole.KOL for s in seats)
+            for plan in plans.values()
+            for seats in plan.values()
         )

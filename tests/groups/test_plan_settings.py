@@ -233,3 +233,36 @@ def test_a_vip_group_seats_no_supervisor_who_left(cli: Cli, tmp_path: Path) -> N
         ("T39", "customer"),
         ("T40", "customer"),
     ]
+
+
+def test_a_networks_tier_one_boss_counts_within_the_groups_maximum(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given groups of at most 10 customers, and a tier-1 distributor with ten below it
+    _configure(monkeypatch, group_max_members="10", group_min_members="5")
+    rows = ["G1,广州一级商贸,一级,,广东,广州,,陈老板,"]
+    rows += [f"G2{i:02d},二级批发{i},2,G1,广东,广州,天河,," for i in range(10)]
+    distributors = tmp_path / "d.csv"
+    distributors.write_text(
+        "distributor_id,name,tier,parent_id,province,city,district,boss_name,phone\n"
+        + "\n".join(rows)
+        + "\n",
+        encoding="utf-8",
+    )
+    cli("tenant", "create", "acme", "--name", "A")
+    cli("import", "distributors", distributors)
+
+    # when the plan is applied
+    cli("plan")
+    cli("plan", "apply")
+
+    # then the network fills two groups, each of ten customers with the boss among them
+    network: dict[str, list[str]] = defaultdict(list)
+    for row in _export(cli, tmp_path / "m.csv", matrix="dealer"):
+        if "·G1分销网络群 " in row["group_name"] and row["member_role"] == "customer":
+            network[row["group_id"]].append(row["member_id"])
+    assert sorted(map(len, network.values())) == [6, 6]
+    assert all("G1" in members for members in network.values())
+    assert sorted(m for members in network.values() for m in members if m != "G1") == [
+        f"G2{i:02d}" for i in range(10)
+    ]

@@ -271,3 +271,56 @@ def test_a_store_changing_reps_counts_as_one_member_moved(
     for row in json.loads(summary):
         moved[row["matrix"]] += row.get("members_moved", 0)
     assert +moved == Counter({"store": 1})
+
+
+def test_plan_history_and_show_read_back_what_each_plan_did(cli: Cli, tmp_path: Path) -> None:
+    # given the demo's applied matrix, then a store closed and that plan applied too
+    cli("demo", "--stores", "300", "--consumers", "0", "--no-serve", "--days", "0")
+    before = _export(cli, tmp_path / "before.csv")
+    seat = next(row for row in before if row["member_role"] == "customer")
+    closing = write(
+        tmp_path,
+        "close.csv",
+        "store_id,name,province,city,district,store_type,rep_id,status\n"
+        f"{seat['member_id']},关店,广东,广州,天河,便利店,{seat['territory_rep_id']},关闭\n",
+    )
+    cli("import", "stores", closing)
+    cli("plan")
+    cli("plan", "apply")
+
+    # when the history is listed and the second plan's diff written out
+    history = cli("plan", "history").output
+    shown = cli("plan", "show", "2", "--out", tmp_path / "diff.csv").output
+    missing = cli("plan", "show", "3", expect=1)
+
+    # then both plans are there, applied, and the diff is the one leave
+    assert re.search(r"│ #2 +│ 已应用 .*│ 0 +│ 0 +│ 0 +│ 1 +│", history)
+    assert re.search(r"│ #1 +│ 已应用 .*│ [1-9][0-9,]* +│ 0 +│ [1-9][0-9,]* +│ 0 +│", history)
+    assert history.index("#2") < history.index("#1")
+    lines = shown.splitlines()
+    assert re.fullmatch(r"计划 #2（已应用）：\S+ \S+ 由 cli 计算，\S+ \S+ 由 cli 应用", lines[0])
+    assert lines[1:] == ["移出 1", f"已导出 1 行变更到 {tmp_path / 'diff.csv'}"]
+    with (tmp_path / "diff.csv").open(encoding="utf-8", newline="") as handle:
+        assert list(csv.reader(handle)) == [
+            [
+                "change",
+                "group_id",
+                "group_name",
+                "matrix",
+                "territory_rep_id",
+                "member_kind",
+                "member_id",
+                "member_role",
+            ],
+            [
+                "leave",
+                seat["group_id"],
+                "",
+                "store",
+                seat["territory_rep_id"],
+                "store",
+                seat["member_id"],
+                "customer",
+            ],
+        ]
+    assert "没有计划 #3：qunyun plan history 列出全部计划" in missing.stderr

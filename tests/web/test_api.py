@@ -15,6 +15,7 @@ from qunyun.channel.models import Store, StoreStatus
 from qunyun.core.clock import utcnow
 from qunyun.core.db import unit_of_work
 from qunyun.demo.build import DEMO_PASSWORD
+from qunyun.groups.models import Membership
 from qunyun.org.models import Account
 
 from ..conftest import Cli
@@ -277,6 +278,59 @@ def test_hq_computes_reviews_and_applies_a_plan(
     assert (applied.json()["status"], applied.json()["applied_by"]) == ("applied", "web:hq")
     assert again.status_code == 404
     assert "ST0000003" not in {row["member_id"] for row in _export(demo, tmp_path)}
+
+
+def test_applied_plans_and_a_groups_history_read_back(client: TestClient, engine: Engine) -> None:
+    # given the demo's applied plan #1, then a store closed and the plan of it applied
+    headers = bearer(client, "hq")
+    with unit_of_work(engine) as session:
+        group_id = session.scalars(
+            select(Membership.group_id).where(
+                Membership.member_id == "ST0000003",
+                Membership.left_at.is_(None),
+                Membership.group_id.like("SG%"),  # its store group
+            )
+        ).one()
+        session.execute(
+            update(Store)
+            .where(Store.store_id == "ST0000003")
+            .values(status=StoreStatus.CLOSED, updated_at=utcnow())
+        )
+    client.post("/api/v1/plans", headers=headers)
+    pending = client.get("/api/v1/plans/pending/changes", headers=headers).json()
+    applied = client.post("/api/v1/plans/pending/apply", headers=headers).json()
+
+    # when the plans, the applied plan's diff and the group's history are read
+    plans = client.get("/api/v1/plans", params={"limit": 1}, headers=headers).json()
+    older = client.get(
+        "/api/v1/plans", params={"cursor": plans["next_cursor"]}, headers=headers
+    ).json()
+    one = client.get(f"/api/v1/plans/{applied['id']}", headers=headers)
+    changes = client.get(f"/api/v1/plans/{applied['id']}/changes", headers=headers)
+    missing = client.get("/api/v1/plans/999", headers=headers)
+    history = client.get(f"/api/v1/groups/{group_id}/history", headers=headers).json()
+
+    # then the newest plan comes first, and its diff is what was pending
+    assert plans["items"] == [applied]
+    assert [(p["id"], p["status"], p["computed_by"]) for p in older["items"]] == [
+        (applied["id"] - 1, "applied", "demo")
+    ]
+    assert older["next_cursor"] is None
+    assert one.json() == applied
+    assert changes.json() == pending
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"detail": "没有计划 #999：qunyun plan history 列出全部计划"},
+    )
+    # and the group keeps the closed store's stay, with when it left
+    stays = [s for s in history["stays"] if s["id"] == "ST0000003"]
+    assert [(s["kind"], s["role"], s["left_at"] is not None) for s in stays] == [
+        ("store", "customer", True)
+    ]
+    assert history["id"] == group_id
+    assert [s["joined_at"] for s in history["stays"]] == sorted(
+        s["joined_at"] for s in history["stays"]
+    )
 
 
 def test_apply_refuses_when_the_channel_changed(client: TestClient, engine: Engine) -> None:

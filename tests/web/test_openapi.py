@@ -38,7 +38,7 @@ def test_every_operation_answers_as_documented(app: FastAPI, client: TestClient)
 
         answers_as_documented()
 
-    assert len(operations) == 44
+    assert len(operations) == 48
 
 
 def test_member_operations_answer_as_documented_for_a_member(

@@ -19,6 +19,7 @@ from qunyun.channel.models import Store
 from qunyun.core.db import unit_of_work
 from qunyun.demo.build import DEMO_PASSWORD
 from qunyun.events.actions import do_ingest_events
+from qunyun.groups.models import PlanRevision
 from qunyun.org.access import Actor, access_tenant
 from qunyun.web.deps import api_member
 
@@ -46,12 +47,16 @@ EXPECTED: dict[tuple[str, str], tuple[int | str, int, int]] = {
     ("GET", "/api/v1/me"): (401, 200, 200),
     ("GET", "/api/v1/groups"): (401, 200, 200),
     ("GET", "/api/v1/groups/{group_id}"): (401, 404, 404),
+    ("GET", "/api/v1/groups/{group_id}/history"): (401, 404, 404),
     ("GET", "/api/v1/stores"): (401, 200, 200),
     ("GET", "/api/v1/stores/{store_id}"): (401, 404, 404),
     ("POST", "/api/v1/plans"): (401, 403, 201),
     ("GET", "/api/v1/plans/pending"): (401, 403, 404),
     ("GET", "/api/v1/plans/pending/changes"): (401, 403, 404),
     ("POST", "/api/v1/plans/pending/apply"): (401, 403, 200),
+    ("GET", "/api/v1/plans"): (401, 403, 200),
+    ("GET", "/api/v1/plans/{revision_id}"): (401, 403, 404),
+    ("GET", "/api/v1/plans/{revision_id}/changes"): (401, 403, 404),
     ("GET", "/api/v1/coverage"): (401, 200, 200),
     ("GET", "/api/v1/audit"): (401, 200, 200),
     ("POST", "/api/v1/handovers"): (401, 403, 404),
@@ -193,13 +198,16 @@ def test_every_route_refuses_anonymous_and_out_of_scope_callers(
         foreign_store = session.scalars(
             select(Store.store_id).where(Store.rep_id == "R0002").order_by(Store.store_id)
         ).first()
+        revision = session.scalars(select(PlanRevision.id)).first()  # the demo's, applied
     assert foreign_store is not None
+    assert revision is not None
     # the rep's own province: other reps' groups there must stay hidden
     fill = {
         "{group_id}": foreign_group,
         "{store_id}": foreign_store,
         "{code}": "en",
         "{region}": "440000",
+        "{revision_id}": str(revision),
     }
     fill |= foreign_activation(engine, foreign_group)
 

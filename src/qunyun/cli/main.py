@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -431,6 +432,123 @@ def plan_export(
     with reported_errors(), _unit_of_work() as session:
         count = write_csv(out, EXPORT_HEADER, membership_rows(session, _tenant(session, tenant)))
     console.print(f"已导出 {count:,} 行到 {out}")
+
+
+HISTORY_COLUMNS = ("groups_created", "groups_archived", "members_added", "members_removed")
+"""The summary counts ``plan history`` shows per revision."""
+REVISION_STATUS_LABELS = {"pending": "待应用", "applied": "已应用", "superseded": "已被取代"}
+
+
+def _shown_time(moment: datetime | None) -> str:
+    """Return ``moment`` as the settings' local time to the minute (— when there is none)."""
+    from zoneinfo import ZoneInfo
+
+    if moment is None:
+        return "—"
+    return moment.astimezone(ZoneInfo(get_settings().timezone)).strftime("%Y-%m-%d %H:%M")
+
+
+@plan_app.command("history", help="计划历史：状态、计算与应用的时间和人、变更数。Plan history.")
+def plan_history(
+    tenant: TenantOption = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="最多列出多少个计划。")] = 20,
+) -> None:
+    """List the plan revisions, newest first: who computed and applied each, and when."""
+    from qunyun.groups.queries import plan_revisions
+
+    with reported_errors(), _unit_of_work() as session:
+        revisions = plan_revisions(session, _tenant(session, tenant), None, limit)
+        rows = []
+        for revision in revisions:
+            totals: Counter[str] = Counter()
+            for row in json.loads(revision.summary) if revision.summary else []:
+                totals.update({key: row.get(key, 0) for key in HISTORY_COLUMNS})
+            applied = (
+                f"{_shown_time(revision.applied_at)} · {revision.applied_by}"
+                if revision.applied_at
+                else "—"
+            )
+            rows.append(
+                (
+                    f"#{revision.id}",
+                    REVISION_STATUS_LABELS[revision.status.value],
+                    f"{_shown_time(revision.computed_at)} · {revision.computed_by}",
+                    applied,
+                    *(f"{totals[key]:,}" for key in HISTORY_COLUMNS),
+                )
+            )
+    if not rows:
+        console.print("还没有计划：运行 qunyun plan 计算第一个")
+        return
+    labels = dict(SUMMARY_COLUMNS)
+    table = Table(
+        "计划",
+        "状态",
+        "计算（时间 · 人）",
+        "应用（时间 · 人）",
+        *(labels[key] for key in HISTORY_COLUMNS),
+        title=f"计划历史（最近 {len(rows)} 个，时间为 {get_settings().timezone}）",
+    )
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@plan_app.command("show", help="一个计划的变更明细（可导出 CSV）。Show a plan's diff.")
+def plan_show(
+    revision_id: Annotated[int, typer.Argument(help="计划编号（qunyun plan history）。", min=1)],
+    out: Annotated[Path | None, typer.Option("--out", help="把变更逐个成员写入 CSV 文件。")] = None,
+    tenant: TenantOption = None,
+) -> None:
+    """Show what a plan revision changes (or changed, once applied); ``--out`` writes its diff."""
+    from qunyun.core.tabular import write_csv
+    from qunyun.groups.plans import PLAN_CHANGES_HEADER
+    from qunyun.groups.queries import plan_changes, plan_revision
+
+    with reported_errors(), _unit_of_work() as session:
+        revision = plan_revision(session, _tenant(session, tenant), revision_id)
+        status = REVISION_STATUS_LABELS[revision.status.value]
+        console.print(
+            f"计划 #{revision.id}（{status}）：{_shown_time(revision.computed_at)} 由 "
+            f"{revision.computed_by} 计算"
+            + (
+                f"，{_shown_time(revision.applied_at)} 由 {revision.applied_by} 应用"
+                if revision.applied_at
+                else ""
+            )
+        )
+        counts: Counter[str] = Counter()
+        rows: list[tuple[str, ...]] = []
+        after = None
+        while page := plan_changes(session, revision.id, after, CHANGE_PAGE):
+            after = page[-1].id
+            for change in page:
+                ids = change.member_ids.split("\n") if change.member_ids else [""]
+                counts[change.kind.value] += len(ids) if change.member_ids else 1
+                if out is not None:
+                    rows.extend(
+                        (
+                            change.kind.value,
+                            change.group_id,
+                            change.group_name or "",
+                            change.matrix.value,
+                            change.territory_rep_id or "",
+                            change.member_kind.value if change.member_kind else "",
+                            member_id,
+                            change.member_role.value if change.member_role else "",
+                        )
+                        for member_id in ids
+                    )
+    labels = {"create_group": "新建群", "archive_group": "归档群", "join": "加入", "leave": "移出"}
+    shown = "，".join(f"{labels[kind]} {counts[kind]:,}" for kind in labels if counts[kind])
+    console.print(shown or "没有变更")
+    if out is not None:
+        written = write_csv(out, PLAN_CHANGES_HEADER, rows)
+        console.print(f"已导出 {written:,} 行变更到 {out}")
+
+
+CHANGE_PAGE = 5_000
+"""Changes read per query by ``plan show``."""
 
 
 @app.command("coverage", help="终端店入群覆盖率（按省、按业务员）及未覆盖门店。Store coverage.")

@@ -8,6 +8,7 @@ with seed users and KOLs. The same seed and sizes always give byte-identical fil
 
 from __future__ import annotations
 
+import csv
 import math
 import random
 from collections.abc import Sequence
@@ -16,7 +17,11 @@ from pathlib import Path
 
 from faker import Faker
 
+from qunyun.channel.imports import scale_tier_for
+from qunyun.channel.models import GROWTH_LABELS, STORE_TYPE_LABELS
+from qunyun.core.money import parse_yuan
 from qunyun.core.tabular import write_csv
+from qunyun.groups.planner import StoreFacts
 from qunyun.org.regions import Region, catalogue, resolve_city, resolve_province
 
 BRAND_NAME = "清泉饮品"
@@ -106,6 +111,29 @@ class DemoFiles:
     stores: Path
     consumers: Path
     counts: dict[str, int]
+
+
+def planner_stores(stores_csv: Path) -> list[StoreFacts]:
+    """Return the active stores of a generated stores file as the planner sees them.
+
+    Without an import (the labels mapped as the store import maps them): for the homogeneity
+    benchmark and its test, which plan the demo brand's territories alone.
+    """
+    types = {label: kind.value for kind, label in STORE_TYPE_LABELS.items()}
+    growth = {label: kind.value for kind, label in GROWTH_LABELS.items()}
+    with stores_csv.open(encoding="utf-8", newline="") as handle:
+        return [
+            StoreFacts(
+                row["store_id"],
+                row["rep_id"],
+                types[row["store_type"]],
+                scale_tier_for(parse_yuan(row["annual_purchase_yuan"])).value,
+                int(row["closeness"]),
+                growth[row["growth"]],
+            )
+            for row in csv.DictReader(handle)
+            if row["status"] == "营业"
+        ]
 
 
 @dataclass

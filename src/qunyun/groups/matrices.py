@@ -10,6 +10,7 @@ stay in their chunk while they belong to the key.
 from __future__ import annotations
 
 import heapq
+from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
@@ -65,12 +66,24 @@ class KeyedGroup:
         own = self.staff_of
         return self.staff | {own[seat] for seat in members if seat in own}
 
+    def room(self, max_members: int) -> int:
+        """Return how many of the key's customers one of its groups holds.
+
+        The maximum less the customers seated in every group (a network's tier-1 boss).
+        """
+        return max_members - sum(1 for seat in self.staff if seat[2] in _CUSTOMER_ROLES)
+
+
+_CUSTOMER_ROLES = (MemberRole.CUSTOMER, MemberRole.KOL)
+
 
 @dataclass(frozen=True)
 class MatrixSettings:
     """Rules of the keyed matrices."""
 
     max_members: int = 200
+    min_members: int = 30
+    """A city's district of fewer seed users and KOLs than this joins the city's other ones."""
     district_groups_from: int = 200
     """A city with more seed users and KOLs than this is grouped by district instead."""
     vip_min_closeness: int = 4
@@ -141,25 +154,75 @@ def consumer_groups(
     managers_by_province: Mapping[str, list[str]],
     settings: MatrixSettings,
 ) -> list[KeyedGroup]:
-    """Return seed users and KOLs by city, or by district where a city has many."""
-    wanted = [c for c in consumers if c.role in ("seed", "kol")]
-    per_city: dict[str, int] = {}
-    for consumer in wanted:
-        per_city[consumer.city_code] = per_city.get(consumer.city_code, 0) + 1
-    groups: dict[str, KeyedGroup] = {}
-    for consumer in sorted(wanted, key=lambda c: c.consumer_id):
-        place = consumer.city_code
-        if per_city[place] > settings.district_groups_from and consumer.district_code:
-            place = consumer.district_code
-        key = f"consumer:{place}"
-        group = groups.setdefault(key, KeyedGroup(key, Matrix.CONSUMER, place, "种子用户群"))
-        role = MemberRole.KOL if consumer.role == "kol" else MemberRole.CUSTOMER
-        group.customers.append((ContactKind.CONSUMER, consumer.consumer_id, role))
-        group.staff |= {
-            (ContactKind.STAFF, m, MemberRole.MANAGER)
-            for m in managers_by_province.get(consumer.province_code, [])
-        }
-    return [groups[key] for key in sorted(groups)]
+    """Return seed users and KOLs by city, or by district where a city has many.
+
+    In a city grouped by district, a district under ``min_members`` joins the city's group of
+    the rest (``consumer:<city>``), and that rest, when itself under the minimum, joins the
+    city's smallest district. KOLs are then spread over the city's keys so that each key has
+    one per group it needs while the city has KOLs to spare: a key short of KOLs takes the
+    highest-numbered KOL of the key with the most to spare (one above the minimum).
+    """
+    by_city: dict[str, list[ConsumerFacts]] = defaultdict(list)
+    for consumer in sorted(consumers, key=lambda c: c.consumer_id):
+        if consumer.role in ("seed", "kol"):
+            by_city[consumer.city_code].append(consumer)
+    groups: list[KeyedGroup] = []
+    for city, members in by_city.items():
+        places: dict[str, list[ConsumerFacts]] = defaultdict(list)
+        if len(members) > settings.district_groups_from:
+            for consumer in members:
+                places[consumer.district_code or city].append(consumer)
+            for place in sorted(places):
+                if place != city and len(places[place]) < settings.min_members:
+                    places[city] += places.pop(place)
+            districts = sorted(p for p in places if p != city)
+            if city in places and len(places[city]) < settings.min_members and districts:
+                smallest = min(districts, key=lambda p: (len(places[p]), p))
+                places[smallest] += places.pop(city)
+        else:
+            places[city] = members
+        _spread_kols(places, settings.max_members, settings.min_members)
+        managers = managers_by_province.get(members[0].province_code, [])
+        for place in places:
+            group = KeyedGroup(f"consumer:{place}", Matrix.CONSUMER, place, "种子用户群")
+            group.customers = [
+                (
+                    ContactKind.CONSUMER,
+                    consumer.consumer_id,
+                    MemberRole.KOL if consumer.role == "kol" else MemberRole.CUSTOMER,
+                )
+                for consumer in sorted(places[place], key=lambda c: c.consumer_id)
+            ]
+            group.staff = {(ContactKind.STAFF, m, MemberRole.MANAGER) for m in managers}
+            groups.append(group)
+    return sorted(groups, key=lambda g: g.key)
+
+
+def _spread_kols(
+    places: dict[str, list[ConsumerFacts]], max_members: int, min_members: int
+) -> None:
+    """Move KOLs between a city's keys until none lacks one per group while another spares.
+
+    A key spares a KOL when it has more than its groups need and stays above
+    ``min_members`` without it.
+    """
+
+    def kols(place: str) -> list[ConsumerFacts]:
+        return [c for c in places[place] if c.role == "kol"]
+
+    def spare(place: str) -> int:
+        return len(kols(place)) - -(-len(places[place]) // max_members)
+
+    for _ in range(sum(len(kols(place)) for place in places)):  # each move fills a gap
+        short = [p for p in sorted(places) if spare(p) < 0]
+        donors = [p for p in sorted(places) if spare(p) > 0 and len(places[p]) > min_members]
+        if not short or not donors:
+            return
+        taker = min(short, key=lambda p: (spare(p), p))
+        giver = max(donors, key=lambda p: (spare(p), p))
+        kol = max(kols(giver), key=lambda c: c.consumer_id)
+        places[giver].remove(kol)
+        places[taker].append(kol)
 
 
 def vip_groups(

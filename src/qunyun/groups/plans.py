@@ -112,7 +112,9 @@ class PlanRules:
         settings = get_settings()
         return cls(
             PlannerSettings(settings.group_max_members, settings.group_min_members),
-            MatrixSettings(max_members=settings.group_max_members),
+            MatrixSettings(
+                max_members=settings.group_max_members, min_members=settings.group_min_members
+            ),
             settings.store_group_name,
             settings.admin_max_groups,
             settings.vip_in_base_group,
@@ -638,7 +640,7 @@ def _keyed_desired(
             wanted,
             by_key.get(wanted.key, {}),
             partial(next, ids[wanted.matrix]),
-            settings.max_members,
+            wanted.room(settings.max_members),
         )
         for number, (gid, members) in enumerate(sorted(chunks.items()), start=1):
             place = catalogue().full_name(wanted.region_code) if wanted.region_code else "全国"
@@ -1033,6 +1035,9 @@ EXPORT_HEADER = (
     "member_id",
     "member_role",
 )
+PLAN_CHANGES_HEADER = ("change", *EXPORT_HEADER)
+"""The header of ``qunyun plan show --out``: a change (create_group, archive_group, join, leave)
+per member, the columns of the export after it."""
 
 
 def membership_rows(session: Session, tenant: Tenant) -> Iterator[tuple[str, ...]]:

@@ -10,7 +10,8 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from qunyun.channel.models import ContactKind
-from qunyun.groups.models import Group, Matrix, MemberRole, Membership, PlanChange
+from qunyun.core.errors import NotFound
+from qunyun.groups.models import Group, Matrix, MemberRole, Membership, PlanChange, PlanRevision
 from qunyun.org.models import Tenant
 
 
@@ -107,22 +108,34 @@ class MemberRow:
     name: str
     role: MemberRole
     joined_at: datetime
+    left_at: datetime | None = None
 
 
-def group_members(session: Session, group: Group) -> list[MemberRow]:
-    """Return the open stays of a group with names, by kind, role and id."""
+def group_members(session: Session, group: Group, *, history: bool = False) -> list[MemberRow]:
+    """Return the open stays of a group with names, by kind, role and id.
+
+    With ``history``, every stay the group ever had, open and closed (its auditable history:
+    a plan, a handover or a departure closes a stay, never deletes it), by when it began.
+    """
     from qunyun.channel.models import Consumer, Distributor, Store
     from qunyun.org.models import Staff
 
-    stays = session.execute(
-        select(Membership.member_kind, Membership.member_id, Membership.role, Membership.joined_at)
-        .where(
-            Membership.tenant_id == group.tenant_id,
-            Membership.group_id == group.group_id,
-            Membership.left_at.is_(None),
+    query = select(
+        Membership.member_kind,
+        Membership.member_id,
+        Membership.role,
+        Membership.joined_at,
+        Membership.left_at,
+    ).where(Membership.tenant_id == group.tenant_id, Membership.group_id == group.group_id)
+    if history:
+        query = query.order_by(
+            Membership.joined_at, Membership.member_kind, Membership.member_id, Membership.id
         )
-        .order_by(Membership.member_kind, Membership.role, Membership.member_id)
-    ).all()
+    else:
+        query = query.where(Membership.left_at.is_(None)).order_by(
+            Membership.member_kind, Membership.role, Membership.member_id
+        )
+    stays = session.execute(query).all()
     tables: dict[ContactKind, tuple[Any, Any]] = {
         ContactKind.STORE: (Store, Store.store_id),
         ContactKind.DISTRIBUTOR: (Distributor, Distributor.distributor_id),
@@ -131,15 +144,15 @@ def group_members(session: Session, group: Group) -> list[MemberRow]:
     }
     names: dict[tuple[ContactKind, str], str] = {}
     for kind, (model, key) in tables.items():
-        ids = [member_id for member_kind, member_id, _, _ in stays if member_kind is kind]
+        ids = [member_id for member_kind, member_id, *_ in stays if member_kind is kind]
         if ids:
             rows = session.execute(
                 select(key, model.name).where(model.tenant_id == group.tenant_id, key.in_(ids))
             )
             names.update(((kind, member_id), name) for member_id, name in rows)
     return [
-        MemberRow(kind, member_id, names.get((kind, member_id), member_id), role, joined_at)
-        for kind, member_id, role, joined_at in stays
+        MemberRow(kind, member_id, names.get((kind, member_id), member_id), role, joined, left)
+        for kind, member_id, role, joined, left in stays
     ]
 
 
@@ -152,6 +165,28 @@ def groups_by_matrix(session: Session, within: ColumnElement[bool]) -> dict[Matr
     )
     counts = dict(session.execute(query).all())
     return {matrix: counts.get(matrix, 0) for matrix in Matrix}
+
+
+def plan_revisions(
+    session: Session, tenant: Tenant, before_id: int | None, limit: int
+) -> list[PlanRevision]:
+    """Return up to ``limit`` of the tenant's plan revisions, newest first.
+
+    Only those older than ``before_id`` when given; pending, applied (when, by whom) and
+    superseded ones alike.
+    """
+    query = select(PlanRevision).where(PlanRevision.tenant_id == tenant.id)
+    if before_id is not None:
+        query = query.where(PlanRevision.id < before_id)
+    return list(session.scalars(query.order_by(PlanRevision.id.desc()).limit(limit)))
+
+
+def plan_revision(session: Session, tenant: Tenant, revision_id: int) -> PlanRevision:
+    """Return the tenant's revision ``revision_id``; raise NotFound for any other."""
+    revision = session.get(PlanRevision, revision_id)
+    if revision is None or revision.tenant_id != tenant.id:
+        raise NotFound(f"没有计划 #{revision_id}：qunyun plan history 列出全部计划")
+    return revision
 
 
 def plan_changes(

@@ -25,10 +25,12 @@ from qunyun.org.regions import catalogue
 from qunyun.web.api.schemas import (
     BreachOut,
     GroupDetail,
+    GroupHistory,
     GroupItem,
     GroupPage,
     HealthOut,
     MemberOut,
+    StayOut,
     StoreItem,
     StorePage,
 )
@@ -129,6 +131,34 @@ def get_group(actor: ApiActor, request: Request, group_id: ObjectId) -> GroupDet
         staff_seats=[member for member in out if member.kind == ContactKind.STAFF.value],
         breaches=[BreachOut(group_id=b.group_id, rule=b.rule, detail=b.detail) for b in breaches],
     )
+
+
+@router.get("/groups/{group_id}/history", response_model=GroupHistory)
+def get_group_history(actor: ApiActor, request: Request, group_id: ObjectId) -> GroupHistory:
+    """Return every stay the group has had, open and closed, by when it began.
+
+    Who joined and left when, through plans, handovers and departures; 404 outside the scope.
+    """
+    require_reader(actor)
+    with work(request) as session:
+        tenant = actor_tenant(session, actor)
+        group = access_group(session, actor, tenant, group_id)
+        stays = group_members(session, group, history=True)
+        return GroupHistory(
+            id=group.group_id,
+            name=group.name,
+            stays=[
+                StayOut(
+                    kind=stay.member_kind.value,
+                    id=stay.member_id,
+                    name=stay.name,
+                    role=stay.role.value,
+                    joined_at=stay.joined_at,
+                    left_at=stay.left_at,
+                )
+                for stay in stays
+            ],
+        )
 
 
 @router.get("/stores", response_model=StorePage)

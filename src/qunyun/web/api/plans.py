@@ -5,16 +5,23 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
+from sqlalchemy.orm import Session
 
 from qunyun.groups.models import PlanRevision
 from qunyun.groups.plans import do_apply_plan, do_compute_plan, pending_revision
-from qunyun.groups.queries import plan_changes
+from qunyun.groups.queries import plan_changes, plan_revision, plan_revisions
 from qunyun.org.access import actor_tenant, require_planner, require_whole_tenant
-from qunyun.web.api.schemas import ChangeOut, ChangePage, PlanOut, PlanRow
+from qunyun.web.api.schemas import ChangeOut, ChangePage, PlanOut, PlanPage, PlanRow
 from qunyun.web.deps import ApiActor, work
 
 router = APIRouter(tags=["plans"])
+
+Cursor = Annotated[
+    str | None,
+    Query(pattern=r"^[0-9]{1,18}$", description="`next_cursor` of the previous page."),
+]
+RevisionId = Annotated[int, Path(ge=1, le=2_147_483_647, description="The plan's number.")]
 
 
 def plan_out(revision: PlanRevision) -> PlanOut:
@@ -58,17 +65,19 @@ def list_pending_changes(
     actor: ApiActor,
     request: Request,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[
-        str | None,
-        Query(pattern=r"^[0-9]{1,18}$", description="`next_cursor` of the previous page."),
-    ] = None,
+    cursor: Cursor = None,
 ) -> ChangePage:
     """List the changes (the diff) of the pending plan, by id."""
     require_whole_tenant(actor)
     with work(request) as session:
         revision = pending_revision(session, actor_tenant(session, actor))
-        after = int(cursor) if cursor is not None else None
-        changes = plan_changes(session, revision.id, after, limit + 1)
+        return _change_page(session, revision.id, cursor, limit)
+
+
+def _change_page(session: Session, revision_id: int, cursor: str | None, limit: int) -> ChangePage:
+    """Return the page of a revision's changes after ``cursor`` (a change id)."""
+    after = int(cursor) if cursor is not None else None
+    changes = plan_changes(session, revision_id, after, limit + 1)
     items = [
         ChangeOut(
             id=change.id,
@@ -94,3 +103,43 @@ def apply_plan(actor: ApiActor, request: Request) -> PlanOut:
     with work(request) as session:
         revision = do_apply_plan(session, actor_tenant(session, actor), f"web:{actor.name}")
         return plan_out(revision)
+
+
+@router.get("/plans", response_model=PlanPage)
+def list_plans(
+    actor: ApiActor,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Cursor = None,
+) -> PlanPage:
+    """List the plan revisions, newest first: pending, applied (when, by whom), superseded."""
+    require_whole_tenant(actor)
+    with work(request) as session:
+        before = int(cursor) if cursor is not None else None
+        revisions = plan_revisions(session, actor_tenant(session, actor), before, limit + 1)
+        items = [plan_out(revision) for revision in revisions[:limit]]
+    more = len(revisions) > limit
+    return PlanPage(items=items, next_cursor=str(items[-1].id) if more else None)
+
+
+@router.get("/plans/{revision_id}", response_model=PlanOut)
+def get_plan(actor: ApiActor, request: Request, revision_id: RevisionId) -> PlanOut:
+    """Return a plan revision with its summary, whatever its status (404 for another's)."""
+    require_whole_tenant(actor)
+    with work(request) as session:
+        return plan_out(plan_revision(session, actor_tenant(session, actor), revision_id))
+
+
+@router.get("/plans/{revision_id}/changes", response_model=ChangePage)
+def list_plan_changes(
+    actor: ApiActor,
+    request: Request,
+    revision_id: RevisionId,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Cursor = None,
+) -> ChangePage:
+    """List the changes (the diff) of a plan revision, by id: what an applied plan did."""
+    require_whole_tenant(actor)
+    with work(request) as session:
+        revision = plan_revision(session, actor_tenant(session, actor), revision_id)
+        return _change_page(session, revision.id, cursor, limit)

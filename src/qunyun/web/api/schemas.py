@@ -82,6 +82,20 @@ class MemberOut(BaseModel):
     joined_at: datetime
 
 
+class StayOut(MemberOut):
+    """A stay of a member in a group, open (``left_at`` null) or closed."""
+
+    left_at: datetime | None
+
+
+class GroupHistory(BaseModel):
+    """Every stay a group has had, by when it began: its auditable history."""
+
+    id: str
+    name: str
+    stays: list[StayOut]
+
+
 class BreachOut(BaseModel):
     """A broken rule of a store group."""
 
@@ -147,6 +161,13 @@ class PlanOut(BaseModel):
     applied_at: datetime | None
     applied_by: str | None
     summary: list[PlanRow]
+
+
+class PlanPage(BaseModel):
+    """One page of plan revisions, newest first; ``next_cursor`` is null on the last page."""
+
+    items: list[PlanOut]
+    next_cursor: str | None
 
 
 class ChangeOut(BaseModel):
