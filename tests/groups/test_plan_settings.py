@@ -16,6 +16,7 @@ from qunyun.core.db import unit_of_work
 from qunyun.demo.generator import generate
 from qunyun.org.models import Staff
 
+from ..channel.sample import write
 from ..conftest import Cli
 from .test_plans import _demo_stores, _export
 
@@ -194,6 +195,49 @@ def test_a_vip_group_seats_the_supervisors_of_its_own_stores_only(
         seated[group[0]["group_name"].rsplit(" ", 1)[0]].add(tuple(staff))
     # some province's VIP groups differ in their supervisors (else the rule would not show)
     assert max(map(len, seated.values())) >= 2
+
+
+def test_a_vip_group_seats_no_supervisor_who_left(cli: Cli, tmp_path: Path) -> None:
+    # given a VIP store whose rep's supervisor S1 left, and one whose supervisor S2 stays
+    cli("tenant", "create", "acme", "--name", "A")
+    cli(
+        "import",
+        "staff",
+        write(
+            tmp_path,
+            "staff.csv",
+            "staff_id,name,role,manager_id,region\n"
+            "M1,经理,经理,,广东\nS1,主管一,主管,M1,广东\nS2,主管二,主管,M1,广东\n"
+            "R1,业务一,业务员,S1,广东\nR2,业务二,业务员,S2,广东\nA1,群管,群管理员,M1,广东\n",
+        ),
+    )
+    cli(
+        "import",
+        "stores",
+        write(
+            tmp_path,
+            "stores.csv",
+            "store_id,name,province,city,district,store_type,annual_purchase_yuan,closeness,rep_id\n"
+            + "".join(
+                f"T{n:02d},店,广东,广州,天河,便利店,{1000 * n},{5 if n > 38 else 1},R{n % 2 + 1}\n"
+                for n in range(1, 41)
+            ),
+        ),
+    )
+    cli("staff", "leave", "S1")
+
+    # when the plan is computed and applied
+    cli("plan")
+    cli("plan", "apply")
+
+    # then the VIP group holds both stores and only the supervisor who stays
+    rows = _export(cli, tmp_path / "v.csv", matrix="vip")
+    assert sorted((row["member_id"], row["member_role"]) for row in rows) == [
+        ("A1", "admin"),
+        ("S2", "supervisor"),
+        ("T39", "customer"),
+        ("T40", "customer"),
+    ]
 
 
 def test_a_networks_tier_one_boss_counts_within_the_groups_maximum(

@@ -21,12 +21,13 @@ from .brand import plan_brand, store_groups, stores_csv
 HEADER = "group_id,group_name,matrix,territory_rep_id,member_kind,member_id,member_role"
 
 
-def _export(cli: Cli, path: Path, matrix: str = "store") -> list[dict[str, str]]:
+def _export(cli: Cli, path: Path, matrix: str | None = "store") -> list[dict[str, str]]:
+    """Return the exported memberships of ``matrix`` (of every matrix for None)."""
     cli("plan", "export", "--out", path)
     with path.open(encoding="utf-8", newline="") as handle:
         assert handle.readline().rstrip("\r\n") == HEADER
         handle.seek(0)
-        return [row for row in csv.DictReader(handle) if row["matrix"] == matrix]
+        return [row for row in csv.DictReader(handle) if matrix in (None, row["matrix"])]
 
 
 def test_applied_plan_follows_the_store_matrix_rules(

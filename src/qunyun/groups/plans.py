@@ -210,8 +210,14 @@ class _Channel:
 
     @cached_property
     def supervisors(self) -> dict[str, str | None]:
-        """Return each staff member's manager."""
-        return {staff_id: person.manager_id for staff_id, person in self.staff.items()}
+        """Return each staff member's manager, None where the manager left (nobody to seat)."""
+        staff = self.staff
+        return {
+            staff_id: manager
+            if (manager := person.manager_id) and manager in staff and staff[manager].is_active
+            else None
+            for staff_id, person in staff.items()
+        }
 
 
 _REGION = attrgetter("region_code")
@@ -528,9 +534,14 @@ def _store_desired(
         rules.planner,
         rebalance=rebalance,
     )
-    numbers: Counter[str] = Counter(
-        rep for gid, (rep, _) in plan.groups.items() if gid in channel.groups
-    )
+    # a new group is numbered after its territory's kept groups, skipping the names they have
+    # (their numbers need not run 1..count: 01 and 03 stay when 02 is dissolved)
+    numbers: Counter[str] = Counter()
+    taken: dict[str, set[str]] = defaultdict(set)
+    for gid, (rep, _) in plan.groups.items():
+        if gid in channel.groups:
+            numbers[rep] += 1
+            taken[rep].add(channel.groups[gid].name)
     desired = []
     # the province of a group is its stores' most common one; a territory in one province
     # (nearly all) gives it without counting
@@ -558,8 +569,10 @@ def _store_desired(
                 provinces[_province(place)] += count
             province = provinces.most_common(1)[0][0]
         if not name:
-            numbers[rep] += 1
-            name = _name(channel, rep, members, places, numbers[rep], rules.store_group_name)
+            while not name or name in taken[rep]:
+                numbers[rep] += 1
+                name = _name(channel, rep, members, places, numbers[rep], rules.store_group_name)
+            taken[rep].add(name)
         desired.append(
             _Desired(
                 gid,
