@@ -397,7 +397,18 @@ def _check_rules(brand: Brand, applied: Applied, *, balanced: bool = True) -> No
     by_matrix: dict[str, dict[str, list[dict[str, str]]]] = defaultdict(dict)
     for group_id, group in _groups(applied.rows).items():
         by_matrix[group[0]["matrix"]][group_id] = group
-    provinces = _check_store_matrix(brand, by_matrix["store"], applied.audit)
+    provinces, breaches = _check_store_matrix(brand, by_matrix["store"])
+    # the audit: the store groups' breaches, and any other group without an admin
+    breaches += [
+        (group_id, "missing_admin", "缺少群管理员")
+        for matrix, groups in by_matrix.items()
+        if matrix != "store"
+        for group_id, group in groups.items()
+        if not _members(group, "staff", "admin")
+    ]
+    assert sorted((b["group_id"], b["rule"], b["detail"]) for b in applied.audit) == sorted(
+        breaches
+    )
     provinces |= _check_vip_matrix(brand, by_matrix["vip"])
     provinces |= _check_dealer_matrix(brand, by_matrix["dealer"])
     _check_admins(brand, applied.rows, provinces, balanced)
@@ -422,9 +433,9 @@ def _note_cases(brand: Brand, audit: list[dict[str, str]]) -> None:
 
 
 def _check_store_matrix(
-    brand: Brand, groups: dict[str, list[dict[str, str]]], audit: list[dict[str, str]]
-) -> dict[str, str]:
-    """Check the store groups and the audit of them; return each group's province."""
+    brand: Brand, groups: dict[str, list[dict[str, str]]]
+) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+    """Check the store groups; return each group's province and the breaches to expect."""
     shops = {shop.store_id: shop for shop in brand.active_stores()}
     territory = Counter(shop.rep_id for shop in shops.values())
     seated = Counter(m for group in groups.values() for m in _members(group, "store"))
@@ -432,7 +443,7 @@ def _check_store_matrix(
     assert Counter(group[0]["territory_rep_id"] for group in groups.values()) == {
         rep: math.ceil(count / 200) for rep, count in territory.items()
     }
-    expected_breaches = []
+    expected_breaches: list[tuple[str, str, str]] = []
     provinces = {}
     names: dict[str, list[str]] = defaultdict(list)
     for group_id, group in groups.items():
@@ -460,10 +471,7 @@ def _check_store_matrix(
         assert re.fullmatch(STORE_GROUP_NAME.format(rep=rep), group[0]["group_name"])
         names[rep].append(group[0]["group_name"])
     assert all(len(set(named)) == len(named) for named in names.values())
-    assert sorted((b["group_id"], b["rule"], b["detail"]) for b in audit) == sorted(
-        expected_breaches
-    )
-    return provinces
+    return provinces, expected_breaches
 
 
 def _check_vip_matrix(brand: Brand, groups: dict[str, list[dict[str, str]]]) -> dict[str, str]:
