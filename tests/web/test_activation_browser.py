@@ -21,19 +21,12 @@ from qunyun.org.models import Tenant
 from . import test_browser
 from .activation_helpers import allow_packets_all_day, stores_of_group
 from .conftest import store_groups_of
-from .test_browser import Session, _session
+from .test_browser import _session
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 browser = test_browser.browser
 server = test_browser.server
-
-FITS_THE_PHONE = "document.documentElement.scrollWidth <= window.innerWidth"
-
-
-def _shot(session: Session, label: str) -> None:
-    assert session.page.evaluate(FITS_THE_PHONE), label  # nothing wider than the phone
-    session.shot(f"activation-{label}")
 
 
 def test_hq_sets_a_rule_sends_a_packet_and_opens_a_flash_sale_on_a_phone(
@@ -46,7 +39,7 @@ def test_hq_sets_a_rule_sends_a_packet_and_opens_a_flash_sale_on_a_phone(
     session.open(f"/groups/{group}")
     page.click("#to-red-packets")
     page.wait_for_selector("#rule")
-    _shot(session, "red-packets")
+    session.phone_shot("activation-red-packets")
 
     # when HQ sets the group's rule: ¥50 a month, all day
     page.click("#rule-editor summary")
@@ -58,7 +51,7 @@ def test_hq_sets_a_rule_sends_a_packet_and_opens_a_flash_sale_on_a_phone(
     assert page.inner_text("#activation-message") == "规则已保存"
     assert page.inner_text("#rule-source") == "本群规则"
     assert page.inner_text("#rule-window") == "00:00–00:00 (全天)"
-    _shot(session, "rule-saved")
+    session.phone_shot("activation-rule-saved")
 
     # and sends ¥8.88 in 4 shares
     page.fill("#send-total", "8.88")
@@ -71,7 +64,7 @@ def test_hq_sets_a_rule_sends_a_packet_and_opens_a_flash_sale_on_a_phone(
     assert page.inner_text("#activation-message") == f"红包已发出 #{packet.id}"
     assert page.inner_text("#budget-spent") == "¥8.88"
     assert page.inner_text("#budget-left") == "¥41.12"
-    _shot(session, "packet-sent")
+    session.phone_shot("activation-packet-sent")
 
     # and opens a flash sale from now for an hour
     page.click("#to-flash-sales")
@@ -81,11 +74,11 @@ def test_hq_sets_a_rule_sends_a_packet_and_opens_a_flash_sale_on_a_phone(
     page.fill("#sale-price", "29.9")
     page.fill("#sale-stock", "50")
     page.fill("#sale-limit", "2")
-    _shot(session, "new-sale")
+    session.phone_shot("activation-new-sale")
     page.click("#create-sale")
     page.wait_for_url(f"{server}/flash-sales/*")
     page.wait_for_selector("#sale-figures")
-    _shot(session, "sale")
+    session.phone_shot("activation-sale")
 
     # then the sale page shows it live with its stock and no orders yet
     with unit_of_work(engine) as db:
@@ -113,14 +106,14 @@ def test_hq_sets_the_tenant_default_rule_from_a_group_page_on_a_phone(
     page.click("#to-default-rule")
     page.wait_for_selector("#group-rules")
     assert page.inner_text("#rule-source") == "内置默认"
-    _shot(session, "rules")
+    session.phone_shot("activation-rules")
     page.click("#rule-editor summary")
     page.fill("#rule-budget-input", "300")
     page.fill("#rule-window-start", "09:00")
     page.fill("#rule-window-end", "21:00")
     page.click("#save-rule")
     page.wait_for_selector("#activation-message")
-    _shot(session, "default-rule-saved")
+    session.phone_shot("activation-default-rule-saved")
 
     # then the default is stored and the group, without a rule of its own, follows it
     assert page.inner_text("#activation-message") == "规则已保存"
@@ -146,7 +139,7 @@ def test_a_rep_opens_a_draw_draws_it_and_sees_it_verify_on_a_phone(
     session.open(f"/groups/{group}")
     page.click("#to-draws")
     page.wait_for_selector("#new-draw")
-    _shot(session, "draws")
+    session.phone_shot("activation-draws")
 
     # when he opens a draw of two prizes, three members enter and he draws it
     page.fill("#draw-title", "周年庆抽奖")
@@ -157,13 +150,13 @@ def test_a_rep_opens_a_draw_draws_it_and_sees_it_verify_on_a_phone(
     draw_id = int(page.url.rsplit("/", 1)[1])
     assert page.inner_text("#draw-status") == "报名中"
     assert page.inner_text("#verify-after-draw") == "开奖后公布种子，才能验证。"
-    _shot(session, "draw-open")
+    session.phone_shot("activation-draw-open")
     tickets = _enter_members(engine, draw_id, stores_of_group(engine, group)[:3])
     session.open(f"/draws/{draw_id}")
     assert page.inner_text("#draw-entries") == "3"
     page.click("#draw-now")
     page.wait_for_selector("#verified")
-    _shot(session, "draw-drawn")
+    session.phone_shot("activation-draw-drawn")
 
     # then the page shows the revealed seed, the tickets, the winners and that it verifies
     with unit_of_work(engine) as db:
@@ -200,7 +193,7 @@ def test_hq_starts_a_relay_and_sends_the_next_round_for_the_best_luck_on_a_phone
     page.fill("#relay-total", "5")
     page.fill("#relay-count", "2")
     page.fill("#relay-rounds", "2")
-    _shot(session, "new-relay")
+    session.phone_shot("activation-new-relay")
     page.click("#start-relay")
     page.wait_for_url(f"{server}/relays/*")
     page.wait_for_selector("#rounds")
@@ -208,10 +201,10 @@ def test_hq_starts_a_relay_and_sends_the_next_round_for_the_best_luck_on_a_phone
     assert page.inner_text("#relay-asked") == "本轮还在抢"
     best = _grab_round(engine, relay_id, stores_of_group(engine, group)[:2])
     session.open(f"/relays/{relay_id}")
-    _shot(session, "relay-asked")
+    session.phone_shot("activation-relay-asked")
     page.click("#send-next-round")
     page.wait_for_selector("#activation-message")
-    _shot(session, "relay-round-2")
+    session.phone_shot("activation-relay-round-2")
 
     # then round 2 is out as the best-luck grabber's, and both rounds are listed
     assert page.inner_text("#activation-message") == f"已发出下一轮 #{relay_id}"

@@ -76,6 +76,9 @@ def server(app: FastAPI) -> Iterator[str]:
     thread.join(timeout=10)
 
 
+FITS_THE_PHONE = "document.documentElement.scrollWidth <= window.innerWidth"
+
+
 class Session:
     """A logged-in browser tab that records console errors and takes screenshots."""
 
@@ -97,6 +100,11 @@ class Session:
     def shot(self, label: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
         self.page.screenshot(path=str(ARTIFACTS / f"{self.name}-{label}.png"), full_page=True)
+
+    def phone_shot(self, label: str) -> None:
+        """Take a screenshot after checking that nothing is wider than the phone."""
+        assert self.page.evaluate(FITS_THE_PHONE), label
+        self.shot(label)
 
     def login(self, username: str) -> None:
         self.open("/login")

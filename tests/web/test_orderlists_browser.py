@@ -13,20 +13,13 @@ from sqlalchemy import Engine
 from . import test_browser
 from .activation_helpers import stores_of_group
 from .conftest import store_groups_of
-from .test_browser import Session, _session
+from .test_browser import _session
 from .test_console_orderlists import _list_with_lines
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 browser = test_browser.browser
 server = test_browser.server
-
-FITS_THE_PHONE = "document.documentElement.scrollWidth <= window.innerWidth"
-
-
-def _shot(session: Session, label: str) -> None:
-    assert session.page.evaluate(FITS_THE_PHONE), label  # nothing wider than the phone
-    session.shot(f"orderlists-{label}")
 
 
 def test_hq_opens_a_list_cuts_off_and_prints_the_pick_list_on_a_phone(
@@ -41,7 +34,7 @@ def test_hq_opens_a_list_cuts_off_and_prints_the_pick_list_on_a_phone(
     session.open(f"/groups/{group}")
     page.click("#to-order-lists")
     page.wait_for_selector("#new-order-list")
-    _shot(session, "lists")
+    session.phone_shot("orderlists-lists")
 
     # when HQ opens today's list with two items
     page.select_option("#list-partner-kind", "store")
@@ -51,7 +44,7 @@ def test_hq_opens_a_list_cuts_off_and_prints_the_pick_list_on_a_phone(
     page.wait_for_url(f"{server}/order-lists/*")
     assert page.inner_text("#list-status") == "接龙中"
     assert page.locator("#list-items tbody tr").count() == 2
-    _shot(session, "list")
+    session.phone_shot("orderlists-list")
 
     # and cuts off, and opens the pick list
     page.click("#to-cutoffs")
@@ -59,10 +52,10 @@ def test_hq_opens_a_list_cuts_off_and_prints_the_pick_list_on_a_phone(
     page.click("#make-cutoff")
     page.wait_for_selector("#activation-message")
     assert page.inner_text("#activation-message").startswith("截单完成 #")
-    _shot(session, "cutoffs")
+    session.phone_shot("orderlists-cutoffs")
     page.click("#cutoffs tbody tr a[id^=pick-list-]")
     page.wait_for_selector("#print")
-    _shot(session, "pick-list")
+    session.phone_shot("orderlists-pick-list")
 
     # then the pick list has a section per supplier; printed, the console around it is gone
     assert page.locator("section.printable").count() == 2

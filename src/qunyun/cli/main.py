@@ -509,8 +509,8 @@ def plan_show(
 ) -> None:
     """Show what a plan revision changes (or changed, once applied); ``--out`` writes its diff."""
     from qunyun.core.tabular import write_csv
-    from qunyun.groups.plans import PLAN_CHANGES_HEADER
-    from qunyun.groups.queries import plan_changes, plan_revision
+    from qunyun.groups.plans import PLAN_CHANGES_HEADER, change_rows
+    from qunyun.groups.queries import plan_revision
 
     with reported_errors(), _unit_of_work() as session:
         revision = plan_revision(session, _tenant(session, tenant), revision_id)
@@ -524,38 +524,14 @@ def plan_show(
                 else ""
             )
         )
-        counts: Counter[str] = Counter()
-        rows: list[tuple[str, ...]] = []
-        after = None
-        while page := plan_changes(session, revision.id, after, CHANGE_PAGE):
-            after = page[-1].id
-            for change in page:
-                ids = change.member_ids.split("\n") if change.member_ids else [""]
-                counts[change.kind.value] += len(ids) if change.member_ids else 1
-                if out is not None:
-                    rows.extend(
-                        (
-                            change.kind.value,
-                            change.group_id,
-                            change.group_name or "",
-                            change.matrix.value,
-                            change.territory_rep_id or "",
-                            change.member_kind.value if change.member_kind else "",
-                            member_id,
-                            change.member_role.value if change.member_role else "",
-                        )
-                        for member_id in ids
-                    )
+        rows = list(change_rows(session, revision.id))
+    counts = Counter(row[0] for row in rows)
     labels = {"create_group": "新建群", "archive_group": "归档群", "join": "加入", "leave": "移出"}
     shown = "，".join(f"{labels[kind]} {counts[kind]:,}" for kind in labels if counts[kind])
     console.print(shown or "没有变更")
     if out is not None:
         written = write_csv(out, PLAN_CHANGES_HEADER, rows)
         console.print(f"已导出 {written:,} 行变更到 {out}")
-
-
-CHANGE_PAGE = 5_000
-"""Changes read per query by ``plan show``."""
 
 
 @app.command("coverage", help="终端店入群覆盖率（按省、按业务员）及未覆盖门店。Store coverage.")

@@ -73,6 +73,7 @@ from qunyun.groups.planner import (
     StoreFacts,
     replan_store_groups,
 )
+from qunyun.groups.queries import plan_changes
 from qunyun.org.models import Staff, StaffRole, Tenant
 from qunyun.org.regions import catalogue
 
@@ -1113,3 +1114,29 @@ def membership_rows(session: Session, tenant: Tenant) -> Iterator[tuple[str, ...
             member_id,
             role.value,
         )
+
+
+CHANGE_PAGE = 5_000
+"""Changes read per query by ``change_rows``."""
+
+
+def change_rows(session: Session, revision_id: int) -> Iterator[tuple[str, ...]]:
+    """Yield a revision's changes as ``PLAN_CHANGES_HEADER`` rows, one per member, by change.
+
+    A group's creation or archiving is one row without a member.
+    """
+    after = None
+    while page := plan_changes(session, revision_id, after, CHANGE_PAGE):
+        after = page[-1].id
+        for change in page:
+            for member_id in change.member_ids.split("\n") if change.member_ids else [""]:
+                yield (
+                    change.kind.value,
+                    change.group_id,
+                    change.group_name or "",
+                    change.matrix.value,
+                    change.territory_rep_id or "",
+                    change.member_kind.value if change.member_kind else "",
+                    member_id,
+                    change.member_role.value if change.member_role else "",
+                )

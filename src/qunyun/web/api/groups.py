@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 
@@ -12,7 +12,7 @@ from qunyun.channel.queries import store_page
 from qunyun.events.actions import tenant_lake
 from qunyun.groups.governance import audit_groups
 from qunyun.groups.models import Group
-from qunyun.groups.queries import GroupRow, group_members, group_page
+from qunyun.groups.queries import GroupRow, MemberRow, group_members, group_page
 from qunyun.org.access import (
     access_group,
     access_store,
@@ -107,16 +107,7 @@ def get_group(actor: ApiActor, request: Request, group_id: ObjectId) -> GroupDet
             session, tenant, (Group.tenant_id == tenant.id) & (Group.group_id == group.group_id)
         )
     figures = community_figures(tenant_lake(tenant))
-    out = [
-        MemberOut(
-            kind=member.member_kind.value,
-            id=member.member_id,
-            name=member.name,
-            role=member.role.value,
-            joined_at=member.joined_at,
-        )
-        for member in members
-    ]
+    out = [MemberOut(**_member_fields(member)) for member in members]
     return GroupDetail(
         id=group.group_id,
         name=group.name,
@@ -147,18 +138,19 @@ def get_group_history(actor: ApiActor, request: Request, group_id: ObjectId) -> 
         return GroupHistory(
             id=group.group_id,
             name=group.name,
-            stays=[
-                StayOut(
-                    kind=stay.member_kind.value,
-                    id=stay.member_id,
-                    name=stay.name,
-                    role=stay.role.value,
-                    joined_at=stay.joined_at,
-                    left_at=stay.left_at,
-                )
-                for stay in stays
-            ],
+            stays=[StayOut(**_member_fields(stay), left_at=stay.left_at) for stay in stays],
         )
+
+
+def _member_fields(member: MemberRow) -> dict[str, Any]:
+    """Return the fields of ``MemberOut`` of a member's stay."""
+    return {
+        "kind": member.member_kind.value,
+        "id": member.member_id,
+        "name": member.name,
+        "role": member.role.value,
+        "joined_at": member.joined_at,
+    }
 
 
 @router.get("/stores", response_model=StorePage)
