@@ -232,6 +232,48 @@ def test_a_reps_handover_to_another_supervisors_rep_seats_that_supervisor_in_the
     assert cli("plan").output.endswith(NO_CHANGE)
 
 
+def test_a_reps_handover_to_a_rep_of_a_manager_seats_that_manager_as_manager_in_the_vip_group(
+    cli: Cli, tmp_path: Path
+) -> None:
+    # given the demo brand whose 浙江 rep R0004 now reports straight to the manager M02 (no
+    # supervisor between), planned and applied; the 广东 VIP group holds stores of R0002
+    cli("demo", "--stores", "900", "--consumers", "0", "--no-serve", "--days", "0")
+    staff = tmp_path / "moved.csv"
+    row = _demo_rows("staff")["R0004"]
+    staff.write_text(
+        f"staff_id,name,role,manager_id,region\nR0004,{row['name']},rep,M02,{row['region']}\n",
+        "utf-8",
+    )
+    cli("import", "staff", staff)
+    cli("plan")
+    cli("plan", "apply")
+    stores = _demo_rows("stores")
+    exported = _export(cli, tmp_path / "before.csv")
+    vip_reps = {
+        (row["group_id"], stores[row["member_id"]]["rep_id"])
+        for row in exported
+        if (row["matrix"], row["member_kind"]) == ("vip", "store")
+    }
+    (vip,) = {gid for gid, rep in vip_reps if rep == "R0002"}
+    before = _seats(cli, tmp_path / "before.csv")
+    (store_group,) = {gid for gid, member, role in before if (member, role) == ("R0004", "rep")}
+    assert {(member, role) for gid, member, role in before if gid == store_group} >= {
+        ("R0004", "rep"),
+        ("M02", "manager"),
+    }
+
+    # when R0002 hands over to R0004
+    cli("handover", "--from", "R0002", "--to", "R0004")
+
+    # then the 广东 VIP group seats M02 as a manager (his staff role, as in R0004's store
+    # group), not as a supervisor, and the next plan has nothing to change
+    after = _seats(cli, tmp_path / "after.csv")
+    assert {(member, role) for gid, member, role in after - before if gid == vip} == {
+        ("M02", "manager")
+    }
+    assert cli("plan").output.endswith(NO_CHANGE)
+
+
 def test_a_group_admins_handover_gives_his_admin_seats_in_every_matrix_to_the_taker(
     cli: Cli, tmp_path: Path
 ) -> None:

@@ -82,7 +82,7 @@ def _vip_store(
     return StoreFacts(store_id, rep, "convenience", "B", closeness, "stable", region, purchase)
 
 
-def test_vip_matrix_takes_the_most_valuable_close_stores_with_their_supervisors() -> None:
+def test_vip_matrix_takes_the_most_valuable_close_stores_with_their_reps_superiors() -> None:
     stores = [
         _vip_store(f"S{i:02d}", "440100", 1000 * i, 5 if i % 2 else 3, f"R{i % 3}")
         for i in range(40)
@@ -92,14 +92,20 @@ def test_vip_matrix_takes_the_most_valuable_close_stores_with_their_supervisors(
         stores,
         MatrixSettings(vip_share=0.1, vip_min_closeness=4),
         province_of={"440100": "440000"},
-        supervisor_of={f"R{n}": f"SUP{n}" for n in range(3)},
+        superior_of={
+            "R0": (S, "SUP0", MemberRole.SUPERVISOR),
+            "R1": (S, "SUP1", MemberRole.SUPERVISOR),
+            "R2": (S, "MGR2", MemberRole.MANAGER),  # R2 reports straight to a manager
+        },
     )
 
     assert [seat[1] for seat in group.customers] == ["S39", "S37", "S35", "S33"]
-    # each store brings its own supervisor, seated only beside it
+    # each store brings its rep's superior in the seat given, seated only beside it
     assert group.staff == set()
     assert group.staff_for(group.customers) == {
-        (S, f"SUP{n}", MemberRole.SUPERVISOR) for n in (0, 1, 2)
+        (S, "SUP0", MemberRole.SUPERVISOR),
+        (S, "SUP1", MemberRole.SUPERVISOR),
+        (S, "MGR2", MemberRole.MANAGER),
     }
     assert group.staff_for(group.customers[:2]) == {  # S39 of R0, S37 of R1
         (S, "SUP0", MemberRole.SUPERVISOR),
@@ -166,7 +172,7 @@ def test_vip_candidates_replace_the_rule_where_a_province_has_some() -> None:
         MatrixSettings(vip_share=0.5),
         candidates={"A2"},
         province_of={"110101": "110000", "440100": "440000"},
-        supervisor_of={},
+        superior_of={},
     )
 
     # then 110000 takes the candidate (not close, buys less); 440000 keeps the rule
@@ -203,7 +209,7 @@ def test_vip_ranking_is_purchase_then_store_id_whatever_the_input_order(
 
     # when
     groups = vip_groups(
-        shuffled, share, province_of={"440100": "440000", "330100": "330000"}, supervisor_of={}
+        shuffled, share, province_of={"440100": "440000", "330100": "330000"}, superior_of={}
     )
 
     # then each province's group is the plain ranking's head: purchase down, store id up
@@ -271,7 +277,7 @@ def test_vip_groups_match_the_plain_rule(
     for chosen in (candidates, set()):
         # when
         groups = vip_groups(
-            stores, settings_, chosen or None, province_of=province_of, supervisor_of={}
+            stores, settings_, chosen or None, province_of=province_of, superior_of={}
         )
 
         # then

@@ -475,7 +475,7 @@ def _check_store_matrix(
 
 
 def _check_vip_matrix(brand: Brand, groups: dict[str, list[dict[str, str]]]) -> dict[str, str]:
-    """Check the VIP groups: each province's most valuable close stores, their own supervisors."""
+    """Check the VIP groups: each province's most valuable close stores, their reps' superiors."""
     shops = {shop.store_id: shop for shop in brand.active_stores()}
     wanted: dict[str, list[str]] = {}
     for province in PLACES:
@@ -498,8 +498,10 @@ def _check_vip_matrix(brand: Brand, groups: dict[str, list[dict[str, str]]]) -> 
         (province,) = {shops[store].province for store in stores}
         found[province].extend(stores)
         provinces[group_id] = province
+        # each store's rep's superior, seated in the role of his own staff role as in the
+        # store groups' chain: a rep reporting straight to the manager brings a `manager`
         assert _staff_seats(group) == {
-            (boss, "supervisor")
+            (boss, SEAT_ROLES[brand.staff[boss].role])
             for store in stores
             if (boss := brand.staff[shops[store].rep_id].manager_id) and brand.is_active(boss)
         }

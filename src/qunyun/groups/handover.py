@@ -15,7 +15,7 @@ from qunyun.core.clock import utcnow
 from qunyun.core.errors import InvalidInput, NotFound
 from qunyun.groups.figures import refresh_coverage, refresh_member_counts
 from qunyun.groups.models import Group, Matrix, MemberRole, Membership
-from qunyun.groups.plans import chain_seats
+from qunyun.groups.plans import chain_seats, superior_seat
 from qunyun.org.models import STAFF_ROLE_LABELS, Staff, StaffRole, Tenant
 
 Seat = tuple[ContactKind, str, MemberRole]
@@ -132,9 +132,10 @@ def _reseat(
     - the store groups of the taker and of the people up to two levels below him (their chain
       can have changed), and every store group seating the giver: the serving rep and the two
       levels above, as the org now says (``chain_seats``); the group admin seat as below;
-    - the planned VIP groups holding a store of the taker or of his direct reports (its
-      supervisor can have changed): the supervisor seats are the managers of their stores'
-      reps, as the plan seats them; every other seat as below;
+    - the planned VIP groups holding a store of the taker or of his direct reports (its rep's
+      superior can have changed): every staff seat but the admin's is a superior of their
+      stores' reps, in the role of his staff role (``superior_seat``), as the plan seats them;
+      the group admin seat as below;
     - every other open group seating the giver (dealer and consumer groups: managers and
       directors; group admins anywhere): the taker takes the giver's seat in the same role,
       unless he already sits there.
@@ -169,8 +170,8 @@ def _reseat(
         )
     ):
         matrix_of[group_id], rep_of[group_id] = matrix, rep
-    # the supervisor of a VIP store is its rep's manager: it changed for the stores of the
-    # taker (a rep's handover) and of his direct reports (a supervisor's)
+    # the superior seated for a VIP store is its rep's manager: it changed for the stores of
+    # the taker (a rep's handover) and of his direct reports (a supervisor's or a manager's)
     vip_store_stays = (
         select(Membership.group_id, Store.rep_id)
         .join(Group, _OPEN_GROUP)
@@ -203,14 +204,13 @@ def _reseat(
             vip_store_stays.where(Membership.group_id.in_(affected[start : start + CHUNK]))
         )
     ]
-    supervisors: dict[str, set[Seat]] = defaultdict(set)
+    superiors: dict[str, set[Seat]] = defaultdict(set)
     recomputed = set()
     for group_id, rep in vip_stores:
         matrix_of[group_id], rep_of[group_id] = Matrix.VIP, None
         recomputed.add(group_id)
-        person = staff.get(rep)
-        if person is not None and person.manager_id:
-            supervisors[group_id].add((ContactKind.STAFF, person.manager_id, MemberRole.SUPERVISOR))
+        if superior := superior_seat(staff, rep):
+            superiors[group_id].add(superior)
     current: dict[str, dict[Seat, int]] = {gid: {} for gid in matrix_of}
     for start in range(0, len(current), CHUNK):
         chunk = sorted(current)[start : start + CHUNK]
@@ -239,8 +239,8 @@ def _reseat(
             derived = chain_seats(staff, rep) if rep else set()
             is_derived = _not_admin
         elif group_id in recomputed:
-            derived = supervisors[group_id]
-            is_derived = _supervisor
+            derived = superiors[group_id]
+            is_derived = _not_admin
         else:
             derived, is_derived = set(), _never
         wanted = _with_taker(derived, [s for s in have if not is_derived(s)], from_id, to_id)
@@ -261,10 +261,6 @@ def _reseat(
 
 def _not_admin(seat: Seat) -> bool:
     return seat[2] is not MemberRole.ADMIN
-
-
-def _supervisor(seat: Seat) -> bool:
-    return seat[2] is MemberRole.SUPERVISOR
 
 
 def _never(seat: Seat) -> bool:

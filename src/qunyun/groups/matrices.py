@@ -50,7 +50,7 @@ class KeyedGroup:
     """The members a key wants: customers (split into chunks when many) and staff seats.
 
     ``staff`` sit in every group of the key; a customer's own staff seat in ``staff_of``
-    (a VIP store's supervisor) sits only in the group that holds the customer.
+    (a VIP store's rep's superior) sits only in the group that holds the customer.
     """
 
     key: str
@@ -231,18 +231,21 @@ def vip_groups(
     candidates: Collection[str] | None = None,
     *,
     province_of: Mapping[str | None, str],
-    supervisor_of: Mapping[str, str | None],
+    superior_of: Mapping[str, Seat | None],
 ) -> list[KeyedGroup]:
-    """Return per province the most valuable close stores, each with its supervisor.
+    """Return per province the most valuable close stores, each with its rep's superior.
 
-    A store's supervisor (its rep's manager) sits in the VIP group that holds the store, not in
-    the province's other VIP groups: a group's staff are those of its own stores.
+    A store's rep's superior (the rep's manager, seated in the role of their own staff role:
+    a supervisor as ``supervisor``, a manager as ``manager``, as store groups seat the chain)
+    sits in the VIP group that holds the store, not in the province's other VIP groups: a
+    group's staff are those of its own stores.
 
-    ``province_of`` maps each store's region to its province, ``supervisor_of`` each rep to
-    their manager. ``candidates`` (the VIP candidates measured in the event lake, already per
-    province and within the quota) replace the rule of purchase and closeness in every province
-    that has one; a province without a candidate keeps the rule. Stores are ranked by annual
-    purchase, then store id. ``stores`` may come as the plan's ``StoreColumns``.
+    ``province_of`` maps each store's region to its province, ``superior_of`` each rep to
+    their superior's seat (None where there is nobody to seat). ``candidates`` (the VIP
+    candidates measured in the event lake, already per province and within the quota) replace
+    the rule of purchase and closeness in every province that has one; a province without a
+    candidate keeps the rule. Stores are ranked by annual purchase, then store id. ``stores``
+    may come as the plan's ``StoreColumns``.
     """
     columns = stores if isinstance(stores, StoreColumns) else StoreColumns(stores)
     # every store's province, closeness and purchase as arrays (positions in store id order)
@@ -283,11 +286,11 @@ def vip_groups(
         group = KeyedGroup(f"vip:{province}", Matrix.VIP, province, "VIP门店群")
         group.customers = [(ContactKind.STORE, s.store_id, MemberRole.CUSTOMER) for s in chosen]
         group.staff_of = {
-            seat: (ContactKind.STAFF, supervisor, MemberRole.SUPERVISOR)
-            for seat, supervisor in zip(
-                group.customers, map(supervisor_of.get, map(_REP_ID, chosen)), strict=True
+            seat: superior
+            for seat, superior in zip(
+                group.customers, map(superior_of.get, map(_REP_ID, chosen)), strict=True
             )
-            if supervisor
+            if superior
         }
         groups.append(group)
     return groups

@@ -210,15 +210,10 @@ class _Channel:
         return seats
 
     @cached_property
-    def supervisors(self) -> dict[str, str | None]:
-        """Return each staff member's manager, None where the manager left (nobody to seat)."""
+    def superiors(self) -> dict[str, Seat | None]:
+        """Return each staff member's superior's seat, None where nobody is to sit."""
         staff = self.staff
-        return {
-            staff_id: manager
-            if (manager := person.manager_id) and manager in staff and staff[manager].is_active
-            else None
-            for staff_id, person in staff.items()
-        }
+        return {staff_id: superior_seat(staff, staff_id) for staff_id in staff}
 
 
 _REGION = attrgetter("region_code")
@@ -404,6 +399,18 @@ def _group_ids(session: Session, tenant: Tenant, prefix: str) -> Iterator[str]:
     numbers = [int(gid[len(prefix) :]) for gid in taken if gid[len(prefix) :].isdigit()]
     for number in itertools.count(max(numbers, default=0) + 1):
         yield f"{prefix}{number:06d}"
+
+
+def superior_seat(staff: Mapping[str, Staff], person_id: str) -> Seat | None:
+    """Return the seat of a person's manager in the role of their staff role (as in the chain).
+
+    None when the person or their manager is unknown, or the manager left (nobody to seat).
+    """
+    person = staff.get(person_id)
+    superior = staff.get(person.manager_id) if person and person.manager_id else None
+    if superior is None or not superior.is_active:
+        return None
+    return (ContactKind.STAFF, superior.staff_id, SEAT_ROLES[superior.role])
 
 
 def chain_seats(staff: Mapping[str, Staff], rep_id: str) -> set[Seat]:
@@ -629,7 +636,7 @@ def _keyed_desired(
             settings,
             vip_candidates,
             province_of=channel.provinces,
-            supervisor_of=channel.supervisors,
+            superior_of=channel.superiors,
         )
     )
     by_key: dict[str, dict[str, set[Seat]]] = defaultdict(dict)
