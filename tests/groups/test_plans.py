@@ -321,6 +321,18 @@ def test_a_territory_shrinking_to_one_group_counts_a_merge_and_a_plain_archive_d
     assert store_groups(cli, tmp_path / "after.csv") == {
         "R1": {big: sorted(groups["R1"][big] + groups["R1"][small][90:])}
     }
+    # and the history shows the merge beside the archives (其中合并)
+    history = cli("plan", "history").output
+    header = next(line for line in history.splitlines() if "其中合并" in line)
+    assert [cell.strip() for cell in header.split("┃")[5:-1]] == [
+        "新建群",
+        "归档群",
+        "其中合并",
+        "加入成员",
+        "移出成员",
+    ]
+    second = next(line for line in history.splitlines() if line.startswith("│ #2 "))
+    assert [cell.strip() for cell in second.split("│")[5:-1]] == ["0", "2", "1", "25", "155"]
 
 
 def test_plan_history_and_show_read_back_what_each_plan_did(cli: Cli, tmp_path: Path) -> None:
@@ -344,8 +356,8 @@ def test_plan_history_and_show_read_back_what_each_plan_did(cli: Cli, tmp_path: 
     missing = cli("plan", "show", "3", expect=1)
 
     # then both plans are there, applied, and the diff is the one leave
-    assert re.search(r"│ #2 +│ 已应用 .*│ 0 +│ 0 +│ 0 +│ 1 +│", history)
-    assert re.search(r"│ #1 +│ 已应用 .*│ [1-9][0-9,]* +│ 0 +│ [1-9][0-9,]* +│ 0 +│", history)
+    assert re.search(r"│ #2 +│ 已应用 .*│ 0 +│ 0 +│ 0 +│ 0 +│ 1 +│", history)
+    assert re.search(r"│ #1 +│ 已应用 .*│ [1-9][0-9,]* +│ 0 +│ 0 +│ [1-9][0-9,]* +│ 0 +│", history)
     assert history.index("#2") < history.index("#1")
     lines = shown.splitlines()
     assert re.fullmatch(r"计划 #2（已应用）：\S+ \S+ 由 cli 计算，\S+ \S+ 由 cli 应用", lines[0])

@@ -441,7 +441,13 @@ def plan_export(
     console.print(f"已导出 {count:,} 行到 {out}")
 
 
-HISTORY_COLUMNS = ("groups_created", "groups_archived", "members_added", "members_removed")
+HISTORY_COLUMNS = (
+    "groups_created",
+    "groups_archived",
+    "groups_merged",
+    "members_added",
+    "members_removed",
+)
 """The summary counts ``plan history`` shows per revision."""
 REVISION_STATUS_LABELS = {"pending": "待应用", "applied": "已应用", "superseded": "已被取代"}
 
