@@ -15,8 +15,9 @@ from qunyun.channel.models import Store, StoreStatus
 from qunyun.core.clock import utcnow
 from qunyun.core.db import unit_of_work
 from qunyun.demo.build import DEMO_PASSWORD
-from qunyun.groups.models import Membership
-from qunyun.org.models import Account
+from qunyun.demo.generator import BRAND_NAME
+from qunyun.groups.models import Group, Membership
+from qunyun.org.models import Account, Staff
 
 from ..conftest import Cli
 from .conftest import bearer, store_groups_of
@@ -164,6 +165,33 @@ def test_rep_sees_exactly_his_territory(
         territory = sorted(session.scalars(select(Store.store_id).where(Store.rep_id == "R0001")))
     assert [store["id"] for store in stores["items"]] == territory
     assert stores["next_cursor"] is None
+
+
+def test_a_groups_detail_names_its_owner_company_staff_unknown_or_none(
+    client: TestClient, engine: Engine
+) -> None:
+    # given a store group of the demo, owned by the company account (the tenant's slug)
+    group_id = store_groups_of(engine, "R0001")[0]
+    headers = bearer(client, "hq")
+
+    def owner(owner_id: str | None) -> object:
+        with unit_of_work(engine) as session:
+            session.execute(
+                update(Group).where(Group.group_id == group_id).values(owner_id=owner_id)
+            )
+        response = client.get(f"/api/v1/groups/{group_id}", headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()["owner"]
+
+    # when the owner is the company account, a staff member, an account Qunyun does not know,
+    # and nobody; then the detail names each (the company by the brand's name), null for none
+    company = client.get(f"/api/v1/groups/{group_id}", headers=headers).json()["owner"]
+    with unit_of_work(engine) as session:
+        rep_name = session.scalars(select(Staff.name).where(Staff.staff_id == "R0001")).one()
+    assert company == {"id": "demo", "name": BRAND_NAME, "is_company": True}
+    assert owner("R0001") == {"id": "R0001", "name": rep_name, "is_company": False}
+    assert owner("wx-somebody") == {"id": "wx-somebody", "name": None, "is_company": False}
+    assert owner(None) is None
 
 
 def test_out_of_scope_and_missing_objects_answer_the_same_404(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from qunyun.channel.models import Store
 from qunyun.core.db import unit_of_work
 from qunyun.demo.build import DEMO_PASSWORD
+from qunyun.demo.generator import BRAND_NAME
 from qunyun.groups.models import Group
+from qunyun.org.models import Staff
 
 from ..conftest import Cli
 from .conftest import console_login, csrf_of, store_groups_of
@@ -86,6 +88,25 @@ def test_group_page_shows_members_seats_and_breaches(client: TestClient, engine:
     assert page.status_code == 200
     assert "符合全部规则" in page.text
     assert ">R0001<" in page.text
+    assert f'<span data-owner="demo">{BRAND_NAME}（demo）</span> · 公司账号' in page.text
+
+
+def test_group_page_shows_a_staff_owner_and_no_owner(client: TestClient, engine: Engine) -> None:
+    # given a store group that a staff member owns, and another with no owner recorded
+    console_login(client, "hq")
+    owned, unowned = store_groups_of(engine, "R0001")[:1] + store_groups_of(engine, "R0002")[:1]
+    with unit_of_work(engine) as session:
+        session.execute(update(Group).where(Group.group_id == owned).values(owner_id="R0001"))
+        session.execute(update(Group).where(Group.group_id == unowned).values(owner_id=None))
+        rep_name = session.scalars(select(Staff.name).where(Staff.staff_id == "R0001")).one()
+
+    # when their pages are read
+    by_person = client.get(f"/groups/{owned}").text
+    by_nobody = client.get(f"/groups/{unowned}").text
+
+    # then the first names the person, not the company account; the second says none
+    assert f'<span data-owner="R0001">{rep_name}（R0001）</span> · 不是公司账号' in by_person
+    assert '<p class="muted" id="owner">群主: 未记录</p>' in by_nobody
 
 
 def test_english_switch_changes_the_texts(client: TestClient) -> None:

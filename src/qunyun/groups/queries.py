@@ -156,6 +156,36 @@ def group_members(session: Session, group: Group, *, history: bool = False) -> l
     ]
 
 
+@dataclass(frozen=True)
+class GroupOwner:
+    """Who owns a group on the chat platform (群主)."""
+
+    owner_id: str
+    name: str | None
+    """The company's name for its company account, a staff member's name; None when the
+    account is neither (unknown to Qunyun)."""
+    is_company: bool
+
+
+def group_owner(session: Session, tenant: Tenant, group: Group) -> GroupOwner | None:
+    """Return the owner of ``group``; None when none is recorded.
+
+    A staff member is named as one (the audit reports him, ``person_owner``) before the
+    company account is, as the audit decides.
+    """
+    from qunyun.org.models import Staff
+
+    owner_id = group.owner_id
+    if owner_id is None:
+        return None
+    person = session.get(Staff, (tenant.id, owner_id))
+    if person is not None:
+        return GroupOwner(owner_id, person.name, is_company=False)
+    if owner_id == tenant.company_account_id:
+        return GroupOwner(owner_id, tenant.name, is_company=True)
+    return GroupOwner(owner_id, None, is_company=False)
+
+
 def groups_by_matrix(session: Session, within: ColumnElement[bool]) -> dict[Matrix, int]:
     """Return how many open groups matching ``within`` each matrix has."""
     query = (

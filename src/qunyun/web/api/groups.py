@@ -12,7 +12,7 @@ from qunyun.channel.queries import store_page
 from qunyun.events.actions import tenant_lake
 from qunyun.groups.governance import audit_groups
 from qunyun.groups.models import Group
-from qunyun.groups.queries import GroupRow, MemberRow, group_members, group_page
+from qunyun.groups.queries import GroupRow, MemberRow, group_members, group_owner, group_page
 from qunyun.org.access import (
     access_group,
     access_store,
@@ -30,6 +30,7 @@ from qunyun.web.api.schemas import (
     GroupPage,
     HealthOut,
     MemberOut,
+    OwnerOut,
     StayOut,
     StoreItem,
     StorePage,
@@ -97,11 +98,12 @@ def list_groups(
 
 @router.get("/groups/{group_id}", response_model=GroupDetail)
 def get_group(actor: ApiActor, request: Request, group_id: ObjectId) -> GroupDetail:
-    """Return a group with its members, staff seats and rule breaches (404 outside the scope)."""
+    """Return a group with its owner, members, staff seats and breaches (404 outside the scope)."""
     require_reader(actor)
     with work(request) as session:
         tenant = actor_tenant(session, actor)
         group = access_group(session, actor, tenant, group_id)
+        owner = group_owner(session, tenant, group)
         members = group_members(session, group)
         breaches = audit_groups(
             session, tenant, (Group.tenant_id == tenant.id) & (Group.group_id == group.group_id)
@@ -115,6 +117,11 @@ def get_group(actor: ApiActor, request: Request, group_id: ObjectId) -> GroupDet
         territory_rep_id=group.territory_rep_id,
         member_count=len(out),
         health=_health(figures, group.group_id),
+        owner=(
+            OwnerOut(id=owner.owner_id, name=owner.name, is_company=owner.is_company)
+            if owner is not None
+            else None
+        ),
         region=catalogue().full_name(group.region_code) if group.region_code else None,
         created_at=group.created_at,
         archived_at=group.archived_at,

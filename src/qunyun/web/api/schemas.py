@@ -104,9 +104,24 @@ class BreachOut(BaseModel):
     detail: str
 
 
-class GroupDetail(GroupItem):
-    """A group with its members, staff seats and rule breaches."""
+class OwnerOut(BaseModel):
+    """The owner of a group on the chat platform (群主)."""
 
+    id: str = Field(description="The owner's account: the company account, or a staff id.")
+    name: str | None = Field(
+        description="The brand's name for its company account, a staff member's name; "
+        "null for an account Qunyun does not know."
+    )
+    is_company: bool = Field(
+        description="Whether the owner is the tenant's company account (a group's owner "
+        "should be; a staff member there is the audit's `person_owner`)."
+    )
+
+
+class GroupDetail(GroupItem):
+    """A group with its owner, members, staff seats and rule breaches."""
+
+    owner: OwnerOut | None = Field(description="The group's owner; null when none is recorded.")
     region: str | None
     created_at: datetime
     archived_at: datetime | None

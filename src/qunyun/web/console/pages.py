@@ -21,6 +21,7 @@ from qunyun.groups.models import MATRIX_LABELS, Group, Matrix, PlanRevision, Rev
 from qunyun.groups.plans import do_apply_plan, do_compute_plan
 from qunyun.groups.queries import (
     group_members,
+    group_owner,
     groups_in,
     groups_per_region,
     plan_changes,
@@ -282,6 +283,7 @@ def group_page(request: Request, group_id: ObjectId) -> Response:
     with work(request) as session:
         tenant = actor_tenant(session, actor)
         group = access_group(session, actor, tenant, group_id)
+        owner = group_owner(session, tenant, group)
         members = group_members(session, group)
         breaches = audit_groups(
             session, tenant, (Group.tenant_id == tenant.id) & (Group.group_id == group.group_id)
@@ -299,6 +301,7 @@ def group_page(request: Request, group_id: ObjectId) -> Response:
         actor,
         {
             "group": group,
+            "owner": owner,
             "matrix_label": MATRIX_LABELS[group.matrix],
             "region": catalogue().full_name(group.region_code) if group.region_code else "—",
             "customers": customers,
