@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
@@ -319,6 +320,40 @@ def test_an_analyst_reads_but_may_not_open_or_cut_off(client: TestClient, engine
     assert (opened.status_code, cut.status_code) == (403, 403)
     with unit_of_work(engine) as session:
         assert session.scalars(select(OrderCutoff)).all() == []
+
+
+@pytest.mark.parametrize("username", ["rep", "supervisor", "manager", "admin"])
+def test_only_hq_may_cut_off_brand_wide(client: TestClient, engine: Engine, username: str) -> None:
+    # given waiting lines in a group of the person's own scope (R0001's group: the demo's rep,
+    # his supervisor and manager, and its group admin all reach it)
+    group = store_groups_of(engine, "R0001")[0]
+    _list_with_lines(engine, group)
+    console_login(client, username)
+    csrf = csrf_of(client, f"/groups/{group}/order-lists")
+
+    # when he opens the cutoffs page and presses 立即截单 anyway
+    page = client.get("/order-cutoffs").text
+    cut = client.post("/order-cutoffs", data={"csrf_token": csrf})
+
+    # then the button is not there, the cutoff is refused with the reason, and nothing locked
+    assert 'id="new-cutoff"' not in page
+    assert 'id="make-cutoff"' not in page
+    assert cut.status_code == 403
+    assert "只有总部管理员可以立即截单：截单会锁定全品牌所有社群的接龙" in cut.text
+    with unit_of_work(engine) as session:
+        assert session.scalars(select(OrderCutoff)).all() == []
+        assert (
+            session.scalars(select(OrderLine.id).where(OrderLine.cutoff_id.is_not(None))).all()
+            == []
+        )
+
+
+def test_hq_sees_the_cutoff_button(client: TestClient) -> None:
+    console_login(client, "hq")
+
+    page = client.get("/order-cutoffs").text
+
+    assert 'id="make-cutoff"' in page
 
 
 def test_forms_without_the_csrf_token_are_refused(client: TestClient, engine: Engine) -> None:

@@ -151,7 +151,7 @@ EXPECTED: dict[tuple[str, str], tuple[int | str, int, int]] = {
     ("POST", "/groups/{group_id}/order-lists"): (LOGIN, 404, 404),
     ("GET", "/order-lists/{list_id}"): (LOGIN, 404, 404),
     ("GET", "/order-cutoffs"): (LOGIN, 200, 200),
-    ("POST", "/order-cutoffs"): (LOGIN, 200, 200),
+    ("POST", "/order-cutoffs"): (LOGIN, 403, 200),
     ("GET", "/order-cutoffs/{cutoff_id}/pick-list"): (LOGIN, 200, 404),
     ("GET", "/order-cutoffs/{cutoff_id}/pick-list.csv"): (LOGIN, 200, 404),
     ("GET", "/order-cutoffs/{cutoff_id}/delivery"): (LOGIN, 200, 404),

@@ -14,7 +14,7 @@ console or the API (an account with a role), and a machine holding an integratio
   it supplies, and the groups where any of them is a member.
 
 Everything outside an actor's scope is reported as not found, so that its existence is not
-revealed. Role rights (who may plan, hand over) are checked here too.
+revealed. Role rights (who may plan, hand over, cut off 接龙 brand-wide) are checked here too.
 """
 
 from __future__ import annotations
@@ -531,6 +531,25 @@ def require_member_issuer(actor: Actor) -> None:
     require_reader(actor)
     if actor.kind == ACCOUNT and actor.role not in MEMBER_ISSUERS:
         raise Forbidden("只有总部管理员和群管理员可以签发会员令牌")
+
+
+CUTOFF_MAKERS = (AccountRole.HQ_ADMIN,)
+"""Roles that may make a 接龙 cutoff by hand: it locks the lines of every group of the brand,
+beyond the scope of every other role (the scheduled job makes it at the tenant's times)."""
+
+
+def may_cut_off(actor: Actor) -> bool:
+    """Return whether the actor may make the brand-wide 接龙 cutoff that has fallen due."""
+    if actor.kind == OPERATOR:
+        return True
+    return actor.kind == ACCOUNT and actor.role in CUTOFF_MAKERS
+
+
+def require_cutoff_maker(actor: Actor) -> None:
+    """Raise Forbidden unless the actor may make the brand-wide 接龙 cutoff (HQ)."""
+    require_reader(actor)
+    if not may_cut_off(actor):
+        raise Forbidden("只有总部管理员可以立即截单：截单会锁定全品牌所有社群的接龙")
 
 
 def access_in_group(

@@ -5,7 +5,8 @@ list outside the scope answers as missing). A cutoff is the tenant's — one mom
 lines of every group, as ``qunyun jielong cutoff`` and the every-minute job do — so its pages
 show the lines and orders of the groups the actor sees: HQ the whole pick list (the same rows
 and CSV bytes as ``qunyun jielong picklist``), a rep his territory's part. Running the cutoff
-from here makes the latest one that has fallen due, which the job would make too.
+from here makes the latest one that has fallen due, which the job would make too; since it
+locks every group's lines, only HQ may (``org.access.require_cutoff_maker``).
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ from qunyun.org.access import (
     access_group,
     actor_tenant,
     groups_in_scope,
-    may_activate,
+    may_cut_off,
     require_activator,
+    require_cutoff_maker,
     require_reader,
 )
 from qunyun.org.models import Tenant
@@ -210,7 +212,7 @@ def _cutoffs_page(
             "zone": tenant.timezone,
             "cutoff_times": cutoff_times(session, tenant),
             "cutoffs": recent_cutoffs(session, tenant, CUTOFFS_SHOWN),
-            "can_activate": may_activate(actor),
+            "can_cut_off": may_cut_off(actor),
             "error": refusal,
             "message": message,
         }
@@ -225,8 +227,8 @@ def cutoffs_page(request: Request) -> Response:
 
 @router.post("/order-cutoffs", response_class=HTMLResponse)
 def make_cutoff(request: Request, actor: ConsoleActor, _csrf: CsrfChecked) -> Response:
-    """Make the latest cutoff that has fallen due: its lines lock into orders."""
-    require_activator(actor)
+    """Make the latest cutoff that has fallen due: its lines lock into orders (HQ only)."""
+    require_cutoff_maker(actor)
     try:
         with work(request) as session:
             tenant = actor_tenant(session, actor)
