@@ -240,9 +240,11 @@ def _run_import(
     with reported_errors():
         try:
             with progress.progress, _unit_of_work() as session:
+                tenant_row = _tenant(session, tenant)
+                zone = tenant_row.timezone
                 report = do_import(
                     session,
-                    _tenant(session, tenant),
+                    tenant_row,
                     entity,
                     file,
                     skip_invalid=skip_invalid,
@@ -258,6 +260,34 @@ def _run_import(
     _print_report(report, label)
     if report.errors:
         _print_errors(report)
+    if report.awaiting_handover:
+        _print_awaiting_handover(report.awaiting_handover, zone)
+
+
+AWAITING_SHOWN = 10
+"""How many people awaiting a handover an import names."""
+
+
+def _print_awaiting_handover(people: list[Any], zone: str) -> None:
+    stores = sum(person.stores for person in people)
+    reports = sum(person.reports for person in people)
+    console.print(
+        f"[yellow]待交接[/]：{len(people):,} 名离职人员名下仍有门店 {stores:,} 家、"
+        f"在职下属 {reports:,} 人；请用 qunyun handover --from 离职人 --to 接手人 交接"
+    )
+    for person in people[:AWAITING_SHOWN]:
+        held = "、".join(
+            part
+            for part in (
+                f"门店 {person.stores:,} 家" if person.stores else "",
+                f"下属 {person.reports:,} 人" if person.reports else "",
+            )
+            if part
+        )
+        day = format_local(person.left_at, zone)[:10]
+        console.print(f"  {person.staff_id} {person.name}（{day} 离职）：{held}")
+    if len(people) > AWAITING_SHOWN:
+        console.print(f"  … 另 {len(people) - AWAITING_SHOWN:,} 人")
 
 
 FileArgument = Annotated[Path, typer.Argument(help="CSV（UTF-8 / GBK）或 .xlsx 文件。")]
