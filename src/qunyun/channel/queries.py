@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
@@ -19,6 +19,7 @@ from qunyun.channel.models import (
     StoreStatus,
     Tag,
 )
+from qunyun.core.clock import local_date
 from qunyun.groups.models import Group
 from qunyun.org.models import RegionRow, Staff, Tenant
 
@@ -110,7 +111,8 @@ class AwaitingHandover:
 
     staff_id: str
     name: str
-    left_at: datetime
+    left_on: date
+    """The day he left, in the tenant's zone."""
     stores: int
     reports: int
 
@@ -151,7 +153,13 @@ def awaiting_handover(session: Session, tenant: Tenant) -> list[AwaitingHandover
             ).all()
         )
     waiting = [
-        AwaitingHandover(staff_id, name, left_at, stores.get(staff_id, 0), reports.get(staff_id, 0))
+        AwaitingHandover(
+            staff_id,
+            name,
+            local_date(left_at, tenant.timezone),
+            stores.get(staff_id, 0),
+            reports.get(staff_id, 0),
+        )
         for staff_id, (name, left_at) in departed.items()
         if staff_id in stores or staff_id in reports
     ]

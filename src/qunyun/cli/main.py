@@ -240,11 +240,9 @@ def _run_import(
     with reported_errors():
         try:
             with progress.progress, _unit_of_work() as session:
-                tenant_row = _tenant(session, tenant)
-                zone = tenant_row.timezone
                 report = do_import(
                     session,
-                    tenant_row,
+                    _tenant(session, tenant),
                     entity,
                     file,
                     skip_invalid=skip_invalid,
@@ -261,14 +259,14 @@ def _run_import(
     if report.errors:
         _print_errors(report)
     if report.awaiting_handover:
-        _print_awaiting_handover(report.awaiting_handover, zone)
+        _print_awaiting_handover(report.awaiting_handover)
 
 
 AWAITING_SHOWN = 10
 """How many people awaiting a handover an import names."""
 
 
-def _print_awaiting_handover(people: list[Any], zone: str) -> None:
+def _print_awaiting_handover(people: list[Any]) -> None:
     stores = sum(person.stores for person in people)
     reports = sum(person.reports for person in people)
     console.print(
@@ -284,8 +282,9 @@ def _print_awaiting_handover(people: list[Any], zone: str) -> None:
             )
             if part
         )
-        day = format_local(person.left_at, zone)[:10]
-        console.print(f"  {person.staff_id} {person.name}（{day} 离职）：{held}")
+        console.print(
+            f"  {person.staff_id} {person.name}（{person.left_on:%Y-%m-%d} 离职）：{held}"
+        )
     if len(people) > AWAITING_SHOWN:
         console.print(f"  … 另 {len(people) - AWAITING_SHOWN:,} 人")
 
