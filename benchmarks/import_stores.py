@@ -5,8 +5,10 @@ Generates the demo brand with N stores, imports its staff and distributors, then
 file (idempotent: nothing changes), and two baselines over the same file in the same
 process: reading it with ``csv.reader`` alone, and inserting the parsed rows with raw
 ``sqlite3.executemany`` into an equivalent table (no validation). Prints a Markdown table.
+With ``--departed F`` a share F of the reps then leave (no handover yet) and the same file is
+imported once more: every row of theirs is kept with its departed rep.
 
-    .venv/bin/python benchmarks/import_stores.py --stores 1000000 --runs 1
+    .venv/bin/python benchmarks/import_stores.py --stores 1000000 --runs 1 [--departed 0.1]
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ def main() -> None:
     parser.add_argument("--stores", type=int, default=1_000_000)
     parser.add_argument(
         "--runs", type=int, default=1, help="first imports, each into a fresh database"
+    )
+    parser.add_argument(
+        "--departed",
+        type=float,
+        default=0.0,
+        help="share of the reps who leave before one more re-import (0 = no such import)",
     )
     args = parser.parse_args()
 
@@ -90,6 +98,10 @@ def main() -> None:
                 file=sys.stderr,
             )
 
+    departed_seconds: float | None = None
+    if args.departed > 0:
+        departed_seconds = _reimport_after_leaving(engine, tenant, files.stores, args.departed)
+
     def read_only() -> None:
         with files.stores.open(encoding="utf-8", newline="") as handle:
             for _ in csv.reader(handle):
@@ -125,6 +137,48 @@ def main() -> None:
         f"{median_reimport:.1f} s | {read_seconds:.1f} s | {raw_seconds:.1f} s | "
         f"{median_first / raw_seconds:.1f}× |"
     )
+    if departed_seconds is not None:
+        print(
+            f"\nre-import after {args.departed:.0%} of the reps left (last run): "
+            f"{departed_seconds:.1f} s"
+        )
+
+
+def _reimport_after_leaving(engine, tenant, stores: Path, share: float) -> float:  # type: ignore[no-untyped-def]
+    """Let every n-th rep leave, re-import ``stores``; return the seconds of the import."""
+    from sqlalchemy import select, update
+
+    from qunyun.channel.imports import do_import
+    from qunyun.core.db import unit_of_work
+    from qunyun.org.models import Staff, StaffRole
+
+    with unit_of_work(engine) as session:
+        reps = list(
+            session.scalars(
+                select(Staff.staff_id)
+                .where(Staff.tenant_id == tenant.id, Staff.role == StaffRole.REP)
+                .order_by(Staff.staff_id)
+            )
+        )
+        leaving = reps[:: max(1, round(1 / share))]
+        session.execute(
+            update(Staff)
+            .where(Staff.tenant_id == tenant.id, Staff.staff_id.in_(leaving))
+            .values(left_at=datetime.now(UTC))
+        )
+    start = time.perf_counter()
+    with unit_of_work(engine) as session:
+        report = do_import(session, tenant, "stores", stores)
+    seconds = time.perf_counter() - start
+    assert report.rejected_rows == 0, report.errors[:3]
+    assert (report.inserted, report.updated) == (0, 0)
+    kept = sum(person.stores for person in report.awaiting_handover)
+    print(
+        f"re-import after {len(leaving):,} of {len(reps):,} reps left: {seconds:.1f} s "
+        f"({kept:,} stores kept with them, awaiting handover)",
+        file=sys.stderr,
+    )
+    return seconds
 
 
 if __name__ == "__main__":

@@ -111,3 +111,39 @@ def test_only_hq_imports(client: TestClient) -> None:
 
     assert (page.status_code, upload.status_code) == (403, 403)
     assert "只有总部管理员可以导入主数据" in page.text
+
+
+def test_a_file_letting_a_rep_leave_lists_his_stores_awaiting_handover(
+    client: TestClient, engine: Engine
+) -> None:
+    # given HQ and a rep in post who serves stores
+    from qunyun.channel.models import Store
+
+    console_login(client, "hq")
+    with unit_of_work(engine) as session:
+        rep_id, stores = session.execute(
+            select(Store.rep_id, func.count())
+            .join(Staff, (Staff.tenant_id == Store.tenant_id) & (Staff.staff_id == Store.rep_id))
+            .where(Staff.left_at.is_(None))
+            .group_by(Store.rep_id)
+            .order_by(Store.rep_id)
+            .limit(1)
+        ).one()
+        rep = session.scalars(select(Staff).where(Staff.staff_id == rep_id)).one()
+        name, manager = rep.name, rep.manager_id
+
+    # when HQ checks a staff file saying that he left on 2026-11-20
+    preview = _upload(
+        client, f"staff_id,name,role,manager_id,left_at\n{rep_id},{name},rep,{manager},2026-11-20\n"
+    )
+
+    # then the report lists him with his stores, waiting for the handover
+    assert _value(preview, "import-updated") == "1"
+    rows = re.findall(
+        r"<tr><td>([^<]+)</td><td>([^<]+)</td><td class=\"num\">(\d+)</td>"
+        r"<td class=\"num\">(\d+)</td></tr>",
+        preview.split('id="import-awaiting-handover"', 1)[1],
+    )
+    assert [row for row in rows if row[0] == f"{rep_id} {name}"] == [
+        (f"{rep_id} {name}", "2026-11-20", str(stores), "0")
+    ]

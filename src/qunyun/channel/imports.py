@@ -12,6 +12,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
@@ -38,8 +39,9 @@ from qunyun.channel.models import (
     StoreType,
     Tag,
 )
+from qunyun.channel.queries import AwaitingHandover, awaiting_handover, stores_of_reps
 from qunyun.core.bulk import BulkWriter, paused_gc
-from qunyun.core.clock import utcnow
+from qunyun.core.clock import local_date, utcnow
 from qunyun.core.db import refresh_statistics
 from qunyun.core.errors import InvalidInput, QunyunError
 from qunyun.core.tabular import Column, Table, open_table, write_csv
@@ -99,6 +101,8 @@ class ImportReport:
     ignored_headers: list[str] = field(default_factory=list)
     rejects_path: Path | None = None
     committed: bool = False
+    awaiting_handover: list[AwaitingHandover] = field(default_factory=list)
+    """After a staff or store import: who left and still has stores or staff in post."""
 
 
 class ImportRejected(QunyunError):
@@ -260,10 +264,10 @@ class StaffContext(Context):
     def __init__(self, session: Session, tenant: Tenant, zone: str) -> None:
         super().__init__(session, tenant)
         self.left_at = fields.local_moment(zone)
-        self.existing: dict[str, tuple[StaffRole, str | None]] = {
-            staff_id: (role, manager_id)
-            for staff_id, role, manager_id in session.execute(
-                select(Staff.staff_id, Staff.role, Staff.manager_id)
+        self.existing: dict[str, tuple[StaffRole, str | None, datetime | None]] = {
+            staff_id: (role, manager_id, left_at)
+            for staff_id, role, manager_id, left_at in session.execute(
+                select(Staff.staff_id, Staff.role, Staff.manager_id, Staff.left_at)
                 .where(Staff.tenant_id == tenant.id)
                 .order_by(Staff.staff_id)
             )
@@ -328,17 +332,32 @@ class StaffEntity(Entity):
         ctx: Any,
         rejected: set[str],
     ) -> None:
-        """Check that managers exist, form no cycle, and reps with stores stay reps."""
+        """Check that managers exist, form no cycle, and reps with stores stay reps.
+
+        A person in post may keep a manager who left (the handover moves his reports), but no
+        row may give him one: a new person, or another manager than the stored one.
+        """
         managers: dict[str, str | None] = {key: value[1] for key, value in ctx.existing.items()}
+        left = {key: value[2] for key, value in ctx.existing.items()}
         for key, record in records.items():
             if "manager_id" in record:
                 managers[key] = record["manager_id"]
             elif key not in managers:
                 managers[key] = None
+            if "left_at" in record:
+                left[key] = record["left_at"]
         for key, record in records.items():
             manager = record.get("manager_id")
+            manager_left = left.get(manager) if manager is not None else None
             if manager is not None and manager not in managers:
                 report(key, "manager_id", _missing("上级", manager, rejected))
+            elif (
+                manager_left is not None
+                and left.get(key) is None
+                and ctx.existing.get(key, (None, None, None))[1] != manager
+            ):
+                day = f"{local_date(manager_left, ctx.tenant.timezone):%Y-%m-%d}"
+                report(key, "manager_id", _departed("上级", str(manager), day, "下属"))
             role = record.get("role")
             stores = ctx.store_counts.get(key, 0)
             if role is not None and role != StaffRole.REP and stores:
@@ -486,18 +505,26 @@ _SCALE = fields.choice(ScaleTier, {tier: f"{tier.value}类" for tier in ScaleTie
 
 
 class StoreContext(Context):
-    """The tenant's staff roles and distributor ids, to check references."""
+    """The tenant's staff roles and distributor ids, to check references.
+
+    ``departed_reps`` holds the reps who left (and the day they left, in the tenant's zone);
+    ``kept_by_departed`` the stores that sit with them now, by store id: a row may keep such a
+    store with its rep until the handover, but no row may give a store to one of them.
+    """
 
     def __init__(self, session: Session, tenant: Tenant) -> None:
         super().__init__(session, tenant)
-        self.staff: dict[str, tuple[StaffRole, bool]] = {
-            staff_id: (role, left_at is None)
-            for staff_id, role, left_at in session.execute(
-                select(Staff.staff_id, Staff.role, Staff.left_at).where(
-                    Staff.tenant_id == tenant.id
-                )
-            )
-        }
+        self.staff: dict[str, StaffRole] = {}
+        self.departed_reps: dict[str, str] = {}
+        for staff_id, role, left_at in session.execute(
+            select(Staff.staff_id, Staff.role, Staff.left_at).where(Staff.tenant_id == tenant.id)
+        ):
+            self.staff[staff_id] = role
+            if left_at is not None and role is StaffRole.REP:
+                self.departed_reps[staff_id] = f"{local_date(left_at, tenant.timezone):%Y-%m-%d}"
+        self.kept_by_departed: dict[str, str] = stores_of_reps(
+            session, tenant, sorted(self.departed_reps)
+        )
         self.distributors: set[str] = set(
             session.scalars(
                 select(Distributor.distributor_id).where(Distributor.tenant_id == tenant.id)
@@ -586,6 +613,7 @@ class StoreEntity(Entity):
         self, values: dict[str, Any], report: Callable[[str, str], None], ctx: Any
     ) -> dict[str, Any]:
         """Return the store row: region, fen, derived scale tier, checked references."""
+        store_id = values["store_id"]
         record: dict[str, Any] = {name: values[name] for name in self._plain if name in values}
         if "closeness" in record and record["closeness"] is None:
             record["closeness"] = 3
@@ -607,13 +635,15 @@ class StoreEntity(Entity):
             )
         rep_id = values["rep_id"]
         if rep_id is not None:
-            staff = ctx.staff.get(rep_id)
-            if staff is None:
+            role = ctx.staff.get(rep_id)
+            if role is None:
                 report("rep_id", f"业务员 {rep_id} 不存在：请先导入员工")
-            elif staff[0] is not StaffRole.REP:
-                report("rep_id", f"{rep_id} 的角色是{STAFF_ROLE_LABELS[staff[0]]}，不是业务员")
-            elif not staff[1]:
-                report("rep_id", f"业务员 {rep_id} 已离职：请改派在职业务员")
+            elif role is not StaffRole.REP:
+                report("rep_id", f"{rep_id} 的角色是{STAFF_ROLE_LABELS[role]}，不是业务员")
+            elif rep_id in ctx.departed_reps and ctx.kept_by_departed.get(store_id) != rep_id:
+                # keeping a store with the rep who left is no change (the handover moves it);
+                # giving him a store, new or another rep's, is
+                report("rep_id", _departed("业务员", rep_id, ctx.departed_reps[rep_id], "门店"))
             record["rep_id"] = rep_id
         distributor = values.get("distributor_id")
         if distributor is not None and distributor not in ctx.distributors:
@@ -699,6 +729,10 @@ def _region(
         report(column, reason)
         return None
     return code
+
+
+def _departed(what: str, key: str, day: str, instead: str) -> str:
+    return f"{what} {key} 已离职（{day}），请改派在职{what}（已交接的{instead}填接手人）"
 
 
 def _missing(what: str, key: str, rejected: set[str]) -> str:
@@ -794,6 +828,8 @@ def do_import(
             refresh_store_coverage(session, tenant, before, touched)
     else:
         bump_figures_version(session, tenant)  # staff: the overview's leaders and reasons
+    if entity.model is Store or entity.model is Staff:
+        report.awaiting_handover = awaiting_handover(session, tenant)
     session.add(
         ImportRun(
             tenant_id=tenant.id,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
@@ -17,6 +19,7 @@ from qunyun.channel.models import (
     StoreStatus,
     Tag,
 )
+from qunyun.core.clock import local_date
 from qunyun.groups.models import Group
 from qunyun.org.models import RegionRow, Staff, Tenant
 
@@ -80,6 +83,87 @@ def tenant_status(session: Session, tenant: Tenant) -> TenantStatus:
         stores_active=count(Store, Store.status == StoreStatus.ACTIVE),
         stores_by_region=dict(session.execute(province).all()),
     )
+
+
+CHUNK = 5_000
+"""Ids one ``IN`` list holds (bound parameters have a limit)."""
+
+
+def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(ids), CHUNK):
+        yield ids[start : start + CHUNK]
+
+
+def stores_of_reps(session: Session, tenant: Tenant, rep_ids: Sequence[str]) -> dict[str, str]:
+    """Return the stores that ``rep_ids`` serve, as store id → rep id (by ``ix_stores_rep``)."""
+    stores: dict[str, str] = {}
+    for chunk in _chunks(rep_ids):
+        query = select(Store.store_id, Store.rep_id).where(
+            Store.tenant_id == tenant.id, Store.rep_id.in_(chunk)
+        )
+        stores.update(session.execute(query).all())
+    return stores
+
+
+@dataclass(frozen=True)
+class AwaitingHandover:
+    """A person who left while stores or staff in post still sit with him."""
+
+    staff_id: str
+    name: str
+    left_on: date
+    """The day he left, in the tenant's zone."""
+    stores: int
+    reports: int
+
+
+def awaiting_handover(session: Session, tenant: Tenant) -> list[AwaitingHandover]:
+    """Return who left and still serves stores or manages staff in post, most stores first.
+
+    These are the handovers still to do (``qunyun handover``): the import keeps such rows as
+    they are, and the planner skips whoever left.
+    """
+    departed: dict[str, tuple[str, datetime]] = {}
+    for staff_id, name, left_at in session.execute(
+        select(Staff.staff_id, Staff.name, Staff.left_at).where(
+            Staff.tenant_id == tenant.id, Staff.left_at.is_not(None)
+        )
+    ):
+        if left_at is not None:  # always (the condition above); narrows the type
+            departed[staff_id] = (name, left_at)
+    stores: dict[str, int] = {}
+    reports: dict[str | None, int] = {}
+    for chunk in _chunks(sorted(departed)):
+        stores.update(
+            session.execute(
+                select(Store.rep_id, func.count())
+                .where(Store.tenant_id == tenant.id, Store.rep_id.in_(chunk))
+                .group_by(Store.rep_id)
+            ).all()
+        )
+        reports.update(
+            session.execute(
+                select(Staff.manager_id, func.count())
+                .where(
+                    Staff.tenant_id == tenant.id,
+                    Staff.manager_id.in_(chunk),
+                    Staff.left_at.is_(None),
+                )
+                .group_by(Staff.manager_id)
+            ).all()
+        )
+    waiting = [
+        AwaitingHandover(
+            staff_id,
+            name,
+            local_date(left_at, tenant.timezone),
+            stores.get(staff_id, 0),
+            reports.get(staff_id, 0),
+        )
+        for staff_id, (name, left_at) in departed.items()
+        if staff_id in stores or staff_id in reports
+    ]
+    return sorted(waiting, key=lambda person: (-person.stores, -person.reports, person.staff_id))
 
 
 def contact_tags(session: Session, tenant: Tenant, kind: ContactKind, contact_id: str) -> list[str]:

@@ -258,6 +258,35 @@ def _run_import(
     _print_report(report, label)
     if report.errors:
         _print_errors(report)
+    if report.awaiting_handover:
+        _print_awaiting_handover(report.awaiting_handover)
+
+
+AWAITING_SHOWN = 10
+"""How many people awaiting a handover an import names."""
+
+
+def _print_awaiting_handover(people: list[Any]) -> None:
+    stores = sum(person.stores for person in people)
+    reports = sum(person.reports for person in people)
+    console.print(
+        f"[yellow]待交接[/]：{len(people):,} 名离职人员名下仍有门店 {stores:,} 家、"
+        f"在职下属 {reports:,} 人；请用 qunyun handover --from 离职人 --to 接手人 交接"
+    )
+    for person in people[:AWAITING_SHOWN]:
+        held = "、".join(
+            part
+            for part in (
+                f"门店 {person.stores:,} 家" if person.stores else "",
+                f"下属 {person.reports:,} 人" if person.reports else "",
+            )
+            if part
+        )
+        console.print(
+            f"  {person.staff_id} {person.name}（{person.left_on:%Y-%m-%d} 离职）：{held}"
+        )
+    if len(people) > AWAITING_SHOWN:
+        console.print(f"  … 另 {len(people) - AWAITING_SHOWN:,} 人")
 
 
 FileArgument = Annotated[Path, typer.Argument(help="CSV（UTF-8 / GBK）或 .xlsx 文件。")]

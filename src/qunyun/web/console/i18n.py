@@ -250,6 +250,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "value": ("内容", "Value"),
     "fix_and_upload": ("请修改文件后重新上传。", "Fix the file and upload it again."),
     "confirm_import": ("确认导入", "Import now"),
+    "awaiting_handover": (
+        "待交接：以下离职人员名下仍有门店或在职下属，导入保留不动，请到交接页交接。",
+        "Awaiting handover: these people left and still have stores or staff in post; the import "
+        "keeps them as they are — hand them over on the handover page.",
+    ),
+    "left_on": ("离职日期", "Left on"),
 }
 
 TEXTS.update(ACTIVATION_TEXTS)
