@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import math
 import os
 import pstats
@@ -396,6 +397,33 @@ def from_lake(lake: Any, as_of: date, only_day: bool = False) -> tuple[pa.Table,
     return daily, health
 
 
+def memory_columns(lake: Any) -> tuple[np.ndarray, np.ndarray, int]:
+    """Load the lake's messages in groups as two arrays: (day, group key) packed, and groups.
+
+    The floor the issue sets the lake against ("the raw memory scan"): the events' dense
+    integer columns already in memory, counted in one pass (``memory_scan``).
+    """
+    keys: list[np.ndarray] = []
+    for path in lake.event_files(lake.manifest()):
+        table = pq.read_table(path, columns=["day", "kind", "group_key"])
+        kind = table.column("kind").combine_chunks()
+        if isinstance(kind.type, pa.DictionaryType):
+            kind = kind.dictionary_decode()
+        wanted = pc.and_(pc.equal(kind, "message"), pc.is_valid(table.column("group_key")))
+        chosen = table.filter(wanted)
+        day = chosen.column("day").cast(pa.int32()).to_numpy().astype(np.int64)
+        keys.append(day << 32 | chosen.column("group_key").to_numpy().astype(np.int64))
+    packed = np.concatenate(keys)
+    day = (packed >> 32).astype(np.int32)
+    group = (packed & 0xFFFFFFFF).astype(np.int32)
+    return day - day.min(), group, int(group.max()) + 1
+
+
+def memory_scan(day: np.ndarray, group: np.ndarray, groups: int) -> np.ndarray:
+    """Messages per (day, group) from the in-memory columns: one pass, ``np.bincount``."""
+    return np.bincount(day * groups + group, minlength=(int(day.max()) + 1) * groups)
+
+
 def health_rows(table: pa.Table) -> list[tuple[Any, ...]]:
     """Return a group-health table as sorted ``HEALTH`` rows (dates as YYYY-MM-DD)."""
     columns = table.to_pydict()
@@ -454,6 +482,10 @@ class Clock:
     def __exit__(self, *_: object) -> None:
         self.wall = time.perf_counter() - self._wall
         self.cpu = time.process_time() - self._cpu
+
+
+def cell_of(clock: Clock) -> str:
+    return f"{clock.wall:.2f} s ({clock.cpu:.2f} s CPU)"
 
 
 def best(label: str, run: Callable[[], Any], runs: int) -> tuple[Clock, Any]:
@@ -618,6 +650,17 @@ def main() -> None:
     our_health = health_rows(our_health_table)
     one_day, _ = best("the rollups of the day alone", day_rollups, args.runs)
     every_day, _ = best("the rollups of every day alone", all_rollups, args.runs)
+    lake_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    scan_day, scan_group, scan_groups = memory_columns(lake)
+    scanned, counts = best(
+        f"raw memory scan: messages per day and group, {len(scan_day):,} in memory",
+        functools.partial(memory_scan, scan_day, scan_group, scan_groups),
+        max(args.runs, 3),
+    )
+    assert int(counts.sum()) == int(pc.sum(ours.column("messages")).as_py()), (
+        "memory scan: messages disagree with group daily"
+    )
+    del scan_day, scan_group, counts
     connection = _connect(work)
     by_sql: Clock | None = None
     if not args.no_sql:
@@ -658,10 +701,13 @@ def main() -> None:
         assert pandas_digest == lake_digest, "member daily: pandas and lake disagree"
     connection.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"done, load {_load()}", file=sys.stderr)
+    print(
+        f"done, load {_load()}; the lake's peak {lake_peak:,.0f} MiB (before the memory "
+        f"scan and the baselines), raw memory scan {cell_of(scanned)}",
+        file=sys.stderr,
+    )
 
-    def cell(clock: Clock) -> str:
-        return f"{clock.wall:.2f} s ({clock.cpu:.2f} s CPU)"
+    cell = cell_of
 
     def median_cell(walls: list[float], cpus: list[float]) -> str:
         return f"{statistics.median(walls):.2f} s ({statistics.median(cpus):.2f} s CPU)"
@@ -684,7 +730,7 @@ def main() -> None:
         f"{median_cell(add_walls, add_cpus)}, 1/{full.wall / add_wall:.0f} "
         f"(CPU 1/{full.cpu / add_cpu:.0f}); import alone {median_cell(import_walls, import_cpus)} | "
         f"{cell(one_day)} vs {cell(every_day)}, 1/{every_day.wall / one_day.wall:.0f} | "
-        f"{peak:,.0f} MiB |"
+        f"{lake_peak:,.0f} MiB (whole run {peak:,.0f} MiB) | {cell(scanned)} |"
     )
     if imports:
         total = sum(clock.cpu for clock in imports)
