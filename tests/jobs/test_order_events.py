@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from qunyun.activation.events import do_export_events_to_lake, pending_events
+from qunyun.activation.events import LakeExport, do_export_events_to_lake, pending_events
 from qunyun.activation.flashsales import do_create_flash_sale, do_order_flash_sale, order_in_batch
 from qunyun.activation.groupbuys import (
     do_cancel_expired_teams,
@@ -41,13 +41,12 @@ def path(request: pytest.FixtureRequest) -> RedisHotState | None:
 
 
 def _lake_orders(tenant: Tenant) -> list[tuple[object, ...]]:
-    """Return the tenant's events in the lake as ``FIELDS`` (and red_packet_id), by member."""
+    """Return the tenant's events in the lake as ``FIELDS`` and red_packet_id, by member and order."""
     events = open_lake(tenant_lake(tenant)).events
     rows = events.select("event_id", "red_packet_id", *FIELDS).to_pyarrow().to_pylist()
     assert len({row["event_id"] for row in rows}) == len(rows)
-    return sorted(
-        (*(row[name] for name in FIELDS), row["red_packet_id"]) for row in rows
-    )  # type: ignore[type-var]
+    found = [(*(row[name] for name in FIELDS), row["red_packet_id"]) for row in rows]
+    return sorted(found, key=lambda row: (str(row[3]), str(row[4])))
 
 
 def _sales(engine: Engine, tenant: Tenant, path: RedisHotState | None) -> tuple[int, int, int]:
@@ -144,15 +143,21 @@ def test_orders_exported_again_after_a_crash_are_one_event_each(
 ) -> None:
     # given an export of the orders that appended them, then died before its commit
     _sales(engine, tenant, None)
-    with pytest.raises(RuntimeError), unit_of_work(engine) as session:
-        crashed = do_export_events_to_lake(session, tenant)
-        raise RuntimeError("the process died before the commit")
+    crashed: list[LakeExport] = []
+
+    def export_then_die() -> None:
+        with unit_of_work(engine) as session:
+            crashed.append(do_export_events_to_lake(session, tenant))
+            raise RuntimeError("the process died before the commit")
+
+    with pytest.raises(RuntimeError):
+        export_then_die()
 
     # when the due work runs
     report = run_due_work()
 
     # then the four orders were exported again, and the lake dropped them as duplicates
-    assert (crashed.exported, crashed.appended) == (4, 4)
+    assert [(export.exported, export.appended) for export in crashed] == [(4, 4)]
     assert report.exported_events == {"acme": 4}
     assert len(_lake_orders(tenant)) == 4
     assert tenant_lake(tenant).manifest().event_count == 4
@@ -174,9 +179,13 @@ def test_orders_a_lane_batch_placed_together_are_in_the_outbox(
         futures = lane.submit_together(
             [
                 order_in_batch(
-                    tenant_id=tenant.id, sale_id=sale, member_kind=STORE, member_id=member,
-                    qty=qty, when=T0,
-                )  # fmt: skip
+                    tenant_id=tenant.id,
+                    sale_id=sale,
+                    member_kind=STORE,
+                    member_id=member,
+                    qty=qty,
+                    when=T0,
+                )
                 for member, qty in (("S001", 1), ("S002", 2), ("S003", 1))
             ]
         )
@@ -203,12 +212,13 @@ MORNING = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 NOON = datetime(2026, 3, 2, 4, 0, tzinfo=UTC)
 
 
-def test_a_cutoff_makes_each_collected_order_an_order_event(
-    engine: Engine, tenant: Tenant
-) -> None:
+def test_a_cutoff_makes_each_collected_order_an_order_event(engine: Engine, tenant: Tenant) -> None:
     # given today's 接龙 list with S002's two lines and S003's one
     group_with_members(engine, tenant, 3)
-    items = [ListItem("EGG30", "土鸡蛋 30 枚", 2990, "WH1"), ListItem("MILK", "鲜牛奶", 1250, "WH1")]
+    items = [
+        ListItem("EGG30", "土鸡蛋 30 枚", 2990, "WH1"),
+        ListItem("MILK", "鲜牛奶", 1250, "WH1"),
+    ]
     with unit_of_work(engine) as session:
         list_id = do_open_order_list(
             session, tenant, "G1", STORE, "S001", items, 500, when=MORNING
@@ -243,10 +253,14 @@ def test_the_funnel_counts_orders_of_sales_and_completed_teams_as_revenue(
         "".join(
             json.dumps(
                 {
-                    "event_id": f"join-{member}", "ts": "2026-03-02T08:00:00+08:00",
-                    "kind": "join", "group_id": "G1", "member_kind": "store",
-                    "member_id": member, "scene": "qr",
-                }  # fmt: skip
+                    "event_id": f"join-{member}",
+                    "ts": "2026-03-02T08:00:00+08:00",
+                    "kind": "join",
+                    "group_id": "G1",
+                    "member_kind": "store",
+                    "member_id": member,
+                    "scene": "qr",
+                }
             )
             + "\n"
             for member in ("S001", "S002", "S003", "S004", "S005")

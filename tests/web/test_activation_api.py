@@ -288,9 +288,9 @@ def test_orders_of_a_sale_and_a_completed_team_reach_the_event_lake_once_through
     run_due_work()
     members = [member_headers(client, hq, store) for store in stores[:3]]
     sale = client.post("/api/v1/flash-sales", json=sale_body(group), headers=hq).json()["id"]
+    url = f"/api/v1/flash-sales/{sale}/orders"
     orders = [
-        client.post(f"/api/v1/flash-sales/{sale}/orders", json={"qty": qty}, headers=member)
-        .json()["order_id"]
+        client.post(url, json={"qty": qty}, headers=member).json()["order_id"]
         for qty, member in zip((2, 1), members, strict=False)
     ]
     deal = client.post("/api/v1/group-buys", json=group_buy_body(group), headers=hq).json()["id"]

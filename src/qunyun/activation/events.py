@@ -1,5 +1,4 @@
-"""Activation events on their way to the event lake (``red_packet_send``, ``red_packet_grab``,
-``order``).
+"""Activation events on their way to the event lake: red-packet sends and grabs, orders.
 
 The packet and grab actions, flash-sale orders, completed 拼团 teams and 接龙 cutoffs write
 ``activation_events`` rows in their own transaction (an outbox; which orders, and when:
