@@ -2,10 +2,11 @@
 
 SQL path, in one transaction: the member's count rises by an upsert that only applies while
 it stays within the limit, then the sale's ``sold`` rises by a conditional update that only
-applies while stock remains (``sold + qty <= stock``, also a CHECK), then the order row is
-written. Any refusal rolls the whole attempt back. On PostgreSQL the read (sale, membership,
-earlier attempt) and the three writes are one statement (CTEs) in autocommit: an order is one
-round trip, and the sale's row lock is held only while PostgreSQL runs it.
+applies while stock remains (``sold + qty <= stock``, also a CHECK), then the order row and
+its ``order`` event (the outbox, ``order_events``) are written. Any refusal rolls the whole
+attempt back. On PostgreSQL the read (sale, membership, earlier attempt) and the writes are
+one statement (CTEs) in autocommit: an order is one round trip, and the sale's row lock is
+held only while PostgreSQL runs it.
 Redis path: one Lua script checks the window, the limit and the stock, takes the units, gives
 the order its id and logs it; ``persist`` applies the log to SQL (``hot`` says why nothing
 acknowledged is lost). An ``attempt_id`` (unique per sale) turns a retried attempt into the

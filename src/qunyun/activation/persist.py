@@ -5,12 +5,13 @@ decided it and appended it to the log (``hot``). This module moves the log into 
 
 - ``apply_grabs`` / ``apply_orders`` write entries in the caller's transaction. Each change
   applies only once: a share takes its member only while it has none (``member_id IS NULL``),
-  an order row is inserted with the id Redis gave it (``ON CONFLICT DO NOTHING``), and the
-  totals (a packet's grabbed count and fen, a sale's units sold, a buyer's units) rise only by
-  what this transaction newly applied. Entries commute, so their order does not matter. On
+  an order row is inserted with the id Redis gave it (``ON CONFLICT DO NOTHING``) with its
+  ``order`` event (``order_events``), and the totals (a packet's grabbed count and fen, a
+  sale's units sold, a buyer's units) rise only by what this transaction newly applied. Entries commute, so their order does not matter. On
   PostgreSQL all the grabs are one statement, and all the orders another.
 - ``apply_team_changes`` writes a 拼团 team's opening, joins and cancellation, which do not
-  commute, in log order (its docstring says why that is safe).
+  commute, in log order (its docstring says why that is safe); the join that completes a
+  team writes its members' ``order`` events.
 - ``drain`` applies the oldest entries in one transaction, commits, and only then deletes
   them from the log. Killed before the delete, the next drain applies them again and changes
   nothing. A lease in Redis keeps drainers from doing the same work at once, but correctness
