@@ -42,10 +42,10 @@ from qunyun.activation.hot import Claim, RedisHotState, member_key
 from qunyun.activation.lane import OneStatement, Together
 from qunyun.activation.models import FlashSale, FlashSaleOrder
 from qunyun.activation.order_events import (
+    ORDER_EVENT,
     PLACED_EVENTS_POSTGRESQL,
     flash_sale_order_id,
     order_event_params,
-    record_order_events,
 )
 from qunyun.channel.models import ContactKind
 from qunyun.core.clock import utcnow
@@ -337,20 +337,18 @@ def order_on(
                 _check_window(sale_id, read_time(sale.starts_at), read_time(sale.ends_at), when)
                 raise SoldOut(f"秒杀 {sale_id} 库存不足")
             order_id = int(_ORDER_SQLITE.run(connection, **params).scalar_one())
-            record_order_events(
+            ORDER_EVENT.run(
                 connection,
-                [
-                    order_event_params(
-                        connection,
-                        tenant_id=tenant_id,
-                        order_id=flash_sale_order_id(order_id),
-                        group_id=sale.group_id,
-                        member_kind=member_kind.value,
-                        member_id=member_id,
-                        amount_fen=params["amount"],
-                        when=when,
-                    )
-                ],
+                **order_event_params(
+                    connection,
+                    tenant_id=tenant_id,
+                    order_id=flash_sale_order_id(order_id),
+                    group_id=sale.group_id,
+                    member_kind=member_kind.value,
+                    member_id=member_id,
+                    amount_fen=params["amount"],
+                    when=when,
+                ),
             )
             return order_id
     except IntegrityError as error:
