@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from qunyun.activation.events import pending_events
 from qunyun.activation.flashsales import do_create_flash_sale, flash_sale_detail, units_bought
 from qunyun.activation.groupbuys import (
     do_cancel_expired_teams,
@@ -145,6 +146,20 @@ def test_a_crowd_never_oversells_a_flash_sale_nor_passes_the_limit(
     assert (view.stock, view.sold, len(view.orders)) == (30, 30, 30)
     assert sorted(order.id for order in view.orders) == sorted(order for *_, order in won)
     assert {member: units for (_, member), units in bought.items()} == dict(per_member)
+    assert _order_events(engine, tenant) == sorted(
+        (f"flash_sale:{order}", member, 1990) for member, _, order in won
+    )
+
+
+def _order_events(engine: Engine, tenant: Tenant) -> list[tuple[str | None, str, int | None]]:
+    """Return the ``order`` events waiting for the lake as (order id, member, amount)."""
+    with unit_of_work(engine) as session:
+        events = pending_events(session, tenant)
+    return sorted(
+        (event.order_id, event.member_id, event.amount_fen)
+        for event in events
+        if event.kind == "order"
+    )
 
 
 def _hot_of(path: tuple[str | None, str]) -> RedisHotState | None:
@@ -213,3 +228,8 @@ def test_a_crowd_never_overfills_a_team_nor_oversells_a_group_buy(
     assert (after.sold, after.reserved) == (3 * len(complete), 1)
     assert [team.id for team in after.teams if team.status is TeamStatus.OPEN] == [reopened.id]
     assert sum(len(team.members) for team in after.teams) == 3 * len(complete) + 1
+    assert _order_events(engine, tenant) == sorted(
+        (f"group_buy:{team.id}:store:{member}", member, 1990)
+        for team in complete
+        for _, member in team.members
+    )

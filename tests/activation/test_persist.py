@@ -143,6 +143,16 @@ def _sql_state(engine: Engine, done: Acknowledged) -> dict[str, object]:
                     ActivationEvent.kind == "red_packet_grab",
                 )
             ),
+            "order_events": sorted(
+                session.execute(
+                    select(
+                        ActivationEvent.order_id,
+                        ActivationEvent.group_id,
+                        ActivationEvent.member_id,
+                        ActivationEvent.amount_fen,
+                    ).where(ActivationEvent.kind == "order")
+                ).all()
+            ),
             "orders": Counter(
                 session.execute(
                     select(FlashSaleOrder.id, FlashSaleOrder.member_id, FlashSaleOrder.qty).where(
@@ -186,6 +196,13 @@ def _expected(done: Acknowledged) -> dict[str, object]:
         "shares": sorted((g.member_id, g.position, g.amount_fen) for g in done.grabs),
         "packet": (MEMBERS, MEMBERS * 100, PacketStatus.FINISHED),
         "events": MEMBERS,
+        "order_events": sorted(
+            [
+                (f"flash_sale:{order}", "G1", member, 990)
+                for order, member in zip(done.orders, members, strict=False)
+            ]
+            + [(f"group_buy:{first}:store:{member}", "G1", member, 1990) for member in members[:3]]
+        ),
         "orders": Counter(
             (order, member, 1) for order, member in zip(done.orders, members, strict=False)
         ),
@@ -214,7 +231,7 @@ def test_acknowledged_grabs_and_orders_reach_sql_only_through_the_log(
     assert hot.log_length() == 0
     assert drained == LOGGED
     assert (before["packet"], before["sold"], before["events"]) == ((0, 0, PacketStatus.OPEN), 0, 0)
-    assert (before["teams"], before["deal"]) == ([], (0, 0))
+    assert (before["teams"], before["deal"], before["order_events"]) == ([], (0, 0), [])
     assert sorted(g.position for g in done.grabs) == list(range(1, MEMBERS + 1))
     assert sum(g.amount_fen for g in done.grabs) == MEMBERS * 100
     assert len(set(done.orders)) == 10

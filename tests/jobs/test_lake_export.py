@@ -63,7 +63,7 @@ def test_jobs_run_puts_each_send_and_grab_in_the_lake_once(
 
     # then the lake holds one send and the two grabs, with their exact amounts, and the
     # second run added nothing
-    assert first.output == "acme：3 条红包事件已写入事件湖\n"
+    assert first.output == "acme：3 条活动事件已写入事件湖\n"
     assert second.output == "没有到期的工作。\n"
     assert [row[1:-1] for row in in_lake] == [
         ("red_packet_grab", "G1", "store", "S001", str(packet_id), grabbed["S001"]),
@@ -144,7 +144,7 @@ def test_events_wait_while_another_process_writes_the_lake(
     after = run_due_work()
 
     # then nothing was marked while the lake was busy, and the next run exported them all
-    assert busy.output == "acme：事件湖正在导入，红包事件下次再写入\n"
+    assert busy.output == "acme：事件湖正在导入，活动事件下次再写入\n"
     assert after.exported_events == {"acme": 3}
     assert after.busy_lakes == []
     assert len(_lake_rows(tenant)) == 3

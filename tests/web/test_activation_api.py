@@ -269,6 +269,61 @@ def test_a_packet_and_its_grabs_reach_the_event_lake_once_through_the_job(
     ]
 
 
+def test_orders_of_a_sale_and_a_completed_team_reach_the_event_lake_once_through_the_job(
+    client: TestClient,
+    hq: dict[str, str],
+    group: str,
+    stores: list[str],
+    engine: Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+) -> None:
+    # given the job configured with the app's Redis (if any), the demo's events in the lake,
+    # then two members' orders in a flash sale, and a team of three completed by HTTP
+    hot: RedisHotState | None = client.app.state.hot  # type: ignore[attr-defined]
+    if hot is not None:
+        monkeypatch.setenv("QUNYUN_REDIS_URL", request.getfixturevalue("redis_url"))
+        monkeypatch.setenv("QUNYUN_REDIS_PREFIX", hot.prefix)
+        get_settings.cache_clear()
+    run_due_work()
+    members = [member_headers(client, hq, store) for store in stores[:3]]
+    sale = client.post("/api/v1/flash-sales", json=sale_body(group), headers=hq).json()["id"]
+    url = f"/api/v1/flash-sales/{sale}/orders"
+    orders = [
+        client.post(url, json={"qty": qty}, headers=member).json()["order_id"]
+        for qty, member in zip((2, 1), members, strict=False)
+    ]
+    deal = client.post("/api/v1/group-buys", json=group_buy_body(group), headers=hq).json()["id"]
+    team = client.post(f"/api/v1/group-buys/{deal}/teams", headers=members[0]).json()["team_id"]
+    for member in members[1:]:
+        client.post(f"/api/v1/group-buy-teams/{team}/members", headers=member)
+
+    # when the due work runs twice
+    first = run_due_work()
+    second = run_due_work()
+
+    # then the lake holds the two orders and the team's three units, once each
+    with unit_of_work(engine) as session:
+        tenant = session.scalars(select(Tenant).where(Tenant.slug == "demo")).one()
+    expected = [
+        ("order", group, "store", stores[0], f"flash_sale:{orders[0]}", 5980),
+        ("order", group, "store", stores[1], f"flash_sale:{orders[1]}", 2990),
+    ] + [
+        ("order", group, "store", store, f"group_buy:{team}:store:{store}", 1990)
+        for store in stores[:3]
+    ]
+    events = open_lake(tenant_lake(tenant)).events
+    rows = (
+        events.filter(events.order_id.isin([row[4] for row in expected]))
+        .select("kind", "group_id", "member_kind", "member_id", "order_id", "amount_fen")
+        .to_pyarrow()
+        .to_pylist()
+    )
+    assert first.exported_events == {"demo": 5}
+    assert second.exported_events == {}
+    assert sorted(tuple(row.values()) for row in rows) == sorted(expected)
+
+
 def test_a_member_outside_the_group_gets_404_and_staff_outside_the_scope_too(
     client: TestClient, hq: dict[str, str], group: str, engine: Engine
 ) -> None:

@@ -132,6 +132,23 @@ class Sql:
             raise DBAPIError.instance(text, params, error, dbapi.Error) from error
         return self.rows(description, rows)
 
+    def run_many(self, connection: Connection, params: Sequence[dict[str, Any]]) -> None:
+        """Execute a write once per parameter set in one driver call (``executemany``)."""
+        if not params:
+            return
+        postgresql = connection.dialect.name == "postgresql"
+        text = self.postgresql if postgresql else self.sqlite
+        driver: Any = connection.connection.driver_connection
+        dbapi: Any = connection.dialect.loaded_dbapi
+        try:
+            cursor = driver.cursor()
+            try:
+                cursor.executemany(text, params)
+            finally:
+                cursor.close()
+        except dbapi.Error as error:
+            raise DBAPIError.instance(text, params, error, dbapi.Error) from error
+
     def rows(self, description: Any, rows: list[Any]) -> Rows:
         """Return the driver's rows of this statement as ``Rows`` of named tuples."""
         if not description:

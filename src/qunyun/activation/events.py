@@ -1,7 +1,8 @@
-"""Activation events on their way to the event lake (``red_packet_send``, ``red_packet_grab``).
+"""Activation events on their way to the event lake: red-packet sends and grabs, orders.
 
-The packet and grab actions write ``activation_events`` rows in their own transaction (an
-outbox). ``do_export_events_to_lake`` — run by the every-minute job — takes a tenant's
+The packet and grab actions, flash-sale orders, completed 拼团 teams and 接龙 cutoffs write
+``activation_events`` rows in their own transaction (an outbox; which orders, and when:
+``order_events``). ``do_export_events_to_lake`` — run by the every-minute job — takes a tenant's
 ``pending_events``, appends them through the lake's ingestion (``do_ingest_events``, the path
 of ``POST /api/v1/events``), then ``do_mark_events_exported``. Event ids are deterministic and
 the lake drops an id it already has, so a batch appended twice (a crash between the append and
@@ -39,6 +40,7 @@ class EventRecord:
     member_id: str
     red_packet_id: int | None
     amount_fen: int | None
+    order_id: str | None = None
 
 
 def pending_events(session: Session, tenant: Tenant, limit: int = 10_000) -> list[EventRecord]:
@@ -59,6 +61,7 @@ def pending_events(session: Session, tenant: Tenant, limit: int = 10_000) -> lis
             member_id=row.member_id,
             red_packet_id=row.red_packet_id,
             amount_fen=row.amount_fen,
+            order_id=row.order_id,
         )
         for row in rows
     ]
@@ -105,6 +108,7 @@ def lake_record(event: EventRecord) -> dict[str, str | int | None]:
         "member_id": event.member_id,
         "red_packet_id": None if event.red_packet_id is None else str(event.red_packet_id),
         "amount_fen": event.amount_fen,
+        "order_id": event.order_id,
     }
 
 

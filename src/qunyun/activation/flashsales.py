@@ -2,10 +2,11 @@
 
 SQL path, in one transaction: the member's count rises by an upsert that only applies while
 it stays within the limit, then the sale's ``sold`` rises by a conditional update that only
-applies while stock remains (``sold + qty <= stock``, also a CHECK), then the order row is
-written. Any refusal rolls the whole attempt back. On PostgreSQL the read (sale, membership,
-earlier attempt) and the three writes are one statement (CTEs) in autocommit: an order is one
-round trip, and the sale's row lock is held only while PostgreSQL runs it.
+applies while stock remains (``sold + qty <= stock``, also a CHECK), then the order row and
+its ``order`` event (the outbox, ``order_events``) are written. Any refusal rolls the whole
+attempt back. On PostgreSQL the read (sale, membership, earlier attempt) and the writes are
+one statement (CTEs) in autocommit: an order is one round trip, and the sale's row lock is
+held only while PostgreSQL runs it.
 Redis path: one Lua script checks the window, the limit and the stock, takes the units, gives
 the order its id and logs it; ``persist`` applies the log to SQL (``hot`` says why nothing
 acknowledged is lost). An ``attempt_id`` (unique per sale) turns a retried attempt into the
@@ -40,6 +41,12 @@ from qunyun.activation.errors import Ended, LimitExceeded, NotStarted, SoldOut
 from qunyun.activation.hot import Claim, RedisHotState, member_key
 from qunyun.activation.lane import OneStatement, Together
 from qunyun.activation.models import FlashSale, FlashSaleOrder
+from qunyun.activation.order_events import (
+    ORDER_EVENT,
+    PLACED_EVENTS_POSTGRESQL,
+    flash_sale_order_id,
+    order_event_params,
+)
 from qunyun.channel.models import ContactKind
 from qunyun.core.clock import utcnow
 from qunyun.core.errors import Conflict, InvalidInput, NotFound
@@ -203,7 +210,8 @@ placed AS (
     (tenant_id, sale_id, member_kind, member_id, qty, amount_fen, attempt_id, created_at)
   SELECT :tenant, :sale, :kind, :member, :qty, :qty * verdict.price_fen, :attempt, :now
   FROM sold, verdict
-  RETURNING id)
+  RETURNING id, tenant_id, sale_id, member_kind, member_id, amount_fen, created_at),
+event AS ({PLACED_EVENTS_POSTGRESQL})
 SELECT verdict.status, verdict.earlier_order, verdict.per_member_limit,
   (SELECT count(*) FROM buyer) AS counted, (SELECT id FROM placed) AS order_id,
   CASE WHEN EXISTS (SELECT 1 FROM buyer) AND NOT EXISTS (SELECT 1 FROM placed)
@@ -328,7 +336,21 @@ def order_on(
             if _SELL_SQLITE.run(connection, **params).first() is None:
                 _check_window(sale_id, read_time(sale.starts_at), read_time(sale.ends_at), when)
                 raise SoldOut(f"秒杀 {sale_id} 库存不足")
-            return int(_ORDER_SQLITE.run(connection, **params).scalar_one())
+            order_id = int(_ORDER_SQLITE.run(connection, **params).scalar_one())
+            ORDER_EVENT.run(
+                connection,
+                **order_event_params(
+                    connection,
+                    tenant_id=tenant_id,
+                    order_id=flash_sale_order_id(order_id),
+                    group_id=sale.group_id,
+                    member_kind=member_kind.value,
+                    member_id=member_id,
+                    amount_fen=params["amount"],
+                    when=when,
+                ),
+            )
+            return order_id
     except IntegrityError as error:
         raise Conflict(f"下单请求 {attempt_id} 正在处理，请稍后查看订单") from error
 
@@ -492,7 +514,8 @@ placed AS (
   SELECT n.order_id, v.tenant, v.sale, v.kind, v.member, v.qty, v.qty * v.price_fen,
     v.attempt, v.at
   FROM numbered n JOIN verdict v ON v.i = n.i
-  RETURNING id)
+  RETURNING id, tenant_id, sale_id, member_kind, member_id, amount_fen, created_at),
+event AS ({PLACED_EVENTS_POSTGRESQL})
 SELECT v.i, n.order_id,
   CASE WHEN (SELECT ok FROM decided)
         AND (SELECT count(*) FROM placed) <> (SELECT orders FROM decided)

@@ -3,7 +3,9 @@
 Every member of an open team holds one reserved unit of the deal's stock (``reserved``); a
 team that fills up turns its N reserved units into sold ones in the same transaction as the
 last join, and a team past its deadline is cancelled, its members released and its units
-returned. Seats and stock move only by conditional updates (``joined < size``,
+returned. The members of a team that completes become ``order`` events of the outbox in the
+completing join's transaction; a cancelled team never does (``order_events``). Seats and
+stock move only by conditional updates (``joined < size``,
 ``reserved + sold < stock``, also a CHECK), and a member is in at most one team per deal
 (unique constraint).
 
@@ -38,6 +40,7 @@ from qunyun.activation.common import (
 from qunyun.activation.errors import ActivationConflict, Ended, LimitExceeded, NotStarted, SoldOut
 from qunyun.activation.hot import Claim, DealKey, RedisHotState, member_key
 from qunyun.activation.models import GroupBuy, GroupBuyMember, GroupBuyTeam, TeamStatus
+from qunyun.activation.order_events import record_team_orders
 from qunyun.channel.models import ContactKind
 from qunyun.core.clock import utcnow
 from qunyun.core.errors import Conflict, InvalidInput, NotFound
@@ -217,6 +220,8 @@ def do_join_team(
         raise Ended(f"拼团队伍 {team_id} 已结束")
     _reserve(session, deal, completes=joined == deal.team_size)
     _add_member(session, tenant, team_id, deal.id, member_kind, member_id, when)
+    if joined == deal.team_size:  # its members' units are orders now: revenue for the lake
+        record_team_orders(session.connection(), team_id, when)
     session.refresh(team)
     return team
 

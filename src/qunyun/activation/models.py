@@ -207,10 +207,11 @@ class RedPacketRelay(Base):
 
 
 class ActivationEvent(Base):
-    """Outbox of events for the lake (``red_packet_send``, ``red_packet_grab``).
+    """Outbox of events for the lake (``red_packet_send``, ``red_packet_grab``, ``order``).
 
     Written in the transaction of the change it records; ``event_id`` is derived from what
-    happened (packet and position), so a re-export is idempotent downstream.
+    happened (packet and position, or the order: ``order_events``), so a re-export is
+    idempotent downstream.
     """
 
     __tablename__ = "activation_events"
@@ -227,6 +228,8 @@ class ActivationEvent(Base):
     red_packet_id: Mapped[int | None] = mapped_column(Integer)
     amount_fen: Mapped[int | None] = mapped_column(BigInteger)
     exported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    order_id: Mapped[str | None] = mapped_column(String(128))
+    """The lake's ``order_id`` of an ``order`` event (``order_events``: what kind of order)."""
 
 
 # --- lucky draws ---------------------------------------------------------------------------

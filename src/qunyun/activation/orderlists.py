@@ -4,7 +4,7 @@ A partner (团长) opens today's list in a group with the items on offer (price,
 or warehouse); members add lines (item, quantity). At each cutoff (the tenant's own times,
 see ``cutoffs``, else ``QUNYUN_ORDER_CUTOFFS``: 12:00 and 20:00 local by default) the lines
 added before it are locked by one conditional update (``cutoff_id IS NULL``) and become one order per member and list, with the partner's
-commission; a cutoff before 14:00 is delivered the same afternoon, a later one the next
+commission, and each order an ``order`` event of the outbox (``order_events``); a cutoff before 14:00 is delivered the same afternoon, a later one the next
 morning. The pick list sums the quantities per supplier and item; the delivery batch lists the
 orders per supplier, group and partner.
 """
@@ -23,12 +23,14 @@ from qunyun.activation.common import require_member
 from qunyun.activation.cutoffs import tenant_cutoff_times
 from qunyun.activation.errors import Ended
 from qunyun.activation.models import (
+    ActivationEvent,
     CollectedOrder,
     OrderCutoff,
     OrderLine,
     OrderList,
     OrderListItem,
 )
+from qunyun.activation.order_events import collected_order_id, order_event_id
 from qunyun.activation.schedule import local_moment, next_day
 from qunyun.channel.models import ContactKind
 from qunyun.core.clock import local_date, to_local, utcnow
@@ -223,17 +225,20 @@ def do_cutoff(session: Session, tenant: Tenant, cutoff_at: datetime) -> CutoffSu
     by_order: dict[tuple[int, ContactKind, str], list[tuple[int, int]]] = defaultdict(list)
     for line_id, list_id, member_kind, member_id, amount in locked:
         by_order[(list_id, member_kind, member_id)].append((line_id, amount))
-    rates = dict(
-        session.execute(
-            select(OrderList.id, OrderList.commission_bp).where(
+    lists = {
+        list_id: (rate, group_id)
+        for list_id, rate, group_id in session.execute(
+            select(OrderList.id, OrderList.commission_bp, OrderList.group_id).where(
                 OrderList.id.in_({list_id for list_id, _, _ in by_order})
             )
         ).all()
-    )
+    }
+    events = []
     commission_total = 0
     for (list_id, member_kind, member_id), lines in sorted(by_order.items()):
         amount = sum(value for _, value in lines)
-        commission = amount * rates[list_id] // 10_000
+        rate, group_id = lists[list_id]
+        commission = amount * rate // 10_000
         commission_total += commission
         order_id = session.execute(
             insert(CollectedOrder)
@@ -253,6 +258,22 @@ def do_cutoff(session: Session, tenant: Tenant, cutoff_at: datetime) -> CutoffSu
             .where(OrderLine.id.in_([line_id for line_id, _ in lines]))
             .values(order_id=order_id)
         )
+        lake_order_id = collected_order_id(order_id)
+        events.append(
+            {
+                "event_id": order_event_id(tenant.id, lake_order_id),
+                "tenant_id": tenant.id,
+                "ts": cutoff_at,
+                "kind": "order",
+                "group_id": group_id,
+                "member_kind": member_kind,
+                "member_id": member_id,
+                "amount_fen": amount,
+                "order_id": lake_order_id,
+            }
+        )
+    if events:  # the orders, in the lake as each member's order in the list's group
+        session.execute(insert(ActivationEvent), events)
     return CutoffSummary(
         cutoff_id=cutoff.id,
         cutoff_at=cutoff_at,

@@ -5,12 +5,13 @@ decided it and appended it to the log (``hot``). This module moves the log into 
 
 - ``apply_grabs`` / ``apply_orders`` write entries in the caller's transaction. Each change
   applies only once: a share takes its member only while it has none (``member_id IS NULL``),
-  an order row is inserted with the id Redis gave it (``ON CONFLICT DO NOTHING``), and the
-  totals (a packet's grabbed count and fen, a sale's units sold, a buyer's units) rise only by
-  what this transaction newly applied. Entries commute, so their order does not matter. On
+  an order row is inserted with the id Redis gave it (``ON CONFLICT DO NOTHING``) with its
+  ``order`` event (``order_events``), and the totals (a packet's grabbed count and fen, a
+  sale's units sold, a buyer's units) rise only by what this transaction newly applied. Entries commute, so their order does not matter. On
   PostgreSQL all the grabs are one statement, and all the orders another.
 - ``apply_team_changes`` writes a 拼团 team's opening, joins and cancellation, which do not
-  commute, in log order (its docstring says why that is safe).
+  commute, in log order (its docstring says why that is safe); the join that completes a
+  team writes its members' ``order`` events.
 - ``drain`` applies the oldest entries in one transaction, commits, and only then deletes
   them from the log. Killed before the delete, the next drain applies them again and changes
   nothing. A lease in Redis keeps drainers from doing the same work at once, but correctness
@@ -38,6 +39,13 @@ from sqlalchemy import Connection, Engine
 
 from qunyun.activation.common import Attempt, Sql, db_time
 from qunyun.activation.hot import LogEntry, RedisHotState
+from qunyun.activation.order_events import (
+    PLACED_EVENTS_POSTGRESQL,
+    flash_sale_order_id,
+    order_event_params,
+    record_order_events,
+    record_team_orders,
+)
 from qunyun.core.errors import Conflict
 
 log = logging.getLogger(__name__)
@@ -262,7 +270,7 @@ INSERT INTO flash_sale_orders
 SELECT :order_id, s.tenant_id, s.id, :kind, :member, :qty, :qty * s.price_fen, :attempt, :now
 FROM flash_sales s WHERE s.id = :sale
 ON CONFLICT DO NOTHING
-RETURNING id
+RETURNING id, tenant_id, amount_fen
 """
 )
 _SOLD = Sql("UPDATE flash_sales SET sold = sold + :qty WHERE id = :sale")
@@ -277,10 +285,10 @@ DO UPDATE SET bought = flash_sale_buyers.bought + excluded.bought
 
 
 # PostgreSQL: a drain's orders in ONE statement: the orders inserted with their Redis ids,
-# and the units of the orders this statement inserted added to their sales and buyers; the
-# ids came from Redis, so the table's own sequence is moved past them (``last_id``).
+# their events, and the units of the orders this statement inserted added to their sales and
+# buyers; the ids came from Redis, so the table's own sequence is moved past them (``last_id``).
 _PLACE_ALL_POSTGRESQL = Sql(
-    """
+    f"""
 WITH r AS (
   SELECT * FROM unnest(CAST(:orders AS bigint[]), CAST(:sales AS bigint[]),
                        CAST(:kinds AS text[]), CAST(:members AS text[]),
@@ -295,7 +303,8 @@ placed AS (
   FROM r JOIN flash_sales s ON s.id = r.sale
   ORDER BY r.order_id
   ON CONFLICT DO NOTHING
-  RETURNING id, sale_id, member_kind, member_id, qty),
+  RETURNING id, tenant_id, sale_id, member_kind, member_id, qty, amount_fen, created_at),
+event AS ({PLACED_EVENTS_POSTGRESQL}),
 sold AS (
   UPDATE flash_sales f SET sold = f.sold + p.units
   FROM (SELECT sale_id, sum(qty) AS units FROM placed GROUP BY sale_id) p
@@ -334,9 +343,10 @@ def apply_orders(connection: Connection, placed: Iterable[Placed]) -> int:
         return int(row.units)
     sold: dict[int, int] = defaultdict(int)
     bought: dict[tuple[int, str], int] = defaultdict(int)
+    events: list[tuple[Placed, int, int]] = []
     for order in orders:
         kind, member_id = _split(order.member)
-        if _PLACE.run(
+        row = _PLACE.run(
             connection,
             order_id=order.order_id,
             kind=kind,
@@ -345,15 +355,46 @@ def apply_orders(connection: Connection, placed: Iterable[Placed]) -> int:
             attempt=order.attempt_id or None,
             now=db_time(connection, order.at),
             sale=order.sale_id,
-        ).first() is not None:  # fmt: skip
+        ).first()
+        if row is not None:
             sold[order.sale_id] += order.qty
             bought[(order.sale_id, order.member)] += order.qty
+            events.append((order, int(row.tenant_id), int(row.amount_fen)))
+    if events:
+        _record_placed_events(connection, events)
     for sale_id, units in sold.items():
         _SOLD.run(connection, qty=units, sale=sale_id)
     for (sale_id, member), units in bought.items():
         kind, member_id = _split(member)
         _BOUGHT.run(connection, sale=sale_id, kind=kind, member=member_id, qty=units)
     return sum(sold.values())
+
+
+_SALE_GROUP = Sql("SELECT group_id FROM flash_sales WHERE id = :sale")
+
+
+def _record_placed_events(connection: Connection, placed: list[tuple[Placed, int, int]]) -> None:
+    """Write the events of orders just inserted (with their tenant and amount), in one call."""
+    groups = {
+        sale_id: _SALE_GROUP.run(connection, sale=sale_id).scalar_one()
+        for sale_id in sorted({order.sale_id for order, _, _ in placed})
+    }
+    record_order_events(
+        connection,
+        [
+            order_event_params(
+                connection,
+                tenant_id=tenant_id,
+                order_id=flash_sale_order_id(order.order_id),
+                group_id=groups[order.sale_id],
+                member_kind=_split(order.member)[0],
+                member_id=_split(order.member)[1],
+                amount_fen=amount,
+                when=order.at,
+            )
+            for order, tenant_id, amount in placed
+        ],
+    )
 
 
 # --- 拼团 teams ----------------------------------------------------------------------------
@@ -477,6 +518,7 @@ def apply_team_changes(connection: Connection, entries: list[LogEntry]) -> int:
             if joined == deal.team_size:  # the team's units turn from reserved to sold
                 reserved[entry.target] -= joined
                 sold[entry.target] += joined
+                record_team_orders(connection, entry.team_id, _moment(entry.at_ms))
     for deal_id in deals:
         if reserved[deal_id] or sold[deal_id]:
             _STOCK.run(connection, reserved=reserved[deal_id], sold=sold[deal_id], deal=deal_id)

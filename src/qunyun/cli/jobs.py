@@ -10,7 +10,7 @@ from qunyun.cli.main import AtOption, _local_time, app, console, reported_errors
 from qunyun.core.money import format_yuan
 
 jobs_app = typer.Typer(
-    help="定时任务（Huey）：到期红包退回预算、拼团超时取消、接龙截单、抽奖开奖、红包事件写入事件湖。",
+    help="定时任务（Huey）：到期红包退回预算、拼团超时取消、接龙截单、抽奖开奖、红包与订单事件写入事件湖。",
     no_args_is_help=True,
 )
 app.add_typer(jobs_app, name="jobs")
@@ -34,9 +34,9 @@ def jobs_run(at: AtOption = None) -> None:
     for slug, draws in report.revealed_draws.items():
         console.print(f"{slug}：{len(draws):,} 个抽奖已开奖（{', '.join(map(str, draws))}）")
     for slug, exported in report.exported_events.items():
-        console.print(f"{slug}：{exported:,} 条红包事件已写入事件湖")
+        console.print(f"{slug}：{exported:,} 条活动事件已写入事件湖")
     for slug in report.busy_lakes:
-        console.print(f"{slug}：事件湖正在导入，红包事件下次再写入")
+        console.print(f"{slug}：事件湖正在导入，活动事件下次再写入")
     if not any(
         (
             report.expired_packets,
