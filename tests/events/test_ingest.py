@@ -5,8 +5,10 @@ import tempfile
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
+from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 from qunyun.analytics.group_daily import group_daily_rows
 from qunyun.analytics.lake import open_lake
 from qunyun.core.errors import Conflict, InvalidInput
-from qunyun.events import id_index
+from qunyun.events import actions, id_index
 from qunyun.events import lake as lake_module
 from qunyun.events.actions import (
     EventsRejected,
@@ -30,6 +32,7 @@ from qunyun.events.actions import (
     tenant_lake,
 )
 from qunyun.events.lake import id_hashes
+from qunyun.events.readers import open_event_file
 from qunyun.events.schema import KIND_COUNTS
 from qunyun.org.models import Tenant
 
@@ -914,3 +917,65 @@ def _member_daily_rows(tenant: Tenant, root: Path) -> list[tuple[object, ...]]:
         )
         for row in rows
     )
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 25), st.integers(0, 4), st.integers(0, 3), st.integers(0, 2_000)),
+        min_size=1,
+        max_size=60,
+    ),
+    st.integers(1, 12),
+    st.booleans(),
+)
+def test_a_large_import_staged_in_chunks_stores_what_one_chunk_would(
+    draws: list[tuple[int, int, int, int]], chunk_rows: int, known_day: bool
+) -> None:
+    # given: a file whose ids repeat across the chunks an import stages it in (read in
+    # batches of 4, chunks of about ``chunk_rows``), across local days, and maybe a day the
+    # lake already has
+    events = [
+        _event(
+            f"e{number}",
+            1763913600000 + minutes * 60_000,
+            member_id=f"S{member}",
+            group_id=f"SG{group}",
+        )
+        for number, member, group, minutes in draws
+    ]
+    tenant = _tenant()
+    with tempfile.TemporaryDirectory() as folder:
+        roots = {name: Path(folder) / name for name in ("whole", "staged")}
+        source = _write_jsonl(Path(folder) / "events.jsonl", events)
+        if known_day:
+            for root in roots.values():
+                do_ingest_events(tenant, [_event("old", "2026-11-24T08:00:00+08:00")], root=root)
+
+        # when
+        do_import_events(tenant, source, root=roots["whole"])
+        with (
+            patch.object(actions, "CHUNK_ROWS", chunk_rows),
+            patch.object(actions, "open_event_file", partial(open_event_file, batch_rows=4)),
+        ):
+            report = do_import_events(tenant, source, root=roots["staged"])
+        stored = {name: _lake_events(tenant, root) for name, root in roots.items()}
+        daily = {
+            name: list(group_daily_rows(open_lake(tenant_lake(tenant, root))))
+            for name, root in roots.items()
+        }
+        staged_left = list((roots["staged"] / "tenant=acme").rglob("batch-*"))
+
+    # then
+    first = {str(event["event_id"]): event for event in reversed(events)}
+    assert report.accepted == len(first)
+    assert report.duplicates == len(events) - len(first)
+    assert stored["staged"] == stored["whole"]
+    assert [event_id for event_id, _, _ in stored["staged"]] == sorted(
+        [*first, *(["old"] if known_day else [])]
+    )
+    assert {(event_id, member) for event_id, _, member in stored["staged"]} >= {
+        (event_id, str(event["member_id"])) for event_id, event in first.items()
+    }
+    assert daily["staged"] == daily["whole"]
+    assert staged_left == []
