@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from qunyun.activation.events import LakeExport, do_export_events_to_lake, pending_events
 from qunyun.activation.flashsales import do_create_flash_sale, do_order_flash_sale, order_in_batch
@@ -23,6 +23,7 @@ from qunyun.activation.groupbuys import (
 )
 from qunyun.activation.hot import RedisHotState
 from qunyun.activation.lane import HotLane
+from qunyun.activation.models import CollectedOrder
 from qunyun.activation.orderlists import ListItem, do_add_line, do_cutoff, do_open_order_list
 from qunyun.analytics.lake import open_lake
 from qunyun.core.db import unit_of_work
@@ -239,8 +240,12 @@ def test_a_cutoff_makes_each_collected_order_an_order_event(engine: Engine, tena
         ("order", "G1", "store", "S002", 2 * 2990 + 1250, NOON, None),
         ("order", "G1", "store", "S003", 1250, NOON, None),
     ]
-    assert [str(row[4]).split(":")[0] for row in rows] == ["order_list", "order_list"]
-    assert rows[0][4] != rows[1][4]
+    with unit_of_work(engine) as session:
+        collected = dict(session.execute(select(CollectedOrder.member_id, CollectedOrder.id)).all())
+    assert [row[4] for row in rows] == [
+        f"order_list:{collected['S002']}",
+        f"order_list:{collected['S003']}",
+    ]
 
 
 def test_the_funnel_counts_orders_of_sales_and_completed_teams_as_revenue(

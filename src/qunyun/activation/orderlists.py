@@ -23,14 +23,17 @@ from qunyun.activation.common import require_member
 from qunyun.activation.cutoffs import tenant_cutoff_times
 from qunyun.activation.errors import Ended
 from qunyun.activation.models import (
-    ActivationEvent,
     CollectedOrder,
     OrderCutoff,
     OrderLine,
     OrderList,
     OrderListItem,
 )
-from qunyun.activation.order_events import collected_order_id, order_event_id
+from qunyun.activation.order_events import (
+    collected_order_id,
+    order_event_params,
+    record_order_events,
+)
 from qunyun.activation.schedule import local_moment, next_day
 from qunyun.channel.models import ContactKind
 from qunyun.core.clock import local_date, to_local, utcnow
@@ -233,6 +236,7 @@ def do_cutoff(session: Session, tenant: Tenant, cutoff_at: datetime) -> CutoffSu
             )
         ).all()
     }
+    connection = session.connection()
     events = []
     commission_total = 0
     for (list_id, member_kind, member_id), lines in sorted(by_order.items()):
@@ -258,22 +262,20 @@ def do_cutoff(session: Session, tenant: Tenant, cutoff_at: datetime) -> CutoffSu
             .where(OrderLine.id.in_([line_id for line_id, _ in lines]))
             .values(order_id=order_id)
         )
-        lake_order_id = collected_order_id(order_id)
         events.append(
-            {
-                "event_id": order_event_id(tenant.id, lake_order_id),
-                "tenant_id": tenant.id,
-                "ts": cutoff_at,
-                "kind": "order",
-                "group_id": group_id,
-                "member_kind": member_kind,
-                "member_id": member_id,
-                "amount_fen": amount,
-                "order_id": lake_order_id,
-            }
+            order_event_params(
+                connection,
+                tenant_id=tenant.id,
+                order_id=collected_order_id(order_id),
+                group_id=group_id,
+                member_kind=member_kind.value,
+                member_id=member_id,
+                amount_fen=amount,
+                when=cutoff_at,
+            )
         )
-    if events:  # the orders, in the lake as each member's order in the list's group
-        session.execute(insert(ActivationEvent), events)
+    # the orders, in the lake as each member's order in the list's group
+    record_order_events(connection, events)
     return CutoffSummary(
         cutoff_id=cutoff.id,
         cutoff_at=cutoff_at,

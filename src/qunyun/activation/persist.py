@@ -387,12 +387,13 @@ def _record_placed_events(connection: Connection, placed: list[tuple[Placed, int
                 tenant_id=tenant_id,
                 order_id=flash_sale_order_id(order.order_id),
                 group_id=groups[order.sale_id],
-                member_kind=_split(order.member)[0],
-                member_id=_split(order.member)[1],
+                member_kind=member_kind,
+                member_id=member_id,
                 amount_fen=amount,
                 when=order.at,
             )
             for order, tenant_id, amount in placed
+            for member_kind, member_id in [_split(order.member)]
         ],
     )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -42,7 +42,7 @@ from qunyun.channel.models import (
 from qunyun.channel.queries import AwaitingHandover, awaiting_handover, stores_of_reps
 from qunyun.core.bulk import BulkWriter, paused_gc
 from qunyun.core.clock import local_date, utcnow
-from qunyun.core.db import refresh_statistics
+from qunyun.core.db import in_chunks, refresh_statistics
 from qunyun.core.errors import InvalidInput, QunyunError
 from qunyun.core.tabular import Column, Table, open_table, write_csv
 from qunyun.core.types import ID_LENGTH
@@ -771,11 +771,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 # --- the pipeline ------------------------------------------------------------------------
 
 
@@ -1065,12 +1060,12 @@ def _write(
     done = 0
     if progress is not None:
         progress("write", 0, total)
-    for chunk in _chunks(new_rows, WRITE_BATCH):
+    for chunk in in_chunks(new_rows, WRITE_BATCH):
         writer.insert(insert_columns, chunk, bound=("created_at", "updated_at"))
         done += len(chunk)
         if progress is not None:
             progress("write", done, total)
-    for chunk in _chunks(changed_rows, WRITE_BATCH):
+    for chunk in in_chunks(changed_rows, WRITE_BATCH):
         writer.update(
             [*columns, "updated_at"], ["tenant_id", entity.key], chunk, bound=("updated_at",)
         )
@@ -1127,15 +1122,15 @@ def _write_tags(
         touched.add(key)
         to_add.extend([tag_id, kind, key, tenant.id, created] for tag_id in wanted - have)
         to_remove.extend((tag_id, key) for tag_id in have - wanted)
-    for chunk in _chunks(to_add, WRITE_BATCH):
+    for chunk in in_chunks(to_add, WRITE_BATCH):
         columns = ["tag_id", "contact_kind", "contact_id", "tenant_id", "created_at"]
         writer.insert(columns, chunk, bound=("created_at",))
-    for chunk in _chunks(to_remove, 500):
+    for pairs in in_chunks(to_remove, 500):
         session.execute(
             delete(ContactTag).where(
                 ContactTag.tenant_id == tenant.id,
                 ContactTag.contact_kind == kind,
-                tuple_(ContactTag.tag_id, ContactTag.contact_id).in_(chunk),
+                tuple_(ContactTag.tag_id, ContactTag.contact_id).in_(pairs),
             )
         )
     # A contact counts as updated once, whether its fields, its tags or both changed.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -20,6 +20,7 @@ from qunyun.channel.models import (
     Tag,
 )
 from qunyun.core.clock import local_date
+from qunyun.core.db import in_chunks
 from qunyun.groups.models import Group
 from qunyun.org.models import RegionRow, Staff, Tenant
 
@@ -85,19 +86,10 @@ def tenant_status(session: Session, tenant: Tenant) -> TenantStatus:
     )
 
 
-CHUNK = 5_000
-"""Ids one ``IN`` list holds (bound parameters have a limit)."""
-
-
-def _chunks(ids: Sequence[str]) -> Iterator[Sequence[str]]:
-    for start in range(0, len(ids), CHUNK):
-        yield ids[start : start + CHUNK]
-
-
 def stores_of_reps(session: Session, tenant: Tenant, rep_ids: Sequence[str]) -> dict[str, str]:
     """Return the stores that ``rep_ids`` serve, as store id → rep id (by ``ix_stores_rep``)."""
     stores: dict[str, str] = {}
-    for chunk in _chunks(rep_ids):
+    for chunk in in_chunks(rep_ids):
         query = select(Store.store_id, Store.rep_id).where(
             Store.tenant_id == tenant.id, Store.rep_id.in_(chunk)
         )
@@ -133,7 +125,7 @@ def awaiting_handover(session: Session, tenant: Tenant) -> list[AwaitingHandover
             departed[staff_id] = (name, left_at)
     stores: dict[str, int] = {}
     reports: dict[str | None, int] = {}
-    for chunk in _chunks(sorted(departed)):
+    for chunk in in_chunks(sorted(departed)):
         stores.update(
             session.execute(
                 select(Store.rep_id, func.count())

@@ -6,12 +6,12 @@ SQLite (WAL mode, foreign keys on) is the embedded default; PostgreSQL is used w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -197,3 +197,15 @@ def refresh_statistics(session: Session, tables: list[str]) -> None:
         return
     for table in tables:
         session.execute(text(f"ANALYZE {table}"))
+
+
+IN_LIST_IDS = 5_000
+"""Ids one ``IN`` list holds by default (bound-parameter lists have a limit)."""
+
+_Item = TypeVar("_Item")
+
+
+def in_chunks(items: Sequence[_Item], size: int = IN_LIST_IDS) -> Iterator[Sequence[_Item]]:
+    """Yield ``items`` in slices of at most ``size`` (an ``IN`` list, a batch of rows)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -14,7 +14,7 @@ refresh of the same reps or groups; ``refresh_coverage(session, tenant)`` recomp
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from qunyun.channel.models import ContactKind, Store, StoreStatus
 from qunyun.core.bulk import BulkWriter
-from qunyun.core.db import whole_tenant
+from qunyun.core.db import in_chunks, whole_tenant
 from qunyun.core.settings import get_settings
 from qunyun.groups.governance import Coverage
 from qunyun.groups.models import (
@@ -49,11 +49,6 @@ from qunyun.org.regions import catalogue
 
 CHUNK = 500
 """Reps or groups per statement (bound-parameter lists have a limit)."""
-
-
-def _chunks(items: list[str]) -> Iterator[list[str]]:
-    for start in range(0, len(items), CHUNK):
-        yield items[start : start + CHUNK]
 
 
 def refresh_member_counts(
@@ -73,12 +68,12 @@ def refresh_member_counts(
     if group_ids is None:
         session.execute(statement)
     else:
-        for chunk in _chunks(sorted(set(group_ids))):
+        for chunk in in_chunks(sorted(set(group_ids)), CHUNK):
             session.execute(statement.where(Group.group_id.in_(chunk)))
     bump_figures_version(session, tenant)
 
 
-def _seated(tenant: Tenant, reps: list[str] | None) -> Select[str, int, int]:
+def _seated(tenant: Tenant, reps: Sequence[str] | None) -> Select[str, int, int]:
     """Return (store id, in a store group, in a VIP group) of the stores with a customer stay."""
     query = (
         select(
@@ -123,8 +118,8 @@ def refresh_coverage(
         _refresh_all_coverage(session, tenant)
         bump_figures_version(session, tenant)
         return
-    batches: list[list[str] | None] = (
-        [None] if rep_ids is None else list(_chunks(sorted(set(rep_ids))))
+    batches: list[Sequence[str] | None] = (
+        [None] if rep_ids is None else list(in_chunks(sorted(set(rep_ids)), CHUNK))
     )
     for reps in batches:
         for table in (CoverageCell, CoverageGap):
@@ -266,7 +261,7 @@ def coverage_marks(session: Session, tenant: Tenant, store_ids: Collection[str])
     to the stores, not to their reps' territories.
     """
     marks: dict[str, Mark] = {}
-    for chunk in _chunks(sorted(set(store_ids))):
+    for chunk in in_chunks(sorted(set(store_ids)), CHUNK):
         seats = {
             store_id: (bool(in_store), bool(in_vip))
             for store_id, in_store, in_vip in session.execute(
@@ -310,7 +305,7 @@ def refresh_store_coverage(
             cell[1] += sign * in_store
             cell[2] += sign * (in_store or in_vip)
     ids = sorted(set(store_ids))
-    for chunk in _chunks(ids):
+    for chunk in in_chunks(ids, CHUNK):
         session.execute(
             delete(CoverageGap).where(
                 CoverageGap.tenant_id == tenant.id, CoverageGap.store_id.in_(chunk)
@@ -327,7 +322,7 @@ def refresh_store_coverage(
     )
     changed = {key: counts for key, counts in delta.items() if any(counts)}
     current: dict[tuple[str, str], tuple[int, int, int]] = {}
-    for reps in _chunks(sorted({rep for rep, _ in changed})):
+    for reps in in_chunks(sorted({rep for rep, _ in changed}), CHUNK):
         for rep_id, region_code, active, stored, seated in session.execute(
             select(
                 CoverageCell.rep_id,
@@ -364,7 +359,7 @@ def refresh_store_coverage(
 def store_reps(session: Session, tenant: Tenant, store_ids: Collection[str]) -> set[str]:
     """Return the reps of the stores (to refresh after their stays changed)."""
     reps: set[str] = set()
-    for chunk in _chunks(sorted(set(store_ids))):
+    for chunk in in_chunks(sorted(set(store_ids)), CHUNK):
         # no DISTINCT: SQLite would answer it by walking ix_stores_rep over the whole tenant
         reps.update(
             session.scalars(
