@@ -69,6 +69,12 @@ def _lake_events(tenant: Tenant, root: Path) -> list[tuple[str, str, str]]:
     return sorted((row["event_id"], row["day"].isoformat(), row["member_id"]) for row in rows)
 
 
+def _shanghai_day(event: dict[str, object]) -> str:
+    """Return the Asia/Shanghai date (YYYY-MM-DD) of an event whose ``ts`` is epoch ms."""
+    moment = datetime.fromtimestamp(int(str(event["ts"])) / 1000, UTC)
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()
+
+
 def _published_files(root: Path) -> int:
     """Return how many data files (Parquet, id and key indexes) the tenant folder holds, retired ones left out."""
     folder = root / "tenant=acme"
@@ -678,10 +684,7 @@ def test_the_lake_holds_the_first_event_of_each_id_however_the_batches_fall(
     expected = sorted(
         (
             event_id,
-            datetime.fromtimestamp(int(event["ts"]) / 1000, UTC)  # type: ignore[call-overload]
-            .astimezone(ZoneInfo("Asia/Shanghai"))
-            .date()
-            .isoformat(),
+            _shanghai_day(event),
             str(event["member_id"]),
         )
         for event_id, event in first.items()
@@ -976,10 +979,7 @@ def test_a_large_import_staged_in_chunks_stores_what_one_chunk_would(
             *(
                 (
                     event_id,
-                    datetime.fromtimestamp(int(str(event["ts"])) / 1000, UTC)
-                    .astimezone(ZoneInfo("Asia/Shanghai"))
-                    .date()
-                    .isoformat(),
+                    _shanghai_day(event),
                     str(event["member_id"]),
                 )
                 for event_id, event in first.items()
